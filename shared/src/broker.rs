@@ -1,0 +1,156 @@
+//! RabbitMQ topology and the few publishing rules everyone shares.
+//!
+//! - `firstweek` (durable topic exchange): the public contract.
+//! - `firstweek.events` (quorum queue, bound with `#`): everything published
+//!   there, including unknown routing keys, so those can be dead-lettered.
+//! - `firstweek.steps` (quorum queue): due steps, published by the scheduler.
+//! - `firstweek.dead` (quorum queue): refused messages, with the reason in `x-firstweek-error`.
+//!
+//! The work queues have a delivery limit: a message that keeps failing is
+//! dead-lettered by the broker (at-least-once) instead of looping forever.
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+
+/// The public exchange.
+pub const EXCHANGE: &str = "firstweek";
+/// Where workers read contract events.
+pub const EVENTS_QUEUE: &str = "firstweek.events";
+/// Where the scheduler puts due steps.
+pub const STEPS_QUEUE: &str = "firstweek.steps";
+/// Dead letters.
+pub const DEAD_QUEUE: &str = "firstweek.dead";
+/// Header carrying why a message was dead-lettered.
+pub const ERROR_HEADER: &str = "x-firstweek-error";
+/// Header carrying the routing key a dead letter was first published with.
+pub const ROUTING_KEY_HEADER: &str = "x-firstweek-routing-key";
+/// Deliveries of one message before the broker dead-letters it.
+pub const DELIVERY_LIMIT: i64 = 5;
+
+/// Broker failures.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("amqp: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("the broker refused (nacked) the publish to {0}")]
+    Nacked(String),
+}
+
+/// Connects with a short heartbeat so a dead connection is noticed in seconds.
+/// The URL is never logged: it may hold a password.
+pub async fn connect(url: &str, name: &str) -> Result<Connection, BrokerError> {
+    let url = if url.contains("heartbeat=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&heartbeat=5")
+    } else {
+        format!("{url}?heartbeat=5")
+    };
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    Ok(Connection::connect(&url, props).await?)
+}
+
+/// Opens a channel with publisher confirms on.
+pub async fn confirm_channel(conn: &Connection) -> Result<Channel, BrokerError> {
+    let channel = conn.create_channel().await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    Ok(channel)
+}
+
+fn work_queue_args() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+    args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
+    args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(DEAD_QUEUE.into()));
+    // With reject-publish overflow, at-least-once dead-lettering cannot drop a message.
+    args.insert("x-dead-letter-strategy".into(), AMQPValue::LongString("at-least-once".into()));
+    args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
+    args
+}
+
+/// Declares exchanges, queues and bindings; idempotent, run by every service at start.
+pub async fn declare_topology(channel: &Channel) -> Result<(), BrokerError> {
+    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    channel
+        .exchange_declare(EXCHANGE.into(), ExchangeKind::Topic, durable, FieldTable::default())
+        .await?;
+    let queue = QueueDeclareOptions { durable: true, ..Default::default() };
+    let mut dead_args = FieldTable::default();
+    dead_args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    channel.queue_declare(DEAD_QUEUE.into(), queue, dead_args).await?;
+    channel.queue_declare(EVENTS_QUEUE.into(), queue, work_queue_args()).await?;
+    channel.queue_declare(STEPS_QUEUE.into(), queue, work_queue_args()).await?;
+    channel
+        .queue_bind(EVENTS_QUEUE.into(), EXCHANGE.into(), "#".into(), QueueBindOptions::default(), FieldTable::default())
+        .await?;
+    Ok(())
+}
+
+/// Properties for a persistent JSON message.
+pub fn persistent_json() -> BasicProperties {
+    BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+}
+
+/// Publishes and waits for the broker's confirm.
+pub async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    props: BasicProperties,
+) -> Result<(), BrokerError> {
+    let confirm = channel
+        .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, props)
+        .await?
+        .await?;
+    match confirm {
+        Confirmation::Nack(_) => Err(BrokerError::Nacked(routing_key.to_string())),
+        _ => Ok(()),
+    }
+}
+
+/// Publishes a refused message to the dead-letter queue with its reason;
+/// returns once the broker has confirmed it (only then may the original be acked).
+pub async fn dead_letter(
+    channel: &Channel,
+    original_key: &str,
+    original: &BasicProperties,
+    body: &[u8],
+    reason: &str,
+) -> Result<(), BrokerError> {
+    let mut headers = original.headers().clone().unwrap_or_default();
+    headers.insert(ERROR_HEADER.into(), AMQPValue::LongString(LongString::from(reason)));
+    headers.insert(ROUTING_KEY_HEADER.into(), AMQPValue::LongString(LongString::from(original_key)));
+    let mut props = BasicProperties::default().with_delivery_mode(2).with_headers(headers);
+    if let Some(ct) = original.content_type() {
+        props = props.with_content_type(ct.clone());
+    }
+    publish_confirmed(channel, "", DEAD_QUEUE, body, props).await
+}
+
+/// A header's text, if present and a string.
+pub fn header_text(props: &BasicProperties, name: &str) -> Option<String> {
+    let headers = props.headers().as_ref()?;
+    match headers.inner().get(&ShortString::from(name))? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// How many times the broker has delivered this message before (quorum queues
+/// count it in `x-delivery-count`).
+pub fn delivery_count(props: &BasicProperties) -> i64 {
+    let Some(headers) = props.headers().as_ref() else { return 0 };
+    match headers.inner().get(&ShortString::from("x-delivery-count")) {
+        Some(AMQPValue::LongLongInt(n)) => *n,
+        Some(AMQPValue::LongInt(n)) => i64::from(*n),
+        Some(AMQPValue::LongUInt(n)) => i64::from(*n),
+        Some(AMQPValue::ShortInt(n)) => i64::from(*n),
+        _ => 0,
+    }
+}

@@ -1,0 +1,401 @@
+//! The email contract: what a step says to whom, rendered from templates into
+//! a multipart message with the `X-Firstweek-*` headers and a stable Message-ID.
+//!
+//! Templates are minijinja files (`<name>.subject`, `<name>.txt`, `<name>.html`);
+//! the built-in ones are compiled in and a directory can override any of them.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{Address, Message};
+use minijinja::Environment;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::event::{MentorshipStarted, Person};
+use crate::interaction::{Condition, Summary};
+use crate::playbook::{Playbook, Recipient};
+
+const BUILT_IN: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("welcome.subject", include_str!("../templates/welcome.subject")),
+    ("welcome.txt", include_str!("../templates/welcome.txt")),
+    ("welcome.html", include_str!("../templates/welcome.html")),
+    ("check_in.subject", include_str!("../templates/check_in.subject")),
+    ("check_in.txt", include_str!("../templates/check_in.txt")),
+    ("check_in.html", include_str!("../templates/check_in.html")),
+    ("plan_reminder.subject", include_str!("../templates/plan_reminder.subject")),
+    ("plan_reminder.txt", include_str!("../templates/plan_reminder.txt")),
+    ("plan_reminder.html", include_str!("../templates/plan_reminder.html")),
+    ("wrap_up.subject", include_str!("../templates/wrap_up.subject")),
+    ("wrap_up.txt", include_str!("../templates/wrap_up.txt")),
+    ("wrap_up.html", include_str!("../templates/wrap_up.html")),
+    ("pacing_tip.subject", include_str!("../templates/pacing_tip.subject")),
+    ("pacing_tip.txt", include_str!("../templates/pacing_tip.txt")),
+    ("pacing_tip.html", include_str!("../templates/pacing_tip.html")),
+    ("escalation.subject", include_str!("../templates/escalation.subject")),
+    ("escalation.txt", include_str!("../templates/escalation.txt")),
+    ("escalation.html", include_str!("../templates/escalation.html")),
+];
+
+/// The three parts every template has.
+const PARTS: [&str; 3] = ["subject", "txt", "html"];
+
+/// Template and composition failures.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    #[error("template {name}: {source}")]
+    Template { name: String, source: minijinja::Error },
+    #[error("template directory {dir}: {message}")]
+    Directory { dir: String, message: String },
+    #[error("step {step:?} uses template {template:?}, which has no {part} part")]
+    Missing { step: String, template: String, part: String },
+    #[error("address: {0}")]
+    Address(String),
+    #[error("building the message: {0}")]
+    Build(String),
+}
+
+/// The loaded templates.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// The built-in templates, overridden by any file of the same name in `dir`.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, EmailError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, source) in BUILT_IN {
+            env.add_template(name, source)
+                .map_err(|source| EmailError::Template { name: name.to_string(), source })?;
+        }
+        if let Some(dir) = dir {
+            let derr = |message: String| EmailError::Directory { dir: dir.display().to_string(), message };
+            let entries = std::fs::read_dir(dir).map_err(|e| derr(e.to_string()))?;
+            for entry in entries {
+                let path = entry.map_err(|e| derr(e.to_string()))?.path();
+                let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+                if !(name.ends_with(".subject") || name.ends_with(".txt") || name.ends_with(".html")) {
+                    continue;
+                }
+                let source = std::fs::read_to_string(&path).map_err(|e| derr(format!("{name}: {e}")))?;
+                env.add_template_owned(name.clone(), source)
+                    .map_err(|source| EmailError::Template { name, source })?;
+            }
+        }
+        Ok(Templates { env })
+    }
+
+    /// Checks that every step of the playbook has all its template parts.
+    pub fn check(&self, playbook: &Playbook) -> Result<(), EmailError> {
+        for step in &playbook.steps {
+            for part in PARTS {
+                let name = format!("{}.{part}", step.template);
+                if self.env.get_template(&name).is_err() {
+                    return Err(EmailError::Missing {
+                        step: step.id.clone(),
+                        template: step.template.clone(),
+                        part: part.into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn render(&self, name: &str, ctx: &Context) -> Result<String, EmailError> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|source| EmailError::Template { name: name.to_string(), source })?;
+        template
+            .render(ctx)
+            .map_err(|source| EmailError::Template { name: name.to_string(), source })
+    }
+}
+
+/// A person as templates see them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonView {
+    pub role: &'static str,
+    pub name: String,
+    pub email: String,
+    pub timezone: String,
+    /// e.g. `Tuesday 09:15 (UTC+09:00)` at the moment of sending.
+    pub local_time: String,
+}
+
+/// Counts of one interaction kind, by side.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindView {
+    pub kind: &'static str,
+    pub mentor: u32,
+    pub mentee: u32,
+}
+
+/// Everything a template may use.
+#[derive(Debug, Clone, Serialize)]
+pub struct Context {
+    pub step: String,
+    pub mentorship_id: String,
+    pub program_id: Option<String>,
+    pub recipient: PersonView,
+    pub other: PersonView,
+    pub mentor: PersonView,
+    pub mentee: PersonView,
+    pub far_apart: bool,
+    pub hours_apart: i64,
+    /// Program day the step is judged on (0-based from the start).
+    pub day: i64,
+    pub summary: Summary,
+    pub kinds: Vec<KindView>,
+    pub last_activity: Option<String>,
+    /// Why the step fired, in words (escalations show these).
+    pub reasons: Vec<String>,
+}
+
+fn local_time(tz_name: &str, at: DateTime<Utc>) -> String {
+    match tz_name.parse::<Tz>() {
+        Ok(tz) => at.with_timezone(&tz).format("%A %H:%M (UTC%:z)").to_string(),
+        Err(_) => at.format("%A %H:%M UTC").to_string(),
+    }
+}
+
+fn offset_hours(tz_name: &str, at: DateTime<Utc>) -> i64 {
+    use chrono::Offset;
+    tz_name
+        .parse::<Tz>()
+        .map(|tz| i64::from(at.with_timezone(&tz).offset().fix().local_minus_utc()) / 3600)
+        .unwrap_or(0)
+}
+
+fn person_view(role: &'static str, p: &Person, now: DateTime<Utc>) -> PersonView {
+    PersonView {
+        role,
+        name: p.name.clone(),
+        email: p.email.clone(),
+        timezone: p.timezone.clone(),
+        local_time: local_time(&p.timezone, now),
+    }
+}
+
+/// Words for a condition that fired.
+pub fn reason_text(c: Condition, s: &Summary, min_interactions: u32) -> String {
+    match c {
+        Condition::Always => "scheduled for every pair".into(),
+        Condition::NoTwoWay => "mentor and mentee have not both interacted yet".into(),
+        Condition::NoPlan => "no plan or goals shared yet".into(),
+        Condition::NoInteraction => "no interaction at all".into(),
+        Condition::LowInteraction => format!("low interaction: {} (fewer than {min_interactions})", s.total),
+        Condition::OneSided => {
+            let side = if s.mentee == 0 { "mentor" } else { "mentee" };
+            format!("one-sided: only the {side} has interacted")
+        }
+    }
+}
+
+impl Context {
+    /// The context of one step for one recipient.
+    pub fn new(
+        started: &MentorshipStarted,
+        step: &str,
+        recipient: Recipient,
+        due_at: DateTime<Utc>,
+        scale_day: chrono::Duration,
+        summary: Summary,
+        reasons: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Context {
+        let mentor = person_view("mentor", &started.mentor, now);
+        let mentee = person_view("mentee", &started.mentee, now);
+        let coordinator = PersonView {
+            role: "coordinator",
+            name: started.coordinator.name.clone(),
+            email: started.coordinator.email.clone(),
+            timezone: started.coordinator.timezone.clone().unwrap_or_else(|| "UTC".into()),
+            local_time: local_time(started.coordinator.timezone.as_deref().unwrap_or("UTC"), now),
+        };
+        let (me, other) = match recipient {
+            Recipient::Mentor => (mentor.clone(), mentee.clone()),
+            Recipient::Mentee => (mentee.clone(), mentor.clone()),
+            Recipient::Coordinator => (coordinator, mentee.clone()),
+        };
+        let hours_apart = (offset_hours(&started.mentor.timezone, now) - offset_hours(&started.mentee.timezone, now)).abs();
+        let elapsed = due_at - started.started_at;
+        let day = if scale_day.num_milliseconds() > 0 {
+            elapsed.num_milliseconds() / scale_day.num_milliseconds()
+        } else {
+            0
+        };
+        let kinds = summary
+            .by_kind
+            .iter()
+            .map(|(kind, (m, e))| KindView { kind, mentor: *m, mentee: *e })
+            .collect();
+        let last_activity = summary.last_activity.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+        Context {
+            step: step.to_string(),
+            mentorship_id: started.mentorship_id.clone(),
+            program_id: started.program_id.clone(),
+            recipient: me,
+            other,
+            mentor,
+            mentee,
+            far_apart: hours_apart >= 6,
+            hours_apart,
+            day,
+            summary,
+            kinds,
+            last_activity,
+            reasons,
+        }
+    }
+}
+
+/// The stable Message-ID of (pair, once-key, recipient): a repeat is recognisable downstream.
+pub fn message_id(mentorship_id: &str, once_key: &str, recipient: Recipient, domain: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [mentorship_id, once_key, recipient.as_str()] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("<{hex}.{once_key}@{domain}>")
+}
+
+/// A composed email and its identity.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    pub message: Message,
+    pub message_id: String,
+    pub to: Address,
+}
+
+/// Header names of the email contract.
+pub const STEP_HEADER: &str = "X-Firstweek-Step";
+/// Header naming the pair.
+pub const MENTORSHIP_HEADER: &str = "X-Firstweek-Mentorship";
+
+/// Renders and builds one email.
+pub fn compose(
+    templates: &Templates,
+    template: &str,
+    ctx: &Context,
+    from: &Mailbox,
+    to_name: &str,
+    to_email: &str,
+    message_id: String,
+) -> Result<Composed, EmailError> {
+    let subject = templates.render(&format!("{template}.subject"), ctx)?;
+    // A subject is one line, whatever a template or a name put in it.
+    let subject: String = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = templates.render(&format!("{template}.txt"), ctx)?;
+    let html = templates.render(&format!("{template}.html"), ctx)?;
+    let to: Address = to_email.parse().map_err(|e| EmailError::Address(format!("{e}")))?;
+    // Intake refuses control characters in names; this keeps a header safe even so.
+    let to_name: String = to_name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let mailbox = Mailbox::new(Some(to_name), to.clone());
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .to(mailbox)
+        .subject(subject)
+        .message_id(Some(message_id.clone()));
+    // Step ids and mentorship ids are validated as printable without spaces;
+    // lettre still encodes the values, so nothing can break out of the header.
+    builder = builder
+        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(STEP_HEADER), ctx.step.clone()))
+        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(MENTORSHIP_HEADER), ctx.mentorship_id.clone()));
+    let message = builder
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| EmailError::Build(e.to_string()))?;
+    Ok(Composed { message, message_id, to })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Coordinator;
+
+    fn pair(mentor_name: &str) -> MentorshipStarted {
+        MentorshipStarted {
+            event_id: "e".into(),
+            mentorship_id: "m-42".into(),
+            program_id: Some("spring".into()),
+            started_at: "2026-11-23T09:00:00Z".parse().unwrap(),
+            mentor: Person { id: "a".into(), name: mentor_name.into(), email: "ada@example.org".into(), timezone: "Europe/Berlin".into() },
+            mentee: Person { id: "b".into(), name: "Bo <b>".into(), email: "bo@example.org".into(), timezone: "Asia/Tokyo".into() },
+            coordinator: Coordinator { name: "Cy".into(), email: "cy@example.org".into(), timezone: None },
+        }
+    }
+
+    fn render(step: &str, template: &str, r: Recipient, mentor_name: &str) -> String {
+        let t = Templates::load(None).unwrap();
+        let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+        let p = pair(mentor_name);
+        let ctx = Context::new(&p, step, r, now, chrono::Duration::days(1), Summary::default(), vec!["no interaction at all".into()], now);
+        let from: Mailbox = "firstweek <fw@example.org>".parse().unwrap();
+        let (name, email) = match r {
+            Recipient::Mentor => (p.mentor.name.clone(), p.mentor.email.clone()),
+            Recipient::Mentee => (p.mentee.name.clone(), p.mentee.email.clone()),
+            Recipient::Coordinator => (p.coordinator.name.clone(), p.coordinator.email.clone()),
+        };
+        let id = message_id(&p.mentorship_id, step, r, "example.org");
+        let c = compose(&t, template, &ctx, &from, &name, &email, id).unwrap();
+        String::from_utf8(c.message.formatted()).unwrap()
+    }
+
+    #[test]
+    fn every_built_in_step_has_its_templates() {
+        Templates::load(None).unwrap().check(&Playbook::built_in()).unwrap();
+    }
+
+    #[test]
+    fn the_welcome_tells_the_other_persons_local_time_and_the_contract_headers() {
+        let raw = render("welcome", "welcome", Recipient::Mentee, "Ada");
+        assert!(raw.contains("X-Firstweek-Step: welcome"), "{raw}");
+        assert!(raw.contains("X-Firstweek-Mentorship: m-42"));
+        assert!(raw.contains("Message-ID: <"));
+        assert!(raw.contains("multipart/alternative"));
+        assert!(raw.contains("Tuesday 11:00 (UTC+01:00)"), "Berlin local time for the mentee: {raw}");
+        assert!(raw.contains("8 hours apart"), "Tokyo and Berlin are far apart: {raw}");
+    }
+
+    #[test]
+    fn names_never_break_headers_or_html() {
+        let raw = render("welcome", "welcome", Recipient::Mentor, "Ada\r\nBcc: evil@example.org");
+        assert!(!raw.contains("\r\nBcc:"), "{raw}");
+        assert!(raw.contains("Bo &lt;b&gt; is in"), "HTML escapes names: {raw}");
+        assert!(!raw.contains("<strong>Bo <b>"));
+    }
+
+    #[test]
+    fn message_ids_are_stable_per_pair_step_and_recipient() {
+        let a = message_id("m", "welcome", Recipient::Mentor, "x.org");
+        assert_eq!(a, message_id("m", "welcome", Recipient::Mentor, "x.org"));
+        assert_ne!(a, message_id("m", "welcome", Recipient::Mentee, "x.org"));
+        assert_ne!(a, message_id("n", "welcome", Recipient::Mentor, "x.org"));
+    }
+
+    #[test]
+    fn an_override_directory_replaces_a_template_and_a_broken_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("fw-templates-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("welcome.subject"), "Hello from {{ program_id }}").unwrap();
+        let raw_subject = {
+            let t = Templates::load(Some(&dir)).unwrap();
+            let now = Utc::now();
+            let ctx = Context::new(&pair("Ada"), "welcome", Recipient::Mentor, now, chrono::Duration::days(1), Summary::default(), vec![], now);
+            t.render("welcome.subject", &ctx).unwrap()
+        };
+        assert_eq!(raw_subject, "Hello from spring");
+        std::fs::write(dir.join("welcome.txt"), "{% if %}").unwrap();
+        assert!(matches!(Templates::load(Some(&dir)), Err(EmailError::Template { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

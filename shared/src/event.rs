@@ -1,0 +1,486 @@
+//! The public event contract: what other services publish to the `firstweek`
+//! exchange, parsed and validated before anything is stored.
+//!
+//! Parsing is strict on purpose: an event that does not match the contract is
+//! refused with a reason that names the field, so its publisher can fix it.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Largest accepted body, as the contract says.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest accepted id (`event_id`, `mentorship_id`, person ids).
+pub const MAX_ID_CHARS: usize = 128;
+/// Longest accepted free text (names, reasons).
+pub const MAX_TEXT_CHARS: usize = 200;
+/// Events further than this from now are refused as implausible (a clock bug upstream).
+pub const MAX_SKEW_DAYS: i64 = 366;
+
+/// Routing key of [`Event::Started`].
+pub const MENTORSHIP_STARTED: &str = "mentorship.started";
+/// Routing key of [`Event::Interaction`].
+pub const INTERACTION_RECORDED: &str = "interaction.recorded";
+/// Routing key of [`Event::Ended`].
+pub const MENTORSHIP_ENDED: &str = "mentorship.ended";
+
+/// Why an event was refused. The text goes to the `x-firstweek-error` header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidEvent {
+    #[error("body is {0} bytes, larger than the 65536 allowed")]
+    TooLarge(usize),
+    #[error("body is not UTF-8")]
+    NotUtf8,
+    #[error("unknown routing key {0:?}")]
+    UnknownRoutingKey(String),
+    #[error("content type {0:?} is not application/json")]
+    ContentType(String),
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("field `{field}`: {problem}")]
+    Field { field: String, problem: String },
+}
+
+impl InvalidEvent {
+    fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Field {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// A short, stable label for metrics (`reason` label).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::TooLarge(_) => "too_large",
+            Self::NotUtf8 => "not_utf8",
+            Self::UnknownRoutingKey(_) => "unknown_routing_key",
+            Self::ContentType(_) => "content_type",
+            Self::Json(_) => "invalid_json",
+            Self::Field { .. } => "invalid_field",
+        }
+    }
+}
+
+/// Which side of the pair did something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    Mentor,
+    Mentee,
+}
+
+impl Actor {
+    /// The name used in events, storage and templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::Mentor => "mentor",
+            Actor::Mentee => "mentee",
+        }
+    }
+}
+
+/// What kind of interaction happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InteractionKind {
+    Message,
+    Call,
+    Meeting,
+    PlanShared,
+    GoalSet,
+    Session,
+    DeliverableRequested,
+}
+
+impl InteractionKind {
+    /// Every kind, in the contract's order.
+    pub const ALL: [InteractionKind; 7] = [
+        Self::Message,
+        Self::Call,
+        Self::Meeting,
+        Self::PlanShared,
+        Self::GoalSet,
+        Self::Session,
+        Self::DeliverableRequested,
+    ];
+
+    /// The name used in events and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::Call => "call",
+            Self::Meeting => "meeting",
+            Self::PlanShared => "plan_shared",
+            Self::GoalSet => "goal_set",
+            Self::Session => "session",
+            Self::DeliverableRequested => "deliverable_requested",
+        }
+    }
+
+    /// Parses a stored kind.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// A plan or goals were put in writing.
+    pub fn is_plan(self) -> bool {
+        matches!(self, Self::PlanShared | Self::GoalSet)
+    }
+}
+
+impl fmt::Display for InteractionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A mentor or mentee.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// IANA time zone name, e.g. `Europe/Berlin`.
+    pub timezone: String,
+}
+
+/// The program's coordinator, who receives escalations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coordinator {
+    pub name: String,
+    pub email: String,
+    /// Optional IANA time zone; without it escalations are not held for a send window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+}
+
+/// `mentorship.started`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MentorshipStarted {
+    pub event_id: String,
+    pub mentorship_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_id: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub mentor: Person,
+    pub mentee: Person,
+    pub coordinator: Coordinator,
+}
+
+/// `interaction.recorded`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionRecorded {
+    pub event_id: String,
+    pub mentorship_id: String,
+    pub kind: InteractionKind,
+    pub actor: Actor,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_minutes: Option<u32>,
+}
+
+/// `mentorship.ended`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MentorshipEnded {
+    pub event_id: String,
+    pub mentorship_id: String,
+    pub ended_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A validated event of the public contract.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Started(MentorshipStarted),
+    Interaction(InteractionRecorded),
+    Ended(MentorshipEnded),
+}
+
+impl Event {
+    /// The event's own id (deduplication key).
+    pub fn event_id(&self) -> &str {
+        match self {
+            Event::Started(e) => &e.event_id,
+            Event::Interaction(e) => &e.event_id,
+            Event::Ended(e) => &e.event_id,
+        }
+    }
+
+    /// The pair the event is about.
+    pub fn mentorship_id(&self) -> &str {
+        match self {
+            Event::Started(e) => &e.mentorship_id,
+            Event::Interaction(e) => &e.mentorship_id,
+            Event::Ended(e) => &e.mentorship_id,
+        }
+    }
+
+    /// The routing key this event is published under.
+    pub fn routing_key(&self) -> &'static str {
+        match self {
+            Event::Started(_) => MENTORSHIP_STARTED,
+            Event::Interaction(_) => INTERACTION_RECORDED,
+            Event::Ended(_) => MENTORSHIP_ENDED,
+        }
+    }
+
+    /// The JSON body of this event, as a publisher would send it.
+    pub fn to_json(&self) -> Vec<u8> {
+        let value = match self {
+            Event::Started(e) => serde_json::to_vec(e),
+            Event::Interaction(e) => serde_json::to_vec(e),
+            Event::Ended(e) => serde_json::to_vec(e),
+        };
+        // Serialising these plain structs cannot fail.
+        value.unwrap_or_default()
+    }
+
+    /// Parses and validates one message of the contract, as of `now`.
+    pub fn parse(
+        routing_key: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Event, InvalidEvent> {
+        if body.len() > MAX_BODY_BYTES {
+            return Err(InvalidEvent::TooLarge(body.len()));
+        }
+        if let Some(ct) = content_type {
+            let base = ct.split(';').next().unwrap_or("").trim();
+            if !base.eq_ignore_ascii_case("application/json") {
+                return Err(InvalidEvent::ContentType(clip(ct, 60)));
+            }
+        }
+        let text = std::str::from_utf8(body).map_err(|_| InvalidEvent::NotUtf8)?;
+        let event = match routing_key {
+            MENTORSHIP_STARTED => Event::Started(from_json(text)?),
+            INTERACTION_RECORDED => Event::Interaction(from_json(text)?),
+            MENTORSHIP_ENDED => Event::Ended(from_json(text)?),
+            other => return Err(InvalidEvent::UnknownRoutingKey(clip(other, 60))),
+        };
+        event.validate(now)?;
+        Ok(event)
+    }
+
+    fn validate(&self, now: DateTime<Utc>) -> Result<(), InvalidEvent> {
+        check_id("event_id", self.event_id())?;
+        check_id("mentorship_id", self.mentorship_id())?;
+        match self {
+            Event::Started(e) => {
+                if let Some(p) = &e.program_id {
+                    check_id("program_id", p)?;
+                }
+                check_time("started_at", e.started_at, now)?;
+                check_person("mentor", &e.mentor)?;
+                check_person("mentee", &e.mentee)?;
+                check_text("coordinator.name", &e.coordinator.name)?;
+                check_email("coordinator.email", &e.coordinator.email)?;
+                if let Some(tz) = &e.coordinator.timezone {
+                    check_timezone("coordinator.timezone", tz)?;
+                }
+                if e.mentor.email.eq_ignore_ascii_case(&e.mentee.email) {
+                    return Err(InvalidEvent::field(
+                        "mentee.email",
+                        "is the mentor's address too",
+                    ));
+                }
+            }
+            Event::Interaction(e) => {
+                check_time("occurred_at", e.occurred_at, now)?;
+                if let Some(d) = e.duration_minutes
+                    && d > 24 * 60
+                {
+                    return Err(InvalidEvent::field(
+                        "duration_minutes",
+                        format!("{d} is longer than a day"),
+                    ));
+                }
+            }
+            Event::Ended(e) => {
+                check_time("ended_at", e.ended_at, now)?;
+                if let Some(r) = &e.reason {
+                    check_text("reason", r)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, InvalidEvent> {
+    serde_json::from_str(text).map_err(|e| InvalidEvent::Json(clip(&e.to_string(), 200)))
+}
+
+fn clip(s: &str, max: usize) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if clean.chars().count() <= max {
+        clean
+    } else {
+        clean.chars().take(max).collect::<String>() + "…"
+    }
+}
+
+fn check_id(field: &str, value: &str) -> Result<(), InvalidEvent> {
+    let n = value.chars().count();
+    if n == 0 || n > MAX_ID_CHARS {
+        return Err(InvalidEvent::field(
+            field,
+            format!("must be 1 to {MAX_ID_CHARS} characters, got {n}"),
+        ));
+    }
+    // Ids reach headers (X-Firstweek-Mentorship) and file names: printable, no spaces.
+    if let Some(c) = value.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(InvalidEvent::field(
+            field,
+            format!("contains the character {:?}", c),
+        ));
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, value: &str) -> Result<(), InvalidEvent> {
+    let n = value.chars().count();
+    if value.trim().is_empty() || n > MAX_TEXT_CHARS {
+        return Err(InvalidEvent::field(
+            field,
+            format!("must be 1 to {MAX_TEXT_CHARS} characters, got {n}"),
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(InvalidEvent::field(
+            field,
+            format!("contains the control character {:?}", c),
+        ));
+    }
+    Ok(())
+}
+
+fn check_email(field: &str, value: &str) -> Result<(), InvalidEvent> {
+    if value.len() > 254 {
+        return Err(InvalidEvent::field(field, "is longer than 254 characters"));
+    }
+    value
+        .parse::<lettre::Address>()
+        .map(|_| ())
+        .map_err(|e| InvalidEvent::field(field, format!("{:?} is not an email address ({e})", clip(value, 80))))
+}
+
+fn check_timezone(field: &str, value: &str) -> Result<(), InvalidEvent> {
+    value
+        .parse::<chrono_tz::Tz>()
+        .map(|_| ())
+        .map_err(|_| InvalidEvent::field(field, format!("{:?} is not an IANA time zone", clip(value, 60))))
+}
+
+fn check_person(role: &str, p: &Person) -> Result<(), InvalidEvent> {
+    check_id(&format!("{role}.id"), &p.id)?;
+    check_text(&format!("{role}.name"), &p.name)?;
+    check_email(&format!("{role}.email"), &p.email)?;
+    check_timezone(&format!("{role}.timezone"), &p.timezone)
+}
+
+fn check_time(field: &str, t: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), InvalidEvent> {
+    let skew = Duration::days(MAX_SKEW_DAYS);
+    if t < now - skew || t > now + skew {
+        return Err(InvalidEvent::field(
+            field,
+            format!("{} is more than {MAX_SKEW_DAYS} days from now", t.to_rfc3339()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-24T12:00:00Z".parse().unwrap()
+    }
+
+    fn started() -> serde_json::Value {
+        serde_json::json!({
+            "event_id": "e-1", "mentorship_id": "m-1", "started_at": "2026-11-23T09:00:00Z",
+            "mentor": {"id": "p1", "name": "Ada", "email": "ada@example.org", "timezone": "Europe/Berlin"},
+            "mentee": {"id": "p2", "name": "Bo", "email": "bo@example.org", "timezone": "Asia/Tokyo"},
+            "coordinator": {"name": "Cy", "email": "cy@example.org"}
+        })
+    }
+
+    fn parse(key: &str, v: &serde_json::Value) -> Result<Event, InvalidEvent> {
+        Event::parse(key, Some("application/json"), v.to_string().as_bytes(), now())
+    }
+
+    #[test]
+    fn a_valid_start_parses() {
+        let e = parse(MENTORSHIP_STARTED, &started()).unwrap();
+        assert_eq!(e.mentorship_id(), "m-1");
+        assert_eq!(e.routing_key(), MENTORSHIP_STARTED);
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+            ("/mentor/timezone", "Mars/Olympus".into(), "mentor.timezone"),
+            ("/mentee/email", "not-an-address".into(), "mentee.email"),
+            ("/mentor/name", "Ada\r\nBcc: x@evil.org".into(), "mentor.name"),
+            ("/event_id", "".into(), "event_id"),
+            ("/mentorship_id", "a b".into(), "mentorship_id"),
+            ("/started_at", "1999-01-01T00:00:00Z".into(), "started_at"),
+            ("/mentor/name", "x".repeat(500).into(), "mentor.name"),
+        ];
+        for (pointer, value, field) in cases {
+            let mut v = started();
+            *v.pointer_mut(pointer).unwrap() = value;
+            match parse(MENTORSHIP_STARTED, &v) {
+                Err(InvalidEvent::Field { field: f, .. }) => assert_eq!(f, field, "{pointer}"),
+                other => panic!("{pointer}: expected a field error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn shapes_that_are_not_the_contract_are_refused() {
+        let too_big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert!(matches!(
+            Event::parse(MENTORSHIP_STARTED, None, &too_big, now()),
+            Err(InvalidEvent::TooLarge(_))
+        ));
+        assert_eq!(
+            Event::parse(MENTORSHIP_STARTED, None, &[0xff, 0xfe], now()),
+            Err(InvalidEvent::NotUtf8)
+        );
+        assert!(matches!(
+            Event::parse("mentorship.paused", None, b"{}", now()),
+            Err(InvalidEvent::UnknownRoutingKey(_))
+        ));
+        assert!(matches!(
+            Event::parse(MENTORSHIP_STARTED, Some("text/plain"), b"{}", now()),
+            Err(InvalidEvent::ContentType(_))
+        ));
+        let mut extra = started();
+        extra["surprise"] = 1.into();
+        assert!(matches!(parse(MENTORSHIP_STARTED, &extra), Err(InvalidEvent::Json(_))));
+        let bad_kind = serde_json::json!({"event_id": "e", "mentorship_id": "m", "kind": "dance",
+            "actor": "mentor", "occurred_at": "2026-11-24T10:00:00Z"});
+        assert!(matches!(parse(INTERACTION_RECORDED, &bad_kind), Err(InvalidEvent::Json(_))));
+    }
+
+    #[test]
+    fn an_event_round_trips_through_its_json() {
+        let e = parse(MENTORSHIP_STARTED, &started()).unwrap();
+        let again = Event::parse(e.routing_key(), None, &e.to_json(), now()).unwrap();
+        assert_eq!(e, again);
+    }
+}

@@ -1,0 +1,430 @@
+//! The playbook: which steps a pair's first week has, when, for whom, and on
+//! what condition. A playbook is data (TOML); the built-in one is the brief's
+//! first week. A bad playbook is refused with the line that is wrong.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::Range;
+
+use chrono::Duration;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::interaction::Condition;
+
+/// The built-in first-week playbook, used when `FIRSTWEEK_PLAYBOOK` is unset.
+pub const BUILT_IN: &str = include_str!("../playbooks/first-week.toml");
+
+/// Who receives a step's email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Recipient {
+    Mentor,
+    Mentee,
+    Coordinator,
+}
+
+impl Recipient {
+    /// The name used in playbooks, storage and templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recipient::Mentor => "mentor",
+            Recipient::Mentee => "mentee",
+            Recipient::Coordinator => "coordinator",
+        }
+    }
+
+    /// Parses a recipient name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mentor" => Some(Recipient::Mentor),
+            "mentee" => Some(Recipient::Mentee),
+            "coordinator" => Some(Recipient::Coordinator),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What makes a step fall due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// At a fixed offset (in program time) from `started_at`.
+    At(Duration),
+    /// On an interaction in the first week that starts too intensely: a session
+    /// of `long_session_minutes` or more, or a deliverable requested.
+    IntenseInteraction,
+}
+
+/// One step of the playbook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Unique within the playbook; shown in `X-Firstweek-Step`.
+    pub id: String,
+    pub trigger: Trigger,
+    pub recipients: Vec<Recipient>,
+    /// The step is sent when any of these holds (as of its due time).
+    pub when: Vec<Condition>,
+    /// Template name (defaults to the step id).
+    pub template: String,
+    /// Steps sharing a once-key reach a recipient at most once between them
+    /// (the early and the day-7 escalation share `escalation`).
+    pub once_key: String,
+}
+
+/// Thresholds the conditions use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Fewer interactions than this in the first week is low interaction.
+    pub min_interactions: u32,
+    /// A session at least this long in week one is an intense start.
+    pub long_session_minutes: u32,
+}
+
+/// A validated playbook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Playbook {
+    pub name: String,
+    /// Length of the watched period, in program days.
+    pub week_days: u32,
+    pub thresholds: Thresholds,
+    pub steps: Vec<Step>,
+}
+
+/// A playbook that cannot be used, with where it is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}:{line}: {message}")]
+pub struct PlaybookError {
+    /// File name (or `built-in`).
+    pub source_name: String,
+    /// 1-based line of the problem.
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlaybook {
+    name: Spanned<String>,
+    #[serde(default = "default_week_days")]
+    week_days: Spanned<u32>,
+    #[serde(default)]
+    thresholds: RawThresholds,
+    #[serde(default)]
+    step: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThresholds {
+    #[serde(default = "default_min_interactions")]
+    min_interactions: Spanned<u32>,
+    #[serde(default = "default_long_session")]
+    long_session_minutes: Spanned<u32>,
+}
+
+impl Default for RawThresholds {
+    fn default() -> Self {
+        Self {
+            min_interactions: default_min_interactions(),
+            long_session_minutes: default_long_session(),
+        }
+    }
+}
+
+fn default_week_days() -> Spanned<u32> {
+    Spanned::new(0..0, 7)
+}
+fn default_min_interactions() -> Spanned<u32> {
+    Spanned::new(0..0, 3)
+}
+fn default_long_session() -> Spanned<u32> {
+    Spanned::new(0..0, 120)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    id: Spanned<String>,
+    at: Option<Spanned<String>>,
+    on: Option<Spanned<String>>,
+    to: Spanned<Vec<String>>,
+    #[serde(default)]
+    when: Option<Spanned<OneOrMany>>,
+    template: Option<Spanned<String>>,
+    once: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Playbook {
+    /// The built-in first-week playbook.
+    pub fn built_in() -> Playbook {
+        // The built-in file is tested below; failing here is a build defect.
+        Playbook::parse("built-in", BUILT_IN).expect("the built-in playbook is valid")
+    }
+
+    /// Reads and validates a playbook file.
+    pub fn load(path: &std::path::Path) -> Result<Playbook, PlaybookError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| PlaybookError {
+            source_name: name.clone(),
+            line: 0,
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Playbook::parse(&name, &text)
+    }
+
+    /// Parses and validates playbook text; `source_name` names it in errors.
+    pub fn parse(source_name: &str, text: &str) -> Result<Playbook, PlaybookError> {
+        let err = |span: Range<usize>, message: String| PlaybookError {
+            source_name: source_name.to_string(),
+            line: line_of(text, span.start),
+            message,
+        };
+        let raw: RawPlaybook = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            PlaybookError {
+                source_name: source_name.to_string(),
+                line,
+                message: e.message().to_string(),
+            }
+        })?;
+
+        if raw.name.get_ref().trim().is_empty() {
+            return Err(err(raw.name.span(), "`name` is empty".into()));
+        }
+        let week_days = *raw.week_days.get_ref();
+        if !(1..=60).contains(&week_days) {
+            return Err(err(raw.week_days.span(), format!("`week_days` must be 1 to 60, got {week_days}")));
+        }
+        let min = *raw.thresholds.min_interactions.get_ref();
+        if !(1..=1000).contains(&min) {
+            return Err(err(raw.thresholds.min_interactions.span(), format!("`min_interactions` must be 1 to 1000, got {min}")));
+        }
+        let long = *raw.thresholds.long_session_minutes.get_ref();
+        if !(1..=1440).contains(&long) {
+            return Err(err(raw.thresholds.long_session_minutes.span(), format!("`long_session_minutes` must be 1 to 1440, got {long}")));
+        }
+        if raw.step.is_empty() {
+            return Err(err(0..0, "the playbook has no [[step]]".into()));
+        }
+
+        let mut seen = HashSet::new();
+        let mut steps = Vec::with_capacity(raw.step.len());
+        for spanned in raw.step {
+            let step_span = spanned.span();
+            let raw_step = spanned.into_inner();
+            let id = raw_step.id.get_ref().clone();
+            let id_ok = !id.is_empty()
+                && id.len() <= 64
+                && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !id_ok {
+                return Err(err(raw_step.id.span(), format!("step id {id:?} must be 1 to 64 of a-z, 0-9 and _")));
+            }
+            if !seen.insert(id.clone()) {
+                return Err(err(raw_step.id.span(), format!("step id {id:?} is used twice")));
+            }
+            let trigger = match (&raw_step.at, &raw_step.on) {
+                (Some(at), None) => {
+                    let offset = parse_offset(at.get_ref())
+                        .map_err(|m| err(at.span(), format!("step {id:?}: `at` {m}")))?;
+                    if offset > Duration::days(i64::from(week_days) * 4) {
+                        return Err(err(at.span(), format!("step {id:?}: `at` is more than four weeks of `week_days` after the start")));
+                    }
+                    Trigger::At(offset)
+                }
+                (None, Some(on)) if on.get_ref() == "intense_interaction" => Trigger::IntenseInteraction,
+                (None, Some(on)) => {
+                    return Err(err(on.span(), format!("step {id:?}: unknown `on` {:?} (known: intense_interaction)", on.get_ref())));
+                }
+                _ => return Err(err(step_span, format!("step {id:?} needs exactly one of `at` or `on`"))),
+            };
+            let mut recipients = Vec::new();
+            for r in raw_step.to.get_ref() {
+                let Some(rec) = Recipient::parse(r) else {
+                    return Err(err(raw_step.to.span(), format!("step {id:?}: unknown recipient {r:?} (known: mentor, mentee, coordinator)")));
+                };
+                if !recipients.contains(&rec) {
+                    recipients.push(rec);
+                }
+            }
+            if recipients.is_empty() {
+                return Err(err(raw_step.to.span(), format!("step {id:?}: `to` is empty")));
+            }
+            let when = match &raw_step.when {
+                None => vec![Condition::Always],
+                Some(w) => {
+                    let names = match w.get_ref() {
+                        OneOrMany::One(s) => vec![s.clone()],
+                        OneOrMany::Many(v) => v.clone(),
+                    };
+                    if names.is_empty() {
+                        return Err(err(w.span(), format!("step {id:?}: `when` is empty")));
+                    }
+                    let mut conds = Vec::new();
+                    for n in names {
+                        let c = Condition::parse(&n).ok_or_else(|| {
+                            err(w.span(), format!("step {id:?}: unknown condition {n:?} (known: {})", Condition::NAMES.join(", ")))
+                        })?;
+                        conds.push(c);
+                    }
+                    conds
+                }
+            };
+            let template = raw_step.template.map(|t| t.into_inner()).unwrap_or_else(|| id.clone());
+            let once_key = raw_step.once.map(|o| o.into_inner()).unwrap_or_else(|| id.clone());
+            steps.push(Step { id, trigger, recipients, when, template, once_key });
+        }
+
+        Ok(Playbook {
+            name: raw.name.into_inner(),
+            week_days,
+            thresholds: Thresholds { min_interactions: min, long_session_minutes: long },
+            steps,
+        })
+    }
+
+    /// A step by id.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The step fired by an intense first-week interaction, if the playbook has one.
+    pub fn intense_steps(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.trigger == Trigger::IntenseInteraction)
+    }
+
+    /// Length of the watched period, in program time.
+    pub fn week(&self) -> Duration {
+        Duration::days(i64::from(self.week_days))
+    }
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text.as_bytes()[..byte.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+/// Parses offsets such as `0d`, `2d`, `36h`, `1d12h`, `90m`, `30s`.
+pub fn parse_offset(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("is empty".into());
+    }
+    let mut total = Duration::zero();
+    let mut number = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: i64 = number
+            .parse()
+            .map_err(|_| format!("{s:?} is not an offset like 2d, 36h, 1d12h, 90m"))?;
+        number.clear();
+        total += match c {
+            'd' => Duration::days(n),
+            'h' => Duration::hours(n),
+            'm' => Duration::minutes(n),
+            's' => Duration::seconds(n),
+            _ => return Err(format!("{s:?} has unknown unit {c:?} (use d, h, m or s)")),
+        };
+    }
+    if !number.is_empty() {
+        return Err(format!("{s:?} needs a unit after {number} (d, h, m or s)"));
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_playbook_is_the_briefs_first_week() {
+        let p = Playbook::built_in();
+        let at = |id: &str| match &p.step(id).unwrap().trigger {
+            Trigger::At(d) => d.num_hours() / 24,
+            Trigger::IntenseInteraction => -1,
+        };
+        assert_eq!((at("welcome"), at("check_in"), at("plan_reminder"), at("wrap_up")), (0, 2, 4, 7));
+        assert_eq!((at("escalation_early"), at("escalation")), (4, 7));
+        assert_eq!(p.step("escalation").unwrap().recipients, vec![Recipient::Coordinator]);
+        assert_eq!(p.step("escalation_early").unwrap().once_key, "escalation");
+        assert_eq!(p.step("check_in").unwrap().when, vec![Condition::NoTwoWay]);
+        assert_eq!(p.step("plan_reminder").unwrap().when, vec![Condition::NoPlan]);
+        assert_eq!(p.step("pacing_tip").unwrap().trigger, Trigger::IntenseInteraction);
+        assert_eq!(p.thresholds, Thresholds { min_interactions: 3, long_session_minutes: 120 });
+    }
+
+    #[test]
+    fn offsets_parse() {
+        assert_eq!(parse_offset("0d"), Ok(Duration::zero()));
+        assert_eq!(parse_offset("1d12h"), Ok(Duration::hours(36)));
+        assert_eq!(parse_offset("90m"), Ok(Duration::minutes(90)));
+        assert!(parse_offset("2").is_err());
+        assert!(parse_offset("2w").is_err());
+        assert!(parse_offset("").is_err());
+    }
+
+    fn error_of(text: &str) -> PlaybookError {
+        Playbook::parse("p.toml", text).unwrap_err()
+    }
+
+    #[test]
+    fn a_bad_playbook_names_the_line() {
+        let e = error_of("name = \"x\"\n[[step]]\nid = \"a\"\nat = \"2w\"\nto = [\"mentor\"]\n");
+        assert_eq!(e.line, 4);
+        assert!(e.to_string().starts_with("p.toml:4: step \"a\": `at`"), "{e}");
+
+        let e = error_of("name = \"x\"\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\nwhen = \"sunny\"\n");
+        assert_eq!(e.line, 6);
+        assert!(e.message.contains("unknown condition \"sunny\""), "{e}");
+
+        let e = error_of("name = \"x\"\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"boss\"]\n");
+        assert_eq!(e.line, 5);
+
+        let e = error_of("name = \"x\"\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\n[[step]]\nid = \"a\"\nat = \"2d\"\nto = [\"mentor\"]\n");
+        assert_eq!(e.line, 7);
+        assert!(e.message.contains("used twice"));
+
+        let e = error_of("name = \"x\"\n[[step]]\nid = \"a\"\nto = [\"mentor\"]\n");
+        assert!(e.message.contains("exactly one of `at` or `on`"), "{e}");
+
+        let e = error_of("name = \"x\"\n[thresholds]\nmin_interactions = 0\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\n");
+        assert_eq!(e.line, 3);
+
+        // Syntax and unknown keys come from the TOML parser, also with their line.
+        let e = error_of("name = \"x\"\n\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\ncolour = 1\n");
+        assert_eq!(e.line, 7, "{e}");
+        let e = error_of("name = \"x\"\n[[step]\n");
+        assert_eq!(e.line, 2, "{e}");
+    }
+
+    #[test]
+    fn a_custom_playbook_keeps_its_own_steps_and_thresholds() {
+        let p = Playbook::parse(
+            "p.toml",
+            "name = \"sprint\"\nweek_days = 3\n[thresholds]\nmin_interactions = 5\n\
+             [[step]]\nid = \"hello\"\nat = \"12h\"\nto = [\"mentee\"]\nwhen = [\"no_two_way\", \"no_plan\"]\ntemplate = \"check_in\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.week_days, 3);
+        assert_eq!(p.thresholds.min_interactions, 5);
+        assert_eq!(p.thresholds.long_session_minutes, 120);
+        let s = &p.steps[0];
+        assert_eq!(s.trigger, Trigger::At(Duration::hours(12)));
+        assert_eq!(s.when, vec![Condition::NoTwoWay, Condition::NoPlan]);
+        assert_eq!(s.template, "check_in");
+        assert_eq!(s.once_key, "hello");
+    }
+}
