@@ -369,7 +369,8 @@ mod tests {
     #[test]
     fn names_never_break_headers_or_html() {
         let raw = render("welcome", "welcome", Recipient::Mentor, "Ada\r\nBcc: evil@example.org");
-        assert!(!raw.contains("\r\nBcc:"), "{raw}");
+        let headers = raw.split("\r\n\r\n").next().unwrap();
+        assert!(!headers.contains("\r\nBcc:"), "{headers}");
         assert!(raw.contains("Bo &lt;b&gt; is in"), "HTML escapes names: {raw}");
         assert!(!raw.contains("<strong>Bo <b>"));
     }
