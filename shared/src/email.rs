@@ -153,6 +153,10 @@ pub struct Context {
     /// Program day the step is judged on (0-based from the start).
     pub day: i64,
     pub summary: Summary,
+    /// A plan or goals were shared by the due time.
+    pub has_plan: bool,
+    /// Both sides interacted by the due time.
+    pub two_way: bool,
     pub kinds: Vec<KindView>,
     pub last_activity: Option<String>,
     /// Why the step fired, in words (escalations show these).
@@ -249,6 +253,8 @@ impl Context {
             far_apart: hours_apart >= 6,
             hours_apart,
             day,
+            has_plan: summary.has_plan(),
+            two_way: summary.two_way(),
             summary,
             kinds,
             last_activity,
@@ -348,6 +354,17 @@ mod tests {
         let id = message_id(&p.mentorship_id, step, r, "example.org");
         let c = compose(&t, template, &ctx, &from, &name, &email, id).unwrap();
         String::from_utf8(c.message.formatted()).unwrap()
+    }
+
+    #[test]
+    fn every_built_in_template_renders_for_every_recipient() {
+        let p = Playbook::built_in();
+        for step in &p.steps {
+            for r in [Recipient::Mentor, Recipient::Mentee, Recipient::Coordinator] {
+                let raw = render(&step.id, &step.template, r, "Ada");
+                assert!(raw.contains(&format!("X-Firstweek-Step: {}", step.id)));
+            }
+        }
     }
 
     #[test]

@@ -1,1 +1,510 @@
+//! Test harness: a private firstweek installation per test.
+//!
+//! [`Env::start`] creates its own PostgreSQL database, its own RabbitMQ vhost
+//! and its own SMTP capture server (aiosmtpd, `scripts/smtp_capture.py`), then
+//! starts the real `firstweek-scheduler` and `firstweek-worker` binaries
+//! against them. Tests publish contract events like any program would and
+//! read back what the SMTP server received.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+use lapin::options::BasicGetOptions;
+use lapin::{Channel, Connection};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use firstweek::broker;
+
+/// Local services, as on the CI machine.
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// RabbitMQ host (per-test vhosts are appended).
+pub const AMQP_BASE: &str = "amqp://guest:guest@127.0.0.1:5672";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A unique, readable name for this test's resources.
+fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = Utc::now().timestamp_millis() % 100_000_000;
+    format!("{prefix}_{}_{t}_{n}", std::process::id())
+}
+
+/// The workspace's build output, where the service binaries are.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("FIRSTWEEK_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/<profile>/deps/<test-binary> -> target/<profile>
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("rabbitmqctl").args(args).output().await.context("running rabbitmqctl")?;
+    if !out.status.success() {
+        bail!("rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// Options for one environment.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `FIRSTWEEK_TIME_SCALE` (a program day lasts 86400/scale seconds).
+    pub scale: f64,
+    /// Extra environment for both services.
+    pub env: Vec<(String, String)>,
+    /// Start the services right away.
+    pub start_services: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { scale: 43_200.0, env: vec![("FIRSTWEEK_SEND_WINDOW".into(), "off".into())], start_services: true }
+    }
+}
+
+/// One private installation.
+pub struct Env {
+    pub name: String,
+    pub database_url: String,
+    pub amqp_url: String,
+    pub vhost: String,
+    pub smtp_port: u16,
+    pub mail_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub pool: PgPool,
+    pub options: Options,
+    smtp: Option<Child>,
+    services: Vec<(String, Child)>,
+    amqp: Connection,
+    channel: Channel,
+}
+
+impl Env {
+    /// Creates database, vhost and SMTP server; starts a scheduler and a worker.
+    pub async fn start(options: Options) -> anyhow::Result<Env> {
+        let name = unique("fw");
+        let admin = sqlx::PgPool::connect(PG_ADMIN_URL).await.context("connecting to PostgreSQL")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await?;
+        admin.close().await;
+        let database_url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+
+        rabbitmqctl(&["add_vhost", &name]).await?;
+        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]).await?;
+        let amqp_url = format!("{AMQP_BASE}/{name}");
+
+        let dir = std::env::temp_dir().join(&name);
+        let mail_dir = dir.join("mail");
+        let log_dir = dir.join("logs");
+        std::fs::create_dir_all(&mail_dir)?;
+        std::fs::create_dir_all(&log_dir)?;
+
+        let amqp = broker::connect(&amqp_url, "firstweek-tests").await?;
+        let setup = amqp.create_channel().await?;
+        broker::declare_topology(&setup).await?;
+        let channel = broker::confirm_channel(&amqp).await?;
+
+        // Migrate here so tests can read tables before the services are up.
+        let pool = firstweek::store::connect(&database_url, 4).await?;
+        firstweek::store::migrate(&pool).await?;
+
+        let mut env = Env {
+            name,
+            database_url,
+            amqp_url,
+            vhost: String::new(),
+            smtp_port: 0,
+            mail_dir,
+            log_dir,
+            pool,
+            options: options.clone(),
+            smtp: None,
+            services: Vec::new(),
+            amqp,
+            channel,
+        };
+        env.vhost = env.name.clone();
+        env.start_smtp().await?;
+        if options.start_services {
+            env.spawn("firstweek-scheduler", &[]).await?;
+            env.spawn("firstweek-workers", &[]).await?;
+        }
+        Ok(env)
+    }
+
+    /// Starts (or restarts) the SMTP capture server on this env's port.
+    pub async fn start_smtp(&mut self) -> anyhow::Result<()> {
+        if self.smtp_port == 0 {
+            self.smtp_port = free_port();
+        }
+        let script = repo_root().join("scripts/smtp_capture.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--port", &self.smtp_port.to_string(), "--dir"])
+            .arg(&self.mail_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the SMTP capture server (python3 -m pip install aiosmtpd)")?;
+        let stdout = child.stdout.take().context("smtp stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(15), lines.next_line()).await;
+        match ready {
+            Ok(Ok(Some(l))) if l.starts_with("READY") => {}
+            other => bail!("SMTP capture server did not start: {other:?}"),
+        }
+        self.smtp = Some(child);
+        Ok(())
+    }
+
+    /// Stops the SMTP server (an outage).
+    pub async fn stop_smtp(&mut self) {
+        if let Some(mut c) = self.smtp.take() {
+            let _ = c.kill().await;
+        }
+    }
+
+    /// Sets the SMTP server's fault mode (`ok`, `4xx`, `5xx`, `5xx:ADDR`, `slow:SECS`).
+    pub fn smtp_mode(&self, mode: &str) -> anyhow::Result<()> {
+        std::fs::write(self.mail_dir.join("mode"), mode)?;
+        Ok(())
+    }
+
+    /// Environment variables the services get.
+    pub fn service_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("DATABASE_URL".to_string(), self.database_url.clone()),
+            ("AMQP_URL".into(), self.amqp_url.clone()),
+            ("SMTP_URL".into(), format!("smtp://127.0.0.1:{}", self.smtp_port)),
+            ("FIRSTWEEK_TIME_SCALE".into(), self.options.scale.to_string()),
+            ("FIRSTWEEK_ADMIN_ADDR".into(), "off".into()),
+            ("FIRSTWEEK_FROM".into(), "firstweek <firstweek@example.org>".into()),
+            ("FIRSTWEEK_LOG_FORMAT".into(), "json".into()),
+            ("RUST_LOG".into(), "info".into()),
+        ];
+        env.extend(self.options.env.iter().cloned());
+        env
+    }
+
+    /// Starts one service binary; `label` names its log file.
+    pub async fn spawn(&mut self, binary: &str, extra_env: &[(&str, &str)]) -> anyhow::Result<u32> {
+        let exe_name = match binary {
+            "firstweek-workers" | "firstweek-worker" => "firstweek-worker",
+            other => other,
+        };
+        let path = bin_dir().join(exe_name);
+        if !path.exists() {
+            bail!("{} not found: run `cargo build --workspace --bins` first (or set FIRSTWEEK_BIN_DIR)", path.display());
+        }
+        let n = self.services.len();
+        let log = std::fs::File::create(self.log_dir.join(format!("{exe_name}-{n}.log")))?;
+        let mut cmd = Command::new(&path);
+        cmd.envs(self.service_env())
+            .envs(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true);
+        let child = cmd.spawn().with_context(|| format!("starting {}", path.display()))?;
+        let pid = child.id().unwrap_or(0);
+        self.services.push((exe_name.to_string(), child));
+        Ok(pid)
+    }
+
+    /// Sends a signal to every running service whose name starts with `binary`; returns how many.
+    pub async fn signal(&mut self, binary: &str, signal: &str) -> usize {
+        let mut n = 0;
+        for (name, child) in &mut self.services {
+            if name.starts_with(binary)
+                && let Some(pid) = child.id()
+            {
+                let _ = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().await;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Waits for every service named `binary` to exit; returns how long it took.
+    pub async fn wait_exit(&mut self, binary: &str, limit: Duration) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        for (name, child) in &mut self.services {
+            if name.starts_with(binary) {
+                let left = limit.saturating_sub(start.elapsed());
+                tokio::time::timeout(left, child.wait()).await.context("service did not exit in time")??;
+            }
+        }
+        self.services.retain_mut(|(_, c)| matches!(c.try_wait(), Ok(None)));
+        Ok(start.elapsed())
+    }
+
+    /// Publishes a contract event (or anything) to the `firstweek` exchange with a confirm.
+    pub async fn publish(&self, routing_key: &str, body: &[u8]) -> anyhow::Result<()> {
+        broker::publish_confirmed(&self.channel, broker::EXCHANGE, routing_key, body, broker::persistent_json()).await?;
+        Ok(())
+    }
+
+    /// Publishes a JSON event.
+    pub async fn publish_json(&self, routing_key: &str, body: &Value) -> anyhow::Result<()> {
+        self.publish(routing_key, body.to_string().as_bytes()).await
+    }
+
+    /// Publishes with explicit properties.
+    pub async fn publish_with(&self, routing_key: &str, body: &[u8], props: lapin::BasicProperties) -> anyhow::Result<()> {
+        broker::publish_confirmed(&self.channel, broker::EXCHANGE, routing_key, body, props).await?;
+        Ok(())
+    }
+
+    /// Drains the dead-letter queue: (routing key, reason, body) of each message.
+    pub async fn dead_letters(&self) -> anyhow::Result<Vec<(String, String, Vec<u8>)>> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .channel
+                .basic_get(broker::DEAD_QUEUE.into(), BasicGetOptions { no_ack: true })
+                .await?;
+            let Some(msg) = got else { break };
+            let props = &msg.delivery.properties;
+            out.push((
+                broker::header_text(props, broker::ROUTING_KEY_HEADER).unwrap_or_default(),
+                broker::header_text(props, broker::ERROR_HEADER).unwrap_or_default(),
+                msg.delivery.data.clone(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Every email the SMTP server accepted so far.
+    pub fn mails(&self) -> Vec<Mail> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.mail_dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+        files.sort();
+        files.iter().filter_map(|p| std::fs::read(p).ok()).map(|raw| Mail::parse(&raw)).collect()
+    }
+
+    /// Waits until every timeline row of the listed pairs is final (sent, skipped, ...).
+    pub async fn wait_settled(&self, mentorships: &[&str], limit: Duration) -> anyhow::Result<()> {
+        let ids: Vec<String> = mentorships.iter().map(|s| s.to_string()).collect();
+        let start = Instant::now();
+        loop {
+            let (known, open): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT count(*) FROM mentorships WHERE id = ANY($1)),
+                        (SELECT count(*) FROM timeline WHERE mentorship_id = ANY($1) AND status IN ('scheduled', 'published'))",
+            )
+            .bind(&ids)
+            .fetch_one(&self.pool)
+            .await?;
+            if known == ids.len() as i64 && open == 0 {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                bail!("not settled after {limit:?}: {known}/{} pairs known, {open} rows open; logs in {}", ids.len(), self.log_dir.display());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until `sql` (a count) reaches `want`.
+    pub async fn wait_count(&self, sql: &'static str, want: i64, limit: Duration) -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+            if n >= want {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                bail!("{sql}: {n} < {want} after {limit:?}; logs in {}", self.log_dir.display());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The wall-clock length of `days` program days.
+    pub fn days(&self, days: f64) -> chrono::Duration {
+        chrono::Duration::milliseconds((days * 86_400_000.0 / self.options.scale) as i64)
+    }
+
+    /// Stops everything and removes the database and vhost.
+    pub async fn stop(mut self) {
+        for (_, c) in &mut self.services {
+            let _ = c.kill().await;
+        }
+        self.stop_smtp().await;
+        let _ = self.amqp.close(200, "bye".into()).await;
+        self.pool.close().await;
+        if let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN_URL).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))).execute(&admin).await;
+        }
+        let _ = rabbitmqctl(&["delete_vhost", &self.vhost]).await;
+        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.name));
+    }
+}
+
+/// One received email.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub rcpt: String,
+    pub step: String,
+    pub mentorship: String,
+    pub message_id: String,
+    pub subject: String,
+    pub received_at: f64,
+    pub headers: String,
+    /// The decoded text of the message (quoted-printable undone).
+    pub text: String,
+}
+
+impl Mail {
+    fn parse(raw: &[u8]) -> Mail {
+        let s = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+        let (headers, body) = s.split_once("\n\n").unwrap_or((&s, ""));
+        let unfolded = headers.replace("\n ", " ").replace("\n\t", " ");
+        let get = |name: &str| {
+            unfolded
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                })
+                .unwrap_or_default()
+        };
+        Mail {
+            rcpt: get("X-Rcpt-To"),
+            step: get("X-Firstweek-Step"),
+            mentorship: get("X-Firstweek-Mentorship"),
+            message_id: get("Message-ID"),
+            subject: get("Subject"),
+            received_at: get("X-Received-At").parse().unwrap_or(0.0),
+            headers: unfolded.clone(),
+            text: decode_qp(body),
+        }
+    }
+}
+
+fn decode_qp(s: &str) -> String {
+    let s = s.replace("=\n", "");
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 3 <= bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What each pair received: mentorship -> sorted "step->role" list.
+pub fn received(mails: &[Mail], roles: &BTreeMap<String, String>) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for m in mails {
+        let role = roles.get(&m.rcpt).cloned().unwrap_or_else(|| m.rcpt.clone());
+        out.entry(m.mentorship.clone()).or_default().push(format!("{}->{role}", m.step));
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}
+
+/// A pair of the test cohort, with addresses that say who is who.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub id: String,
+    pub started_at: DateTime<Utc>,
+    pub tz_mentor: String,
+    pub tz_mentee: String,
+}
+
+impl Pair {
+    /// A pair starting at `started_at`.
+    pub fn new(id: &str, started_at: DateTime<Utc>) -> Pair {
+        Pair { id: id.into(), started_at, tz_mentor: "Europe/Berlin".into(), tz_mentee: "America/Sao_Paulo".into() }
+    }
+
+    /// The mentor's address.
+    pub fn mentor(&self) -> String {
+        format!("mentor.{}@example.org", self.id)
+    }
+    /// The mentee's address.
+    pub fn mentee(&self) -> String {
+        format!("mentee.{}@example.org", self.id)
+    }
+    /// The coordinator's address.
+    pub fn coordinator(&self) -> String {
+        format!("coordinator.{}@example.org", self.id)
+    }
+
+    /// Address -> role, for [`received`].
+    pub fn roles(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (self.mentor(), "mentor".to_string()),
+            (self.mentee(), "mentee".to_string()),
+            (self.coordinator(), "coordinator".to_string()),
+        ])
+    }
+
+    /// The `mentorship.started` body.
+    pub fn started(&self, event_id: &str) -> Value {
+        json!({
+            "event_id": event_id,
+            "mentorship_id": self.id,
+            "program_id": "test-program",
+            "started_at": self.started_at.to_rfc3339(),
+            "mentor": {"id": format!("{}-mentor", self.id), "name": "Ada Mentor", "email": self.mentor(), "timezone": self.tz_mentor},
+            "mentee": {"id": format!("{}-mentee", self.id), "name": "Bo Mentee", "email": self.mentee(), "timezone": self.tz_mentee},
+            "coordinator": {"name": "Cy Coordinator", "email": self.coordinator()}
+        })
+    }
+
+    /// An `interaction.recorded` body at `at` after the start.
+    pub fn interaction(&self, n: u32, kind: &str, actor: &str, at: chrono::Duration, minutes: Option<u32>) -> Value {
+        let mut v = json!({
+            "event_id": format!("{}-i{n}", self.id),
+            "mentorship_id": self.id,
+            "kind": kind,
+            "actor": actor,
+            "occurred_at": (self.started_at + at).to_rfc3339(),
+        });
+        if let Some(m) = minutes {
+            v["duration_minutes"] = m.into();
+        }
+        v
+    }
+
+    /// A `mentorship.ended` body.
+    pub fn ended(&self, at: chrono::Duration) -> Value {
+        json!({"event_id": format!("{}-end", self.id), "mentorship_id": self.id,
+               "ended_at": (self.started_at + at).to_rfc3339(), "reason": "rematched"})
+    }
+}

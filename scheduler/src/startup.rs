@@ -1,0 +1,80 @@
+//! Wiring: settings, logs, database, heartbeat, admin endpoints, shutdown.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::Notify;
+
+use firstweek::config::Settings;
+use firstweek::{store, telemetry};
+use firstweek_ops::{admin, backoff::Backoff, shutdown};
+
+use crate::heartbeat;
+use crate::publisher::Publisher;
+
+/// Runs the scheduler until SIGTERM.
+pub async fn run() -> anyhow::Result<()> {
+    let settings = Settings::from_env("0.0.0.0:9100")?;
+    telemetry::init(settings.log_format);
+    let shutdown = shutdown::on_signal();
+    let health = admin::Health::new();
+    let metrics = admin::install_metrics()?;
+    tracing::info!(playbook = %settings.rules.playbook.name, scale = settings.rules.scale.factor(), "firstweek-scheduler starting");
+    if let Some(addr) = settings.admin_addr {
+        tokio::spawn(admin::serve(addr, health.clone(), metrics, shutdown.clone()));
+    }
+
+    let mut backoff = Backoff::default();
+    let pool = loop {
+        let attempt = async {
+            let pool = store::connect(&settings.database_url, 4).await?;
+            store::migrate(&pool).await?;
+            Ok::<_, store::StoreError>(pool)
+        };
+        match attempt.await {
+            Ok(pool) => break pool,
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not ready");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    };
+    health.set_database(true);
+    tokio::spawn(admin::watch_database(pool.clone(), health.clone(), shutdown.clone()));
+
+    let wake = Arc::new(Notify::new());
+    let mut cron = heartbeat::start(wake.clone()).await.context("starting the heartbeat")?;
+    let mut publisher = Publisher::new(pool.clone(), settings.amqp_url.clone(), health.clone());
+    let mut backoff = Backoff::default();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = wake.notified() => {}
+        }
+        match publisher.tick().await {
+            Ok(n) => {
+                backoff.reset();
+                if n > 0 {
+                    tracing::debug!(published = n, "due steps published");
+                }
+            }
+            Err(e) => {
+                // The next tick retries; back off so an outage is not hammered.
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %format!("{e:#}"), retry_in_ms = delay.as_millis() as u64, "tick failed");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    let _ = cron.shutdown().await;
+    pool.close().await;
+    tracing::info!("firstweek-scheduler stopped");
+    Ok(())
+}

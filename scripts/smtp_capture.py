@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""A real SMTP server (aiosmtpd) that keeps every accepted message as a file.
+
+    python3 scripts/smtp_capture.py --port 2525 --dir /tmp/mail
+
+Each accepted message is written atomically to DIR/NNNNNN.eml. For fault
+tests, the file DIR/mode (re-read on every message) switches behaviour:
+  ok          accept (default)
+  4xx         answer 451 to MAIL FROM (transient)
+  5xx         answer 550 to RCPT TO (permanent)
+  5xx:ADDR    answer 550 to RCPT TO for ADDR only
+  slow:SECS   accept, but wait SECS before the final reply to DATA
+Prints "READY <port>" on stdout once listening.
+"""
+import argparse
+import asyncio
+import itertools
+import os
+import sys
+import time
+
+from aiosmtpd.controller import Controller
+
+counter = itertools.count(1)
+
+
+def mode(directory):
+    try:
+        with open(os.path.join(directory, "mode")) as f:
+            return f.read().strip() or "ok"
+    except FileNotFoundError:
+        return "ok"
+
+
+class Capture:
+    def __init__(self, directory):
+        self.directory = directory
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if mode(self.directory) == "4xx":
+            return "451 4.3.0 try again later"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        m = mode(self.directory)
+        if m == "5xx" or (m.startswith("5xx:") and m[4:] == address):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        m = mode(self.directory)
+        if m.startswith("slow:"):
+            await asyncio.sleep(float(m[5:]))
+        n = next(counter)
+        name = f"{int(time.time() * 1000):013d}-{os.getpid()}-{n:06d}"
+        tmp = os.path.join(self.directory, f".{name}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(f"X-Rcpt-To: {','.join(envelope.rcpt_tos)}\r\n".encode())
+            f.write(f"X-Received-At: {time.time():.3f}\r\n".encode())
+            f.write(envelope.original_content)
+        os.rename(tmp, os.path.join(self.directory, f"{name}.eml"))
+        return "250 OK queued"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=2525)
+    p.add_argument("--dir", required=True)
+    a = p.parse_args()
+    os.makedirs(a.dir, exist_ok=True)
+    controller = Controller(Capture(a.dir), hostname=a.host, port=a.port,
+                            data_size_limit=10 * 1024 * 1024, enable_SMTPUTF8=True)
+    controller.start()
+    print(f"READY {a.port}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+//! The first-week engine end to end: real binaries, RabbitMQ, PostgreSQL and
+//! an SMTP server. Program time runs 43,200× faster (a day lasts 2 s), so a
+//! whole week plays in about 15 s; conditions are judged as of each step's due
+//! time, so the outcome does not depend on how fast the machine is.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use firstweek_tests::{Env, Options, Pair, received};
+use serde_json::json;
+
+fn list(items: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+const BOTH_WELCOME: [&str; 2] = ["welcome->mentor", "welcome->mentee"];
+const BOTH_WRAP_UP: [&str; 2] = ["wrap_up->mentor", "wrap_up->mentee"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::Result<()> {
+    let env = Env::start(Options::default()).await?;
+    let start = Utc::now() + chrono::Duration::milliseconds(500);
+    let d = |days: f64| env.days(days);
+    let p = |name: &str| Pair::new(&format!("{}-{name}", env.name), start);
+
+    let engaged = p("engaged");
+    let silent = p("silent");
+    let one_sided = p("one-sided");
+    let no_plan = p("no-plan");
+    let intense = p("intense");
+    let ends_early = p("ends-early");
+    let pairs = [&engaged, &silent, &one_sided, &no_plan, &intense, &ends_early];
+    for pair in pairs {
+        env.publish_json("mentorship.started", &pair.started(&format!("{}-start", pair.id))).await?;
+    }
+    let plays = [
+        // Both talk on day 0, goals set on day 1: nothing to nudge, nothing to escalate.
+        (&engaged, vec![(1, "message", "mentor", 0.1, None), (2, "message", "mentee", 0.2, None), (3, "goal_set", "mentee", 1.0, None), (4, "call", "mentor", 1.5, Some(30))]),
+        // Only the mentor, but with a plan: check-in on day 2, one-sided escalation on day 7.
+        (&one_sided, vec![(1, "message", "mentor", 0.5, None), (2, "message", "mentor", 1.0, None), (3, "message", "mentor", 3.0, None), (4, "plan_shared", "mentor", 3.5, None)]),
+        // Talking, but no plan: plan reminder on day 4 and an escalation for the missing plan.
+        (&no_plan, vec![(1, "message", "mentor", 0.5, None), (2, "message", "mentee", 0.6, None), (3, "message", "mentor", 2.5, None), (4, "message", "mentee", 3.0, None)]),
+        // A three-hour session on day 1 and a deliverable on day 2: one pacing tip each, no more.
+        (&intense, vec![(1, "message", "mentor", 0.2, None), (2, "message", "mentee", 0.3, None), (3, "session", "mentor", 1.0, Some(180)), (4, "goal_set", "mentee", 1.2, None), (5, "deliverable_requested", "mentee", 2.0, None)]),
+    ];
+    for (pair, events) in &plays {
+        for (n, kind, actor, day, minutes) in events {
+            env.publish_json("interaction.recorded", &pair.interaction(*n, kind, actor, d(*day), *minutes)).await?;
+        }
+    }
+    // The pair that ends early: once its day-2 check-in is out, it ends on day 3.
+    env.wait_count("SELECT count(*) FROM timeline WHERE step_id = 'check_in' AND status IN ('sent', 'skipped')", 12, Duration::from_secs(30)).await?;
+    env.publish_json("mentorship.ended", &ends_early.ended(d(3.0))).await?;
+
+    let ids: Vec<&str> = pairs.iter().map(|p| p.id.as_str()).collect();
+    env.wait_settled(&ids, Duration::from_secs(60)).await?;
+    let mails = env.mails();
+    let roles: BTreeMap<String, String> = pairs.iter().flat_map(|p| p.roles()).collect();
+    let got = received(&mails, &roles);
+    let expect = |extra: &[&str]| {
+        let mut v: Vec<&str> = BOTH_WELCOME.to_vec();
+        v.extend_from_slice(extra);
+        list(&v)
+    };
+    let mut want = BTreeMap::new();
+    want.insert(engaged.id.clone(), expect(&BOTH_WRAP_UP));
+    want.insert(silent.id.clone(), expect(&["check_in->mentor", "check_in->mentee", "plan_reminder->mentor", "plan_reminder->mentee", "escalation_early->coordinator", "wrap_up->mentor", "wrap_up->mentee"]));
+    want.insert(one_sided.id.clone(), expect(&["check_in->mentor", "check_in->mentee", "escalation->coordinator", "wrap_up->mentor", "wrap_up->mentee"]));
+    want.insert(no_plan.id.clone(), expect(&["plan_reminder->mentor", "plan_reminder->mentee", "escalation->coordinator", "wrap_up->mentor", "wrap_up->mentee"]));
+    want.insert(intense.id.clone(), expect(&["pacing_tip->mentor", "pacing_tip->mentee", "wrap_up->mentor", "wrap_up->mentee"]));
+    want.insert(ends_early.id.clone(), expect(&["check_in->mentor", "check_in->mentee"]));
+    assert_eq!(got, want, "logs in {}", env.log_dir.display());
+
+    // The email contract: multipart, the two headers, one Message-ID per (pair, step, recipient).
+    let mut ids_seen = std::collections::HashSet::new();
+    for m in &mails {
+        assert!(m.headers.contains("multipart/alternative"), "{}", m.headers);
+        assert!(m.message_id.starts_with('<') && m.message_id.ends_with("@example.org>"), "{}", m.message_id);
+        assert!(ids_seen.insert(m.message_id.clone()), "Message-ID repeated: {}", m.message_id);
+    }
+
+    // The escalation shows the coordinator the evidence and the rule that fired.
+    let escalation = mails.iter().find(|m| m.mentorship == one_sided.id && m.step == "escalation").expect("escalation");
+    assert!(escalation.subject.contains("At risk"), "{}", escalation.subject);
+    assert!(escalation.text.contains("one-sided: only the mentor has interacted"), "{}", escalation.text);
+    assert!(escalation.text.contains("message: 3 by the mentor, 0 by the mentee"), "{}", escalation.text);
+    assert!(escalation.text.contains("last activity: "), "{}", escalation.text);
+    let early = mails.iter().find(|m| m.mentorship == silent.id && m.step == "escalation_early").expect("early escalation");
+    assert!(early.text.contains("no interaction at all"), "{}", early.text);
+
+    // The welcome tells each the other's local time.
+    let welcome = mails.iter().find(|m| m.mentorship == engaged.id && m.step == "welcome" && m.rcpt == engaged.mentee()).expect("welcome");
+    assert!(welcome.text.contains("Europe/Berlin, where it is now"), "{}", welcome.text);
+
+    // The ledger explains the steps that were not sent.
+    let (status, outcome): (String, String) = sqlx::query_as(
+        "SELECT status, outcome FROM timeline WHERE mentorship_id = $1 AND step_id = 'check_in' AND recipient = 'mentor'",
+    )
+    .bind(&engaged.id)
+    .fetch_one(&env.pool)
+    .await?;
+    assert_eq!((status.as_str(), outcome.as_str()), ("skipped", "condition not met: no_two_way"));
+    let cancelled: i64 = sqlx::query_scalar("SELECT count(*) FROM timeline WHERE mentorship_id = $1 AND status = 'cancelled'")
+        .bind(&ends_early.id)
+        .fetch_one(&env.pool)
+        .await?;
+    assert_eq!(cancelled, 6, "plan reminder x2, early escalation, wrap-up x2, escalation");
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicates_count_once_and_early_interactions_are_kept() -> anyhow::Result<()> {
+    let env = Env::start(Options::default()).await?;
+    let start = Utc::now() + chrono::Duration::seconds(2);
+    let d = |days: f64| env.days(days);
+    let twice = Pair::new(&format!("{}-twice", env.name), start);
+    let early = Pair::new(&format!("{}-early", env.name), start);
+
+    // Interactions of `early` arrive before its mentorship, one of them intense.
+    let early_events = [
+        early.interaction(1, "message", "mentee", d(0.1), None),
+        early.interaction(2, "message", "mentor", d(0.2), None),
+        early.interaction(3, "deliverable_requested", "mentee", d(0.5), None),
+        early.interaction(4, "goal_set", "mentor", d(1.0), None),
+    ];
+    for e in &early_events {
+        env.publish_json("interaction.recorded", e).await?;
+    }
+    env.wait_count("SELECT count(*) FROM interactions", 4, Duration::from_secs(20)).await?;
+
+    // Every event of `twice` is delivered twice; its start comes again under a new event id.
+    for _ in 0..2 {
+        env.publish_json("mentorship.started", &twice.started(&format!("{}-start", twice.id))).await?;
+    }
+    env.publish_json("mentorship.started", &twice.started(&format!("{}-start-again", twice.id))).await?;
+    for e in [
+        twice.interaction(1, "message", "mentor", d(0.1), None),
+        twice.interaction(2, "message", "mentee", d(0.2), None),
+    ] {
+        env.publish_json("interaction.recorded", &e).await?;
+        env.publish_json("interaction.recorded", &e).await?;
+    }
+    env.publish_json("mentorship.started", &early.started(&format!("{}-start", early.id))).await?;
+
+    env.wait_settled(&[&twice.id, &early.id], Duration::from_secs(60)).await?;
+    let roles: BTreeMap<String, String> = twice.roles().into_iter().chain(early.roles()).collect();
+    let got = received(&env.mails(), &roles);
+    // `twice`: two interactions (not four) means low interaction and no plan.
+    assert_eq!(
+        got[&twice.id],
+        list(&["welcome->mentor", "welcome->mentee", "plan_reminder->mentor", "plan_reminder->mentee", "escalation->coordinator", "wrap_up->mentor", "wrap_up->mentee"]),
+        "logs in {}",
+        env.log_dir.display()
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM interactions WHERE mentorship_id = $1").bind(&twice.id).fetch_one(&env.pool).await?;
+    assert_eq!(stored, 2);
+    // `early`: its earlier interactions counted (two-way by day 2, a plan, 4 interactions) and fired the pacing tip.
+    assert_eq!(
+        got[&early.id],
+        list(&["welcome->mentor", "welcome->mentee", "pacing_tip->mentor", "pacing_tip->mentee", "wrap_up->mentor", "wrap_up->mentee"])
+    );
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_messages_are_dead_lettered_alongside_good_traffic() -> anyhow::Result<()> {
+    let env = Env::start(Options::default()).await?;
+    let good = Pair::new(&format!("{}-good", env.name), Utc::now());
+    let base = good.started("x");
+    let with = |pointer: &str, value: serde_json::Value| {
+        let mut v = base.clone();
+        if let Some(slot) = v.pointer_mut(pointer) {
+            *slot = value;
+        }
+        v.to_string().into_bytes()
+    };
+    let mut without_mentee = base.clone();
+    without_mentee.as_object_mut().map(|o| o.remove("mentee"));
+    let bad: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("mentorship.started", b"not json".to_vec(), "invalid JSON"),
+        ("mentorship.started", vec![0xff, 0xfe, 0x00], "not UTF-8"),
+        ("mentorship.started", without_mentee.to_string().into_bytes(), "missing field `mentee`"),
+        ("mentorship.started", with("/started_at", json!(12)), "invalid JSON"),
+        ("mentorship.started", with("/mentor/timezone", json!("Mars/Base")), "mentor.timezone"),
+        ("mentorship.started", with("/mentee/email", json!("nobody")), "mentee.email"),
+        ("mentorship.started", with("/mentor/name", json!("Eve\r\nBcc: all@example.org")), "mentor.name"),
+        ("mentorship.started", with("/event_id", json!("x".repeat(200))), "event_id"),
+        ("mentorship.started", with("/started_at", json!("1970-01-01T00:00:00Z")), "started_at"),
+        ("mentorship.started", with("/started_at", json!("2999-01-01T00:00:00Z")), "started_at"),
+        ("mentorship.started", vec![b' '; 70_000], "larger than"),
+        ("mentorship.paused", b"{}".to_vec(), "unknown routing key"),
+        ("interaction.recorded", json!({"event_id": "e1", "mentorship_id": "m", "kind": "dance", "actor": "mentor", "occurred_at": Utc::now()}).to_string().into_bytes(), "unknown variant `dance`"),
+        ("interaction.recorded", json!({"event_id": "e2", "mentorship_id": "m", "kind": "call", "actor": "coach", "occurred_at": Utc::now()}).to_string().into_bytes(), "unknown variant `coach`"),
+        ("interaction.recorded", json!({"event_id": "e3", "mentorship_id": "m", "kind": "call", "actor": "mentor", "occurred_at": "yesterday"}).to_string().into_bytes(), "invalid JSON"),
+        ("interaction.recorded", json!({"event_id": "e4", "mentorship_id": "m", "kind": "call", "actor": "mentor", "occurred_at": Utc::now(), "duration_minutes": -5}).to_string().into_bytes(), "invalid JSON"),
+        ("mentorship.ended", json!({"event_id": "e5", "ended_at": Utc::now()}).to_string().into_bytes(), "missing field `mentorship_id`"),
+        ("mentorship.ended", json!({"event_id": "", "mentorship_id": "m", "ended_at": Utc::now()}).to_string().into_bytes(), "event_id"),
+        ("mentorship.ended", json!([1, 2, 3]).to_string().into_bytes(), "invalid JSON"),
+        ("mentorship.ended", json!({"event_id": "e6", "mentorship_id": "m", "ended_at": Utc::now(), "reason": "\u{0007}"}).to_string().into_bytes(), "reason"),
+    ];
+    for (i, (key, body, _)) in bad.iter().enumerate() {
+        env.publish(key, body).await?;
+        if i == 5 {
+            env.publish_json("mentorship.started", &good.started(&format!("{}-start", good.id))).await?;
+        }
+    }
+    env.publish_with("mentorship.started", base.to_string().as_bytes(), firstweek::broker::persistent_json().with_content_type("text/xml".into())).await?;
+    env.publish_json("interaction.recorded", &good.interaction(1, "message", "mentor", env.days(0.1), None)).await?;
+    env.publish_json("interaction.recorded", &good.interaction(2, "message", "mentee", env.days(0.2), None)).await?;
+    env.publish_json("interaction.recorded", &good.interaction(3, "plan_shared", "mentee", env.days(0.3), None)).await?;
+
+    env.wait_settled(&[&good.id], Duration::from_secs(60)).await?;
+    let dead = env.dead_letters().await?;
+    assert_eq!(dead.len(), bad.len() + 1, "{dead:#?}");
+    for (key, body, reason) in &bad {
+        assert!(
+            dead.iter().any(|(k, r, b)| k == key && b == body && r.contains(reason)),
+            "no dead letter for {key} with a reason containing {reason:?}; got {:#?}",
+            dead.iter().map(|(k, r, _)| (k, r)).collect::<Vec<_>>()
+        );
+    }
+    assert!(dead.iter().any(|(_, r, _)| r.contains("content type \"text/xml\"")));
+    // The good pair was not held up: welcome and wrap-up, nothing else (it only had three interactions, a plan, both sides).
+    let got = received(&env.mails(), &good.roles());
+    assert_eq!(got[&good.id], list(&["welcome->mentor", "welcome->mentee", "wrap_up->mentor", "wrap_up->mentee"]));
+    assert_eq!(env.mails().len(), 4, "no email for any invalid event");
+    env.stop().await;
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! One queue consumer that survives its broker: it connects, declares the
+//! topology, consumes with bounded concurrency, and on any connection loss
+//! rebuilds everything with capped exponential backoff. Unacknowledged
+//! deliveries return to the queue by themselves when a channel dies.
+//!
+//! On shutdown it stops taking deliveries, waits (bounded) for those in
+//! flight, and closes; what it had prefetched but not started goes back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures_util::StreamExt;
+use lapin::Channel;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use firstweek::broker;
+use firstweek_ops::admin::Health;
+use firstweek_ops::backoff::Backoff;
+use firstweek_ops::outage::is_outage;
+
+/// What to do with a delivery once handled.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Done (stored, sent, skipped, or a duplicate): acknowledge.
+    Ack,
+    /// Not valid, ever: dead-letter with this reason, then acknowledge.
+    Dead(String),
+}
+
+/// Something that handles one delivery. Returning an error means "not done":
+/// an outage is retried in place; anything else is requeued, and dead-lettered
+/// once the delivery limit is near.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one delivery.
+    fn handle(&self, delivery: &Delivery) -> impl std::future::Future<Output = anyhow::Result<Outcome>> + Send;
+}
+
+/// How a consumer runs.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub amqp_url: String,
+    pub queue: &'static str,
+    pub prefetch: u16,
+    pub concurrency: usize,
+    /// How long in-flight work may take once shutdown starts.
+    pub drain: Duration,
+}
+
+/// Runs until `shutdown`, reconnecting as often as needed.
+pub async fn run<H: Handler>(cfg: ConsumerConfig, handler: Arc<H>, health: Arc<Health>, shutdown: CancellationToken) {
+    let mut backoff = Backoff::default();
+    while !shutdown.is_cancelled() {
+        match session(&cfg, &handler, &health, &shutdown, &mut backoff).await {
+            Ok(()) => break,
+            Err(e) => {
+                health.set_broker(false);
+                let delay = backoff.next_delay();
+                tracing::warn!(queue = cfg.queue, error = %format!("{e:#}"), retry_in_ms = delay.as_millis() as u64, "broker session lost; reconnecting");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    tracing::info!(queue = cfg.queue, "consumer stopped");
+}
+
+async fn session<H: Handler>(
+    cfg: &ConsumerConfig,
+    handler: &Arc<H>,
+    health: &Arc<Health>,
+    shutdown: &CancellationToken,
+    backoff: &mut Backoff,
+) -> anyhow::Result<()> {
+    let conn = broker::connect(&cfg.amqp_url, &format!("firstweek-worker {}", cfg.queue)).await.context("connecting to RabbitMQ")?;
+    let channel = conn.create_channel().await?;
+    broker::declare_topology(&channel).await.context("declaring the topology")?;
+    let dead = Arc::new(broker::confirm_channel(&conn).await?);
+    channel.basic_qos(cfg.prefetch, BasicQosOptions::default()).await?;
+    let tag = format!("{}-{}", cfg.queue, std::process::id());
+    let mut consumer = channel
+        .basic_consume(cfg.queue.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await?;
+    health.set_broker(true);
+    backoff.reset();
+    tracing::info!(queue = cfg.queue, "consuming");
+
+    let permits = Arc::new(Semaphore::new(cfg.concurrency));
+    let mut tasks = JoinSet::new();
+    let result = loop {
+        // Wait for a free slot first, so the broker's prefetch bounds what we hold.
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break Ok(()),
+            p = permits.clone().acquire_owned() => p?,
+        };
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => break Ok(()),
+            n = consumer.next() => n,
+        };
+        let delivery = match next {
+            None => break Err(anyhow::anyhow!("consumer closed by the broker")),
+            Some(Err(e)) => break Err(e.into()),
+            Some(Ok(d)) => d,
+        };
+        let handler = handler.clone();
+        let dead = dead.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            settle(&*handler, &dead, delivery, &stop).await;
+            drop(permit);
+        });
+        while let Some(done) = tasks.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "a delivery handler panicked; its delivery returns to the queue");
+            }
+        }
+    };
+
+    let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+    let drained = tokio::time::timeout(cfg.drain, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(queue = cfg.queue, "in-flight work did not finish in time; it returns to the queue");
+        tasks.abort_all();
+    }
+    let _ = channel.close(200, "bye".into()).await;
+    let _ = conn.close(200, "bye".into()).await;
+    result
+}
+
+/// Handles one delivery to the end: ack, dead-letter, or requeue.
+async fn settle<H: Handler>(handler: &H, dead: &Channel, delivery: Delivery, shutdown: &CancellationToken) {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    let outcome = loop {
+        match handler.handle(&delivery).await {
+            Ok(outcome) => break Ok(outcome),
+            // PostgreSQL is restarting: keep the delivery and try again, rather
+            // than burning its delivery count.
+            Err(e) if is_outage(&e) && !shutdown.is_cancelled() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %format!("{e:#}"), retry_in_ms = delay.as_millis() as u64, "dependency unavailable; retrying the delivery");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    let key = delivery.routing_key.as_str().to_string();
+    let result = match outcome {
+        Ok(Outcome::Ack) => delivery.ack(BasicAckOptions::default()).await.map(|_| ()),
+        Ok(Outcome::Dead(reason)) => dead_letter(dead, &delivery, &key, &reason).await,
+        Err(e) => {
+            let attempts = broker::delivery_count(&delivery.properties) + 1;
+            if attempts >= broker::DELIVERY_LIMIT {
+                let reason = format!("failed {attempts} times: {e:#}");
+                dead_letter(dead, &delivery, &key, &reason).await
+            } else {
+                tracing::warn!(error = %format!("{e:#}"), attempts, "handling failed; requeued");
+                metrics::counter!("firstweek_deliveries_requeued_total").increment(1);
+                delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.map(|_| ())
+            }
+        }
+    };
+    if let Err(e) = result {
+        // The channel is gone: the broker redelivers, and handling is idempotent.
+        tracing::warn!(error = %e, "could not settle a delivery; it will come back");
+    }
+}
+
+async fn dead_letter(dead: &Channel, delivery: &Delivery, key: &str, reason: &str) -> Result<(), lapin::Error> {
+    tracing::warn!(routing_key = %key, reason, "dead-lettered");
+    metrics::counter!("firstweek_dead_letters_total").increment(1);
+    match broker::dead_letter(dead, key, &delivery.properties, &delivery.data, reason).await {
+        Ok(()) => delivery.ack(BasicAckOptions::default()).await.map(|_| ()),
+        Err(e) => {
+            // Not confirmed: requeue so nothing is lost.
+            tracing::warn!(error = %e, "dead-letter publish failed; requeueing");
+            delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.map(|_| ())
+        }
+    }
+}
