@@ -28,13 +28,21 @@ impl Health {
     /// Records whether PostgreSQL answers.
     pub fn set_database(&self, up: bool) {
         self.database.store(up, Ordering::Relaxed);
-        metrics::gauge!("firstweek_dependency_up", "dependency" => "postgresql").set(if up { 1.0 } else { 0.0 });
+        metrics::gauge!("firstweek_dependency_up", "dependency" => "postgresql").set(if up {
+            1.0
+        } else {
+            0.0
+        });
     }
 
     /// Records whether RabbitMQ is connected.
     pub fn set_broker(&self, up: bool) {
         self.broker.store(up, Ordering::Relaxed);
-        metrics::gauge!("firstweek_dependency_up", "dependency" => "rabbitmq").set(if up { 1.0 } else { 0.0 });
+        metrics::gauge!("firstweek_dependency_up", "dependency" => "rabbitmq").set(if up {
+            1.0
+        } else {
+            0.0
+        });
     }
 
     /// Both reachable.
@@ -43,14 +51,26 @@ impl Health {
     }
 
     fn describe(&self) -> String {
-        let s = |b: &AtomicBool| if b.load(Ordering::Relaxed) { "up" } else { "down" };
-        format!("postgresql: {}\nrabbitmq: {}\n", s(&self.database), s(&self.broker))
+        let s = |b: &AtomicBool| {
+            if b.load(Ordering::Relaxed) {
+                "up"
+            } else {
+                "down"
+            }
+        };
+        format!(
+            "postgresql: {}\nrabbitmq: {}\n",
+            s(&self.database),
+            s(&self.broker)
+        )
     }
 }
 
 /// Installs the Prometheus recorder (once per process).
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
-    let lateness_buckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0];
+    let lateness_buckets = [
+        0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+    ];
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Suffix("lateness_seconds".into()),
@@ -61,8 +81,15 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 }
 
 /// Serves the admin endpoints until `shutdown`.
-pub async fn serve(addr: SocketAddr, health: Arc<Health>, metrics: PrometheusHandle, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("FIRSTWEEK_ADMIN_ADDR {addr}: {e}"))?;
+pub async fn serve(
+    addr: SocketAddr,
+    health: Arc<Health>,
+    metrics: PrometheusHandle,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("FIRSTWEEK_ADMIN_ADDR {addr}: {e}"))?;
     tracing::info!(%addr, "admin endpoints: /healthz /readyz /metrics");
     loop {
         let (mut stream, _) = tokio::select! {
@@ -76,7 +103,12 @@ pub async fn serve(addr: SocketAddr, health: Arc<Health>, metrics: PrometheusHan
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
-            let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await {
+            let n = match tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                stream.read(&mut buf),
+            )
+            .await
+            {
                 Ok(Ok(n)) => n,
                 _ => return,
             };
@@ -87,7 +119,11 @@ pub async fn serve(addr: SocketAddr, health: Arc<Health>, metrics: PrometheusHan
                 "/readyz" if health.ready() => ("200 OK", "text/plain", health.describe()),
                 "/readyz" => ("503 Service Unavailable", "text/plain", health.describe()),
                 "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
-                _ => ("404 Not Found", "text/plain", "try /healthz, /readyz or /metrics\n".to_string()),
+                _ => (
+                    "404 Not Found",
+                    "text/plain",
+                    "try /healthz, /readyz or /metrics\n".to_string(),
+                ),
             };
             let response = format!(
                 "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -99,11 +135,18 @@ pub async fn serve(addr: SocketAddr, health: Arc<Health>, metrics: PrometheusHan
 }
 
 /// Pings PostgreSQL every second and records the answer in `health`.
-pub async fn watch_database(pool: sqlx::PgPool, health: Arc<Health>, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn watch_database(
+    pool: sqlx::PgPool,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     loop {
-        let up = tokio::time::timeout(std::time::Duration::from_secs(2), sqlx::query("SELECT 1").execute(&pool))
-            .await
-            .is_ok_and(|r| r.is_ok());
+        let up = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            sqlx::query("SELECT 1").execute(&pool),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
         health.set_database(up);
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),

@@ -13,7 +13,11 @@ pub struct Backoff {
 impl Backoff {
     /// Starting at `first`, never above `max`.
     pub fn new(first: Duration, max: Duration) -> Backoff {
-        Backoff { next: first, first, max }
+        Backoff {
+            next: first,
+            first,
+            max,
+        }
     }
 
     /// The delay to wait now; the following one doubles.

@@ -34,7 +34,12 @@ pub struct Publisher {
 impl Publisher {
     /// A publisher that connects on first use.
     pub fn new(pool: PgPool, amqp_url: String, health: Arc<Health>) -> Publisher {
-        Publisher { pool, amqp_url, health, link: None }
+        Publisher {
+            pool,
+            amqp_url,
+            health,
+            link: None,
+        }
     }
 
     async fn channel(&mut self) -> anyhow::Result<Channel> {
@@ -45,9 +50,13 @@ impl Publisher {
             return Ok(channel.clone());
         }
         self.link = None;
-        let conn = broker::connect(&self.amqp_url, "firstweek-scheduler").await.context("connecting to RabbitMQ")?;
+        let conn = broker::connect(&self.amqp_url, "firstweek-scheduler")
+            .await
+            .context("connecting to RabbitMQ")?;
         let setup = conn.create_channel().await?;
-        broker::declare_topology(&setup).await.context("declaring the topology")?;
+        broker::declare_topology(&setup)
+            .await
+            .context("declaring the topology")?;
         let _ = setup.close(200, "topology declared".into()).await;
         let channel = broker::confirm_channel(&conn).await?;
         self.health.set_broker(true);
@@ -69,13 +78,15 @@ impl Publisher {
                 }
             };
             let due = store::claim_due(&self.pool, BATCH, Duration::seconds(CLAIM_LEASE)).await?;
-            metrics::histogram!("firstweek_heartbeat_claim_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("firstweek_heartbeat_claim_seconds")
+                .record(started.elapsed().as_secs_f64());
             if due.is_empty() {
                 return Ok(total);
             }
             let (confirmed, failed) = publish_all(&channel, &due).await;
             if !confirmed.is_empty() {
-                store::mark_published(&self.pool, &confirmed, Duration::seconds(REDELIVER_AFTER)).await?;
+                store::mark_published(&self.pool, &confirmed, Duration::seconds(REDELIVER_AFTER))
+                    .await?;
             }
             metrics::counter!("firstweek_steps_published_total").increment(confirmed.len() as u64);
             total += confirmed.len();
@@ -83,7 +94,10 @@ impl Publisher {
                 store::release(&self.pool, &failed).await?;
                 self.link = None;
                 self.health.set_broker(false);
-                anyhow::bail!("{} publishes were not confirmed; released for the next tick", failed.len());
+                anyhow::bail!(
+                    "{} publishes were not confirmed; released for the next tick",
+                    failed.len()
+                );
             }
             if (due.len() as i64) < BATCH {
                 return Ok(total);
@@ -104,9 +118,16 @@ async fn publish_all(channel: &Channel, due: &[DueStep]) -> (Vec<i64>, Vec<i64>)
                 continue;
             }
         };
-        let props = broker::persistent_json().with_message_id(format!("timeline-{}", step.timeline_id).into());
+        let props = broker::persistent_json()
+            .with_message_id(format!("timeline-{}", step.timeline_id).into());
         match channel
-            .basic_publish("".into(), broker::STEPS_QUEUE.into(), BasicPublishOptions::default(), &body, props)
+            .basic_publish(
+                "".into(),
+                broker::STEPS_QUEUE.into(),
+                BasicPublishOptions::default(),
+                &body,
+                props,
+            )
             .await
         {
             Ok(confirm) => pending.push((step.timeline_id, confirm)),

@@ -21,7 +21,12 @@ pub async fn run() -> anyhow::Result<()> {
     let metrics = admin::install_metrics()?;
     tracing::info!(playbook = %settings.rules.playbook.name, scale = settings.rules.scale.factor(), "firstweek-scheduler starting");
     if let Some(addr) = settings.admin_addr {
-        tokio::spawn(admin::serve(addr, health.clone(), metrics, shutdown.clone()));
+        tokio::spawn(admin::serve(
+            addr,
+            health.clone(),
+            metrics,
+            shutdown.clone(),
+        ));
     }
 
     let mut backoff = Backoff::default();
@@ -44,10 +49,16 @@ pub async fn run() -> anyhow::Result<()> {
         }
     };
     health.set_database(true);
-    tokio::spawn(admin::watch_database(pool.clone(), health.clone(), shutdown.clone()));
+    tokio::spawn(admin::watch_database(
+        pool.clone(),
+        health.clone(),
+        shutdown.clone(),
+    ));
 
     let wake = Arc::new(Notify::new());
-    let mut cron = heartbeat::start(wake.clone()).await.context("starting the heartbeat")?;
+    let mut cron = heartbeat::start(wake.clone())
+        .await
+        .context("starting the heartbeat")?;
     let mut publisher = Publisher::new(pool.clone(), settings.amqp_url.clone(), health.clone());
     let mut backoff = Backoff::default();
     loop {

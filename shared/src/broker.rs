@@ -9,9 +9,14 @@
 //! The work queues have a delivery limit: a message that keeps failing is
 //! dead-lettered by the broker (at-least-once) instead of looping forever.
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
 
 /// The public exchange.
 pub const EXCHANGE: &str = "firstweek";
@@ -54,36 +59,82 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, BrokerError> {
 /// Opens a channel with publisher confirms on.
 pub async fn confirm_channel(conn: &Connection) -> Result<Channel, BrokerError> {
     let channel = conn.create_channel().await?;
-    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     Ok(channel)
 }
 
 fn work_queue_args() -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
-    args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
-    args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(DEAD_QUEUE.into()));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    args.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(DELIVERY_LIMIT),
+    );
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString("".into()),
+    );
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(DEAD_QUEUE.into()),
+    );
     // With reject-publish overflow, at-least-once dead-lettering cannot drop a message.
-    args.insert("x-dead-letter-strategy".into(), AMQPValue::LongString("at-least-once".into()));
-    args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
+    args.insert(
+        "x-dead-letter-strategy".into(),
+        AMQPValue::LongString("at-least-once".into()),
+    );
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
     args
 }
 
 /// Declares exchanges, queues and bindings; idempotent, run by every service at start.
 pub async fn declare_topology(channel: &Channel) -> Result<(), BrokerError> {
-    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
     channel
-        .exchange_declare(EXCHANGE.into(), ExchangeKind::Topic, durable, FieldTable::default())
+        .exchange_declare(
+            EXCHANGE.into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
         .await?;
-    let queue = QueueDeclareOptions { durable: true, ..Default::default() };
+    let queue = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
     let mut dead_args = FieldTable::default();
-    dead_args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    channel.queue_declare(DEAD_QUEUE.into(), queue, dead_args).await?;
-    channel.queue_declare(EVENTS_QUEUE.into(), queue, work_queue_args()).await?;
-    channel.queue_declare(STEPS_QUEUE.into(), queue, work_queue_args()).await?;
+    dead_args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     channel
-        .queue_bind(EVENTS_QUEUE.into(), EXCHANGE.into(), "#".into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_declare(DEAD_QUEUE.into(), queue, dead_args)
+        .await?;
+    channel
+        .queue_declare(EVENTS_QUEUE.into(), queue, work_queue_args())
+        .await?;
+    channel
+        .queue_declare(STEPS_QUEUE.into(), queue, work_queue_args())
+        .await?;
+    channel
+        .queue_bind(
+            EVENTS_QUEUE.into(),
+            EXCHANGE.into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     Ok(())
 }
@@ -104,7 +155,13 @@ pub async fn publish_confirmed(
     props: BasicProperties,
 ) -> Result<(), BrokerError> {
     let confirm = channel
-        .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, props)
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body,
+            props,
+        )
         .await?
         .await?;
     match confirm {
@@ -123,9 +180,17 @@ pub async fn dead_letter(
     reason: &str,
 ) -> Result<(), BrokerError> {
     let mut headers = original.headers().clone().unwrap_or_default();
-    headers.insert(ERROR_HEADER.into(), AMQPValue::LongString(LongString::from(reason)));
-    headers.insert(ROUTING_KEY_HEADER.into(), AMQPValue::LongString(LongString::from(original_key)));
-    let mut props = BasicProperties::default().with_delivery_mode(2).with_headers(headers);
+    headers.insert(
+        ERROR_HEADER.into(),
+        AMQPValue::LongString(LongString::from(reason)),
+    );
+    headers.insert(
+        ROUTING_KEY_HEADER.into(),
+        AMQPValue::LongString(LongString::from(original_key)),
+    );
+    let mut props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_headers(headers);
     if let Some(ct) = original.content_type() {
         props = props.with_content_type(ct.clone());
     }
@@ -145,7 +210,9 @@ pub fn header_text(props: &BasicProperties, name: &str) -> Option<String> {
 /// How many times the broker has delivered this message before (quorum queues
 /// count it in `x-delivery-count`).
 pub fn delivery_count(props: &BasicProperties) -> i64 {
-    let Some(headers) = props.headers().as_ref() else { return 0 };
+    let Some(headers) = props.headers().as_ref() else {
+        return 0;
+    };
     match headers.inner().get(&ShortString::from("x-delivery-count")) {
         Some(AMQPValue::LongLongInt(n)) => *n,
         Some(AMQPValue::LongInt(n)) => i64::from(*n),

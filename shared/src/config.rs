@@ -15,9 +15,15 @@ use crate::timeline::{SendWindow, TimeScale};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{variable} is not set ({hint})")]
-    Missing { variable: &'static str, hint: &'static str },
+    Missing {
+        variable: &'static str,
+        hint: &'static str,
+    },
     #[error("{variable}: {problem}")]
-    Invalid { variable: &'static str, problem: String },
+    Invalid {
+        variable: &'static str,
+        problem: String,
+    },
     #[error("FIRSTWEEK_PLAYBOOK: {0}")]
     Playbook(#[from] PlaybookError),
 }
@@ -66,23 +72,38 @@ impl std::fmt::Debug for Settings {
 impl Settings {
     /// Reads the process environment.
     pub fn from_env(default_admin: &str) -> Result<Settings, ConfigError> {
-        Settings::from_lookup(default_admin, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        Settings::from_lookup(default_admin, |k| {
+            std::env::var(k).ok().filter(|v| !v.is_empty())
+        })
     }
 
     /// Reads settings through `get` (tests pass a map).
-    pub fn from_lookup(default_admin: &str, get: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-        let required = |variable: &'static str, hint: &'static str| get(variable).ok_or(ConfigError::Missing { variable, hint });
-        let invalid = |variable: &'static str, problem: String| ConfigError::Invalid { variable, problem };
+    pub fn from_lookup(
+        default_admin: &str,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let required = |variable: &'static str, hint: &'static str| {
+            get(variable).ok_or(ConfigError::Missing { variable, hint })
+        };
+        let invalid =
+            |variable: &'static str, problem: String| ConfigError::Invalid { variable, problem };
 
-        let database_url = required("DATABASE_URL", "e.g. postgres://firstweek@127.0.0.1/firstweek")?;
+        let database_url = required(
+            "DATABASE_URL",
+            "e.g. postgres://firstweek@127.0.0.1/firstweek",
+        )?;
         let amqp_url = required("AMQP_URL", "e.g. amqp://guest:guest@127.0.0.1:5672/%2f")?;
         let smtp_url = get("SMTP_URL");
         if let Some(url) = &smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
         {
-            return Err(invalid("SMTP_URL", "must start with smtp:// or smtps://".into()));
+            return Err(invalid(
+                "SMTP_URL",
+                "must start with smtp:// or smtps://".into(),
+            ));
         }
-        let outbox_dir = PathBuf::from(get("FIRSTWEEK_OUTBOX_DIR").unwrap_or_else(|| "outbox".into()));
+        let outbox_dir =
+            PathBuf::from(get("FIRSTWEEK_OUTBOX_DIR").unwrap_or_else(|| "outbox".into()));
         let from = get("FIRSTWEEK_FROM")
             .unwrap_or_else(|| "firstweek <firstweek@localhost>".into())
             .parse::<Mailbox>()
@@ -98,7 +119,12 @@ impl Settings {
                 .parse::<f64>()
                 .ok()
                 .and_then(TimeScale::new)
-                .ok_or_else(|| invalid("FIRSTWEEK_TIME_SCALE", format!("{s:?} is not a number of at least 1")))?,
+                .ok_or_else(|| {
+                    invalid(
+                        "FIRSTWEEK_TIME_SCALE",
+                        format!("{s:?} is not a number of at least 1"),
+                    )
+                })?,
         };
         let window = match get("FIRSTWEEK_SEND_WINDOW") {
             None => SendWindow::default(),
@@ -108,20 +134,39 @@ impl Settings {
         let admin_addr = if admin.eq_ignore_ascii_case("off") {
             None
         } else {
-            Some(admin.parse().map_err(|_| invalid("FIRSTWEEK_ADMIN_ADDR", format!("{admin:?} is not host:port or off")))?)
+            Some(admin.parse().map_err(|_| {
+                invalid(
+                    "FIRSTWEEK_ADMIN_ADDR",
+                    format!("{admin:?} is not host:port or off"),
+                )
+            })?)
         };
         let log_format = match get("FIRSTWEEK_LOG_FORMAT").as_deref() {
             Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
-            Some(other) => return Err(invalid("FIRSTWEEK_LOG_FORMAT", format!("{other:?} is not json or pretty"))),
+            Some(other) => {
+                return Err(invalid(
+                    "FIRSTWEEK_LOG_FORMAT",
+                    format!("{other:?} is not json or pretty"),
+                ));
+            }
             None => {
                 use std::io::IsTerminal;
-                if std::io::stdout().is_terminal() { LogFormat::Pretty } else { LogFormat::Json }
+                if std::io::stdout().is_terminal() {
+                    LogFormat::Pretty
+                } else {
+                    LogFormat::Json
+                }
             }
         };
         let deadline_s = match get("FIRSTWEEK_MAIL_DEADLINE_SECS") {
             None => 24 * 3600,
-            Some(s) => s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| invalid("FIRSTWEEK_MAIL_DEADLINE_SECS", format!("{s:?} is not a positive number of seconds")))?,
+            Some(s) => s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                invalid(
+                    "FIRSTWEEK_MAIL_DEADLINE_SECS",
+                    format!("{s:?} is not a positive number of seconds"),
+                )
+            })?,
         };
         Ok(Settings {
             database_url,
@@ -130,7 +175,11 @@ impl Settings {
             outbox_dir,
             from,
             templates_dir,
-            rules: Rules { playbook, scale, window },
+            rules: Rules {
+                playbook,
+                scale,
+                window,
+            },
             admin_addr,
             log_format,
             mail_deadline: chrono::Duration::seconds(deadline_s),
@@ -151,7 +200,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup("127.0.0.1:0", |k| map.get(k).cloned())
     }
 
@@ -165,7 +217,12 @@ mod tests {
 
     #[test]
     fn wrong_values_name_their_variable() {
-        for (k, v) in [("FIRSTWEEK_TIME_SCALE", "fast"), ("FIRSTWEEK_SEND_WINDOW", "9-5"), ("SMTP_URL", "http://x"), ("FIRSTWEEK_FROM", "nobody")] {
+        for (k, v) in [
+            ("FIRSTWEEK_TIME_SCALE", "fast"),
+            ("FIRSTWEEK_SEND_WINDOW", "9-5"),
+            ("SMTP_URL", "http://x"),
+            ("FIRSTWEEK_FROM", "nobody"),
+        ] {
             let mut pairs = BASE.to_vec();
             pairs.push((k, v));
             let e = settings(&pairs).unwrap_err();
@@ -173,7 +230,12 @@ mod tests {
         }
         let mut pairs = BASE.to_vec();
         pairs.push(("FIRSTWEEK_PLAYBOOK", "/nonexistent/playbook.toml"));
-        assert!(settings(&pairs).unwrap_err().to_string().contains("/nonexistent/playbook.toml"));
+        assert!(
+            settings(&pairs)
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent/playbook.toml")
+        );
     }
 
     #[test]
@@ -183,6 +245,9 @@ mod tests {
         assert_eq!(s.rules.window, SendWindow::default());
         assert_eq!(s.rules.playbook.name, "first-week");
         assert!(s.smtp_url.is_none());
-        assert!(!format!("{s:?}").contains("postgres://"), "debug output hides secrets");
+        assert!(
+            !format!("{s:?}").contains("postgres://"),
+            "debug output hides secrets"
+        );
     }
 }

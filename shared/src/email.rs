@@ -21,24 +21,60 @@ use crate::playbook::{Playbook, Recipient};
 
 const BUILT_IN: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
-    ("welcome.subject", include_str!("../templates/welcome.subject")),
+    (
+        "welcome.subject",
+        include_str!("../templates/welcome.subject"),
+    ),
     ("welcome.txt", include_str!("../templates/welcome.txt")),
     ("welcome.html", include_str!("../templates/welcome.html")),
-    ("check_in.subject", include_str!("../templates/check_in.subject")),
+    (
+        "check_in.subject",
+        include_str!("../templates/check_in.subject"),
+    ),
     ("check_in.txt", include_str!("../templates/check_in.txt")),
     ("check_in.html", include_str!("../templates/check_in.html")),
-    ("plan_reminder.subject", include_str!("../templates/plan_reminder.subject")),
-    ("plan_reminder.txt", include_str!("../templates/plan_reminder.txt")),
-    ("plan_reminder.html", include_str!("../templates/plan_reminder.html")),
-    ("wrap_up.subject", include_str!("../templates/wrap_up.subject")),
+    (
+        "plan_reminder.subject",
+        include_str!("../templates/plan_reminder.subject"),
+    ),
+    (
+        "plan_reminder.txt",
+        include_str!("../templates/plan_reminder.txt"),
+    ),
+    (
+        "plan_reminder.html",
+        include_str!("../templates/plan_reminder.html"),
+    ),
+    (
+        "wrap_up.subject",
+        include_str!("../templates/wrap_up.subject"),
+    ),
     ("wrap_up.txt", include_str!("../templates/wrap_up.txt")),
     ("wrap_up.html", include_str!("../templates/wrap_up.html")),
-    ("pacing_tip.subject", include_str!("../templates/pacing_tip.subject")),
-    ("pacing_tip.txt", include_str!("../templates/pacing_tip.txt")),
-    ("pacing_tip.html", include_str!("../templates/pacing_tip.html")),
-    ("escalation.subject", include_str!("../templates/escalation.subject")),
-    ("escalation.txt", include_str!("../templates/escalation.txt")),
-    ("escalation.html", include_str!("../templates/escalation.html")),
+    (
+        "pacing_tip.subject",
+        include_str!("../templates/pacing_tip.subject"),
+    ),
+    (
+        "pacing_tip.txt",
+        include_str!("../templates/pacing_tip.txt"),
+    ),
+    (
+        "pacing_tip.html",
+        include_str!("../templates/pacing_tip.html"),
+    ),
+    (
+        "escalation.subject",
+        include_str!("../templates/escalation.subject"),
+    ),
+    (
+        "escalation.txt",
+        include_str!("../templates/escalation.txt"),
+    ),
+    (
+        "escalation.html",
+        include_str!("../templates/escalation.html"),
+    ),
 ];
 
 /// The three parts every template has.
@@ -48,11 +84,18 @@ const PARTS: [&str; 3] = ["subject", "txt", "html"];
 #[derive(Debug, thiserror::Error)]
 pub enum EmailError {
     #[error("template {name}: {source}")]
-    Template { name: String, source: minijinja::Error },
+    Template {
+        name: String,
+        source: minijinja::Error,
+    },
     #[error("template directory {dir}: {message}")]
     Directory { dir: String, message: String },
     #[error("step {step:?} uses template {template:?}, which has no {part} part")]
-    Missing { step: String, template: String, part: String },
+    Missing {
+        step: String,
+        template: String,
+        part: String,
+    },
     #[error("address: {0}")]
     Address(String),
     #[error("building the message: {0}")]
@@ -72,18 +115,34 @@ impl Templates {
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         for (name, source) in BUILT_IN {
             env.add_template(name, source)
-                .map_err(|source| EmailError::Template { name: name.to_string(), source })?;
+                .map_err(|source| EmailError::Template {
+                    name: name.to_string(),
+                    source,
+                })?;
         }
         if let Some(dir) = dir {
-            let derr = |message: String| EmailError::Directory { dir: dir.display().to_string(), message };
+            let derr = |message: String| EmailError::Directory {
+                dir: dir.display().to_string(),
+                message,
+            };
             let entries = std::fs::read_dir(dir).map_err(|e| derr(e.to_string()))?;
             for entry in entries {
                 let path = entry.map_err(|e| derr(e.to_string()))?.path();
-                let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
-                if !(name.ends_with(".subject") || name.ends_with(".txt") || name.ends_with(".html")) {
+                let Some(name) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(str::to_string)
+                else {
+                    continue;
+                };
+                if !(name.ends_with(".subject")
+                    || name.ends_with(".txt")
+                    || name.ends_with(".html"))
+                {
                     continue;
                 }
-                let source = std::fs::read_to_string(&path).map_err(|e| derr(format!("{name}: {e}")))?;
+                let source =
+                    std::fs::read_to_string(&path).map_err(|e| derr(format!("{name}: {e}")))?;
                 env.add_template_owned(name.clone(), source)
                     .map_err(|source| EmailError::Template { name, source })?;
             }
@@ -112,10 +171,14 @@ impl Templates {
         let template = self
             .env
             .get_template(name)
-            .map_err(|source| EmailError::Template { name: name.to_string(), source })?;
-        template
-            .render(ctx)
-            .map_err(|source| EmailError::Template { name: name.to_string(), source })
+            .map_err(|source| EmailError::Template {
+                name: name.to_string(),
+                source,
+            })?;
+        template.render(ctx).map_err(|source| EmailError::Template {
+            name: name.to_string(),
+            source,
+        })
     }
 }
 
@@ -165,7 +228,10 @@ pub struct Context {
 
 fn local_time(tz_name: &str, at: DateTime<Utc>) -> String {
     match tz_name.parse::<Tz>() {
-        Ok(tz) => at.with_timezone(&tz).format("%A %H:%M (UTC%:z)").to_string(),
+        Ok(tz) => at
+            .with_timezone(&tz)
+            .format("%A %H:%M (UTC%:z)")
+            .to_string(),
         Err(_) => at.format("%A %H:%M UTC").to_string(),
     }
 }
@@ -195,7 +261,10 @@ pub fn reason_text(c: Condition, s: &Summary, min_interactions: u32) -> String {
         Condition::NoTwoWay => "mentor and mentee have not both interacted yet".into(),
         Condition::NoPlan => "no plan or goals shared yet".into(),
         Condition::NoInteraction => "no interaction at all".into(),
-        Condition::LowInteraction => format!("low interaction: {} (fewer than {min_interactions})", s.total),
+        Condition::LowInteraction => format!(
+            "low interaction: {} (fewer than {min_interactions})",
+            s.total
+        ),
         Condition::OneSided => {
             let side = if s.mentee == 0 { "mentor" } else { "mentee" };
             format!("one-sided: only the {side} has interacted")
@@ -221,15 +290,24 @@ impl Context {
             role: "coordinator",
             name: started.coordinator.name.clone(),
             email: started.coordinator.email.clone(),
-            timezone: started.coordinator.timezone.clone().unwrap_or_else(|| "UTC".into()),
-            local_time: local_time(started.coordinator.timezone.as_deref().unwrap_or("UTC"), now),
+            timezone: started
+                .coordinator
+                .timezone
+                .clone()
+                .unwrap_or_else(|| "UTC".into()),
+            local_time: local_time(
+                started.coordinator.timezone.as_deref().unwrap_or("UTC"),
+                now,
+            ),
         };
         let (me, other) = match recipient {
             Recipient::Mentor => (mentor.clone(), mentee.clone()),
             Recipient::Mentee => (mentee.clone(), mentor.clone()),
             Recipient::Coordinator => (coordinator, mentee.clone()),
         };
-        let hours_apart = (offset_hours(&started.mentor.timezone, now) - offset_hours(&started.mentee.timezone, now)).abs();
+        let hours_apart = (offset_hours(&started.mentor.timezone, now)
+            - offset_hours(&started.mentee.timezone, now))
+        .abs();
         let elapsed = due_at - started.started_at;
         let day = if scale_day.num_milliseconds() > 0 {
             elapsed.num_milliseconds() / scale_day.num_milliseconds()
@@ -239,9 +317,15 @@ impl Context {
         let kinds = summary
             .by_kind
             .iter()
-            .map(|(kind, (m, e))| KindView { kind, mentor: *m, mentee: *e })
+            .map(|(kind, (m, e))| KindView {
+                kind,
+                mentor: *m,
+                mentee: *e,
+            })
             .collect();
-        let last_activity = summary.last_activity.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+        let last_activity = summary
+            .last_activity
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
         Context {
             step: step.to_string(),
             mentorship_id: started.mentorship_id.clone(),
@@ -264,7 +348,12 @@ impl Context {
 }
 
 /// The stable Message-ID of (pair, once-key, recipient): a repeat is recognisable downstream.
-pub fn message_id(mentorship_id: &str, once_key: &str, recipient: Recipient, domain: &str) -> String {
+pub fn message_id(
+    mentorship_id: &str,
+    once_key: &str,
+    recipient: Recipient,
+    domain: &str,
+) -> String {
     let mut h = Sha256::new();
     for part in [mentorship_id, once_key, recipient.as_str()] {
         h.update(part.as_bytes());
@@ -303,9 +392,14 @@ pub fn compose(
     let subject: String = subject.split_whitespace().collect::<Vec<_>>().join(" ");
     let text = templates.render(&format!("{template}.txt"), ctx)?;
     let html = templates.render(&format!("{template}.html"), ctx)?;
-    let to: Address = to_email.parse().map_err(|e| EmailError::Address(format!("{e}")))?;
+    let to: Address = to_email
+        .parse()
+        .map_err(|e| EmailError::Address(format!("{e}")))?;
     // Intake refuses control characters in names; this keeps a header safe even so.
-    let to_name: String = to_name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let to_name: String = to_name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let mailbox = Mailbox::new(Some(to_name), to.clone());
     let mut builder = Message::builder()
         .from(from.clone())
@@ -315,12 +409,22 @@ pub fn compose(
     // Step ids and mentorship ids are validated as printable without spaces;
     // lettre still encodes the values, so nothing can break out of the header.
     builder = builder
-        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(STEP_HEADER), ctx.step.clone()))
-        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(MENTORSHIP_HEADER), ctx.mentorship_id.clone()));
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(STEP_HEADER),
+            ctx.step.clone(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(MENTORSHIP_HEADER),
+            ctx.mentorship_id.clone(),
+        ));
     let message = builder
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| EmailError::Build(e.to_string()))?;
-    Ok(Composed { message, message_id, to })
+    Ok(Composed {
+        message,
+        message_id,
+        to,
+    })
 }
 
 #[cfg(test)]
@@ -334,9 +438,23 @@ mod tests {
             mentorship_id: "m-42".into(),
             program_id: Some("spring".into()),
             started_at: "2026-11-23T09:00:00Z".parse().unwrap(),
-            mentor: Person { id: "a".into(), name: mentor_name.into(), email: "ada@example.org".into(), timezone: "Europe/Berlin".into() },
-            mentee: Person { id: "b".into(), name: "Bo <b>".into(), email: "bo@example.org".into(), timezone: "Asia/Tokyo".into() },
-            coordinator: Coordinator { name: "Cy".into(), email: "cy@example.org".into(), timezone: None },
+            mentor: Person {
+                id: "a".into(),
+                name: mentor_name.into(),
+                email: "ada@example.org".into(),
+                timezone: "Europe/Berlin".into(),
+            },
+            mentee: Person {
+                id: "b".into(),
+                name: "Bo <b>".into(),
+                email: "bo@example.org".into(),
+                timezone: "Asia/Tokyo".into(),
+            },
+            coordinator: Coordinator {
+                name: "Cy".into(),
+                email: "cy@example.org".into(),
+                timezone: None,
+            },
         }
     }
 
@@ -344,7 +462,16 @@ mod tests {
         let t = Templates::load(None).unwrap();
         let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
         let p = pair(mentor_name);
-        let ctx = Context::new(&p, step, r, now, chrono::Duration::days(1), Summary::default(), vec!["no interaction at all".into()], now);
+        let ctx = Context::new(
+            &p,
+            step,
+            r,
+            now,
+            chrono::Duration::days(1),
+            Summary::default(),
+            vec!["no interaction at all".into()],
+            now,
+        );
         let from: Mailbox = "firstweek <fw@example.org>".parse().unwrap();
         let (name, email) = match r {
             Recipient::Mentor => (p.mentor.name.clone(), p.mentor.email.clone()),
@@ -369,7 +496,10 @@ mod tests {
 
     #[test]
     fn every_built_in_step_has_its_templates() {
-        Templates::load(None).unwrap().check(&Playbook::built_in()).unwrap();
+        Templates::load(None)
+            .unwrap()
+            .check(&Playbook::built_in())
+            .unwrap();
     }
 
     #[test]
@@ -379,16 +509,30 @@ mod tests {
         assert!(raw.contains("X-Firstweek-Mentorship: m-42"));
         assert!(raw.contains("Message-ID: <"));
         assert!(raw.contains("multipart/alternative"));
-        assert!(raw.contains("Tuesday 11:00 (UTC+01:00)"), "Berlin local time for the mentee: {raw}");
-        assert!(raw.contains("8 hours apart"), "Tokyo and Berlin are far apart: {raw}");
+        assert!(
+            raw.contains("Tuesday 11:00 (UTC+01:00)"),
+            "Berlin local time for the mentee: {raw}"
+        );
+        assert!(
+            raw.contains("8 hours apart"),
+            "Tokyo and Berlin are far apart: {raw}"
+        );
     }
 
     #[test]
     fn names_never_break_headers_or_html() {
-        let raw = render("welcome", "welcome", Recipient::Mentor, "Ada\r\nBcc: evil@example.org");
+        let raw = render(
+            "welcome",
+            "welcome",
+            Recipient::Mentor,
+            "Ada\r\nBcc: evil@example.org",
+        );
         let headers = raw.split("\r\n\r\n").next().unwrap();
         assert!(!headers.contains("\r\nBcc:"), "{headers}");
-        assert!(raw.contains("Bo &lt;b&gt; is in"), "HTML escapes names: {raw}");
+        assert!(
+            raw.contains("Bo &lt;b&gt; is in"),
+            "HTML escapes names: {raw}"
+        );
         assert!(!raw.contains("<strong>Bo <b>"));
     }
 
@@ -408,12 +552,24 @@ mod tests {
         let raw_subject = {
             let t = Templates::load(Some(&dir)).unwrap();
             let now = Utc::now();
-            let ctx = Context::new(&pair("Ada"), "welcome", Recipient::Mentor, now, chrono::Duration::days(1), Summary::default(), vec![], now);
+            let ctx = Context::new(
+                &pair("Ada"),
+                "welcome",
+                Recipient::Mentor,
+                now,
+                chrono::Duration::days(1),
+                Summary::default(),
+                vec![],
+                now,
+            );
             t.render("welcome.subject", &ctx).unwrap()
         };
         assert_eq!(raw_subject, "Hello from spring");
         std::fs::write(dir.join("welcome.txt"), "{% if %}").unwrap();
-        assert!(matches!(Templates::load(Some(&dir)), Err(EmailError::Template { .. })));
+        assert!(matches!(
+            Templates::load(Some(&dir)),
+            Err(EmailError::Template { .. })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -370,17 +370,21 @@ fn check_email(field: &str, value: &str) -> Result<(), InvalidEvent> {
     if value.len() > 254 {
         return Err(InvalidEvent::field(field, "is longer than 254 characters"));
     }
-    value
-        .parse::<lettre::Address>()
-        .map(|_| ())
-        .map_err(|e| InvalidEvent::field(field, format!("{:?} is not an email address ({e})", clip(value, 80))))
+    value.parse::<lettre::Address>().map(|_| ()).map_err(|e| {
+        InvalidEvent::field(
+            field,
+            format!("{:?} is not an email address ({e})", clip(value, 80)),
+        )
+    })
 }
 
 fn check_timezone(field: &str, value: &str) -> Result<(), InvalidEvent> {
-    value
-        .parse::<chrono_tz::Tz>()
-        .map(|_| ())
-        .map_err(|_| InvalidEvent::field(field, format!("{:?} is not an IANA time zone", clip(value, 60))))
+    value.parse::<chrono_tz::Tz>().map(|_| ()).map_err(|_| {
+        InvalidEvent::field(
+            field,
+            format!("{:?} is not an IANA time zone", clip(value, 60)),
+        )
+    })
 }
 
 fn check_person(role: &str, p: &Person) -> Result<(), InvalidEvent> {
@@ -395,7 +399,10 @@ fn check_time(field: &str, t: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), I
     if t < now - skew || t > now + skew {
         return Err(InvalidEvent::field(
             field,
-            format!("{} is more than {MAX_SKEW_DAYS} days from now", t.to_rfc3339()),
+            format!(
+                "{} is more than {MAX_SKEW_DAYS} days from now",
+                t.to_rfc3339()
+            ),
         ));
     }
     Ok(())
@@ -419,7 +426,12 @@ mod tests {
     }
 
     fn parse(key: &str, v: &serde_json::Value) -> Result<Event, InvalidEvent> {
-        Event::parse(key, Some("application/json"), v.to_string().as_bytes(), now())
+        Event::parse(
+            key,
+            Some("application/json"),
+            v.to_string().as_bytes(),
+            now(),
+        )
     }
 
     #[test]
@@ -434,7 +446,11 @@ mod tests {
         let cases: Vec<(&str, serde_json::Value, &str)> = vec![
             ("/mentor/timezone", "Mars/Olympus".into(), "mentor.timezone"),
             ("/mentee/email", "not-an-address".into(), "mentee.email"),
-            ("/mentor/name", "Ada\r\nBcc: x@evil.org".into(), "mentor.name"),
+            (
+                "/mentor/name",
+                "Ada\r\nBcc: x@evil.org".into(),
+                "mentor.name",
+            ),
             ("/event_id", "".into(), "event_id"),
             ("/mentorship_id", "a b".into(), "mentorship_id"),
             ("/started_at", "1999-01-01T00:00:00Z".into(), "started_at"),
@@ -471,10 +487,16 @@ mod tests {
         ));
         let mut extra = started();
         extra["surprise"] = 1.into();
-        assert!(matches!(parse(MENTORSHIP_STARTED, &extra), Err(InvalidEvent::Json(_))));
+        assert!(matches!(
+            parse(MENTORSHIP_STARTED, &extra),
+            Err(InvalidEvent::Json(_))
+        ));
         let bad_kind = serde_json::json!({"event_id": "e", "mentorship_id": "m", "kind": "dance",
             "actor": "mentor", "occurred_at": "2026-11-24T10:00:00Z"});
-        assert!(matches!(parse(INTERACTION_RECORDED, &bad_kind), Err(InvalidEvent::Json(_))));
+        assert!(matches!(
+            parse(INTERACTION_RECORDED, &bad_kind),
+            Err(InvalidEvent::Json(_))
+        ));
     }
 
     #[test]

@@ -94,7 +94,10 @@ pub struct Summary {
 
 impl Summary {
     /// Summarises the interactions that occurred by `as_of`, whatever order they arrived in.
-    pub fn as_of<'a>(interactions: impl IntoIterator<Item = &'a Interaction>, as_of: DateTime<Utc>) -> Summary {
+    pub fn as_of<'a>(
+        interactions: impl IntoIterator<Item = &'a Interaction>,
+        as_of: DateTime<Utc>,
+    ) -> Summary {
         let mut s = Summary::default();
         for i in interactions.into_iter().filter(|i| i.occurred_at <= as_of) {
             s.total += 1;
@@ -144,7 +147,10 @@ impl Summary {
 
     /// Judges a step's `when` list: the conditions that hold (empty: do not send).
     pub fn judge(&self, when: &[Condition], thresholds: &Thresholds) -> Vec<Condition> {
-        when.iter().copied().filter(|c| self.holds(*c, thresholds)).collect()
+        when.iter()
+            .copied()
+            .filter(|c| self.holds(*c, thresholds))
+            .collect()
     }
 }
 
@@ -153,14 +159,22 @@ mod tests {
     use super::*;
     use chrono::Duration;
 
-    const T: Thresholds = Thresholds { min_interactions: 3, long_session_minutes: 120 };
+    const T: Thresholds = Thresholds {
+        min_interactions: 3,
+        long_session_minutes: 120,
+    };
 
     fn at(h: i64) -> DateTime<Utc> {
         "2026-11-02T09:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::hours(h)
     }
 
     fn i(kind: InteractionKind, actor: Actor, hour: i64) -> Interaction {
-        Interaction { kind, actor, occurred_at: at(hour), duration_minutes: None }
+        Interaction {
+            kind,
+            actor,
+            occurred_at: at(hour),
+            duration_minutes: None,
+        }
     }
 
     use Actor::*;
@@ -168,10 +182,19 @@ mod tests {
 
     #[test]
     fn an_engaged_pair_triggers_nothing() {
-        let ledger = [i(Message, Mentor, 1), i(Message, Mentee, 2), i(GoalSet, Mentee, 30), i(Call, Mentor, 50)];
+        let ledger = [
+            i(Message, Mentor, 1),
+            i(Message, Mentee, 2),
+            i(GoalSet, Mentee, 30),
+            i(Call, Mentor, 50),
+        ];
         let s = Summary::as_of(&ledger, at(7 * 24));
         assert!(s.two_way() && s.has_plan());
-        let escalate = [Condition::LowInteraction, Condition::OneSided, Condition::NoPlan];
+        let escalate = [
+            Condition::LowInteraction,
+            Condition::OneSided,
+            Condition::NoPlan,
+        ];
         assert!(s.judge(&escalate, &T).is_empty());
         assert!(s.judge(&[Condition::NoTwoWay], &T).is_empty());
         assert_eq!(s.by_kind["message"], (1, 1));
@@ -182,23 +205,58 @@ mod tests {
     fn judged_as_of_the_due_time_whatever_arrives_later() {
         // The mentee's reply came on day 3: the day-2 check-in still holds.
         let ledger = [i(Message, Mentor, 1), i(Message, Mentee, 3 * 24)];
-        assert_eq!(Summary::as_of(&ledger, at(2 * 24)).judge(&[Condition::NoTwoWay], &T), vec![Condition::NoTwoWay]);
-        assert!(Summary::as_of(&ledger, at(7 * 24)).judge(&[Condition::NoTwoWay], &T).is_empty());
+        assert_eq!(
+            Summary::as_of(&ledger, at(2 * 24)).judge(&[Condition::NoTwoWay], &T),
+            vec![Condition::NoTwoWay]
+        );
+        assert!(
+            Summary::as_of(&ledger, at(7 * 24))
+                .judge(&[Condition::NoTwoWay], &T)
+                .is_empty()
+        );
     }
 
     #[test]
     fn one_sided_low_and_silent_are_told_apart() {
-        let one_sided = [i(Message, Mentor, 1), i(Message, Mentor, 20), i(Message, Mentor, 40), i(PlanShared, Mentor, 41)];
+        let one_sided = [
+            i(Message, Mentor, 1),
+            i(Message, Mentor, 20),
+            i(Message, Mentor, 40),
+            i(PlanShared, Mentor, 41),
+        ];
         let s = Summary::as_of(&one_sided, at(7 * 24));
-        assert_eq!(s.judge(&[Condition::LowInteraction, Condition::OneSided, Condition::NoPlan], &T), vec![Condition::OneSided]);
+        assert_eq!(
+            s.judge(
+                &[
+                    Condition::LowInteraction,
+                    Condition::OneSided,
+                    Condition::NoPlan
+                ],
+                &T
+            ),
+            vec![Condition::OneSided]
+        );
 
         let silent = Summary::as_of(&[], at(4 * 24));
         assert!(silent.holds(Condition::NoInteraction, &T));
-        assert!(!silent.holds(Condition::OneSided, &T), "silence is not one-sided");
+        assert!(
+            !silent.holds(Condition::OneSided, &T),
+            "silence is not one-sided"
+        );
         assert!(silent.holds(Condition::LowInteraction, &T));
 
         let low = [i(Message, Mentor, 1), i(GoalSet, Mentee, 2)];
-        assert_eq!(Summary::as_of(&low, at(7 * 24)).judge(&[Condition::LowInteraction, Condition::OneSided, Condition::NoPlan], &T), vec![Condition::LowInteraction]);
+        assert_eq!(
+            Summary::as_of(&low, at(7 * 24)).judge(
+                &[
+                    Condition::LowInteraction,
+                    Condition::OneSided,
+                    Condition::NoPlan
+                ],
+                &T
+            ),
+            vec![Condition::LowInteraction]
+        );
     }
 
     #[test]

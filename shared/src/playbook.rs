@@ -205,15 +205,24 @@ impl Playbook {
         }
         let week_days = *raw.week_days.get_ref();
         if !(1..=60).contains(&week_days) {
-            return Err(err(raw.week_days.span(), format!("`week_days` must be 1 to 60, got {week_days}")));
+            return Err(err(
+                raw.week_days.span(),
+                format!("`week_days` must be 1 to 60, got {week_days}"),
+            ));
         }
         let min = *raw.thresholds.min_interactions.get_ref();
         if !(1..=1000).contains(&min) {
-            return Err(err(raw.thresholds.min_interactions.span(), format!("`min_interactions` must be 1 to 1000, got {min}")));
+            return Err(err(
+                raw.thresholds.min_interactions.span(),
+                format!("`min_interactions` must be 1 to 1000, got {min}"),
+            ));
         }
         let long = *raw.thresholds.long_session_minutes.get_ref();
         if !(1..=1440).contains(&long) {
-            return Err(err(raw.thresholds.long_session_minutes.span(), format!("`long_session_minutes` must be 1 to 1440, got {long}")));
+            return Err(err(
+                raw.thresholds.long_session_minutes.span(),
+                format!("`long_session_minutes` must be 1 to 1440, got {long}"),
+            ));
         }
         if raw.step.is_empty() {
             return Err(err(0..0, "the playbook has no [[step]]".into()));
@@ -227,39 +236,73 @@ impl Playbook {
             let id = raw_step.id.get_ref().clone();
             let id_ok = !id.is_empty()
                 && id.len() <= 64
-                && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !id_ok {
-                return Err(err(raw_step.id.span(), format!("step id {id:?} must be 1 to 64 of a-z, 0-9 and _")));
+                return Err(err(
+                    raw_step.id.span(),
+                    format!("step id {id:?} must be 1 to 64 of a-z, 0-9 and _"),
+                ));
             }
             if !seen.insert(id.clone()) {
-                return Err(err(raw_step.id.span(), format!("step id {id:?} is used twice")));
+                return Err(err(
+                    raw_step.id.span(),
+                    format!("step id {id:?} is used twice"),
+                ));
             }
             let trigger = match (&raw_step.at, &raw_step.on) {
                 (Some(at), None) => {
                     let offset = parse_offset(at.get_ref())
                         .map_err(|m| err(at.span(), format!("step {id:?}: `at` {m}")))?;
                     if offset > Duration::days(i64::from(week_days) * 4) {
-                        return Err(err(at.span(), format!("step {id:?}: `at` is more than four weeks of `week_days` after the start")));
+                        return Err(err(
+                            at.span(),
+                            format!(
+                                "step {id:?}: `at` is more than four weeks of `week_days` after the start"
+                            ),
+                        ));
                     }
                     Trigger::At(offset)
                 }
-                (None, Some(on)) if on.get_ref() == "intense_interaction" => Trigger::IntenseInteraction,
-                (None, Some(on)) => {
-                    return Err(err(on.span(), format!("step {id:?}: unknown `on` {:?} (known: intense_interaction)", on.get_ref())));
+                (None, Some(on)) if on.get_ref() == "intense_interaction" => {
+                    Trigger::IntenseInteraction
                 }
-                _ => return Err(err(step_span, format!("step {id:?} needs exactly one of `at` or `on`"))),
+                (None, Some(on)) => {
+                    return Err(err(
+                        on.span(),
+                        format!(
+                            "step {id:?}: unknown `on` {:?} (known: intense_interaction)",
+                            on.get_ref()
+                        ),
+                    ));
+                }
+                _ => {
+                    return Err(err(
+                        step_span,
+                        format!("step {id:?} needs exactly one of `at` or `on`"),
+                    ));
+                }
             };
             let mut recipients = Vec::new();
             for r in raw_step.to.get_ref() {
                 let Some(rec) = Recipient::parse(r) else {
-                    return Err(err(raw_step.to.span(), format!("step {id:?}: unknown recipient {r:?} (known: mentor, mentee, coordinator)")));
+                    return Err(err(
+                        raw_step.to.span(),
+                        format!(
+                            "step {id:?}: unknown recipient {r:?} (known: mentor, mentee, coordinator)"
+                        ),
+                    ));
                 };
                 if !recipients.contains(&rec) {
                     recipients.push(rec);
                 }
             }
             if recipients.is_empty() {
-                return Err(err(raw_step.to.span(), format!("step {id:?}: `to` is empty")));
+                return Err(err(
+                    raw_step.to.span(),
+                    format!("step {id:?}: `to` is empty"),
+                ));
             }
             let when = match &raw_step.when {
                 None => vec![Condition::Always],
@@ -274,22 +317,44 @@ impl Playbook {
                     let mut conds = Vec::new();
                     for n in names {
                         let c = Condition::parse(&n).ok_or_else(|| {
-                            err(w.span(), format!("step {id:?}: unknown condition {n:?} (known: {})", Condition::NAMES.join(", ")))
+                            err(
+                                w.span(),
+                                format!(
+                                    "step {id:?}: unknown condition {n:?} (known: {})",
+                                    Condition::NAMES.join(", ")
+                                ),
+                            )
                         })?;
                         conds.push(c);
                     }
                     conds
                 }
             };
-            let template = raw_step.template.map(|t| t.into_inner()).unwrap_or_else(|| id.clone());
-            let once_key = raw_step.once.map(|o| o.into_inner()).unwrap_or_else(|| id.clone());
-            steps.push(Step { id, trigger, recipients, when, template, once_key });
+            let template = raw_step
+                .template
+                .map(|t| t.into_inner())
+                .unwrap_or_else(|| id.clone());
+            let once_key = raw_step
+                .once
+                .map(|o| o.into_inner())
+                .unwrap_or_else(|| id.clone());
+            steps.push(Step {
+                id,
+                trigger,
+                recipients,
+                when,
+                template,
+                once_key,
+            });
         }
 
         Ok(Playbook {
             name: raw.name.into_inner(),
             week_days,
-            thresholds: Thresholds { min_interactions: min, long_session_minutes: long },
+            thresholds: Thresholds {
+                min_interactions: min,
+                long_session_minutes: long,
+            },
             steps,
         })
     }
@@ -301,7 +366,9 @@ impl Playbook {
 
     /// The step fired by an intense first-week interaction, if the playbook has one.
     pub fn intense_steps(&self) -> impl Iterator<Item = &Step> {
-        self.steps.iter().filter(|s| s.trigger == Trigger::IntenseInteraction)
+        self.steps
+            .iter()
+            .filter(|s| s.trigger == Trigger::IntenseInteraction)
     }
 
     /// Length of the watched period, in program time.
@@ -311,7 +378,11 @@ impl Playbook {
 }
 
 fn line_of(text: &str, byte: usize) -> usize {
-    text.as_bytes()[..byte.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..byte.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// Parses offsets such as `0d`, `2d`, `36h`, `1d12h`, `90m`, `30s`.
@@ -356,14 +427,37 @@ mod tests {
             Trigger::At(d) => d.num_hours() / 24,
             Trigger::IntenseInteraction => -1,
         };
-        assert_eq!((at("welcome"), at("check_in"), at("plan_reminder"), at("wrap_up")), (0, 2, 4, 7));
+        assert_eq!(
+            (
+                at("welcome"),
+                at("check_in"),
+                at("plan_reminder"),
+                at("wrap_up")
+            ),
+            (0, 2, 4, 7)
+        );
         assert_eq!((at("escalation_early"), at("escalation")), (4, 7));
-        assert_eq!(p.step("escalation").unwrap().recipients, vec![Recipient::Coordinator]);
+        assert_eq!(
+            p.step("escalation").unwrap().recipients,
+            vec![Recipient::Coordinator]
+        );
         assert_eq!(p.step("escalation_early").unwrap().once_key, "escalation");
         assert_eq!(p.step("check_in").unwrap().when, vec![Condition::NoTwoWay]);
-        assert_eq!(p.step("plan_reminder").unwrap().when, vec![Condition::NoPlan]);
-        assert_eq!(p.step("pacing_tip").unwrap().trigger, Trigger::IntenseInteraction);
-        assert_eq!(p.thresholds, Thresholds { min_interactions: 3, long_session_minutes: 120 });
+        assert_eq!(
+            p.step("plan_reminder").unwrap().when,
+            vec![Condition::NoPlan]
+        );
+        assert_eq!(
+            p.step("pacing_tip").unwrap().trigger,
+            Trigger::IntenseInteraction
+        );
+        assert_eq!(
+            p.thresholds,
+            Thresholds {
+                min_interactions: 3,
+                long_session_minutes: 120
+            }
+        );
     }
 
     #[test]
@@ -384,27 +478,38 @@ mod tests {
     fn a_bad_playbook_names_the_line() {
         let e = error_of("name = \"x\"\n[[step]]\nid = \"a\"\nat = \"2w\"\nto = [\"mentor\"]\n");
         assert_eq!(e.line, 4);
-        assert!(e.to_string().starts_with("p.toml:4: step \"a\": `at`"), "{e}");
+        assert!(
+            e.to_string().starts_with("p.toml:4: step \"a\": `at`"),
+            "{e}"
+        );
 
-        let e = error_of("name = \"x\"\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\nwhen = \"sunny\"\n");
+        let e = error_of(
+            "name = \"x\"\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\nwhen = \"sunny\"\n",
+        );
         assert_eq!(e.line, 6);
         assert!(e.message.contains("unknown condition \"sunny\""), "{e}");
 
         let e = error_of("name = \"x\"\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"boss\"]\n");
         assert_eq!(e.line, 5);
 
-        let e = error_of("name = \"x\"\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\n[[step]]\nid = \"a\"\nat = \"2d\"\nto = [\"mentor\"]\n");
+        let e = error_of(
+            "name = \"x\"\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\n[[step]]\nid = \"a\"\nat = \"2d\"\nto = [\"mentor\"]\n",
+        );
         assert_eq!(e.line, 7);
         assert!(e.message.contains("used twice"));
 
         let e = error_of("name = \"x\"\n[[step]]\nid = \"a\"\nto = [\"mentor\"]\n");
         assert!(e.message.contains("exactly one of `at` or `on`"), "{e}");
 
-        let e = error_of("name = \"x\"\n[thresholds]\nmin_interactions = 0\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\n");
+        let e = error_of(
+            "name = \"x\"\n[thresholds]\nmin_interactions = 0\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\n",
+        );
         assert_eq!(e.line, 3);
 
         // Syntax and unknown keys come from the TOML parser, also with their line.
-        let e = error_of("name = \"x\"\n\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\ncolour = 1\n");
+        let e = error_of(
+            "name = \"x\"\n\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\ncolour = 1\n",
+        );
         assert_eq!(e.line, 7, "{e}");
         let e = error_of("name = \"x\"\n[[step]\n");
         assert_eq!(e.line, 2, "{e}");

@@ -7,7 +7,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use std::str::FromStr;
 
-use crate::event::{Actor, Event, InteractionKind, InteractionRecorded, MentorshipEnded, MentorshipStarted};
+use crate::event::{
+    Actor, Event, InteractionKind, InteractionRecorded, MentorshipEnded, MentorshipStarted,
+};
 use crate::interaction::Interaction;
 use crate::playbook::{Playbook, Recipient};
 use crate::timeline::{self, Planned, SendWindow, TimeScale};
@@ -75,13 +77,19 @@ pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Inges
 }
 
 /// Stores one event inside a caller's transaction (used for batches).
-pub async fn ingest_in(tx: &mut Transaction<'_, Postgres>, event: &Event, rules: &Rules) -> Result<Ingested, StoreError> {
-    let fresh = sqlx::query("INSERT INTO processed_events (event_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(event.event_id())
-        .bind(event.routing_key())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
+pub async fn ingest_in(
+    tx: &mut Transaction<'_, Postgres>,
+    event: &Event,
+    rules: &Rules,
+) -> Result<Ingested, StoreError> {
+    let fresh = sqlx::query(
+        "INSERT INTO processed_events (event_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(event.event_id())
+    .bind(event.routing_key())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
         == 1;
     if !fresh {
         return Ok(Ingested::Duplicate);
@@ -99,8 +107,13 @@ pub async fn ingest_in(tx: &mut Transaction<'_, Postgres>, event: &Event, rules:
     }
 }
 
-async fn start(tx: &mut Transaction<'_, Postgres>, e: &MentorshipStarted, rules: &Rules) -> Result<Ingested, StoreError> {
-    let people = serde_json::to_value(e).map_err(|err| StoreError::Corrupt(e.mentorship_id.clone(), err.to_string()))?;
+async fn start(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &MentorshipStarted,
+    rules: &Rules,
+) -> Result<Ingested, StoreError> {
+    let people = serde_json::to_value(e)
+        .map_err(|err| StoreError::Corrupt(e.mentorship_id.clone(), err.to_string()))?;
     let inserted = sqlx::query(
         "INSERT INTO mentorships (id, program_id, started_at, people) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
     )
@@ -138,7 +151,11 @@ async fn start(tx: &mut Transaction<'_, Postgres>, e: &MentorshipStarted, rules:
     Ok(Ingested::Started { rows: rows.len() })
 }
 
-async fn record(tx: &mut Transaction<'_, Postgres>, e: &InteractionRecorded, rules: &Rules) -> Result<Ingested, StoreError> {
+async fn record(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &InteractionRecorded,
+    rules: &Rules,
+) -> Result<Ingested, StoreError> {
     sqlx::query(
         "INSERT INTO interactions (event_id, mentorship_id, kind, actor, occurred_at, duration_minutes)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -152,10 +169,16 @@ async fn record(tx: &mut Transaction<'_, Postgres>, e: &InteractionRecorded, rul
     .execute(&mut **tx)
     .await?;
     let Some(started) = mentorship(&mut **tx, &e.mentorship_id).await? else {
-        return Ok(Ingested::Interaction { pacing: false, known_pair: false });
+        return Ok(Ingested::Interaction {
+            pacing: false,
+            known_pair: false,
+        });
     };
     if started.1.is_some() {
-        return Ok(Ingested::Interaction { pacing: false, known_pair: true });
+        return Ok(Ingested::Interaction {
+            pacing: false,
+            known_pair: true,
+        });
     }
     let this = Interaction {
         kind: e.kind,
@@ -164,14 +187,23 @@ async fn record(tx: &mut Transaction<'_, Postgres>, e: &InteractionRecorded, rul
         duration_minutes: e.duration_minutes,
     };
     let Some(at) = first_intense(started.0.started_at, std::slice::from_ref(&this), rules) else {
-        return Ok(Ingested::Interaction { pacing: false, known_pair: true });
+        return Ok(Ingested::Interaction {
+            pacing: false,
+            known_pair: true,
+        });
     };
     let rows = pacing_rows(&started.0, at, rules);
     let added = insert_rows(tx, &e.mentorship_id, &rows).await?;
-    Ok(Ingested::Interaction { pacing: added > 0, known_pair: true })
+    Ok(Ingested::Interaction {
+        pacing: added > 0,
+        known_pair: true,
+    })
 }
 
-async fn end(tx: &mut Transaction<'_, Postgres>, e: &MentorshipEnded) -> Result<Ingested, StoreError> {
+async fn end(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &MentorshipEnded,
+) -> Result<Ingested, StoreError> {
     sqlx::query(
         "INSERT INTO mentorship_endings (mentorship_id, ended_at, reason) VALUES ($1, $2, $3)
          ON CONFLICT (mentorship_id) DO NOTHING",
@@ -199,11 +231,17 @@ async fn end(tx: &mut Transaction<'_, Postgres>, e: &MentorshipEnded) -> Result<
 }
 
 /// The earliest intense interaction in the pair's first week, if any.
-fn first_intense(started_at: DateTime<Utc>, ledger: &[Interaction], rules: &Rules) -> Option<DateTime<Utc>> {
+fn first_intense(
+    started_at: DateTime<Utc>,
+    ledger: &[Interaction],
+    rules: &Rules,
+) -> Option<DateTime<Utc>> {
     ledger
         .iter()
         .filter(|i| i.is_intense(&rules.playbook.thresholds))
-        .filter(|i| timeline::in_first_week(started_at, i.occurred_at, &rules.playbook, rules.scale))
+        .filter(|i| {
+            timeline::in_first_week(started_at, i.occurred_at, &rules.playbook, rules.scale)
+        })
         .map(|i| i.occurred_at)
         .min()
 }
@@ -216,7 +254,11 @@ fn pacing_rows(started: &MentorshipStarted, at: DateTime<Utc>, rules: &Rules) ->
         .collect()
 }
 
-async fn insert_rows(tx: &mut Transaction<'_, Postgres>, mentorship_id: &str, rows: &[Planned]) -> Result<u64, StoreError> {
+async fn insert_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    mentorship_id: &str,
+    rows: &[Planned],
+) -> Result<u64, StoreError> {
     if rows.is_empty() {
         return Ok(0);
     }
@@ -241,7 +283,10 @@ async fn insert_rows(tx: &mut Transaction<'_, Postgres>, mentorship_id: &str, ro
 }
 
 /// A stored pair: its start event and, if it ended, when.
-pub async fn mentorship<'e, E>(db: E, id: &str) -> Result<Option<(MentorshipStarted, Option<DateTime<Utc>>)>, StoreError>
+pub async fn mentorship<'e, E>(
+    db: E,
+    id: &str,
+) -> Result<Option<(MentorshipStarted, Option<DateTime<Utc>>)>, StoreError>
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
@@ -251,8 +296,8 @@ where
         .await?;
     let Some(row) = row else { return Ok(None) };
     let people: serde_json::Value = row.try_get("people")?;
-    let started: MentorshipStarted =
-        serde_json::from_value(people).map_err(|e| StoreError::Corrupt(id.to_string(), e.to_string()))?;
+    let started: MentorshipStarted = serde_json::from_value(people)
+        .map_err(|e| StoreError::Corrupt(id.to_string(), e.to_string()))?;
     Ok(Some((started, row.try_get("ended_at")?)))
 }
 
@@ -271,7 +316,8 @@ where
         .map(|row| {
             let kind: String = row.try_get("kind")?;
             let actor: String = row.try_get("actor")?;
-            let corrupt = |what: &str| StoreError::Corrupt(mentorship_id.to_string(), what.to_string());
+            let corrupt =
+                |what: &str| StoreError::Corrupt(mentorship_id.to_string(), what.to_string());
             Ok(Interaction {
                 kind: InteractionKind::parse(&kind).ok_or_else(|| corrupt("interaction kind"))?,
                 actor: match actor.as_str() {
@@ -280,7 +326,9 @@ where
                     _ => return Err(corrupt("interaction actor")),
                 },
                 occurred_at: row.try_get("occurred_at")?,
-                duration_minutes: row.try_get::<Option<i32>, _>("duration_minutes")?.map(|d| d.max(0) as u32),
+                duration_minutes: row
+                    .try_get::<Option<i32>, _>("duration_minutes")?
+                    .map(|d| d.max(0) as u32),
             })
         })
         .collect()
@@ -299,7 +347,11 @@ pub struct DueStep {
 
 /// Claims up to `limit` rows that need publishing. A claimed row is not
 /// offered again for `lease`, so a scheduler that dies mid-publish only delays it.
-pub async fn claim_due(pool: &PgPool, limit: i64, lease: Duration) -> Result<Vec<DueStep>, StoreError> {
+pub async fn claim_due(
+    pool: &PgPool,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<DueStep>, StoreError> {
     let rows = sqlx::query_as::<_, (i64, String, String, String, DateTime<Utc>, DateTime<Utc>)>(
         "WITH due AS (
              SELECT id FROM timeline WHERE next_at <= now() ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED
@@ -313,21 +365,27 @@ pub async fn claim_due(pool: &PgPool, limit: i64, lease: Duration) -> Result<Vec
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(timeline_id, mentorship_id, step_id, recipient, due_at, send_at)| DueStep {
-            timeline_id,
-            mentorship_id,
-            step_id,
-            recipient,
-            due_at,
-            send_at,
-        })
+        .map(
+            |(timeline_id, mentorship_id, step_id, recipient, due_at, send_at)| DueStep {
+                timeline_id,
+                mentorship_id,
+                step_id,
+                recipient,
+                due_at,
+                send_at,
+            },
+        )
         .collect())
 }
 
 /// Records that the broker confirmed these rows. If a worker has not finished a
 /// row by `redeliver_after`, the scheduler publishes it again (the delivery
 /// ledger keeps that from sending twice).
-pub async fn mark_published(pool: &PgPool, ids: &[i64], redeliver_after: Duration) -> Result<(), StoreError> {
+pub async fn mark_published(
+    pool: &PgPool,
+    ids: &[i64],
+    redeliver_after: Duration,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE timeline SET status = 'published', published_at = coalesce(published_at, now()), next_at = now() + $2
          WHERE id = ANY($1) AND status IN ('scheduled', 'published')",
@@ -368,16 +426,32 @@ pub async fn timeline_row(pool: &PgPool, id: i64) -> Result<Option<TimelineRow>,
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    row.map(|(id, mentorship_id, step_id, recipient, due_at, status, attempts)| {
-        let recipient = Recipient::parse(&recipient)
-            .ok_or_else(|| StoreError::Corrupt(mentorship_id.clone(), format!("recipient {recipient:?}")))?;
-        Ok(TimelineRow { id, mentorship_id, step_id, recipient, due_at, status, attempts })
-    })
+    row.map(
+        |(id, mentorship_id, step_id, recipient, due_at, status, attempts)| {
+            let recipient = Recipient::parse(&recipient).ok_or_else(|| {
+                StoreError::Corrupt(mentorship_id.clone(), format!("recipient {recipient:?}"))
+            })?;
+            Ok(TimelineRow {
+                id,
+                mentorship_id,
+                step_id,
+                recipient,
+                due_at,
+                status,
+                attempts,
+            })
+        },
+    )
     .transpose()
 }
 
 /// Closes a row that is not waiting for anything any more.
-pub async fn finish_row(pool: &PgPool, id: i64, status: &str, outcome: &str) -> Result<(), StoreError> {
+pub async fn finish_row(
+    pool: &PgPool,
+    id: i64,
+    status: &str,
+    outcome: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE timeline SET status = $2, outcome = $3, next_at = NULL, finished_at = now()
          WHERE id = $1 AND status IN ('scheduled', 'published')",
@@ -391,7 +465,12 @@ pub async fn finish_row(pool: &PgPool, id: i64, status: &str, outcome: &str) -> 
 }
 
 /// Puts a row back for another attempt at `at` (a transient mail failure).
-pub async fn retry_row(pool: &PgPool, id: i64, at: DateTime<Utc>, outcome: &str) -> Result<(), StoreError> {
+pub async fn retry_row(
+    pool: &PgPool,
+    id: i64,
+    at: DateTime<Utc>,
+    outcome: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE timeline SET status = 'scheduled', attempts = attempts + 1, outcome = $3, next_at = $2
          WHERE id = $1 AND status IN ('scheduled', 'published')",
@@ -506,7 +585,11 @@ pub async fn finish_delivery(
 }
 
 /// Gives a claim back after a failure that delivered nothing (connection refused, 4xx).
-pub async fn release_delivery(pool: &PgPool, row: &TimelineRow, once_key: &str) -> Result<(), StoreError> {
+pub async fn release_delivery(
+    pool: &PgPool,
+    row: &TimelineRow,
+    once_key: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "DELETE FROM deliveries WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3 AND status = 'sending'",
     )

@@ -61,7 +61,8 @@ impl SendWindow {
             .split_once('-')
             .ok_or_else(|| format!("{s:?} is not `off` or HH:MM-HH:MM"))?;
         let t = |x: &str| {
-            NaiveTime::parse_from_str(x.trim(), "%H:%M").map_err(|_| format!("{x:?} is not a time HH:MM"))
+            NaiveTime::parse_from_str(x.trim(), "%H:%M")
+                .map_err(|_| format!("{x:?} is not a time HH:MM"))
         };
         let (start, end) = (t(a)?, t(b)?);
         if start == end {
@@ -87,7 +88,11 @@ impl SendWindow {
         }
         // Outside: the window opens at `start`, today if still ahead, else tomorrow.
         let today = local.date_naive();
-        let day = if time < start { today } else { today.succ_opt().unwrap_or(today) };
+        let day = if time < start {
+            today
+        } else {
+            today.succ_opt().unwrap_or(today)
+        };
         opening(tz, day, start)
     }
 }
@@ -127,7 +132,12 @@ pub fn timezone_of(started: &MentorshipStarted, r: Recipient) -> Option<Tz> {
 }
 
 /// Rows of one step due at `due_at`, one per recipient.
-pub fn plan_step(started: &MentorshipStarted, step: &Step, due_at: DateTime<Utc>, window: SendWindow) -> Vec<Planned> {
+pub fn plan_step(
+    started: &MentorshipStarted,
+    step: &Step,
+    due_at: DateTime<Utc>,
+    window: SendWindow,
+) -> Vec<Planned> {
     step.recipients
         .iter()
         .map(|&r| Planned {
@@ -140,12 +150,22 @@ pub fn plan_step(started: &MentorshipStarted, step: &Step, due_at: DateTime<Utc>
 }
 
 /// The timed rows of a newly started pair (event-triggered steps come later).
-pub fn plan(started: &MentorshipStarted, playbook: &Playbook, scale: TimeScale, window: SendWindow) -> Vec<Planned> {
+pub fn plan(
+    started: &MentorshipStarted,
+    playbook: &Playbook,
+    scale: TimeScale,
+    window: SendWindow,
+) -> Vec<Planned> {
     playbook
         .steps
         .iter()
         .filter_map(|step| match step.trigger {
-            Trigger::At(offset) => Some(plan_step(started, step, started.started_at + scale.wall(offset), window)),
+            Trigger::At(offset) => Some(plan_step(
+                started,
+                step,
+                started.started_at + scale.wall(offset),
+                window,
+            )),
             Trigger::IntenseInteraction => None,
         })
         .flatten()
@@ -153,7 +173,12 @@ pub fn plan(started: &MentorshipStarted, playbook: &Playbook, scale: TimeScale, 
 }
 
 /// Whether an interaction at `at` falls within the pair's first week.
-pub fn in_first_week(started_at: DateTime<Utc>, at: DateTime<Utc>, playbook: &Playbook, scale: TimeScale) -> bool {
+pub fn in_first_week(
+    started_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+    playbook: &Playbook,
+    scale: TimeScale,
+) -> bool {
     at >= started_at && at < started_at + scale.wall(playbook.week())
 }
 
@@ -180,19 +205,28 @@ mod tests {
             started_at: utc(started_at),
             mentor: person("mentor", mentor_tz),
             mentee: person("mentee", mentee_tz),
-            coordinator: Coordinator { name: "c".into(), email: "c@example.org".into(), timezone: None },
+            coordinator: Coordinator {
+                name: "c".into(),
+                email: "c@example.org".into(),
+                timezone: None,
+            },
         }
     }
 
     fn row<'a>(rows: &'a [Planned], step: &str, r: Recipient) -> &'a Planned {
-        rows.iter().find(|p| p.step_id == step && p.recipient == r).unwrap()
+        rows.iter()
+            .find(|p| p.step_id == step && p.recipient == r)
+            .unwrap()
     }
 
     #[test]
     fn inside_the_window_is_sent_when_due() {
         let w = SendWindow::default();
         let tz: Tz = "Europe/Berlin".parse().unwrap();
-        assert_eq!(w.next_open(utc("2026-11-24T10:00:00Z"), Some(tz)), utc("2026-11-24T10:00:00Z"));
+        assert_eq!(
+            w.next_open(utc("2026-11-24T10:00:00Z"), Some(tz)),
+            utc("2026-11-24T10:00:00Z")
+        );
     }
 
     #[test]
@@ -200,19 +234,37 @@ mod tests {
         let w = SendWindow::default();
         let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
         // 15:00 UTC is 00:00 in Tokyo: wait for 08:00 Tokyo = 23:00 UTC.
-        assert_eq!(w.next_open(utc("2026-11-24T15:00:00Z"), Some(tokyo)), utc("2026-11-24T23:00:00Z"));
+        assert_eq!(
+            w.next_open(utc("2026-11-24T15:00:00Z"), Some(tokyo)),
+            utc("2026-11-24T23:00:00Z")
+        );
         // 12:00 UTC is 21:00 in Tokyo, after the window: next morning.
-        assert_eq!(w.next_open(utc("2026-11-24T12:00:00Z"), Some(tokyo)), utc("2026-11-24T23:00:00Z"));
-        assert_eq!(SendWindow::Off.next_open(utc("2026-11-24T15:00:00Z"), Some(tokyo)), utc("2026-11-24T15:00:00Z"));
-        assert_eq!(w.next_open(utc("2026-11-24T03:00:00Z"), None), utc("2026-11-24T03:00:00Z"));
+        assert_eq!(
+            w.next_open(utc("2026-11-24T12:00:00Z"), Some(tokyo)),
+            utc("2026-11-24T23:00:00Z")
+        );
+        assert_eq!(
+            SendWindow::Off.next_open(utc("2026-11-24T15:00:00Z"), Some(tokyo)),
+            utc("2026-11-24T15:00:00Z")
+        );
+        assert_eq!(
+            w.next_open(utc("2026-11-24T03:00:00Z"), None),
+            utc("2026-11-24T03:00:00Z")
+        );
     }
 
     #[test]
     fn a_window_that_wraps_midnight() {
         let w = SendWindow::parse("22:00-06:00").unwrap();
         let utc_tz: Tz = "UTC".parse().unwrap();
-        assert_eq!(w.next_open(utc("2026-11-24T23:30:00Z"), Some(utc_tz)), utc("2026-11-24T23:30:00Z"));
-        assert_eq!(w.next_open(utc("2026-11-24T12:00:00Z"), Some(utc_tz)), utc("2026-11-24T22:00:00Z"));
+        assert_eq!(
+            w.next_open(utc("2026-11-24T23:30:00Z"), Some(utc_tz)),
+            utc("2026-11-24T23:30:00Z")
+        );
+        assert_eq!(
+            w.next_open(utc("2026-11-24T12:00:00Z"), Some(utc_tz)),
+            utc("2026-11-24T22:00:00Z")
+        );
     }
 
     #[test]
@@ -229,11 +281,22 @@ mod tests {
         // New York follows a week later, on 2026-11-01 (UTC-4 -> UTC-5).
         // Started Friday 2026-10-23 at 22:00 UTC (midnight in Berlin, 18:00 in New York).
         let p = pair("2026-10-23T22:00:00Z", "Europe/Berlin", "America/New_York");
-        let rows = plan(&p, &Playbook::built_in(), TimeScale::REAL, SendWindow::default());
+        let rows = plan(
+            &p,
+            &Playbook::built_in(),
+            TimeScale::REAL,
+            SendWindow::default(),
+        );
 
         // Welcome: Berlin mentor waits for 08:00 summer time (06:00 UTC); New York is inside.
-        assert_eq!(row(&rows, "welcome", Recipient::Mentor).send_at, utc("2026-10-24T06:00:00Z"));
-        assert_eq!(row(&rows, "welcome", Recipient::Mentee).send_at, utc("2026-10-23T22:00:00Z"));
+        assert_eq!(
+            row(&rows, "welcome", Recipient::Mentor).send_at,
+            utc("2026-10-24T06:00:00Z")
+        );
+        assert_eq!(
+            row(&rows, "welcome", Recipient::Mentee).send_at,
+            utc("2026-10-23T22:00:00Z")
+        );
 
         // Check-in due Sunday 22:00 UTC = 23:00 Berlin, now winter time: 08:00 CET is 07:00 UTC.
         let c = row(&rows, "check_in", Recipient::Mentor);
@@ -241,9 +304,15 @@ mod tests {
         assert_eq!(c.send_at, utc("2026-10-26T07:00:00Z"));
 
         // Wrap-up due Friday 2026-10-30 22:00 UTC = 18:00 in New York (still EDT): inside.
-        assert_eq!(row(&rows, "wrap_up", Recipient::Mentee).send_at, utc("2026-10-30T22:00:00Z"));
+        assert_eq!(
+            row(&rows, "wrap_up", Recipient::Mentee).send_at,
+            utc("2026-10-30T22:00:00Z")
+        );
         // ... and 23:00 in Berlin (CET): next morning 08:00 CET = 07:00 UTC.
-        assert_eq!(row(&rows, "wrap_up", Recipient::Mentor).send_at, utc("2026-10-31T07:00:00Z"));
+        assert_eq!(
+            row(&rows, "wrap_up", Recipient::Mentor).send_at,
+            utc("2026-10-31T07:00:00Z")
+        );
     }
 
     #[test]
@@ -251,7 +320,10 @@ mod tests {
         // Berlin jumps from 02:00 to 03:00 on 2026-03-29: a 02:30 opening becomes 03:00 CEST = 01:00 UTC.
         let w = SendWindow::parse("02:30-05:00").unwrap();
         let tz: Tz = "Europe/Berlin".parse().unwrap();
-        assert_eq!(w.next_open(utc("2026-03-28T23:00:00Z"), Some(tz)), utc("2026-03-29T01:00:00Z"));
+        assert_eq!(
+            w.next_open(utc("2026-03-28T23:00:00Z"), Some(tz)),
+            utc("2026-03-29T01:00:00Z")
+        );
     }
 
     #[test]
@@ -259,11 +331,27 @@ mod tests {
         let p = pair("2026-11-24T10:00:00Z", "UTC", "UTC");
         let scale = TimeScale::new(86_400.0).unwrap();
         let rows = plan(&p, &Playbook::built_in(), scale, SendWindow::Off);
-        assert_eq!(row(&rows, "check_in", Recipient::Mentee).due_at, utc("2026-11-24T10:00:02Z"));
-        assert_eq!(row(&rows, "escalation", Recipient::Coordinator).due_at, utc("2026-11-24T10:00:07Z"));
+        assert_eq!(
+            row(&rows, "check_in", Recipient::Mentee).due_at,
+            utc("2026-11-24T10:00:02Z")
+        );
+        assert_eq!(
+            row(&rows, "escalation", Recipient::Coordinator).due_at,
+            utc("2026-11-24T10:00:07Z")
+        );
         assert_eq!(rows.len(), 2 + 2 + 2 + 1 + 2 + 1);
-        assert!(in_first_week(p.started_at, utc("2026-11-24T10:00:06Z"), &Playbook::built_in(), scale));
-        assert!(!in_first_week(p.started_at, utc("2026-11-24T10:00:08Z"), &Playbook::built_in(), scale));
+        assert!(in_first_week(
+            p.started_at,
+            utc("2026-11-24T10:00:06Z"),
+            &Playbook::built_in(),
+            scale
+        ));
+        assert!(!in_first_week(
+            p.started_at,
+            utc("2026-11-24T10:00:08Z"),
+            &Playbook::built_in(),
+            scale
+        ));
         assert!(TimeScale::new(0.5).is_none());
     }
 }

@@ -42,14 +42,22 @@ pub fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("FIRSTWEEK_BIN_DIR") {
         return PathBuf::from(dir);
     }
-    // target/<profile>/deps/<test-binary> -> target/<profile>
+    // target/<profile>/deps/<test-binary> or target/<profile>/<binary> -> target/<profile>
     let exe = std::env::current_exe().unwrap_or_default();
-    exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default()
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        dir
+    }
 }
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn free_port() -> u16 {
@@ -60,9 +68,16 @@ fn free_port() -> u16 {
 }
 
 async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("rabbitmqctl").args(args).output().await.context("running rabbitmqctl")?;
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .await
+        .context("running rabbitmqctl")?;
     if !out.status.success() {
-        bail!("rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "rabbitmqctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -80,7 +95,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { scale: 43_200.0, env: vec![("FIRSTWEEK_SEND_WINDOW".into(), "off".into())], start_services: true }
+        Options {
+            scale: 43_200.0,
+            env: vec![("FIRSTWEEK_SEND_WINDOW".into(), "off".into())],
+            start_services: true,
+        }
     }
 }
 
@@ -105,8 +124,12 @@ impl Env {
     /// Creates database, vhost and SMTP server; starts a scheduler and a worker.
     pub async fn start(options: Options) -> anyhow::Result<Env> {
         let name = unique("fw");
-        let admin = sqlx::PgPool::connect(PG_ADMIN_URL).await.context("connecting to PostgreSQL")?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await?;
+        let admin = sqlx::PgPool::connect(PG_ADMIN_URL)
+            .await
+            .context("connecting to PostgreSQL")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await?;
         admin.close().await;
         let database_url = format!("postgres://postgres@127.0.0.1:5432/{name}");
 
@@ -197,10 +220,19 @@ impl Env {
         let mut env = vec![
             ("DATABASE_URL".to_string(), self.database_url.clone()),
             ("AMQP_URL".into(), self.amqp_url.clone()),
-            ("SMTP_URL".into(), format!("smtp://127.0.0.1:{}", self.smtp_port)),
-            ("FIRSTWEEK_TIME_SCALE".into(), self.options.scale.to_string()),
+            (
+                "SMTP_URL".into(),
+                format!("smtp://127.0.0.1:{}", self.smtp_port),
+            ),
+            (
+                "FIRSTWEEK_TIME_SCALE".into(),
+                self.options.scale.to_string(),
+            ),
             ("FIRSTWEEK_ADMIN_ADDR".into(), "off".into()),
-            ("FIRSTWEEK_FROM".into(), "firstweek <firstweek@example.org>".into()),
+            (
+                "FIRSTWEEK_FROM".into(),
+                "firstweek <firstweek@example.org>".into(),
+            ),
             ("FIRSTWEEK_LOG_FORMAT".into(), "json".into()),
             ("RUST_LOG".into(), "info".into()),
         ];
@@ -216,17 +248,26 @@ impl Env {
         };
         let path = bin_dir().join(exe_name);
         if !path.exists() {
-            bail!("{} not found: run `cargo build --workspace --bins` first (or set FIRSTWEEK_BIN_DIR)", path.display());
+            bail!(
+                "{} not found: run `cargo build --workspace --bins` first (or set FIRSTWEEK_BIN_DIR)",
+                path.display()
+            );
         }
         let n = self.services.len();
         let log = std::fs::File::create(self.log_dir.join(format!("{exe_name}-{n}.log")))?;
         let mut cmd = Command::new(&path);
         cmd.envs(self.service_env())
-            .envs(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .envs(
+                extra_env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string())),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .kill_on_drop(true);
-        let child = cmd.spawn().with_context(|| format!("starting {}", path.display()))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", path.display()))?;
         let pid = child.id().unwrap_or(0);
         self.services.push((exe_name.to_string(), child));
         Ok(pid)
@@ -239,7 +280,10 @@ impl Env {
             if name.starts_with(binary)
                 && let Some(pid) = child.id()
             {
-                let _ = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().await;
+                let _ = Command::new("kill")
+                    .args([&format!("-{signal}"), &pid.to_string()])
+                    .status()
+                    .await;
                 n += 1;
             }
         }
@@ -252,16 +296,26 @@ impl Env {
         for (name, child) in &mut self.services {
             if name.starts_with(binary) {
                 let left = limit.saturating_sub(start.elapsed());
-                tokio::time::timeout(left, child.wait()).await.context("service did not exit in time")??;
+                tokio::time::timeout(left, child.wait())
+                    .await
+                    .context("service did not exit in time")??;
             }
         }
-        self.services.retain_mut(|(_, c)| matches!(c.try_wait(), Ok(None)));
+        self.services
+            .retain_mut(|(_, c)| matches!(c.try_wait(), Ok(None)));
         Ok(start.elapsed())
     }
 
     /// Publishes a contract event (or anything) to the `firstweek` exchange with a confirm.
     pub async fn publish(&self, routing_key: &str, body: &[u8]) -> anyhow::Result<()> {
-        broker::publish_confirmed(&self.channel, broker::EXCHANGE, routing_key, body, broker::persistent_json()).await?;
+        broker::publish_confirmed(
+            &self.channel,
+            broker::EXCHANGE,
+            routing_key,
+            body,
+            broker::persistent_json(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -271,8 +325,14 @@ impl Env {
     }
 
     /// Publishes with explicit properties.
-    pub async fn publish_with(&self, routing_key: &str, body: &[u8], props: lapin::BasicProperties) -> anyhow::Result<()> {
-        broker::publish_confirmed(&self.channel, broker::EXCHANGE, routing_key, body, props).await?;
+    pub async fn publish_with(
+        &self,
+        routing_key: &str,
+        body: &[u8],
+        props: lapin::BasicProperties,
+    ) -> anyhow::Result<()> {
+        broker::publish_confirmed(&self.channel, broker::EXCHANGE, routing_key, body, props)
+            .await?;
         Ok(())
     }
 
@@ -302,7 +362,11 @@ impl Env {
             .unwrap_or_default();
         files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
         files.sort();
-        files.iter().filter_map(|p| std::fs::read(p).ok()).map(|raw| Mail::parse(&raw)).collect()
+        files
+            .iter()
+            .filter_map(|p| std::fs::read(p).ok())
+            .map(|raw| Mail::parse(&raw))
+            .collect()
     }
 
     /// Waits until every timeline row of the listed pairs is final (sent, skipped, ...).
@@ -321,14 +385,23 @@ impl Env {
                 return Ok(());
             }
             if start.elapsed() > limit {
-                bail!("not settled after {limit:?}: {known}/{} pairs known, {open} rows open; logs in {}", ids.len(), self.log_dir.display());
+                bail!(
+                    "not settled after {limit:?}: {known}/{} pairs known, {open} rows open; logs in {}",
+                    ids.len(),
+                    self.log_dir.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     /// Waits until `sql` (a count) reaches `want`.
-    pub async fn wait_count(&self, sql: &'static str, want: i64, limit: Duration) -> anyhow::Result<()> {
+    pub async fn wait_count(
+        &self,
+        sql: &'static str,
+        want: i64,
+        limit: Duration,
+    ) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
             let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
@@ -336,7 +409,10 @@ impl Env {
                 return Ok(());
             }
             if start.elapsed() > limit {
-                bail!("{sql}: {n} < {want} after {limit:?}; logs in {}", self.log_dir.display());
+                bail!(
+                    "{sql}: {n} < {want} after {limit:?}; logs in {}",
+                    self.log_dir.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -347,16 +423,27 @@ impl Env {
         chrono::Duration::milliseconds((days * 86_400_000.0 / self.options.scale) as i64)
     }
 
-    /// Stops everything and removes the database and vhost.
-    pub async fn stop(mut self) {
+    /// Stops the services and the SMTP server, keeping database, vhost and mail.
+    pub async fn stop_processes(&mut self) {
         for (_, c) in &mut self.services {
             let _ = c.kill().await;
         }
+        self.services.clear();
         self.stop_smtp().await;
+    }
+
+    /// Stops everything and removes the database and vhost.
+    pub async fn stop(mut self) {
+        self.stop_processes().await;
         let _ = self.amqp.close(200, "bye".into()).await;
         self.pool.close().await;
         if let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN_URL).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))).execute(&admin).await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&admin)
+            .await;
         }
         let _ = rabbitmqctl(&["delete_vhost", &self.vhost]).await;
         let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.name));
@@ -428,8 +515,13 @@ fn decode_qp(s: &str) -> String {
 pub fn received(mails: &[Mail], roles: &BTreeMap<String, String>) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in mails {
-        let role = roles.get(&m.rcpt).cloned().unwrap_or_else(|| m.rcpt.clone());
-        out.entry(m.mentorship.clone()).or_default().push(format!("{}->{role}", m.step));
+        let role = roles
+            .get(&m.rcpt)
+            .cloned()
+            .unwrap_or_else(|| m.rcpt.clone());
+        out.entry(m.mentorship.clone())
+            .or_default()
+            .push(format!("{}->{role}", m.step));
     }
     for v in out.values_mut() {
         v.sort();
@@ -449,7 +541,12 @@ pub struct Pair {
 impl Pair {
     /// A pair starting at `started_at`.
     pub fn new(id: &str, started_at: DateTime<Utc>) -> Pair {
-        Pair { id: id.into(), started_at, tz_mentor: "Europe/Berlin".into(), tz_mentee: "America/Sao_Paulo".into() }
+        Pair {
+            id: id.into(),
+            started_at,
+            tz_mentor: "Europe/Berlin".into(),
+            tz_mentee: "America/Sao_Paulo".into(),
+        }
     }
 
     /// The mentor's address.
@@ -488,7 +585,14 @@ impl Pair {
     }
 
     /// An `interaction.recorded` body at `at` after the start.
-    pub fn interaction(&self, n: u32, kind: &str, actor: &str, at: chrono::Duration, minutes: Option<u32>) -> Value {
+    pub fn interaction(
+        &self,
+        n: u32,
+        kind: &str,
+        actor: &str,
+        at: chrono::Duration,
+        minutes: Option<u32>,
+    ) -> Value {
         let mut v = json!({
             "event_id": format!("{}-i{n}", self.id),
             "mentorship_id": self.id,

@@ -32,28 +32,77 @@ async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::R
     let no_plan = p("no-plan");
     let intense = p("intense");
     let ends_early = p("ends-early");
-    let pairs = [&engaged, &silent, &one_sided, &no_plan, &intense, &ends_early];
+    let pairs = [
+        &engaged,
+        &silent,
+        &one_sided,
+        &no_plan,
+        &intense,
+        &ends_early,
+    ];
     for pair in pairs {
-        env.publish_json("mentorship.started", &pair.started(&format!("{}-start", pair.id))).await?;
+        env.publish_json(
+            "mentorship.started",
+            &pair.started(&format!("{}-start", pair.id)),
+        )
+        .await?;
     }
     let plays = [
         // Both talk on day 0, goals set on day 1: nothing to nudge, nothing to escalate.
-        (&engaged, vec![(1, "message", "mentor", 0.1, None), (2, "message", "mentee", 0.2, None), (3, "goal_set", "mentee", 1.0, None), (4, "call", "mentor", 1.5, Some(30))]),
+        (
+            &engaged,
+            vec![
+                (1, "message", "mentor", 0.1, None),
+                (2, "message", "mentee", 0.2, None),
+                (3, "goal_set", "mentee", 1.0, None),
+                (4, "call", "mentor", 1.5, Some(30)),
+            ],
+        ),
         // Only the mentor, but with a plan: check-in on day 2, one-sided escalation on day 7.
-        (&one_sided, vec![(1, "message", "mentor", 0.5, None), (2, "message", "mentor", 1.0, None), (3, "message", "mentor", 3.0, None), (4, "plan_shared", "mentor", 3.5, None)]),
+        (
+            &one_sided,
+            vec![
+                (1, "message", "mentor", 0.5, None),
+                (2, "message", "mentor", 1.0, None),
+                (3, "message", "mentor", 3.0, None),
+                (4, "plan_shared", "mentor", 3.5, None),
+            ],
+        ),
         // Talking, but no plan: plan reminder on day 4 and an escalation for the missing plan.
-        (&no_plan, vec![(1, "message", "mentor", 0.5, None), (2, "message", "mentee", 0.6, None), (3, "message", "mentor", 2.5, None), (4, "message", "mentee", 3.0, None)]),
+        (
+            &no_plan,
+            vec![
+                (1, "message", "mentor", 0.5, None),
+                (2, "message", "mentee", 0.6, None),
+                (3, "message", "mentor", 2.5, None),
+                (4, "message", "mentee", 3.0, None),
+            ],
+        ),
         // A three-hour session on day 1 and a deliverable on day 2: one pacing tip each, no more.
-        (&intense, vec![(1, "message", "mentor", 0.2, None), (2, "message", "mentee", 0.3, None), (3, "session", "mentor", 1.0, Some(180)), (4, "goal_set", "mentee", 1.2, None), (5, "deliverable_requested", "mentee", 2.0, None)]),
+        (
+            &intense,
+            vec![
+                (1, "message", "mentor", 0.2, None),
+                (2, "message", "mentee", 0.3, None),
+                (3, "session", "mentor", 1.0, Some(180)),
+                (4, "goal_set", "mentee", 1.2, None),
+                (5, "deliverable_requested", "mentee", 2.0, None),
+            ],
+        ),
     ];
     for (pair, events) in &plays {
         for (n, kind, actor, day, minutes) in events {
-            env.publish_json("interaction.recorded", &pair.interaction(*n, kind, actor, d(*day), *minutes)).await?;
+            env.publish_json(
+                "interaction.recorded",
+                &pair.interaction(*n, kind, actor, d(*day), *minutes),
+            )
+            .await?;
         }
     }
     // The pair that ends early: once its day-2 check-in is out, it ends on day 3.
     env.wait_count("SELECT count(*) FROM timeline WHERE step_id = 'check_in' AND status IN ('sent', 'skipped')", 12, Duration::from_secs(30)).await?;
-    env.publish_json("mentorship.ended", &ends_early.ended(d(3.0))).await?;
+    env.publish_json("mentorship.ended", &ends_early.ended(d(3.0)))
+        .await?;
 
     let ids: Vec<&str> = pairs.iter().map(|p| p.id.as_str()).collect();
     env.wait_settled(&ids, Duration::from_secs(60)).await?;
@@ -67,33 +116,118 @@ async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::R
     };
     let mut want = BTreeMap::new();
     want.insert(engaged.id.clone(), expect(&BOTH_WRAP_UP));
-    want.insert(silent.id.clone(), expect(&["check_in->mentor", "check_in->mentee", "plan_reminder->mentor", "plan_reminder->mentee", "escalation_early->coordinator", "wrap_up->mentor", "wrap_up->mentee"]));
-    want.insert(one_sided.id.clone(), expect(&["check_in->mentor", "check_in->mentee", "escalation->coordinator", "wrap_up->mentor", "wrap_up->mentee"]));
-    want.insert(no_plan.id.clone(), expect(&["plan_reminder->mentor", "plan_reminder->mentee", "escalation->coordinator", "wrap_up->mentor", "wrap_up->mentee"]));
-    want.insert(intense.id.clone(), expect(&["pacing_tip->mentor", "pacing_tip->mentee", "wrap_up->mentor", "wrap_up->mentee"]));
-    want.insert(ends_early.id.clone(), expect(&["check_in->mentor", "check_in->mentee"]));
+    want.insert(
+        silent.id.clone(),
+        expect(&[
+            "check_in->mentor",
+            "check_in->mentee",
+            "plan_reminder->mentor",
+            "plan_reminder->mentee",
+            "escalation_early->coordinator",
+            "wrap_up->mentor",
+            "wrap_up->mentee",
+        ]),
+    );
+    want.insert(
+        one_sided.id.clone(),
+        expect(&[
+            "check_in->mentor",
+            "check_in->mentee",
+            "escalation->coordinator",
+            "wrap_up->mentor",
+            "wrap_up->mentee",
+        ]),
+    );
+    want.insert(
+        no_plan.id.clone(),
+        expect(&[
+            "plan_reminder->mentor",
+            "plan_reminder->mentee",
+            "escalation->coordinator",
+            "wrap_up->mentor",
+            "wrap_up->mentee",
+        ]),
+    );
+    want.insert(
+        intense.id.clone(),
+        expect(&[
+            "pacing_tip->mentor",
+            "pacing_tip->mentee",
+            "wrap_up->mentor",
+            "wrap_up->mentee",
+        ]),
+    );
+    want.insert(
+        ends_early.id.clone(),
+        expect(&["check_in->mentor", "check_in->mentee"]),
+    );
     assert_eq!(got, want, "logs in {}", env.log_dir.display());
 
     // The email contract: multipart, the two headers, one Message-ID per (pair, step, recipient).
     let mut ids_seen = std::collections::HashSet::new();
     for m in &mails {
         assert!(m.headers.contains("multipart/alternative"), "{}", m.headers);
-        assert!(m.message_id.starts_with('<') && m.message_id.ends_with("@example.org>"), "{}", m.message_id);
-        assert!(ids_seen.insert(m.message_id.clone()), "Message-ID repeated: {}", m.message_id);
+        assert!(
+            m.message_id.starts_with('<') && m.message_id.ends_with("@example.org>"),
+            "{}",
+            m.message_id
+        );
+        assert!(
+            ids_seen.insert(m.message_id.clone()),
+            "Message-ID repeated: {}",
+            m.message_id
+        );
     }
 
     // The escalation shows the coordinator the evidence and the rule that fired.
-    let escalation = mails.iter().find(|m| m.mentorship == one_sided.id && m.step == "escalation").expect("escalation");
-    assert!(escalation.subject.contains("At risk"), "{}", escalation.subject);
-    assert!(escalation.text.contains("one-sided: only the mentor has interacted"), "{}", escalation.text);
-    assert!(escalation.text.contains("message: 3 by the mentor, 0 by the mentee"), "{}", escalation.text);
-    assert!(escalation.text.contains("last activity: "), "{}", escalation.text);
-    let early = mails.iter().find(|m| m.mentorship == silent.id && m.step == "escalation_early").expect("early escalation");
-    assert!(early.text.contains("no interaction at all"), "{}", early.text);
+    let escalation = mails
+        .iter()
+        .find(|m| m.mentorship == one_sided.id && m.step == "escalation")
+        .expect("escalation");
+    assert!(
+        escalation.subject.contains("At risk"),
+        "{}",
+        escalation.subject
+    );
+    assert!(
+        escalation
+            .text
+            .contains("one-sided: only the mentor has interacted"),
+        "{}",
+        escalation.text
+    );
+    assert!(
+        escalation
+            .text
+            .contains("message: 3 by the mentor, 0 by the mentee"),
+        "{}",
+        escalation.text
+    );
+    assert!(
+        escalation.text.contains("last activity: "),
+        "{}",
+        escalation.text
+    );
+    let early = mails
+        .iter()
+        .find(|m| m.mentorship == silent.id && m.step == "escalation_early")
+        .expect("early escalation");
+    assert!(
+        early.text.contains("no interaction at all"),
+        "{}",
+        early.text
+    );
 
     // The welcome tells each the other's local time.
-    let welcome = mails.iter().find(|m| m.mentorship == engaged.id && m.step == "welcome" && m.rcpt == engaged.mentee()).expect("welcome");
-    assert!(welcome.text.contains("Europe/Berlin, where it is now"), "{}", welcome.text);
+    let welcome = mails
+        .iter()
+        .find(|m| m.mentorship == engaged.id && m.step == "welcome" && m.rcpt == engaged.mentee())
+        .expect("welcome");
+    assert!(
+        welcome.text.contains("Europe/Berlin, where it is now"),
+        "{}",
+        welcome.text
+    );
 
     // The ledger explains the steps that were not sent.
     let (status, outcome): (String, String) = sqlx::query_as(
@@ -102,12 +236,20 @@ async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::R
     .bind(&engaged.id)
     .fetch_one(&env.pool)
     .await?;
-    assert_eq!((status.as_str(), outcome.as_str()), ("skipped", "condition not met: no_two_way"));
-    let cancelled: i64 = sqlx::query_scalar("SELECT count(*) FROM timeline WHERE mentorship_id = $1 AND status = 'cancelled'")
-        .bind(&ends_early.id)
-        .fetch_one(&env.pool)
-        .await?;
-    assert_eq!(cancelled, 6, "plan reminder x2, early escalation, wrap-up x2, escalation");
+    assert_eq!(
+        (status.as_str(), outcome.as_str()),
+        ("skipped", "condition not met: no_two_way")
+    );
+    let cancelled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM timeline WHERE mentorship_id = $1 AND status = 'cancelled'",
+    )
+    .bind(&ends_early.id)
+    .fetch_one(&env.pool)
+    .await?;
+    assert_eq!(
+        cancelled, 6,
+        "plan reminder x2, early escalation, wrap-up x2, escalation"
+    );
     env.stop().await;
     Ok(())
 }
@@ -130,13 +272,26 @@ async fn duplicates_count_once_and_early_interactions_are_kept() -> anyhow::Resu
     for e in &early_events {
         env.publish_json("interaction.recorded", e).await?;
     }
-    env.wait_count("SELECT count(*) FROM interactions", 4, Duration::from_secs(20)).await?;
+    env.wait_count(
+        "SELECT count(*) FROM interactions",
+        4,
+        Duration::from_secs(20),
+    )
+    .await?;
 
     // Every event of `twice` is delivered twice; its start comes again under a new event id.
     for _ in 0..2 {
-        env.publish_json("mentorship.started", &twice.started(&format!("{}-start", twice.id))).await?;
+        env.publish_json(
+            "mentorship.started",
+            &twice.started(&format!("{}-start", twice.id)),
+        )
+        .await?;
     }
-    env.publish_json("mentorship.started", &twice.started(&format!("{}-start-again", twice.id))).await?;
+    env.publish_json(
+        "mentorship.started",
+        &twice.started(&format!("{}-start-again", twice.id)),
+    )
+    .await?;
     for e in [
         twice.interaction(1, "message", "mentor", d(0.1), None),
         twice.interaction(2, "message", "mentee", d(0.2), None),
@@ -144,24 +299,48 @@ async fn duplicates_count_once_and_early_interactions_are_kept() -> anyhow::Resu
         env.publish_json("interaction.recorded", &e).await?;
         env.publish_json("interaction.recorded", &e).await?;
     }
-    env.publish_json("mentorship.started", &early.started(&format!("{}-start", early.id))).await?;
+    env.publish_json(
+        "mentorship.started",
+        &early.started(&format!("{}-start", early.id)),
+    )
+    .await?;
 
-    env.wait_settled(&[&twice.id, &early.id], Duration::from_secs(60)).await?;
+    env.wait_settled(&[&twice.id, &early.id], Duration::from_secs(60))
+        .await?;
     let roles: BTreeMap<String, String> = twice.roles().into_iter().chain(early.roles()).collect();
     let got = received(&env.mails(), &roles);
     // `twice`: two interactions (not four) means low interaction and no plan.
     assert_eq!(
         got[&twice.id],
-        list(&["welcome->mentor", "welcome->mentee", "plan_reminder->mentor", "plan_reminder->mentee", "escalation->coordinator", "wrap_up->mentor", "wrap_up->mentee"]),
+        list(&[
+            "welcome->mentor",
+            "welcome->mentee",
+            "plan_reminder->mentor",
+            "plan_reminder->mentee",
+            "escalation->coordinator",
+            "wrap_up->mentor",
+            "wrap_up->mentee"
+        ]),
         "logs in {}",
         env.log_dir.display()
     );
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM interactions WHERE mentorship_id = $1").bind(&twice.id).fetch_one(&env.pool).await?;
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM interactions WHERE mentorship_id = $1")
+            .bind(&twice.id)
+            .fetch_one(&env.pool)
+            .await?;
     assert_eq!(stored, 2);
     // `early`: its earlier interactions counted (two-way by day 2, a plan, 4 interactions) and fired the pacing tip.
     assert_eq!(
         got[&early.id],
-        list(&["welcome->mentor", "welcome->mentee", "pacing_tip->mentor", "pacing_tip->mentee", "wrap_up->mentor", "wrap_up->mentee"])
+        list(&[
+            "welcome->mentor",
+            "welcome->mentee",
+            "pacing_tip->mentor",
+            "pacing_tip->mentee",
+            "wrap_up->mentor",
+            "wrap_up->mentee"
+        ])
     );
     env.stop().await;
     Ok(())
@@ -206,28 +385,62 @@ async fn invalid_messages_are_dead_lettered_alongside_good_traffic() -> anyhow::
     for (i, (key, body, _)) in bad.iter().enumerate() {
         env.publish(key, body).await?;
         if i == 5 {
-            env.publish_json("mentorship.started", &good.started(&format!("{}-start", good.id))).await?;
+            env.publish_json(
+                "mentorship.started",
+                &good.started(&format!("{}-start", good.id)),
+            )
+            .await?;
         }
     }
-    env.publish_with("mentorship.started", base.to_string().as_bytes(), firstweek::broker::persistent_json().with_content_type("text/xml".into())).await?;
-    env.publish_json("interaction.recorded", &good.interaction(1, "message", "mentor", env.days(0.1), None)).await?;
-    env.publish_json("interaction.recorded", &good.interaction(2, "message", "mentee", env.days(0.2), None)).await?;
-    env.publish_json("interaction.recorded", &good.interaction(3, "plan_shared", "mentee", env.days(0.3), None)).await?;
+    env.publish_with(
+        "mentorship.started",
+        base.to_string().as_bytes(),
+        firstweek::broker::persistent_json().with_content_type("text/xml".into()),
+    )
+    .await?;
+    env.publish_json(
+        "interaction.recorded",
+        &good.interaction(1, "message", "mentor", env.days(0.1), None),
+    )
+    .await?;
+    env.publish_json(
+        "interaction.recorded",
+        &good.interaction(2, "message", "mentee", env.days(0.2), None),
+    )
+    .await?;
+    env.publish_json(
+        "interaction.recorded",
+        &good.interaction(3, "plan_shared", "mentee", env.days(0.3), None),
+    )
+    .await?;
 
-    env.wait_settled(&[&good.id], Duration::from_secs(60)).await?;
+    env.wait_settled(&[&good.id], Duration::from_secs(60))
+        .await?;
     let dead = env.dead_letters().await?;
     assert_eq!(dead.len(), bad.len() + 1, "{dead:#?}");
     for (key, body, reason) in &bad {
         assert!(
-            dead.iter().any(|(k, r, b)| k == key && b == body && r.contains(reason)),
+            dead.iter()
+                .any(|(k, r, b)| k == key && b == body && r.contains(reason)),
             "no dead letter for {key} with a reason containing {reason:?}; got {:#?}",
             dead.iter().map(|(k, r, _)| (k, r)).collect::<Vec<_>>()
         );
     }
-    assert!(dead.iter().any(|(_, r, _)| r.contains("content type \"text/xml\"")));
+    assert!(
+        dead.iter()
+            .any(|(_, r, _)| r.contains("content type \"text/xml\""))
+    );
     // The good pair was not held up: welcome and wrap-up, nothing else (it only had three interactions, a plan, both sides).
     let got = received(&env.mails(), &good.roles());
-    assert_eq!(got[&good.id], list(&["welcome->mentor", "welcome->mentee", "wrap_up->mentor", "wrap_up->mentee"]));
+    assert_eq!(
+        got[&good.id],
+        list(&[
+            "welcome->mentor",
+            "welcome->mentee",
+            "wrap_up->mentor",
+            "wrap_up->mentee"
+        ])
+    );
     assert_eq!(env.mails().len(), 4, "no email for any invalid event");
     env.stop().await;
     Ok(())

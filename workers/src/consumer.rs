@@ -13,7 +13,9 @@ use anyhow::Context as _;
 use futures_util::StreamExt;
 use lapin::Channel;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
 use lapin::types::FieldTable;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -38,7 +40,10 @@ pub enum Outcome {
 /// once the delivery limit is near.
 pub trait Handler: Send + Sync + 'static {
     /// Handles one delivery.
-    fn handle(&self, delivery: &Delivery) -> impl std::future::Future<Output = anyhow::Result<Outcome>> + Send;
+    fn handle(
+        &self,
+        delivery: &Delivery,
+    ) -> impl std::future::Future<Output = anyhow::Result<Outcome>> + Send;
 }
 
 /// How a consumer runs.
@@ -53,7 +58,12 @@ pub struct ConsumerConfig {
 }
 
 /// Runs until `shutdown`, reconnecting as often as needed.
-pub async fn run<H: Handler>(cfg: ConsumerConfig, handler: Arc<H>, health: Arc<Health>, shutdown: CancellationToken) {
+pub async fn run<H: Handler>(
+    cfg: ConsumerConfig,
+    handler: Arc<H>,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) {
     let mut backoff = Backoff::default();
     while !shutdown.is_cancelled() {
         match session(&cfg, &handler, &health, &shutdown, &mut backoff).await {
@@ -79,14 +89,25 @@ async fn session<H: Handler>(
     shutdown: &CancellationToken,
     backoff: &mut Backoff,
 ) -> anyhow::Result<()> {
-    let conn = broker::connect(&cfg.amqp_url, &format!("firstweek-worker {}", cfg.queue)).await.context("connecting to RabbitMQ")?;
+    let conn = broker::connect(&cfg.amqp_url, &format!("firstweek-worker {}", cfg.queue))
+        .await
+        .context("connecting to RabbitMQ")?;
     let channel = conn.create_channel().await?;
-    broker::declare_topology(&channel).await.context("declaring the topology")?;
+    broker::declare_topology(&channel)
+        .await
+        .context("declaring the topology")?;
     let dead = Arc::new(broker::confirm_channel(&conn).await?);
-    channel.basic_qos(cfg.prefetch, BasicQosOptions::default()).await?;
+    channel
+        .basic_qos(cfg.prefetch, BasicQosOptions::default())
+        .await?;
     let tag = format!("{}-{}", cfg.queue, std::process::id());
     let mut consumer = channel
-        .basic_consume(cfg.queue.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            cfg.queue.into(),
+            tag.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     health.set_broker(true);
     backoff.reset();
@@ -123,10 +144,18 @@ async fn session<H: Handler>(
         }
     };
 
-    let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
-    let drained = tokio::time::timeout(cfg.drain, async { while tasks.join_next().await.is_some() {} }).await;
+    let _ = channel
+        .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+        .await;
+    let drained = tokio::time::timeout(cfg.drain, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
     if drained.is_err() {
-        tracing::warn!(queue = cfg.queue, "in-flight work did not finish in time; it returns to the queue");
+        tracing::warn!(
+            queue = cfg.queue,
+            "in-flight work did not finish in time; it returns to the queue"
+        );
         tasks.abort_all();
     }
     let _ = channel.close(200, "bye".into()).await;
@@ -135,7 +164,12 @@ async fn session<H: Handler>(
 }
 
 /// Handles one delivery to the end: ack, dead-letter, or requeue.
-async fn settle<H: Handler>(handler: &H, dead: &Channel, delivery: Delivery, shutdown: &CancellationToken) {
+async fn settle<H: Handler>(
+    handler: &H,
+    dead: &Channel,
+    delivery: Delivery,
+    shutdown: &CancellationToken,
+) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let outcome = loop {
         match handler.handle(&delivery).await {
@@ -162,7 +196,13 @@ async fn settle<H: Handler>(handler: &H, dead: &Channel, delivery: Delivery, shu
             } else {
                 tracing::warn!(error = %format!("{e:#}"), attempts, "handling failed; requeued");
                 metrics::counter!("firstweek_deliveries_requeued_total").increment(1);
-                delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.map(|_| ())
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|_| ())
             }
         }
     };
@@ -172,7 +212,12 @@ async fn settle<H: Handler>(handler: &H, dead: &Channel, delivery: Delivery, shu
     }
 }
 
-async fn dead_letter(dead: &Channel, delivery: &Delivery, key: &str, reason: &str) -> Result<(), lapin::Error> {
+async fn dead_letter(
+    dead: &Channel,
+    delivery: &Delivery,
+    key: &str,
+    reason: &str,
+) -> Result<(), lapin::Error> {
     tracing::warn!(routing_key = %key, reason, "dead-lettered");
     metrics::counter!("firstweek_dead_letters_total").increment(1);
     match broker::dead_letter(dead, key, &delivery.properties, &delivery.data, reason).await {
@@ -180,7 +225,13 @@ async fn dead_letter(dead: &Channel, delivery: &Delivery, key: &str, reason: &st
         Err(e) => {
             // Not confirmed: requeue so nothing is lost.
             tracing::warn!(error = %e, "dead-letter publish failed; requeueing");
-            delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.map(|_| ())
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ())
         }
     }
 }

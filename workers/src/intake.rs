@@ -18,11 +18,16 @@ pub struct Intake {
 impl Handler for Intake {
     async fn handle(&self, delivery: &Delivery) -> anyhow::Result<Outcome> {
         let key = delivery.routing_key.as_str();
-        let content_type = delivery.properties.content_type().as_ref().map(|c| c.as_str());
+        let content_type = delivery
+            .properties
+            .content_type()
+            .as_ref()
+            .map(|c| c.as_str());
         let event = match Event::parse(key, content_type, &delivery.data, chrono::Utc::now()) {
             Ok(e) => e,
             Err(invalid) => {
-                metrics::counter!("firstweek_events_rejected_total", "reason" => invalid.label()).increment(1);
+                metrics::counter!("firstweek_events_rejected_total", "reason" => invalid.label())
+                    .increment(1);
                 return Ok(Outcome::Dead(invalid.to_string()));
             }
         };

@@ -11,10 +11,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, MailParameter};
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
@@ -46,8 +46,9 @@ impl Mailer {
     pub fn new(smtp_url: Option<&str>, outbox: PathBuf) -> anyhow::Result<Mailer> {
         match smtp_url {
             None => {
-                std::fs::create_dir_all(&outbox)
-                    .map_err(|e| anyhow::anyhow!("FIRSTWEEK_OUTBOX_DIR {}: {e}", outbox.display()))?;
+                std::fs::create_dir_all(&outbox).map_err(|e| {
+                    anyhow::anyhow!("FIRSTWEEK_OUTBOX_DIR {}: {e}", outbox.display())
+                })?;
                 Ok(Mailer::Outbox(outbox))
             }
             Some(url) => Ok(Mailer::Smtp(SmtpPool::parse(url)?)),
@@ -67,7 +68,13 @@ impl Mailer {
 async fn write_eml(dir: &std::path::Path, stem: &str, bytes: &[u8]) -> Result<(), MailError> {
     let safe: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let tmp = dir.join(format!(".{safe}.tmp"));
     let path = dir.join(format!("{safe}.eml"));
@@ -95,7 +102,9 @@ impl SmtpPool {
         let rest = match url.strip_prefix("smtp://") {
             Some(r) => r,
             None if url.starts_with("smtps://") => {
-                anyhow::bail!("SMTP_URL: smtps:// is not supported by this build; use smtp:// to a local relay")
+                anyhow::bail!(
+                    "SMTP_URL: smtps:// is not supported by this build; use smtp:// to a local relay"
+                )
             }
             None => anyhow::bail!("SMTP_URL must start with smtp://"),
         };
@@ -105,7 +114,11 @@ impl SmtpPool {
             None => (None, rest),
         };
         let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| anyhow::anyhow!("SMTP_URL: bad port"))?),
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse()
+                    .map_err(|_| anyhow::anyhow!("SMTP_URL: bad port"))?,
+            ),
             None => (hostport.to_string(), 25),
         };
         anyhow::ensure!(!host.is_empty(), "SMTP_URL: no host");
@@ -170,21 +183,35 @@ impl SmtpPool {
         }
     }
 
-    async fn try_send(&self, mut conn: AsyncSmtpConnection, email: &Composed) -> Result<(), MailError> {
+    async fn try_send(
+        &self,
+        mut conn: AsyncSmtpConnection,
+        email: &Composed,
+    ) -> Result<(), MailError> {
         let envelope = email.message.envelope();
         let mut params = Vec::new();
-        if envelope.to().iter().chain(envelope.from()).any(|a| !a.to_string().is_ascii()) {
+        if envelope
+            .to()
+            .iter()
+            .chain(envelope.from())
+            .any(|a| !a.to_string().is_ascii())
+        {
             params.push(MailParameter::SmtpUtfEight);
         }
         let before = async {
-            conn.command(Mail::new(envelope.from().cloned(), params)).await?;
+            conn.command(Mail::new(envelope.from().cloned(), params))
+                .await?;
             for to in envelope.to() {
                 conn.command(Rcpt::new(to.clone(), vec![])).await?;
             }
             conn.command(Data).await
         };
         match tokio::time::timeout(COMMAND_TIMEOUT, before).await {
-            Err(_) => return Err(MailError::Transient("SMTP command timed out before the message was sent".into())),
+            Err(_) => {
+                return Err(MailError::Transient(
+                    "SMTP command timed out before the message was sent".into(),
+                ));
+            }
             Ok(Err(e)) => {
                 let err = classify_before_handover(e);
                 if !matches!(err, MailError::Transient(_)) {
@@ -198,7 +225,9 @@ impl SmtpPool {
         }
         let bytes = email.message.formatted();
         match tokio::time::timeout(COMMAND_TIMEOUT, conn.message(&bytes)).await {
-            Err(_) => Err(MailError::Unknown("no reply to the end of the message".into())),
+            Err(_) => Err(MailError::Unknown(
+                "no reply to the end of the message".into(),
+            )),
             Ok(Err(e)) if e.is_permanent() => {
                 self.checkin(conn).await;
                 Err(MailError::Permanent(e.to_string()))
@@ -231,10 +260,19 @@ mod tests {
     #[test]
     fn smtp_urls_parse_and_smtps_is_refused_clearly() {
         let p = SmtpPool::parse("smtp://127.0.0.1:2525").unwrap();
-        assert_eq!((p.host.as_str(), p.port, p.credentials.is_some()), ("127.0.0.1", 2525, false));
+        assert_eq!(
+            (p.host.as_str(), p.port, p.credentials.is_some()),
+            ("127.0.0.1", 2525, false)
+        );
         let p = SmtpPool::parse("smtp://u:secret@mail.example.org").unwrap();
-        assert_eq!((p.host.as_str(), p.port, p.credentials.is_some()), ("mail.example.org", 25, true));
-        let e = SmtpPool::parse("smtps://u:p@x:465").err().unwrap().to_string();
+        assert_eq!(
+            (p.host.as_str(), p.port, p.credentials.is_some()),
+            ("mail.example.org", 25, true)
+        );
+        let e = SmtpPool::parse("smtps://u:p@x:465")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("smtps://") && !e.contains("u:p"), "{e}");
     }
 }

@@ -26,7 +26,9 @@ enum Role {
 
 fn role() -> anyhow::Result<Role> {
     let arg = std::env::args().nth(1);
-    let value = arg.or_else(|| std::env::var("FIRSTWEEK_WORKER_ROLE").ok()).unwrap_or_else(|| "all".into());
+    let value = arg
+        .or_else(|| std::env::var("FIRSTWEEK_WORKER_ROLE").ok())
+        .unwrap_or_else(|| "all".into());
     match value.as_str() {
         "all" => Ok(Role::All),
         "intake" => Ok(Role::Intake),
@@ -41,7 +43,10 @@ pub async fn run() -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     let role = role()?;
     let templates = settings.templates().context("templates")?;
-    let mailer = Arc::new(Mailer::new(settings.smtp_url.as_deref(), settings.outbox_dir.clone())?);
+    let mailer = Arc::new(Mailer::new(
+        settings.smtp_url.as_deref(),
+        settings.outbox_dir.clone(),
+    )?);
     let shutdown = shutdown::on_signal();
     let health = admin::Health::new();
     let metrics = admin::install_metrics()?;
@@ -49,7 +54,12 @@ pub async fn run() -> anyhow::Result<()> {
 
     let mut tasks = JoinSet::new();
     if let Some(addr) = settings.admin_addr {
-        tasks.spawn(admin::serve(addr, health.clone(), metrics, shutdown.clone()));
+        tasks.spawn(admin::serve(
+            addr,
+            health.clone(),
+            metrics,
+            shutdown.clone(),
+        ));
     }
     let pool = connect_database(&settings, &health, &shutdown).await?;
     let Some(pool) = pool else { return Ok(()) };
@@ -62,7 +72,10 @@ pub async fn run() -> anyhow::Result<()> {
         drain: Duration::from_secs(20),
     };
     if role != Role::Steps {
-        let intake = Arc::new(Intake { pool: pool.clone(), rules: settings.rules.clone() });
+        let intake = Arc::new(Intake {
+            pool: pool.clone(),
+            rules: settings.rules.clone(),
+        });
         let (cfg, h, s) = (base(EVENTS_QUEUE, 16), health.clone(), shutdown.clone());
         tasks.spawn(async move {
             consumer::run(cfg, intake, h, s).await;
@@ -84,7 +97,11 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         });
     }
-    tasks.spawn(firstweek_ops::admin::watch_database(pool.clone(), health.clone(), shutdown.clone()));
+    tasks.spawn(firstweek_ops::admin::watch_database(
+        pool.clone(),
+        health.clone(),
+        shutdown.clone(),
+    ));
 
     while let Some(done) = tasks.join_next().await {
         if let Ok(Err(e)) = done {
@@ -98,7 +115,11 @@ pub async fn run() -> anyhow::Result<()> {
 }
 
 /// Connects and migrates, waiting out a database that is still starting.
-async fn connect_database(settings: &Settings, health: &admin::Health, shutdown: &tokio_util::sync::CancellationToken) -> anyhow::Result<Option<sqlx::PgPool>> {
+async fn connect_database(
+    settings: &Settings,
+    health: &admin::Health,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Option<sqlx::PgPool>> {
     let mut backoff = Backoff::default();
     loop {
         let attempt = async {

@@ -38,7 +38,10 @@ impl Handler for Steps {
             Err(e) => return Ok(Outcome::Dead(format!("not a due step: {e}"))),
         };
         let span = tracing::info_span!("step", mentorship_id = %due.mentorship_id, step = %due.step_id, recipient = %due.recipient, timeline_id = due.timeline_id);
-        self.process(due).instrument(span).await.map(|()| Outcome::Ack)
+        self.process(due)
+            .instrument(span)
+            .await
+            .map(|()| Outcome::Ack)
     }
 }
 
@@ -54,9 +57,12 @@ impl Steps {
         }
         let playbook = &self.rules.playbook;
         let Some(step) = playbook.step(&row.step_id) else {
-            return self.finish(&row, "skipped", "the step is no longer in the playbook").await;
+            return self
+                .finish(&row, "skipped", "the step is no longer in the playbook")
+                .await;
         };
-        let Some((started, ended_at)) = store::mentorship(&self.pool, &row.mentorship_id).await? else {
+        let Some((started, ended_at)) = store::mentorship(&self.pool, &row.mentorship_id).await?
+        else {
             return self.finish(&row, "skipped", "mentorship not found").await;
         };
         if ended_at.is_some() {
@@ -67,12 +73,27 @@ impl Steps {
         let fired = summary.judge(&step.when, &playbook.thresholds);
         if fired.is_empty() {
             let names: Vec<&str> = step.when.iter().map(|c| c.as_str()).collect();
-            return self.finish(&row, "skipped", &format!("condition not met: {}", names.join(", "))).await;
+            return self
+                .finish(
+                    &row,
+                    "skipped",
+                    &format!("condition not met: {}", names.join(", ")),
+                )
+                .await;
         }
 
         let domain = self.from.email.domain().to_string();
-        let message_id = email::message_id(&row.mentorship_id, &step.once_key, row.recipient, &domain);
-        match store::claim_delivery(&self.pool, &row, &step.once_key, &message_id, Duration::seconds(CLAIM_LEASE)).await? {
+        let message_id =
+            email::message_id(&row.mentorship_id, &step.once_key, row.recipient, &domain);
+        match store::claim_delivery(
+            &self.pool,
+            &row,
+            &step.once_key,
+            &message_id,
+            Duration::seconds(CLAIM_LEASE),
+        )
+        .await?
+        {
             Claim::Granted => {}
             Claim::Busy => {
                 tracing::debug!("another worker is sending this; the scheduler will check back");
@@ -82,25 +103,58 @@ impl Steps {
                 return self.finish(&row, &status, "already handled").await;
             }
             Claim::Taken { step_id, status } => {
-                return self.finish(&row, "skipped", &format!("{} already {status} by step {step_id}", step.once_key)).await;
+                return self
+                    .finish(
+                        &row,
+                        "skipped",
+                        &format!("{} already {status} by step {step_id}", step.once_key),
+                    )
+                    .await;
             }
         }
 
-        let reasons = fired.iter().map(|c| email::reason_text(*c, &summary, playbook.thresholds.min_interactions)).collect();
+        let reasons = fired
+            .iter()
+            .map(|c| email::reason_text(*c, &summary, playbook.thresholds.min_interactions))
+            .collect();
         let day = self.rules.scale.wall(Duration::days(1));
         let now = Utc::now();
-        let ctx = Context::new(&started, &row.step_id, row.recipient, row.due_at, day, summary, reasons, now);
+        let ctx = Context::new(
+            &started,
+            &row.step_id,
+            row.recipient,
+            row.due_at,
+            day,
+            summary,
+            reasons,
+            now,
+        );
         let (name, address) = match row.recipient {
             Recipient::Mentor => (&started.mentor.name, &started.mentor.email),
             Recipient::Mentee => (&started.mentee.name, &started.mentee.email),
             Recipient::Coordinator => (&started.coordinator.name, &started.coordinator.email),
         };
-        let composed = match email::compose(&self.templates, &step.template, &ctx, &self.from, name, address, message_id) {
+        let composed = match email::compose(
+            &self.templates,
+            &step.template,
+            &ctx,
+            &self.from,
+            name,
+            address,
+            message_id,
+        ) {
             Ok(c) => c,
             Err(e) => {
                 // A template that fails to render is a bug in the program's templates, not a transient fault.
                 tracing::error!(error = %e, "cannot compose the email");
-                store::finish_delivery(&self.pool, &row, &step.once_key, "failed", &format!("compose: {e}")).await?;
+                store::finish_delivery(
+                    &self.pool,
+                    &row,
+                    &step.once_key,
+                    "failed",
+                    &format!("compose: {e}"),
+                )
+                .await?;
                 return Ok(());
             }
         };
@@ -109,14 +163,20 @@ impl Steps {
         self.record(&row, &step.once_key, result).await
     }
 
-    async fn record(&self, row: &TimelineRow, once_key: &str, result: Result<(), MailError>) -> anyhow::Result<()> {
+    async fn record(
+        &self,
+        row: &TimelineRow,
+        once_key: &str,
+        result: Result<(), MailError>,
+    ) -> anyhow::Result<()> {
         let step = row.step_id.as_str();
         match result {
             Ok(()) => {
                 store::finish_delivery(&self.pool, row, once_key, "sent", "accepted").await?;
                 let lateness = (Utc::now() - row.due_at).num_milliseconds().max(0) as f64 / 1000.0;
                 metrics::histogram!("firstweek_step_lateness_seconds").record(lateness);
-                metrics::counter!("firstweek_emails_sent_total", "step" => step.to_string()).increment(1);
+                metrics::counter!("firstweek_emails_sent_total", "step" => step.to_string())
+                    .increment(1);
                 if row.recipient == Recipient::Coordinator {
                     metrics::counter!("firstweek_escalations_total").increment(1);
                 }
@@ -124,10 +184,17 @@ impl Steps {
             }
             Err(MailError::Transient(why)) => {
                 store::release_delivery(&self.pool, row, once_key).await?;
-                metrics::counter!("firstweek_emails_failed_total", "kind" => "transient").increment(1);
+                metrics::counter!("firstweek_emails_failed_total", "kind" => "transient")
+                    .increment(1);
                 if Utc::now() - row.due_at > self.mail_deadline {
                     tracing::error!(error = %why, "mail still failing after the deadline; giving up");
-                    store::finish_row(&self.pool, row.id, "failed", &format!("gave up after the deadline: {why}")).await?;
+                    store::finish_row(
+                        &self.pool,
+                        row.id,
+                        "failed",
+                        &format!("gave up after the deadline: {why}"),
+                    )
+                    .await?;
                 } else {
                     let delay = Duration::seconds((1i64 << row.attempts.clamp(0, 8)).min(300));
                     tracing::warn!(error = %why, retry_in_s = delay.num_seconds(), "mail failed; will retry");
@@ -135,12 +202,14 @@ impl Steps {
                 }
             }
             Err(MailError::Permanent(why)) => {
-                metrics::counter!("firstweek_emails_failed_total", "kind" => "permanent").increment(1);
+                metrics::counter!("firstweek_emails_failed_total", "kind" => "permanent")
+                    .increment(1);
                 tracing::error!(error = %why, "mail refused permanently; not retried");
                 store::finish_delivery(&self.pool, row, once_key, "failed", &why).await?;
             }
             Err(MailError::Unknown(why)) => {
-                metrics::counter!("firstweek_emails_failed_total", "kind" => "unknown").increment(1);
+                metrics::counter!("firstweek_emails_failed_total", "kind" => "unknown")
+                    .increment(1);
                 tracing::error!(error = %why, "mail outcome unknown; not resent, to avoid a duplicate");
                 store::finish_delivery(&self.pool, row, once_key, "unknown", &why).await?;
             }
@@ -150,7 +219,8 @@ impl Steps {
 
     async fn finish(&self, row: &TimelineRow, status: &str, why: &str) -> anyhow::Result<()> {
         tracing::info!(status, why, "step closed without an email");
-        metrics::counter!("firstweek_steps_closed_total", "status" => status.to_string()).increment(1);
+        metrics::counter!("firstweek_steps_closed_total", "status" => status.to_string())
+            .increment(1);
         store::finish_row(&self.pool, row.id, status, why).await?;
         Ok(())
     }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Makes sure what firstweek needs on this machine is installed and running:
+# PostgreSQL and RabbitMQ (started if down), and aiosmtpd for the SMTP capture server.
+set -euo pipefail
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  say "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+  for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
+
+if ! rabbitmq-diagnostics -q check_running >/dev/null 2>&1; then
+  say "starting RabbitMQ"
+  rabbitmq-server -detached || true
+  for _ in $(seq 1 60); do rabbitmq-diagnostics -q check_running >/dev/null 2>&1 && break; sleep 1; done
+fi
+rabbitmq-diagnostics -q check_running >/dev/null
+
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  say "installing aiosmtpd (the SMTP capture server)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore aiosmtpd
+fi
+
+command -v cargo >/dev/null || { echo "cargo is required" >&2; exit 1; }

@@ -1,0 +1,441 @@
+//! `firstweek-demo`: plays a cohort of 20 pairs through their first week on a
+//! compressed clock (the week in about a minute) against the real services,
+//! then prints what each pair received and why.
+//!
+//! Options: `--scale N` (default 10080: a week in 60 s), `--keep` (keep the
+//! database, vhost and captured mail for a look afterwards).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::Utc;
+use firstweek_tests::{Env, Mail, Options, Pair};
+
+/// One interaction of a script: (kind, actor, program day, minutes).
+type Beat = (&'static str, &'static str, f64, Option<u32>);
+
+struct Script {
+    behaviour: &'static str,
+    zones: (&'static str, &'static str),
+    beats: Vec<Beat>,
+    ends_on_day: Option<f64>,
+    twice: bool,
+    before_start: bool,
+}
+
+fn script(
+    behaviour: &'static str,
+    zones: (&'static str, &'static str),
+    beats: Vec<Beat>,
+) -> Script {
+    Script {
+        behaviour,
+        zones,
+        beats,
+        ends_on_day: None,
+        twice: false,
+        before_start: false,
+    }
+}
+
+const EU: (&str, &str) = ("Europe/Berlin", "Europe/Madrid");
+const FAR: (&str, &str) = ("Asia/Tokyo", "America/Sao_Paulo");
+const US: (&str, &str) = ("America/New_York", "America/Los_Angeles");
+
+fn cohort() -> Vec<Script> {
+    let talk = |d: f64| -> Vec<Beat> {
+        vec![
+            ("message", "mentor", d, None),
+            ("message", "mentee", d + 0.1, None),
+        ]
+    };
+    let mut v = vec![
+        script(
+            "engaged",
+            EU,
+            [
+                talk(0.2),
+                vec![
+                    ("goal_set", "mentee", 1.0, None),
+                    ("call", "mentor", 1.5, Some(30)),
+                ],
+            ]
+            .concat(),
+        ),
+        script(
+            "engaged, far apart, async",
+            FAR,
+            [
+                talk(0.3),
+                talk(1.2),
+                vec![("plan_shared", "mentor", 2.0, None)],
+            ]
+            .concat(),
+        ),
+        script(
+            "engaged with an intro call",
+            US,
+            [
+                talk(0.1),
+                vec![
+                    ("call", "mentee", 0.8, Some(30)),
+                    ("plan_shared", "mentee", 3.0, None),
+                ],
+            ]
+            .concat(),
+        ),
+        script("silent", EU, vec![]),
+        script("silent, far apart", FAR, vec![]),
+        script(
+            "one-sided: mentor only",
+            US,
+            vec![
+                ("message", "mentor", 0.2, None),
+                ("message", "mentor", 1.5, None),
+                ("message", "mentor", 3.0, None),
+                ("plan_shared", "mentor", 3.1, None),
+            ],
+        ),
+        script(
+            "one-sided: mentee only",
+            EU,
+            vec![
+                ("message", "mentee", 0.5, None),
+                ("goal_set", "mentee", 1.0, None),
+                ("message", "mentee", 4.5, None),
+            ],
+        ),
+        script(
+            "talks, never plans",
+            US,
+            [talk(0.4), talk(2.5), talk(5.0)].concat(),
+        ),
+        script(
+            "low interaction",
+            FAR,
+            vec![
+                ("message", "mentor", 1.0, None),
+                ("message", "mentee", 1.5, None),
+            ],
+        ),
+        script(
+            "too intense: 3-hour session",
+            EU,
+            [
+                talk(0.2),
+                vec![
+                    ("session", "mentor", 1.0, Some(180)),
+                    ("goal_set", "mentee", 1.1, None),
+                ],
+            ]
+            .concat(),
+        ),
+        script(
+            "too intense: CV review on day 0",
+            US,
+            [
+                talk(0.1),
+                vec![
+                    ("deliverable_requested", "mentee", 0.5, None),
+                    ("plan_shared", "mentor", 2.0, None),
+                ],
+            ]
+            .concat(),
+        ),
+        script(
+            "late bloomer",
+            FAR,
+            [
+                talk(3.0),
+                vec![
+                    ("goal_set", "mentee", 5.0, None),
+                    ("message", "mentor", 5.5, None),
+                ],
+            ]
+            .concat(),
+        ),
+        script(
+            "mentor wakes up on day 6",
+            EU,
+            vec![
+                ("message", "mentee", 0.5, None),
+                ("message", "mentee", 2.5, None),
+                ("message", "mentor", 6.0, None),
+            ],
+        ),
+        script(
+            "engaged, events delivered twice",
+            US,
+            [talk(0.3), vec![("goal_set", "mentor", 1.0, None)]].concat(),
+        ),
+        script(
+            "interactions arrive before the pair",
+            EU,
+            [talk(0.2), vec![("plan_shared", "mentee", 1.0, None)]].concat(),
+        ),
+        script("ends on day 3", FAR, vec![("message", "mentor", 0.5, None)]),
+        script("ends on day 1", EU, vec![]),
+        script(
+            "engaged, goals on day 6",
+            US,
+            [
+                talk(0.5),
+                talk(2.0),
+                vec![("goal_set", "mentee", 6.0, None)],
+            ]
+            .concat(),
+        ),
+        script(
+            "engaged, plenty of calls",
+            FAR,
+            [
+                talk(0.2),
+                vec![
+                    ("call", "mentor", 1.0, Some(30)),
+                    ("call", "mentee", 2.0, Some(45)),
+                    ("goal_set", "mentee", 2.1, None),
+                ],
+            ]
+            .concat(),
+        ),
+        script(
+            "engaged",
+            EU,
+            [talk(0.1), vec![("plan_shared", "mentor", 0.9, None)]].concat(),
+        ),
+    ];
+    v[13].twice = true;
+    v[14].before_start = true;
+    v[15].ends_on_day = Some(3.0);
+    v[16].ends_on_day = Some(1.0);
+    v
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let keep = args.iter().any(|a| a == "--keep");
+    let scale = args
+        .iter()
+        .position(|a| a == "--scale")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.parse::<f64>())
+        .transpose()
+        .context("--scale takes a number")?
+        .unwrap_or(10_080.0);
+
+    println!(
+        "Starting firstweek: a scheduler and a worker, on PostgreSQL, RabbitMQ and an SMTP server (aiosmtpd)…"
+    );
+    let options = Options {
+        scale,
+        ..Options::default()
+    };
+    let env = Env::start(options).await?;
+    let week = env.days(7.0).num_milliseconds() as f64 / 1000.0;
+    println!(
+        "database {}, vhost {}, SMTP 127.0.0.1:{}; a program day lasts {:.1} s, the week {:.0} s",
+        env.name,
+        env.vhost,
+        env.smtp_port,
+        week / 7.0,
+        week
+    );
+
+    let start = Utc::now() + chrono::Duration::seconds(2);
+    let scripts = cohort();
+    let pairs: Vec<Pair> = scripts
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut p = Pair::new(&format!("pair-{:02}", i + 1), start);
+            p.tz_mentor = s.zones.0.into();
+            p.tz_mentee = s.zones.1.into();
+            p
+        })
+        .collect();
+
+    for (p, s) in pairs.iter().zip(&scripts) {
+        if s.before_start {
+            publish_beats(&env, p, s).await?;
+        }
+    }
+    for (p, s) in pairs.iter().zip(&scripts) {
+        let start_event = p.started(&format!("{}-start", p.id));
+        env.publish_json("mentorship.started", &start_event).await?;
+        if s.twice {
+            env.publish_json("mentorship.started", &start_event).await?;
+        }
+        if !s.before_start {
+            publish_beats(&env, p, s).await?;
+        }
+    }
+    // Endings are published when they happen.
+    let clock = Instant::now();
+    let mut endings: Vec<(f64, &Pair)> = pairs
+        .iter()
+        .zip(&scripts)
+        .filter_map(|(p, s)| s.ends_on_day.map(|d| (d, p)))
+        .collect();
+    endings.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (day, p) in endings {
+        let at = (start + env.days(day) - Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::sleep(at).await;
+        env.publish_json("mentorship.ended", &p.ended(env.days(day)))
+            .await?;
+        println!("  {} ended on day {day}", p.id);
+    }
+    println!("Playing the week…");
+    let ids: Vec<&str> = pairs.iter().map(|p| p.id.as_str()).collect();
+    env.wait_settled(&ids, Duration::from_secs((week * 3.0) as u64 + 60))
+        .await?;
+    println!(
+        "The week is over after {:.0} s.\n",
+        clock.elapsed().as_secs_f64()
+    );
+
+    print_table(&env, &pairs, &scripts).await?;
+    if keep {
+        println!("\nCaptured emails: {}", env.mail_dir.display());
+        println!(
+            "Kept: DATABASE_URL={} AMQP_URL={}",
+            env.database_url, env.amqp_url
+        );
+        let mut env = env;
+        env.stop_processes().await;
+        // Dropping would not remove anything either; this just says so.
+        std::mem::forget(env);
+    } else {
+        println!("\n(run with --keep to keep the database and the captured emails)");
+        env.stop().await;
+    }
+    Ok(())
+}
+
+async fn publish_beats(env: &Env, p: &Pair, s: &Script) -> anyhow::Result<()> {
+    for (n, (kind, actor, day, minutes)) in s.beats.iter().enumerate() {
+        let event = p.interaction(n as u32 + 1, kind, actor, env.days(*day), *minutes);
+        env.publish_json("interaction.recorded", &event).await?;
+        if s.twice {
+            env.publish_json("interaction.recorded", &event).await?;
+        }
+    }
+    if s.before_start {
+        let want = s.beats.len() as i64;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM interactions WHERE mentorship_id = $1")
+                    .bind(&p.id)
+                    .fetch_one(&env.pool)
+                    .await?;
+            if n >= want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+fn steps_for(mails: &[&Mail], address: &str) -> String {
+    let order = [
+        "welcome",
+        "pacing_tip",
+        "check_in",
+        "plan_reminder",
+        "escalation_early",
+        "wrap_up",
+        "escalation",
+    ];
+    let mut steps: Vec<&str> = mails
+        .iter()
+        .filter(|m| m.rcpt == address)
+        .map(|m| m.step.as_str())
+        .collect();
+    steps.sort_by_key(|s| order.iter().position(|o| o == s).unwrap_or(99));
+    if steps.is_empty() {
+        "-".into()
+    } else {
+        steps.join(", ")
+    }
+}
+
+fn escalation_reasons(mails: &[&Mail]) -> Vec<String> {
+    mails
+        .iter()
+        .filter(|m| m.step.starts_with("escalation"))
+        .flat_map(|m| {
+            let text = m
+                .text
+                .split("Why:")
+                .nth(1)
+                .unwrap_or("")
+                .split("What was seen")
+                .next()
+                .unwrap_or("");
+            text.lines()
+                .filter_map(|l| l.trim().strip_prefix("- ").map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+async fn print_table(env: &Env, pairs: &[Pair], scripts: &[Script]) -> anyhow::Result<()> {
+    let mails = env.mails();
+    let mut duplicates = 0;
+    let mut seen = std::collections::HashSet::new();
+    for m in &mails {
+        if !seen.insert((m.mentorship.clone(), m.step.clone(), m.rcpt.clone())) {
+            duplicates += 1;
+        }
+    }
+    let header = format!(
+        "{:<8} {:<36} {:<42} {:<42} {}",
+        "pair", "behaviour", "mentor received", "mentee received", "coordinator (why)"
+    );
+    println!("{header}");
+    println!("{}", "-".repeat(header.len() + 20));
+    let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+    for (p, s) in pairs.iter().zip(scripts) {
+        let mine: Vec<&Mail> = mails.iter().filter(|m| m.mentorship == p.id).collect();
+        for m in &mine {
+            *totals.entry(m.step.clone()).or_default() += 1;
+        }
+        let coordinator = match steps_for(&mine, &p.coordinator()).as_str() {
+            "-" => {
+                let cancelled: i64 = sqlx::query_scalar("SELECT count(*) FROM timeline WHERE mentorship_id = $1 AND status = 'cancelled'")
+                    .bind(&p.id)
+                    .fetch_one(&env.pool)
+                    .await?;
+                if cancelled > 0 {
+                    format!("- ({cancelled} pending steps cancelled: ended)")
+                } else {
+                    "-".into()
+                }
+            }
+            steps => format!("{steps} ({})", escalation_reasons(&mine).join("; ")),
+        };
+        println!(
+            "{:<8} {:<36} {:<42} {:<42} {}",
+            p.id,
+            s.behaviour,
+            steps_for(&mine, &p.mentor()),
+            steps_for(&mine, &p.mentee()),
+            coordinator
+        );
+    }
+    println!();
+    let summary: Vec<String> = totals.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "{} emails: {}; duplicates: {duplicates}",
+        mails.len(),
+        summary.join(", ")
+    );
+    let dead = env.dead_letters().await?.len();
+    println!("dead letters: {dead}");
+    Ok(())
+}
