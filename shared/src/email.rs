@@ -167,6 +167,35 @@ impl Templates {
         Ok(())
     }
 
+    /// Names of the templates that have all three parts (`subject`, `txt`, `html`), sorted.
+    pub fn names(&self) -> Vec<String> {
+        let all: std::collections::BTreeSet<&str> =
+            self.env.templates().map(|(name, _)| name).collect();
+        all.iter()
+            .filter_map(|name| name.strip_suffix(".subject"))
+            .filter(|stem| {
+                PARTS
+                    .iter()
+                    .all(|part| all.contains(format!("{stem}.{part}").as_str()))
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Renders the three parts of `template` for `ctx`; the subject is folded to one line.
+    pub fn render_parts(&self, template: &str, ctx: &Context) -> Result<Rendered, EmailError> {
+        let subject = self.render(&format!("{template}.subject"), ctx)?;
+        // A subject is one line, whatever a template or a name put in it.
+        let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = self.render(&format!("{template}.txt"), ctx)?;
+        let html = self.render(&format!("{template}.html"), ctx)?;
+        Ok(Rendered {
+            subject,
+            text,
+            html,
+        })
+    }
+
     fn render(&self, name: &str, ctx: &Context) -> Result<String, EmailError> {
         let template = self
             .env
@@ -180,6 +209,15 @@ impl Templates {
             source,
         })
     }
+}
+
+/// The rendered parts of one email, before it is built into a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// One line.
+    pub subject: String,
+    pub text: String,
+    pub html: String,
 }
 
 /// A person as templates see them.
@@ -387,11 +425,11 @@ pub fn compose(
     to_email: &str,
     message_id: String,
 ) -> Result<Composed, EmailError> {
-    let subject = templates.render(&format!("{template}.subject"), ctx)?;
-    // A subject is one line, whatever a template or a name put in it.
-    let subject: String = subject.split_whitespace().collect::<Vec<_>>().join(" ");
-    let text = templates.render(&format!("{template}.txt"), ctx)?;
-    let html = templates.render(&format!("{template}.html"), ctx)?;
+    let Rendered {
+        subject,
+        text,
+        html,
+    } = templates.render_parts(template, ctx)?;
     let to: Address = to_email
         .parse()
         .map_err(|e| EmailError::Address(format!("{e}")))?;
@@ -492,6 +530,22 @@ mod tests {
                 assert!(raw.contains(&format!("X-Firstweek-Step: {}", step.id)));
             }
         }
+    }
+
+    #[test]
+    fn template_names_are_those_with_all_three_parts() {
+        let names = Templates::load(None).unwrap().names();
+        assert_eq!(
+            names,
+            [
+                "check_in",
+                "escalation",
+                "pacing_tip",
+                "plan_reminder",
+                "welcome",
+                "wrap_up"
+            ]
+        );
     }
 
     #[test]
