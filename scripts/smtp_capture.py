@@ -9,7 +9,7 @@ tests, the file DIR/mode (re-read on every message) switches behaviour:
   4xx         answer 451 to MAIL FROM (transient)
   5xx         answer 550 to RCPT TO (permanent)
   5xx:ADDR    answer 550 to RCPT TO for ADDR only
-  slow:SECS   accept, but wait SECS before the final reply to DATA
+  slow:SECS   store the message, then wait SECS before the final reply to DATA
 Prints "READY <port>" on stdout once listening.
 """
 import argparse
@@ -52,8 +52,6 @@ class Capture:
 
     async def handle_DATA(self, server, session, envelope):
         m = mode(self.directory)
-        if m.startswith("slow:"):
-            await asyncio.sleep(float(m[5:]))
         n = next(counter)
         name = f"{int(time.time() * 1000):013d}-{os.getpid()}-{n:06d}"
         tmp = os.path.join(self.directory, f".{name}.tmp")
@@ -62,6 +60,9 @@ class Capture:
             f.write(f"X-Received-At: {time.time():.3f}\r\n".encode())
             f.write(envelope.original_content)
         os.rename(tmp, os.path.join(self.directory, f"{name}.eml"))
+        # A slow reply to a message already stored: the client cannot know it arrived.
+        if m.startswith("slow:"):
+            await asyncio.sleep(float(m[5:]))
         return "250 OK queued"
 
 

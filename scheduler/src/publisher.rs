@@ -20,24 +20,26 @@ use firstweek_ops::admin::Health;
 const BATCH: i64 = 1000;
 /// A claimed row is not offered to another scheduler for this long.
 const CLAIM_LEASE: i64 = 30;
-/// A published row no worker finished by then is published again.
-const REDELIVER_AFTER: i64 = 300;
+/// How long the broker has to confirm a batch before it counts as not confirmed.
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The publishing side of the scheduler, with its broker connection.
 pub struct Publisher {
     pool: PgPool,
     amqp_url: String,
     health: Arc<Health>,
+    redeliver_after: Duration,
     link: Option<(Connection, Channel)>,
 }
 
 impl Publisher {
     /// A publisher that connects on first use.
-    pub fn new(pool: PgPool, amqp_url: String, health: Arc<Health>) -> Publisher {
+    pub fn new(pool: PgPool, amqp_url: String, health: Arc<Health>, redeliver_after: Duration) -> Publisher {
         Publisher {
             pool,
             amqp_url,
             health,
+            redeliver_after,
             link: None,
         }
     }
@@ -85,7 +87,7 @@ impl Publisher {
             }
             let (confirmed, failed) = publish_all(&channel, &due).await;
             if !confirmed.is_empty() {
-                store::mark_published(&self.pool, &confirmed, Duration::seconds(REDELIVER_AFTER))
+                store::mark_published(&self.pool, &confirmed, self.redeliver_after)
                     .await?;
             }
             metrics::counter!("firstweek_steps_published_total").increment(confirmed.len() as u64);
@@ -136,7 +138,12 @@ async fn publish_all(channel: &Channel, due: &[DueStep]) -> (Vec<i64>, Vec<i64>)
     }
     let (ids, confirms): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
     let mut confirmed = Vec::with_capacity(ids.len());
-    for (id, result) in ids.into_iter().zip(join_all(confirms).await) {
+    // A broker that dies mid-batch may never answer: those count as not confirmed.
+    let Ok(results) = tokio::time::timeout(CONFIRM_TIMEOUT, join_all(confirms)).await else {
+        failed.extend(ids);
+        return (confirmed, failed);
+    };
+    for (id, result) in ids.into_iter().zip(results) {
         match result {
             Ok(Confirmation::Nack(_)) | Err(_) => failed.push(id),
             Ok(_) => confirmed.push(id),

@@ -59,7 +59,7 @@ pub async fn run() -> anyhow::Result<()> {
     let mut cron = heartbeat::start(wake.clone())
         .await
         .context("starting the heartbeat")?;
-    let mut publisher = Publisher::new(pool.clone(), settings.amqp_url.clone(), health.clone());
+    let mut publisher = Publisher::new(pool.clone(), settings.amqp_url.clone(), health.clone(), settings.redeliver_after);
     let mut backoff = Backoff::default();
     loop {
         tokio::select! {

@@ -52,6 +52,12 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Transient mail failures are retried until this long after the step fell due.
     pub mail_deadline: chrono::Duration,
+    /// How long one SMTP command may take; no final reply in time means "outcome unknown".
+    pub smtp_timeout: std::time::Duration,
+    /// A `sending` claim older than this belongs to a dead worker and is taken over.
+    pub claim_lease: chrono::Duration,
+    /// A published step no worker finished within this is published again.
+    pub redeliver_after: chrono::Duration,
 }
 
 // Secrets (URLs with passwords) are never printed, not even in debug output.
@@ -168,6 +174,24 @@ impl Settings {
                 )
             })?,
         };
+        let seconds = |variable: &'static str, default: i64| -> Result<i64, ConfigError> {
+            match get(variable) {
+                None => Ok(default),
+                Some(s) => s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    invalid(variable, format!("{s:?} is not a positive number of seconds"))
+                }),
+            }
+        };
+        let smtp_timeout = seconds("FIRSTWEEK_SMTP_TIMEOUT_SECS", 30)?;
+        let claim_lease = seconds("FIRSTWEEK_CLAIM_LEASE_SECS", 120)?;
+        let redeliver_after = seconds("FIRSTWEEK_REDELIVER_AFTER_SECS", 300)?;
+        // A live worker still waiting on SMTP must never look dead.
+        if claim_lease < 3 * smtp_timeout {
+            return Err(invalid(
+                "FIRSTWEEK_CLAIM_LEASE_SECS",
+                format!("{claim_lease} must be at least three times FIRSTWEEK_SMTP_TIMEOUT_SECS ({smtp_timeout})"),
+            ));
+        }
         Ok(Settings {
             database_url,
             amqp_url,
@@ -183,6 +207,9 @@ impl Settings {
             admin_addr,
             log_format,
             mail_deadline: chrono::Duration::seconds(deadline_s),
+            smtp_timeout: std::time::Duration::from_secs(smtp_timeout as u64),
+            claim_lease: chrono::Duration::seconds(claim_lease),
+            redeliver_after: chrono::Duration::seconds(redeliver_after),
         })
     }
 
@@ -218,6 +245,8 @@ mod tests {
     #[test]
     fn wrong_values_name_their_variable() {
         for (k, v) in [
+            ("FIRSTWEEK_CLAIM_LEASE_SECS", "10"),
+            ("FIRSTWEEK_SMTP_TIMEOUT_SECS", "0"),
             ("FIRSTWEEK_TIME_SCALE", "fast"),
             ("FIRSTWEEK_SEND_WINDOW", "9-5"),
             ("SMTP_URL", "http://x"),

@@ -483,6 +483,16 @@ pub async fn retry_row(
     Ok(())
 }
 
+/// Asks the scheduler to offer a row again at `at` (another worker holds its claim).
+pub async fn recheck_at(pool: &PgPool, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE timeline SET next_at = $2 WHERE id = $1 AND status IN ('scheduled', 'published')")
+        .bind(id)
+        .bind(at)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// The delivery ledger's answer to "may I send this?".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {

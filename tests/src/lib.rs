@@ -116,6 +116,7 @@ pub struct Env {
     pub options: Options,
     smtp: Option<Child>,
     services: Vec<(String, Child)>,
+    spawned: usize,
     amqp: Connection,
     channel: Channel,
 }
@@ -164,6 +165,7 @@ impl Env {
             options: options.clone(),
             smtp: None,
             services: Vec::new(),
+            spawned: 0,
             amqp,
             channel,
         };
@@ -253,7 +255,8 @@ impl Env {
                 path.display()
             );
         }
-        let n = self.services.len();
+        let n = self.spawned;
+        self.spawned += 1;
         let log = std::fs::File::create(self.log_dir.join(format!("{exe_name}-{n}.log")))?;
         let mut cmd = Command::new(&path);
         cmd.envs(self.service_env())

@@ -32,7 +32,6 @@ pub enum MailError {
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 const POOL_SIZE: usize = 8;
 
 /// Where emails go.
@@ -43,7 +42,7 @@ pub enum Mailer {
 
 impl Mailer {
     /// Builds the mailer from `SMTP_URL` (or the outbox when unset).
-    pub fn new(smtp_url: Option<&str>, outbox: PathBuf) -> anyhow::Result<Mailer> {
+    pub fn new(smtp_url: Option<&str>, outbox: PathBuf, timeout: Duration) -> anyhow::Result<Mailer> {
         match smtp_url {
             None => {
                 std::fs::create_dir_all(&outbox).map_err(|e| {
@@ -51,7 +50,7 @@ impl Mailer {
                 })?;
                 Ok(Mailer::Outbox(outbox))
             }
-            Some(url) => Ok(Mailer::Smtp(SmtpPool::parse(url)?)),
+            Some(url) => Ok(Mailer::Smtp(SmtpPool::parse(url, timeout)?)),
         }
     }
 
@@ -92,13 +91,14 @@ pub struct SmtpPool {
     port: u16,
     credentials: Option<Credentials>,
     hello: ClientId,
+    timeout: Duration,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
 }
 
 impl SmtpPool {
     /// Parses `smtp://[user:pass@]host[:port]`. (`smtps://` needs TLS, which
     /// this build leaves out to keep the tree lean: refused with a clear error.)
-    pub fn parse(url: &str) -> anyhow::Result<SmtpPool> {
+    pub fn parse(url: &str, timeout: Duration) -> anyhow::Result<SmtpPool> {
         let rest = match url.strip_prefix("smtp://") {
             Some(r) => r,
             None if url.starts_with("smtps://") => {
@@ -131,6 +131,7 @@ impl SmtpPool {
             port,
             credentials,
             hello: ClientId::Domain("firstweek.local".into()),
+            timeout,
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -146,7 +147,7 @@ impl SmtpPool {
             .set_nodelay(true)
             .map_err(|e| MailError::Transient(format!("TCP_NODELAY: {e}")))?;
         let mut conn = tokio::time::timeout(
-            COMMAND_TIMEOUT,
+            self.timeout,
             AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello),
         )
         .await
@@ -206,7 +207,7 @@ impl SmtpPool {
             }
             conn.command(Data).await
         };
-        match tokio::time::timeout(COMMAND_TIMEOUT, before).await {
+        match tokio::time::timeout(self.timeout, before).await {
             Err(_) => {
                 return Err(MailError::Transient(
                     "SMTP command timed out before the message was sent".into(),
@@ -224,7 +225,7 @@ impl SmtpPool {
             Ok(Ok(_)) => {}
         }
         let bytes = email.message.formatted();
-        match tokio::time::timeout(COMMAND_TIMEOUT, conn.message(&bytes)).await {
+        match tokio::time::timeout(self.timeout, conn.message(&bytes)).await {
             Err(_) => Err(MailError::Unknown(
                 "no reply to the end of the message".into(),
             )),
@@ -257,19 +258,21 @@ fn classify_before_handover(e: lettre::transport::smtp::Error) -> MailError {
 mod tests {
     use super::*;
 
+    const T: Duration = Duration::from_secs(30);
+
     #[test]
     fn smtp_urls_parse_and_smtps_is_refused_clearly() {
-        let p = SmtpPool::parse("smtp://127.0.0.1:2525").unwrap();
+        let p = SmtpPool::parse("smtp://127.0.0.1:2525", T).unwrap();
         assert_eq!(
             (p.host.as_str(), p.port, p.credentials.is_some()),
             ("127.0.0.1", 2525, false)
         );
-        let p = SmtpPool::parse("smtp://u:secret@mail.example.org").unwrap();
+        let p = SmtpPool::parse("smtp://u:secret@mail.example.org", T).unwrap();
         assert_eq!(
             (p.host.as_str(), p.port, p.credentials.is_some()),
             ("mail.example.org", 25, true)
         );
-        let e = SmtpPool::parse("smtps://u:p@x:465")
+        let e = SmtpPool::parse("smtps://u:p@x:465", T)
             .err()
             .unwrap()
             .to_string();

@@ -46,6 +46,7 @@ pub async fn run() -> anyhow::Result<()> {
     let mailer = Arc::new(Mailer::new(
         settings.smtp_url.as_deref(),
         settings.outbox_dir.clone(),
+        settings.smtp_timeout,
     )?);
     let shutdown = shutdown::on_signal();
     let health = admin::Health::new();
@@ -90,6 +91,7 @@ pub async fn run() -> anyhow::Result<()> {
             mailer,
             from: settings.from.clone(),
             mail_deadline: settings.mail_deadline,
+            claim_lease: settings.claim_lease,
         });
         let (cfg, h, s) = (base(STEPS_QUEUE, 16), health.clone(), shutdown.clone());
         tasks.spawn(async move {

@@ -9,17 +9,16 @@ use lettre::message::Mailbox;
 use sqlx::PgPool;
 use tracing::Instrument;
 
+use firstweek::broker;
 use firstweek::email::{self, Context, Templates};
 use firstweek::interaction::Summary;
 use firstweek::playbook::Recipient;
 use firstweek::store::{self, Claim, DueStep, Rules, TimelineRow};
 
+use firstweek_ops::outage::is_outage;
+
 use crate::consumer::{Handler, Outcome};
 use crate::mailer::{MailError, Mailer};
-
-/// A `sending` claim older than this belongs to a worker that died before
-/// reaching the SMTP server (its send has a 30 s timeout): it is taken over.
-const CLAIM_LEASE: i64 = 120;
 
 /// Evaluates and sends due steps.
 pub struct Steps {
@@ -29,6 +28,9 @@ pub struct Steps {
     pub mailer: Arc<Mailer>,
     pub from: Mailbox,
     pub mail_deadline: Duration,
+    /// A `sending` claim older than this belongs to a worker that died (it is
+    /// several SMTP timeouts long): it is taken over.
+    pub claim_lease: Duration,
 }
 
 impl Handler for Steps {
@@ -38,10 +40,19 @@ impl Handler for Steps {
             Err(e) => return Ok(Outcome::Dead(format!("not a due step: {e}"))),
         };
         let span = tracing::info_span!("step", mentorship_id = %due.mentorship_id, step = %due.step_id, recipient = %due.recipient, timeline_id = due.timeline_id);
-        self.process(due)
-            .instrument(span)
-            .await
-            .map(|()| Outcome::Ack)
+        let timeline_id = due.timeline_id;
+        match self.process(due).instrument(span).await {
+            Ok(()) => Ok(Outcome::Ack),
+            // The last attempt of a step that keeps failing (not an outage):
+            // close its row so the scheduler does not offer it again, and dead-letter it.
+            Err(e) if !is_outage(&e) && broker::delivery_count(&delivery.properties) + 1 >= broker::DELIVERY_LIMIT => {
+                let reason = format!("failed {} times: {e:#}", broker::DELIVERY_LIMIT);
+                tracing::error!(timeline_id, error = %reason, "giving up on a step");
+                store::finish_row(&self.pool, timeline_id, "failed", &reason).await?;
+                Ok(Outcome::Dead(reason))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -90,13 +101,14 @@ impl Steps {
             &row,
             &step.once_key,
             &message_id,
-            Duration::seconds(CLAIM_LEASE),
+            self.claim_lease,
         )
         .await?
         {
             Claim::Granted => {}
             Claim::Busy => {
-                tracing::debug!("another worker is sending this; the scheduler will check back");
+                tracing::info!("another worker holds this delivery; checking back when its claim expires");
+                store::recheck_at(&self.pool, row.id, Utc::now() + self.claim_lease).await?;
                 return Ok(());
             }
             Claim::Taken { step_id, status } if step_id == row.step_id => {
@@ -147,20 +159,33 @@ impl Steps {
             Err(e) => {
                 // A template that fails to render is a bug in the program's templates, not a transient fault.
                 tracing::error!(error = %e, "cannot compose the email");
-                store::finish_delivery(
-                    &self.pool,
-                    &row,
-                    &step.once_key,
-                    "failed",
-                    &format!("compose: {e}"),
-                )
-                .await?;
-                return Ok(());
+                let why = format!("compose: {e}");
+                return self.record(&row, &step.once_key, Err(MailError::Permanent(why))).await;
             }
         };
         let stem = format!("{}.{}.{}", row.mentorship_id, row.step_id, row.recipient);
         let result = self.mailer.send(&composed, &stem).await;
         self.record(&row, &step.once_key, result).await
+    }
+
+    /// Records a delivery's end. Once the SMTP server may have the message,
+    /// this must not give up on a database outage: starting the step over
+    /// would find its own claim and, after the lease, send it twice.
+    async fn settle_delivery(&self, row: &TimelineRow, once_key: &str, status: &str, detail: &str) -> anyhow::Result<()> {
+        let mut backoff = firstweek_ops::backoff::Backoff::default();
+        let started = std::time::Instant::now();
+        loop {
+            match store::finish_delivery(&self.pool, row, once_key, status, detail).await {
+                Ok(()) => return Ok(()),
+                // On shutdown, keep trying for a while; the drain deadline bounds it.
+                Err(e) if started.elapsed() < self.claim_lease.to_std().unwrap_or_default() => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %e, status, "cannot record the delivery yet; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     async fn record(
@@ -172,7 +197,7 @@ impl Steps {
         let step = row.step_id.as_str();
         match result {
             Ok(()) => {
-                store::finish_delivery(&self.pool, row, once_key, "sent", "accepted").await?;
+                self.settle_delivery(row, once_key, "sent", "accepted").await?;
                 let lateness = (Utc::now() - row.due_at).num_milliseconds().max(0) as f64 / 1000.0;
                 metrics::histogram!("firstweek_step_lateness_seconds").record(lateness);
                 metrics::counter!("firstweek_emails_sent_total", "step" => step.to_string())
@@ -205,13 +230,13 @@ impl Steps {
                 metrics::counter!("firstweek_emails_failed_total", "kind" => "permanent")
                     .increment(1);
                 tracing::error!(error = %why, "mail refused permanently; not retried");
-                store::finish_delivery(&self.pool, row, once_key, "failed", &why).await?;
+                self.settle_delivery(row, once_key, "failed", &why).await?;
             }
             Err(MailError::Unknown(why)) => {
                 metrics::counter!("firstweek_emails_failed_total", "kind" => "unknown")
                     .increment(1);
                 tracing::error!(error = %why, "mail outcome unknown; not resent, to avoid a duplicate");
-                store::finish_delivery(&self.pool, row, once_key, "unknown", &why).await?;
+                self.settle_delivery(row, once_key, "unknown", &why).await?;
             }
         }
         Ok(())
