@@ -59,7 +59,7 @@ CREATE TABLE timeline (
 CREATE INDEX timeline_next ON timeline (next_at) WHERE next_at IS NOT NULL;
 
 -- The delivery ledger: one email per (pair, once-key, recipient), ever.
--- status: sending | sent | failed | unknown
+-- status: sending | handing_over | sent | failed | unknown
 CREATE TABLE deliveries (
     mentorship_id TEXT NOT NULL,
     once_key      TEXT NOT NULL,

@@ -547,6 +547,24 @@ pub async fn claim_delivery(
     if taken_over == 1 {
         return Ok(Claim::Granted);
     }
+    // A worker that died after it began handing the message over may have
+    // delivered it: record "unknown" and never resend (prefer no duplicate).
+    let unknown = sqlx::query(
+        "UPDATE deliveries SET status = 'unknown', finished_at = now(),
+                detail = 'the worker stopped while handing the message to the SMTP server'
+         WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3
+           AND status = 'handing_over' AND claimed_at < now() - $4",
+    )
+    .bind(&row.mentorship_id)
+    .bind(once_key)
+    .bind(row.recipient.as_str())
+    .bind(lease)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if unknown == 1 {
+        return Ok(Claim::Taken { step_id: row.step_id.clone(), status: "unknown".into() });
+    }
     let (step_id, status): (String, String) = sqlx::query_as(
         "SELECT step_id, status FROM deliveries WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3",
     )
@@ -555,10 +573,25 @@ pub async fn claim_delivery(
     .bind(row.recipient.as_str())
     .fetch_one(pool)
     .await?;
-    if status == "sending" {
+    if status == "sending" || status == "handing_over" {
         return Ok(Claim::Busy);
     }
     Ok(Claim::Taken { step_id, status })
+}
+
+/// Marks a claimed delivery as being handed to the SMTP server: from here on,
+/// a worker that dies leaves an outcome nobody can know.
+pub async fn mark_handing_over(pool: &PgPool, mentorship_id: &str, once_key: &str, recipient: Recipient) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'handing_over'
+         WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3 AND status IN ('sending', 'handing_over')",
+    )
+    .bind(mentorship_id)
+    .bind(once_key)
+    .bind(recipient.as_str())
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Records how a claimed delivery ended (`sent`, `failed` or `unknown`) and closes its row.
@@ -601,7 +634,7 @@ pub async fn release_delivery(
     once_key: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "DELETE FROM deliveries WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3 AND status = 'sending'",
+        "DELETE FROM deliveries WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3 AND status IN ('sending', 'handing_over')",
     )
     .bind(&row.mentorship_id)
     .bind(once_key)

@@ -34,6 +34,9 @@ pub enum MailError {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_SIZE: usize = 8;
 
+/// Called right before the message is handed over (see [`Mailer::send`]).
+pub type Handover = dyn Fn() -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync;
+
 /// Where emails go.
 pub enum Mailer {
     Smtp(SmtpPool),
@@ -55,10 +58,16 @@ impl Mailer {
     }
 
     /// Sends one email.
-    pub async fn send(&self, email: &Composed, file_stem: &str) -> Result<(), MailError> {
+    /// `handover` runs just before the message itself goes out (after the
+    /// server accepted sender and recipients): it records that from now on
+    /// the outcome may be unknown. If it fails, nothing is sent.
+    pub async fn send(&self, email: &Composed, file_stem: &str, handover: &Handover) -> Result<(), MailError> {
         match self {
-            Mailer::Smtp(pool) => pool.send(email).await,
-            Mailer::Outbox(dir) => write_eml(dir, file_stem, &email.message.formatted()).await,
+            Mailer::Smtp(pool) => pool.send(email, handover).await,
+            Mailer::Outbox(dir) => {
+                handover().await.map_err(MailError::Transient)?;
+                write_eml(dir, file_stem, &email.message.formatted()).await
+            }
         }
     }
 }
@@ -177,9 +186,9 @@ impl SmtpPool {
 
     /// Sends one email. A pooled connection that turns out dead before the
     /// handover is replaced once, transparently.
-    pub async fn send(&self, email: &Composed) -> Result<(), MailError> {
-        match self.try_send(self.checkout().await?, email).await {
-            Err(MailError::Transient(_)) => self.try_send(self.connect().await?, email).await,
+    pub async fn send(&self, email: &Composed, handover: &Handover) -> Result<(), MailError> {
+        match self.try_send(self.checkout().await?, email, handover).await {
+            Err(MailError::Transient(_)) => self.try_send(self.connect().await?, email, handover).await,
             other => other,
         }
     }
@@ -188,6 +197,7 @@ impl SmtpPool {
         &self,
         mut conn: AsyncSmtpConnection,
         email: &Composed,
+        handover: &Handover,
     ) -> Result<(), MailError> {
         let envelope = email.message.envelope();
         let mut params = Vec::new();
@@ -224,6 +234,8 @@ impl SmtpPool {
             }
             Ok(Ok(_)) => {}
         }
+        // The connection is mid-DATA: if recording fails, drop it unsent.
+        handover().await.map_err(|e| MailError::Transient(format!("recording the handover: {e}")))?;
         let bytes = email.message.formatted();
         match tokio::time::timeout(self.timeout, conn.message(&bytes)).await {
             Err(_) => Err(MailError::Unknown(

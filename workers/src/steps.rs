@@ -164,7 +164,14 @@ impl Steps {
             }
         };
         let stem = format!("{}.{}.{}", row.mentorship_id, row.step_id, row.recipient);
-        let result = self.mailer.send(&composed, &stem).await;
+        let (pool, mentorship, once_key, recipient) = (self.pool.clone(), row.mentorship_id.clone(), step.once_key.clone(), row.recipient);
+        let handover = move || -> futures_util::future::BoxFuture<'static, Result<(), String>> {
+            let (pool, mentorship, once_key) = (pool.clone(), mentorship.clone(), once_key.clone());
+            Box::pin(async move {
+                store::mark_handing_over(&pool, &mentorship, &once_key, recipient).await.map_err(|e| e.to_string())
+            })
+        };
+        let result = self.mailer.send(&composed, &stem, &handover).await;
         self.record(&row, &step.once_key, result).await
     }
 
