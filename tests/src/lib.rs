@@ -293,6 +293,14 @@ impl Env {
         n
     }
 
+    /// SIGKILLs the most recently started service named `binary` (a crash).
+    pub async fn kill_newest(&mut self, binary: &str) {
+        if let Some(i) = self.services.iter().rposition(|(name, _)| name.starts_with(binary)) {
+            let (_, mut child) = self.services.remove(i);
+            let _ = child.kill().await;
+        }
+    }
+
     /// Waits for every service named `binary` to exit; returns how long it took.
     pub async fn wait_exit(&mut self, binary: &str, limit: Duration) -> anyhow::Result<Duration> {
         let start = Instant::now();
@@ -307,6 +315,13 @@ impl Env {
         self.services
             .retain_mut(|(_, c)| matches!(c.try_wait(), Ok(None)));
         Ok(start.elapsed())
+    }
+
+    /// Opens a new broker connection for publishing (after a broker restart).
+    pub async fn reconnect_amqp(&mut self) -> anyhow::Result<()> {
+        self.amqp = broker::connect(&self.amqp_url, "firstweek-tests").await?;
+        self.channel = broker::confirm_channel(&self.amqp).await?;
+        Ok(())
     }
 
     /// Publishes a contract event (or anything) to the `firstweek` exchange with a confirm.
@@ -377,13 +392,15 @@ impl Env {
         let ids: Vec<String> = mentorships.iter().map(|s| s.to_string()).collect();
         let start = Instant::now();
         loop {
+            // Tolerates a PostgreSQL restart: a failed poll is just retried.
             let (known, open): (i64, i64) = sqlx::query_as(
                 "SELECT (SELECT count(*) FROM mentorships WHERE id = ANY($1)),
                         (SELECT count(*) FROM timeline WHERE mentorship_id = ANY($1) AND status IN ('scheduled', 'published'))",
             )
             .bind(&ids)
             .fetch_one(&self.pool)
-            .await?;
+            .await
+            .unwrap_or((-1, -1));
             if known == ids.len() as i64 && open == 0 {
                 return Ok(());
             }
@@ -407,7 +424,7 @@ impl Env {
     ) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
-            let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap_or(-1);
             if n >= want {
                 return Ok(());
             }
@@ -614,4 +631,22 @@ impl Pair {
         json!({"event_id": format!("{}-end", self.id), "mentorship_id": self.id,
                "ended_at": (self.started_at + at).to_rfc3339(), "reason": "rematched"})
     }
+}
+
+/// A free TCP port on loopback.
+pub fn port() -> u16 {
+    free_port()
+}
+
+/// GET `path` on 127.0.0.1:`port`; returns the status code (0 when nothing answers).
+pub async fn http_status(port: u16, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).await.ok()?;
+        let mut buf = vec![0u8; 512];
+        let n = s.read(&mut buf).await.ok()?;
+        String::from_utf8_lossy(&buf[..n]).split_whitespace().nth(1)?.parse().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(3), attempt).await.ok().flatten().unwrap_or(0)
 }

@@ -5,8 +5,10 @@
 //! Every failure is classified, because what happens next depends on it:
 //! - `Transient`: nothing was delivered (connection refused, a 4xx): retry later.
 //! - `Permanent`: the server refused the message (5xx): never retry.
-//! - `Unknown`: the message was handed over but its final reply was lost:
+//! - `Unknown`: the message was handed over but no final reply came in time:
 //!   the server may have it. Policy: never resend (prefer no duplicate).
+//!   (A connection that breaks before the final reply is `Transient`: per
+//!   RFC 5321 the server has not taken responsibility.)
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -234,9 +236,11 @@ impl SmtpPool {
             }
             Ok(Ok(_)) => {}
         }
+        // Ready before the handover is recorded, so a crash finds as little as
+        // possible between "recorded" and "written to the socket".
+        let bytes = email.message.formatted();
         // The connection is mid-DATA: if recording fails, drop it unsent.
         handover().await.map_err(|e| MailError::Transient(format!("recording the handover: {e}")))?;
-        let bytes = email.message.formatted();
         match tokio::time::timeout(self.timeout, conn.message(&bytes)).await {
             Err(_) => Err(MailError::Unknown(
                 "no reply to the end of the message".into(),
@@ -249,7 +253,10 @@ impl SmtpPool {
                 self.checkin(conn).await;
                 Err(MailError::Transient(e.to_string()))
             }
-            Ok(Err(e)) => Err(MailError::Unknown(e.to_string())),
+            // The connection broke before the server's final reply. The server takes
+            // responsibility only with that reply (RFC 5321), so the message is ours
+            // to retry; only a reply that never comes in time is "unknown".
+            Ok(Err(e)) => Err(MailError::Transient(format!("connection lost before the final reply: {e}"))),
             Ok(Ok(_)) => {
                 self.checkin(conn).await;
                 Ok(())

@@ -1,0 +1,293 @@
+//! The fault suite: a cohort plays its first week on two schedulers and two
+//! workers while workers are SIGKILLed again and again, RabbitMQ and
+//! PostgreSQL restart, the SMTP server goes away, answers 4xx, and refuses
+//! one address for good. A checker then counts, per pair, the emails expected
+//! against those received: lost and duplicated must be 0.
+//!
+//! It restarts the machine's shared RabbitMQ and PostgreSQL, so it is its own
+//! test binary (cargo runs test binaries one at a time) with a single test.
+//! The report is printed and written to `target/<profile>/fault-suite-report.txt`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use firstweek_tests::{Env, Mail, Options, Pair, bin_dir, http_status, port};
+use tokio::process::Command;
+
+/// (kind, actor, program day, minutes)
+type Beat = (&'static str, &'static str, f64, Option<u32>);
+
+/// The behaviours of the cohort and the emails each calls for.
+fn archetypes() -> Vec<(&'static str, Vec<Beat>, Vec<&'static str>)> {
+    vec![
+        (
+            "engaged",
+            vec![("message", "mentor", 0.1, None), ("message", "mentee", 0.2, None), ("goal_set", "mentee", 1.0, None)],
+            vec!["welcome->mentor", "welcome->mentee", "wrap_up->mentor", "wrap_up->mentee"],
+        ),
+        (
+            "silent",
+            vec![],
+            vec!["welcome->mentor", "welcome->mentee", "check_in->mentor", "check_in->mentee", "plan_reminder->mentor", "plan_reminder->mentee", "escalation_early->coordinator", "wrap_up->mentor", "wrap_up->mentee"],
+        ),
+        (
+            "one-sided",
+            vec![("message", "mentor", 0.5, None), ("message", "mentor", 1.0, None), ("message", "mentor", 3.0, None), ("plan_shared", "mentor", 3.5, None)],
+            vec!["welcome->mentor", "welcome->mentee", "check_in->mentor", "check_in->mentee", "escalation->coordinator", "wrap_up->mentor", "wrap_up->mentee"],
+        ),
+        (
+            "no-plan",
+            vec![("message", "mentor", 0.5, None), ("message", "mentee", 0.6, None), ("message", "mentor", 2.5, None), ("message", "mentee", 3.0, None)],
+            vec!["welcome->mentor", "welcome->mentee", "plan_reminder->mentor", "plan_reminder->mentee", "escalation->coordinator", "wrap_up->mentor", "wrap_up->mentee"],
+        ),
+        (
+            "intense",
+            vec![("message", "mentor", 0.2, None), ("message", "mentee", 0.3, None), ("session", "mentor", 1.0, Some(180)), ("goal_set", "mentee", 1.2, None)],
+            vec!["welcome->mentor", "welcome->mentee", "pacing_tip->mentor", "pacing_tip->mentee", "wrap_up->mentor", "wrap_up->mentee"],
+        ),
+    ]
+}
+
+struct Faults {
+    kills: u32,
+    broker_restarts: u32,
+    database_restarts: u32,
+    smtp_outages: u32,
+    smtp_4xx_periods: u32,
+    readiness_went_down: bool,
+}
+
+/// Publishes `n` pairs per archetype, starting over the next `spread` seconds; returns (pair, expected) and the event count.
+async fn publish_wave(env: &Env, wave: &str, n: usize, spread: f64) -> anyhow::Result<(Vec<(Pair, Vec<String>)>, usize)> {
+    let mut pairs = Vec::new();
+    let mut events = 0;
+    let kinds = archetypes();
+    for i in 0..n {
+        for (j, (name, beats, expected)) in kinds.iter().enumerate() {
+            let offset = spread * (i * kinds.len() + j) as f64 / (n * kinds.len()) as f64;
+            let start = Utc::now() + chrono::Duration::milliseconds((offset * 1000.0) as i64);
+            let pair = Pair::new(&format!("{}-{wave}{i}-{name}", env.name), start);
+            env.publish_json("mentorship.started", &pair.started(&format!("{}-start", pair.id))).await?;
+            events += 1;
+            for (k, (kind, actor, day, minutes)) in beats.iter().enumerate() {
+                env.publish_json("interaction.recorded", &pair.interaction(k as u32 + 1, kind, actor, env.days(*day), *minutes)).await?;
+                events += 1;
+            }
+            pairs.push((pair, expected.iter().map(|s| s.to_string()).collect()));
+        }
+    }
+    Ok((pairs, events))
+}
+
+/// SIGKILLs the newest worker and starts a replacement.
+async fn kill_a_worker(env: &mut Env, faults: &mut Faults) -> anyhow::Result<()> {
+    env.kill_newest("firstweek-worker").await;
+    env.spawn("firstweek-worker", &[]).await?;
+    faults.kills += 1;
+    Ok(())
+}
+
+async fn run(cmd: &str, args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new(cmd).args(args).status().await.with_context(|| format!("running {cmd}"))?;
+    anyhow::ensure!(status.success(), "{cmd} {args:?} failed");
+    Ok(())
+}
+
+async fn restart_postgres() -> anyhow::Result<()> {
+    let version = std::fs::read_dir("/etc/postgresql")?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+        .context("no PostgreSQL cluster in /etc/postgresql")?;
+    run("pg_ctlcluster", &["--skip-systemctl-redirect", &version, "main", "restart"]).await
+}
+
+async fn wait_ready(admin: u16, up: bool, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let status = http_status(admin, "/readyz").await;
+        if (status == 200) == up && status != 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Result<()> {
+    let mut options = Options { start_services: false, ..Options::default() };
+    for (k, v) in [("FIRSTWEEK_SMTP_TIMEOUT_SECS", "2"), ("FIRSTWEEK_CLAIM_LEASE_SECS", "6"), ("FIRSTWEEK_REDELIVER_AFTER_SECS", "10")] {
+        options.env.push((k.into(), v.into()));
+    }
+    let mut env = Env::start(options).await?;
+    let bounce = Pair::new(&format!("{}-bounce", env.name), Utc::now());
+    env.smtp_mode(&format!("5xx:{}", bounce.mentee()))?;
+
+    // Replicas: two schedulers, two workers (the first one reports readiness).
+    let admin = port();
+    let admin_addr = format!("127.0.0.1:{admin}");
+    env.spawn("firstweek-scheduler", &[]).await?;
+    env.spawn("firstweek-scheduler", &[]).await?;
+    env.spawn("firstweek-worker", &[("FIRSTWEEK_ADMIN_ADDR", &admin_addr)]).await?;
+    env.spawn("firstweek-worker", &[]).await?;
+    anyhow::ensure!(wait_ready(admin, true, Duration::from_secs(20)).await, "worker never ready");
+
+    let mut faults = Faults { kills: 0, broker_restarts: 0, database_restarts: 0, smtp_outages: 0, smtp_4xx_periods: 0, readiness_went_down: false };
+    let began = Instant::now();
+    let (mut pairs, mut events) = publish_wave(&env, "a", 4, 6.0).await?;
+    env.publish_json("mentorship.started", &bounce.started(&format!("{}-start", bounce.id))).await?;
+    events += 1;
+    pairs.push((bounce.clone(), ["welcome->mentor", "check_in->mentor", "plan_reminder->mentor", "escalation_early->coordinator", "wrap_up->mentor"].iter().map(|s| s.to_string()).collect()));
+
+    kill_a_worker(&mut env, &mut faults).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // RabbitMQ restarts: every connection drops; readiness must say so.
+    run("rabbitmqctl", &["-q", "stop_app"]).await?;
+    faults.broker_restarts += 1;
+    faults.readiness_went_down = wait_ready(admin, false, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    run("rabbitmqctl", &["-q", "start_app"]).await?;
+    anyhow::ensure!(wait_ready(admin, true, Duration::from_secs(60)).await, "worker not ready after the broker came back");
+    env.reconnect_amqp().await?;
+
+    // More pairs arrive while the rest goes wrong.
+    let (more, n) = publish_wave(&env, "b", 3, 6.0).await?;
+    pairs.extend(more);
+    events += n;
+    kill_a_worker(&mut env, &mut faults).await?;
+
+    restart_postgres().await?;
+    faults.database_restarts += 1;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kill_a_worker(&mut env, &mut faults).await?;
+
+    env.stop_smtp().await;
+    faults.smtp_outages += 1;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.start_smtp().await?;
+    kill_a_worker(&mut env, &mut faults).await?;
+
+    env.smtp_mode("4xx")?;
+    faults.smtp_4xx_periods += 1;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.smtp_mode(&format!("5xx:{}", bounce.mentee()))?;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        kill_a_worker(&mut env, &mut faults).await?;
+    }
+
+    let ids: Vec<&str> = pairs.iter().map(|(p, _)| p.id.as_str()).collect();
+    env.wait_settled(&ids, Duration::from_secs(180)).await?;
+    // Anything still in flight (a slow retry) has had its chance; and nothing may come twice later.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let report = check(&env, &pairs, events, &faults, began.elapsed()).await?;
+    println!("{}", report.text);
+    let _ = std::fs::write(bin_dir().join("fault-suite-report.txt"), &report.text);
+
+    assert!(faults.readiness_went_down, "readiness did not report the broker outage");
+    assert_eq!(report.lost, 0, "{}", report.text);
+    assert_eq!(report.duplicated, 0, "{}", report.text);
+    assert_eq!(report.unexpected, 0, "{}", report.text);
+    let bounced: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE mentorship_id = $1 AND recipient = 'mentee' AND status = 'failed'")
+        .bind(&bounce.id)
+        .fetch_one(&env.pool)
+        .await?;
+    assert_eq!(bounced, 4, "the refused address is failed permanently, once per step");
+    env.stop().await;
+    Ok(())
+}
+
+/// The built-in playbook's early and day-7 escalations share one once-key.
+fn once_key(step: &str) -> &str {
+    if step == "escalation_early" { "escalation" } else { step }
+}
+
+struct Report {
+    lost: usize,
+    duplicated: usize,
+    unexpected: usize,
+    text: String,
+}
+
+async fn check(env: &Env, pairs: &[(Pair, Vec<String>)], events: usize, faults: &Faults, took: Duration) -> anyhow::Result<Report> {
+    let mails = env.mails();
+    let roles: HashMap<String, String> = pairs.iter().flat_map(|(p, _)| p.roles()).collect();
+    let mut got: HashMap<(String, String), Vec<&Mail>> = HashMap::new();
+    for m in &mails {
+        let role = roles.get(&m.rcpt).cloned().unwrap_or_default();
+        got.entry((m.mentorship.clone(), format!("{}->{role}", once_key(&m.step)))).or_default().push(m);
+    }
+    let send_at: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as("SELECT mentorship_id, step_id, recipient, send_at FROM timeline")
+        .fetch_all(&env.pool)
+        .await?;
+    // One escalation per pair: early or day-7, whichever got the once-key first.
+    let mut by_key: HashMap<(String, String), DateTime<Utc>> = HashMap::new();
+    for (m, s, r, t) in send_at {
+        let slot = by_key.entry((m, format!("{}->{r}", once_key(&s)))).or_insert(t);
+        *slot = (*slot).min(t);
+    }
+    let send_at = by_key;
+
+    let (mut expected, mut lost, mut duplicated) = (0, 0, 0);
+    let mut lateness = Vec::new();
+    let mut problems = Vec::new();
+    for (pair, want) in pairs {
+        for key in want {
+            expected += 1;
+            let key = key.replace("escalation_early", "escalation");
+            let k = (pair.id.clone(), key.clone());
+            match got.get(&k).map(Vec::len).unwrap_or(0) {
+                0 => {
+                    lost += 1;
+                    problems.push(format!("lost: {} {key}", pair.id));
+                }
+                1 => {}
+                n => {
+                    duplicated += n - 1;
+                    problems.push(format!("duplicated x{n}: {} {key}", pair.id));
+                }
+            }
+            if let (Some(ms), Some(due)) = (got.get(&k), send_at.get(&k)) {
+                let due = due.timestamp_millis() as f64 / 1000.0;
+                lateness.extend(ms.iter().map(|m| (m.received_at - due).max(0.0)));
+            }
+        }
+    }
+    let wanted: std::collections::HashSet<(String, String)> =
+        pairs.iter().flat_map(|(p, w)| w.iter().map(|k| (p.id.clone(), k.replace("escalation_early", "escalation")))).collect();
+    let unexpected: Vec<&(String, String)> = got.keys().filter(|k| !wanted.contains(*k)).collect();
+    for k in &unexpected {
+        problems.push(format!("unexpected: {} {}", k.0, k.1));
+    }
+    lateness.sort_by(f64::total_cmp);
+    let pct = |p: f64| lateness.get(((lateness.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    let statuses: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM deliveries GROUP BY status ORDER BY status").fetch_all(&env.pool).await?;
+    let statuses: BTreeMap<String, i64> = statuses.into_iter().collect();
+    let text = format!(
+        "fault suite: {} pairs, {events} events published, run {:.0} s\n\
+         faults injected: {} worker SIGKILLs, {} RabbitMQ restart, {} PostgreSQL restart, {} SMTP outage, {} SMTP 4xx period, 1 address refused (5xx) throughout; 2 schedulers + 2 workers\n\
+         readiness reported the broker outage: {}\n\
+         emails expected {expected}, received {}; lost {lost}, duplicated {duplicated}, unexpected {}\n\
+         lateness (SMTP accepted - send time): p50 {:.2} s, p99 {:.2} s, worst {:.2} s\n\
+         delivery ledger: {statuses:?}\n{}",
+        pairs.len(),
+        took.as_secs_f64(),
+        faults.kills,
+        faults.broker_restarts,
+        faults.database_restarts,
+        faults.smtp_outages,
+        faults.smtp_4xx_periods,
+        faults.readiness_went_down,
+        mails.len(),
+        unexpected.len(),
+        pct(0.5),
+        pct(0.99),
+        lateness.last().copied().unwrap_or(0.0),
+        problems.join("\n")
+    );
+    Ok(Report { lost, duplicated, unexpected: unexpected.len(), text })
+}
