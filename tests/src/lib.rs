@@ -638,15 +638,20 @@ pub fn port() -> u16 {
     free_port()
 }
 
-/// GET `path` on 127.0.0.1:`port`; returns the status code (0 when nothing answers).
-pub async fn http_status(port: u16, path: &str) -> u16 {
+/// GET `path` on 127.0.0.1:`port`; the whole response ("" when nothing answers).
+pub async fn http_get(port: u16, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let attempt = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
         s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).await.ok()?;
-        let mut buf = vec![0u8; 512];
-        let n = s.read(&mut buf).await.ok()?;
-        String::from_utf8_lossy(&buf[..n]).split_whitespace().nth(1)?.parse().ok()
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        Some(String::from_utf8_lossy(&buf).into_owned())
     };
-    tokio::time::timeout(Duration::from_secs(3), attempt).await.ok().flatten().unwrap_or(0)
+    tokio::time::timeout(Duration::from_secs(3), attempt).await.ok().flatten().unwrap_or_default()
+}
+
+/// GET `path` on 127.0.0.1:`port`; returns the status code (0 when nothing answers).
+pub async fn http_status(port: u16, path: &str) -> u16 {
+    http_get(port, path).await.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }

@@ -182,6 +182,10 @@ async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Resul
 
     let ids: Vec<&str> = pairs.iter().map(|(p, _)| p.id.as_str()).collect();
     env.wait_settled(&ids, Duration::from_secs(180)).await?;
+    let metrics = firstweek_tests::http_get(admin, "/metrics").await;
+    for name in ["firstweek_emails_sent_total", "firstweek_events_ingested_total", "firstweek_step_lateness_seconds_bucket", "firstweek_dependency_up"] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
     // Anything still in flight (a slow retry) has had its chance; and nothing may come twice later.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let report = check(&env, &pairs, events, &faults, began.elapsed()).await?;
