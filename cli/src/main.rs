@@ -1,1 +1,119 @@
-fn main() {}
+//! `firstweek`: the operator's command line.
+//!
+//! Reads `DATABASE_URL` and `AMQP_URL` (and the `FIRSTWEEK_*` settings the
+//! services read) from the environment, each only when a command needs it.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod at_risk;
+mod db;
+mod dead;
+mod env;
+mod playbook;
+mod publish;
+mod sample;
+mod table;
+mod template;
+mod timeline;
+
+/// Operate firstweek: look at pairs and dead letters, check playbooks and
+/// templates, publish test events.
+#[derive(Parser)]
+#[command(name = "firstweek", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+// Parsed once per run: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+enum Command {
+    /// One pair: people, timeline rows, deliveries and interactions (needs DATABASE_URL)
+    ///
+    /// Every timeline row (step, recipient, due and send times, status, tries,
+    /// delivery-ledger status, and the outcome: why it was skipped or failed),
+    /// the delivery ledger with Message-IDs, and the interactions counted by
+    /// kind and side. Read-only.
+    Timeline(timeline::Args),
+    /// Pairs in or just past their first week that the escalation rules flag now (needs DATABASE_URL)
+    ///
+    /// The rules are the `when` lists of the playbook's timed steps to the
+    /// coordinator (built-in: `escalation_early` and `escalation`). A step
+    /// already due is judged as of its due time, as the workers did; one still
+    /// ahead is judged as of now. Reads FIRSTWEEK_PLAYBOOK and
+    /// FIRSTWEEK_TIME_SCALE as the services do. Read-only.
+    AtRisk(at_risk::Args),
+    /// Dead letters in `firstweek.dead`: list, show, replay (needs AMQP_URL)
+    ///
+    /// A replayed letter is republished, with publisher confirms, where it was
+    /// first published (exchange `firstweek` and its original routing key, or
+    /// the queue the broker dead-lettered it from), then acked away. The
+    /// others stay in the queue, in order.
+    #[command(subcommand)]
+    Dead(dead::Command),
+    /// Check a playbook file, or preview what it would do to the stored pairs
+    #[command(subcommand)]
+    Playbook(playbook::Command),
+    /// Publish a test event of the public contract, with confirms (needs AMQP_URL)
+    ///
+    /// Defaults make a valid event with generated ids; the event is checked
+    /// with firstweek's own parser before it is sent, and the JSON sent is
+    /// printed on standard output.
+    Publish(publish::Args),
+    /// Preview email templates (built-in, or overridden from FIRSTWEEK_TEMPLATES_DIR)
+    #[command(subcommand)]
+    Template(template::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    let result = run(cli, &mut stdout).and_then(|()| Ok(stdout.flush()?));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // `firstweek dead list | head`: the reader left; that is not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            drop(stdout);
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Template(cmd) => template::run(cmd, out),
+        Command::Playbook(playbook::Command::Validate { file }) => playbook::validate(&file, out),
+        command => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(run_async(command, out))
+        }
+    }
+}
+
+async fn run_async(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
+    match command {
+        Command::Timeline(args) => timeline::run(args, out).await,
+        Command::AtRisk(args) => at_risk::run(args, out).await,
+        Command::Dead(cmd) => dead::run(cmd, out).await,
+        Command::Playbook(playbook::Command::DryRun(args)) => playbook::dry_run(args, out).await,
+        Command::Playbook(playbook::Command::Validate { file }) => playbook::validate(&file, out),
+        Command::Publish(args) => publish::run(args, out).await,
+        Command::Template(cmd) => template::run(cmd, out),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

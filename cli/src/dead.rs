@@ -1,0 +1,592 @@
+//! `firstweek dead list|show|replay`: the dead-letter queue `firstweek.dead`.
+//!
+//! Messages are read with `basic.get` without auto-ack and held unacked while
+//! the command works; those not replayed are nacked back with requeue, so they
+//! stay in the queue. A replayed message is republished with publisher
+//! confirms (and `mandatory`, so an unroutable one is noticed) and only then
+//! acked away from the dead queue: a crash in between leaves a duplicate,
+//! never a loss.
+//!
+//! Every command takes the whole queue and returns what it keeps in order, so
+//! the numbers `dead list` shows stay valid while no new letter arrives (a
+//! quorum queue puts returned messages at its back). Each letter also has an
+//! ID, a hash of its routing key, reason and body, that `show` and `replay`
+//! accept as well and that does not move.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{Context as _, anyhow, bail};
+use chrono::Utc;
+use firstweek::broker::{self, DEAD_QUEUE, ERROR_HEADER, EXCHANGE, ROUTING_KEY_HEADER};
+use firstweek::event::Event;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+
+use crate::table::{Table, clean, clip};
+
+/// At most this many letters are held at once by `list`, `show` and
+/// `replay <n>` (which hold the whole queue to keep its order).
+const HOLD_MAX: usize = 10_000;
+
+fn hold(count: u32) -> usize {
+    (count as usize).min(HOLD_MAX)
+}
+
+/// Above this many returns, say so: RabbitMQ 4 drops a quorum-queue message
+/// returned more often than its delivery limit (20 by default).
+const MANY_RETURNS: i64 = 10;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// List dead letters: routing key, reason, size, first bytes (they stay in the queue)
+    List {
+        /// Read at most this many
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Show one dead letter in full: properties, headers, body
+    Show {
+        /// Its number in `dead list`, or its ID
+        letter: String,
+    },
+    /// Republish dead letters where they were first published, then remove them from the dead queue
+    Replay {
+        /// Its number in `dead list`, or its ID
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        letter: Option<String>,
+        /// Every dead letter in the queue now
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Where a dead letter was first published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    exchange: String,
+    routing_key: String,
+}
+
+struct Session {
+    conn: Connection,
+    channel: Channel,
+    confirms: Channel,
+}
+
+impl Session {
+    async fn open() -> anyhow::Result<(Session, u32)> {
+        let conn = crate::env::amqp().await?;
+        let channel = conn.create_channel().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let queue = channel
+            .queue_declare(DEAD_QUEUE.into(), passive, FieldTable::default())
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "the dead-letter queue {DEAD_QUEUE} does not exist on this vhost (no firstweek service has started here yet)"
+                )
+            })?;
+        let confirms = broker::confirm_channel(&conn).await?;
+        Ok((
+            Session {
+                conn,
+                channel,
+                confirms,
+            },
+            queue.message_count(),
+        ))
+    }
+
+    /// Takes up to `n` messages off the queue (all of them: `count`), held unacked.
+    async fn take(&self, n: usize) -> anyhow::Result<Vec<Delivery>> {
+        let mut held = Vec::new();
+        while held.len() < n {
+            let got = self
+                .channel
+                .basic_get(DEAD_QUEUE.into(), BasicGetOptions { no_ack: false })
+                .await
+                .context("reading the dead-letter queue")?;
+            match got {
+                Some(message) => held.push(message.delivery),
+                None => break,
+            }
+        }
+        Ok(held)
+    }
+
+    /// Returns held messages to the queue, in order.
+    async fn give_back(&self, held: &[&Delivery]) -> anyhow::Result<()> {
+        for d in held {
+            d.acker
+                .nack(BasicNackOptions {
+                    multiple: false,
+                    requeue: true,
+                })
+                .await
+                .context("returning a dead letter to its queue")?;
+        }
+        Ok(())
+    }
+
+    async fn close(self) {
+        let _ = self.channel.close(200, "done".into()).await;
+        let _ = self.confirms.close(200, "done".into()).await;
+        let _ = self.conn.close(200, "done".into()).await;
+    }
+}
+
+pub async fn run(cmd: Command, out: &mut dyn Write) -> anyhow::Result<()> {
+    let (session, count) = Session::open().await?;
+    let result = match cmd {
+        Command::List { limit } => list(&session, count, limit, out).await,
+        Command::Show { letter } => show(&session, count, &letter, out).await,
+        Command::Replay { letter, all } => {
+            replay(&session, count, if all { None } else { letter }, out).await
+        }
+    };
+    // Anything still held goes back when the channel closes.
+    session.close().await;
+    result
+}
+
+async fn list(
+    session: &Session,
+    count: u32,
+    limit: usize,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let held = session.take(hold(count)).await?;
+    let mut table = Table::new(&[
+        "#",
+        "ID",
+        "ROUTING KEY",
+        "REASON",
+        "SIZE",
+        "RETURNS",
+        "BODY",
+    ]);
+    for (i, d) in held.iter().enumerate().take(limit) {
+        let origin = origin(&d.properties);
+        table.row(vec![
+            (i + 1).to_string(),
+            fingerprint(d),
+            origin.map(|o| describe(&o)).unwrap_or_else(|| "?".into()),
+            clip(&reason(&d.properties), 60),
+            d.data.len().to_string(),
+            broker::delivery_count(&d.properties).to_string(),
+            clip(
+                &String::from_utf8_lossy(&d.data[..d.data.len().min(60)]),
+                48,
+            ),
+        ]);
+    }
+    let refs: Vec<&Delivery> = held.iter().collect();
+    session.give_back(&refs).await?;
+    // More may have arrived since we counted; fewer if someone else took some.
+    let total = if held.len() < hold(count) {
+        held.len()
+    } else {
+        (count as usize).max(held.len())
+    };
+    let shown = held.len().min(limit);
+    writeln!(
+        out,
+        "{DEAD_QUEUE}: {}{}",
+        crate::table::count(total, "dead letter", "dead letters"),
+        if shown < total {
+            format!(", first {shown} shown")
+        } else {
+            String::new()
+        }
+    )?;
+    if !table.is_empty() {
+        table.write(out, 0)?;
+    }
+    warn_returns(&held, out)?;
+    Ok(())
+}
+
+async fn show(
+    session: &Session,
+    count: u32,
+    letter: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let held = session.take(hold(count)).await?;
+    let found = find(&held, letter);
+    let refs: Vec<&Delivery> = held.iter().collect();
+    session.give_back(&refs).await?;
+    let n = found? + 1;
+    let d = &held[n - 1];
+    let p = &d.properties;
+    writeln!(
+        out,
+        "dead letter #{n} of {}, ID {}",
+        held.len(),
+        fingerprint(d)
+    )?;
+    let origin = origin(p);
+    writeln!(
+        out,
+        "  first published to  {}",
+        origin
+            .as_ref()
+            .map(describe)
+            .unwrap_or_else(|| "unknown (no routing key header, no x-death)".into())
+    )?;
+    writeln!(out, "  reason              {}", clean(&reason(p)))?;
+    writeln!(out, "  size                {} bytes", d.data.len())?;
+    writeln!(out, "  returns             {}", broker::delivery_count(p))?;
+    let props: [(&str, Option<String>); 6] = [
+        (
+            "content_type",
+            p.content_type().as_ref().map(|v| v.to_string()),
+        ),
+        ("delivery_mode", p.delivery_mode().map(|v| v.to_string())),
+        ("message_id", p.message_id().as_ref().map(|v| v.to_string())),
+        (
+            "correlation_id",
+            p.correlation_id().as_ref().map(|v| v.to_string()),
+        ),
+        ("timestamp", p.timestamp().map(|v| v.to_string())),
+        ("app_id", p.app_id().as_ref().map(|v| v.to_string())),
+    ];
+    writeln!(out, "properties")?;
+    for (name, value) in props {
+        if let Some(v) = value {
+            writeln!(out, "  {name:<18}  {}", clean(&v))?;
+        }
+    }
+    writeln!(out, "headers")?;
+    match p.headers() {
+        Some(h) if !h.inner().is_empty() => {
+            for (k, v) in h.inner() {
+                writeln!(
+                    out,
+                    "  {:<18}  {}",
+                    clean(k.as_str()),
+                    clean(&value_text(v))
+                )?;
+            }
+        }
+        _ => writeln!(out, "  (none)")?,
+    }
+    writeln!(out, "body")?;
+    match std::str::from_utf8(&d.data) {
+        Ok(text) => {
+            let shown = text.replace(|c: char| c.is_control() && c != '\n' && c != '\t', "?");
+            writeln!(out, "{}", shown.trim_end())?;
+        }
+        Err(_) => {
+            writeln!(out, "  (not UTF-8; hex)")?;
+            for chunk in d.data.chunks(32) {
+                let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+                writeln!(out, "  {}", hex.join(" "))?;
+            }
+        }
+    }
+    if let Some(o) = origin.as_ref().filter(|o| o.exchange == EXCHANGE) {
+        let content_type = p.content_type().as_ref().map(|c| c.as_str());
+        let verdict = match Event::parse(&o.routing_key, content_type, &d.data, Utc::now()) {
+            Ok(_) => "valid now: a replay would be accepted".to_string(),
+            Err(e) => format!("still invalid: {e}"),
+        };
+        writeln!(out, "check (this version's parser)")?;
+        writeln!(out, "  {}", clean(&verdict))?;
+    }
+    warn_returns(&held[n - 1..n], out)?;
+    Ok(())
+}
+
+/// The index of the letter named by its number (from 1) or its ID.
+fn find(held: &[Delivery], letter: &str) -> anyhow::Result<usize> {
+    let letter = letter.trim().trim_start_matches('#');
+    if let Ok(n) = letter.parse::<usize>()
+        && n <= held.len()
+    {
+        if n == 0 {
+            bail!("dead letters are numbered from 1");
+        }
+        return Ok(n - 1);
+    }
+    let id = letter.to_ascii_lowercase();
+    if id.len() >= 4
+        && let Some(i) = held.iter().position(|d| fingerprint(d).starts_with(&id))
+    {
+        return Ok(i);
+    }
+    bail!(
+        "there is no dead letter {letter:?} (neither a number up to {} nor an ID in {DEAD_QUEUE})",
+        held.len()
+    )
+}
+
+/// A stable ID: FNV-1a of routing key, reason and body, 8 hex digits.
+fn fingerprint(d: &Delivery) -> String {
+    let key = origin(&d.properties)
+        .map(|o| o.routing_key)
+        .unwrap_or_default();
+    let why = reason(&d.properties);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [key.as_bytes(), &[0], why.as_bytes(), &[0], &d.data] {
+        for b in part {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{:08x}", (h >> 32) ^ (h & 0xffff_ffff))
+}
+
+async fn replay(
+    session: &Session,
+    count: u32,
+    letter: Option<String>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let (replayed, kept) = match letter {
+        Some(letter) => {
+            let held = session.take(hold(count)).await?;
+            let chosen = find(&held, &letter);
+            let done = match &chosen {
+                Ok(i) => replay_one(session, *i, &held[*i], out).await?,
+                Err(_) => false,
+            };
+            let kept: Vec<&Delivery> = held
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !(done && chosen.as_ref().is_ok_and(|c| c == i)))
+                .map(|(_, d)| d)
+                .collect();
+            session.give_back(&kept).await?;
+            chosen?;
+            (usize::from(done), kept.len())
+        }
+        None => {
+            // One at a time, only as many as the queue held when we started:
+            // a replayed message refused again comes back behind them and is
+            // not replayed in a loop. Only those kept are held.
+            let mut kept = Vec::new();
+            let mut replayed = 0;
+            for i in 0..count as usize {
+                let Some(d) = session.take(1).await?.pop() else {
+                    break;
+                };
+                if replay_one(session, i, &d, out).await? {
+                    replayed += 1;
+                } else {
+                    kept.push(d);
+                }
+            }
+            let refs: Vec<&Delivery> = kept.iter().collect();
+            session.give_back(&refs).await?;
+            (replayed, refs.len())
+        }
+    };
+    writeln!(out, "replayed {replayed}, kept {kept} in {DEAD_QUEUE}")?;
+    Ok(())
+}
+
+/// Replays letter `index` (0-based); whether it was replayed (and acked).
+async fn replay_one(
+    session: &Session,
+    index: usize,
+    d: &Delivery,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let n = index + 1;
+    let Some(origin) = origin(&d.properties) else {
+        writeln!(out, "#{n}: kept: where it was first published is unknown")?;
+        return Ok(false);
+    };
+    if let Err(e) = republish(&session.confirms, &origin, d).await {
+        writeln!(out, "#{n}: kept: {e:#}")?;
+        return Ok(false);
+    }
+    d.acker
+        .ack(BasicAckOptions::default())
+        .await
+        .context("removing a replayed message from the dead-letter queue")?;
+    writeln!(out, "#{n}: replayed to {} (confirmed)", describe(&origin))?;
+    Ok(true)
+}
+
+/// Publishes the message where it was first published, with confirms.
+async fn republish(channel: &Channel, origin: &Origin, d: &Delivery) -> anyhow::Result<()> {
+    let p = &d.properties;
+    let mut headers: BTreeMap<ShortString, AMQPValue> = p
+        .headers()
+        .as_ref()
+        .map(|h| {
+            h.inner()
+                .iter()
+                .filter(|(k, _)| !is_dead_letter_header(k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    headers.insert(
+        "x-firstweek-replayed-at".into(),
+        AMQPValue::LongString(LongString::from(Utc::now().to_rfc3339())),
+    );
+    let mut props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_headers(FieldTable::from(headers));
+    if let Some(v) = p.content_type() {
+        props = props.with_content_type(v.clone());
+    }
+    if let Some(v) = p.message_id() {
+        props = props.with_message_id(v.clone());
+    }
+    if let Some(v) = p.correlation_id() {
+        props = props.with_correlation_id(v.clone());
+    }
+    if let Some(v) = p.timestamp() {
+        props = props.with_timestamp(*v);
+    }
+    if let Some(v) = p.app_id() {
+        props = props.with_app_id(v.clone());
+    }
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    let confirmation = channel
+        .basic_publish(
+            origin.exchange.as_str().into(),
+            origin.routing_key.as_str().into(),
+            options,
+            &d.data,
+            props,
+        )
+        .await?
+        .await?;
+    match confirmation {
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Ack(Some(_)) => Err(anyhow!(
+            "no queue is bound for {}: nothing would receive it",
+            describe(origin)
+        )),
+        Confirmation::Nack(_) => Err(anyhow!("the broker refused (nacked) the publish")),
+    }
+}
+
+/// Headers the broker or firstweek added when dead-lettering.
+fn is_dead_letter_header(name: &str) -> bool {
+    name == ERROR_HEADER
+        || name == ROUTING_KEY_HEADER
+        || name == "x-death"
+        || name == "x-delivery-count"
+        || name.starts_with("x-first-death-")
+        || name.starts_with("x-last-death-")
+}
+
+/// Where the message was first published: firstweek's routing-key header
+/// (refused by intake), else the broker's `x-death` (delivery limit reached).
+fn origin(p: &BasicProperties) -> Option<Origin> {
+    if let Some(key) = broker::header_text(p, ROUTING_KEY_HEADER) {
+        return Some(Origin {
+            exchange: EXCHANGE.into(),
+            routing_key: key,
+        });
+    }
+    let headers = p.headers().as_ref()?;
+    let AMQPValue::FieldArray(deaths) = headers.inner().get("x-death")? else {
+        return None;
+    };
+    // The oldest death is last.
+    let AMQPValue::FieldTable(death) = deaths.as_slice().last()? else {
+        return None;
+    };
+    let exchange = text(death.inner().get("exchange")?)?;
+    let AMQPValue::FieldArray(keys) = death.inner().get("routing-keys")? else {
+        return None;
+    };
+    let routing_key = text(keys.as_slice().first()?)?;
+    Some(Origin {
+        exchange,
+        routing_key,
+    })
+}
+
+fn describe(o: &Origin) -> String {
+    if o.exchange == EXCHANGE {
+        clean(&o.routing_key)
+    } else if o.exchange.is_empty() {
+        format!("queue {}", clean(&o.routing_key))
+    } else {
+        format!("{} on {}", clean(&o.routing_key), clean(&o.exchange))
+    }
+}
+
+fn reason(p: &BasicProperties) -> String {
+    broker::header_text(p, ERROR_HEADER).unwrap_or_else(|| {
+        if origin(p).is_some() {
+            "delivery limit reached (x-death)".into()
+        } else {
+            "-".into()
+        }
+    })
+}
+
+fn text(v: &AMQPValue) -> Option<String> {
+    match v {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// A header value as text.
+fn value_text(v: &AMQPValue) -> String {
+    match v {
+        AMQPValue::LongString(_) | AMQPValue::ShortString(_) => text(v).unwrap_or_default(),
+        AMQPValue::Boolean(b) => b.to_string(),
+        AMQPValue::ShortShortInt(n) => n.to_string(),
+        AMQPValue::ShortShortUInt(n) => n.to_string(),
+        AMQPValue::ShortInt(n) => n.to_string(),
+        AMQPValue::ShortUInt(n) => n.to_string(),
+        AMQPValue::LongInt(n) => n.to_string(),
+        AMQPValue::LongUInt(n) => n.to_string(),
+        AMQPValue::LongLongInt(n) => n.to_string(),
+        AMQPValue::Float(n) => n.to_string(),
+        AMQPValue::Double(n) => n.to_string(),
+        AMQPValue::Timestamp(t) => chrono::DateTime::from_timestamp(*t as i64, 0)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| t.to_string()),
+        AMQPValue::FieldArray(a) => {
+            let items: Vec<String> = a.as_slice().iter().map(value_text).collect();
+            format!("[{}]", items.join(", "))
+        }
+        AMQPValue::FieldTable(t) => {
+            let items: Vec<String> = t
+                .inner()
+                .iter()
+                .map(|(k, v)| format!("{}: {}", k.as_str(), value_text(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+fn warn_returns(held: &[Delivery], out: &mut dyn Write) -> anyhow::Result<()> {
+    let worn = held
+        .iter()
+        .filter(|d| broker::delivery_count(&d.properties) >= MANY_RETURNS)
+        .count();
+    if worn > 0 {
+        writeln!(
+            out,
+            "note: {worn} dead letters have been returned {MANY_RETURNS}+ times by list/show; on RabbitMQ 4 a quorum queue drops a message past its delivery limit (20 unless a policy raises it)"
+        )?;
+    }
+    Ok(())
+}
