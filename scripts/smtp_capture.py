@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A real SMTP server (aiosmtpd) that keeps every accepted message as a file.
 
-    python3 scripts/smtp_capture.py --port 2525 --dir /tmp/mail
+    python3 scripts/smtp_capture.py --port 2525 --dir /tmp/mail [--tls-cert C --tls-key K]
 
 Each accepted message is written atomically to DIR/NNNNNN.eml. For fault
 tests, the file DIR/mode (re-read on every message) switches behaviour:
@@ -71,10 +71,18 @@ def main():
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=2525)
     p.add_argument("--dir", required=True)
+    p.add_argument("--tls-cert", help="serve implicit TLS (smtps) with this PEM certificate")
+    p.add_argument("--tls-key", help="... and this PEM key")
     a = p.parse_args()
     os.makedirs(a.dir, exist_ok=True)
+    extra = {}
+    if a.tls_cert:
+        import ssl
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(a.tls_cert, a.tls_key)
+        extra["ssl_context"] = context
     controller = Controller(Capture(a.dir), hostname=a.host, port=a.port,
-                            data_size_limit=10 * 1024 * 1024, enable_SMTPUTF8=True)
+                            data_size_limit=10 * 1024 * 1024, enable_SMTPUTF8=True, **extra)
     controller.start()
     print(f"READY {a.port}", flush=True)
     try:

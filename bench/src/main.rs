@@ -124,7 +124,7 @@ fn build_services() -> anyhow::Result<()> {
 async fn env(extra: &[(&str, &str)]) -> anyhow::Result<Env> {
     let mut env = vec![("FIRSTWEEK_SEND_WINDOW".to_string(), "off".to_string())];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Env::start(Options { scale: 1.0, env, start_services: false }).await
+    Env::start(Options { scale: 1.0, env, start_services: false, ..Options::default() }).await
 }
 
 async fn spawn(env: &mut Env, binary: &str, sink: &Sink, extra: &[(&str, &str)]) -> anyhow::Result<u32> {

@@ -45,6 +45,8 @@ pub struct Settings {
     /// `smtp://host:port` or `smtps://user:pass@host:port`; `None`: write `.eml` files.
     pub smtp_url: Option<String>,
     pub outbox_dir: PathBuf,
+    /// Extra trusted root certificate (PEM) for the SMTP server's TLS.
+    pub smtp_ca_file: Option<PathBuf>,
     pub from: Mailbox,
     pub templates_dir: Option<PathBuf>,
     pub rules: Rules,
@@ -197,6 +199,7 @@ impl Settings {
             amqp_url,
             smtp_url,
             outbox_dir,
+            smtp_ca_file: get("FIRSTWEEK_SMTP_CA_FILE").map(PathBuf::from),
             from,
             templates_dir,
             rules: Rules {

@@ -91,6 +91,8 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Start the services right away.
     pub start_services: bool,
+    /// Serve SMTP over implicit TLS (`smtps://localhost`) with a fresh self-signed certificate.
+    pub smtp_tls: bool,
 }
 
 impl Default for Options {
@@ -99,6 +101,7 @@ impl Default for Options {
             scale: 43_200.0,
             env: vec![("FIRSTWEEK_SEND_WINDOW".into(), "off".into())],
             start_services: true,
+            smtp_tls: false,
         }
     }
 }
@@ -184,10 +187,13 @@ impl Env {
             self.smtp_port = free_port();
         }
         let script = repo_root().join("scripts/smtp_capture.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--port", &self.smtp_port.to_string(), "--dir"])
-            .arg(&self.mail_dir)
+        let mut cmd = Command::new("python3");
+        cmd.arg(script).args(["--port", &self.smtp_port.to_string(), "--dir"]).arg(&self.mail_dir);
+        if self.options.smtp_tls {
+            let (cert, key) = self.self_signed().await?;
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -202,6 +208,26 @@ impl Env {
         }
         self.smtp = Some(child);
         Ok(())
+    }
+
+    /// A private CA (`smtp-ca.pem`) and a certificate it signed for `localhost` (made once per env).
+    async fn self_signed(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let d = &self.log_dir;
+        let (ca, ca_key, cert, key, csr, ext) = (d.join("smtp-ca.pem"), d.join("smtp-ca-key.pem"), d.join("smtp-cert.pem"), d.join("smtp-key.pem"), d.join("smtp.csr"), d.join("smtp-ext.cnf"));
+        if !cert.exists() {
+            std::fs::write(&ext, "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n")?;
+            let p = |x: &PathBuf| x.display().to_string();
+            let steps: [Vec<String>; 3] = [
+                ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=firstweek test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign", "-keyout", &p(&ca_key), "-out", &p(&ca)].map(String::from).to_vec(),
+                ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", &p(&key), "-out", &p(&csr)].map(String::from).to_vec(),
+                ["x509", "-req", "-in", &p(&csr), "-CA", &p(&ca), "-CAkey", &p(&ca_key), "-CAcreateserial", "-days", "1", "-extfile", &p(&ext), "-out", &p(&cert)].map(String::from).to_vec(),
+            ];
+            for args in steps {
+                let status = Command::new("openssl").args(&args).stdout(Stdio::null()).stderr(Stdio::null()).status().await.context("running openssl")?;
+                anyhow::ensure!(status.success(), "openssl {args:?} failed");
+            }
+        }
+        Ok((cert, key))
     }
 
     /// Stops the SMTP server (an outage).
@@ -222,10 +248,7 @@ impl Env {
         let mut env = vec![
             ("DATABASE_URL".to_string(), self.database_url.clone()),
             ("AMQP_URL".into(), self.amqp_url.clone()),
-            (
-                "SMTP_URL".into(),
-                format!("smtp://127.0.0.1:{}", self.smtp_port),
-            ),
+            ("SMTP_URL".into(), self.smtp_url()),
             (
                 "FIRSTWEEK_TIME_SCALE".into(),
                 self.options.scale.to_string(),
@@ -238,8 +261,20 @@ impl Env {
             ("FIRSTWEEK_LOG_FORMAT".into(), "json".into()),
             ("RUST_LOG".into(), "info".into()),
         ];
+        if self.options.smtp_tls {
+            env.push(("FIRSTWEEK_SMTP_CA_FILE".into(), self.log_dir.join("smtp-ca.pem").display().to_string()));
+        }
         env.extend(self.options.env.iter().cloned());
         env
+    }
+
+    /// The services' `SMTP_URL`.
+    pub fn smtp_url(&self) -> String {
+        if self.options.smtp_tls {
+            format!("smtps://localhost:{}", self.smtp_port)
+        } else {
+            format!("smtp://127.0.0.1:{}", self.smtp_port)
+        }
     }
 
     /// Starts one service binary; `label` names its log file.

@@ -485,3 +485,16 @@ async fn emails_wait_for_each_recipients_local_send_window() -> anyhow::Result<(
     env.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mail_goes_over_tls_to_a_server_with_a_private_ca() -> anyhow::Result<()> {
+    let env = Env::start(Options { smtp_tls: true, ..Options::default() }).await?;
+    assert!(env.smtp_url().starts_with("smtps://"));
+    let pair = Pair::new(&format!("{}-tls", env.name), Utc::now());
+    env.publish_json("mentorship.started", &pair.started(&format!("{}-start", pair.id))).await?;
+    env.wait_count("SELECT count(*) FROM deliveries WHERE step_id = 'welcome' AND status = 'sent'", 2, Duration::from_secs(30)).await?;
+    let got = received(&env.mails(), &pair.roles());
+    assert_eq!(got[&pair.id], list(&BOTH_WELCOME));
+    env.stop().await;
+    Ok(())
+}

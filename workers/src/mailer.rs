@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, MailParameter};
 use tokio::net::TcpStream;
@@ -34,7 +34,7 @@ pub enum MailError {
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const POOL_SIZE: usize = 8;
+const POOL_SIZE: usize = 16;
 
 /// Called right before the message is handed over (see [`Mailer::send`]).
 pub type Handover = dyn Fn() -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync;
@@ -47,7 +47,7 @@ pub enum Mailer {
 
 impl Mailer {
     /// Builds the mailer from `SMTP_URL` (or the outbox when unset).
-    pub fn new(smtp_url: Option<&str>, outbox: PathBuf, timeout: Duration) -> anyhow::Result<Mailer> {
+    pub fn new(smtp_url: Option<&str>, outbox: PathBuf, timeout: Duration, ca_file: Option<&std::path::Path>) -> anyhow::Result<Mailer> {
         match smtp_url {
             None => {
                 std::fs::create_dir_all(&outbox).map_err(|e| {
@@ -55,7 +55,7 @@ impl Mailer {
                 })?;
                 Ok(Mailer::Outbox(outbox))
             }
-            Some(url) => Ok(Mailer::Smtp(SmtpPool::parse(url, timeout)?)),
+            Some(url) => Ok(Mailer::Smtp(SmtpPool::parse(url, timeout, ca_file)?)),
         }
     }
 
@@ -101,23 +101,25 @@ pub struct SmtpPool {
     host: String,
     port: u16,
     credentials: Option<Credentials>,
+    /// `smtps://`: TLS from the first byte. Otherwise STARTTLS when offered.
+    implicit_tls: bool,
+    /// Extra trusted root (PEM), for a relay with a private CA.
+    ca_pem: Option<Vec<u8>>,
     hello: ClientId,
     timeout: Duration,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
 }
 
 impl SmtpPool {
-    /// Parses `smtp://[user:pass@]host[:port]`. (`smtps://` needs TLS, which
-    /// this build leaves out to keep the tree lean: refused with a clear error.)
-    pub fn parse(url: &str, timeout: Duration) -> anyhow::Result<SmtpPool> {
-        let rest = match url.strip_prefix("smtp://") {
-            Some(r) => r,
-            None if url.starts_with("smtps://") => {
-                anyhow::bail!(
-                    "SMTP_URL: smtps:// is not supported by this build; use smtp:// to a local relay"
-                )
-            }
-            None => anyhow::bail!("SMTP_URL must start with smtp://"),
+    /// Parses `smtp://[user:pass@]host[:port]` or `smtps://...` (percent-encoded
+    /// credentials are decoded). `ca_file` adds a trusted root certificate.
+    pub fn parse(url: &str, timeout: Duration, ca_file: Option<&std::path::Path>) -> anyhow::Result<SmtpPool> {
+        let (rest, implicit_tls, default_port) = if let Some(r) = url.strip_prefix("smtps://") {
+            (r, true, 465)
+        } else if let Some(r) = url.strip_prefix("smtp://") {
+            (r, false, 25)
+        } else {
+            anyhow::bail!("SMTP_URL must start with smtp:// or smtps://");
         };
         let rest = rest.trim_end_matches('/');
         let (userinfo, hostport) = match rest.rsplit_once('@') {
@@ -125,49 +127,70 @@ impl SmtpPool {
             None => (None, rest),
         };
         let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (
-                h.to_string(),
-                p.parse()
-                    .map_err(|_| anyhow::anyhow!("SMTP_URL: bad port"))?,
-            ),
-            None => (hostport.to_string(), 25),
+            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| anyhow::anyhow!("SMTP_URL: bad port"))?),
+            None => (hostport.to_string(), default_port),
         };
         anyhow::ensure!(!host.is_empty(), "SMTP_URL: no host");
         let credentials = userinfo.map(|u| {
             let (user, pass) = u.split_once(':').unwrap_or((u, ""));
-            Credentials::new(user.to_string(), pass.to_string())
+            Credentials::new(percent_decode(user), percent_decode(pass))
         });
+        let ca_pem = ca_file
+            .map(|p| std::fs::read(p).map_err(|e| anyhow::anyhow!("FIRSTWEEK_SMTP_CA_FILE {}: {e}", p.display())))
+            .transpose()?;
+        if let Some(pem) = &ca_pem {
+            Certificate::from_pem(pem).map_err(|e| anyhow::anyhow!("FIRSTWEEK_SMTP_CA_FILE: not a PEM certificate: {e}"))?;
+        }
         Ok(SmtpPool {
             host,
             port,
             credentials,
+            implicit_tls,
+            ca_pem,
             hello: ClientId::Domain("firstweek.local".into()),
             timeout,
             idle: Mutex::new(Vec::new()),
         })
     }
 
+    fn tls_parameters(&self) -> Result<TlsParameters, MailError> {
+        let mut builder = TlsParameters::builder(self.host.clone());
+        if let Some(pem) = &self.ca_pem {
+            let cert = Certificate::from_pem(pem).map_err(|e| MailError::Permanent(format!("CA certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        builder.build_rustls().map_err(|e| MailError::Permanent(format!("TLS setup: {e}")))
+    }
+
     async fn connect(&self) -> Result<AsyncSmtpConnection, MailError> {
         let addr = format!("{}:{}", self.host, self.port);
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
-            .await
-            .map_err(|_| MailError::Transient(format!("connecting to {addr}: timed out")))?
-            .map_err(|e| MailError::Transient(format!("connecting to {addr}: {e}")))?;
-        // Without this each email waits ~40 ms for a delayed ACK.
-        stream
-            .set_nodelay(true)
-            .map_err(|e| MailError::Transient(format!("TCP_NODELAY: {e}")))?;
-        let mut conn = tokio::time::timeout(
-            self.timeout,
-            AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello),
-        )
-        .await
-        .map_err(|_| MailError::Transient(format!("greeting from {addr}: timed out")))?
-        .map_err(classify_before_handover)?;
-        if let Some(creds) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)
+        let mut conn = if self.implicit_tls {
+            let tls = self.tls_parameters()?;
+            AsyncSmtpConnection::connect_tokio1((self.host.as_str(), self.port), Some(self.timeout), &self.hello, Some(tls), None)
                 .await
+                .map_err(|e| MailError::Transient(format!("connecting to {addr} with TLS: {e}")))?
+        } else {
+            let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
+                .await
+                .map_err(|_| MailError::Transient(format!("connecting to {addr}: timed out")))?
+                .map_err(|e| MailError::Transient(format!("connecting to {addr}: {e}")))?;
+            // Without this each email waits ~40 ms for a delayed ACK.
+            stream.set_nodelay(true).map_err(|e| MailError::Transient(format!("TCP_NODELAY: {e}")))?;
+            let mut conn = tokio::time::timeout(self.timeout, AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello))
+                .await
+                .map_err(|_| MailError::Transient(format!("greeting from {addr}: timed out")))?
                 .map_err(classify_before_handover)?;
+            if conn.can_starttls() {
+                conn.starttls(self.tls_parameters()?, &self.hello)
+                    .await
+                    .map_err(|e| MailError::Transient(format!("STARTTLS with {addr}: {e}")))?;
+            } else if self.credentials.is_some() {
+                return Err(MailError::Transient(format!("{addr} offers no STARTTLS: credentials are not sent in clear (use smtps://)")));
+            }
+            conn
+        };
+        if let Some(creds) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], creds).await.map_err(classify_before_handover)?;
         }
         Ok(conn)
     }
@@ -265,6 +288,25 @@ impl SmtpPool {
     }
 }
 
+/// Decodes `%XX` escapes (credentials in URLs).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn classify_before_handover(e: lettre::transport::smtp::Error) -> MailError {
     if e.is_permanent() {
         MailError::Permanent(e.to_string())
@@ -281,20 +323,20 @@ mod tests {
 
     #[test]
     fn smtp_urls_parse_and_smtps_is_refused_clearly() {
-        let p = SmtpPool::parse("smtp://127.0.0.1:2525", T).unwrap();
+        let p = SmtpPool::parse("smtp://127.0.0.1:2525", T, None).unwrap();
         assert_eq!(
             (p.host.as_str(), p.port, p.credentials.is_some()),
             ("127.0.0.1", 2525, false)
         );
-        let p = SmtpPool::parse("smtp://u:secret@mail.example.org", T).unwrap();
+        let p = SmtpPool::parse("smtp://u:secret@mail.example.org", T, None).unwrap();
         assert_eq!(
             (p.host.as_str(), p.port, p.credentials.is_some()),
             ("mail.example.org", 25, true)
         );
-        let e = SmtpPool::parse("smtps://u:p@x:465", T)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("smtps://") && !e.contains("u:p"), "{e}");
+        let p = SmtpPool::parse("smtps://u%40x:p%3Aw@mail.example.org", T, None).unwrap();
+        assert_eq!((p.port, p.implicit_tls), (465, true));
+        let e = SmtpPool::parse("http://u:secret@x", T, None).err().unwrap().to_string();
+        assert!(!e.contains("secret"), "{e}");
+        assert_eq!(percent_decode("p%3Aw%40rd"), "p:w@rd");
     }
 }

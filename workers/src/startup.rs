@@ -47,6 +47,7 @@ pub async fn run() -> anyhow::Result<()> {
         settings.smtp_url.as_deref(),
         settings.outbox_dir.clone(),
         settings.smtp_timeout,
+        settings.smtp_ca_file.as_deref(),
     )?);
     let shutdown = shutdown::on_signal();
     let health = admin::Health::new();
