@@ -68,11 +68,18 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     .collect();
     let ids: Vec<String> = pairs.iter().map(|p| p.id().to_string()).collect();
     let ledgers = db::ledgers(&pool, &ids).await?;
+    // What became of each coordinator step: `skipped (escalation already sent by ...)`.
     let statuses: HashMap<(String, String), String> = db::timeline(&pool, &ids)
         .await?
         .into_iter()
         .filter(|r| r.recipient == Recipient::Coordinator.as_str())
-        .map(|r| ((r.mentorship_id, r.step_id), r.status))
+        .map(|r| {
+            let status = match r.outcome.filter(|o| r.status != "sent" && !o.is_empty()) {
+                Some(why) => format!("{} ({})", r.status, clean(&why)),
+                None => r.status,
+            };
+            ((r.mentorship_id, r.step_id), status)
+        })
         .collect();
 
     let rule_names: Vec<String> = rules
@@ -190,8 +197,8 @@ pub fn evidence(s: &Summary) -> String {
         _ => "never".into(),
     };
     format!(
-        "{} interactions (mentor {}, mentee {}){}; last activity {last}",
-        s.total,
+        "{} (mentor {}, mentee {}){}; last activity {last}",
+        count(s.total as usize, "interaction", "interactions"),
         s.mentor,
         s.mentee,
         if kinds.is_empty() {

@@ -320,7 +320,9 @@ pub async fn dry_run(args: DryRunArgs, out: &mut dyn Write) -> anyhow::Result<()
     writeln!(out)?;
     writeln!(
         out,
-        "would send {nudges} emails to mentors and mentees and {escalations} escalations; {skipped} skipped, {pending} pending, {cancelled} cancelled"
+        "would send {} to mentors and mentees and {}; {skipped} skipped, {pending} pending, {cancelled} cancelled",
+        count(nudges, "email", "emails"),
+        count(escalations, "escalation", "escalations")
     )?;
     if !escalated.is_empty() {
         writeln!(out, "escalated: {}", escalated.join(", "))?;
