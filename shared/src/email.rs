@@ -535,17 +535,18 @@ mod tests {
     #[test]
     fn template_names_are_those_with_all_three_parts() {
         let names = Templates::load(None).unwrap().names();
-        assert_eq!(
-            names,
-            [
-                "check_in",
-                "escalation",
-                "pacing_tip",
-                "plan_reminder",
-                "welcome",
-                "wrap_up"
-            ]
+        for step in &Playbook::built_in().steps {
+            assert!(
+                names.contains(&step.template),
+                "{} in {names:?}",
+                step.template
+            );
+        }
+        assert!(
+            !names.iter().any(|n| n == "base"),
+            "base.html alone is not one"
         );
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted: {names:?}");
     }
 
     #[test]
