@@ -75,6 +75,9 @@ const BUILT_IN: &[(&str, &str)] = &[
         "escalation.html",
         include_str!("../templates/escalation.html"),
     ),
+    ("digest.subject", include_str!("../templates/digest.subject")),
+    ("digest.txt", include_str!("../templates/digest.txt")),
+    ("digest.html", include_str!("../templates/digest.html")),
 ];
 
 /// The three parts every template has.
@@ -183,7 +186,7 @@ impl Templates {
     }
 
     /// Renders the three parts of `template` for `ctx`; the subject is folded to one line.
-    pub fn render_parts(&self, template: &str, ctx: &Context) -> Result<Rendered, EmailError> {
+    pub fn render_parts<C: Serialize>(&self, template: &str, ctx: &C) -> Result<Rendered, EmailError> {
         let subject = self.render(&format!("{template}.subject"), ctx)?;
         // A subject is one line, whatever a template or a name put in it.
         let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -196,7 +199,7 @@ impl Templates {
         })
     }
 
-    fn render(&self, name: &str, ctx: &Context) -> Result<String, EmailError> {
+    fn render<C: Serialize>(&self, name: &str, ctx: &C) -> Result<String, EmailError> {
         let template = self
             .env
             .get_template(name)
@@ -425,6 +428,23 @@ pub fn compose(
     to_email: &str,
     message_id: String,
 ) -> Result<Composed, EmailError> {
+    let headers = (ctx.step.as_str(), ctx.mentorship_id.as_str());
+    compose_any(templates, template, ctx, headers, from, to_name, to_email, message_id)
+}
+
+/// Renders and builds one email from any template context; `headers` are the
+/// values of `X-Firstweek-Step` and `X-Firstweek-Mentorship`.
+#[allow(clippy::too_many_arguments)]
+pub fn compose_any<C: Serialize>(
+    templates: &Templates,
+    template: &str,
+    ctx: &C,
+    headers: (&str, &str),
+    from: &Mailbox,
+    to_name: &str,
+    to_email: &str,
+    message_id: String,
+) -> Result<Composed, EmailError> {
     let Rendered {
         subject,
         text,
@@ -449,11 +469,11 @@ pub fn compose(
     builder = builder
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str(STEP_HEADER),
-            ctx.step.clone(),
+            headers.0.to_string(),
         ))
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str(MENTORSHIP_HEADER),
-            ctx.mentorship_id.clone(),
+            headers.1.to_string(),
         ));
     let message = builder
         .multipart(MultiPart::alternative_plain_html(text, html))

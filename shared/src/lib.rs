@@ -6,6 +6,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod digest;
 pub mod email;
 pub mod event;
 pub mod interaction;
