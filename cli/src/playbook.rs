@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow};
 use chrono::{Duration, Utc};
+use firstweek::digest;
 use firstweek::email::{Templates, reason_text};
 use firstweek::interaction::Summary;
 use firstweek::playbook::{Playbook, PlaybookError, Recipient, Trigger};
@@ -122,7 +123,7 @@ pub fn validate(file: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     table.write(out, 2)?;
     writeln!(
         out,
-        "templates ({source}): every step renders for each of its recipients"
+        "templates ({source}): every step renders for each of its recipients, and the daily digest"
     )?;
     writeln!(out, "ok")?;
     Ok(())
@@ -144,6 +145,12 @@ fn check_renders(playbook: &Playbook, templates: &Templates) -> anyhow::Result<(
                     )
                 })?;
         }
+    }
+    // The scheduler's daily digest to coordinators uses its own template.
+    if templates.names().iter().any(|n| n == digest::TEMPLATE) {
+        templates
+            .render_parts(digest::TEMPLATE, &crate::sample::digest(now))
+            .context("the daily digest template does not render")?;
     }
     Ok(())
 }

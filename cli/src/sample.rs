@@ -1,6 +1,7 @@
 //! A sample pair and ledger for previews and template checks.
 
 use chrono::{DateTime, Duration, Utc};
+use firstweek::digest::{DigestContext, PairLine};
 use firstweek::email::{Context, reason_text};
 use firstweek::event::{Actor, Coordinator, InteractionKind, MentorshipStarted, Person};
 use firstweek::interaction::{Interaction, Summary};
@@ -91,4 +92,42 @@ pub fn context(
         reasons,
         now,
     )
+}
+
+/// A coordinator's daily digest with two pairs, one of them at risk.
+pub fn digest(now: DateTime<Utc>) -> DigestContext {
+    let pair =
+        |id: &str, mentor: &str, mentee: &str, day, (m, e): (u32, u32), plan, risks: &[&str]| {
+            PairLine {
+                mentorship_id: id.into(),
+                mentor: mentor.into(),
+                mentee: mentee.into(),
+                day,
+                total: m + e,
+                by_mentor: m,
+                by_mentee: e,
+                has_plan: plan,
+                risks: risks.iter().map(|r| r.to_string()).collect(),
+            }
+        };
+    DigestContext {
+        coordinator: "Cy Coordinator".into(),
+        date: now.format("%Y-%m-%d").to_string(),
+        pairs: vec![
+            pair(
+                "m-sample",
+                "Ada Lovelace",
+                "Grace Hopper",
+                5,
+                (2, 0),
+                false,
+                &[
+                    "one-sided: only the mentor has interacted",
+                    "no plan or goals shared yet",
+                ],
+            ),
+            pair("m-sample-2", "Alan Turing", "Bo Chen", 3, (3, 4), true, &[]),
+        ],
+        at_risk: 1,
+    }
 }

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use anyhow::{Context as _, bail};
 use chrono::Utc;
+use firstweek::digest;
 use firstweek::email::Templates;
 use firstweek::playbook::Recipient;
 
@@ -74,23 +75,37 @@ fn render(
             names.join(", ")
         );
     }
-    let playbook = crate::env::playbook()?;
-    let step = sample::step_for(&playbook, &args.template);
-    let step_id = step.map(|s| s.id.as_str()).unwrap_or(&args.template);
-    let ctx = sample::context(&playbook, step, step_id, args.recipient, Utc::now());
-    let rendered = templates
-        .render_parts(&args.template, &ctx)
-        .with_context(|| format!("rendering {} for the {}", args.template, args.recipient))?;
+    let now = Utc::now();
+    let (rendered, about) = if args.template == digest::TEMPLATE {
+        // The coordinators' daily digest has its own context.
+        let ctx = sample::digest(now);
+        let rendered = templates
+            .render_parts(&args.template, &ctx)
+            .with_context(|| format!("rendering {}", args.template))?;
+        (
+            rendered,
+            "the daily digest, to a coordinator, two sample pairs".to_string(),
+        )
+    } else {
+        let playbook = crate::env::playbook()?;
+        let step = sample::step_for(&playbook, &args.template);
+        let step_id = step.map(|s| s.id.as_str()).unwrap_or(&args.template);
+        let ctx = sample::context(&playbook, step, step_id, args.recipient, now);
+        let rendered = templates
+            .render_parts(&args.template, &ctx)
+            .with_context(|| format!("rendering {} for the {}", args.template, args.recipient))?;
+        let about = format!(
+            "step {step_id}, to the {}, sample pair {} & {}",
+            args.recipient, ctx.mentor.name, ctx.mentee.name
+        );
+        (rendered, about)
+    };
     match args.part.as_deref() {
         Some("subject") => writeln!(out, "{}", rendered.subject)?,
         Some("text") => write!(out, "{}", rendered.text)?,
         Some("html") => write!(out, "{}", rendered.html)?,
         _ => {
-            writeln!(
-                out,
-                "template {} ({source}), step {step_id}, to the {}, sample pair {} & {}",
-                args.template, args.recipient, ctx.mentor.name, ctx.mentee.name
-            )?;
+            writeln!(out, "template {} ({source}), {about}", args.template)?;
             writeln!(out)?;
             writeln!(out, "Subject: {}", rendered.subject)?;
             writeln!(out)?;

@@ -91,6 +91,10 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         None if ledger.is_empty() && rows.is_empty() && early_end.is_none() => {
             bail!("no mentorship {id:?}: no start, interaction or ending stored under that id")
         }
+        None if id.starts_with(firstweek::digest::KEY_PREFIX) => {
+            let email = &id[firstweek::digest::KEY_PREFIX.len()..];
+            writeln!(out, "daily digests of coordinator {}", clean(email))?;
+        }
         None => {
             writeln!(out, "mentorship {}", clean(&id))?;
             writeln!(

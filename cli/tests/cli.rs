@@ -329,6 +329,17 @@ async fn template_render_previews_built_in_and_overridden_templates() {
         "{out}"
     );
 
+    // The coordinators' daily digest has its own sample context.
+    let out = ok(&cli(&[], &["template", "render", "digest"]).await);
+    assert!(
+        out.contains("template digest (built-in), the daily digest"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Hi Cy Coordinator") && out.contains("m-sample-2"),
+        "{out}"
+    );
+
     let dir = std::env::temp_dir().join(unique("fwcli_templates"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
