@@ -128,18 +128,27 @@ impl Db {
             .await
             .expect("count")
     }
+}
 
-    async fn drop(self) {
-        self.pool.close().await;
-        if let Ok(admin) = PgPool::connect(PG_ADMIN_URL).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&admin)
-            .await;
-            admin.close().await;
-        }
+/// The database goes when the test ends, passed or not.
+impl Drop for Db {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // A runtime of its own: the test's may be gone or busy by now.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = PgPool::connect(PG_ADMIN_URL).await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+                admin.close().await;
+                Some(())
+            })
+        });
+        let _ = dropped.join();
     }
 }
 
@@ -147,7 +156,7 @@ impl Db {
 struct Vhost {
     name: String,
     url: String,
-    conn: Connection,
+    _conn: Connection,
     channel: Channel,
 }
 
@@ -179,7 +188,7 @@ impl Vhost {
         Vhost {
             name,
             url,
-            conn,
+            _conn: conn,
             channel,
         }
     }
@@ -210,10 +219,14 @@ impl Vhost {
         }
         out
     }
+}
 
-    async fn drop(self) {
-        let _ = self.conn.close(200, "done".into()).await;
-        rabbitmqctl(&["delete_vhost", &self.name]).await;
+/// The vhost goes when the test ends, passed or not (its connections with it).
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["delete_vhost", &self.name])
+            .output();
     }
 }
 
@@ -564,7 +577,6 @@ async fn timeline_at_risk_and_dry_run_read_an_ingested_pair() {
         before
     );
     std::fs::remove_dir_all(&dir).unwrap();
-    db.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -711,7 +723,6 @@ async fn dead_letters_are_listed_shown_and_replayed() {
     // Either a number or --all.
     let usage = cli(&env, &["dead", "replay"]).await;
     assert_eq!(usage.status.code(), Some(2), "{}", stderr(&usage));
-    vhost.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -832,7 +843,6 @@ async fn publish_sends_valid_events_with_confirms() {
     assert!(out.contains("\"mentorship_id\":\"m-x\""), "{out}");
     let err = fails(&cli(&[], &["publish", "ended"]).await);
     assert!(err.contains("AMQP_URL is not set"), "{err}");
-    vhost.drop().await;
 }
 
 #[tokio::test]
