@@ -14,6 +14,11 @@ use crate::interaction::Interaction;
 use crate::playbook::{Playbook, Recipient};
 use crate::timeline::{self, Planned, SendWindow, TimeScale};
 
+mod batch;
+mod due;
+pub use batch::{DeliveryClaim, DeliveryEnd, StepState, claim_deliveries, finish_deliveries, ingest_batch, load_steps, mark_handing_over_many};
+pub use due::next_due;
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
