@@ -11,6 +11,7 @@ use futures_util::future::join_all;
 use lapin::options::BasicPublishOptions;
 use lapin::{Channel, Confirmation, Connection};
 use sqlx::PgPool;
+use tokio::task::JoinSet;
 
 use firstweek::broker;
 use firstweek::store::{self, DueStep};
@@ -18,6 +19,8 @@ use firstweek_ops::admin::Health;
 
 /// Rows claimed per round trip.
 const BATCH: i64 = 1000;
+/// Batches whose confirms may be outstanding at once.
+const IN_FLIGHT: usize = 4;
 /// A claimed row is not offered to another scheduler for this long.
 const CLAIM_LEASE: i64 = 30;
 /// How long the broker has to confirm a batch before it counts as not confirmed.
@@ -68,8 +71,40 @@ impl Publisher {
     }
 
     /// Publishes everything due now; returns how many rows went out.
+    ///
+    /// Pipelined: while the broker confirms one batch (and it is then marked
+    /// published), the next is claimed and published, up to [`IN_FLIGHT`]
+    /// batches at once. A row is still marked published only after its own
+    /// confirm, and an unconfirmed one is released.
     pub async fn tick(&mut self) -> anyhow::Result<usize> {
-        let mut total = 0;
+        let mut inflight: JoinSet<anyhow::Result<(usize, usize)>> = JoinSet::new();
+        let claimed = self.claim_and_publish(&mut inflight).await;
+        // Whatever happened, settle what was published.
+        let (mut total, mut failed) = (0, 0);
+        let mut error = None;
+        while let Some(done) = inflight.join_next().await {
+            match done {
+                Ok(Ok((c, f))) => {
+                    total += c;
+                    failed += f;
+                }
+                Ok(Err(e)) => error = Some(e),
+                Err(e) => error = Some(anyhow::anyhow!("a publish batch panicked: {e}")),
+            }
+        }
+        claimed?;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        if failed > 0 {
+            self.link = None;
+            self.health.set_broker(false);
+            anyhow::bail!("{failed} publishes were not confirmed; released for the next tick");
+        }
+        Ok(total)
+    }
+
+    async fn claim_and_publish(&mut self, inflight: &mut JoinSet<anyhow::Result<(usize, usize)>>) -> anyhow::Result<()> {
         loop {
             let started = Instant::now();
             let channel = match self.channel().await {
@@ -83,33 +118,36 @@ impl Publisher {
             metrics::histogram!("firstweek_heartbeat_claim_seconds")
                 .record(started.elapsed().as_secs_f64());
             if due.is_empty() {
-                return Ok(total);
+                return Ok(());
             }
-            let (confirmed, failed) = publish_all(&channel, &due).await;
-            if !confirmed.is_empty() {
-                store::mark_published(&self.pool, &confirmed, self.redeliver_after)
-                    .await?;
+            let full = due.len() as i64 >= BATCH;
+            let (pending, failed_now) = publish_all(&channel, &due).await;
+            let (pool, redeliver_after) = (self.pool.clone(), self.redeliver_after);
+            inflight.spawn(settle(pool, pending, failed_now, redeliver_after));
+            // Bound what is in flight; stop early once a batch failed.
+            while inflight.len() >= IN_FLIGHT {
+                match inflight.join_next().await {
+                    Some(Ok(Ok((_, 0)))) | None => {}
+                    Some(other) => {
+                        // Put the outcome back for tick() to report.
+                        inflight.spawn(async move { other.map_err(|e| anyhow::anyhow!("a publish batch panicked: {e}"))? });
+                        return Ok(());
+                    }
+                }
             }
-            metrics::counter!("firstweek_steps_published_total").increment(confirmed.len() as u64);
-            total += confirmed.len();
-            if !failed.is_empty() {
-                store::release(&self.pool, &failed).await?;
-                self.link = None;
-                self.health.set_broker(false);
-                anyhow::bail!(
-                    "{} publishes were not confirmed; released for the next tick",
-                    failed.len()
-                );
-            }
-            if (due.len() as i64) < BATCH {
-                return Ok(total);
+            if !full {
+                return Ok(());
             }
         }
     }
 }
 
-/// Publishes a batch, pipelined: all publishes first, then all confirms.
-async fn publish_all(channel: &Channel, due: &[DueStep]) -> (Vec<i64>, Vec<i64>) {
+/// Confirms still to come for published rows.
+type Pending = Vec<(i64, lapin::PublisherConfirm)>;
+
+/// Publishes a batch (frames only: the confirms are awaited by [`settle`]);
+/// returns the pending confirms and the rows that could not even be sent.
+async fn publish_all(channel: &Channel, due: &[DueStep]) -> (Pending, Vec<i64>) {
     let mut pending = Vec::with_capacity(due.len());
     let mut failed = Vec::new();
     for step in due {
@@ -136,18 +174,32 @@ async fn publish_all(channel: &Channel, due: &[DueStep]) -> (Vec<i64>, Vec<i64>)
             Err(_) => failed.push(step.timeline_id),
         }
     }
+    (pending, failed)
+}
+
+/// Awaits a batch's confirms, marks the confirmed rows published and releases
+/// the others; returns (published, released).
+async fn settle(pool: PgPool, pending: Pending, mut failed: Vec<i64>, redeliver_after: Duration) -> anyhow::Result<(usize, usize)> {
     let (ids, confirms): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
     let mut confirmed = Vec::with_capacity(ids.len());
     // A broker that dies mid-batch may never answer: those count as not confirmed.
-    let Ok(results) = tokio::time::timeout(CONFIRM_TIMEOUT, join_all(confirms)).await else {
-        failed.extend(ids);
-        return (confirmed, failed);
-    };
-    for (id, result) in ids.into_iter().zip(results) {
-        match result {
-            Ok(Confirmation::Nack(_)) | Err(_) => failed.push(id),
-            Ok(_) => confirmed.push(id),
+    match tokio::time::timeout(CONFIRM_TIMEOUT, join_all(confirms)).await {
+        Err(_) => failed.extend(ids),
+        Ok(results) => {
+            for (id, result) in ids.into_iter().zip(results) {
+                match result {
+                    Ok(Confirmation::Nack(_)) | Err(_) => failed.push(id),
+                    Ok(_) => confirmed.push(id),
+                }
+            }
         }
     }
-    (confirmed, failed)
+    if !confirmed.is_empty() {
+        store::mark_published(&pool, &confirmed, redeliver_after).await?;
+    }
+    metrics::counter!("firstweek_steps_published_total").increment(confirmed.len() as u64);
+    if !failed.is_empty() {
+        store::release(&pool, &failed).await?;
+    }
+    Ok((confirmed.len(), failed.len()))
 }

@@ -61,12 +61,22 @@ pub async fn run() -> anyhow::Result<()> {
         .context("starting the heartbeat")?;
     let mut publisher = Publisher::new(pool.clone(), settings.amqp_url.clone(), health.clone(), settings.redeliver_after);
     let mut backoff = Backoff::default();
+    // Between heartbeats, wake early for a row due sooner than the next tick.
+    let mut early: Option<std::time::Duration> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = wake.notified() => {}
+            _ = tokio::time::sleep(early.unwrap_or_default()), if early.is_some() => {}
         }
-        match publisher.tick().await {
+        early = None;
+        let started = std::time::Instant::now();
+        let ticked = publisher.tick().await;
+        if ticked.is_ok() {
+            early = next_wake(&pool).await;
+        }
+        metrics::histogram!("firstweek_heartbeat_seconds").record(started.elapsed().as_secs_f64());
+        match ticked {
             Ok(n) => {
                 backoff.reset();
                 if n > 0 {
@@ -88,4 +98,16 @@ pub async fn run() -> anyhow::Result<()> {
     pool.close().await;
     tracing::info!("firstweek-scheduler stopped");
     Ok(())
+}
+
+/// Heartbeats are a second apart; a row due before the next one is woken for
+/// (at most every `MIN_GAP`, so a steady stream of due rows is published in
+/// small batches rather than polled for).
+const MIN_GAP: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// How long to sleep before looking again, if sooner than the next heartbeat.
+async fn next_wake(pool: &sqlx::PgPool) -> Option<std::time::Duration> {
+    let next = store::next_due(pool).await.ok()??;
+    let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default().max(MIN_GAP);
+    (wait < std::time::Duration::from_secs(1)).then_some(wait)
 }
