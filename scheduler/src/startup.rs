@@ -9,7 +9,7 @@ use firstweek::config::Settings;
 use firstweek::{store, telemetry};
 use firstweek_ops::{admin, backoff::Backoff, shutdown};
 
-use crate::heartbeat;
+use crate::{digest, heartbeat};
 use crate::publisher::Publisher;
 
 /// Runs the scheduler until SIGTERM.
@@ -19,6 +19,7 @@ pub async fn run() -> anyhow::Result<()> {
     let shutdown = shutdown::on_signal();
     let health = admin::Health::new();
     let metrics = admin::install_metrics()?;
+    let digest_cron = digest::cron_from_env()?;
     tracing::info!(playbook = %settings.rules.playbook.name, scale = settings.rules.scale.factor(), "firstweek-scheduler starting");
     if let Some(addr) = settings.admin_addr {
         tokio::spawn(admin::serve(
@@ -59,6 +60,11 @@ pub async fn run() -> anyhow::Result<()> {
     let mut cron = heartbeat::start(wake.clone())
         .await
         .context("starting the heartbeat")?;
+    if let Some(expr) = &digest_cron {
+        digest::add_job(&cron, expr, pool.clone(), settings.rules.clone(), wake.clone())
+            .await
+            .context("starting the daily digest")?;
+    }
     let mut publisher = Publisher::new(pool.clone(), settings.amqp_url.clone(), health.clone(), settings.redeliver_after);
     let mut backoff = Backoff::default();
     // Between heartbeats, wake early for a row due sooner than the next tick.
