@@ -1,12 +1,13 @@
 //! Due steps: judge the condition as of the due time, claim the delivery,
 //! compose and send, and record what became of it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{Duration, Utc};
 use lapin::message::Delivery;
 use lettre::message::Mailbox;
 use sqlx::PgPool;
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
 
 use firstweek::broker;
@@ -57,11 +58,18 @@ impl Handler for Steps {
 }
 
 impl Steps {
+    /// The batchers of this process (one set: every `Steps` of a worker shares the pool).
+    fn groups(&self) -> &'static Groups {
+        GROUPS.get_or_init(|| Groups::new(self.pool.clone(), self.claim_lease))
+    }
+
     async fn process(&self, due: DueStep) -> anyhow::Result<()> {
-        let Some(row) = store::timeline_row(&self.pool, due.timeline_id).await? else {
+        let groups = self.groups();
+        let Some(state) = groups.load.call(due.timeline_id).await? else {
             tracing::warn!("timeline row not found; ignored");
             return Ok(());
         };
+        let store::StepState { row, pair, ledger } = state;
         if row.status != "scheduled" && row.status != "published" {
             tracing::debug!(status = %row.status, "already handled");
             return Ok(());
@@ -72,14 +80,12 @@ impl Steps {
                 .finish(&row, "skipped", "the step is no longer in the playbook")
                 .await;
         };
-        let Some((started, ended_at)) = store::mentorship(&self.pool, &row.mentorship_id).await?
-        else {
+        let Some((started, ended_at)) = pair else {
             return self.finish(&row, "skipped", "mentorship not found").await;
         };
         if ended_at.is_some() {
             return self.finish(&row, "cancelled", "mentorship ended").await;
         }
-        let ledger = store::interactions(&self.pool, &row.mentorship_id).await?;
         let summary = Summary::as_of(&ledger, row.due_at);
         let fired = summary.judge(&step.when, &playbook.thresholds);
         if fired.is_empty() {
@@ -96,15 +102,7 @@ impl Steps {
         let domain = self.from.email.domain().to_string();
         let message_id =
             email::message_id(&row.mentorship_id, &step.once_key, row.recipient, &domain);
-        match store::claim_delivery(
-            &self.pool,
-            &row,
-            &step.once_key,
-            &message_id,
-            self.claim_lease,
-        )
-        .await?
-        {
+        match groups.claim.call((row.clone(), step.once_key.clone(), message_id.clone())).await? {
             Claim::Granted => {}
             Claim::Busy => {
                 tracing::info!("another worker holds this delivery; checking back when its claim expires");
@@ -164,12 +162,10 @@ impl Steps {
             }
         };
         let stem = format!("{}.{}.{}", row.mentorship_id, row.step_id, row.recipient);
-        let (pool, mentorship, once_key, recipient) = (self.pool.clone(), row.mentorship_id.clone(), step.once_key.clone(), row.recipient);
+        let (mentorship, once_key, recipient) = (row.mentorship_id.clone(), step.once_key.clone(), row.recipient);
         let handover = move || -> futures_util::future::BoxFuture<'static, Result<(), String>> {
-            let (pool, mentorship, once_key) = (pool.clone(), mentorship.clone(), once_key.clone());
-            Box::pin(async move {
-                store::mark_handing_over(&pool, &mentorship, &once_key, recipient).await.map_err(|e| e.to_string())
-            })
+            let key = (mentorship.clone(), once_key.clone(), recipient);
+            Box::pin(async move { groups.handover.call(key).await.map_err(|e| format!("{e:#}")) })
         };
         let result = self.mailer.send(&composed, &stem, &handover).await;
         self.record(&row, &step.once_key, result).await
@@ -182,7 +178,8 @@ impl Steps {
         let mut backoff = firstweek_ops::backoff::Backoff::default();
         let started = std::time::Instant::now();
         loop {
-            match store::finish_delivery(&self.pool, row, once_key, status, detail).await {
+            let end = (row.clone(), once_key.to_string(), status.to_string(), detail.to_string());
+            match self.groups().finish.call(end).await {
                 Ok(()) => return Ok(()),
                 // On shutdown, keep trying for a while; the drain deadline bounds it.
                 Err(e) if started.elapsed() < self.claim_lease.to_std().unwrap_or_default() => {
@@ -255,5 +252,155 @@ impl Steps {
             .increment(1);
         store::finish_row(&self.pool, row.id, status, why).await?;
         Ok(())
+    }
+}
+
+static GROUPS: OnceLock<Groups> = OnceLock::new();
+
+/// Group commit for the steps' database work: concurrent handlers queue their
+/// reads, claims, handovers and finishes, and a couple of writers run each
+/// kind as one statement per batch (`store::load_steps`, `claim_deliveries`,
+/// `mark_handing_over_many`, `finish_deliveries`) instead of one or more
+/// round trips (and commits) per email. Each handler still waits for its own
+/// item's result before it goes on, so the order of effects per step (claim,
+/// handover, SMTP, finish) is unchanged. If a batch fails, its items are run
+/// one by one with the per-item functions, so each gets its own answer.
+struct Groups {
+    load: Group<i64, Option<store::StepState>>,
+    claim: Group<(TimelineRow, String, String), Claim>,
+    handover: Group<(String, String, Recipient), ()>,
+    finish: Group<(TimelineRow, String, String, String), ()>,
+}
+
+/// Items per statement at most.
+const MAX_BATCH: usize = 64;
+/// Statements of one kind in flight at once: one collects while the other runs.
+const WRITERS: usize = 2;
+
+impl Groups {
+    fn new(pool: PgPool, lease: Duration) -> Groups {
+        let p = pool.clone();
+        let load = Group::new(move |ids: Vec<i64>| {
+            let pool = p.clone();
+            async move {
+                match store::load_steps(&pool, &ids).await {
+                    Ok(states) => states.into_iter().map(Ok).collect(),
+                    Err(e) if ids.len() == 1 => vec![Err(e.into())],
+                    Err(_) => {
+                        let mut out = Vec::with_capacity(ids.len());
+                        for id in ids {
+                            out.push(store::load_steps(&pool, &[id]).await.map(|mut v| v.pop().flatten()).map_err(Into::into));
+                        }
+                        out
+                    }
+                }
+            }
+        });
+        let p = pool.clone();
+        let claim = Group::new(move |items: Vec<(TimelineRow, String, String)>| {
+            let pool = p.clone();
+            async move {
+                let claims: Vec<store::DeliveryClaim<'_>> = items.iter().map(|(r, o, m)| (r, o.as_str(), m.as_str())).collect();
+                let granted = store::claim_deliveries(&pool, &claims).await.unwrap_or_else(|_| vec![false; items.len()]);
+                let mut out = Vec::with_capacity(items.len());
+                for ((row, once_key, message_id), granted) in items.iter().zip(granted) {
+                    out.push(if granted {
+                        Ok(Claim::Granted)
+                    } else {
+                        // The key exists already (or the batch failed): the full answer.
+                        store::claim_delivery(&pool, row, once_key, message_id, lease).await.map_err(Into::into)
+                    });
+                }
+                out
+            }
+        });
+        let p = pool.clone();
+        let handover = Group::new(move |keys: Vec<(String, String, Recipient)>| {
+            let pool = p.clone();
+            async move {
+                match store::mark_handing_over_many(&pool, &keys).await {
+                    Ok(()) => keys.iter().map(|_| Ok(())).collect(),
+                    Err(e) if keys.len() == 1 => vec![Err(e.into())],
+                    Err(_) => {
+                        let mut out = Vec::with_capacity(keys.len());
+                        for (m, o, r) in &keys {
+                            out.push(store::mark_handing_over(&pool, m, o, *r).await.map_err(Into::into));
+                        }
+                        out
+                    }
+                }
+            }
+        });
+        let p = pool;
+        let finish = Group::new(move |ends: Vec<(TimelineRow, String, String, String)>| {
+            let pool = p.clone();
+            async move {
+                let batch: Vec<store::DeliveryEnd<'_>> =
+                    ends.iter().map(|(r, o, s, d)| (r, o.as_str(), s.as_str(), d.as_str())).collect();
+                match store::finish_deliveries(&pool, &batch).await {
+                    Ok(()) => ends.iter().map(|_| Ok(())).collect(),
+                    Err(e) if ends.len() == 1 => vec![Err(e.into())],
+                    Err(_) => {
+                        let mut out = Vec::with_capacity(ends.len());
+                        for (r, o, s, d) in &ends {
+                            out.push(store::finish_delivery(&pool, r, o, s, d).await.map_err(Into::into));
+                        }
+                        out
+                    }
+                }
+            }
+        });
+        Groups { load, claim, handover, finish }
+    }
+}
+
+/// A queue of items that a few writer tasks run in batches.
+struct Group<I, O> {
+    queue: mpsc::UnboundedSender<(I, oneshot::Sender<anyhow::Result<O>>)>,
+}
+
+impl<I: Send + 'static, O: Send + 'static> Group<I, O> {
+    fn new<F, Fut>(run: F) -> Group<I, O>
+    where
+        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Vec<anyhow::Result<O>>> + Send + 'static,
+    {
+        let (queue, rx) = mpsc::unbounded_channel::<(I, oneshot::Sender<anyhow::Result<O>>)>();
+        let rx = Arc::new(Mutex::new(rx));
+        let run = Arc::new(run);
+        for _ in 0..WRITERS {
+            let (rx, run) = (rx.clone(), run.clone());
+            tokio::spawn(async move {
+                loop {
+                    let mut batch = Vec::new();
+                    {
+                        let mut rx = rx.lock().await;
+                        match rx.recv().await {
+                            Some(first) => batch.push(first),
+                            None => return,
+                        }
+                        while batch.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(next) => batch.push(next),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    let (items, replies): (Vec<I>, Vec<_>) = batch.into_iter().unzip();
+                    let results = run(items).await;
+                    for (reply, result) in replies.into_iter().zip(results) {
+                        let _ = reply.send(result);
+                    }
+                }
+            });
+        }
+        Group { queue }
+    }
+
+    /// Runs `item` in the next batch and returns its own result.
+    async fn call(&self, item: I) -> anyhow::Result<O> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send((item, reply)).map_err(|_| anyhow::anyhow!("the batch writers stopped"))?;
+        answer.await.map_err(|_| anyhow::anyhow!("the batch writer dropped a request"))?
     }
 }
