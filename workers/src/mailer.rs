@@ -34,7 +34,8 @@ pub enum MailError {
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const POOL_SIZE: usize = 16;
+/// Idle connections kept: at least the steps consumer's concurrency, or sends reconnect.
+const POOL_SIZE: usize = 64;
 
 /// Called right before the message is handed over (see [`Mailer::send`]).
 pub type Handover = dyn Fn() -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync;
