@@ -23,6 +23,14 @@ pub const KEY_PREFIX: &str = "digest:";
 /// The template digests use.
 pub const TEMPLATE: &str = "digest";
 
+/// The coordinator's address and the date of a digest row, or `None` when the
+/// row is not a digest.
+pub fn of_row<'a>(mentorship_id: &'a str, step_id: &'a str) -> Option<(&'a str, &'a str)> {
+    let email = mentorship_id.strip_prefix(KEY_PREFIX)?;
+    let date = step_id.strip_prefix(STEP_PREFIX)?;
+    Some((email, date))
+}
+
 /// How far back a pair still belongs in the digest: its first week and one day.
 fn horizon(rules: &Rules) -> Duration {
     rules.scale.wall(rules.playbook.week() + Duration::days(1))
@@ -157,6 +165,13 @@ mod tests {
             mentee: p("bo"),
             coordinator: Coordinator { name: "Cy".into(), email: "cy@example.org".into(), timezone: None },
         }
+    }
+
+    #[test]
+    fn digest_rows_are_told_apart_from_pair_steps() {
+        assert_eq!(of_row("digest:cy@example.org", "digest-2026-11-24"), Some(("cy@example.org", "2026-11-24")));
+        assert_eq!(of_row("pair-1", "welcome"), None);
+        assert_eq!(of_row("pair-1", "digest-2026-11-24"), None, "a playbook step may be named digest-*");
     }
 
     #[test]

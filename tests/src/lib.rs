@@ -260,6 +260,8 @@ impl Env {
             ),
             ("FIRSTWEEK_LOG_FORMAT".into(), "json".into()),
             ("RUST_LOG".into(), "info".into()),
+            // Tests that assert exact emails must not meet a digest at 07:00; digest tests turn it on.
+            ("FIRSTWEEK_DIGEST_CRON".into(), "off".into()),
         ];
         if self.options.smtp_tls {
             env.push(("FIRSTWEEK_SMTP_CA_FILE".into(), self.log_dir.join("smtp-ca.pem").display().to_string()));

@@ -11,6 +11,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
 
 use firstweek::broker;
+use firstweek::digest;
 use firstweek::email::{self, Context, Templates};
 use firstweek::interaction::Summary;
 use firstweek::playbook::Recipient;
@@ -74,6 +75,9 @@ impl Steps {
             tracing::debug!(status = %row.status, "already handled");
             return Ok(());
         }
+        if let Some((coordinator, date)) = digest::of_row(&row.mentorship_id, &row.step_id) {
+            return self.process_digest(&row, coordinator, date).await;
+        }
         let playbook = &self.rules.playbook;
         let Some(step) = playbook.step(&row.step_id) else {
             return self
@@ -99,10 +103,49 @@ impl Steps {
                 .await;
         }
 
+        let reasons = fired
+            .iter()
+            .map(|c| email::reason_text(*c, &summary, playbook.thresholds.min_interactions))
+            .collect();
+        let day = self.rules.scale.wall(Duration::days(1));
+        let ctx = Context::new(&started, &row.step_id, row.recipient, row.due_at, day, summary, reasons, Utc::now());
+        let (name, address) = match row.recipient {
+            Recipient::Mentor => (&started.mentor.name, &started.mentor.email),
+            Recipient::Mentee => (&started.mentee.name, &started.mentee.email),
+            Recipient::Coordinator => (&started.coordinator.name, &started.coordinator.email),
+        };
+        self.deliver(&row, &step.once_key, |message_id| {
+            email::compose(&self.templates, &step.template, &ctx, &self.from, name, address, message_id)
+        })
+        .await
+    }
+
+    /// A coordinator's daily digest: their pairs as of now; none left, no email.
+    async fn process_digest(&self, row: &TimelineRow, coordinator: &str, date: &str) -> anyhow::Result<()> {
+        let Some(ctx) = digest::gather(&self.pool, &self.rules, coordinator, date, Utc::now()).await? else {
+            return self.finish(row, "skipped", "no pairs to report").await;
+        };
+        let name = ctx.coordinator.clone();
+        self.deliver(row, &row.step_id, |message_id| {
+            let headers = (row.step_id.as_str(), row.mentorship_id.as_str());
+            email::compose_any(&self.templates, digest::TEMPLATE, &ctx, headers, &self.from, &name, coordinator, message_id)
+        })
+        .await
+    }
+
+    /// Claims the delivery `(pair, once_key, recipient)` in the ledger, then
+    /// composes, sends and records the email; a delivery someone else holds or
+    /// already made is not sent again.
+    async fn deliver(
+        &self,
+        row: &TimelineRow,
+        once_key: &str,
+        compose: impl FnOnce(String) -> Result<email::Composed, email::EmailError>,
+    ) -> anyhow::Result<()> {
+        let groups = self.groups();
         let domain = self.from.email.domain().to_string();
-        let message_id =
-            email::message_id(&row.mentorship_id, &step.once_key, row.recipient, &domain);
-        match groups.claim.call((row.clone(), step.once_key.clone(), message_id.clone())).await? {
+        let message_id = email::message_id(&row.mentorship_id, once_key, row.recipient, &domain);
+        match groups.claim.call((row.clone(), once_key.to_string(), message_id.clone())).await? {
             Claim::Granted => {}
             Claim::Busy => {
                 tracing::info!("another worker holds this delivery; checking back when its claim expires");
@@ -110,65 +153,30 @@ impl Steps {
                 return Ok(());
             }
             Claim::Taken { step_id, status } if step_id == row.step_id => {
-                return self.finish(&row, &status, "already handled").await;
+                return self.finish(row, &status, "already handled").await;
             }
             Claim::Taken { step_id, status } => {
-                return self
-                    .finish(
-                        &row,
-                        "skipped",
-                        &format!("{} already {status} by step {step_id}", step.once_key),
-                    )
-                    .await;
+                let why = format!("{once_key} already {status} by step {step_id}");
+                return self.finish(row, "skipped", &why).await;
             }
         }
-
-        let reasons = fired
-            .iter()
-            .map(|c| email::reason_text(*c, &summary, playbook.thresholds.min_interactions))
-            .collect();
-        let day = self.rules.scale.wall(Duration::days(1));
-        let now = Utc::now();
-        let ctx = Context::new(
-            &started,
-            &row.step_id,
-            row.recipient,
-            row.due_at,
-            day,
-            summary,
-            reasons,
-            now,
-        );
-        let (name, address) = match row.recipient {
-            Recipient::Mentor => (&started.mentor.name, &started.mentor.email),
-            Recipient::Mentee => (&started.mentee.name, &started.mentee.email),
-            Recipient::Coordinator => (&started.coordinator.name, &started.coordinator.email),
-        };
-        let composed = match email::compose(
-            &self.templates,
-            &step.template,
-            &ctx,
-            &self.from,
-            name,
-            address,
-            message_id,
-        ) {
+        let composed = match compose(message_id) {
             Ok(c) => c,
             Err(e) => {
                 // A template that fails to render is a bug in the program's templates, not a transient fault.
                 tracing::error!(error = %e, "cannot compose the email");
                 let why = format!("compose: {e}");
-                return self.record(&row, &step.once_key, Err(MailError::Permanent(why))).await;
+                return self.record(row, once_key, Err(MailError::Permanent(why))).await;
             }
         };
         let stem = format!("{}.{}.{}", row.mentorship_id, row.step_id, row.recipient);
-        let (mentorship, once_key, recipient) = (row.mentorship_id.clone(), step.once_key.clone(), row.recipient);
+        let (mentorship, key, recipient) = (row.mentorship_id.clone(), once_key.to_string(), row.recipient);
         let handover = move || -> futures_util::future::BoxFuture<'static, Result<(), String>> {
-            let key = (mentorship.clone(), once_key.clone(), recipient);
+            let key = (mentorship.clone(), key.clone(), recipient);
             Box::pin(async move { groups.handover.call(key).await.map_err(|e| format!("{e:#}")) })
         };
         let result = self.mailer.send(&composed, &stem, &handover).await;
-        self.record(&row, &step.once_key, result).await
+        self.record(row, once_key, result).await
     }
 
     /// Records a delivery's end. Once the SMTP server may have the message,
