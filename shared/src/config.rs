@@ -60,6 +60,10 @@ pub struct Settings {
     pub claim_lease: chrono::Duration,
     /// A published step no worker finished within this is published again.
     pub redeliver_after: chrono::Duration,
+    /// Events a worker handles at once (their database work is group-committed).
+    pub intake_concurrency: usize,
+    /// Due steps a worker handles at once, and so SMTP connections it may hold.
+    pub mail_concurrency: usize,
 }
 
 // Secrets (URLs with passwords) are never printed, not even in debug output.
@@ -187,6 +191,16 @@ impl Settings {
         let smtp_timeout = seconds("FIRSTWEEK_SMTP_TIMEOUT_SECS", 30)?;
         let claim_lease = seconds("FIRSTWEEK_CLAIM_LEASE_SECS", 120)?;
         let redeliver_after = seconds("FIRSTWEEK_REDELIVER_AFTER_SECS", 300)?;
+        let count = |variable: &'static str, default: usize| -> Result<usize, ConfigError> {
+            match get(variable) {
+                None => Ok(default),
+                Some(s) => s.parse::<usize>().ok().filter(|n| (1..=1024).contains(n)).ok_or_else(|| {
+                    invalid(variable, format!("{s:?} is not a number from 1 to 1024"))
+                }),
+            }
+        };
+        let intake_concurrency = count("FIRSTWEEK_INTAKE_CONCURRENCY", 64)?;
+        let mail_concurrency = count("FIRSTWEEK_MAIL_CONCURRENCY", 64)?;
         // A live worker still waiting on SMTP must never look dead.
         if claim_lease < 3 * smtp_timeout {
             return Err(invalid(
@@ -213,6 +227,8 @@ impl Settings {
             smtp_timeout: std::time::Duration::from_secs(smtp_timeout as u64),
             claim_lease: chrono::Duration::seconds(claim_lease),
             redeliver_after: chrono::Duration::seconds(redeliver_after),
+            intake_concurrency,
+            mail_concurrency,
         })
     }
 
@@ -254,6 +270,8 @@ mod tests {
             ("FIRSTWEEK_SEND_WINDOW", "9-5"),
             ("SMTP_URL", "http://x"),
             ("FIRSTWEEK_FROM", "nobody"),
+            ("FIRSTWEEK_MAIL_CONCURRENCY", "0"),
+            ("FIRSTWEEK_INTAKE_CONCURRENCY", "lots"),
         ] {
             let mut pairs = BASE.to_vec();
             pairs.push((k, v));

@@ -66,10 +66,10 @@ pub async fn run() -> anyhow::Result<()> {
     let pool = connect_database(&settings, &health, &shutdown).await?;
     let Some(pool) = pool else { return Ok(()) };
 
-    let base = |queue, concurrency| ConsumerConfig {
+    let base = |queue, concurrency: usize| ConsumerConfig {
         amqp_url: settings.amqp_url.clone(),
         queue,
-        prefetch: (concurrency * 2) as u16,
+        prefetch: (concurrency * 2).min(u16::MAX as usize) as u16,
         concurrency,
         drain: Duration::from_secs(20),
     };
@@ -78,7 +78,7 @@ pub async fn run() -> anyhow::Result<()> {
             pool: pool.clone(),
             rules: settings.rules.clone(),
         });
-        let (cfg, h, s) = (base(EVENTS_QUEUE, 16), health.clone(), shutdown.clone());
+        let (cfg, h, s) = (base(EVENTS_QUEUE, settings.intake_concurrency), health.clone(), shutdown.clone());
         tasks.spawn(async move {
             consumer::run(cfg, intake, h, s).await;
             Ok(())
@@ -94,7 +94,7 @@ pub async fn run() -> anyhow::Result<()> {
             mail_deadline: settings.mail_deadline,
             claim_lease: settings.claim_lease,
         });
-        let (cfg, h, s) = (base(STEPS_QUEUE, 16), health.clone(), shutdown.clone());
+        let (cfg, h, s) = (base(STEPS_QUEUE, settings.mail_concurrency), health.clone(), shutdown.clone());
         tasks.spawn(async move {
             consumer::run(cfg, steps, h, s).await;
             Ok(())
