@@ -2,6 +2,7 @@
 //! second) wakes the publisher, which claims due timeline rows in PostgreSQL
 //! and publishes them to RabbitMQ with publisher confirms.
 
+mod backlog;
 mod digest;
 mod heartbeat;
 mod publisher;

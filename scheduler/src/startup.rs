@@ -9,7 +9,7 @@ use firstweek::config::Settings;
 use firstweek::{store, telemetry};
 use firstweek_ops::{admin, backoff::Backoff, shutdown};
 
-use crate::{digest, heartbeat};
+use crate::{backlog, digest, heartbeat};
 use crate::publisher::Publisher;
 
 /// Runs the scheduler until SIGTERM.
@@ -65,6 +65,9 @@ pub async fn run() -> anyhow::Result<()> {
             .await
             .context("starting the daily digest")?;
     }
+    backlog::add_job(&cron, pool.clone(), settings.amqp_url.clone())
+        .await
+        .context("starting the backlog gauges")?;
     let mut publisher = Publisher::new(pool.clone(), settings.amqp_url.clone(), health.clone(), settings.redeliver_after);
     let mut backoff = Backoff::default();
     // Between heartbeats, wake early for a row due sooner than the next tick.

@@ -139,6 +139,21 @@ pub async fn declare_topology(channel: &Channel) -> Result<(), BrokerError> {
     Ok(())
 }
 
+/// Messages ready in each of firstweek's queues (not counting those
+/// delivered and not yet acknowledged), by a passive declare that changes nothing.
+pub async fn queue_depths(channel: &Channel) -> Result<Vec<(&'static str, u32)>, BrokerError> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let mut depths = Vec::with_capacity(3);
+    for name in [EVENTS_QUEUE, STEPS_QUEUE, DEAD_QUEUE] {
+        let queue = channel.queue_declare(name.into(), passive, FieldTable::default()).await?;
+        depths.push((name, queue.message_count()));
+    }
+    Ok(depths)
+}
+
 /// Properties for a persistent JSON message.
 pub fn persistent_json() -> BasicProperties {
     BasicProperties::default()

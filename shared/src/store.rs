@@ -14,8 +14,10 @@ use crate::interaction::Interaction;
 use crate::playbook::{Playbook, Recipient};
 use crate::timeline::{self, Planned, SendWindow, TimeScale};
 
+mod backlog;
 mod batch;
 mod due;
+pub use backlog::{Backlog, backlog};
 pub use batch::{DeliveryClaim, DeliveryEnd, StepState, claim_deliveries, finish_deliveries, ingest_batch, load_steps, mark_handing_over_many};
 pub use due::next_due;
 

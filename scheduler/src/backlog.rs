@@ -1,0 +1,79 @@
+//! Backlog gauges for `/metrics`, sampled every 10 s by a cron job: messages
+//! waiting in each queue, timeline rows due and not yet published (and how
+//! long the oldest has waited), deliveries in flight and of unknown outcome.
+//! They describe the whole installation, so every scheduler replica reports
+//! the same figures; a dashboard takes the max across replicas.
+
+use std::sync::Arc;
+
+use lapin::{Channel, Connection};
+use sqlx::PgPool;
+use tokio::sync::Mutex;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use firstweek::{broker, store};
+
+/// Every 10 s, seconds first, UTC.
+const EVERY: &str = "*/10 * * * * *";
+
+/// The job's own broker link, kept between samples and rebuilt when lost.
+type Link = Arc<Mutex<Option<(Connection, Channel)>>>;
+
+/// Adds the sampling job to `scheduler`.
+pub async fn add_job(scheduler: &JobScheduler, pool: PgPool, amqp_url: String) -> anyhow::Result<()> {
+    let link: Link = Arc::new(Mutex::new(None));
+    let job = Job::new_async(EVERY, move |_id, _scheduler| {
+        let (pool, amqp_url, link) = (pool.clone(), amqp_url.clone(), link.clone());
+        Box::pin(async move {
+            sample_database(&pool).await;
+            sample_queues(&amqp_url, &link).await;
+        })
+    })?;
+    scheduler.add(job).await?;
+    Ok(())
+}
+
+async fn sample_database(pool: &PgPool) {
+    match store::backlog(pool).await {
+        Ok(b) => {
+            metrics::gauge!("firstweek_timeline_due_steps").set(b.due as f64);
+            metrics::gauge!("firstweek_timeline_oldest_due_seconds").set(b.oldest_due_seconds);
+            metrics::gauge!("firstweek_deliveries_open", "status" => "in_flight").set(b.in_flight as f64);
+            metrics::gauge!("firstweek_deliveries_open", "status" => "unknown").set(b.unknown as f64);
+        }
+        // Readiness already reports the database; a missed sample is not an error worth more.
+        Err(e) => tracing::debug!(error = %e, "backlog: database not sampled"),
+    }
+}
+
+async fn sample_queues(amqp_url: &str, link: &Link) {
+    let mut link = link.lock().await;
+    if !link.as_ref().is_some_and(|(c, ch)| c.status().connected() && ch.status().connected()) {
+        *link = None;
+        let connected = async {
+            let conn = broker::connect(amqp_url, "firstweek-scheduler-backlog").await?;
+            let channel = conn.create_channel().await?;
+            Ok::<_, anyhow::Error>((conn, channel))
+        };
+        match connected.await {
+            Ok(l) => *link = Some(l),
+            Err(e) => {
+                tracing::debug!(error = %e, "backlog: broker not sampled");
+                return;
+            }
+        }
+    }
+    let Some((_, channel)) = link.as_ref() else { return };
+    match broker::queue_depths(channel).await {
+        Ok(depths) => {
+            for (queue, ready) in depths {
+                metrics::gauge!("firstweek_queue_messages", "queue" => queue).set(ready as f64);
+            }
+        }
+        Err(e) => {
+            // A queue not declared yet closes the channel: start over next time.
+            tracing::debug!(error = %e, "backlog: queues not sampled");
+            *link = None;
+        }
+    }
+}
