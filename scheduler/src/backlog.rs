@@ -1,6 +1,6 @@
 //! Backlog gauges for `/metrics`, sampled every 10 s by a cron job: messages
 //! waiting in each queue, timeline rows due and not yet published (and how
-//! long the oldest has waited), deliveries in flight and of unknown outcome.
+//! long the oldest has waited), and deliveries of unknown outcome.
 //! They describe the whole installation, so every scheduler replica reports
 //! the same figures; a dashboard takes the max across replicas.
 
@@ -38,8 +38,7 @@ async fn sample_database(pool: &PgPool) {
         Ok(b) => {
             metrics::gauge!("firstweek_timeline_due_steps").set(b.due as f64);
             metrics::gauge!("firstweek_timeline_oldest_due_seconds").set(b.oldest_due_seconds);
-            metrics::gauge!("firstweek_deliveries_open", "status" => "in_flight").set(b.in_flight as f64);
-            metrics::gauge!("firstweek_deliveries_open", "status" => "unknown").set(b.unknown as f64);
+            metrics::gauge!("firstweek_deliveries_unknown").set(b.unknown as f64);
         }
         // Readiness already reports the database; a missed sample is not an error worth more.
         Err(e) => tracing::debug!(error = %e, "backlog: database not sampled"),

@@ -175,7 +175,10 @@ impl Steps {
             let key = (mentorship.clone(), key.clone(), recipient);
             Box::pin(async move { groups.handover.call(key).await.map_err(|e| format!("{e:#}")) })
         };
+        let in_flight = metrics::gauge!("firstweek_deliveries_in_flight");
+        in_flight.increment(1.0);
         let result = self.mailer.send(&composed, &stem, &handover).await;
+        in_flight.decrement(1.0);
         self.record(row, once_key, result).await
     }
 
