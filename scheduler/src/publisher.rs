@@ -11,7 +11,7 @@ use futures_util::future::join_all;
 use lapin::options::BasicPublishOptions;
 use lapin::{Channel, Confirmation, Connection};
 use sqlx::PgPool;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use firstweek::broker;
 use firstweek::store::{self, DueStep};
@@ -20,7 +20,7 @@ use firstweek_ops::admin::Health;
 /// Rows claimed per round trip.
 const BATCH: i64 = 1000;
 /// Batches whose confirms may be outstanding at once.
-const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 6;
 /// A claimed row is not offered to another scheduler for this long.
 const CLAIM_LEASE: i64 = 30;
 /// How long the broker has to confirm a batch before it counts as not confirmed.
@@ -104,9 +104,40 @@ impl Publisher {
         Ok(total)
     }
 
+    /// Claims and publishes batch after batch; the next batch is claimed
+    /// while the current one is published, so the two round trips overlap.
     async fn claim_and_publish(&mut self, inflight: &mut JoinSet<anyhow::Result<(usize, usize)>>) -> anyhow::Result<()> {
-        loop {
+        let mut claiming = Some(self.spawn_claim());
+        let result = self.publish_claimed(&mut claiming, inflight).await;
+        // Stopped early with a claim under way: give its rows back now rather than after the lease.
+        if let Some(Ok(Ok(due))) = match claiming.take() {
+            Some(task) => Some(task.await),
+            None => None,
+        } {
+            let ids: Vec<i64> = due.iter().map(|d| d.timeline_id).collect();
+            if !ids.is_empty() {
+                let _ = store::release(&self.pool, &ids).await;
+            }
+        }
+        result
+    }
+
+    fn spawn_claim(&self) -> JoinHandle<Result<Vec<DueStep>, store::StoreError>> {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
             let started = Instant::now();
+            let due = store::claim_due(&pool, BATCH, Duration::seconds(CLAIM_LEASE)).await;
+            metrics::histogram!("firstweek_heartbeat_claim_seconds").record(started.elapsed().as_secs_f64());
+            due
+        })
+    }
+
+    async fn publish_claimed(
+        &mut self,
+        claiming: &mut Option<JoinHandle<Result<Vec<DueStep>, store::StoreError>>>,
+        inflight: &mut JoinSet<anyhow::Result<(usize, usize)>>,
+    ) -> anyhow::Result<()> {
+        loop {
             let channel = match self.channel().await {
                 Ok(c) => c,
                 Err(e) => {
@@ -114,13 +145,15 @@ impl Publisher {
                     return Err(e);
                 }
             };
-            let due = store::claim_due(&self.pool, BATCH, Duration::seconds(CLAIM_LEASE)).await?;
-            metrics::histogram!("firstweek_heartbeat_claim_seconds")
-                .record(started.elapsed().as_secs_f64());
+            let Some(task) = claiming.take() else { return Ok(()) };
+            let due = task.await.context("the claim task")??;
             if due.is_empty() {
                 return Ok(());
             }
             let full = due.len() as i64 >= BATCH;
+            if full {
+                *claiming = Some(self.spawn_claim());
+            }
             let (pending, failed_now) = publish_all(&channel, &due).await;
             let (pool, redeliver_after) = (self.pool.clone(), self.redeliver_after);
             inflight.spawn(settle(pool, pending, failed_now, redeliver_after));
