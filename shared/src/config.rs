@@ -199,7 +199,7 @@ impl Settings {
                 }),
             }
         };
-        let intake_concurrency = count("FIRSTWEEK_INTAKE_CONCURRENCY", 64)?;
+        let intake_concurrency = count("FIRSTWEEK_INTAKE_CONCURRENCY", 128)?;
         let mail_concurrency = count("FIRSTWEEK_MAIL_CONCURRENCY", 64)?;
         // A live worker still waiting on SMTP must never look dead.
         if claim_lease < 3 * smtp_timeout {
