@@ -33,6 +33,8 @@ pub struct Publisher {
     health: Arc<Health>,
     redeliver_after: Duration,
     link: Option<(Connection, Channel)>,
+    /// Published batches whose confirms are awaited (and rows then marked).
+    inflight: JoinSet<anyhow::Result<(usize, usize)>>,
 }
 
 impl Publisher {
@@ -44,6 +46,7 @@ impl Publisher {
             health,
             redeliver_after,
             link: None,
+            inflight: JoinSet::new(),
         }
     }
 
@@ -70,28 +73,34 @@ impl Publisher {
         Ok(channel)
     }
 
-    /// Publishes everything due now; returns how many rows went out.
+    /// Publishes everything due now; returns how many rows were confirmed
+    /// and marked published since the last tick.
     ///
     /// Pipelined: while the broker confirms one batch (and it is then marked
     /// published), the next is claimed and published, up to [`IN_FLIGHT`]
-    /// batches at once. A row is still marked published only after its own
-    /// confirm, and an unconfirmed one is released.
+    /// batches at once, across ticks: a slow confirm does not hold up rows
+    /// falling due meanwhile. A row is still marked published only after its
+    /// own confirm, and an unconfirmed one is released.
     pub async fn tick(&mut self) -> anyhow::Result<usize> {
-        let mut inflight: JoinSet<anyhow::Result<(usize, usize)>> = JoinSet::new();
+        let mut inflight = std::mem::replace(&mut self.inflight, JoinSet::new());
         let claimed = self.claim_and_publish(&mut inflight).await;
-        // Whatever happened, settle what was published.
         let (mut total, mut failed) = (0, 0);
         let mut error = None;
-        while let Some(done) = inflight.join_next().await {
+        loop {
+            // After a failure everything in flight is settled now, before the link is rebuilt.
+            let settle_all = claimed.is_err() || error.is_some() || failed > 0;
+            let done = if settle_all { inflight.join_next().await } else { inflight.try_join_next() };
             match done {
-                Ok(Ok((c, f))) => {
+                None => break,
+                Some(Ok(Ok((c, f)))) => {
                     total += c;
                     failed += f;
                 }
-                Ok(Err(e)) => error = Some(e),
-                Err(e) => error = Some(anyhow::anyhow!("a publish batch panicked: {e}")),
+                Some(Ok(Err(e))) => error = Some(e),
+                Some(Err(e)) => error = Some(anyhow::anyhow!("a publish batch panicked: {e}")),
             }
         }
+        self.inflight = inflight;
         claimed?;
         if let Some(e) = error {
             return Err(e);
@@ -102,6 +111,12 @@ impl Publisher {
             anyhow::bail!("{failed} publishes were not confirmed; released for the next tick");
         }
         Ok(total)
+    }
+
+    /// Waits for the batches still in flight (at shutdown): their rows are
+    /// marked published or released, so none waits for its lease to expire.
+    pub async fn drain(&mut self) {
+        while self.inflight.join_next().await.is_some() {}
     }
 
     /// Claims and publishes batch after batch; the next batch is claimed

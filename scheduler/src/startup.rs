@@ -103,6 +103,7 @@ pub async fn run() -> anyhow::Result<()> {
             }
         }
     }
+    publisher.drain().await;
     let _ = cron.shutdown().await;
     pool.close().await;
     tracing::info!("firstweek-scheduler stopped");
