@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
 
@@ -14,13 +16,25 @@ use firstweek::broker;
 
 /// Publishes `bodies` with confirms, pipelined (all publishes, then all
 /// confirms, in windows of `window`); returns messages per second.
-pub async fn publish(channel: &Channel, exchange: &str, key: &str, bodies: &[Vec<u8>], window: usize) -> anyhow::Result<f64> {
+pub async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    key: &str,
+    bodies: &[Vec<u8>],
+    window: usize,
+) -> anyhow::Result<f64> {
     let start = Instant::now();
     for chunk in bodies.chunks(window) {
         let mut confirms = Vec::with_capacity(chunk.len());
         for body in chunk {
             let c = channel
-                .basic_publish(exchange.into(), key.into(), BasicPublishOptions::default(), body, broker::persistent_json())
+                .basic_publish(
+                    exchange.into(),
+                    key.into(),
+                    BasicPublishOptions::default(),
+                    body,
+                    broker::persistent_json(),
+                )
                 .await?;
             confirms.push(c);
         }
@@ -35,11 +49,24 @@ pub async fn publish(channel: &Channel, exchange: &str, key: &str, bodies: &[Vec
 
 /// Consumes `n` messages from `queue` with manual acks and `prefetch`;
 /// returns (messages per second, when the last ack was sent).
-pub async fn consume(conn: &Connection, queue: &str, n: usize, prefetch: u16, limit: Duration) -> anyhow::Result<(f64, Instant)> {
+pub async fn consume(
+    conn: &Connection,
+    queue: &str,
+    n: usize,
+    prefetch: u16,
+    limit: Duration,
+) -> anyhow::Result<(f64, Instant)> {
     let channel = conn.create_channel().await?;
-    channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
     let mut consumer = channel
-        .basic_consume(queue.into(), "bench-raw".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            queue.into(),
+            "bench-raw".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     let mut start = None;
     let mut got = 0;
@@ -58,13 +85,23 @@ pub async fn consume(conn: &Connection, queue: &str, n: usize, prefetch: u16, li
     let end = Instant::now();
     let _ = channel.close(200, "done".into()).await;
     let start = start.unwrap_or(end);
-    Ok((n as f64 / (end - start).max(Duration::from_micros(1)).as_secs_f64(), end))
+    Ok((
+        n as f64 / (end - start).max(Duration::from_micros(1)).as_secs_f64(),
+        end,
+    ))
 }
 
 /// Messages ready in a queue.
 pub async fn depth(channel: &Channel, queue: &str) -> anyhow::Result<(u32, u32)> {
     let q = channel
-        .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
         .await?;
     Ok((q.message_count(), q.consumer_count()))
 }

@@ -98,28 +98,53 @@ fn args() -> anyhow::Result<Args> {
         match a.as_str() {
             "--smoke" => plan = Plan::smoke(),
             "--json" => json = it.next().context("--json PATH")?,
-            "--only" => only = Some(it.next().context("--only a,b")?.split(',').map(str::to_string).collect()),
+            "--only" => {
+                only = Some(
+                    it.next()
+                        .context("--only a,b")?
+                        .split(',')
+                        .map(str::to_string)
+                        .collect(),
+                )
+            }
             "--no-build" => build = false,
             "-h" | "--help" => {
-                println!("firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,scheduler,mail,idle,lateness] [--no-build]");
+                println!(
+                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,scheduler,mail,idle,lateness] [--no-build]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
         }
     }
-    Ok(Args { plan, json, only, build })
+    Ok(Args {
+        plan,
+        json,
+        only,
+        build,
+    })
 }
 
 /// Builds the service binaries next to this one (same profile, same target dir).
 fn build_services() -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["build", "-q", "-p", "firstweek-scheduler", "-p", "firstweek-workers", "--bins"]);
+    cmd.args([
+        "build",
+        "-q",
+        "-p",
+        "firstweek-scheduler",
+        "-p",
+        "firstweek-workers",
+        "--bins",
+    ]);
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
     cmd.current_dir(firstweek_tests::repo_root());
-    let status = cmd.status().context("running cargo build for the services")?;
+    let status = cmd
+        .status()
+        .context("running cargo build for the services")?;
     anyhow::ensure!(status.success(), "building the services failed");
     Ok(())
 }
@@ -128,10 +153,21 @@ fn build_services() -> anyhow::Result<()> {
 async fn env(extra: &[(&str, &str)]) -> anyhow::Result<Env> {
     let mut env = vec![("FIRSTWEEK_SEND_WINDOW".to_string(), "off".to_string())];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Env::start(Options { scale: 1.0, env, start_services: false, ..Options::default() }).await
+    Env::start(Options {
+        scale: 1.0,
+        env,
+        start_services: false,
+        ..Options::default()
+    })
+    .await
 }
 
-async fn spawn(env: &mut Env, binary: &str, sink: &Sink, extra: &[(&str, &str)]) -> anyhow::Result<u32> {
+async fn spawn(
+    env: &mut Env,
+    binary: &str,
+    sink: &Sink,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<u32> {
     let smtp = format!("smtp://127.0.0.1:{}", sink.port);
     let mut all: Vec<(&str, &str)> = vec![("SMTP_URL", smtp.as_str())];
     all.extend_from_slice(extra);
@@ -166,7 +202,10 @@ async fn wait_consumers(env: &Env, queue: &str, limit: Duration) -> anyhow::Resu
             break;
         }
         if start.elapsed() > limit {
-            bail!("no consumer on {queue} after {limit:?}; logs in {}", env.log_dir.display());
+            bail!(
+                "no consumer on {queue} after {limit:?}; logs in {}",
+                env.log_dir.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -175,7 +214,12 @@ async fn wait_consumers(env: &Env, queue: &str, limit: Duration) -> anyhow::Resu
 }
 
 /// Inserts `n` pairs `{prefix}{i}` that started at `started_at`, as `mentorship.started` would.
-async fn seed_pairs(pool: &PgPool, prefix: &str, n: i64, started_at: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+async fn seed_pairs(
+    pool: &PgPool,
+    prefix: &str,
+    n: i64,
+    started_at: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO mentorships (id, program_id, started_at, people)
          SELECT $1 || i, 'bench', $2, jsonb_build_object(
@@ -195,7 +239,13 @@ async fn seed_pairs(pool: &PgPool, prefix: &str, n: i64, started_at: chrono::Dat
 
 /// Inserts `n` welcome rows (mentor and mentee of pairs `{prefix}{i/2}`), row
 /// `i` due at `first + i * spacing`.
-async fn seed_due(pool: &PgPool, prefix: &str, n: i64, first: chrono::DateTime<Utc>, spacing: chrono::Duration) -> anyhow::Result<()> {
+async fn seed_due(
+    pool: &PgPool,
+    prefix: &str,
+    n: i64,
+    first: chrono::DateTime<Utc>,
+    spacing: chrono::Duration,
+) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, next_at)
          SELECT $1 || (i / 2), 'welcome', CASE WHEN i % 2 = 0 THEN 'mentor' ELSE 'mentee' END, d, d, d
@@ -212,13 +262,21 @@ async fn seed_due(pool: &PgPool, prefix: &str, n: i64, first: chrono::DateTime<U
 
 /// An `interaction.recorded` body of the kind programs send most.
 fn interaction(i: usize, pairs: usize, started: chrono::DateTime<Utc>) -> Vec<u8> {
-    let kinds = ["message", "message", "message", "call", "meeting", "goal_set", "plan_shared"];
+    let kinds = [
+        "message",
+        "message",
+        "message",
+        "call",
+        "meeting",
+        "goal_set",
+        "plan_shared",
+    ];
     let kind = kinds[i % kinds.len()];
     let mut v = json!({
         "event_id": format!("bench-interaction-{i:08}"),
         "mentorship_id": format!("ing{}", i % pairs),
         "kind": kind,
-        "actor": if i % 2 == 0 { "mentor" } else { "mentee" },
+        "actor": if i.is_multiple_of(2) { "mentor" } else { "mentee" },
         "occurred_at": (started + chrono::Duration::seconds((i % 3600) as i64)).to_rfc3339(),
     });
     if kind == "call" {
@@ -505,20 +563,30 @@ async fn breakdown(pool: &PgPool) -> anyhow::Result<Value> {
 async fn heartbeat_metric(port: u16) -> anyhow::Result<(f64, f64)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await?;
     let mut body = String::new();
     s.read_to_string(&mut body).await?;
     let get = |name: &str| {
         body.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })
             .unwrap_or(0.0)
     };
     // The whole heartbeat (claim, and the next-due lookup where the scheduler has one), else the claim alone.
-    let whole = (get("firstweek_heartbeat_seconds_sum "), get("firstweek_heartbeat_seconds_count "));
+    let whole = (
+        get("firstweek_heartbeat_seconds_sum "),
+        get("firstweek_heartbeat_seconds_count "),
+    );
     if whole.1 > 0.0 {
         return Ok(whole);
     }
-    Ok((get("firstweek_heartbeat_claim_seconds_sum "), get("firstweek_heartbeat_claim_seconds_count ")))
+    Ok((
+        get("firstweek_heartbeat_claim_seconds_sum "),
+        get("firstweek_heartbeat_claim_seconds_count "),
+    ))
 }
 
 async fn idle(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Result<()> {
@@ -644,11 +712,24 @@ async fn lateness(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Resu
 fn machine() -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0) / 1048576.0))
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<f64>()
+                    .unwrap_or(0.0)
+                    / 1048576.0
+            })
+        })
         .unwrap_or(0.0);
     let out = |cmd: &str, args: &[&str]| {
         std::process::Command::new(cmd)
@@ -680,9 +761,24 @@ fn table(results: &Value) -> (String, Value) {
         rows.push(json!({"measure": name, "firstweek": got, "unit": "/s", "baseline": base, "baseline_name": base_name,
             "ratio": ratio, "target": ">= 0.8x", "ok": ratio.map(|r| r >= 0.8)}));
     };
-    throughput("ingest: events stored+acked", f(&results["ingest"]["events_per_s"]), f(&results["baseline"]["pipeline_events_per_s"]), "lapin publish+consume, confirms+acks");
-    throughput("scheduler: due steps published", f(&results["scheduler"]["steps_per_s"]), f(&results["baseline"]["publish_steps_per_s"]), "lapin publish with confirms");
-    throughput("mail: due steps -> SMTP accepted", f(&results["mail"]["emails_per_s"]), f(&results["baseline"]["smtp_emails_per_s"]), "minimal TCP_NODELAY client -> sink");
+    throughput(
+        "ingest: events stored+acked",
+        f(&results["ingest"]["events_per_s"]),
+        f(&results["baseline"]["pipeline_events_per_s"]),
+        "lapin publish+consume, confirms+acks",
+    );
+    throughput(
+        "scheduler: due steps published",
+        f(&results["scheduler"]["steps_per_s"]),
+        f(&results["baseline"]["publish_steps_per_s"]),
+        "lapin publish with confirms",
+    );
+    throughput(
+        "mail: due steps -> SMTP accepted",
+        f(&results["mail"]["emails_per_s"]),
+        f(&results["baseline"]["smtp_emails_per_s"]),
+        "minimal TCP_NODELAY client -> sink",
+    );
     let idle_full = f(&results["idle"]["full"]["tick_ms"]);
     let idle_empty = f(&results["idle"]["empty"]["tick_ms"]);
     rows.push(json!({"measure": format!("idle heartbeat, {} future steps", results["idle"]["full"]["rows"]), "firstweek": idle_full, "unit": "ms/tick",
@@ -697,7 +793,10 @@ fn table(results: &Value) -> (String, Value) {
     for service in ["scheduler", "worker"] {
         let v = f(&results["rss_mib"]["lateness"][service]);
         let worst = results["rss_mib"].as_object().map(|phases| {
-            phases.values().filter_map(|p| p[service].as_f64()).fold(0.0_f64, f64::max)
+            phases
+                .values()
+                .filter_map(|p| p[service].as_f64())
+                .fold(0.0_f64, f64::max)
         });
         rows.push(json!({"measure": format!("peak RSS {service} (lateness load)"), "firstweek": v, "unit": "MiB",
             "baseline": worst, "baseline_name": "worst phase", "ratio": null, "target": "< 40 MiB", "ok": v.map(|v| v < 40.0)}));
@@ -709,15 +808,34 @@ fn table(results: &Value) -> (String, Value) {
         Some(x) => format!("{x:.3}"),
     };
     let mut out = String::new();
-    out.push_str(&format!("| {:<40} | {:>10} | {:<8} | {:>10} | {:<38} | {:>6} | {:<8} | {:<4} |\n", "measure", "firstweek", "unit", "baseline", "baseline is", "ratio", "target", "ok"));
-    out.push_str(&format!("|{:-<42}|{:->12}|{:-<10}|{:->12}|{:-<40}|{:->8}|{:-<10}|{:-<6}|\n", "", "", "", "", "", "", "", ""));
+    out.push_str(&format!(
+        "| {:<40} | {:>10} | {:<8} | {:>10} | {:<38} | {:>6} | {:<8} | {:<4} |\n",
+        "measure", "firstweek", "unit", "baseline", "baseline is", "ratio", "target", "ok"
+    ));
+    out.push_str(&format!(
+        "|{:-<42}|{:->12}|{:-<10}|{:->12}|{:-<40}|{:->8}|{:-<10}|{:-<6}|\n",
+        "", "", "", "", "", "", "", ""
+    ));
     for r in &rows {
-        let ratio = r["ratio"].as_f64().map(|x| format!("{x:.2}x")).unwrap_or_else(|| "-".into());
-        let ok = match r["ok"].as_bool() { Some(true) => "yes", Some(false) => "NO", None => "-" };
+        let ratio = r["ratio"]
+            .as_f64()
+            .map(|x| format!("{x:.2}x"))
+            .unwrap_or_else(|| "-".into());
+        let ok = match r["ok"].as_bool() {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
         out.push_str(&format!(
             "| {:<40} | {:>10} | {:<8} | {:>10} | {:<38} | {:>6} | {:<8} | {:<4} |\n",
-            r["measure"].as_str().unwrap_or(""), num(&r["firstweek"]), r["unit"].as_str().unwrap_or(""), num(&r["baseline"]),
-            r["baseline_name"].as_str().unwrap_or(""), ratio, r["target"].as_str().unwrap_or(""), ok
+            r["measure"].as_str().unwrap_or(""),
+            num(&r["firstweek"]),
+            r["unit"].as_str().unwrap_or(""),
+            num(&r["baseline"]),
+            r["baseline_name"].as_str().unwrap_or(""),
+            ratio,
+            r["target"].as_str().unwrap_or(""),
+            ok
         ));
     }
     (out, Value::Array(rows))
@@ -730,14 +848,24 @@ async fn main() -> anyhow::Result<()> {
     if args.build {
         build_services()?;
     }
-    let wanted = |phase: &str| args.only.as_ref().is_none_or(|o| o.iter().any(|p| p == phase));
+    let wanted = |phase: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|p| p == phase))
+    };
     let sink = Sink::start().await?;
     let mut results = json!({"machine": machine(), "smoke": plan.smoke, "started_at": Utc::now().to_rfc3339(),
         "command": std::env::args().collect::<Vec<_>>().join(" ")});
     // The size of a firstweek welcome email as the sink receives it (the mail phase reports it as `email_bytes`).
     results["baseline"]["email_bytes"] = json!(2400);
     let total = Instant::now();
-    type Phase = for<'a> fn(&'a Plan, &'a Sink, &'a mut Value) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>;
+    type Phase = for<'a> fn(
+        &'a Plan,
+        &'a Sink,
+        &'a mut Value,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>,
+    >;
     let phases: [(&str, Phase); 6] = [
         ("baseline", |p, s, r| Box::pin(baseline(p, s, r))),
         ("ingest", |p, s, r| Box::pin(ingest(p, s, r))),
@@ -764,8 +892,18 @@ async fn main() -> anyhow::Result<()> {
     results["table"] = rows;
     results["total_seconds"] = json!(total.elapsed().as_secs_f64());
     println!("\n{text}");
-    std::fs::write(&args.json, serde_json::to_string_pretty(&results)?).with_context(|| format!("writing {}", args.json))?;
-    println!("written to {} ({:.0}s{})", args.json, total.elapsed().as_secs_f64(), if plan.smoke { ", smoke: small counts, figures not meaningful" } else { "" });
+    std::fs::write(&args.json, serde_json::to_string_pretty(&results)?)
+        .with_context(|| format!("writing {}", args.json))?;
+    println!(
+        "written to {} ({:.0}s{})",
+        args.json,
+        total.elapsed().as_secs_f64(),
+        if plan.smoke {
+            ", smoke: small counts, figures not meaningful"
+        } else {
+            ""
+        }
+    );
     if !failed.is_empty() {
         bail!("phases failed: {}", failed.join(", "));
     }

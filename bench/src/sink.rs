@@ -63,7 +63,12 @@ impl Sink {
                 });
             }
         });
-        Ok(Sink { port, count, accepted, task })
+        Ok(Sink {
+            port,
+            count,
+            accepted,
+            task,
+        })
     }
 
     /// Messages accepted so far.
@@ -78,7 +83,11 @@ impl Sink {
     }
 }
 
-async fn session(stream: TcpStream, count: Arc<AtomicU64>, accepted: Arc<Mutex<Vec<Accepted>>>) -> anyhow::Result<()> {
+async fn session(
+    stream: TcpStream,
+    count: Arc<AtomicU64>,
+    accepted: Arc<Mutex<Vec<Accepted>>>,
+) -> anyhow::Result<()> {
     let (r, w) = stream.into_split();
     let mut r = BufReader::with_capacity(64 * 1024, r);
     let mut w = BufWriter::new(w);
@@ -91,9 +100,18 @@ async fn session(stream: TcpStream, count: Arc<AtomicU64>, accepted: Arc<Mutex<V
         if r.read_until(b'\n', &mut line).await? == 0 {
             return Ok(());
         }
-        let upper: Vec<u8> = line.iter().take(4).map(|b| b.to_ascii_uppercase()).collect();
+        let upper: Vec<u8> = line
+            .iter()
+            .take(4)
+            .map(|b| b.to_ascii_uppercase())
+            .collect();
         match &upper[..] {
-            b"EHLO" => w.write_all(b"250-firstweek-bench\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 10485760\r\n").await?,
+            b"EHLO" => {
+                w.write_all(
+                    b"250-firstweek-bench\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 10485760\r\n",
+                )
+                .await?
+            }
             b"HELO" => w.write_all(b"250 firstweek-bench\r\n").await?,
             b"MAIL" => {
                 rcpt.clear();
@@ -136,7 +154,13 @@ async fn session(stream: TcpStream, count: Arc<AtomicU64>, accepted: Arc<Mutex<V
                 let at_us = now_us();
                 count.fetch_add(1, Ordering::Relaxed);
                 if !mentorship.is_empty() {
-                    accepted.lock().await.push(Accepted { at_us, mentorship, step, rcpt: std::mem::take(&mut rcpt), bytes });
+                    accepted.lock().await.push(Accepted {
+                        at_us,
+                        mentorship,
+                        step,
+                        rcpt: std::mem::take(&mut rcpt),
+                        bytes,
+                    });
                 }
                 continue;
             }
@@ -156,7 +180,11 @@ fn header(line: &[u8], name: &[u8]) -> Option<String> {
     if line.len() < name.len() || !line[..name.len()].eq_ignore_ascii_case(name) {
         return None;
     }
-    Some(String::from_utf8_lossy(&line[name.len()..]).trim().to_string())
+    Some(
+        String::from_utf8_lossy(&line[name.len()..])
+            .trim()
+            .to_string(),
+    )
 }
 
 /// A minimal SMTP client: one connection with TCP_NODELAY, one command at a
@@ -172,7 +200,11 @@ impl Client {
         let stream = TcpStream::connect(("127.0.0.1", port)).await?;
         stream.set_nodelay(true)?;
         let (r, w) = stream.into_split();
-        let mut c = Client { r: BufReader::new(r), w, line: Vec::new() };
+        let mut c = Client {
+            r: BufReader::new(r),
+            w,
+            line: Vec::new(),
+        };
         c.reply().await?;
         c.command(b"EHLO bench.local\r\n").await?;
         Ok(c)
@@ -200,8 +232,10 @@ impl Client {
     }
 
     async fn send(&mut self, to: &str, message: &[u8]) -> anyhow::Result<()> {
-        self.command(b"MAIL FROM:<firstweek@example.org>\r\n").await?;
-        self.command(format!("RCPT TO:<{to}>\r\n").as_bytes()).await?;
+        self.command(b"MAIL FROM:<firstweek@example.org>\r\n")
+            .await?;
+        self.command(format!("RCPT TO:<{to}>\r\n").as_bytes())
+            .await?;
         self.command(b"DATA\r\n").await?;
         self.command(message).await
     }
@@ -209,9 +243,10 @@ impl Client {
 
 /// A message of `size` bytes (headers + body), dot-terminated, like firstweek's emails.
 pub fn sample_message(size: usize) -> Vec<u8> {
-    let mut m = b"From: firstweek <firstweek@example.org>\r\nTo: someone@example.org\r\nSubject: bench\r\n\
+    let mut m =
+        b"From: firstweek <firstweek@example.org>\r\nTo: someone@example.org\r\nSubject: bench\r\n\
 MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-        .to_vec();
+            .to_vec();
     let line = b"The first week is for meeting each other, a plan and clear goals.\r\n";
     while m.len() + line.len() < size {
         m.extend_from_slice(line);
@@ -221,12 +256,21 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
 }
 
 /// How many messages `connections` minimal clients get accepted in `total`, per second.
-pub async fn client_limit(port: u16, connections: usize, total: usize, message: &[u8]) -> anyhow::Result<f64> {
+pub async fn client_limit(
+    port: u16,
+    connections: usize,
+    total: usize,
+    message: &[u8],
+) -> anyhow::Result<f64> {
     let message: Arc<[u8]> = message.into();
     let per = total / connections;
     let mut clients = Vec::new();
     for _ in 0..connections {
-        clients.push(Client::connect(port).await.context("connecting to the sink")?);
+        clients.push(
+            Client::connect(port)
+                .await
+                .context("connecting to the sink")?,
+        );
     }
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();

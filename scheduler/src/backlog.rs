@@ -20,7 +20,11 @@ const EVERY: &str = "*/10 * * * * *";
 type Link = Arc<Mutex<Option<(Connection, Channel)>>>;
 
 /// Adds the sampling job to `scheduler`.
-pub async fn add_job(scheduler: &JobScheduler, pool: PgPool, amqp_url: String) -> anyhow::Result<()> {
+pub async fn add_job(
+    scheduler: &JobScheduler,
+    pool: PgPool,
+    amqp_url: String,
+) -> anyhow::Result<()> {
     let link: Link = Arc::new(Mutex::new(None));
     let job = Job::new_async(EVERY, move |_id, _scheduler| {
         let (pool, amqp_url, link) = (pool.clone(), amqp_url.clone(), link.clone());
@@ -47,7 +51,10 @@ async fn sample_database(pool: &PgPool) {
 
 async fn sample_queues(amqp_url: &str, link: &Link) {
     let mut link = link.lock().await;
-    if !link.as_ref().is_some_and(|(c, ch)| c.status().connected() && ch.status().connected()) {
+    if !link
+        .as_ref()
+        .is_some_and(|(c, ch)| c.status().connected() && ch.status().connected())
+    {
         *link = None;
         let connected = async {
             let conn = broker::connect(amqp_url, "firstweek-scheduler-backlog").await?;
@@ -62,7 +69,9 @@ async fn sample_queues(amqp_url: &str, link: &Link) {
             }
         }
     }
-    let Some((_, channel)) = link.as_ref() else { return };
+    let Some((_, channel)) = link.as_ref() else {
+        return;
+    };
     match broker::queue_depths(channel).await {
         Ok(depths) => {
             for (queue, ready) in depths {

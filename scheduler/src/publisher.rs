@@ -39,7 +39,12 @@ pub struct Publisher {
 
 impl Publisher {
     /// A publisher that connects on first use.
-    pub fn new(pool: PgPool, amqp_url: String, health: Arc<Health>, redeliver_after: Duration) -> Publisher {
+    pub fn new(
+        pool: PgPool,
+        amqp_url: String,
+        health: Arc<Health>,
+        redeliver_after: Duration,
+    ) -> Publisher {
         Publisher {
             pool,
             amqp_url,
@@ -89,7 +94,11 @@ impl Publisher {
         loop {
             // After a failure everything in flight is settled now, before the link is rebuilt.
             let settle_all = claimed.is_err() || error.is_some() || failed > 0;
-            let done = if settle_all { inflight.join_next().await } else { inflight.try_join_next() };
+            let done = if settle_all {
+                inflight.join_next().await
+            } else {
+                inflight.try_join_next()
+            };
             match done {
                 None => break,
                 Some(Ok(Ok((c, f)))) => {
@@ -121,7 +130,10 @@ impl Publisher {
 
     /// Claims and publishes batch after batch; the next batch is claimed
     /// while the current one is published, so the two round trips overlap.
-    async fn claim_and_publish(&mut self, inflight: &mut JoinSet<anyhow::Result<(usize, usize)>>) -> anyhow::Result<()> {
+    async fn claim_and_publish(
+        &mut self,
+        inflight: &mut JoinSet<anyhow::Result<(usize, usize)>>,
+    ) -> anyhow::Result<()> {
         let mut claiming = Some(self.spawn_claim());
         let result = self.publish_claimed(&mut claiming, inflight).await;
         // Stopped early with a claim under way: give its rows back now rather than after the lease.
@@ -142,7 +154,8 @@ impl Publisher {
         tokio::spawn(async move {
             let started = Instant::now();
             let due = store::claim_due(&pool, BATCH, Duration::seconds(CLAIM_LEASE)).await;
-            metrics::histogram!("firstweek_heartbeat_claim_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("firstweek_heartbeat_claim_seconds")
+                .record(started.elapsed().as_secs_f64());
             due
         })
     }
@@ -160,7 +173,9 @@ impl Publisher {
                     return Err(e);
                 }
             };
-            let Some(task) = claiming.take() else { return Ok(()) };
+            let Some(task) = claiming.take() else {
+                return Ok(());
+            };
             let due = task.await.context("the claim task")??;
             if due.is_empty() {
                 return Ok(());
@@ -178,7 +193,9 @@ impl Publisher {
                     Some(Ok(Ok((_, 0)))) | None => {}
                     Some(other) => {
                         // Put the outcome back for tick() to report.
-                        inflight.spawn(async move { other.map_err(|e| anyhow::anyhow!("a publish batch panicked: {e}"))? });
+                        inflight.spawn(async move {
+                            other.map_err(|e| anyhow::anyhow!("a publish batch panicked: {e}"))?
+                        });
                         return Ok(());
                     }
                 }
@@ -227,7 +244,12 @@ async fn publish_all(channel: &Channel, due: &[DueStep]) -> (Pending, Vec<i64>) 
 
 /// Awaits a batch's confirms, marks the confirmed rows published and releases
 /// the others; returns (published, released).
-async fn settle(pool: PgPool, pending: Pending, mut failed: Vec<i64>, redeliver_after: Duration) -> anyhow::Result<(usize, usize)> {
+async fn settle(
+    pool: PgPool,
+    pending: Pending,
+    mut failed: Vec<i64>,
+    redeliver_after: Duration,
+) -> anyhow::Result<(usize, usize)> {
     let (ids, confirms): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
     let mut confirmed = Vec::with_capacity(ids.len());
     // A broker that dies mid-batch may never answer: those count as not confirmed.

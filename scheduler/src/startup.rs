@@ -9,8 +9,8 @@ use firstweek::config::Settings;
 use firstweek::{store, telemetry};
 use firstweek_ops::{admin, backoff::Backoff, shutdown};
 
-use crate::{backlog, digest, heartbeat};
 use crate::publisher::Publisher;
+use crate::{backlog, digest, heartbeat};
 
 /// Runs the scheduler until SIGTERM.
 pub async fn run() -> anyhow::Result<()> {
@@ -61,14 +61,25 @@ pub async fn run() -> anyhow::Result<()> {
         .await
         .context("starting the heartbeat")?;
     if let Some(expr) = &digest_cron {
-        digest::add_job(&cron, expr, pool.clone(), settings.rules.clone(), wake.clone())
-            .await
-            .context("starting the daily digest")?;
+        digest::add_job(
+            &cron,
+            expr,
+            pool.clone(),
+            settings.rules.clone(),
+            wake.clone(),
+        )
+        .await
+        .context("starting the daily digest")?;
     }
     backlog::add_job(&cron, pool.clone(), settings.amqp_url.clone())
         .await
         .context("starting the backlog gauges")?;
-    let mut publisher = Publisher::new(pool.clone(), settings.amqp_url.clone(), health.clone(), settings.redeliver_after);
+    let mut publisher = Publisher::new(
+        pool.clone(),
+        settings.amqp_url.clone(),
+        health.clone(),
+        settings.redeliver_after,
+    );
     let mut backoff = Backoff::default();
     // Between heartbeats, wake early for a row due sooner than the next tick.
     let mut early: Option<std::time::Duration> = None;
@@ -118,6 +129,9 @@ const MIN_GAP: std::time::Duration = std::time::Duration::from_millis(50);
 /// How long to sleep before looking again, if sooner than the next heartbeat.
 async fn next_wake(pool: &sqlx::PgPool) -> Option<std::time::Duration> {
     let next = store::next_due(pool).await.ok()??;
-    let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default().max(MIN_GAP);
+    let wait = (next - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default()
+        .max(MIN_GAP);
     (wait < std::time::Duration::from_secs(1)).then_some(wait)
 }

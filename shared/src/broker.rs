@@ -148,7 +148,9 @@ pub async fn queue_depths(channel: &Channel) -> Result<Vec<(&'static str, u32)>,
     };
     let mut depths = Vec::with_capacity(3);
     for name in [EVENTS_QUEUE, STEPS_QUEUE, DEAD_QUEUE] {
-        let queue = channel.queue_declare(name.into(), passive, FieldTable::default()).await?;
+        let queue = channel
+            .queue_declare(name.into(), passive, FieldTable::default())
+            .await?;
         depths.push((name, queue.message_count()));
     }
     Ok(depths)

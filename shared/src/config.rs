@@ -184,7 +184,10 @@ impl Settings {
             match get(variable) {
                 None => Ok(default),
                 Some(s) => s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    invalid(variable, format!("{s:?} is not a positive number of seconds"))
+                    invalid(
+                        variable,
+                        format!("{s:?} is not a positive number of seconds"),
+                    )
                 }),
             }
         };
@@ -194,9 +197,13 @@ impl Settings {
         let count = |variable: &'static str, default: usize| -> Result<usize, ConfigError> {
             match get(variable) {
                 None => Ok(default),
-                Some(s) => s.parse::<usize>().ok().filter(|n| (1..=1024).contains(n)).ok_or_else(|| {
-                    invalid(variable, format!("{s:?} is not a number from 1 to 1024"))
-                }),
+                Some(s) => s
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1024).contains(n))
+                    .ok_or_else(|| {
+                        invalid(variable, format!("{s:?} is not a number from 1 to 1024"))
+                    }),
             }
         };
         let intake_concurrency = count("FIRSTWEEK_INTAKE_CONCURRENCY", 128)?;
@@ -205,7 +212,9 @@ impl Settings {
         if claim_lease < 3 * smtp_timeout {
             return Err(invalid(
                 "FIRSTWEEK_CLAIM_LEASE_SECS",
-                format!("{claim_lease} must be at least three times FIRSTWEEK_SMTP_TIMEOUT_SECS ({smtp_timeout})"),
+                format!(
+                    "{claim_lease} must be at least three times FIRSTWEEK_SMTP_TIMEOUT_SECS ({smtp_timeout})"
+                ),
             ));
         }
         Ok(Settings {

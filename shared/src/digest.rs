@@ -80,7 +80,13 @@ pub struct DigestContext {
 }
 
 /// The digest of one coordinator as of `now`, or `None` when no pair is left to report.
-pub async fn gather(pool: &PgPool, rules: &Rules, coordinator_email: &str, date: &str, now: DateTime<Utc>) -> Result<Option<DigestContext>, StoreError> {
+pub async fn gather(
+    pool: &PgPool,
+    rules: &Rules,
+    coordinator_email: &str,
+    date: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DigestContext>, StoreError> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT id FROM mentorships
          WHERE people -> 'coordinator' ->> 'email' = $1 AND ended_at IS NULL AND started_at > now() - $2
@@ -93,7 +99,9 @@ pub async fn gather(pool: &PgPool, rules: &Rules, coordinator_email: &str, date:
     let mut pairs = Vec::with_capacity(rows.len());
     let mut coordinator = coordinator_email.to_string();
     for (id,) in rows {
-        let Some((started, _)) = store::mentorship(pool, &id).await? else { continue };
+        let Some((started, _)) = store::mentorship(pool, &id).await? else {
+            continue;
+        };
         let ledger = store::interactions(pool, &id).await?;
         coordinator = started.coordinator.name.clone();
         pairs.push(line(&started, &Summary::as_of(&ledger, now), rules, now));
@@ -102,13 +110,23 @@ pub async fn gather(pool: &PgPool, rules: &Rules, coordinator_email: &str, date:
         return Ok(None);
     }
     let at_risk = pairs.iter().filter(|p| !p.risks.is_empty()).count();
-    Ok(Some(DigestContext { coordinator, date: date.to_string(), pairs, at_risk }))
+    Ok(Some(DigestContext {
+        coordinator,
+        date: date.to_string(),
+        pairs,
+        at_risk,
+    }))
 }
 
 /// The conditions of the playbook's coordinator steps: what "at risk" means.
 pub fn risk_conditions(rules: &Rules) -> Vec<Condition> {
     let mut conditions = Vec::new();
-    for step in rules.playbook.steps.iter().filter(|s| s.recipients.contains(&Recipient::Coordinator)) {
+    for step in rules
+        .playbook
+        .steps
+        .iter()
+        .filter(|s| s.recipients.contains(&Recipient::Coordinator))
+    {
         for c in &step.when {
             if *c != Condition::Always && !conditions.contains(c) {
                 conditions.push(*c);
@@ -118,8 +136,17 @@ pub fn risk_conditions(rules: &Rules) -> Vec<Condition> {
     conditions
 }
 
-fn line(started: &MentorshipStarted, summary: &Summary, rules: &Rules, now: DateTime<Utc>) -> PairLine {
-    let day_ms = rules.scale.wall(Duration::days(1)).num_milliseconds().max(1);
+fn line(
+    started: &MentorshipStarted,
+    summary: &Summary,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> PairLine {
+    let day_ms = rules
+        .scale
+        .wall(Duration::days(1))
+        .num_milliseconds()
+        .max(1);
     let day = ((now - started.started_at).num_milliseconds() / day_ms).max(0);
     let thresholds = &rules.playbook.thresholds;
     // Early in the week "no plan yet" is normal: only judge what the week has had time for.
@@ -151,11 +178,20 @@ mod tests {
     use crate::timeline::{SendWindow, TimeScale};
 
     fn rules() -> Rules {
-        Rules { playbook: Playbook::built_in(), scale: TimeScale::REAL, window: SendWindow::Off }
+        Rules {
+            playbook: Playbook::built_in(),
+            scale: TimeScale::REAL,
+            window: SendWindow::Off,
+        }
     }
 
     fn pair(started_at: DateTime<Utc>) -> MentorshipStarted {
-        let p = |n: &str| Person { id: n.into(), name: n.into(), email: format!("{n}@example.org"), timezone: "UTC".into() };
+        let p = |n: &str| Person {
+            id: n.into(),
+            name: n.into(),
+            email: format!("{n}@example.org"),
+            timezone: "UTC".into(),
+        };
         MentorshipStarted {
             event_id: "e".into(),
             mentorship_id: "m".into(),
@@ -163,36 +199,88 @@ mod tests {
             started_at,
             mentor: p("ada"),
             mentee: p("bo"),
-            coordinator: Coordinator { name: "Cy".into(), email: "cy@example.org".into(), timezone: None },
+            coordinator: Coordinator {
+                name: "Cy".into(),
+                email: "cy@example.org".into(),
+                timezone: None,
+            },
         }
     }
 
     #[test]
     fn digest_rows_are_told_apart_from_pair_steps() {
-        assert_eq!(of_row("digest:cy@example.org", "digest-2026-11-24"), Some(("cy@example.org", "2026-11-24")));
+        assert_eq!(
+            of_row("digest:cy@example.org", "digest-2026-11-24"),
+            Some(("cy@example.org", "2026-11-24"))
+        );
         assert_eq!(of_row("pair-1", "welcome"), None);
-        assert_eq!(of_row("pair-1", "digest-2026-11-24"), None, "a playbook step may be named digest-*");
+        assert_eq!(
+            of_row("pair-1", "digest-2026-11-24"),
+            None,
+            "a playbook step may be named digest-*"
+        );
     }
 
     #[test]
     fn risk_means_the_playbooks_escalation_conditions() {
         let c = risk_conditions(&rules());
-        assert_eq!(c, vec![Condition::NoInteraction, Condition::LowInteraction, Condition::OneSided, Condition::NoPlan]);
+        assert_eq!(
+            c,
+            vec![
+                Condition::NoInteraction,
+                Condition::LowInteraction,
+                Condition::OneSided,
+                Condition::NoPlan
+            ]
+        );
     }
 
     #[test]
     fn a_line_shows_progress_and_only_the_risks_the_week_has_had_time_for() {
         let now: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
-        let silent_since_day_0 = line(&pair(now - Duration::hours(12)), &Summary::default(), &rules(), now);
-        assert_eq!((silent_since_day_0.day, silent_since_day_0.risks.len()), (0, 0), "day 0: too early to worry");
+        let silent_since_day_0 = line(
+            &pair(now - Duration::hours(12)),
+            &Summary::default(),
+            &rules(),
+            now,
+        );
+        assert_eq!(
+            (silent_since_day_0.day, silent_since_day_0.risks.len()),
+            (0, 0),
+            "day 0: too early to worry"
+        );
 
-        let msg = |actor, h| Interaction { kind: InteractionKind::Message, actor, occurred_at: now - Duration::hours(h), duration_minutes: None };
+        let msg = |actor, h| Interaction {
+            kind: InteractionKind::Message,
+            actor,
+            occurred_at: now - Duration::hours(h),
+            duration_minutes: None,
+        };
         let ledger = [msg(Actor::Mentor, 70), msg(Actor::Mentor, 50)];
-        let one_sided = line(&pair(now - Duration::hours(80)), &Summary::as_of(&ledger, now), &rules(), now);
+        let one_sided = line(
+            &pair(now - Duration::hours(80)),
+            &Summary::as_of(&ledger, now),
+            &rules(),
+            now,
+        );
         assert_eq!(one_sided.day, 3);
-        assert_eq!((one_sided.total, one_sided.by_mentor, one_sided.by_mentee), (2, 2, 0));
-        assert!(one_sided.risks.iter().any(|r| r.starts_with("one-sided")), "{:?}", one_sided.risks);
-        assert!(one_sided.risks.iter().any(|r| r.starts_with("low interaction")), "{:?}", one_sided.risks);
+        assert_eq!(
+            (one_sided.total, one_sided.by_mentor, one_sided.by_mentee),
+            (2, 2, 0)
+        );
+        assert!(
+            one_sided.risks.iter().any(|r| r.starts_with("one-sided")),
+            "{:?}",
+            one_sided.risks
+        );
+        assert!(
+            one_sided
+                .risks
+                .iter()
+                .any(|r| r.starts_with("low interaction")),
+            "{:?}",
+            one_sided.risks
+        );
     }
 
     #[test]
@@ -201,14 +289,32 @@ mod tests {
         let ctx = DigestContext {
             coordinator: "Cy".into(),
             date: "2026-11-24".into(),
-            pairs: vec![line(&pair(now - Duration::hours(80)), &Summary::default(), &rules(), now)],
+            pairs: vec![line(
+                &pair(now - Duration::hours(80)),
+                &Summary::default(),
+                &rules(),
+                now,
+            )],
             at_risk: 1,
         };
         let t = crate::email::Templates::load(None).unwrap();
         let from: lettre::message::Mailbox = "fw <fw@example.org>".parse().unwrap();
-        let c = crate::email::compose_any(&t, TEMPLATE, &ctx, ("digest-2026-11-24", "digest:cy@example.org"), &from, "Cy", "cy@example.org", "<x@example.org>".into()).unwrap();
+        let c = crate::email::compose_any(
+            &t,
+            TEMPLATE,
+            &ctx,
+            ("digest-2026-11-24", "digest:cy@example.org"),
+            &from,
+            "Cy",
+            "cy@example.org",
+            "<x@example.org>".into(),
+        )
+        .unwrap();
         let raw = String::from_utf8(c.message.formatted()).unwrap();
-        assert!(raw.contains("Subject: Your mentorship pairs today: 1 of 1 need a look"), "{raw}");
+        assert!(
+            raw.contains("Subject: Your mentorship pairs today: 1 of 1 need a look"),
+            "{raw}"
+        );
         assert!(raw.contains("needs a look: no interaction at all"), "{raw}");
         assert!(raw.contains("X-Firstweek-Step: digest-2026-11-24"));
     }

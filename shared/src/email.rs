@@ -75,7 +75,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         "escalation.html",
         include_str!("../templates/escalation.html"),
     ),
-    ("digest.subject", include_str!("../templates/digest.subject")),
+    (
+        "digest.subject",
+        include_str!("../templates/digest.subject"),
+    ),
     ("digest.txt", include_str!("../templates/digest.txt")),
     ("digest.html", include_str!("../templates/digest.html")),
 ];
@@ -186,7 +189,11 @@ impl Templates {
     }
 
     /// Renders the three parts of `template` for `ctx`; the subject is folded to one line.
-    pub fn render_parts<C: Serialize>(&self, template: &str, ctx: &C) -> Result<Rendered, EmailError> {
+    pub fn render_parts<C: Serialize>(
+        &self,
+        template: &str,
+        ctx: &C,
+    ) -> Result<Rendered, EmailError> {
         let subject = self.render(&format!("{template}.subject"), ctx)?;
         // A subject is one line, whatever a template or a name put in it.
         let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -429,7 +436,9 @@ pub fn compose(
     message_id: String,
 ) -> Result<Composed, EmailError> {
     let headers = (ctx.step.as_str(), ctx.mentorship_id.as_str());
-    compose_any(templates, template, ctx, headers, from, to_name, to_email, message_id)
+    compose_any(
+        templates, template, ctx, headers, from, to_name, to_email, message_id,
+    )
 }
 
 /// Renders and builds one email from any template context; `headers` are the

@@ -18,7 +18,10 @@ mod backlog;
 mod batch;
 mod due;
 pub use backlog::{Backlog, backlog};
-pub use batch::{DeliveryClaim, DeliveryEnd, StepState, claim_deliveries, finish_deliveries, ingest_batch, load_steps, mark_handing_over_many};
+pub use batch::{
+    DeliveryClaim, DeliveryEnd, StepState, claim_deliveries, finish_deliveries, ingest_batch,
+    load_steps, mark_handing_over_many,
+};
 pub use due::next_due;
 
 /// Storage failures.
@@ -499,11 +502,13 @@ pub async fn retry_row(
 
 /// Asks the scheduler to offer a row again at `at` (another worker holds its claim).
 pub async fn recheck_at(pool: &PgPool, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE timeline SET next_at = $2 WHERE id = $1 AND status IN ('scheduled', 'published')")
-        .bind(id)
-        .bind(at)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "UPDATE timeline SET next_at = $2 WHERE id = $1 AND status IN ('scheduled', 'published')",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -577,7 +582,10 @@ pub async fn claim_delivery(
     .await?
     .rows_affected();
     if unknown == 1 {
-        return Ok(Claim::Taken { step_id: row.step_id.clone(), status: "unknown".into() });
+        return Ok(Claim::Taken {
+            step_id: row.step_id.clone(),
+            status: "unknown".into(),
+        });
     }
     let (step_id, status): (String, String) = sqlx::query_as(
         "SELECT step_id, status FROM deliveries WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3",
@@ -595,7 +603,12 @@ pub async fn claim_delivery(
 
 /// Marks a claimed delivery as being handed to the SMTP server: from here on,
 /// a worker that dies leaves an outcome nobody can know.
-pub async fn mark_handing_over(pool: &PgPool, mentorship_id: &str, once_key: &str, recipient: Recipient) -> Result<(), StoreError> {
+pub async fn mark_handing_over(
+    pool: &PgPool,
+    mentorship_id: &str,
+    once_key: &str,
+    recipient: Recipient,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE deliveries SET status = 'handing_over'
          WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3 AND status IN ('sending', 'handing_over')",

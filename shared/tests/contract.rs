@@ -108,7 +108,7 @@ fn resolve<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
 
 /// The object schemas reachable from the root, with the JSON pointer of
 /// their instances (`""`, `"/mentor"`, ...).
-fn objects<'a>(root: &'a Value) -> Vec<(String, &'a Value)> {
+fn objects(root: &Value) -> Vec<(String, &Value)> {
     let mut out = vec![(String::new(), root)];
     let mut i = 0;
     while i < out.len() {

@@ -188,7 +188,9 @@ impl Env {
         }
         let script = repo_root().join("scripts/smtp_capture.py");
         let mut cmd = Command::new("python3");
-        cmd.arg(script).args(["--port", &self.smtp_port.to_string(), "--dir"]).arg(&self.mail_dir);
+        cmd.arg(script)
+            .args(["--port", &self.smtp_port.to_string(), "--dir"])
+            .arg(&self.mail_dir);
         if self.options.smtp_tls {
             let (cert, key) = self.self_signed().await?;
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
@@ -213,17 +215,84 @@ impl Env {
     /// A private CA (`smtp-ca.pem`) and a certificate it signed for `localhost` (made once per env).
     async fn self_signed(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
         let d = &self.log_dir;
-        let (ca, ca_key, cert, key, csr, ext) = (d.join("smtp-ca.pem"), d.join("smtp-ca-key.pem"), d.join("smtp-cert.pem"), d.join("smtp-key.pem"), d.join("smtp.csr"), d.join("smtp-ext.cnf"));
+        let (ca, ca_key, cert, key, csr, ext) = (
+            d.join("smtp-ca.pem"),
+            d.join("smtp-ca-key.pem"),
+            d.join("smtp-cert.pem"),
+            d.join("smtp-key.pem"),
+            d.join("smtp.csr"),
+            d.join("smtp-ext.cnf"),
+        );
         if !cert.exists() {
-            std::fs::write(&ext, "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n")?;
+            std::fs::write(
+                &ext,
+                "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+            )?;
             let p = |x: &PathBuf| x.display().to_string();
             let steps: [Vec<String>; 3] = [
-                ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=firstweek test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign", "-keyout", &p(&ca_key), "-out", &p(&ca)].map(String::from).to_vec(),
-                ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", &p(&key), "-out", &p(&csr)].map(String::from).to_vec(),
-                ["x509", "-req", "-in", &p(&csr), "-CA", &p(&ca), "-CAkey", &p(&ca_key), "-CAcreateserial", "-days", "1", "-extfile", &p(&ext), "-out", &p(&cert)].map(String::from).to_vec(),
+                [
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=firstweek test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign",
+                    "-keyout",
+                    &p(&ca_key),
+                    "-out",
+                    &p(&ca),
+                ]
+                .map(String::from)
+                .to_vec(),
+                [
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    "/CN=localhost",
+                    "-keyout",
+                    &p(&key),
+                    "-out",
+                    &p(&csr),
+                ]
+                .map(String::from)
+                .to_vec(),
+                [
+                    "x509",
+                    "-req",
+                    "-in",
+                    &p(&csr),
+                    "-CA",
+                    &p(&ca),
+                    "-CAkey",
+                    &p(&ca_key),
+                    "-CAcreateserial",
+                    "-days",
+                    "1",
+                    "-extfile",
+                    &p(&ext),
+                    "-out",
+                    &p(&cert),
+                ]
+                .map(String::from)
+                .to_vec(),
             ];
             for args in steps {
-                let status = Command::new("openssl").args(&args).stdout(Stdio::null()).stderr(Stdio::null()).status().await.context("running openssl")?;
+                let status = Command::new("openssl")
+                    .args(&args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .await
+                    .context("running openssl")?;
                 anyhow::ensure!(status.success(), "openssl {args:?} failed");
             }
         }
@@ -264,7 +333,10 @@ impl Env {
             ("FIRSTWEEK_DIGEST_CRON".into(), "off".into()),
         ];
         if self.options.smtp_tls {
-            env.push(("FIRSTWEEK_SMTP_CA_FILE".into(), self.log_dir.join("smtp-ca.pem").display().to_string()));
+            env.push((
+                "FIRSTWEEK_SMTP_CA_FILE".into(),
+                self.log_dir.join("smtp-ca.pem").display().to_string(),
+            ));
         }
         env.extend(self.options.env.iter().cloned());
         env
@@ -332,7 +404,11 @@ impl Env {
 
     /// SIGKILLs the most recently started service named `binary` (a crash).
     pub async fn kill_newest(&mut self, binary: &str) {
-        if let Some(i) = self.services.iter().rposition(|(name, _)| name.starts_with(binary)) {
+        if let Some(i) = self
+            .services
+            .iter()
+            .rposition(|(name, _)| name.starts_with(binary))
+        {
             let (_, mut child) = self.services.remove(i);
             let _ = child.kill().await;
         }
@@ -461,7 +537,10 @@ impl Env {
     ) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
-            let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap_or(-1);
+            let n: i64 = sqlx::query_scalar(sql)
+                .fetch_one(&self.pool)
+                .await
+                .unwrap_or(-1);
             if n >= want {
                 return Ok(());
             }
@@ -679,16 +758,29 @@ pub fn port() -> u16 {
 pub async fn http_get(port: u16, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).await.ok()?;
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.ok()?;
         Some(String::from_utf8_lossy(&buf).into_owned())
     };
-    tokio::time::timeout(Duration::from_secs(3), attempt).await.ok().flatten().unwrap_or_default()
+    tokio::time::timeout(Duration::from_secs(3), attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// GET `path` on 127.0.0.1:`port`; returns the status code (0 when nothing answers).
 pub async fn http_status(port: u16, path: &str) -> u16 {
-    http_get(port, path).await.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    http_get(port, path)
+        .await
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }

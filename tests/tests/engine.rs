@@ -256,10 +256,22 @@ async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::R
     for entry in std::fs::read_dir(&env.log_dir)? {
         logs += &std::fs::read_to_string(entry?.path())?;
     }
-    assert!(logs.contains(&format!("\"mentorship_id\":\"{}\"", silent.id)), "spans carry mentorship_id");
-    assert!(logs.contains(&format!("\"event_id\":\"{}-start\"", silent.id)), "spans carry event_id");
-    assert!(!logs.contains("guest:guest") && !logs.contains("postgres://"), "no connection URL is logged");
-    assert!(!logs.contains("Have a great first week") && !logs.contains(&engaged.mentee()), "no email body or address is logged");
+    assert!(
+        logs.contains(&format!("\"mentorship_id\":\"{}\"", silent.id)),
+        "spans carry mentorship_id"
+    );
+    assert!(
+        logs.contains(&format!("\"event_id\":\"{}-start\"", silent.id)),
+        "spans carry event_id"
+    );
+    assert!(
+        !logs.contains("guest:guest") && !logs.contains("postgres://"),
+        "no connection URL is logged"
+    );
+    assert!(
+        !logs.contains("Have a great first week") && !logs.contains(&engaged.mentee()),
+        "no email body or address is logged"
+    );
     env.stop().await;
     Ok(())
 }
@@ -460,20 +472,41 @@ async fn invalid_messages_are_dead_lettered_alongside_good_traffic() -> anyhow::
 async fn emails_wait_for_each_recipients_local_send_window() -> anyhow::Result<()> {
     // A window that is open right now at UTC+3 and closed at UTC: from 2 h to 4 h ahead of UTC's clock.
     let now = Utc::now();
-    let fmt = |h: i64| (now + chrono::Duration::hours(h)).format("%H:%M").to_string();
+    let fmt = |h: i64| {
+        (now + chrono::Duration::hours(h))
+            .format("%H:%M")
+            .to_string()
+    };
     let window = format!("{}-{}", fmt(2), fmt(4));
     // Real time: only the welcome is due during the test.
-    let options = Options { scale: 1.0, env: vec![("FIRSTWEEK_SEND_WINDOW".into(), window)], ..Options::default() };
+    let options = Options {
+        scale: 1.0,
+        env: vec![("FIRSTWEEK_SEND_WINDOW".into(), window)],
+        ..Options::default()
+    };
     let env = Env::start(options).await?;
     let mut pair = Pair::new(&format!("{}-window", env.name), now);
     pair.tz_mentor = "UTC".into();
     pair.tz_mentee = "Etc/GMT-3".into(); // POSIX sign: UTC+3
-    env.publish_json("mentorship.started", &pair.started(&format!("{}-start", pair.id))).await?;
-    env.wait_count("SELECT count(*) FROM timeline WHERE step_id = 'welcome' AND status = 'sent'", 1, Duration::from_secs(20)).await?;
+    env.publish_json(
+        "mentorship.started",
+        &pair.started(&format!("{}-start", pair.id)),
+    )
+    .await?;
+    env.wait_count(
+        "SELECT count(*) FROM timeline WHERE step_id = 'welcome' AND status = 'sent'",
+        1,
+        Duration::from_secs(20),
+    )
+    .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let got = received(&env.mails(), &pair.roles());
-    assert_eq!(got[&pair.id], list(&["welcome->mentee"]), "the mentee's window is open; the mentor's is not");
+    assert_eq!(
+        got[&pair.id],
+        list(&["welcome->mentee"]),
+        "the mentee's window is open; the mentor's is not"
+    );
     let (status, send_at): (String, chrono::DateTime<Utc>) =
         sqlx::query_as("SELECT status, send_at FROM timeline WHERE mentorship_id = $1 AND step_id = 'welcome' AND recipient = 'mentor'")
             .bind(&pair.id)
@@ -481,18 +514,34 @@ async fn emails_wait_for_each_recipients_local_send_window() -> anyhow::Result<(
             .await?;
     assert_eq!(status, "scheduled", "held for the morning");
     let opens = send_at - now;
-    assert!(opens > chrono::Duration::minutes(110) && opens <= chrono::Duration::hours(2), "held until the window opens, {opens}");
+    assert!(
+        opens > chrono::Duration::minutes(110) && opens <= chrono::Duration::hours(2),
+        "held until the window opens, {opens}"
+    );
     env.stop().await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mail_goes_over_tls_to_a_server_with_a_private_ca() -> anyhow::Result<()> {
-    let env = Env::start(Options { smtp_tls: true, ..Options::default() }).await?;
+    let env = Env::start(Options {
+        smtp_tls: true,
+        ..Options::default()
+    })
+    .await?;
     assert!(env.smtp_url().starts_with("smtps://"));
     let pair = Pair::new(&format!("{}-tls", env.name), Utc::now());
-    env.publish_json("mentorship.started", &pair.started(&format!("{}-start", pair.id))).await?;
-    env.wait_count("SELECT count(*) FROM deliveries WHERE step_id = 'welcome' AND status = 'sent'", 2, Duration::from_secs(30)).await?;
+    env.publish_json(
+        "mentorship.started",
+        &pair.started(&format!("{}-start", pair.id)),
+    )
+    .await?;
+    env.wait_count(
+        "SELECT count(*) FROM deliveries WHERE step_id = 'welcome' AND status = 'sent'",
+        2,
+        Duration::from_secs(30),
+    )
+    .await?;
     let got = received(&env.mails(), &pair.roles());
     assert_eq!(got[&pair.id], list(&BOTH_WELCOME));
     env.stop().await;

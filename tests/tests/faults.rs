@@ -28,28 +28,85 @@ fn archetypes() -> Vec<(&'static str, Vec<Beat>, Vec<&'static str>)> {
     vec![
         (
             "engaged",
-            vec![("message", "mentor", 0.1, None), ("message", "mentee", 0.2, None), ("goal_set", "mentee", 1.0, None)],
-            vec!["welcome->mentor", "welcome->mentee", "wrap_up->mentor", "wrap_up->mentee"],
+            vec![
+                ("message", "mentor", 0.1, None),
+                ("message", "mentee", 0.2, None),
+                ("goal_set", "mentee", 1.0, None),
+            ],
+            vec![
+                "welcome->mentor",
+                "welcome->mentee",
+                "wrap_up->mentor",
+                "wrap_up->mentee",
+            ],
         ),
         (
             "silent",
             vec![],
-            vec!["welcome->mentor", "welcome->mentee", "check_in->mentor", "check_in->mentee", "plan_reminder->mentor", "plan_reminder->mentee", "escalation_early->coordinator", "wrap_up->mentor", "wrap_up->mentee"],
+            vec![
+                "welcome->mentor",
+                "welcome->mentee",
+                "check_in->mentor",
+                "check_in->mentee",
+                "plan_reminder->mentor",
+                "plan_reminder->mentee",
+                "escalation_early->coordinator",
+                "wrap_up->mentor",
+                "wrap_up->mentee",
+            ],
         ),
         (
             "one-sided",
-            vec![("message", "mentor", 0.5, None), ("message", "mentor", 1.0, None), ("message", "mentor", 3.0, None), ("plan_shared", "mentor", 3.5, None)],
-            vec!["welcome->mentor", "welcome->mentee", "check_in->mentor", "check_in->mentee", "escalation->coordinator", "wrap_up->mentor", "wrap_up->mentee"],
+            vec![
+                ("message", "mentor", 0.5, None),
+                ("message", "mentor", 1.0, None),
+                ("message", "mentor", 3.0, None),
+                ("plan_shared", "mentor", 3.5, None),
+            ],
+            vec![
+                "welcome->mentor",
+                "welcome->mentee",
+                "check_in->mentor",
+                "check_in->mentee",
+                "escalation->coordinator",
+                "wrap_up->mentor",
+                "wrap_up->mentee",
+            ],
         ),
         (
             "no-plan",
-            vec![("message", "mentor", 0.5, None), ("message", "mentee", 0.6, None), ("message", "mentor", 2.5, None), ("message", "mentee", 3.0, None)],
-            vec!["welcome->mentor", "welcome->mentee", "plan_reminder->mentor", "plan_reminder->mentee", "escalation->coordinator", "wrap_up->mentor", "wrap_up->mentee"],
+            vec![
+                ("message", "mentor", 0.5, None),
+                ("message", "mentee", 0.6, None),
+                ("message", "mentor", 2.5, None),
+                ("message", "mentee", 3.0, None),
+            ],
+            vec![
+                "welcome->mentor",
+                "welcome->mentee",
+                "plan_reminder->mentor",
+                "plan_reminder->mentee",
+                "escalation->coordinator",
+                "wrap_up->mentor",
+                "wrap_up->mentee",
+            ],
         ),
         (
             "intense",
-            vec![("message", "mentor", 0.2, None), ("message", "mentee", 0.3, None), ("session", "mentor", 1.0, Some(180)), ("goal_set", "mentee", 1.2, None)],
-            vec!["welcome->mentor", "welcome->mentee", "pacing_tip->mentor", "pacing_tip->mentee", "wrap_up->mentor", "wrap_up->mentee"],
+            vec![
+                ("message", "mentor", 0.2, None),
+                ("message", "mentee", 0.3, None),
+                ("session", "mentor", 1.0, Some(180)),
+                ("goal_set", "mentee", 1.2, None),
+            ],
+            vec![
+                "welcome->mentor",
+                "welcome->mentee",
+                "pacing_tip->mentor",
+                "pacing_tip->mentee",
+                "wrap_up->mentor",
+                "wrap_up->mentee",
+            ],
         ),
     ]
 }
@@ -64,7 +121,12 @@ struct Faults {
 }
 
 /// Publishes `n` pairs per archetype, starting over the next `spread` seconds; returns (pair, expected) and the event count.
-async fn publish_wave(env: &Env, wave: &str, n: usize, spread: f64) -> anyhow::Result<(Vec<(Pair, Vec<String>)>, usize)> {
+async fn publish_wave(
+    env: &Env,
+    wave: &str,
+    n: usize,
+    spread: f64,
+) -> anyhow::Result<(Vec<(Pair, Vec<String>)>, usize)> {
     let mut pairs = Vec::new();
     let mut events = 0;
     let kinds = archetypes();
@@ -73,10 +135,18 @@ async fn publish_wave(env: &Env, wave: &str, n: usize, spread: f64) -> anyhow::R
             let offset = spread * (i * kinds.len() + j) as f64 / (n * kinds.len()) as f64;
             let start = Utc::now() + chrono::Duration::milliseconds((offset * 1000.0) as i64);
             let pair = Pair::new(&format!("{}-{wave}{i}-{name}", env.name), start);
-            env.publish_json("mentorship.started", &pair.started(&format!("{}-start", pair.id))).await?;
+            env.publish_json(
+                "mentorship.started",
+                &pair.started(&format!("{}-start", pair.id)),
+            )
+            .await?;
             events += 1;
             for (k, (kind, actor, day, minutes)) in beats.iter().enumerate() {
-                env.publish_json("interaction.recorded", &pair.interaction(k as u32 + 1, kind, actor, env.days(*day), *minutes)).await?;
+                env.publish_json(
+                    "interaction.recorded",
+                    &pair.interaction(k as u32 + 1, kind, actor, env.days(*day), *minutes),
+                )
+                .await?;
                 events += 1;
             }
             pairs.push((pair, expected.iter().map(|s| s.to_string()).collect()));
@@ -94,7 +164,11 @@ async fn kill_a_worker(env: &mut Env, faults: &mut Faults) -> anyhow::Result<()>
 }
 
 async fn run(cmd: &str, args: &[&str]) -> anyhow::Result<()> {
-    let status = Command::new(cmd).args(args).status().await.with_context(|| format!("running {cmd}"))?;
+    let status = Command::new(cmd)
+        .args(args)
+        .status()
+        .await
+        .with_context(|| format!("running {cmd}"))?;
     anyhow::ensure!(status.success(), "{cmd} {args:?} failed");
     Ok(())
 }
@@ -105,7 +179,11 @@ async fn restart_postgres() -> anyhow::Result<()> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .next()
         .context("no PostgreSQL cluster in /etc/postgresql")?;
-    run("pg_ctlcluster", &["--skip-systemctl-redirect", &version, "main", "restart"]).await
+    run(
+        "pg_ctlcluster",
+        &["--skip-systemctl-redirect", &version, "main", "restart"],
+    )
+    .await
 }
 
 async fn wait_ready(admin: u16, up: bool, limit: Duration) -> bool {
@@ -122,8 +200,15 @@ async fn wait_ready(admin: u16, up: bool, limit: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Result<()> {
-    let mut options = Options { start_services: false, ..Options::default() };
-    for (k, v) in [("FIRSTWEEK_SMTP_TIMEOUT_SECS", "2"), ("FIRSTWEEK_CLAIM_LEASE_SECS", "6"), ("FIRSTWEEK_REDELIVER_AFTER_SECS", "10")] {
+    let mut options = Options {
+        start_services: false,
+        ..Options::default()
+    };
+    for (k, v) in [
+        ("FIRSTWEEK_SMTP_TIMEOUT_SECS", "2"),
+        ("FIRSTWEEK_CLAIM_LEASE_SECS", "6"),
+        ("FIRSTWEEK_REDELIVER_AFTER_SECS", "10"),
+    ] {
         options.env.push((k.into(), v.into()));
     }
     let mut env = Env::start(options).await?;
@@ -135,16 +220,43 @@ async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Resul
     let admin_addr = format!("127.0.0.1:{admin}");
     env.spawn("firstweek-scheduler", &[]).await?;
     env.spawn("firstweek-scheduler", &[]).await?;
-    env.spawn("firstweek-worker", &[("FIRSTWEEK_ADMIN_ADDR", &admin_addr)]).await?;
+    env.spawn("firstweek-worker", &[("FIRSTWEEK_ADMIN_ADDR", &admin_addr)])
+        .await?;
     env.spawn("firstweek-worker", &[]).await?;
-    anyhow::ensure!(wait_ready(admin, true, Duration::from_secs(20)).await, "worker never ready");
+    anyhow::ensure!(
+        wait_ready(admin, true, Duration::from_secs(20)).await,
+        "worker never ready"
+    );
 
-    let mut faults = Faults { kills: 0, broker_restarts: 0, database_restarts: 0, smtp_outages: 0, smtp_4xx_periods: 0, readiness_went_down: false };
+    let mut faults = Faults {
+        kills: 0,
+        broker_restarts: 0,
+        database_restarts: 0,
+        smtp_outages: 0,
+        smtp_4xx_periods: 0,
+        readiness_went_down: false,
+    };
     let began = Instant::now();
     let (mut pairs, mut events) = publish_wave(&env, "a", 4, 6.0).await?;
-    env.publish_json("mentorship.started", &bounce.started(&format!("{}-start", bounce.id))).await?;
+    env.publish_json(
+        "mentorship.started",
+        &bounce.started(&format!("{}-start", bounce.id)),
+    )
+    .await?;
     events += 1;
-    pairs.push((bounce.clone(), ["welcome->mentor", "check_in->mentor", "plan_reminder->mentor", "escalation_early->coordinator", "wrap_up->mentor"].iter().map(|s| s.to_string()).collect()));
+    pairs.push((
+        bounce.clone(),
+        [
+            "welcome->mentor",
+            "check_in->mentor",
+            "plan_reminder->mentor",
+            "escalation_early->coordinator",
+            "wrap_up->mentor",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    ));
 
     kill_a_worker(&mut env, &mut faults).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -155,7 +267,10 @@ async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Resul
     faults.readiness_went_down = wait_ready(admin, false, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     run("rabbitmqctl", &["-q", "start_app"]).await?;
-    anyhow::ensure!(wait_ready(admin, true, Duration::from_secs(60)).await, "worker not ready after the broker came back");
+    anyhow::ensure!(
+        wait_ready(admin, true, Duration::from_secs(60)).await,
+        "worker not ready after the broker came back"
+    );
     env.reconnect_amqp().await?;
 
     // More pairs arrive while the rest goes wrong.
@@ -187,7 +302,12 @@ async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Resul
     let ids: Vec<&str> = pairs.iter().map(|(p, _)| p.id.as_str()).collect();
     env.wait_settled(&ids, Duration::from_secs(180)).await?;
     let metrics = firstweek_tests::http_get(admin, "/metrics").await;
-    for name in ["firstweek_emails_sent_total", "firstweek_events_ingested_total", "firstweek_step_lateness_seconds_bucket", "firstweek_dependency_up"] {
+    for name in [
+        "firstweek_emails_sent_total",
+        "firstweek_events_ingested_total",
+        "firstweek_step_lateness_seconds_bucket",
+        "firstweek_dependency_up",
+    ] {
         assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
     }
     // Anything still in flight (a slow retry) has had its chance; and nothing may come twice later.
@@ -196,7 +316,10 @@ async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Resul
     println!("{}", report.text);
     let _ = std::fs::write(bin_dir().join("fault-suite-report.txt"), &report.text);
 
-    assert!(faults.readiness_went_down, "readiness did not report the broker outage");
+    assert!(
+        faults.readiness_went_down,
+        "readiness did not report the broker outage"
+    );
     assert_eq!(report.lost, 0, "{}", report.text);
     assert_eq!(report.duplicated, 0, "{}", report.text);
     assert_eq!(report.unexpected, 0, "{}", report.text);
@@ -204,14 +327,21 @@ async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Resul
         .bind(&bounce.id)
         .fetch_one(&env.pool)
         .await?;
-    assert_eq!(bounced, 4, "the refused address is failed permanently, once per step");
+    assert_eq!(
+        bounced, 4,
+        "the refused address is failed permanently, once per step"
+    );
     env.stop().await;
     Ok(())
 }
 
 /// The built-in playbook's early and day-7 escalations share one once-key.
 fn once_key(step: &str) -> &str {
-    if step == "escalation_early" { "escalation" } else { step }
+    if step == "escalation_early" {
+        "escalation"
+    } else {
+        step
+    }
 }
 
 struct Report {
@@ -221,21 +351,35 @@ struct Report {
     text: String,
 }
 
-async fn check(env: &Env, pairs: &[(Pair, Vec<String>)], events: usize, faults: &Faults, took: Duration) -> anyhow::Result<Report> {
+async fn check(
+    env: &Env,
+    pairs: &[(Pair, Vec<String>)],
+    events: usize,
+    faults: &Faults,
+    took: Duration,
+) -> anyhow::Result<Report> {
     let mails = env.mails();
     let roles: HashMap<String, String> = pairs.iter().flat_map(|(p, _)| p.roles()).collect();
     let mut got: HashMap<(String, String), Vec<&Mail>> = HashMap::new();
     for m in &mails {
         let role = roles.get(&m.rcpt).cloned().unwrap_or_default();
-        got.entry((m.mentorship.clone(), format!("{}->{role}", once_key(&m.step)))).or_default().push(m);
+        got.entry((
+            m.mentorship.clone(),
+            format!("{}->{role}", once_key(&m.step)),
+        ))
+        .or_default()
+        .push(m);
     }
-    let send_at: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as("SELECT mentorship_id, step_id, recipient, send_at FROM timeline")
-        .fetch_all(&env.pool)
-        .await?;
+    let send_at: Vec<(String, String, String, DateTime<Utc>)> =
+        sqlx::query_as("SELECT mentorship_id, step_id, recipient, send_at FROM timeline")
+            .fetch_all(&env.pool)
+            .await?;
     // One escalation per pair: early or day-7, whichever got the once-key first.
     let mut by_key: HashMap<(String, String), DateTime<Utc>> = HashMap::new();
     for (m, s, r, t) in send_at {
-        let slot = by_key.entry((m, format!("{}->{r}", once_key(&s)))).or_insert(t);
+        let slot = by_key
+            .entry((m, format!("{}->{r}", once_key(&s))))
+            .or_insert(t);
         *slot = (*slot).min(t);
     }
     let send_at = by_key;
@@ -243,9 +387,15 @@ async fn check(env: &Env, pairs: &[(Pair, Vec<String>)], events: usize, faults: 
     // Deliveries whose outcome is unknown (the worker died, or no final reply
     // came, after the message was handed to the SMTP server): by policy never
     // resent, so the server may or may not have them. Counted on their own.
-    let unknown: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT mentorship_id, once_key, recipient FROM deliveries WHERE status = 'unknown'").fetch_all(&env.pool).await?;
-    let unknown: std::collections::HashSet<(String, String)> = unknown.into_iter().map(|(m, o, r)| (m, format!("{o}->{r}"))).collect();
+    let unknown: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT mentorship_id, once_key, recipient FROM deliveries WHERE status = 'unknown'",
+    )
+    .fetch_all(&env.pool)
+    .await?;
+    let unknown: std::collections::HashSet<(String, String)> = unknown
+        .into_iter()
+        .map(|(m, o, r)| (m, format!("{o}->{r}")))
+        .collect();
     let (mut expected, mut lost, mut duplicated, mut unknown_missing) = (0, 0, 0, 0);
     let mut lateness = Vec::new();
     let mut problems = Vec::new();
@@ -275,15 +425,28 @@ async fn check(env: &Env, pairs: &[(Pair, Vec<String>)], events: usize, faults: 
             }
         }
     }
-    let wanted: std::collections::HashSet<(String, String)> =
-        pairs.iter().flat_map(|(p, w)| w.iter().map(|k| (p.id.clone(), k.replace("escalation_early", "escalation")))).collect();
+    let wanted: std::collections::HashSet<(String, String)> = pairs
+        .iter()
+        .flat_map(|(p, w)| {
+            w.iter()
+                .map(|k| (p.id.clone(), k.replace("escalation_early", "escalation")))
+        })
+        .collect();
     let unexpected: Vec<&(String, String)> = got.keys().filter(|k| !wanted.contains(*k)).collect();
     for k in &unexpected {
         problems.push(format!("unexpected: {} {}", k.0, k.1));
     }
     lateness.sort_by(f64::total_cmp);
-    let pct = |p: f64| lateness.get(((lateness.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
-    let statuses: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM deliveries GROUP BY status ORDER BY status").fetch_all(&env.pool).await?;
+    let pct = |p: f64| {
+        lateness
+            .get(((lateness.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let statuses: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM deliveries GROUP BY status ORDER BY status")
+            .fetch_all(&env.pool)
+            .await?;
     let statuses: BTreeMap<String, i64> = statuses.into_iter().collect();
     let text = format!(
         "fault suite: {} pairs, {events} events published, run {:.0} s\n\
@@ -310,5 +473,10 @@ async fn check(env: &Env, pairs: &[(Pair, Vec<String>)], events: usize, faults: 
         lateness.last().copied().unwrap_or(0.0),
         problems.join("\n")
     );
-    Ok(Report { lost, duplicated, unexpected: unexpected.len(), text })
+    Ok(Report {
+        lost,
+        duplicated,
+        unexpected: unexpected.len(),
+        text,
+    })
 }

@@ -7,13 +7,20 @@ use firstweek_tests::{Env, Options, http_get, port};
 
 /// The value of one sample line (`name{labels} value`) of a Prometheus page.
 fn sample(page: &str, series: &str) -> Option<f64> {
-    page.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+    page.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.trim().parse().ok())
+    })
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_scheduler_reports_queue_and_ledger_backlog() -> anyhow::Result<()> {
     // No worker: whatever is published stays in the queues.
-    let mut env = Env::start(Options { start_services: false, ..Options::default() }).await?;
+    let mut env = Env::start(Options {
+        start_services: false,
+        ..Options::default()
+    })
+    .await?;
     sqlx::query(
         "INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, next_at)
          SELECT 'pair-' || n, 'welcome', 'mentor', now(), now(), now() FROM generate_series(1, 25) n",
@@ -29,10 +36,15 @@ async fn the_scheduler_reports_queue_and_ledger_backlog() -> anyhow::Result<()> 
     .execute(&env.pool)
     .await?;
     for n in 0..7 {
-        env.publish("interaction.recorded", format!("not json {n}").as_bytes()).await?;
+        env.publish("interaction.recorded", format!("not json {n}").as_bytes())
+            .await?;
     }
     let admin = port();
-    env.spawn("firstweek-scheduler", &[("FIRSTWEEK_ADMIN_ADDR", &format!("127.0.0.1:{admin}"))]).await?;
+    env.spawn(
+        "firstweek-scheduler",
+        &[("FIRSTWEEK_ADMIN_ADDR", &format!("127.0.0.1:{admin}"))],
+    )
+    .await?;
 
     // Sampled every 10 s; the 25 rows are published within a second of start.
     let want = [
@@ -46,7 +58,10 @@ async fn the_scheduler_reports_queue_and_ledger_backlog() -> anyhow::Result<()> 
     let mut page = String::new();
     while began.elapsed() < Duration::from_secs(40) {
         page = http_get(admin, "/metrics").await;
-        if want.iter().all(|(series, value)| sample(&page, series) == Some(*value)) {
+        if want
+            .iter()
+            .all(|(series, value)| sample(&page, series) == Some(*value))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -54,7 +69,10 @@ async fn the_scheduler_reports_queue_and_ledger_backlog() -> anyhow::Result<()> 
     for (series, value) in want {
         assert_eq!(sample(&page, series), Some(value), "{series} in:\n{page}");
     }
-    assert!(sample(&page, "firstweek_timeline_oldest_due_seconds").is_some(), "{page}");
+    assert!(
+        sample(&page, "firstweek_timeline_oldest_due_seconds").is_some(),
+        "{page}"
+    );
     env.stop().await;
     Ok(())
 }

@@ -34,7 +34,11 @@ fn welcome_only() -> anyhow::Result<String> {
     Ok(path.display().to_string())
 }
 
-async fn delivery_status(env: &Env, pair: &Pair, recipient: &str) -> anyhow::Result<(String, String)> {
+async fn delivery_status(
+    env: &Env,
+    pair: &Pair,
+    recipient: &str,
+) -> anyhow::Result<(String, String)> {
     Ok(sqlx::query_as("SELECT status, coalesce(detail, '') FROM deliveries WHERE mentorship_id = $1 AND recipient = $2")
         .bind(&pair.id)
         .bind(recipient)
@@ -54,8 +58,10 @@ async fn smtp_refusals_outages_and_lost_replies_follow_their_policies() -> anyho
 
     // 5xx for one address: that delivery fails for good, the other goes out.
     env.smtp_mode(&format!("5xx:{}", bounce.mentee()))?;
-    env.publish_json("mentorship.started", &start(&bounce)).await?;
-    env.wait_settled(&[&bounce.id], Duration::from_secs(30)).await?;
+    env.publish_json("mentorship.started", &start(&bounce))
+        .await?;
+    env.wait_settled(&[&bounce.id], Duration::from_secs(30))
+        .await?;
     let (status, detail) = delivery_status(&env, &bounce, "mentee").await?;
     assert_eq!(status, "failed");
     assert!(detail.contains("550"), "{detail}");
@@ -64,23 +70,34 @@ async fn smtp_refusals_outages_and_lost_replies_follow_their_policies() -> anyho
 
     // 4xx: retried with backoff until the server takes it.
     env.smtp_mode("4xx")?;
-    env.publish_json("mentorship.started", &start(&busy)).await?;
-    env.wait_count("SELECT count(*) FROM timeline WHERE attempts > 0 AND status = 'scheduled'", 2, Duration::from_secs(30)).await?;
+    env.publish_json("mentorship.started", &start(&busy))
+        .await?;
+    env.wait_count(
+        "SELECT count(*) FROM timeline WHERE attempts > 0 AND status = 'scheduled'",
+        2,
+        Duration::from_secs(30),
+    )
+    .await?;
     env.smtp_mode("ok")?;
-    env.wait_settled(&[&busy.id], Duration::from_secs(60)).await?;
+    env.wait_settled(&[&busy.id], Duration::from_secs(60))
+        .await?;
 
     // The server is away: connection refused is transient too.
     env.stop_smtp().await;
-    env.publish_json("mentorship.started", &start(&down)).await?;
+    env.publish_json("mentorship.started", &start(&down))
+        .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(received(&env.mails(), &roles).get(&down.id), None);
     env.start_smtp().await?;
-    env.wait_settled(&[&down.id], Duration::from_secs(60)).await?;
+    env.wait_settled(&[&down.id], Duration::from_secs(60))
+        .await?;
 
     // No final reply in time (the server is slow, 5 s > the 2 s timeout): "unknown", never resent.
     env.smtp_mode("slow:5")?;
-    env.publish_json("mentorship.started", &start(&hung)).await?;
-    env.wait_settled(&[&hung.id], Duration::from_secs(30)).await?;
+    env.publish_json("mentorship.started", &start(&hung))
+        .await?;
+    env.wait_settled(&[&hung.id], Duration::from_secs(30))
+        .await?;
     assert_eq!(delivery_status(&env, &hung, "mentor").await?.0, "unknown");
     env.smtp_mode("ok")?;
     tokio::time::sleep(Duration::from_secs(8)).await; // the slow server finishes; the lease passes
@@ -90,7 +107,10 @@ async fn smtp_refusals_outages_and_lost_replies_follow_their_policies() -> anyho
     assert_eq!(got[&bounce.id], vec!["welcome->mentor".to_string()]);
     assert_eq!(got[&busy.id], both);
     assert_eq!(got[&down.id], both);
-    assert_eq!(got[&hung.id], both, "the server had them; resending would have duplicated them");
+    assert_eq!(
+        got[&hung.id], both,
+        "the server had them; resending would have duplicated them"
+    );
     env.stop().await;
     Ok(())
 }
@@ -107,10 +127,19 @@ async fn a_poison_step_is_dead_lettered_after_bounded_attempts() -> anyhow::Resu
     )
     .execute(&env.pool)
     .await?;
-    env.wait_count("SELECT count(*) FROM timeline WHERE mentorship_id = 'broken' AND status = 'failed'", 1, Duration::from_secs(30)).await?;
+    env.wait_count(
+        "SELECT count(*) FROM timeline WHERE mentorship_id = 'broken' AND status = 'failed'",
+        1,
+        Duration::from_secs(30),
+    )
+    .await?;
     let dead = env.dead_letters().await?;
     assert_eq!(dead.len(), 1, "{dead:?}");
-    assert!(dead[0].1.contains("failed 5 times") && dead[0].1.contains("cannot be read"), "{}", dead[0].1);
+    assert!(
+        dead[0].1.contains("failed 5 times") && dead[0].1.contains("cannot be read"),
+        "{}",
+        dead[0].1
+    );
     // It is not offered again.
     tokio::time::sleep(Duration::from_secs(12)).await;
     assert!(env.dead_letters().await?.is_empty());
@@ -121,9 +150,12 @@ async fn a_poison_step_is_dead_lettered_after_bounded_attempts() -> anyhow::Resu
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_services_quickly_and_loses_nothing() -> anyhow::Result<()> {
     let mut env = Env::start(fast_options(&[])).await?;
-    let pairs: Vec<Pair> = (0..6).map(|i| Pair::new(&format!("{}-p{i}", env.name), Utc::now())).collect();
+    let pairs: Vec<Pair> = (0..6)
+        .map(|i| Pair::new(&format!("{}-p{i}", env.name), Utc::now()))
+        .collect();
     for p in &pairs {
-        env.publish_json("mentorship.started", &p.started(&format!("{}-start", p.id))).await?;
+        env.publish_json("mentorship.started", &p.started(&format!("{}-start", p.id)))
+            .await?;
     }
     // Mid-week (day 2 of 7), ask both services to stop.
     tokio::time::sleep(env.days(2.0).to_std()?).await;
@@ -141,13 +173,26 @@ async fn sigterm_stops_the_services_quickly_and_loses_nothing() -> anyhow::Resul
     for p in &pairs {
         assert_eq!(
             got[&p.id],
-            vec!["check_in->mentee", "check_in->mentor", "escalation_early->coordinator", "plan_reminder->mentee", "plan_reminder->mentor", "welcome->mentee", "welcome->mentor", "wrap_up->mentee", "wrap_up->mentor"],
+            vec![
+                "check_in->mentee",
+                "check_in->mentor",
+                "escalation_early->coordinator",
+                "plan_reminder->mentee",
+                "plan_reminder->mentor",
+                "welcome->mentee",
+                "welcome->mentor",
+                "wrap_up->mentee",
+                "wrap_up->mentor"
+            ],
             "{}",
             p.id
         );
     }
     let logs = std::fs::read_to_string(env.log_dir.join("firstweek-worker-1.log"))?;
-    assert!(logs.contains("shutdown requested") && logs.contains("firstweek-worker stopped"), "{logs}");
+    assert!(
+        logs.contains("shutdown requested") && logs.contains("firstweek-worker stopped"),
+        "{logs}"
+    );
     env.stop().await;
     Ok(())
 }

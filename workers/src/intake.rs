@@ -91,7 +91,12 @@ mod group {
     pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> anyhow::Result<Ingested> {
         let queue = QUEUE.get_or_init(|| start(pool.clone(), rules.clone()));
         let (reply, answer) = oneshot::channel();
-        if queue.send(Job { event: event.clone(), reply }).is_ok()
+        if queue
+            .send(Job {
+                event: event.clone(),
+                reply,
+            })
+            .is_ok()
             && let Ok(result) = answer.await
         {
             return result;
@@ -143,7 +148,9 @@ mod group {
                     join_all(jobs.into_iter().map(|job| {
                         let (pool, rules) = (&pool, &rules);
                         async move {
-                            let result = store::ingest(pool, &job.event, rules).await.map_err(Into::into);
+                            let result = store::ingest(pool, &job.event, rules)
+                                .await
+                                .map_err(Into::into);
                             let _ = job.reply.send(result);
                         }
                     }))

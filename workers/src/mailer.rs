@@ -38,7 +38,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_SIZE: usize = 64;
 
 /// Called right before the message is handed over (see [`Mailer::send`]).
-pub type Handover = dyn Fn() -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync;
+pub type Handover =
+    dyn Fn() -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync;
 
 /// Where emails go.
 pub enum Mailer {
@@ -48,7 +49,12 @@ pub enum Mailer {
 
 impl Mailer {
     /// Builds the mailer from `SMTP_URL` (or the outbox when unset).
-    pub fn new(smtp_url: Option<&str>, outbox: PathBuf, timeout: Duration, ca_file: Option<&std::path::Path>) -> anyhow::Result<Mailer> {
+    pub fn new(
+        smtp_url: Option<&str>,
+        outbox: PathBuf,
+        timeout: Duration,
+        ca_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<Mailer> {
         match smtp_url {
             None => {
                 std::fs::create_dir_all(&outbox).map_err(|e| {
@@ -64,7 +70,12 @@ impl Mailer {
     /// `handover` runs just before the message itself goes out (after the
     /// server accepted sender and recipients): it records that from now on
     /// the outcome may be unknown. If it fails, nothing is sent.
-    pub async fn send(&self, email: &Composed, file_stem: &str, handover: &Handover) -> Result<(), MailError> {
+    pub async fn send(
+        &self,
+        email: &Composed,
+        file_stem: &str,
+        handover: &Handover,
+    ) -> Result<(), MailError> {
         match self {
             Mailer::Smtp(pool) => pool.send(email, handover).await,
             Mailer::Outbox(dir) => {
@@ -114,7 +125,11 @@ pub struct SmtpPool {
 impl SmtpPool {
     /// Parses `smtp://[user:pass@]host[:port]` or `smtps://...` (percent-encoded
     /// credentials are decoded). `ca_file` adds a trusted root certificate.
-    pub fn parse(url: &str, timeout: Duration, ca_file: Option<&std::path::Path>) -> anyhow::Result<SmtpPool> {
+    pub fn parse(
+        url: &str,
+        timeout: Duration,
+        ca_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<SmtpPool> {
         let (rest, implicit_tls, default_port) = if let Some(r) = url.strip_prefix("smtps://") {
             (r, true, 465)
         } else if let Some(r) = url.strip_prefix("smtp://") {
@@ -128,7 +143,11 @@ impl SmtpPool {
             None => (None, rest),
         };
         let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| anyhow::anyhow!("SMTP_URL: bad port"))?),
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse()
+                    .map_err(|_| anyhow::anyhow!("SMTP_URL: bad port"))?,
+            ),
             None => (hostport.to_string(), default_port),
         };
         anyhow::ensure!(!host.is_empty(), "SMTP_URL: no host");
@@ -137,10 +156,15 @@ impl SmtpPool {
             Credentials::new(percent_decode(user), percent_decode(pass))
         });
         let ca_pem = ca_file
-            .map(|p| std::fs::read(p).map_err(|e| anyhow::anyhow!("FIRSTWEEK_SMTP_CA_FILE {}: {e}", p.display())))
+            .map(|p| {
+                std::fs::read(p)
+                    .map_err(|e| anyhow::anyhow!("FIRSTWEEK_SMTP_CA_FILE {}: {e}", p.display()))
+            })
             .transpose()?;
         if let Some(pem) = &ca_pem {
-            Certificate::from_pem(pem).map_err(|e| anyhow::anyhow!("FIRSTWEEK_SMTP_CA_FILE: not a PEM certificate: {e}"))?;
+            Certificate::from_pem(pem).map_err(|e| {
+                anyhow::anyhow!("FIRSTWEEK_SMTP_CA_FILE: not a PEM certificate: {e}")
+            })?;
         }
         Ok(SmtpPool {
             host,
@@ -157,41 +181,59 @@ impl SmtpPool {
     fn tls_parameters(&self) -> Result<TlsParameters, MailError> {
         let mut builder = TlsParameters::builder(self.host.clone());
         if let Some(pem) = &self.ca_pem {
-            let cert = Certificate::from_pem(pem).map_err(|e| MailError::Permanent(format!("CA certificate: {e}")))?;
+            let cert = Certificate::from_pem(pem)
+                .map_err(|e| MailError::Permanent(format!("CA certificate: {e}")))?;
             builder = builder.add_root_certificate(cert);
         }
-        builder.build_rustls().map_err(|e| MailError::Permanent(format!("TLS setup: {e}")))
+        builder
+            .build_rustls()
+            .map_err(|e| MailError::Permanent(format!("TLS setup: {e}")))
     }
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, MailError> {
         let addr = format!("{}:{}", self.host, self.port);
         let mut conn = if self.implicit_tls {
             let tls = self.tls_parameters()?;
-            AsyncSmtpConnection::connect_tokio1((self.host.as_str(), self.port), Some(self.timeout), &self.hello, Some(tls), None)
-                .await
-                .map_err(|e| MailError::Transient(format!("connecting to {addr} with TLS: {e}")))?
+            AsyncSmtpConnection::connect_tokio1(
+                (self.host.as_str(), self.port),
+                Some(self.timeout),
+                &self.hello,
+                Some(tls),
+                None,
+            )
+            .await
+            .map_err(|e| MailError::Transient(format!("connecting to {addr} with TLS: {e}")))?
         } else {
             let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
                 .await
                 .map_err(|_| MailError::Transient(format!("connecting to {addr}: timed out")))?
                 .map_err(|e| MailError::Transient(format!("connecting to {addr}: {e}")))?;
             // Without this each email waits ~40 ms for a delayed ACK.
-            stream.set_nodelay(true).map_err(|e| MailError::Transient(format!("TCP_NODELAY: {e}")))?;
-            let mut conn = tokio::time::timeout(self.timeout, AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello))
-                .await
-                .map_err(|_| MailError::Transient(format!("greeting from {addr}: timed out")))?
-                .map_err(classify_before_handover)?;
+            stream
+                .set_nodelay(true)
+                .map_err(|e| MailError::Transient(format!("TCP_NODELAY: {e}")))?;
+            let mut conn = tokio::time::timeout(
+                self.timeout,
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello),
+            )
+            .await
+            .map_err(|_| MailError::Transient(format!("greeting from {addr}: timed out")))?
+            .map_err(classify_before_handover)?;
             if conn.can_starttls() {
                 conn.starttls(self.tls_parameters()?, &self.hello)
                     .await
                     .map_err(|e| MailError::Transient(format!("STARTTLS with {addr}: {e}")))?;
             } else if self.credentials.is_some() {
-                return Err(MailError::Transient(format!("{addr} offers no STARTTLS: credentials are not sent in clear (use smtps://)")));
+                return Err(MailError::Transient(format!(
+                    "{addr} offers no STARTTLS: credentials are not sent in clear (use smtps://)"
+                )));
             }
             conn
         };
         if let Some(creds) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], creds).await.map_err(classify_before_handover)?;
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)
+                .await
+                .map_err(classify_before_handover)?;
         }
         Ok(conn)
     }
@@ -214,7 +256,9 @@ impl SmtpPool {
     /// handover is replaced once, transparently.
     pub async fn send(&self, email: &Composed, handover: &Handover) -> Result<(), MailError> {
         match self.try_send(self.checkout().await?, email, handover).await {
-            Err(MailError::Transient(_)) => self.try_send(self.connect().await?, email, handover).await,
+            Err(MailError::Transient(_)) => {
+                self.try_send(self.connect().await?, email, handover).await
+            }
             other => other,
         }
     }
@@ -264,7 +308,9 @@ impl SmtpPool {
         // possible between "recorded" and "written to the socket".
         let bytes = email.message.formatted();
         // The connection is mid-DATA: if recording fails, drop it unsent.
-        handover().await.map_err(|e| MailError::Transient(format!("recording the handover: {e}")))?;
+        handover()
+            .await
+            .map_err(|e| MailError::Transient(format!("recording the handover: {e}")))?;
         match tokio::time::timeout(self.timeout, conn.message(&bytes)).await {
             Err(_) => Err(MailError::Unknown(
                 "no reply to the end of the message".into(),
@@ -280,7 +326,9 @@ impl SmtpPool {
             // The connection broke before the server's final reply. The server takes
             // responsibility only with that reply (RFC 5321), so the message is ours
             // to retry; only a reply that never comes in time is "unknown".
-            Ok(Err(e)) => Err(MailError::Transient(format!("connection lost before the final reply: {e}"))),
+            Ok(Err(e)) => Err(MailError::Transient(format!(
+                "connection lost before the final reply: {e}"
+            ))),
             Ok(Ok(_)) => {
                 self.checkin(conn).await;
                 Ok(())
@@ -296,7 +344,9 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(b);
             i += 3;
@@ -336,7 +386,10 @@ mod tests {
         );
         let p = SmtpPool::parse("smtps://u%40x:p%3Aw@mail.example.org", T, None).unwrap();
         assert_eq!((p.port, p.implicit_tls), (465, true));
-        let e = SmtpPool::parse("http://u:secret@x", T, None).err().unwrap().to_string();
+        let e = SmtpPool::parse("http://u:secret@x", T, None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(!e.contains("secret"), "{e}");
         assert_eq!(percent_decode("p%3Aw%40rd"), "p:w@rd");
     }

@@ -78,7 +78,11 @@ pub async fn run() -> anyhow::Result<()> {
             pool: pool.clone(),
             rules: settings.rules.clone(),
         });
-        let (cfg, h, s) = (base(EVENTS_QUEUE, settings.intake_concurrency), health.clone(), shutdown.clone());
+        let (cfg, h, s) = (
+            base(EVENTS_QUEUE, settings.intake_concurrency),
+            health.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
             consumer::run(cfg, intake, h, s).await;
             Ok(())
@@ -94,7 +98,11 @@ pub async fn run() -> anyhow::Result<()> {
             mail_deadline: settings.mail_deadline,
             claim_lease: settings.claim_lease,
         });
-        let (cfg, h, s) = (base(STEPS_QUEUE, settings.mail_concurrency), health.clone(), shutdown.clone());
+        let (cfg, h, s) = (
+            base(STEPS_QUEUE, settings.mail_concurrency),
+            health.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
             consumer::run(cfg, steps, h, s).await;
             Ok(())

@@ -47,7 +47,11 @@ impl Handler for Steps {
             Ok(()) => Ok(Outcome::Ack),
             // The last attempt of a step that keeps failing (not an outage):
             // close its row so the scheduler does not offer it again, and dead-letter it.
-            Err(e) if !is_outage(&e) && broker::delivery_count(&delivery.properties) + 1 >= broker::DELIVERY_LIMIT => {
+            Err(e)
+                if !is_outage(&e)
+                    && broker::delivery_count(&delivery.properties) + 1
+                        >= broker::DELIVERY_LIMIT =>
+            {
                 let reason = format!("failed {} times: {e:#}", broker::DELIVERY_LIMIT);
                 tracing::error!(timeline_id, error = %reason, "giving up on a step");
                 store::finish_row(&self.pool, timeline_id, "failed", &reason).await?;
@@ -108,27 +112,60 @@ impl Steps {
             .map(|c| email::reason_text(*c, &summary, playbook.thresholds.min_interactions))
             .collect();
         let day = self.rules.scale.wall(Duration::days(1));
-        let ctx = Context::new(&started, &row.step_id, row.recipient, row.due_at, day, summary, reasons, Utc::now());
+        let ctx = Context::new(
+            &started,
+            &row.step_id,
+            row.recipient,
+            row.due_at,
+            day,
+            summary,
+            reasons,
+            Utc::now(),
+        );
         let (name, address) = match row.recipient {
             Recipient::Mentor => (&started.mentor.name, &started.mentor.email),
             Recipient::Mentee => (&started.mentee.name, &started.mentee.email),
             Recipient::Coordinator => (&started.coordinator.name, &started.coordinator.email),
         };
         self.deliver(&row, &step.once_key, |message_id| {
-            email::compose(&self.templates, &step.template, &ctx, &self.from, name, address, message_id)
+            email::compose(
+                &self.templates,
+                &step.template,
+                &ctx,
+                &self.from,
+                name,
+                address,
+                message_id,
+            )
         })
         .await
     }
 
     /// A coordinator's daily digest: their pairs as of now; none left, no email.
-    async fn process_digest(&self, row: &TimelineRow, coordinator: &str, date: &str) -> anyhow::Result<()> {
-        let Some(ctx) = digest::gather(&self.pool, &self.rules, coordinator, date, Utc::now()).await? else {
+    async fn process_digest(
+        &self,
+        row: &TimelineRow,
+        coordinator: &str,
+        date: &str,
+    ) -> anyhow::Result<()> {
+        let Some(ctx) =
+            digest::gather(&self.pool, &self.rules, coordinator, date, Utc::now()).await?
+        else {
             return self.finish(row, "skipped", "no pairs to report").await;
         };
         let name = ctx.coordinator.clone();
         self.deliver(row, &row.step_id, |message_id| {
             let headers = (row.step_id.as_str(), row.mentorship_id.as_str());
-            email::compose_any(&self.templates, digest::TEMPLATE, &ctx, headers, &self.from, &name, coordinator, message_id)
+            email::compose_any(
+                &self.templates,
+                digest::TEMPLATE,
+                &ctx,
+                headers,
+                &self.from,
+                &name,
+                coordinator,
+                message_id,
+            )
         })
         .await
     }
@@ -145,10 +182,16 @@ impl Steps {
         let groups = self.groups();
         let domain = self.from.email.domain().to_string();
         let message_id = email::message_id(&row.mentorship_id, once_key, row.recipient, &domain);
-        match groups.claim.call((row.clone(), once_key.to_string(), message_id.clone())).await? {
+        match groups
+            .claim
+            .call((row.clone(), once_key.to_string(), message_id.clone()))
+            .await?
+        {
             Claim::Granted => {}
             Claim::Busy => {
-                tracing::info!("another worker holds this delivery; checking back when its claim expires");
+                tracing::info!(
+                    "another worker holds this delivery; checking back when its claim expires"
+                );
                 store::recheck_at(&self.pool, row.id, Utc::now() + self.claim_lease).await?;
                 return Ok(());
             }
@@ -166,14 +209,26 @@ impl Steps {
                 // A template that fails to render is a bug in the program's templates, not a transient fault.
                 tracing::error!(error = %e, "cannot compose the email");
                 let why = format!("compose: {e}");
-                return self.record(row, once_key, Err(MailError::Permanent(why))).await;
+                return self
+                    .record(row, once_key, Err(MailError::Permanent(why)))
+                    .await;
             }
         };
         let stem = format!("{}.{}.{}", row.mentorship_id, row.step_id, row.recipient);
-        let (mentorship, key, recipient) = (row.mentorship_id.clone(), once_key.to_string(), row.recipient);
+        let (mentorship, key, recipient) = (
+            row.mentorship_id.clone(),
+            once_key.to_string(),
+            row.recipient,
+        );
         let handover = move || -> futures_util::future::BoxFuture<'static, Result<(), String>> {
             let key = (mentorship.clone(), key.clone(), recipient);
-            Box::pin(async move { groups.handover.call(key).await.map_err(|e| format!("{e:#}")) })
+            Box::pin(async move {
+                groups
+                    .handover
+                    .call(key)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            })
         };
         let in_flight = metrics::gauge!("firstweek_deliveries_in_flight");
         in_flight.increment(1.0);
@@ -185,11 +240,22 @@ impl Steps {
     /// Records a delivery's end. Once the SMTP server may have the message,
     /// this must not give up on a database outage: starting the step over
     /// would find its own claim and, after the lease, send it twice.
-    async fn settle_delivery(&self, row: &TimelineRow, once_key: &str, status: &str, detail: &str) -> anyhow::Result<()> {
+    async fn settle_delivery(
+        &self,
+        row: &TimelineRow,
+        once_key: &str,
+        status: &str,
+        detail: &str,
+    ) -> anyhow::Result<()> {
         let mut backoff = firstweek_ops::backoff::Backoff::default();
         let started = std::time::Instant::now();
         loop {
-            let end = (row.clone(), once_key.to_string(), status.to_string(), detail.to_string());
+            let end = (
+                row.clone(),
+                once_key.to_string(),
+                status.to_string(),
+                detail.to_string(),
+            );
             match self.groups().finish.call(end).await {
                 Ok(()) => return Ok(()),
                 // On shutdown, keep trying for a while; the drain deadline bounds it.
@@ -198,7 +264,7 @@ impl Steps {
                     tracing::warn!(error = %e, status, "cannot record the delivery yet; retrying");
                     tokio::time::sleep(delay).await;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -212,7 +278,8 @@ impl Steps {
         let step = row.step_id.as_str();
         match result {
             Ok(()) => {
-                self.settle_delivery(row, once_key, "sent", "accepted").await?;
+                self.settle_delivery(row, once_key, "sent", "accepted")
+                    .await?;
                 let lateness = (Utc::now() - row.due_at).num_milliseconds().max(0) as f64 / 1000.0;
                 metrics::histogram!("firstweek_step_lateness_seconds").record(lateness);
                 metrics::counter!("firstweek_emails_sent_total", "step" => step.to_string())
@@ -300,7 +367,12 @@ impl Groups {
                     Err(_) => {
                         let mut out = Vec::with_capacity(ids.len());
                         for id in ids {
-                            out.push(store::load_steps(&pool, &[id]).await.map(|mut v| v.pop().flatten()).map_err(Into::into));
+                            out.push(
+                                store::load_steps(&pool, &[id])
+                                    .await
+                                    .map(|mut v| v.pop().flatten())
+                                    .map_err(Into::into),
+                            );
                         }
                         out
                     }
@@ -311,15 +383,22 @@ impl Groups {
         let claim = Group::new(move |items: Vec<(TimelineRow, String, String)>| {
             let pool = p.clone();
             async move {
-                let claims: Vec<store::DeliveryClaim<'_>> = items.iter().map(|(r, o, m)| (r, o.as_str(), m.as_str())).collect();
-                let granted = store::claim_deliveries(&pool, &claims).await.unwrap_or_else(|_| vec![false; items.len()]);
+                let claims: Vec<store::DeliveryClaim<'_>> = items
+                    .iter()
+                    .map(|(r, o, m)| (r, o.as_str(), m.as_str()))
+                    .collect();
+                let granted = store::claim_deliveries(&pool, &claims)
+                    .await
+                    .unwrap_or_else(|_| vec![false; items.len()]);
                 let mut out = Vec::with_capacity(items.len());
                 for ((row, once_key, message_id), granted) in items.iter().zip(granted) {
                     out.push(if granted {
                         Ok(Claim::Granted)
                     } else {
                         // The key exists already (or the batch failed): the full answer.
-                        store::claim_delivery(&pool, row, once_key, message_id, lease).await.map_err(Into::into)
+                        store::claim_delivery(&pool, row, once_key, message_id, lease)
+                            .await
+                            .map_err(Into::into)
                     });
                 }
                 out
@@ -335,7 +414,11 @@ impl Groups {
                     Err(_) => {
                         let mut out = Vec::with_capacity(keys.len());
                         for (m, o, r) in &keys {
-                            out.push(store::mark_handing_over(&pool, m, o, *r).await.map_err(Into::into));
+                            out.push(
+                                store::mark_handing_over(&pool, m, o, *r)
+                                    .await
+                                    .map_err(Into::into),
+                            );
                         }
                         out
                     }
@@ -346,22 +429,33 @@ impl Groups {
         let finish = Group::new(move |ends: Vec<(TimelineRow, String, String, String)>| {
             let pool = p.clone();
             async move {
-                let batch: Vec<store::DeliveryEnd<'_>> =
-                    ends.iter().map(|(r, o, s, d)| (r, o.as_str(), s.as_str(), d.as_str())).collect();
+                let batch: Vec<store::DeliveryEnd<'_>> = ends
+                    .iter()
+                    .map(|(r, o, s, d)| (r, o.as_str(), s.as_str(), d.as_str()))
+                    .collect();
                 match store::finish_deliveries(&pool, &batch).await {
                     Ok(()) => ends.iter().map(|_| Ok(())).collect(),
                     Err(e) if ends.len() == 1 => vec![Err(e.into())],
                     Err(_) => {
                         let mut out = Vec::with_capacity(ends.len());
                         for (r, o, s, d) in &ends {
-                            out.push(store::finish_delivery(&pool, r, o, s, d).await.map_err(Into::into));
+                            out.push(
+                                store::finish_delivery(&pool, r, o, s, d)
+                                    .await
+                                    .map_err(Into::into),
+                            );
                         }
                         out
                     }
                 }
             }
         });
-        Groups { load, claim, handover, finish }
+        Groups {
+            load,
+            claim,
+            handover,
+            finish,
+        }
     }
 }
 
@@ -411,7 +505,11 @@ impl<I: Send + 'static, O: Send + 'static> Group<I, O> {
     /// Runs `item` in the next batch and returns its own result.
     async fn call(&self, item: I) -> anyhow::Result<O> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send((item, reply)).map_err(|_| anyhow::anyhow!("the batch writers stopped"))?;
-        answer.await.map_err(|_| anyhow::anyhow!("the batch writer dropped a request"))?
+        self.queue
+            .send((item, reply))
+            .map_err(|_| anyhow::anyhow!("the batch writers stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the batch writer dropped a request"))?
     }
 }

@@ -25,8 +25,13 @@ pub async fn backlog(pool: &PgPool) -> Result<Backlog, StoreError> {
     )
     .fetch_one(pool)
     .await?;
-    let unknown: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'unknown'")
-        .fetch_one(pool)
-        .await?;
-    Ok(Backlog { due, oldest_due_seconds, unknown })
+    let unknown: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'unknown'")
+            .fetch_one(pool)
+            .await?;
+    Ok(Backlog {
+        due,
+        oldest_due_seconds,
+        unknown,
+    })
 }

@@ -7,7 +7,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
-use super::{Ingested, Rules, StoreError, TimelineRow, end, first_intense, insert_rows, mentorship, pacing_rows, start};
+use super::{
+    Ingested, Rules, StoreError, TimelineRow, end, first_intense, insert_rows, mentorship,
+    pacing_rows, start,
+};
 use crate::event::{Actor, Event, InteractionKind, InteractionRecorded, MentorshipStarted};
 use crate::interaction::Interaction;
 use crate::playbook::Recipient;
@@ -27,7 +30,11 @@ use crate::playbook::Recipient;
 ///
 /// On an error nothing of the batch is stored; callers may retry the events
 /// one by one with [`super::ingest`] to isolate a bad one.
-pub async fn ingest_batch(pool: &PgPool, events: &[&Event], rules: &Rules) -> Result<Vec<Ingested>, StoreError> {
+pub async fn ingest_batch(
+    pool: &PgPool,
+    events: &[&Event],
+    rules: &Rules,
+) -> Result<Vec<Ingested>, StoreError> {
     let mut outcomes = vec![Ingested::Duplicate; events.len()];
     if events.is_empty() {
         return Ok(outcomes);
@@ -48,7 +55,9 @@ pub async fn ingest_batch(pool: &PgPool, events: &[&Event], rules: &Rules) -> Re
     .await?;
     let mut fresh_set: HashSet<String> = fresh_ids.into_iter().collect();
     // The first occurrence of a fresh id is the one that counts.
-    let fresh: Vec<usize> = (0..events.len()).filter(|&i| fresh_set.remove(events[i].event_id())).collect();
+    let fresh: Vec<usize> = (0..events.len())
+        .filter(|&i| fresh_set.remove(events[i].event_id()))
+        .collect();
     if fresh.is_empty() {
         tx.commit().await?;
         return Ok(outcomes);
@@ -79,9 +88,18 @@ pub async fn ingest_batch(pool: &PgPool, events: &[&Event], rules: &Rules) -> Re
         })
         .collect();
     if !interactions.is_empty() {
-        let col = |f: fn(&InteractionRecorded) -> &str| interactions.iter().map(|(_, e)| f(e)).collect::<Vec<&str>>();
-        let occurred: Vec<DateTime<Utc>> = interactions.iter().map(|(_, e)| e.occurred_at).collect();
-        let minutes: Vec<Option<i32>> = interactions.iter().map(|(_, e)| e.duration_minutes.map(|d| d as i32)).collect();
+        let col = |f: fn(&InteractionRecorded) -> &str| {
+            interactions
+                .iter()
+                .map(|(_, e)| f(e))
+                .collect::<Vec<&str>>()
+        };
+        let occurred: Vec<DateTime<Utc>> =
+            interactions.iter().map(|(_, e)| e.occurred_at).collect();
+        let minutes: Vec<Option<i32>> = interactions
+            .iter()
+            .map(|(_, e)| e.duration_minutes.map(|d| d as i32))
+            .collect();
         sqlx::query(
             "INSERT INTO interactions (event_id, mentorship_id, kind, actor, occurred_at, duration_minutes)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int4[])
@@ -95,22 +113,32 @@ pub async fn ingest_batch(pool: &PgPool, events: &[&Event], rules: &Rules) -> Re
         .bind(minutes)
         .execute(&mut *tx)
         .await?;
-        let mut asked: Vec<&str> = interactions.iter().map(|(_, e)| e.mentorship_id.as_str()).collect();
+        let mut asked: Vec<&str> = interactions
+            .iter()
+            .map(|(_, e)| e.mentorship_id.as_str())
+            .collect();
         asked.sort_unstable();
         asked.dedup();
-        let known: HashMap<String, (DateTime<Utc>, bool)> = sqlx::query_as::<_, (String, DateTime<Utc>, bool)>(
-            "SELECT id, started_at, ended_at IS NOT NULL FROM mentorships WHERE id = ANY($1)",
-        )
-        .bind(&asked)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(id, started_at, ended)| (id, (started_at, ended)))
-        .collect();
+        let known: HashMap<String, (DateTime<Utc>, bool)> =
+            sqlx::query_as::<_, (String, DateTime<Utc>, bool)>(
+                "SELECT id, started_at, ended_at IS NOT NULL FROM mentorships WHERE id = ANY($1)",
+            )
+            .bind(&asked)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id, started_at, ended)| (id, (started_at, ended)))
+            .collect();
         for (i, e) in interactions {
             outcomes[i] = match known.get(&e.mentorship_id) {
-                None => Ingested::Interaction { pacing: false, known_pair: false },
-                Some((_, true)) => Ingested::Interaction { pacing: false, known_pair: true },
+                None => Ingested::Interaction {
+                    pacing: false,
+                    known_pair: false,
+                },
+                Some((_, true)) => Ingested::Interaction {
+                    pacing: false,
+                    known_pair: true,
+                },
                 Some((started_at, false)) => {
                     let this = Interaction {
                         kind: e.kind,
@@ -121,7 +149,10 @@ pub async fn ingest_batch(pool: &PgPool, events: &[&Event], rules: &Rules) -> Re
                     if first_intense(*started_at, std::slice::from_ref(&this), rules).is_some() {
                         pacing(&mut tx, e, rules).await?
                     } else {
-                        Ingested::Interaction { pacing: false, known_pair: true }
+                        Ingested::Interaction {
+                            pacing: false,
+                            known_pair: true,
+                        }
                     }
                 }
             };
@@ -138,12 +169,22 @@ pub async fn ingest_batch(pool: &PgPool, events: &[&Event], rules: &Rules) -> Re
 
 /// An intense first-week interaction of a known pair: plans the pacing tip,
 /// as the one-by-one path does after storing the interaction.
-async fn pacing(tx: &mut Transaction<'_, Postgres>, e: &InteractionRecorded, rules: &Rules) -> Result<Ingested, StoreError> {
+async fn pacing(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &InteractionRecorded,
+    rules: &Rules,
+) -> Result<Ingested, StoreError> {
     let Some((started, ended_at)) = mentorship(&mut **tx, &e.mentorship_id).await? else {
-        return Ok(Ingested::Interaction { pacing: false, known_pair: false });
+        return Ok(Ingested::Interaction {
+            pacing: false,
+            known_pair: false,
+        });
     };
     if ended_at.is_some() {
-        return Ok(Ingested::Interaction { pacing: false, known_pair: true });
+        return Ok(Ingested::Interaction {
+            pacing: false,
+            known_pair: true,
+        });
     }
     let this = Interaction {
         kind: e.kind,
@@ -152,11 +193,17 @@ async fn pacing(tx: &mut Transaction<'_, Postgres>, e: &InteractionRecorded, rul
         duration_minutes: e.duration_minutes,
     };
     let Some(at) = first_intense(started.started_at, std::slice::from_ref(&this), rules) else {
-        return Ok(Ingested::Interaction { pacing: false, known_pair: true });
+        return Ok(Ingested::Interaction {
+            pacing: false,
+            known_pair: true,
+        });
     };
     let rows = pacing_rows(&started, at, rules);
     let added = insert_rows(tx, &e.mentorship_id, &rows).await?;
-    Ok(Ingested::Interaction { pacing: added > 0, known_pair: true })
+    Ok(Ingested::Interaction {
+        pacing: added > 0,
+        known_pair: true,
+    })
 }
 
 /// What a worker reads to judge one due step: its row, its pair (the start
@@ -189,8 +236,8 @@ pub async fn load_steps(pool: &PgPool, ids: &[i64]) -> Result<Vec<Option<StepSta
     {
         let id: String = row.try_get("id")?;
         let people: serde_json::Value = row.try_get("people")?;
-        let started: MentorshipStarted =
-            serde_json::from_value(people).map_err(|e| StoreError::Corrupt(id.clone(), e.to_string()))?;
+        let started: MentorshipStarted = serde_json::from_value(people)
+            .map_err(|e| StoreError::Corrupt(id.clone(), e.to_string()))?;
         let ended_at: Option<DateTime<Utc>> = row.try_get("ended_at")?;
         pairs.insert(id, (started, ended_at));
     }
@@ -215,17 +262,28 @@ pub async fn load_steps(pool: &PgPool, ids: &[i64]) -> Result<Vec<Option<StepSta
                 _ => return Err(corrupt("interaction actor")),
             },
             occurred_at: row.try_get("occurred_at")?,
-            duration_minutes: row.try_get::<Option<i32>, _>("duration_minutes")?.map(|d| d.max(0) as u32),
+            duration_minutes: row
+                .try_get::<Option<i32>, _>("duration_minutes")?
+                .map(|d| d.max(0) as u32),
         };
         ledgers.entry(id).or_default().push(interaction);
     }
     let mut by_id: HashMap<i64, StepState> = HashMap::with_capacity(rows.len());
     for (id, mentorship_id, step_id, recipient, due_at, status, attempts) in rows {
-        let recipient = Recipient::parse(&recipient)
-            .ok_or_else(|| StoreError::Corrupt(mentorship_id.clone(), format!("recipient {recipient:?}")))?;
+        let recipient = Recipient::parse(&recipient).ok_or_else(|| {
+            StoreError::Corrupt(mentorship_id.clone(), format!("recipient {recipient:?}"))
+        })?;
         let pair = pairs.get(&mentorship_id).cloned();
         let ledger = ledgers.get(&mentorship_id).cloned().unwrap_or_default();
-        let row = TimelineRow { id, mentorship_id, step_id, recipient, due_at, status, attempts };
+        let row = TimelineRow {
+            id,
+            mentorship_id,
+            step_id,
+            recipient,
+            due_at,
+            status,
+            attempts,
+        };
         by_id.insert(id, StepState { row, pair, ledger });
     }
     Ok(ids.iter().map(|id| by_id.get(id).cloned()).collect())
@@ -238,7 +296,10 @@ pub type DeliveryClaim<'a> = (&'a TimelineRow, &'a str, &'a str);
 /// the claim (what [`super::claim_delivery`] answers `Granted` without
 /// looking further). For the others, ask [`super::claim_delivery`]: the
 /// ledger already has their key (a take-over, busy or taken).
-pub async fn claim_deliveries(pool: &PgPool, claims: &[DeliveryClaim<'_>]) -> Result<Vec<bool>, StoreError> {
+pub async fn claim_deliveries(
+    pool: &PgPool,
+    claims: &[DeliveryClaim<'_>],
+) -> Result<Vec<bool>, StoreError> {
     let col = |f: fn(&DeliveryClaim<'_>) -> String| claims.iter().map(f).collect::<Vec<String>>();
     let inserted: Vec<(String, String, String)> = sqlx::query_as(
         "INSERT INTO deliveries (mentorship_id, once_key, recipient, step_id, timeline_id, message_id, status)
@@ -258,12 +319,21 @@ pub async fn claim_deliveries(pool: &PgPool, claims: &[DeliveryClaim<'_>]) -> Re
     // Two claims of one key in the batch: the first inserted it, the second finds it taken.
     Ok(claims
         .iter()
-        .map(|c| inserted.remove(&(c.0.mentorship_id.clone(), c.1.to_string(), c.0.recipient.as_str().to_string())))
+        .map(|c| {
+            inserted.remove(&(
+                c.0.mentorship_id.clone(),
+                c.1.to_string(),
+                c.0.recipient.as_str().to_string(),
+            ))
+        })
         .collect())
 }
 
 /// [`super::mark_handing_over`] for many deliveries (pair, once-key, recipient), in one statement.
-pub async fn mark_handing_over_many(pool: &PgPool, keys: &[(String, String, Recipient)]) -> Result<(), StoreError> {
+pub async fn mark_handing_over_many(
+    pool: &PgPool,
+    keys: &[(String, String, Recipient)],
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE deliveries d SET status = 'handing_over'
          FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(m, o, r)
