@@ -14,6 +14,7 @@ mod dead;
 mod env;
 mod playbook;
 mod publish;
+mod resend;
 mod sample;
 mod table;
 mod template;
@@ -64,6 +65,14 @@ enum Command {
     /// with firstweek's own parser before it is sent, and the JSON sent is
     /// printed on standard output.
     Publish(publish::Args),
+    /// Send one email again whose delivery failed or whose outcome is unknown (needs DATABASE_URL)
+    ///
+    /// firstweek never resends an email by itself once the SMTP server may
+    /// have it (outcome unknown), nor one refused for good (failed). After
+    /// checking (the recipient's mailbox, the relay's logs), an operator can:
+    /// the ledger entry is cleared and the step scheduled again; a worker
+    /// sends it with the same Message-ID.
+    Resend(resend::Args),
     /// Preview email templates (built-in, or overridden from FIRSTWEEK_TEMPLATES_DIR)
     #[command(subcommand)]
     Template(template::Command),
@@ -107,6 +116,7 @@ async fn run_async(command: Command, out: &mut dyn Write) -> anyhow::Result<()> 
         Command::Playbook(playbook::Command::DryRun(args)) => playbook::dry_run(args, out).await,
         Command::Playbook(playbook::Command::Validate { file }) => playbook::validate(&file, out),
         Command::Publish(args) => publish::run(args, out).await,
+        Command::Resend(args) => resend::run(args, out).await,
         Command::Template(cmd) => template::run(cmd, out),
     }
 }

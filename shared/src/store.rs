@@ -17,12 +17,14 @@ use crate::timeline::{self, Planned, SendWindow, TimeScale};
 mod backlog;
 mod batch;
 mod due;
+mod resend;
 pub use backlog::{Backlog, backlog};
 pub use batch::{
     DeliveryClaim, DeliveryEnd, StepState, claim_deliveries, finish_deliveries, ingest_batch,
     load_steps, mark_handing_over_many,
 };
 pub use due::next_due;
+pub use resend::{Resend, resend};
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]

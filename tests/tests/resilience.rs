@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use firstweek_tests::{Env, Options, Pair, received};
+use firstweek_tests::{Env, Options, Pair, bin_dir, received};
 
 /// Short SMTP timeout and claim lease so the policies show within seconds.
 fn fast_options(extra: &[(&str, &str)]) -> Options {
@@ -110,6 +110,34 @@ async fn smtp_refusals_outages_and_lost_replies_follow_their_policies() -> anyho
     assert_eq!(
         got[&hung.id], both,
         "the server had them; resending would have duplicated them"
+    );
+
+    // The operator fixed the refused mailbox and sends that one email again; a sent one is refused.
+    let resend = |pair: &Pair, recipient: &str| {
+        std::process::Command::new(bin_dir().join("firstweek"))
+            .args(["resend", &pair.id, "welcome", recipient])
+            .env("DATABASE_URL", &env.database_url)
+            .output()
+    };
+    let refused = resend(&busy, "mentor")?;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("its delivery is sent"),
+        "{refused:?}"
+    );
+    let done = resend(&bounce, "mentee")?;
+    assert!(done.status.success(), "{done:?}");
+    assert!(
+        String::from_utf8_lossy(&done.stdout).contains("was failed"),
+        "{done:?}"
+    );
+    env.wait_settled(&[&bounce.id], Duration::from_secs(30))
+        .await?;
+    assert_eq!(delivery_status(&env, &bounce, "mentee").await?.0, "sent");
+    assert_eq!(
+        received(&env.mails(), &roles)[&bounce.id],
+        both,
+        "the mentee got it once, the mentor not again"
     );
     env.stop().await;
     Ok(())
