@@ -12,6 +12,9 @@ use anyhow::Context as _;
 use chrono::Utc;
 use firstweek_tests::{Env, Mail, Options, Pair};
 
+/// The program's coordinator (every pair's).
+const COORDINATOR: &str = "coordinator@program.example.org";
+
 /// One interaction of a script: (kind, actor, program day, minutes).
 type Beat = (&'static str, &'static str, f64, Option<u32>);
 
@@ -228,10 +231,14 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "Starting firstweek: a scheduler and a worker, on PostgreSQL, RabbitMQ and an SMTP server (aiosmtpd)…"
     );
-    let options = Options {
+    let mut options = Options {
         scale,
         ..Options::default()
     };
+    // The coordinator's daily digest: the job runs every 20 s, but adds one digest per day.
+    options
+        .env
+        .push(("FIRSTWEEK_DIGEST_CRON".into(), "*/20 * * * * *".into()));
     let env = Env::start(options).await?;
     let week = env.days(7.0).num_milliseconds() as f64 / 1000.0;
     println!(
@@ -262,7 +269,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     for (p, s) in pairs.iter().zip(&scripts) {
-        let start_event = p.started(&format!("{}-start", p.id));
+        let mut start_event = p.started(&format!("{}-start", p.id));
+        // One coordinator for the whole cohort, as in a real program.
+        start_event["coordinator"]["email"] = COORDINATOR.into();
         env.publish_json("mentorship.started", &start_event).await?;
         if s.twice {
             env.publish_json("mentorship.started", &start_event).await?;
@@ -405,7 +414,7 @@ async fn print_table(env: &Env, pairs: &[Pair], scripts: &[Script]) -> anyhow::R
         for m in &mine {
             *totals.entry(m.step.clone()).or_default() += 1;
         }
-        let coordinator = match steps_for(&mine, &p.coordinator()).as_str() {
+        let coordinator = match steps_for(&mine, COORDINATOR).as_str() {
             "-" => {
                 let cancelled: i64 = sqlx::query_scalar("SELECT count(*) FROM timeline WHERE mentorship_id = $1 AND status = 'cancelled'")
                     .bind(&p.id)
@@ -430,12 +439,36 @@ async fn print_table(env: &Env, pairs: &[Pair], scripts: &[Script]) -> anyhow::R
     }
     println!();
     let summary: Vec<String> = totals.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let digests: Vec<&Mail> = mails
+        .iter()
+        .filter(|m| m.step.starts_with("digest-"))
+        .collect();
     println!(
-        "{} emails: {}; duplicates: {duplicates}",
+        "{} emails: {}, daily digest {}; duplicates: {duplicates}",
         mails.len(),
-        summary.join(", ")
+        summary.join(", "),
+        digests.len()
     );
+    for d in digests {
+        println!(
+            "\nThe coordinator's daily digest ({}): \"{}\"",
+            d.step, d.subject
+        );
+        print_digest_risks(&d.text);
+    }
     let dead = env.dead_letters().await?.len();
     println!("dead letters: {dead}");
     Ok(())
+}
+
+/// The pairs a digest flags, one line each: "pair-04: no interaction at all".
+fn print_digest_risks(text: &str) {
+    let mut pair = "";
+    for line in text.lines() {
+        if let Some(open) = line.find("(pair-") {
+            pair = line[open + 1..].split(')').next().unwrap_or("");
+        } else if let Some(risks) = line.trim().strip_prefix("needs a look: ") {
+            println!("  {pair}: {risks}");
+        }
+    }
 }
