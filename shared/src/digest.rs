@@ -136,6 +136,38 @@ pub fn risk_conditions(rules: &Rules) -> Vec<Condition> {
     conditions
 }
 
+/// Early in the week "no plan yet" is normal: a rule is only applied once the
+/// week has had time for it. Silence counts from day 1 and one-sidedness from
+/// day 2; "no plan" from the day the playbook first acts on it (the plan
+/// reminder: day 4 in the built-in one); "low interaction" against the share
+/// of the week gone by (3 interactions a week: at least 1 by day 3).
+fn due_for_a_look(condition: Condition, day: i64, summary: &Summary, rules: &Rules) -> bool {
+    let playbook = &rules.playbook;
+    match condition {
+        Condition::NoInteraction => day >= 1,
+        Condition::OneSided => day >= 2,
+        Condition::NoPlan => {
+            let first = playbook
+                .steps
+                .iter()
+                .filter(|s| s.when.contains(&Condition::NoPlan))
+                .filter_map(|s| match s.trigger {
+                    crate::playbook::Trigger::At(offset) => Some(offset.num_days()),
+                    crate::playbook::Trigger::IntenseInteraction => None,
+                })
+                .min()
+                .unwrap_or(2);
+            day >= first
+        }
+        Condition::LowInteraction => {
+            let week = playbook.week().num_days().max(1);
+            let expected = i64::from(playbook.thresholds.min_interactions) * day.min(week) / week;
+            i64::from(summary.total) < expected
+        }
+        _ => day >= 2,
+    }
+}
+
 fn line(
     started: &MentorshipStarted,
     summary: &Summary,
@@ -149,11 +181,10 @@ fn line(
         .max(1);
     let day = ((now - started.started_at).num_milliseconds() / day_ms).max(0);
     let thresholds = &rules.playbook.thresholds;
-    // Early in the week "no plan yet" is normal: only judge what the week has had time for.
     let risks = summary
         .judge(&risk_conditions(rules), thresholds)
         .into_iter()
-        .filter(|c| day >= 2 || *c == Condition::NoInteraction && day >= 1)
+        .filter(|c| due_for_a_look(*c, day, summary, rules))
         .map(|c| crate::email::reason_text(c, summary, thresholds.min_interactions))
         .collect();
     PairLine {
@@ -268,18 +299,33 @@ mod tests {
             (one_sided.total, one_sided.by_mentor, one_sided.by_mentee),
             (2, 2, 0)
         );
-        assert!(
-            one_sided.risks.iter().any(|r| r.starts_with("one-sided")),
-            "{:?}",
-            one_sided.risks
+        // Day 3: one-sided already; two interactions are enough for three days; a plan is not asked for before day 4.
+        assert_eq!(
+            one_sided.risks,
+            vec!["one-sided: only the mentor has interacted".to_string()]
         );
-        assert!(
-            one_sided
-                .risks
-                .iter()
-                .any(|r| r.starts_with("low interaction")),
+
+        let silent_day_5 = line(
+            &pair(now - Duration::hours(125)),
+            &Summary::default(),
+            &rules(),
+            now,
+        );
+        assert_eq!(silent_day_5.day, 5);
+        let firsts: Vec<&str> = silent_day_5
+            .risks
+            .iter()
+            .map(|r| r.split(':').next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            firsts,
+            vec![
+                "no interaction at all",
+                "low interaction",
+                "no plan or goals shared yet"
+            ],
             "{:?}",
-            one_sided.risks
+            silent_day_5.risks
         );
     }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use chrono::Utc;
+use chrono::{Timelike, Utc};
 use firstweek_tests::{Env, Mail, Options, Pair};
 
 /// The program's coordinator (every pair's).
@@ -231,15 +231,24 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "Starting firstweek: a scheduler and a worker, on PostgreSQL, RabbitMQ and an SMTP server (aiosmtpd)…"
     );
-    let mut options = Options {
+    let options = Options {
         scale,
+        start_services: false,
         ..Options::default()
     };
-    // The coordinator's daily digest: the job runs every 20 s, but adds one digest per day.
-    options
-        .env
-        .push(("FIRSTWEEK_DIGEST_CRON".into(), "*/20 * * * * *".into()));
-    let env = Env::start(options).await?;
+    let mut env = Env::start(options).await?;
+    let start = Utc::now() + chrono::Duration::seconds(2);
+    // The coordinator's daily digest, timed to go out on program day 3 (cron is UTC).
+    let digest_at = start + env.days(3.0);
+    let cron = format!(
+        "{} {} {} * * *",
+        digest_at.second(),
+        digest_at.minute(),
+        digest_at.hour()
+    );
+    env.spawn("firstweek-scheduler", &[("FIRSTWEEK_DIGEST_CRON", &cron)])
+        .await?;
+    env.spawn("firstweek-worker", &[]).await?;
     let week = env.days(7.0).num_milliseconds() as f64 / 1000.0;
     println!(
         "database {}, vhost {}, SMTP 127.0.0.1:{}; a program day lasts {:.1} s, the week {:.0} s",
@@ -250,7 +259,6 @@ async fn main() -> anyhow::Result<()> {
         week
     );
 
-    let start = Utc::now() + chrono::Duration::seconds(2);
     let scripts = cohort();
     let pairs: Vec<Pair> = scripts
         .iter()
@@ -451,13 +459,13 @@ async fn print_table(env: &Env, pairs: &[Pair], scripts: &[Script]) -> anyhow::R
     );
     for d in digests {
         println!(
-            "\nThe coordinator's daily digest ({}): \"{}\"",
-            d.step, d.subject
+            "\nThe coordinator's daily digest (program day 3): \"{}\"",
+            d.subject
         );
         print_digest_risks(&d.text);
     }
     let dead = env.dead_letters().await?.len();
-    println!("dead letters: {dead}");
+    println!("\ndead letters: {dead}");
     Ok(())
 }
 
