@@ -187,6 +187,16 @@ async fn record(
     .bind(e.duration_minutes.map(|d| d as i32))
     .execute(&mut **tx)
     .await?;
+    plan_pacing(tx, e, rules).await
+}
+
+/// After an interaction is stored: plans the pacing tip if it is an intense
+/// first-week interaction of a known, open pair (once per pair: the rows' unique key).
+async fn plan_pacing(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &InteractionRecorded,
+    rules: &Rules,
+) -> Result<Ingested, StoreError> {
     let Some(started) = mentorship(&mut **tx, &e.mentorship_id).await? else {
         return Ok(Ingested::Interaction {
             pacing: false,

@@ -196,13 +196,7 @@ async fn settle<H: Handler>(
             } else {
                 tracing::warn!(error = %format!("{e:#}"), attempts, "handling failed; requeued");
                 metrics::counter!("firstweek_deliveries_requeued_total").increment(1);
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await
-                    .map(|_| ())
+                requeue(&delivery).await
             }
         }
     };
@@ -225,13 +219,16 @@ async fn dead_letter(
         Err(e) => {
             // Not confirmed: requeue so nothing is lost.
             tracing::warn!(error = %e, "dead-letter publish failed; requeueing");
-            delivery
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await
-                .map(|_| ())
+            requeue(delivery).await
         }
     }
+}
+
+/// Gives a delivery back to the broker, which offers it again (and counts the attempt).
+async fn requeue(delivery: &Delivery) -> Result<(), lapin::Error> {
+    let options = BasicNackOptions {
+        requeue: true,
+        ..Default::default()
+    };
+    delivery.nack(options).await.map(|_| ())
 }

@@ -5,12 +5,9 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{PgPool, Row};
 
-use super::{
-    Ingested, Rules, StoreError, TimelineRow, end, first_intense, insert_rows, mentorship,
-    pacing_rows, start,
-};
+use super::{Ingested, Rules, StoreError, TimelineRow, end, first_intense, plan_pacing, start};
 use crate::event::{Actor, Event, InteractionKind, InteractionRecorded, MentorshipStarted};
 use crate::interaction::Interaction;
 use crate::playbook::Recipient;
@@ -147,7 +144,7 @@ pub async fn ingest_batch(
                         duration_minutes: e.duration_minutes,
                     };
                     if first_intense(*started_at, std::slice::from_ref(&this), rules).is_some() {
-                        pacing(&mut tx, e, rules).await?
+                        plan_pacing(&mut tx, e, rules).await?
                     } else {
                         Ingested::Interaction {
                             pacing: false,
@@ -167,45 +164,6 @@ pub async fn ingest_batch(
     Ok(outcomes)
 }
 
-/// An intense first-week interaction of a known pair: plans the pacing tip,
-/// as the one-by-one path does after storing the interaction.
-async fn pacing(
-    tx: &mut Transaction<'_, Postgres>,
-    e: &InteractionRecorded,
-    rules: &Rules,
-) -> Result<Ingested, StoreError> {
-    let Some((started, ended_at)) = mentorship(&mut **tx, &e.mentorship_id).await? else {
-        return Ok(Ingested::Interaction {
-            pacing: false,
-            known_pair: false,
-        });
-    };
-    if ended_at.is_some() {
-        return Ok(Ingested::Interaction {
-            pacing: false,
-            known_pair: true,
-        });
-    }
-    let this = Interaction {
-        kind: e.kind,
-        actor: e.actor,
-        occurred_at: e.occurred_at,
-        duration_minutes: e.duration_minutes,
-    };
-    let Some(at) = first_intense(started.started_at, std::slice::from_ref(&this), rules) else {
-        return Ok(Ingested::Interaction {
-            pacing: false,
-            known_pair: true,
-        });
-    };
-    let rows = pacing_rows(&started, at, rules);
-    let added = insert_rows(tx, &e.mentorship_id, &rows).await?;
-    Ok(Ingested::Interaction {
-        pacing: added > 0,
-        known_pair: true,
-    })
-}
-
 /// What a worker reads to judge one due step: its row, its pair (the start
 /// event and, if it ended, when) and the pair's interaction ledger.
 #[derive(Debug, Clone)]
@@ -216,7 +174,7 @@ pub struct StepState {
 }
 
 /// Reads [`StepState`] for many timeline rows in three statements (the same
-/// data as [`super::timeline_row`], [`mentorship`] and [`super::interactions`]
+/// data as [`super::timeline_row`], [`super::mentorship`] and [`super::interactions`]
 /// one by one); `None` for a row that does not exist.
 pub async fn load_steps(pool: &PgPool, ids: &[i64]) -> Result<Vec<Option<StepState>>, StoreError> {
     let rows = sqlx::query_as::<_, (i64, String, String, String, DateTime<Utc>, String, i32)>(
