@@ -12,7 +12,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
 
-use firstweek::broker;
+use firstweek_broker as broker;
 
 /// Publishes `bodies` with confirms, pipelined (all publishes, then all
 /// confirms, in windows of `window`); returns messages per second.

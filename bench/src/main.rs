@@ -23,7 +23,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use firstweek::broker;
+use firstweek_broker as broker;
 use firstweek_tests::{Env, Options};
 
 use sink::Sink;
@@ -288,7 +288,7 @@ fn interaction(i: usize, pairs: usize, started: chrono::DateTime<Utc>) -> Vec<u8
 /// A due-step message as the scheduler publishes it.
 fn due_step_body(i: i64) -> Vec<u8> {
     let now = Utc::now();
-    serde_json::to_vec(&firstweek::store::DueStep {
+    serde_json::to_vec(&firstweek_broker::DueStep {
         timeline_id: 1_000_000 + i,
         mentorship_id: format!("pair{:06}", i / 2),
         step_id: "welcome".into(),

@@ -1,22 +1,22 @@
 //! `firstweek at-risk`: pairs in (or just past) their first week that the
 //! playbook's escalation rules flag as of now, with the rule and the evidence.
 //!
-//! The rules are the `when` lists of the playbook's timed steps to the
-//! coordinator (the built-in `escalation_early` and `escalation`). A step
-//! already due is judged as of its due time, as the workers judged it; a step
-//! still ahead is judged as of now ("if it fell due now").
+//! "At risk" is [`firstweek::decision::risks`], the same definition the
+//! coordinators' daily digest uses: the conditions of the playbook's steps to
+//! the coordinator, each applied once the week has had time for it. Beside
+//! the rules, each pair shows what became of its coordinator steps.
 
 use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::bail;
 use chrono::{Duration, Utc};
-use firstweek::email::reason_text;
+use firstweek::decision;
 use firstweek::event::InteractionKind;
 use firstweek::interaction::Summary;
-use firstweek::playbook::{Recipient, Trigger};
+use firstweek::playbook::Recipient;
+use firstweek_store::{self as store, read};
 
-use crate::db;
 use crate::table::{clean, count, relative, span, time};
 
 #[derive(clap::Args)]
@@ -30,33 +30,24 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
-    let playbook = crate::env::playbook()?;
-    let scale = crate::env::scale()?;
+    let rules = crate::env::rules(None)?;
+    let (playbook, scale) = (&rules.playbook, rules.scale);
     let pool = crate::env::pool().await?;
     let now = Utc::now();
 
-    let rules: Vec<_> = playbook
-        .steps
-        .iter()
-        .filter(|s| s.recipients.contains(&Recipient::Coordinator))
-        .filter_map(|s| match s.trigger {
-            Trigger::At(offset) => Some((s, offset)),
-            Trigger::IntenseInteraction => None,
-        })
-        .collect();
-    if rules.is_empty() {
+    let conditions = decision::risk_conditions(playbook);
+    if conditions.is_empty() {
         bail!(
-            "playbook {:?} has no timed step to the coordinator: nothing in it says what at risk means",
+            "playbook {:?} has no step to the coordinator: nothing in it says what at risk means",
             playbook.name
         );
     }
 
     let week = scale.wall(playbook.week());
-    let horizon = week + scale.wall(Duration::days(i64::from(args.grace)));
-    let day = scale.wall(Duration::days(1));
-    let pairs: Vec<db::Pair> = db::pairs(
+    let horizon = decision::horizon(&rules, Duration::days(i64::from(args.grace)));
+    let pairs: Vec<read::PairEntry> = read::pairs(
         &pool,
-        &db::Filter {
+        &read::PairFilter {
             started_after: Some(now - horizon),
             open_only: true,
             ..Default::default()
@@ -64,81 +55,44 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     )
     .await?
     .into_iter()
-    .filter(|p| p.started.started_at <= now)
+    .filter(|p| p.record.started.started_at <= now)
     .collect();
-    let ids: Vec<String> = pairs.iter().map(|p| p.id().to_string()).collect();
-    let ledgers = db::ledgers(&pool, &ids).await?;
+    let ids: Vec<&str> = pairs.iter().map(|p| p.id()).collect();
+    let ledgers = store::ledgers(&pool, &ids).await?;
     // What became of each coordinator step: `skipped (escalation already sent by ...)`.
-    let statuses: HashMap<(String, String), String> = db::timeline(&pool, &ids)
-        .await?
-        .into_iter()
-        .filter(|r| r.recipient == Recipient::Coordinator.as_str())
-        .map(|r| {
-            let status = match r.outcome.filter(|o| r.status != "sent" && !o.is_empty()) {
-                Some(why) => format!("{} ({})", r.status, clean(&why)),
-                None => r.status,
-            };
-            ((r.mentorship_id, r.step_id), status)
-        })
-        .collect();
+    let mut steps: HashMap<String, Vec<String>> = HashMap::new();
+    for r in read::timeline(&pool, &ids).await? {
+        if r.recipient != Recipient::Coordinator.as_str() {
+            continue;
+        }
+        let status = match r
+            .outcome
+            .filter(|o| !o.is_empty() && r.status != store::RowStatus::Sent)
+        {
+            Some(why) => format!("{} ({})", r.status, clean(&why)),
+            None => r.status.to_string(),
+        };
+        steps.entry(r.subject_id).or_default().push(format!(
+            "{} (due {}; {status})",
+            r.step_id,
+            relative(r.due_at, now)
+        ));
+    }
 
-    let rule_names: Vec<String> = rules
-        .iter()
-        .map(|(s, _)| {
-            let when: Vec<&str> = s.when.iter().map(|c| c.as_str()).collect();
-            format!("{} ({})", s.id, when.join(" or "))
-        })
-        .collect();
     let mut flagged = 0;
     let mut blocks = Vec::new();
     for pair in &pairs {
-        let started_at = pair.started.started_at;
+        let started_at = pair.record.started.started_at;
         let ledger = ledgers.get(pair.id()).map(Vec::as_slice).unwrap_or(&[]);
-        let mut lines = Vec::new();
-        for (step, offset) in &rules {
-            let due = started_at + scale.wall(*offset);
-            let as_of = due.min(now);
-            let summary = Summary::as_of(ledger, as_of);
-            let fired = summary.judge(&step.when, &playbook.thresholds);
-            if fired.is_empty() {
-                continue;
-            }
-            let reasons: Vec<String> = fired
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{}: {}",
-                        c.as_str(),
-                        reason_text(*c, &summary, playbook.thresholds.min_interactions)
-                    )
-                })
-                .collect();
-            let status = statuses
-                .get(&(pair.id().to_string(), step.id.clone()))
-                .map(String::as_str)
-                .unwrap_or("not planned");
-            let when = if due <= now {
-                format!("due {}, judged then; {status}", relative(due, now))
-            } else {
-                format!("due {}, if it fell due now; {status}", relative(due, now))
-            };
-            lines.push(format!("  rule      {} ({when})", step.id));
-            for r in reasons {
-                lines.push(format!("            {r}"));
-            }
-        }
-        if lines.is_empty() && !args.all {
+        let risks = decision::risks(&rules, pair.record.with_ledger(ledger), now);
+        if risks.is_empty() && !args.all {
             continue;
         }
-        if !lines.is_empty() {
+        if !risks.is_empty() {
             flagged += 1;
         }
         let elapsed = now - started_at;
-        let day_no = if day.num_milliseconds() > 0 {
-            elapsed.num_milliseconds() / day.num_milliseconds()
-        } else {
-            0
-        };
+        let day_no = firstweek::timeline::program_day(started_at, now, scale);
         let phase = if elapsed < week {
             format!("day {day_no} of {}", playbook.week_days)
         } else {
@@ -149,17 +103,27 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             clean(pair.id()),
             clean(&pair.names()),
             time(started_at),
-            if lines.is_empty() { "ok" } else { "AT RISK" }
+            if risks.is_empty() { "ok" } else { "AT RISK" }
         )];
-        block.extend(lines);
+        for r in &risks {
+            block.push(format!(
+                "  rule      {}: {}",
+                r.condition.as_str(),
+                r.reason
+            ));
+        }
+        for s in steps.get(pair.id()).into_iter().flatten() {
+            block.push(format!("  step      {s}"));
+        }
         block.push(format!(
             "  evidence  first week so far: {}",
             evidence(&Summary::as_of(ledger, now.min(started_at + week)))
         ));
+        let c = &pair.record.started.coordinator;
         block.push(format!(
             "  contact   coordinator {} <{}>",
-            clean(&pair.started.coordinator.name),
-            clean(&pair.started.coordinator.email)
+            clean(&c.name),
+            clean(&c.email)
         ));
         blocks.push(block);
     }
@@ -172,7 +136,12 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         count(pairs.len(), "open pair", "open pairs"),
         count(args.grace as usize, "day", "days")
     )?;
-    writeln!(out, "rules: {}", rule_names.join("; "))?;
+    let names: Vec<&str> = conditions.iter().map(|c| c.as_str()).collect();
+    writeln!(
+        out,
+        "rules: {} (the playbook's steps to the coordinator, each once the week has had time for it)",
+        names.join(", ")
+    )?;
     for block in blocks {
         writeln!(out)?;
         for line in block {

@@ -18,8 +18,10 @@ use std::io::Write;
 
 use anyhow::{Context as _, anyhow, bail};
 use chrono::Utc;
-use firstweek::broker::{self, DEAD_QUEUE, ERROR_HEADER, EXCHANGE, ROUTING_KEY_HEADER};
 use firstweek::event::Event;
+use firstweek_broker::{
+    self as broker, DEAD_QUEUE, EXCHANGE, Origin, is_dead_letter_header, origin, value_text,
+};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, QueueDeclareOptions,
@@ -63,13 +65,6 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-}
-
-/// Where a dead letter was first published.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Origin {
-    exchange: String,
-    routing_key: String,
 }
 
 struct Session {
@@ -478,44 +473,6 @@ async fn republish(channel: &Channel, origin: &Origin, d: &Delivery) -> anyhow::
     }
 }
 
-/// Headers the broker or firstweek added when dead-lettering.
-fn is_dead_letter_header(name: &str) -> bool {
-    name == ERROR_HEADER
-        || name == ROUTING_KEY_HEADER
-        || name == "x-death"
-        || name == "x-delivery-count"
-        || name.starts_with("x-first-death-")
-        || name.starts_with("x-last-death-")
-}
-
-/// Where the message was first published: firstweek's routing-key header
-/// (refused by intake), else the broker's `x-death` (delivery limit reached).
-fn origin(p: &BasicProperties) -> Option<Origin> {
-    if let Some(key) = broker::header_text(p, ROUTING_KEY_HEADER) {
-        return Some(Origin {
-            exchange: EXCHANGE.into(),
-            routing_key: key,
-        });
-    }
-    let headers = p.headers().as_ref()?;
-    let AMQPValue::FieldArray(deaths) = headers.inner().get("x-death")? else {
-        return None;
-    };
-    // The oldest death is last.
-    let AMQPValue::FieldTable(death) = deaths.as_slice().last()? else {
-        return None;
-    };
-    let exchange = text(death.inner().get("exchange")?)?;
-    let AMQPValue::FieldArray(keys) = death.inner().get("routing-keys")? else {
-        return None;
-    };
-    let routing_key = text(keys.as_slice().first()?)?;
-    Some(Origin {
-        exchange,
-        routing_key,
-    })
-}
-
 fn describe(o: &Origin) -> String {
     if o.exchange == EXCHANGE {
         clean(&o.routing_key)
@@ -527,54 +484,7 @@ fn describe(o: &Origin) -> String {
 }
 
 fn reason(p: &BasicProperties) -> String {
-    broker::header_text(p, ERROR_HEADER).unwrap_or_else(|| {
-        if origin(p).is_some() {
-            "delivery limit reached (x-death)".into()
-        } else {
-            "-".into()
-        }
-    })
-}
-
-fn text(v: &AMQPValue) -> Option<String> {
-    match v {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
-        _ => None,
-    }
-}
-
-/// A header value as text.
-fn value_text(v: &AMQPValue) -> String {
-    match v {
-        AMQPValue::LongString(_) | AMQPValue::ShortString(_) => text(v).unwrap_or_default(),
-        AMQPValue::Boolean(b) => b.to_string(),
-        AMQPValue::ShortShortInt(n) => n.to_string(),
-        AMQPValue::ShortShortUInt(n) => n.to_string(),
-        AMQPValue::ShortInt(n) => n.to_string(),
-        AMQPValue::ShortUInt(n) => n.to_string(),
-        AMQPValue::LongInt(n) => n.to_string(),
-        AMQPValue::LongUInt(n) => n.to_string(),
-        AMQPValue::LongLongInt(n) => n.to_string(),
-        AMQPValue::Float(n) => n.to_string(),
-        AMQPValue::Double(n) => n.to_string(),
-        AMQPValue::Timestamp(t) => chrono::DateTime::from_timestamp(*t as i64, 0)
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_else(|| t.to_string()),
-        AMQPValue::FieldArray(a) => {
-            let items: Vec<String> = a.as_slice().iter().map(value_text).collect();
-            format!("[{}]", items.join(", "))
-        }
-        AMQPValue::FieldTable(t) => {
-            let items: Vec<String> = t
-                .inner()
-                .iter()
-                .map(|(k, v)| format!("{}: {}", k.as_str(), value_text(v)))
-                .collect();
-            format!("{{{}}}", items.join(", "))
-        }
-        other => format!("{other:?}"),
-    }
+    broker::dead_letter_reason(p).unwrap_or_else(|| "-".into())
 }
 
 fn warn_returns(held: &[Delivery], out: &mut dyn Write) -> anyhow::Result<()> {

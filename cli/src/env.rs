@@ -1,64 +1,49 @@
 //! Settings from the environment, read one at a time so a command needs only
-//! what it uses (`playbook validate` needs no database). Values follow the
-//! services' meaning (`firstweek::config`); URLs are never printed with their
-//! password.
+//! what it uses (`playbook validate` needs no database), with the services'
+//! own parsers ([`firstweek::config::Environment`]). URLs are never printed
+//! with their password.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, anyhow, bail};
+use firstweek::Rules;
+use firstweek::config::Environment;
 use firstweek::playbook::Playbook;
-use firstweek::timeline::{SendWindow, TimeScale};
-use firstweek::{broker, store};
+use firstweek_broker as broker;
+use firstweek_store as store;
 use sqlx::PgPool;
 
-/// A non-empty environment variable.
-pub fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn required(name: &str, hint: &str) -> anyhow::Result<String> {
-    var(name).ok_or_else(|| anyhow!("{name} is not set ({hint})"))
+fn env() -> Environment<fn(&str) -> Option<String>> {
+    Environment::process()
 }
 
 /// The playbook the services use: `FIRSTWEEK_PLAYBOOK`, or the built-in one.
 pub fn playbook() -> anyhow::Result<Playbook> {
-    match var("FIRSTWEEK_PLAYBOOK") {
-        Some(path) => Playbook::load(std::path::Path::new(&path)).context("FIRSTWEEK_PLAYBOOK"),
-        None => Ok(Playbook::built_in()),
-    }
+    Ok(env().playbook()?)
 }
 
-/// `FIRSTWEEK_TIME_SCALE` (default 1).
-pub fn scale() -> anyhow::Result<TimeScale> {
-    match var("FIRSTWEEK_TIME_SCALE") {
-        None => Ok(TimeScale::REAL),
-        Some(s) => s
-            .parse::<f64>()
-            .ok()
-            .and_then(TimeScale::new)
-            .ok_or_else(|| anyhow!("FIRSTWEEK_TIME_SCALE: {s:?} is not a number of at least 1")),
-    }
-}
-
-/// `FIRSTWEEK_SEND_WINDOW` (default 08:00-20:00).
-pub fn window() -> anyhow::Result<SendWindow> {
-    match var("FIRSTWEEK_SEND_WINDOW") {
-        None => Ok(SendWindow::default()),
-        Some(s) => SendWindow::parse(&s).map_err(|p| anyhow!("FIRSTWEEK_SEND_WINDOW: {p}")),
-    }
+/// The playbook, clock and send window the services run with; `playbook`
+/// replaces `FIRSTWEEK_PLAYBOOK` (a file being tried out).
+pub fn rules(playbook: Option<Playbook>) -> anyhow::Result<Rules> {
+    let env = env();
+    Ok(Rules {
+        playbook: match playbook {
+            Some(p) => p,
+            None => env.playbook()?,
+        },
+        scale: env.scale()?,
+        window: env.window()?,
+    })
 }
 
 /// `FIRSTWEEK_TEMPLATES_DIR`, if set.
 pub fn templates_dir() -> Option<PathBuf> {
-    var("FIRSTWEEK_TEMPLATES_DIR").map(PathBuf::from)
+    env().templates_dir()
 }
 
 /// Opens a small pool on `DATABASE_URL`.
 pub async fn pool() -> anyhow::Result<PgPool> {
-    let url = required(
-        "DATABASE_URL",
-        "e.g. postgres://firstweek@127.0.0.1/firstweek",
-    )?;
+    let url = env().database_url()?;
     store::connect(&url, 2)
         .await
         .map_err(|e| anyhow!(scrub(&e.to_string(), &url)))
@@ -67,7 +52,7 @@ pub async fn pool() -> anyhow::Result<PgPool> {
 
 /// Connects to `AMQP_URL`.
 pub async fn amqp() -> anyhow::Result<lapin::Connection> {
-    let url = required("AMQP_URL", "e.g. amqp://guest:guest@127.0.0.1:5672/%2f")?;
+    let url = env().amqp_url()?;
     let conn = broker::connect(&url, "firstweek-cli")
         .await
         .map_err(|e| anyhow!(scrub(&e.to_string(), &url)))

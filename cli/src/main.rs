@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod at_risk;
-mod db;
 mod dead;
 mod env;
 mod playbook;

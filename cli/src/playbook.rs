@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow};
 use chrono::{Duration, Utc};
+use firstweek::decision::{self, Decision, Previewed, Skip, Verdict};
 use firstweek::digest;
-use firstweek::email::{Templates, reason_text};
-use firstweek::interaction::Summary;
-use firstweek::playbook::{Playbook, PlaybookError, Recipient, Trigger};
-use firstweek::timeline::{self, Planned};
+use firstweek::email::Templates;
+use firstweek::playbook::{Playbook, PlaybookError, Trigger};
+use firstweek::timeline::Planned;
+use firstweek_store::{self as store, read};
 
-use crate::db;
 use crate::table::{Table, clean, count, relative, time};
 
 #[derive(clap::Subcommand)]
@@ -155,37 +155,28 @@ fn check_renders(playbook: &Playbook, templates: &Templates) -> anyhow::Result<(
     Ok(())
 }
 
-/// What a planned row would become.
-enum Verdict {
-    Send(Vec<String>),
-    Skip(String),
-    Pending(String),
-    Cancelled,
-}
-
 pub async fn dry_run(args: DryRunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let playbook = load(&args.file)?;
-    let scale = crate::env::scale()?;
-    let window = crate::env::window()?;
+    let rules = crate::env::rules(Some(load(&args.file)?))?;
+    let playbook = &rules.playbook;
     let (templates, source) = crate::template::load()?;
-    let template_problem = templates.check(&playbook).err();
+    let template_problem = templates.check(playbook).err();
     let pool = crate::env::pool().await?;
     let now = Utc::now();
 
-    let pairs = db::pairs(
+    let pairs = read::pairs(
         &pool,
-        &db::Filter {
+        &read::PairFilter {
             id: args.mentorship.clone(),
             open_only: args.open,
             ..Default::default()
         },
     )
     .await?;
-    let ids: Vec<String> = pairs.iter().map(|p| p.id().to_string()).collect();
-    let ledgers = db::ledgers(&pool, &ids).await?;
+    let ids: Vec<&str> = pairs.iter().map(|p| p.id()).collect();
+    let ledgers = store::ledgers(&pool, &ids).await?;
     let mut stored: HashMap<(String, String, String), String> = HashMap::new();
-    for r in db::timeline(&pool, &ids).await? {
-        stored.insert((r.mentorship_id, r.step_id, r.recipient), r.status);
+    for r in read::timeline(&pool, &ids).await? {
+        stored.insert((r.subject_id, r.step_id, r.recipient), r.status.to_string());
     }
 
     writeln!(
@@ -199,27 +190,11 @@ pub async fn dry_run(args: DryRunArgs, out: &mut dyn Write) -> anyhow::Result<()
     if let Some(e) = &template_problem {
         writeln!(out, "warning: templates ({source}): {e}")?;
     }
-    let (mut nudges, mut escalations, mut skipped, mut pending, mut cancelled) = (0, 0, 0, 0, 0);
-    let mut escalated = Vec::new();
-    let min = playbook.thresholds.min_interactions;
+    let mut tally = Tally::default();
     for pair in &pairs {
-        let started = &pair.started;
+        let started = &pair.record.started;
         let ledger = ledgers.get(pair.id()).map(Vec::as_slice).unwrap_or(&[]);
-        let mut rows: Vec<Planned> = timeline::plan(started, &playbook, scale, window);
-        let first_intense = ledger
-            .iter()
-            .filter(|i| i.is_intense(&playbook.thresholds))
-            .filter(|i| {
-                timeline::in_first_week(started.started_at, i.occurred_at, &playbook, scale)
-            })
-            .map(|i| i.occurred_at)
-            .min();
-        if let Some(at) = first_intense {
-            for step in playbook.intense_steps() {
-                rows.extend(timeline::plan_step(started, step, at, window));
-            }
-        }
-        rows.sort_by_key(|r| r.due_at);
+        let rows = decision::preview(&rules, pair.record.with_ledger(ledger), now);
 
         writeln!(out)?;
         writeln!(
@@ -228,87 +203,31 @@ pub async fn dry_run(args: DryRunArgs, out: &mut dyn Write) -> anyhow::Result<()
             clean(pair.id()),
             clean(&pair.names()),
             time(started.started_at),
-            pair.ended_at
+            pair.record
+                .ended_at
                 .map(|t| format!(", ended {} UTC", time(t)))
                 .unwrap_or_default()
         )?;
         let mut table = Table::new(&["STEP", "TO", "DUE", "SEND", "WOULD", "WHY", "STORED"]);
-        let mut once_taken: HashMap<(String, Recipient), String> = HashMap::new();
-        for row in &rows {
-            let Some(step) = playbook.step(&row.step_id) else {
-                continue;
-            };
-            let verdict = if pair.ended_at.is_some_and(|end| row.due_at >= end) {
-                Verdict::Cancelled
-            } else if row.due_at > now {
-                let summary = Summary::as_of(ledger, now);
-                let fired = summary.judge(&step.when, &playbook.thresholds);
-                let forecast = if fired.is_empty() {
-                    "as of now: condition not met".to_string()
-                } else {
-                    let names: Vec<&str> = fired.iter().map(|c| c.as_str()).collect();
-                    format!("as of now: would send ({})", names.join(", "))
-                };
-                Verdict::Pending(format!("due {}; {forecast}", relative(row.due_at, now)))
-            } else {
-                let summary = Summary::as_of(ledger, row.due_at);
-                let fired = summary.judge(&step.when, &playbook.thresholds);
-                let key = (step.once_key.clone(), row.recipient);
-                if fired.is_empty() {
-                    let names: Vec<&str> = step.when.iter().map(|c| c.as_str()).collect();
-                    Verdict::Skip(format!("condition not met: {}", names.join(", ")))
-                } else if let Some(by) = once_taken.get(&key) {
-                    Verdict::Skip(format!("{} already sent by step {by}", step.once_key))
-                } else {
-                    once_taken.insert(key, step.id.clone());
-                    Verdict::Send(
-                        fired
-                            .iter()
-                            .map(|c| reason_text(*c, &summary, min))
-                            .collect(),
-                    )
-                }
-            };
-            let (would, why) = match verdict {
-                Verdict::Send(reasons) if row.recipient == Recipient::Coordinator => {
-                    escalations += 1;
-                    escalated.push(format!("{} ({})", pair.id(), step.id));
-                    ("escalate".to_string(), reasons.join("; "))
-                }
-                Verdict::Send(reasons) => {
-                    nudges += 1;
-                    ("send".to_string(), reasons.join("; "))
-                }
-                Verdict::Skip(why) => {
-                    skipped += 1;
-                    ("skip".to_string(), why)
-                }
-                Verdict::Pending(why) => {
-                    pending += 1;
-                    ("pending".to_string(), why)
-                }
-                Verdict::Cancelled => {
-                    cancelled += 1;
-                    ("cancel".to_string(), "mentorship ended".to_string())
-                }
-            };
+        for Previewed { planned, decision } in &rows {
+            let (would, why) = tally.count(pair.id(), planned, decision, now);
             let key = (
                 pair.id().to_string(),
-                row.step_id.clone(),
-                row.recipient.as_str().to_string(),
+                planned.step_id.clone(),
+                planned.recipient.as_str().to_string(),
             );
             table.row(vec![
-                row.step_id.clone(),
-                row.recipient.as_str().into(),
-                time(row.due_at),
-                time(row.send_at),
+                planned.step_id.clone(),
+                planned.recipient.as_str().into(),
+                time(planned.due_at),
+                time(planned.send_at),
                 would,
                 why,
                 stored.get(&key).cloned().unwrap_or_else(|| "-".into()),
             ]);
         }
         table.write(out, 2)?;
-        let planned: HashSet<&str> = rows.iter().map(|r| r.step_id.as_str()).collect();
+        let planned: HashSet<&str> = rows.iter().map(|r| r.planned.step_id.as_str()).collect();
         let mut gone: Vec<&str> = stored
             .keys()
             .filter(|(m, s, _)| m == pair.id() && !planned.contains(s.as_str()))
@@ -327,14 +246,80 @@ pub async fn dry_run(args: DryRunArgs, out: &mut dyn Write) -> anyhow::Result<()
     writeln!(out)?;
     writeln!(
         out,
-        "would send {} to mentors and mentees and {}; {skipped} skipped, {pending} pending, {cancelled} cancelled",
-        count(nudges, "email", "emails"),
-        count(escalations, "escalation", "escalations")
+        "would send {} to mentors and mentees and {}; {} skipped, {} pending, {} cancelled",
+        count(tally.nudges, "email", "emails"),
+        count(tally.escalations, "escalation", "escalations"),
+        tally.skipped,
+        tally.pending,
+        tally.cancelled
     )?;
-    if !escalated.is_empty() {
-        writeln!(out, "escalated: {}", escalated.join(", "))?;
+    if !tally.escalated.is_empty() {
+        writeln!(out, "escalated: {}", tally.escalated.join(", "))?;
     }
     Ok(())
+}
+
+/// What the dry run counts, and each row's WOULD and WHY columns.
+#[derive(Default)]
+struct Tally {
+    nudges: usize,
+    escalations: usize,
+    skipped: usize,
+    pending: usize,
+    cancelled: usize,
+    escalated: Vec<String>,
+}
+
+impl Tally {
+    fn count(
+        &mut self,
+        pair: &str,
+        planned: &Planned,
+        decision: &Decision,
+        now: chrono::DateTime<Utc>,
+    ) -> (String, String) {
+        if decision.forecast {
+            self.pending += 1;
+            let forecast = match &decision.verdict {
+                Verdict::Send(e) | Verdict::Escalate(e) => {
+                    let names: Vec<&str> = e.fired.iter().map(|c| c.as_str()).collect();
+                    format!("as of now: would send ({})", names.join(", "))
+                }
+                Verdict::Skip(Skip::OnceKeyTaken { .. }) => {
+                    format!("as of now: {}", skip_text(&decision.verdict))
+                }
+                Verdict::Skip(_) | Verdict::Cancel => "as of now: condition not met".to_string(),
+            };
+            let why = format!("due {}; {forecast}", relative(planned.due_at, now));
+            return ("pending".into(), why);
+        }
+        match &decision.verdict {
+            Verdict::Escalate(e) => {
+                self.escalations += 1;
+                self.escalated.push(format!("{pair} ({})", planned.step_id));
+                ("escalate".into(), e.reasons.join("; "))
+            }
+            Verdict::Send(e) => {
+                self.nudges += 1;
+                ("send".into(), e.reasons.join("; "))
+            }
+            Verdict::Skip(_) => {
+                self.skipped += 1;
+                ("skip".into(), skip_text(&decision.verdict))
+            }
+            Verdict::Cancel => {
+                self.cancelled += 1;
+                ("cancel".into(), "mentorship ended".into())
+            }
+        }
+    }
+}
+
+fn skip_text(v: &Verdict) -> String {
+    match v {
+        Verdict::Skip(s) => s.reason(),
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]

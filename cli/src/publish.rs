@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context as _, anyhow, bail};
 use chrono::{DateTime, Utc};
-use firstweek::broker;
 use firstweek::event::{
     Actor, Coordinator, Event, InteractionKind, InteractionRecorded, MentorshipEnded,
     MentorshipStarted, Person,
 };
 use firstweek::playbook::parse_offset;
+use firstweek_broker as broker;
 use lapin::Confirmation;
 use lapin::options::BasicPublishOptions;
 

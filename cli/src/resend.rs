@@ -4,11 +4,12 @@
 use std::io::Write;
 
 use anyhow::bail;
-use firstweek::store::{self, Resend};
+use firstweek::playbook::Recipient;
+use firstweek_store::{self as store, Resend};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The pair's `mentorship_id` (or `digest:<coordinator email>` for a digest)
+    /// The pair's `mentorship_id` (or the coordinator's email, for one of their digests)
     pub mentorship_id: String,
     /// The step id, as `firstweek timeline` shows it (e.g. `welcome`)
     pub step: String,
@@ -17,14 +18,14 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
-    if !["mentor", "mentee", "coordinator"].contains(&args.recipient.as_str()) {
+    let Some(recipient) = Recipient::parse(&args.recipient) else {
         bail!(
             "recipient must be mentor, mentee or coordinator, not {:?}",
             args.recipient
         );
-    }
+    };
     let pool = crate::env::pool().await?;
-    match store::resend(&pool, &args.mentorship_id, &args.step, &args.recipient).await? {
+    match store::resend(&pool, &args.mentorship_id, &args.step, recipient).await? {
         Resend::Rescheduled { was, detail } => {
             writeln!(
                 out,

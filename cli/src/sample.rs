@@ -87,7 +87,7 @@ pub fn context(
         step_id,
         recipient,
         now,
-        Duration::days(1),
+        firstweek::timeline::TimeScale::REAL,
         summary,
         reasons,
         now,

@@ -1,4 +1,5 @@
-//! `firstweek timeline <mentorship_id>`: everything stored about one pair.
+//! `firstweek timeline <mentorship_id>`: everything stored about one pair
+//! (or, given a coordinator's email, their daily digests).
 
 use std::io::Write;
 
@@ -7,12 +8,12 @@ use chrono::Utc;
 use firstweek::event::InteractionKind;
 use firstweek::interaction::Summary;
 
-use crate::db;
 use crate::table::{Table, clean, count, relative, time};
+use firstweek_store::{self as store, read};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The pair's `mentorship_id`
+    /// The pair's `mentorship_id` (or a coordinator's email, for their daily digests)
     pub mentorship_id: String,
     /// Also list every stored interaction
     #[arg(long)]
@@ -22,28 +23,30 @@ pub struct Args {
 pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     let pool = crate::env::pool().await?;
     let id = args.mentorship_id;
-    let ids = vec![id.clone()];
-    let pair = db::pairs(
+    let ids = [id.as_str()];
+    let pair = read::pairs(
         &pool,
-        &db::Filter {
+        &read::PairFilter {
             id: Some(id.clone()),
             ..Default::default()
         },
     )
     .await?
     .pop();
-    let ledger = db::ledgers(&pool, &ids)
-        .await?
-        .remove(&id)
-        .unwrap_or_default();
-    let rows = db::timeline(&pool, &ids).await?;
-    let deliveries = db::deliveries(&pool, &id).await?;
-    let early_end = db::early_ending(&pool, &id).await?;
+    let ledger = store::interactions(&pool, &id).await?;
+    let mut rows = read::timeline(&pool, &ids).await?;
+    let mut digests = false;
+    if pair.is_none() && rows.is_empty() {
+        rows = read::digests(&pool, &id).await?;
+        digests = !rows.is_empty();
+    }
+    let deliveries = read::deliveries(&pool, &rows).await?;
+    let early_end = read::early_ending(&pool, &id).await?;
     let now = Utc::now();
 
     match &pair {
         Some(pair) => {
-            let s = &pair.started;
+            let s = &pair.record.started;
             let program = s
                 .program_id
                 .as_deref()
@@ -74,7 +77,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                 time(s.started_at),
                 relative(s.started_at, now)
             )?;
-            match pair.ended_at {
+            match pair.record.ended_at {
                 Some(t) => writeln!(
                     out,
                     "  ended        {} UTC ({}){}",
@@ -91,9 +94,8 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         None if ledger.is_empty() && rows.is_empty() && early_end.is_none() => {
             bail!("no mentorship {id:?}: no start, interaction or ending stored under that id")
         }
-        None if id.starts_with(firstweek::digest::KEY_PREFIX) => {
-            let email = &id[firstweek::digest::KEY_PREFIX.len()..];
-            writeln!(out, "daily digests of coordinator {}", clean(email))?;
+        None if digests => {
+            writeln!(out, "daily digests of coordinator {}", clean(&id))?;
         }
         None => {
             writeln!(out, "mentorship {}", clean(&id))?;
@@ -101,12 +103,12 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
                 out,
                 "  not started: no mentorship.started stored yet (what arrived is kept until it does)"
             )?;
-            if let Some((t, reason)) = &early_end {
+            if let Some(end) = &early_end {
                 writeln!(
                     out,
                     "  ended        {} UTC, before its start arrived{}",
-                    time(*t),
-                    reason
+                    time(end.ended_at),
+                    end.reason
                         .as_deref()
                         .map(|r| format!(": {}", clean(r)))
                         .unwrap_or_default()
@@ -128,14 +130,14 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         let delivery = deliveries
             .iter()
             .find(|d| d.timeline_id == r.id)
-            .map(|d| d.status.clone())
+            .map(|d| d.status.to_string())
             .unwrap_or_else(|| "-".into());
         table.row(vec![
             r.step_id.clone(),
             r.recipient.clone(),
             time(r.due_at),
             time(r.send_at),
-            r.status.clone(),
+            r.status.to_string(),
             r.attempts.to_string(),
             delivery,
             r.outcome.clone().unwrap_or_else(|| "-".into()),
@@ -168,7 +170,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             d.once_key.clone(),
             d.recipient.clone(),
             d.step_id.clone(),
-            d.status.clone(),
+            d.status.to_string(),
             time(d.claimed_at),
             d.finished_at.map(time).unwrap_or_else(|| "-".into()),
             d.message_id.clone(),

@@ -3,29 +3,15 @@
 
 use std::path::PathBuf;
 use std::process::Output;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
-use firstweek::broker;
 use firstweek::event::Event;
-use firstweek::playbook::Playbook;
-use firstweek::store::{self, Rules};
-use firstweek::timeline::{SendWindow, TimeScale};
-use lapin::options::BasicGetOptions;
-use lapin::{BasicProperties, Channel, Connection};
+use firstweek_broker as broker;
+use firstweek_store as store;
+use firstweek_tests::{TestDb, TestVhost, unique};
+use lapin::BasicProperties;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-
-const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-const AMQP_BASE: &str = "amqp://guest:guest@127.0.0.1:5672";
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = Utc::now().timestamp_millis() % 100_000_000;
-    format!("{prefix}_{}_{t}_{n}", std::process::id())
-}
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -83,150 +69,60 @@ fn fails(o: &Output) -> String {
     stderr(o)
 }
 
-/// A private database.
+/// A private database (the shared harness's, dropped when the test ends).
 struct Db {
-    name: String,
-    url: String,
+    db: TestDb,
     pool: PgPool,
 }
 
 impl Db {
     async fn new() -> Db {
-        let name = unique("fwcli");
-        let admin = PgPool::connect(PG_ADMIN_URL).await.expect("PostgreSQL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .expect("create database");
-        admin.close().await;
-        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-        let pool = store::connect(&url, 2).await.expect("connect");
-        store::migrate(&pool).await.expect("migrate");
-        Db { name, url, pool }
+        let db = TestDb::create("fwcli").await.expect("a test database");
+        let pool = db.pool.clone();
+        Db { db, pool }
     }
 
     fn env(&self) -> Vec<(&str, &str)> {
-        vec![("DATABASE_URL", self.url.as_str())]
+        vec![("DATABASE_URL", self.db.url.as_str())]
     }
 
     async fn ingest(&self, routing_key: &str, body: Value) {
-        let rules = Rules {
-            playbook: Playbook::built_in(),
-            scale: TimeScale::REAL,
-            window: SendWindow::Off,
-        };
-        let event = Event::parse(routing_key, None, body.to_string().as_bytes(), Utc::now())
-            .expect("a valid event");
-        store::ingest(&self.pool, &event, &rules)
-            .await
-            .expect("ingest");
+        self.db.ingest(routing_key, &body).await.expect("ingest");
     }
 
     async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-            .fetch_one(&self.pool)
-            .await
-            .expect("count")
+        self.db.count(table).await.expect("count")
     }
 }
 
-/// The database goes when the test ends, passed or not.
-impl Drop for Db {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // A runtime of its own: the test's may be gone or busy by now.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let admin = PgPool::connect(PG_ADMIN_URL).await.ok()?;
-                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
-                admin.close().await;
-                Some(())
-            })
-        });
-        let _ = dropped.join();
-    }
-}
-
-/// A private vhost with firstweek's topology.
-struct Vhost {
-    name: String,
-    url: String,
-    _conn: Connection,
-    channel: Channel,
-}
-
-async fn rabbitmqctl(args: &[&str]) {
-    let out = tokio::process::Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .await
-        .expect("running rabbitmqctl");
-    assert!(
-        out.status.success(),
-        "rabbitmqctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+/// A private vhost (the shared harness's, deleted when the test ends).
+struct Vhost(TestVhost);
 
 impl Vhost {
     async fn new() -> Vhost {
-        let name = unique("fwcli");
-        rabbitmqctl(&["add_vhost", &name]).await;
-        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]).await;
-        let url = format!("{AMQP_BASE}/{name}");
-        let conn = broker::connect(&url, "firstweek-cli-tests")
-            .await
-            .expect("RabbitMQ");
-        let setup = conn.create_channel().await.expect("channel");
-        broker::declare_topology(&setup).await.expect("topology");
-        let channel = broker::confirm_channel(&conn).await.expect("channel");
-        Vhost {
-            name,
-            url,
-            _conn: conn,
-            channel,
-        }
+        Vhost(TestVhost::create("fwcli").await.expect("a test vhost"))
     }
 
     fn env(&self) -> Vec<(&str, &str)> {
-        vec![("AMQP_URL", self.url.as_str())]
+        vec![("AMQP_URL", self.0.url.as_str())]
     }
 
-    /// Dead-letters a message as the intake does.
     async fn dead_letter(&self, routing_key: &str, body: &[u8], reason: &str) {
-        let original = BasicProperties::default().with_content_type("application/json".into());
-        broker::dead_letter(&self.channel, routing_key, &original, body, reason)
+        self.0
+            .dead_letter(routing_key, body, reason)
             .await
             .expect("dead letter");
     }
 
     /// Drains a queue: (routing key, properties, body) of each message.
     async fn drain(&self, queue: &str) -> Vec<(String, BasicProperties, Vec<u8>)> {
-        let mut out = Vec::new();
-        while let Some(m) = self
-            .channel
-            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+        self.0
+            .drain(queue)
             .await
-            .expect("basic_get")
-        {
-            let d = m.delivery;
-            out.push((d.routing_key.as_str().to_string(), d.properties, d.data));
-        }
-        out
-    }
-}
-
-/// The vhost goes when the test ends, passed or not (its connections with it).
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("rabbitmqctl")
-            .args(["delete_vhost", &self.name])
-            .output();
+            .expect("drain")
+            .into_iter()
+            .map(|d| (d.routing_key, d.properties, d.body))
+            .collect()
     }
 }
 
@@ -441,18 +337,21 @@ async fn timeline_at_risk_and_dry_run_read_an_ingested_pair() {
         .await
         .unwrap()
         .unwrap();
-    store::claim_delivery(
-        &db.pool,
-        &row,
-        "welcome",
-        "<abc.welcome@example.org>",
-        Duration::seconds(60),
-    )
-    .await
-    .unwrap();
-    store::finish_delivery(&db.pool, &row, "welcome", "sent", "accepted")
+    let claim = store::DeliveryClaim {
+        row: row.clone(),
+        once_key: "welcome".into(),
+        message_id: "<abc.welcome@example.org>".into(),
+    };
+    store::claim_delivery(&db.pool, &claim, Duration::seconds(60))
         .await
         .unwrap();
+    let end = store::DeliveryEnd {
+        row,
+        once_key: "welcome".into(),
+        status: store::DeliveryStatus::Sent,
+        detail: "accepted".into(),
+    };
+    store::finish_delivery(&db.pool, &end).await.unwrap();
     sqlx::query("UPDATE timeline SET status = 'skipped', outcome = 'condition not met: no_two_way', next_at = NULL WHERE mentorship_id = $1 AND step_id = 'check_in'")
         .bind(quiet)
         .execute(&db.pool)
@@ -508,7 +407,7 @@ async fn timeline_at_risk_and_dry_run_read_an_ingested_pair() {
     let s = block(silent);
     assert!(s.contains("day 5 of 7") && s.contains("[AT RISK]"), "{s}");
     assert!(
-        s.contains("escalation_early (due 1d ago, judged then; scheduled)"),
+        s.contains("escalation_early (due 1d ago; scheduled)"),
         "{s}"
     );
     assert!(s.contains("no_interaction: no interaction at all"), "{s}");

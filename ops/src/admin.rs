@@ -80,58 +80,68 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
-/// Serves the admin endpoints until `shutdown`.
+/// Binds the admin endpoints' address at start-up, so a port in use stops
+/// the service with the variable's name instead of going unnoticed.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("FIRSTWEEK_ADMIN_ADDR {addr}: {e}"))
+}
+
+/// Serves the admin endpoints on `listener` until `shutdown`; requests in
+/// flight are finished (each is bounded by a 5 s read timeout).
 pub async fn serve(
-    addr: SocketAddr,
+    listener: TcpListener,
     health: Arc<Health>,
     metrics: PrometheusHandle,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("FIRSTWEEK_ADMIN_ADDR {addr}: {e}"))?;
-    tracing::info!(%addr, "admin endpoints: /healthz /readyz /metrics");
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "admin endpoints: /healthz /readyz /metrics");
+    }
+    let mut requests = tokio::task::JoinSet::new();
     loop {
-        let (mut stream, _) = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            // Reap finished requests so the set does not grow.
+            Some(_) = requests.join_next(), if !requests.is_empty() => continue,
             accepted = listener.accept() => match accepted {
-                Ok(s) => s,
+                Ok((s, _)) => s,
                 Err(e) => { tracing::warn!(error = %e, "admin accept"); continue; }
             },
         };
-        let health = health.clone();
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let n = match tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                stream.read(&mut buf),
-            )
-            .await
-            {
-                Ok(Ok(n)) => n,
-                _ => return,
-            };
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let path = request.split_whitespace().nth(1).unwrap_or("/");
-            let (status, content_type, body) = match path {
-                "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
-                "/readyz" if health.ready() => ("200 OK", "text/plain", health.describe()),
-                "/readyz" => ("503 Service Unavailable", "text/plain", health.describe()),
-                "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
-                _ => (
-                    "404 Not Found",
-                    "text/plain",
-                    "try /healthz, /readyz or /metrics\n".to_string(),
-                ),
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-        });
+        requests.spawn(answer(stream, health.clone(), metrics.clone()));
     }
+    while requests.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn answer(mut stream: tokio::net::TcpStream, health: Arc<Health>, metrics: PrometheusHandle) {
+    let mut buf = [0u8; 1024];
+    let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+        .await
+    {
+        Ok(Ok(n)) => n,
+        _ => return,
+    };
+    let request = String::from_utf8_lossy(&buf[..n]);
+    let path = request.split_whitespace().nth(1).unwrap_or("/");
+    let (status, content_type, body) = match path {
+        "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
+        "/readyz" if health.ready() => ("200 OK", "text/plain", health.describe()),
+        "/readyz" => ("503 Service Unavailable", "text/plain", health.describe()),
+        "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
+        _ => (
+            "404 Not Found",
+            "text/plain",
+            "try /healthz, /readyz or /metrics\n".to_string(),
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
 }
 
 /// Pings PostgreSQL every second and records the answer in `health`.

@@ -1,4 +1,5 @@
-//! Capped exponential backoff for reconnecting to a dependency.
+//! Capped exponential backoff: the one policy for waiting out a dependency
+//! (reconnecting) and for spacing retries of one piece of work.
 
 use std::time::Duration;
 
@@ -27,6 +28,13 @@ impl Backoff {
         d
     }
 
+    /// The delay before retry number `attempt` (0 for the first retry) of
+    /// one piece of work whose attempts are counted elsewhere (a timeline row).
+    pub fn delay_for(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
+        self.first.saturating_mul(factor).min(self.max)
+    }
+
     /// Back to the first delay.
     pub fn reset(&mut self) {
         self.next = self.first;
@@ -50,5 +58,15 @@ mod tests {
         assert_eq!(seen, vec![1, 2, 4, 5, 5]);
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn counted_attempts_follow_the_same_curve() {
+        let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(256));
+        let seen: Vec<u64> = [0, 1, 2, 8, 9, 40]
+            .into_iter()
+            .map(|a| b.delay_for(a).as_secs())
+            .collect();
+        assert_eq!(seen, vec![1, 2, 4, 256, 256, 256]);
     }
 }

@@ -7,14 +7,14 @@ pub fn is_outage(err: &anyhow::Error) -> bool {
         if let Some(e) = cause.downcast_ref::<sqlx::Error>() {
             return sqlx_outage(e);
         }
-        if let Some(firstweek::store::StoreError::Database(e)) =
-            cause.downcast_ref::<firstweek::store::StoreError>()
+        if let Some(firstweek_store::StoreError::Database(e)) =
+            cause.downcast_ref::<firstweek_store::StoreError>()
         {
             return sqlx_outage(e);
         }
         cause.downcast_ref::<lapin::Error>().is_some()
             || cause
-                .downcast_ref::<firstweek::broker::BrokerError>()
+                .downcast_ref::<firstweek_broker::BrokerError>()
                 .is_some()
             || cause.downcast_ref::<std::io::Error>().is_some()
     })

@@ -1,21 +1,26 @@
 //! SIGTERM and Ctrl-C become one cancellation token every task watches.
+//! Nothing is detached: the signal is awaited beside the application itself.
+
+use std::future::Future;
 
 use tokio_util::sync::CancellationToken;
 
-/// A token cancelled on SIGTERM or SIGINT.
-pub fn on_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutdown requested: no new work, finishing what is in flight");
-        t.cancel();
-    });
-    token
+/// Runs `app` to its end; on SIGTERM or SIGINT, cancels `shutdown` and keeps
+/// awaiting `app` while it finishes what is in flight.
+pub async fn run_until_signal<F: Future>(shutdown: CancellationToken, app: F) -> F::Output {
+    tokio::pin!(app);
+    tokio::select! {
+        out = &mut app => return out,
+        _ = signal() => {}
+    }
+    tracing::info!("shutdown requested: no new work, finishing what is in flight");
+    shutdown.cancel();
+    app.await
 }
 
+/// Resolves on SIGTERM or SIGINT.
 #[cfg(unix)]
-async fn wait_for_signal() {
+pub async fn signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
@@ -31,7 +36,8 @@ async fn wait_for_signal() {
     }
 }
 
+/// Resolves on Ctrl-C.
 #[cfg(not(unix))]
-async fn wait_for_signal() {
+pub async fn signal() {
     let _ = tokio::signal::ctrl_c().await;
 }

@@ -11,7 +11,8 @@ use sqlx::PgPool;
 use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use firstweek::{broker, store};
+use firstweek_broker as broker;
+use firstweek_store as store;
 
 /// Every 10 s, seconds first, UTC.
 const EVERY: &str = "*/10 * * * * *";

@@ -7,30 +7,15 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use firstweek::digest;
-use firstweek::store::Rules;
+use firstweek::Rules;
+use firstweek_store as store;
 
-/// Six fields, seconds first, UTC.
-pub const DEFAULT_CRON: &str = "0 0 7 * * *";
-
-/// Reads `FIRSTWEEK_DIGEST_CRON` (`off` disables the digest).
-pub fn cron_from_env() -> anyhow::Result<Option<String>> {
-    match std::env::var("FIRSTWEEK_DIGEST_CRON")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        None => Ok(Some(DEFAULT_CRON.to_string())),
-        Some(v) if v.eq_ignore_ascii_case("off") => Ok(None),
-        Some(v) => {
-            // Validate now, so a typo stops start-up with the variable's name.
-            Job::new_async(v.as_str(), |_, _| Box::pin(async {})).map_err(|e| {
-                anyhow::anyhow!(
-                    "FIRSTWEEK_DIGEST_CRON: {v:?} is not a six-field cron expression: {e}"
-                )
-            })?;
-            Ok(Some(v))
-        }
-    }
+/// Checks the expression now, so a typo stops start-up with the variable's name.
+pub fn check_cron(expr: &str) -> anyhow::Result<()> {
+    Job::new_async(expr, |_, _| Box::pin(async {})).map_err(|e| {
+        anyhow::anyhow!("FIRSTWEEK_DIGEST_CRON: {expr:?} is not a six-field cron expression: {e}")
+    })?;
+    Ok(())
 }
 
 /// Adds the daily digest job to `scheduler`; `wake` nudges the publisher right after.
@@ -45,7 +30,7 @@ pub async fn add_job(
         let (pool, rules, wake) = (pool.clone(), rules.clone(), wake.clone());
         Box::pin(async move {
             let day = chrono::Utc::now().date_naive();
-            match digest::schedule(&pool, &rules, day).await {
+            match store::schedule_digests(&pool, &rules, day).await {
                 Ok(added) => {
                     tracing::info!(%day, added, "daily digests scheduled");
                     wake.notify_one();

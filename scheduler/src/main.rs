@@ -1,14 +1,18 @@
-//! `firstweek-scheduler`: owns time. A heartbeat (tokio-cron-scheduler, every
-//! second) wakes the publisher, which claims due timeline rows in PostgreSQL
-//! and publishes them to RabbitMQ with publisher confirms.
+//! `firstweek-scheduler`: owns time. A thin `main` around [`App`].
 
-mod backlog;
-mod digest;
-mod heartbeat;
-mod publisher;
-mod startup;
+use anyhow::Context as _;
+use firstweek::config::Settings;
+use firstweek_ops::{shutdown, telemetry};
+use firstweek_scheduler::App;
+use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    startup::run().await
+    let settings = Settings::from_env("0.0.0.0:9100")?;
+    telemetry::init(settings.log_format);
+    let app = App::build(settings)
+        .await
+        .context("starting firstweek-scheduler")?;
+    let stop = CancellationToken::new();
+    shutdown::run_until_signal(stop.clone(), app.run_until_stopped(stop)).await
 }

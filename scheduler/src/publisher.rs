@@ -13,16 +13,17 @@ use lapin::{Channel, Confirmation, Connection};
 use sqlx::PgPool;
 use tokio::task::{JoinHandle, JoinSet};
 
-use firstweek::broker;
-use firstweek::store::{self, DueStep};
+use firstweek_broker::{self as broker, DueStep};
 use firstweek_ops::admin::Health;
+use firstweek_store::{self as store, ClaimedStep};
 
 /// Rows claimed per round trip.
 const BATCH: i64 = 1000;
 /// Batches whose confirms may be outstanding at once.
 const IN_FLIGHT: usize = 6;
-/// A claimed row is not offered to another scheduler for this long.
-const CLAIM_LEASE: i64 = 30;
+/// A row claimed for publishing is not offered to another scheduler for this
+/// long (not to be confused with a worker's delivery claim lease).
+const PUBLISH_LEASE: i64 = 30;
 /// How long the broker has to confirm a batch before it counts as not confirmed.
 const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -149,11 +150,11 @@ impl Publisher {
         result
     }
 
-    fn spawn_claim(&self) -> JoinHandle<Result<Vec<DueStep>, store::StoreError>> {
+    fn spawn_claim(&self) -> JoinHandle<Result<Vec<ClaimedStep>, store::StoreError>> {
         let pool = self.pool.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let due = store::claim_due(&pool, BATCH, Duration::seconds(CLAIM_LEASE)).await;
+            let due = store::claim_due(&pool, BATCH, Duration::seconds(PUBLISH_LEASE)).await;
             metrics::histogram!("firstweek_heartbeat_claim_seconds")
                 .record(started.elapsed().as_secs_f64());
             due
@@ -162,7 +163,7 @@ impl Publisher {
 
     async fn publish_claimed(
         &mut self,
-        claiming: &mut Option<JoinHandle<Result<Vec<DueStep>, store::StoreError>>>,
+        claiming: &mut Option<JoinHandle<Result<Vec<ClaimedStep>, store::StoreError>>>,
         inflight: &mut JoinSet<anyhow::Result<(usize, usize)>>,
     ) -> anyhow::Result<()> {
         loop {
@@ -212,17 +213,19 @@ type Pending = Vec<(i64, lapin::PublisherConfirm)>;
 
 /// Publishes a batch (frames only: the confirms are awaited by [`settle`]);
 /// returns the pending confirms and the rows that could not even be sent.
-async fn publish_all(channel: &Channel, due: &[DueStep]) -> (Pending, Vec<i64>) {
+async fn publish_all(channel: &Channel, due: &[ClaimedStep]) -> (Pending, Vec<i64>) {
     let mut pending = Vec::with_capacity(due.len());
     let mut failed = Vec::new();
     for step in due {
-        let body = match serde_json::to_vec(step) {
-            Ok(b) => b,
-            Err(_) => {
-                failed.push(step.timeline_id);
-                continue;
-            }
-        };
+        let body = DueStep {
+            timeline_id: step.timeline_id,
+            mentorship_id: step.subject_id.clone(),
+            step_id: step.step_id.clone(),
+            recipient: step.recipient.clone(),
+            due_at: step.due_at,
+            send_at: step.send_at,
+        }
+        .to_json();
         let props = broker::persistent_json()
             .with_message_id(format!("timeline-{}", step.timeline_id).into());
         match channel

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use lettre::message::Mailbox;
 
+use crate::decision::Rules;
 use crate::email::Templates;
 use crate::playbook::{Playbook, PlaybookError};
-use crate::store::Rules;
 use crate::timeline::{SendWindow, TimeScale};
 
 /// A setting that cannot be used.
@@ -64,6 +64,10 @@ pub struct Settings {
     pub intake_concurrency: usize,
     /// Due steps a worker handles at once, and so SMTP connections it may hold.
     pub mail_concurrency: usize,
+    /// Which queues a worker consumes.
+    pub worker_role: WorkerRole,
+    /// When the scheduler adds the day's digests (six-field cron, UTC); `None`: never.
+    pub digest_cron: Option<String>,
 }
 
 // Secrets (URLs with passwords) are never printed, not even in debug output.
@@ -81,52 +85,93 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-impl Settings {
-    /// Reads the process environment.
-    pub fn from_env(default_admin: &str) -> Result<Settings, ConfigError> {
-        Settings::from_lookup(default_admin, |k| {
+/// Which queues a worker consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerRole {
+    /// Both.
+    All,
+    /// Contract events only.
+    Intake,
+    /// Due steps only.
+    Steps,
+}
+
+impl WorkerRole {
+    /// Parses `all`, `intake` or `steps`.
+    pub fn parse(value: &str) -> Result<WorkerRole, ConfigError> {
+        match value {
+            "all" => Ok(WorkerRole::All),
+            "intake" => Ok(WorkerRole::Intake),
+            "steps" => Ok(WorkerRole::Steps),
+            other => Err(ConfigError::Invalid {
+                variable: "FIRSTWEEK_WORKER_ROLE",
+                problem: format!("{other:?} is not all, intake or steps"),
+            }),
+        }
+    }
+}
+
+/// The scheduler's default digest schedule: 07:00 UTC (six fields, seconds first).
+pub const DEFAULT_DIGEST_CRON: &str = "0 0 7 * * *";
+
+/// The one set of parsers for firstweek's variables, over any lookup (the
+/// process environment, or a map in tests). The services read them all at
+/// once into [`Settings`]; the CLI reads only those a command needs.
+pub struct Environment<G> {
+    get: G,
+}
+
+impl Environment<fn(&str) -> Option<String>> {
+    /// The process environment (an empty variable counts as unset).
+    pub fn process() -> Self {
+        fn get(k: &str) -> Option<String> {
             std::env::var(k).ok().filter(|v| !v.is_empty())
+        }
+        Environment { get }
+    }
+}
+
+impl<G: Fn(&str) -> Option<String>> Environment<G> {
+    /// Reads variables through `get`.
+    pub fn new(get: G) -> Self {
+        Environment { get }
+    }
+
+    /// A variable's value, if set.
+    pub fn var(&self, variable: &str) -> Option<String> {
+        (self.get)(variable)
+    }
+
+    fn required(&self, variable: &'static str, hint: &'static str) -> Result<String, ConfigError> {
+        self.var(variable)
+            .ok_or(ConfigError::Missing { variable, hint })
+    }
+
+    /// `DATABASE_URL` (required).
+    pub fn database_url(&self) -> Result<String, ConfigError> {
+        self.required(
+            "DATABASE_URL",
+            "e.g. postgres://firstweek@127.0.0.1/firstweek",
+        )
+    }
+
+    /// `AMQP_URL` (required).
+    pub fn amqp_url(&self) -> Result<String, ConfigError> {
+        self.required("AMQP_URL", "e.g. amqp://guest:guest@127.0.0.1:5672/%2f")
+    }
+
+    /// `FIRSTWEEK_PLAYBOOK`, or the built-in playbook.
+    pub fn playbook(&self) -> Result<Playbook, ConfigError> {
+        Ok(match self.var("FIRSTWEEK_PLAYBOOK") {
+            Some(path) => Playbook::load(std::path::Path::new(&path))?,
+            None => Playbook::built_in(),
         })
     }
 
-    /// Reads settings through `get` (tests pass a map).
-    pub fn from_lookup(
-        default_admin: &str,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Settings, ConfigError> {
-        let required = |variable: &'static str, hint: &'static str| {
-            get(variable).ok_or(ConfigError::Missing { variable, hint })
-        };
-        let invalid =
-            |variable: &'static str, problem: String| ConfigError::Invalid { variable, problem };
-
-        let database_url = required(
-            "DATABASE_URL",
-            "e.g. postgres://firstweek@127.0.0.1/firstweek",
-        )?;
-        let amqp_url = required("AMQP_URL", "e.g. amqp://guest:guest@127.0.0.1:5672/%2f")?;
-        let smtp_url = get("SMTP_URL");
-        if let Some(url) = &smtp_url
-            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
-        {
-            return Err(invalid(
-                "SMTP_URL",
-                "must start with smtp:// or smtps://".into(),
-            ));
-        }
-        let outbox_dir =
-            PathBuf::from(get("FIRSTWEEK_OUTBOX_DIR").unwrap_or_else(|| "outbox".into()));
-        let from = get("FIRSTWEEK_FROM")
-            .unwrap_or_else(|| "firstweek <firstweek@localhost>".into())
-            .parse::<Mailbox>()
-            .map_err(|e| invalid("FIRSTWEEK_FROM", format!("not a mailbox: {e}")))?;
-        let playbook = match get("FIRSTWEEK_PLAYBOOK") {
-            Some(path) => Playbook::load(std::path::Path::new(&path))?,
-            None => Playbook::built_in(),
-        };
-        let templates_dir = get("FIRSTWEEK_TEMPLATES_DIR").map(PathBuf::from);
-        let scale = match get("FIRSTWEEK_TIME_SCALE") {
-            None => TimeScale::REAL,
+    /// `FIRSTWEEK_TIME_SCALE` (default 1).
+    pub fn scale(&self) -> Result<TimeScale, ConfigError> {
+        match self.var("FIRSTWEEK_TIME_SCALE") {
+            None => Ok(TimeScale::REAL),
             Some(s) => s
                 .parse::<f64>()
                 .ok()
@@ -136,78 +181,139 @@ impl Settings {
                         "FIRSTWEEK_TIME_SCALE",
                         format!("{s:?} is not a number of at least 1"),
                     )
-                })?,
-        };
-        let window = match get("FIRSTWEEK_SEND_WINDOW") {
-            None => SendWindow::default(),
-            Some(s) => SendWindow::parse(&s).map_err(|p| invalid("FIRSTWEEK_SEND_WINDOW", p))?,
-        };
-        let admin = get("FIRSTWEEK_ADMIN_ADDR").unwrap_or_else(|| default_admin.to_string());
-        let admin_addr = if admin.eq_ignore_ascii_case("off") {
-            None
-        } else {
-            Some(admin.parse().map_err(|_| {
+                }),
+        }
+    }
+
+    /// `FIRSTWEEK_SEND_WINDOW` (default 08:00-20:00).
+    pub fn window(&self) -> Result<SendWindow, ConfigError> {
+        match self.var("FIRSTWEEK_SEND_WINDOW") {
+            None => Ok(SendWindow::default()),
+            Some(s) => SendWindow::parse(&s).map_err(|p| invalid("FIRSTWEEK_SEND_WINDOW", p)),
+        }
+    }
+
+    /// The playbook, clock and send window together.
+    pub fn rules(&self) -> Result<Rules, ConfigError> {
+        Ok(Rules {
+            playbook: self.playbook()?,
+            scale: self.scale()?,
+            window: self.window()?,
+        })
+    }
+
+    /// `FIRSTWEEK_TEMPLATES_DIR`, if set.
+    pub fn templates_dir(&self) -> Option<PathBuf> {
+        self.var("FIRSTWEEK_TEMPLATES_DIR").map(PathBuf::from)
+    }
+
+    /// `FIRSTWEEK_WORKER_ROLE` (default `all`).
+    pub fn worker_role(&self) -> Result<WorkerRole, ConfigError> {
+        WorkerRole::parse(
+            self.var("FIRSTWEEK_WORKER_ROLE")
+                .as_deref()
+                .unwrap_or("all"),
+        )
+    }
+
+    /// `FIRSTWEEK_DIGEST_CRON` (default 07:00 UTC; `off`: no digest). The
+    /// scheduler checks the expression itself when it builds the job.
+    pub fn digest_cron(&self) -> Option<String> {
+        match self.var("FIRSTWEEK_DIGEST_CRON") {
+            None => Some(DEFAULT_DIGEST_CRON.to_string()),
+            Some(v) if v.eq_ignore_ascii_case("off") => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    fn seconds(&self, variable: &'static str, default: i64) -> Result<i64, ConfigError> {
+        match self.var(variable) {
+            None => Ok(default),
+            Some(s) => s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
                 invalid(
-                    "FIRSTWEEK_ADMIN_ADDR",
-                    format!("{admin:?} is not host:port or off"),
+                    variable,
+                    format!("{s:?} is not a positive number of seconds"),
                 )
-            })?)
-        };
-        let log_format = match get("FIRSTWEEK_LOG_FORMAT").as_deref() {
-            Some("json") => LogFormat::Json,
-            Some("pretty") => LogFormat::Pretty,
-            Some(other) => {
-                return Err(invalid(
-                    "FIRSTWEEK_LOG_FORMAT",
-                    format!("{other:?} is not json or pretty"),
-                ));
-            }
+            }),
+        }
+    }
+
+    fn count(&self, variable: &'static str, default: usize) -> Result<usize, ConfigError> {
+        match self.var(variable) {
+            None => Ok(default),
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .ok_or_else(|| invalid(variable, format!("{s:?} is not a number from 1 to 1024"))),
+        }
+    }
+
+    fn log_format(&self) -> Result<LogFormat, ConfigError> {
+        match self.var("FIRSTWEEK_LOG_FORMAT").as_deref() {
+            Some("json") => Ok(LogFormat::Json),
+            Some("pretty") => Ok(LogFormat::Pretty),
+            Some(other) => Err(invalid(
+                "FIRSTWEEK_LOG_FORMAT",
+                format!("{other:?} is not json or pretty"),
+            )),
             None => {
                 use std::io::IsTerminal;
-                if std::io::stdout().is_terminal() {
+                Ok(if std::io::stdout().is_terminal() {
                     LogFormat::Pretty
                 } else {
                     LogFormat::Json
-                }
+                })
             }
-        };
-        let deadline_s = match get("FIRSTWEEK_MAIL_DEADLINE_SECS") {
-            None => 24 * 3600,
-            Some(s) => s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                invalid(
-                    "FIRSTWEEK_MAIL_DEADLINE_SECS",
-                    format!("{s:?} is not a positive number of seconds"),
-                )
-            })?,
-        };
-        let seconds = |variable: &'static str, default: i64| -> Result<i64, ConfigError> {
-            match get(variable) {
-                None => Ok(default),
-                Some(s) => s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    invalid(
-                        variable,
-                        format!("{s:?} is not a positive number of seconds"),
-                    )
-                }),
-            }
-        };
-        let smtp_timeout = seconds("FIRSTWEEK_SMTP_TIMEOUT_SECS", 30)?;
-        let claim_lease = seconds("FIRSTWEEK_CLAIM_LEASE_SECS", 120)?;
-        let redeliver_after = seconds("FIRSTWEEK_REDELIVER_AFTER_SECS", 300)?;
-        let count = |variable: &'static str, default: usize| -> Result<usize, ConfigError> {
-            match get(variable) {
-                None => Ok(default),
-                Some(s) => s
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=1024).contains(n))
-                    .ok_or_else(|| {
-                        invalid(variable, format!("{s:?} is not a number from 1 to 1024"))
-                    }),
-            }
-        };
-        let intake_concurrency = count("FIRSTWEEK_INTAKE_CONCURRENCY", 128)?;
-        let mail_concurrency = count("FIRSTWEEK_MAIL_CONCURRENCY", 64)?;
+        }
+    }
+
+    fn admin_addr(&self, default_admin: &str) -> Result<Option<SocketAddr>, ConfigError> {
+        let admin = self
+            .var("FIRSTWEEK_ADMIN_ADDR")
+            .unwrap_or_else(|| default_admin.to_string());
+        if admin.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        admin.parse().map(Some).map_err(|_| {
+            invalid(
+                "FIRSTWEEK_ADMIN_ADDR",
+                format!("{admin:?} is not host:port or off"),
+            )
+        })
+    }
+
+    /// Every setting of a service; `default_admin` is its admin address.
+    pub fn settings(&self, default_admin: &str) -> Result<Settings, ConfigError> {
+        let database_url = self.database_url()?;
+        let amqp_url = self.amqp_url()?;
+        let smtp_url = self.var("SMTP_URL");
+        if let Some(url) = &smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return Err(invalid(
+                "SMTP_URL",
+                "must start with smtp:// or smtps://".into(),
+            ));
+        }
+        let outbox_dir = PathBuf::from(
+            self.var("FIRSTWEEK_OUTBOX_DIR")
+                .unwrap_or_else(|| "outbox".into()),
+        );
+        let from = self
+            .var("FIRSTWEEK_FROM")
+            .unwrap_or_else(|| "firstweek <firstweek@localhost>".into())
+            .parse::<Mailbox>()
+            .map_err(|e| invalid("FIRSTWEEK_FROM", format!("not a mailbox: {e}")))?;
+        let rules = self.rules()?;
+        let admin_addr = self.admin_addr(default_admin)?;
+        let log_format = self.log_format()?;
+        let deadline_s = self.seconds("FIRSTWEEK_MAIL_DEADLINE_SECS", 24 * 3600)?;
+        let smtp_timeout = self.seconds("FIRSTWEEK_SMTP_TIMEOUT_SECS", 30)?;
+        let claim_lease = self.seconds("FIRSTWEEK_CLAIM_LEASE_SECS", 120)?;
+        let redeliver_after = self.seconds("FIRSTWEEK_REDELIVER_AFTER_SECS", 300)?;
+        let intake_concurrency = self.count("FIRSTWEEK_INTAKE_CONCURRENCY", 128)?;
+        let mail_concurrency = self.count("FIRSTWEEK_MAIL_CONCURRENCY", 64)?;
         // A live worker still waiting on SMTP must never look dead.
         if claim_lease < 3 * smtp_timeout {
             return Err(invalid(
@@ -222,14 +328,10 @@ impl Settings {
             amqp_url,
             smtp_url,
             outbox_dir,
-            smtp_ca_file: get("FIRSTWEEK_SMTP_CA_FILE").map(PathBuf::from),
+            smtp_ca_file: self.var("FIRSTWEEK_SMTP_CA_FILE").map(PathBuf::from),
             from,
-            templates_dir,
-            rules: Rules {
-                playbook,
-                scale,
-                window,
-            },
+            templates_dir: self.templates_dir(),
+            rules,
             admin_addr,
             log_format,
             mail_deadline: chrono::Duration::seconds(deadline_s),
@@ -238,7 +340,28 @@ impl Settings {
             redeliver_after: chrono::Duration::seconds(redeliver_after),
             intake_concurrency,
             mail_concurrency,
+            worker_role: self.worker_role()?,
+            digest_cron: self.digest_cron(),
         })
+    }
+}
+
+fn invalid(variable: &'static str, problem: String) -> ConfigError {
+    ConfigError::Invalid { variable, problem }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env(default_admin: &str) -> Result<Settings, ConfigError> {
+        Environment::process().settings(default_admin)
+    }
+
+    /// Reads settings through `get` (tests pass a map).
+    pub fn from_lookup(
+        default_admin: &str,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        Environment::new(get).settings(default_admin)
     }
 
     /// Loads the templates and checks the playbook's steps against them.

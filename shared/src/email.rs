@@ -327,7 +327,7 @@ impl Context {
         step: &str,
         recipient: Recipient,
         due_at: DateTime<Utc>,
-        scale_day: chrono::Duration,
+        scale: crate::timeline::TimeScale,
         summary: Summary,
         reasons: Vec<String>,
         now: DateTime<Utc>,
@@ -356,12 +356,7 @@ impl Context {
         let hours_apart = (offset_hours(&started.mentor.timezone, now)
             - offset_hours(&started.mentee.timezone, now))
         .abs();
-        let elapsed = due_at - started.started_at;
-        let day = if scale_day.num_milliseconds() > 0 {
-            elapsed.num_milliseconds() / scale_day.num_milliseconds()
-        } else {
-            0
-        };
+        let day = crate::timeline::program_day(started.started_at, due_at, scale);
         let kinds = summary
             .by_kind
             .iter()
@@ -534,7 +529,7 @@ mod tests {
             step,
             r,
             now,
-            chrono::Duration::days(1),
+            crate::timeline::TimeScale::REAL,
             Summary::default(),
             vec!["no interaction at all".into()],
             now,
@@ -641,7 +636,7 @@ mod tests {
                 "welcome",
                 Recipient::Mentor,
                 now,
-                chrono::Duration::days(1),
+                crate::timeline::TimeScale::REAL,
                 Summary::default(),
                 vec![],
                 now,

@@ -79,6 +79,13 @@ impl Actor {
             Actor::Mentee => "mentee",
         }
     }
+
+    /// Parses a stored actor.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Actor::Mentor, Actor::Mentee]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
 }
 
 /// What kind of interaction happened.

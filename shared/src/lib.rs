@@ -1,16 +1,18 @@
-//! firstweek's domain: the public event contract, playbooks, the timeline,
-//! interaction rules, the email contract, storage and broker topology.
+//! firstweek's domain, and nothing else: the public event contract, playbooks,
+//! the timeline and its clock, interaction rules, the engine's decisions, the
+//! email contract and the settings every process reads.
 //!
-//! This crate knows nothing of the services: the scheduler and the workers
-//! depend on it, never on each other.
+//! Pure code: nothing here talks to PostgreSQL (`firstweek-store`), RabbitMQ
+//! (`firstweek-broker`) or an SMTP server (the worker's mailer). The services
+//! and the CLI depend on this crate and on those adapters, never on each other.
 
-pub mod broker;
 pub mod config;
+pub mod decision;
 pub mod digest;
 pub mod email;
 pub mod event;
 pub mod interaction;
 pub mod playbook;
-pub mod store;
-pub mod telemetry;
 pub mod timeline;
+
+pub use decision::Rules;

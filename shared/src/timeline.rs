@@ -172,6 +172,12 @@ pub fn plan(
         .collect()
 }
 
+/// The program day `at` falls on, counted from 0 at the pair's start (never negative).
+pub fn program_day(started_at: DateTime<Utc>, at: DateTime<Utc>, scale: TimeScale) -> i64 {
+    let day_ms = scale.wall(Duration::days(1)).num_milliseconds().max(1);
+    ((at - started_at).num_milliseconds() / day_ms).max(0)
+}
+
 /// Whether an interaction at `at` falls within the pair's first week.
 pub fn in_first_week(
     started_at: DateTime<Utc>,

@@ -21,7 +21,10 @@ use sqlx::PgPool;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use firstweek::broker;
+use firstweek_broker as broker;
+
+mod resources;
+pub use resources::{Drained, TestDb, TestVhost};
 
 /// Local services, as on the CI machine.
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -31,7 +34,7 @@ pub const AMQP_BASE: &str = "amqp://guest:guest@127.0.0.1:5672";
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A unique, readable name for this test's resources.
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let t = Utc::now().timestamp_millis() % 100_000_000;
     format!("{prefix}_{}_{t}_{n}", std::process::id())
@@ -65,21 +68,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(0)
-}
-
-async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .await
-        .context("running rabbitmqctl")?;
-    if !out.status.success() {
-        bail!(
-            "rabbitmqctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
 }
 
 /// Options for one environment.
@@ -122,24 +110,19 @@ pub struct Env {
     spawned: usize,
     amqp: Connection,
     channel: Channel,
+    // Dropped last, after the services: the database and vhost go when the
+    // test ends, even when it fails early.
+    _db: TestDb,
+    _vhost: TestVhost,
 }
 
 impl Env {
     /// Creates database, vhost and SMTP server; starts a scheduler and a worker.
     pub async fn start(options: Options) -> anyhow::Result<Env> {
-        let name = unique("fw");
-        let admin = sqlx::PgPool::connect(PG_ADMIN_URL)
-            .await
-            .context("connecting to PostgreSQL")?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await?;
-        admin.close().await;
-        let database_url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-
-        rabbitmqctl(&["add_vhost", &name]).await?;
-        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]).await?;
-        let amqp_url = format!("{AMQP_BASE}/{name}");
+        // Migrated here so tests can read tables before the services are up.
+        let db = TestDb::create("fw").await?;
+        let vhost = TestVhost::create("fw").await?;
+        let (name, database_url, amqp_url) = (db.name.clone(), db.url.clone(), vhost.url.clone());
 
         let dir = std::env::temp_dir().join(&name);
         let mail_dir = dir.join("mail");
@@ -148,19 +131,14 @@ impl Env {
         std::fs::create_dir_all(&log_dir)?;
 
         let amqp = broker::connect(&amqp_url, "firstweek-tests").await?;
-        let setup = amqp.create_channel().await?;
-        broker::declare_topology(&setup).await?;
         let channel = broker::confirm_channel(&amqp).await?;
-
-        // Migrate here so tests can read tables before the services are up.
-        let pool = firstweek::store::connect(&database_url, 4).await?;
-        firstweek::store::migrate(&pool).await?;
+        let pool = db.pool.clone();
 
         let mut env = Env {
             name,
             database_url,
             amqp_url,
-            vhost: String::new(),
+            vhost: vhost.name.clone(),
             smtp_port: 0,
             mail_dir,
             log_dir,
@@ -171,8 +149,9 @@ impl Env {
             spawned: 0,
             amqp,
             channel,
+            _db: db,
+            _vhost: vhost,
         };
-        env.vhost = env.name.clone();
         env.start_smtp().await?;
         if options.start_services {
             env.spawn("firstweek-scheduler", &[]).await?;
@@ -568,21 +547,22 @@ impl Env {
         self.stop_smtp().await;
     }
 
-    /// Stops everything and removes the database and vhost.
+    /// Stops everything and removes the database, vhost and files (what
+    /// dropping the `Env` does too, after a failure).
     pub async fn stop(mut self) {
         self.stop_processes().await;
         let _ = self.amqp.close(200, "bye".into()).await;
         self.pool.close().await;
-        if let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN_URL).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&admin)
-            .await;
+    }
+}
+
+/// Services are killed (`kill_on_drop`), then the database and vhost guards
+/// drop; the files go here.
+impl Drop for Env {
+    fn drop(&mut self) {
+        if std::env::var_os("FIRSTWEEK_KEEP_TEST_FILES").is_none() {
+            let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.name));
         }
-        let _ = rabbitmqctl(&["delete_vhost", &self.vhost]).await;
-        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.name));
     }
 }
 

@@ -134,14 +134,22 @@ async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow:
         digest.text
     );
 
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT mentorship_id, status FROM timeline WHERE step_id LIKE 'digest-%'")
-            .fetch_all(&env.pool)
-            .await?;
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT coordinator_email, mentorship_id, status FROM timeline WHERE subject = 'digest'",
+    )
+    .fetch_all(&env.pool)
+    .await?;
     assert_eq!(
-        rows,
-        vec![(format!("digest:{coordinator}"), "sent".to_string())],
+        rows.iter()
+            .map(|(c, _, s)| (c.clone(), s.clone()))
+            .collect::<Vec<_>>(),
+        vec![(coordinator.clone(), "sent".to_string())],
         "the coordinator whose only pair ended gets no digest row"
+    );
+    assert!(
+        rows[0].1.starts_with("coordinator-") && !rows[0].1.contains('@'),
+        "a digest is keyed by the coordinator's opaque key, not the address: {:?}",
+        rows[0].1
     );
     env.stop().await;
     Ok(())

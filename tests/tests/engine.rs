@@ -417,7 +417,7 @@ async fn invalid_messages_are_dead_lettered_alongside_good_traffic() -> anyhow::
     env.publish_with(
         "mentorship.started",
         base.to_string().as_bytes(),
-        firstweek::broker::persistent_json().with_content_type("text/xml".into()),
+        firstweek_broker::persistent_json().with_content_type("text/xml".into()),
     )
     .await?;
     env.publish_json(

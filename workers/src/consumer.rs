@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use firstweek::broker;
+use firstweek_broker as broker;
 use firstweek_ops::admin::Health;
 use firstweek_ops::backoff::Backoff;
 use firstweek_ops::outage::is_outage;

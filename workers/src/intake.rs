@@ -1,18 +1,76 @@
 //! Intake: contract events in, validated, stored once.
 
+use futures_util::future::join_all;
 use lapin::message::Delivery;
 use sqlx::PgPool;
+use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use firstweek::Rules;
 use firstweek::event::Event;
-use firstweek::store::{Ingested, Rules};
+use firstweek_store::{self as store, Ingested};
 
+use crate::batcher::{Batcher, Limits};
 use crate::consumer::{Handler, Outcome};
+
+/// Events per transaction at most, and transactions in flight.
+pub const LIMITS: Limits = Limits {
+    max_items: 256,
+    writers: 2,
+};
 
 /// Stores contract events.
 pub struct Intake {
-    pub pool: PgPool,
-    pub rules: Rules,
+    pool: PgPool,
+    rules: Rules,
+    /// Group commit: the consumer's concurrent handlers hand their event to
+    /// the writers, each storing whatever has queued up meanwhile in one
+    /// transaction ([`store::ingest_batch`]). A handler still returns (and its
+    /// delivery is acked) only once its own event is committed.
+    batch: Batcher<Event, Ingested>,
+}
+
+impl Intake {
+    /// The intake role; its batch writers run in `tasks`.
+    pub fn new(pool: PgPool, rules: Rules, tasks: &mut JoinSet<()>) -> Intake {
+        let (p, r) = (pool.clone(), rules.clone());
+        let batch = Batcher::spawn(tasks, LIMITS, move |events: Vec<Event>| {
+            let (pool, rules) = (p.clone(), r.clone());
+            async move { store_batch(&pool, &rules, events).await }
+        });
+        Intake { pool, rules, batch }
+    }
+
+    /// Stores `event` in the next batch; same outcome as [`store::ingest`].
+    async fn ingest(&self, event: &Event) -> anyhow::Result<Ingested> {
+        match self.batch.call(event.clone()).await {
+            Ok(outcome) => Ok(outcome),
+            // The writers are gone (shutting down): store it alone.
+            Err(_) => Ok(store::ingest(&self.pool, event, &self.rules).await?),
+        }
+    }
+}
+
+async fn store_batch(
+    pool: &PgPool,
+    rules: &Rules,
+    events: Vec<Event>,
+) -> Vec<anyhow::Result<Ingested>> {
+    metrics::histogram!("firstweek_intake_batch_size").record(events.len() as f64);
+    let refs: Vec<&Event> = events.iter().collect();
+    match store::ingest_batch(pool, &refs, rules).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(e) if events.len() == 1 => vec![Err(e.into())],
+        Err(e) => {
+            // Nothing of the batch was stored: one by one, so a bad event
+            // fails alone and each gets its own error.
+            tracing::warn!(error = %e, events = events.len(), "batch not stored; storing its events one by one");
+            join_all(events.iter().map(|event| async move {
+                store::ingest(pool, event, rules).await.map_err(Into::into)
+            }))
+            .await
+        }
+    }
 }
 
 impl Handler for Intake {
@@ -33,7 +91,7 @@ impl Handler for Intake {
         };
         let span = tracing::info_span!("event", event_id = %event.event_id(), mentorship_id = %event.mentorship_id(), kind = key);
         async {
-            let ingested = group::ingest(&self.pool, &event, &self.rules).await?;
+            let ingested = self.ingest(&event).await?;
             metrics::counter!("firstweek_events_ingested_total", "kind" => event.routing_key(), "result" => label(&ingested)).increment(1);
             match &ingested {
                 Ingested::Duplicate => tracing::debug!("duplicate event ignored"),
@@ -57,106 +115,5 @@ fn label(i: &Ingested) -> &'static str {
         Ingested::AlreadyStarted => "already_started",
         Ingested::Interaction { .. } => "stored",
         Ingested::Ended { .. } => "ended",
-    }
-}
-
-/// Group commit: the consumer's concurrent handlers hand their event to a
-/// couple of writers, each storing whatever has queued up meanwhile in one
-/// transaction ([`store::ingest_batch`]): a few statements and one commit per
-/// batch instead of per event. A handler still returns (and its delivery is
-/// acked) only once its own event is committed.
-mod group {
-    use std::sync::{Arc, OnceLock};
-
-    use futures_util::future::join_all;
-    use sqlx::PgPool;
-    use tokio::sync::{Mutex, mpsc, oneshot};
-
-    use firstweek::event::Event;
-    use firstweek::store::{self, Ingested, Rules};
-
-    /// Events per transaction at most.
-    const MAX_BATCH: usize = 256;
-    /// Transactions in flight at once: one collects while the other commits.
-    const WRITERS: usize = 2;
-
-    struct Job {
-        event: Event,
-        reply: oneshot::Sender<anyhow::Result<Ingested>>,
-    }
-
-    static QUEUE: OnceLock<mpsc::UnboundedSender<Job>> = OnceLock::new();
-
-    /// Stores `event` in the next batch; same outcome as [`store::ingest`].
-    pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> anyhow::Result<Ingested> {
-        let queue = QUEUE.get_or_init(|| start(pool.clone(), rules.clone()));
-        let (reply, answer) = oneshot::channel();
-        if queue
-            .send(Job {
-                event: event.clone(),
-                reply,
-            })
-            .is_ok()
-            && let Ok(result) = answer.await
-        {
-            return result;
-        }
-        Ok(store::ingest(pool, event, rules).await?)
-    }
-
-    fn start(pool: PgPool, rules: Rules) -> mpsc::UnboundedSender<Job> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..WRITERS {
-            tokio::spawn(writer(rx.clone(), pool.clone(), rules.clone()));
-        }
-        tx
-    }
-
-    async fn writer(rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, pool: PgPool, rules: Rules) {
-        loop {
-            let mut jobs = Vec::new();
-            {
-                let mut rx = rx.lock().await;
-                match rx.recv().await {
-                    Some(job) => jobs.push(job),
-                    None => return,
-                }
-                while jobs.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(job) => jobs.push(job),
-                        Err(_) => break,
-                    }
-                }
-            }
-            metrics::histogram!("firstweek_intake_batch_size").record(jobs.len() as f64);
-            let events: Vec<&Event> = jobs.iter().map(|j| &j.event).collect();
-            match store::ingest_batch(&pool, &events, &rules).await {
-                Ok(outcomes) => {
-                    for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                        let _ = job.reply.send(Ok(outcome));
-                    }
-                }
-                Err(e) if jobs.len() == 1 => {
-                    let job = jobs.pop().expect("one job");
-                    let _ = job.reply.send(Err(e.into()));
-                }
-                Err(e) => {
-                    // Nothing of the batch was stored: one by one, so a bad
-                    // event fails alone and each gets its own error.
-                    tracing::warn!(error = %e, events = jobs.len(), "batch not stored; storing its events one by one");
-                    join_all(jobs.into_iter().map(|job| {
-                        let (pool, rules) = (&pool, &rules);
-                        async move {
-                            let result = store::ingest(pool, &job.event, rules)
-                                .await
-                                .map_err(Into::into);
-                            let _ = job.reply.send(result);
-                        }
-                    }))
-                    .await;
-                }
-            }
-        }
     }
 }

@@ -34,12 +34,10 @@ pub enum MailError {
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Idle connections kept: at least the steps consumer's concurrency, or sends reconnect.
-const POOL_SIZE: usize = 64;
 
 /// Called right before the message is handed over (see [`Mailer::send`]).
-pub type Handover =
-    dyn Fn() -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync;
+pub type Handover<'a> =
+    dyn Fn() -> futures_util::future::BoxFuture<'a, Result<(), String>> + Send + Sync + 'a;
 
 /// Where emails go.
 pub enum Mailer {
@@ -54,6 +52,7 @@ impl Mailer {
         outbox: PathBuf,
         timeout: Duration,
         ca_file: Option<&std::path::Path>,
+        concurrency: usize,
     ) -> anyhow::Result<Mailer> {
         match smtp_url {
             None => {
@@ -62,7 +61,9 @@ impl Mailer {
                 })?;
                 Ok(Mailer::Outbox(outbox))
             }
-            Some(url) => Ok(Mailer::Smtp(SmtpPool::parse(url, timeout, ca_file)?)),
+            Some(url) => Ok(Mailer::Smtp(
+                SmtpPool::parse(url, timeout, ca_file)?.with_pool_size(concurrency),
+            )),
         }
     }
 
@@ -74,7 +75,7 @@ impl Mailer {
         &self,
         email: &Composed,
         file_stem: &str,
-        handover: &Handover,
+        handover: &Handover<'_>,
     ) -> Result<(), MailError> {
         match self {
             Mailer::Smtp(pool) => pool.send(email, handover).await,
@@ -119,6 +120,8 @@ pub struct SmtpPool {
     ca_pem: Option<Vec<u8>>,
     hello: ClientId,
     timeout: Duration,
+    /// Idle connections kept: the steps consumer's concurrency, or sends reconnect.
+    pool_size: usize,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
 }
 
@@ -174,8 +177,15 @@ impl SmtpPool {
             ca_pem,
             hello: ClientId::Domain("firstweek.local".into()),
             timeout,
+            pool_size: 1,
             idle: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Keeps up to `n` idle connections: as many as emails are sent at once.
+    pub fn with_pool_size(mut self, n: usize) -> SmtpPool {
+        self.pool_size = n.max(1);
+        self
     }
 
     fn tls_parameters(&self) -> Result<TlsParameters, MailError> {
@@ -247,14 +257,14 @@ impl SmtpPool {
 
     async fn checkin(&self, conn: AsyncSmtpConnection) {
         let mut idle = self.idle.lock().await;
-        if idle.len() < POOL_SIZE && !conn.has_broken() {
+        if idle.len() < self.pool_size && !conn.has_broken() {
             idle.push(conn);
         }
     }
 
     /// Sends one email. A pooled connection that turns out dead before the
     /// handover is replaced once, transparently.
-    pub async fn send(&self, email: &Composed, handover: &Handover) -> Result<(), MailError> {
+    pub async fn send(&self, email: &Composed, handover: &Handover<'_>) -> Result<(), MailError> {
         match self.try_send(self.checkout().await?, email, handover).await {
             Err(MailError::Transient(_)) => {
                 self.try_send(self.connect().await?, email, handover).await
@@ -267,7 +277,7 @@ impl SmtpPool {
         &self,
         mut conn: AsyncSmtpConnection,
         email: &Composed,
-        handover: &Handover,
+        handover: &Handover<'_>,
     ) -> Result<(), MailError> {
         let envelope = email.message.envelope();
         let mut params = Vec::new();

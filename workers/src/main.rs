@@ -2,13 +2,22 @@
 //! (steps). It runs both roles by default; `FIRSTWEEK_WORKER_ROLE=intake` or
 //! `steps` (or the first argument) runs one, so roles can scale apart.
 
-mod consumer;
-mod intake;
-mod mailer;
-mod startup;
-mod steps;
+use anyhow::Context as _;
+use firstweek::config::{Settings, WorkerRole};
+use firstweek_ops::{shutdown, telemetry};
+use firstweek_workers::App;
+use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    startup::run().await
+    let mut settings = Settings::from_env("0.0.0.0:9101")?;
+    if let Some(role) = std::env::args().nth(1) {
+        settings.worker_role = WorkerRole::parse(&role)?;
+    }
+    telemetry::init(settings.log_format);
+    let app = App::build(settings)
+        .await
+        .context("starting firstweek-worker")?;
+    let stop = CancellationToken::new();
+    shutdown::run_until_signal(stop.clone(), app.run_until_stopped(stop)).await
 }

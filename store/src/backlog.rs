@@ -2,7 +2,8 @@
 
 use sqlx::PgPool;
 
-use super::StoreError;
+use crate::StoreError;
+use crate::status::DeliveryStatus;
 
 /// Work the database holds that is not done yet.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -25,10 +26,11 @@ pub async fn backlog(pool: &PgPool) -> Result<Backlog, StoreError> {
     )
     .fetch_one(pool)
     .await?;
-    let unknown: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'unknown'")
-            .fetch_one(pool)
-            .await?;
+    // Custom plans (see `connect`) let the bound value match the partial index.
+    let unknown: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = $1")
+        .bind(DeliveryStatus::Unknown)
+        .fetch_one(pool)
+        .await?;
     Ok(Backlog {
         due,
         oldest_due_seconds,

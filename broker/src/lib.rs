@@ -6,6 +6,9 @@
 //! - `firstweek.steps` (quorum queue): due steps, published by the scheduler.
 //! - `firstweek.dead` (quorum queue): refused messages, with the reason in `x-firstweek-error`.
 //!
+//! This crate owns what travels on the wire between firstweek's processes
+//! (the [`DueStep`]) and how a dead letter's headers read.
+//!
 //! The work queues have a delivery limit: a message that keeps failing is
 //! dead-lettered by the broker (at-least-once) instead of looping forever.
 
@@ -217,10 +220,133 @@ pub async fn dead_letter(
 /// A header's text, if present and a string.
 pub fn header_text(props: &BasicProperties, name: &str) -> Option<String> {
     let headers = props.headers().as_ref()?;
-    match headers.inner().get(&ShortString::from(name))? {
+    text(headers.inner().get(&ShortString::from(name))?)
+}
+
+/// A due timeline row, as the scheduler publishes it to `firstweek.steps`.
+/// Workers read the row itself from PostgreSQL; the rest names it in logs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DueStep {
+    /// The timeline row.
+    pub timeline_id: i64,
+    /// Its subject: the pair's id, or a coordinator's opaque key for a digest
+    /// (the field keeps its name so messages in flight across an upgrade still parse).
+    pub mentorship_id: String,
+    /// The step.
+    pub step_id: String,
+    /// `mentor`, `mentee` or `coordinator`.
+    pub recipient: String,
+    /// When it fell due.
+    pub due_at: chrono::DateTime<chrono::Utc>,
+    /// When it may be sent.
+    pub send_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl DueStep {
+    /// The message body.
+    pub fn to_json(&self) -> Vec<u8> {
+        // A struct of strings, numbers and times always serialises.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parses a message body; the error says what is wrong.
+    pub fn from_json(body: &[u8]) -> Result<DueStep, String> {
+        serde_json::from_slice(body).map_err(|e| format!("not a due step: {e}"))
+    }
+}
+
+/// Where a dead letter was first published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The exchange (`firstweek`, or empty for a queue's default exchange).
+    pub exchange: String,
+    /// The routing key (a queue name on the default exchange).
+    pub routing_key: String,
+}
+
+/// Headers the broker or firstweek added when dead-lettering.
+pub fn is_dead_letter_header(name: &str) -> bool {
+    name == ERROR_HEADER
+        || name == ROUTING_KEY_HEADER
+        || name == "x-death"
+        || name == "x-delivery-count"
+        || name.starts_with("x-first-death-")
+        || name.starts_with("x-last-death-")
+}
+
+/// Where the message was first published: firstweek's routing-key header
+/// (refused by intake), else the broker's `x-death` (delivery limit reached).
+pub fn origin(p: &BasicProperties) -> Option<Origin> {
+    if let Some(key) = header_text(p, ROUTING_KEY_HEADER) {
+        return Some(Origin {
+            exchange: EXCHANGE.into(),
+            routing_key: key,
+        });
+    }
+    let headers = p.headers().as_ref()?;
+    let AMQPValue::FieldArray(deaths) = headers.inner().get("x-death")? else {
+        return None;
+    };
+    // The oldest death is last.
+    let AMQPValue::FieldTable(death) = deaths.as_slice().last()? else {
+        return None;
+    };
+    let exchange = text(death.inner().get("exchange")?)?;
+    let AMQPValue::FieldArray(keys) = death.inner().get("routing-keys")? else {
+        return None;
+    };
+    let routing_key = text(keys.as_slice().first()?)?;
+    Some(Origin {
+        exchange,
+        routing_key,
+    })
+}
+
+/// Why a message was dead-lettered: firstweek's reason header, or the
+/// broker's delivery limit.
+pub fn dead_letter_reason(p: &BasicProperties) -> Option<String> {
+    header_text(p, ERROR_HEADER)
+        .or_else(|| origin(p).map(|_| "delivery limit reached (x-death)".to_string()))
+}
+
+fn text(v: &AMQPValue) -> Option<String> {
+    match v {
         AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
         AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
         _ => None,
+    }
+}
+
+/// A header value as text, for showing a dead letter.
+pub fn value_text(v: &AMQPValue) -> String {
+    match v {
+        AMQPValue::LongString(_) | AMQPValue::ShortString(_) => text(v).unwrap_or_default(),
+        AMQPValue::Boolean(b) => b.to_string(),
+        AMQPValue::ShortShortInt(n) => n.to_string(),
+        AMQPValue::ShortShortUInt(n) => n.to_string(),
+        AMQPValue::ShortInt(n) => n.to_string(),
+        AMQPValue::ShortUInt(n) => n.to_string(),
+        AMQPValue::LongInt(n) => n.to_string(),
+        AMQPValue::LongUInt(n) => n.to_string(),
+        AMQPValue::LongLongInt(n) => n.to_string(),
+        AMQPValue::Float(n) => n.to_string(),
+        AMQPValue::Double(n) => n.to_string(),
+        AMQPValue::Timestamp(t) => chrono::DateTime::from_timestamp(*t as i64, 0)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| t.to_string()),
+        AMQPValue::FieldArray(a) => {
+            let items: Vec<String> = a.as_slice().iter().map(value_text).collect();
+            format!("[{}]", items.join(", "))
+        }
+        AMQPValue::FieldTable(t) => {
+            let items: Vec<String> = t
+                .inner()
+                .iter()
+                .map(|(k, v)| format!("{}: {}", k.as_str(), value_text(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        other => format!("{other:?}"),
     }
 }
 

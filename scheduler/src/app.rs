@@ -1,0 +1,209 @@
+//! Wiring: settings in, heartbeat, jobs and admin endpoints running,
+//! everything joined on shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use firstweek::config::Settings;
+use firstweek_ops::{admin, backoff::Backoff};
+use firstweek_store as store;
+
+use crate::publisher::Publisher;
+use crate::{backlog, digest, heartbeat};
+
+/// Heartbeats are a second apart; a row due before the next one is woken for
+/// (at most every `MIN_GAP`, so a steady stream of due rows is published in
+/// small batches rather than polled for).
+const MIN_GAP: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A scheduler, built and ready to run.
+pub struct App {
+    settings: Settings,
+    health: Arc<admin::Health>,
+    metrics: PrometheusHandle,
+    admin: Option<TcpListener>,
+}
+
+impl App {
+    /// Checks the digest schedule and binds the admin address.
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        if let Some(expr) = &settings.digest_cron {
+            digest::check_cron(expr)?;
+        }
+        let admin = match settings.admin_addr {
+            Some(addr) => Some(admin::bind(addr).await?),
+            None => None,
+        };
+        Ok(App {
+            settings,
+            health: admin::Health::new(),
+            metrics: admin::install_metrics()?,
+            admin,
+        })
+    }
+
+    /// Where the admin endpoints listen, if they do.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Publishes due steps until `shutdown`, then settles the batches in
+    /// flight and joins every task it started.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let App {
+            settings,
+            health,
+            metrics,
+            admin,
+        } = self;
+        tracing::info!(playbook = %settings.rules.playbook.name, scale = settings.rules.scale.factor(), "firstweek-scheduler starting");
+        let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+        if let Some(listener) = admin {
+            tasks.spawn(admin::serve(
+                listener,
+                health.clone(),
+                metrics,
+                shutdown.clone(),
+            ));
+        }
+        let result = match connect_database(&settings, &shutdown).await {
+            Some(pool) => {
+                health.set_database(true);
+                tasks.spawn(admin::watch_database(
+                    pool.clone(),
+                    health.clone(),
+                    shutdown.clone(),
+                ));
+                let published = publish(&settings, &pool, &health, &shutdown).await;
+                pool.close().await;
+                published
+            }
+            None => Ok(()),
+        };
+        // Stop the admin server and the database watch too, whatever ended the run.
+        shutdown.cancel();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "a task failed"),
+                Err(e) => tracing::error!(error = %e, "a task panicked"),
+            }
+        }
+        tracing::info!("firstweek-scheduler stopped");
+        result
+    }
+}
+
+/// The heartbeat loop, its cron jobs and the publisher, until `shutdown`.
+async fn publish(
+    settings: &Settings,
+    pool: &PgPool,
+    health: &Arc<admin::Health>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let wake = Arc::new(Notify::new());
+    let mut cron = heartbeat::start(wake.clone())
+        .await
+        .context("starting the heartbeat")?;
+    if let Some(expr) = &settings.digest_cron {
+        digest::add_job(
+            &cron,
+            expr,
+            pool.clone(),
+            settings.rules.clone(),
+            wake.clone(),
+        )
+        .await
+        .context("starting the daily digest")?;
+    }
+    backlog::add_job(&cron, pool.clone(), settings.amqp_url.clone())
+        .await
+        .context("starting the backlog gauges")?;
+    let mut publisher = Publisher::new(
+        pool.clone(),
+        settings.amqp_url.clone(),
+        health.clone(),
+        settings.redeliver_after,
+    );
+    let mut backoff = Backoff::default();
+    // Between heartbeats, wake early for a row due sooner than the next tick.
+    let mut early: Option<std::time::Duration> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(early.unwrap_or_default()), if early.is_some() => {}
+        }
+        early = None;
+        let started = std::time::Instant::now();
+        let ticked = publisher.tick().await;
+        if ticked.is_ok() {
+            early = next_wake(pool).await;
+        }
+        metrics::histogram!("firstweek_heartbeat_seconds").record(started.elapsed().as_secs_f64());
+        match ticked {
+            Ok(n) => {
+                backoff.reset();
+                if n > 0 {
+                    tracing::debug!(published = n, "due steps published");
+                }
+            }
+            Err(e) => {
+                // The next tick retries; back off so an outage is not hammered.
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %format!("{e:#}"), retry_in_ms = delay.as_millis() as u64, "tick failed");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    publisher.drain().await;
+    if let Err(e) = cron.shutdown().await {
+        tracing::warn!(error = %e, "the cron scheduler did not stop cleanly");
+    }
+    Ok(())
+}
+
+/// Connects and migrates, waiting out a database that is still starting;
+/// `None` when shutdown came first.
+async fn connect_database(settings: &Settings, shutdown: &CancellationToken) -> Option<PgPool> {
+    let mut backoff = Backoff::default();
+    loop {
+        let attempt = async {
+            let pool = store::connect(&settings.database_url, 4).await?;
+            store::migrate(&pool).await?;
+            Ok::<_, store::StoreError>(pool)
+        };
+        match attempt.await {
+            Ok(pool) => return Some(pool),
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not ready");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+/// How long to sleep before looking again, if sooner than the next heartbeat.
+async fn next_wake(pool: &PgPool) -> Option<std::time::Duration> {
+    let next = store::next_due(pool).await.ok()??;
+    let wait = (next - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default()
+        .max(MIN_GAP);
+    (wait < std::time::Duration::from_secs(1)).then_some(wait)
+}

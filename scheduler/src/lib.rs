@@ -1,0 +1,14 @@
+//! `firstweek-scheduler` as a library: it owns time. A heartbeat
+//! (tokio-cron-scheduler, every second) wakes the publisher, which claims due
+//! timeline rows in PostgreSQL and publishes them to RabbitMQ with publisher
+//! confirms; a daily job adds the coordinators' digests; another samples the
+//! backlog gauges. [`App::build`] from the settings, then
+//! [`App::run_until_stopped`].
+
+mod app;
+mod backlog;
+mod digest;
+mod heartbeat;
+mod publisher;
+
+pub use app::App;

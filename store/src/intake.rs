@@ -1,0 +1,381 @@
+//! Intake: storing validated events, exactly once per `event_id`, and the
+//! timeline rows they call for (planned by [`firstweek::decision`]).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use firstweek::Rules;
+use firstweek::decision;
+use firstweek::event::{Event, InteractionRecorded, MentorshipEnded, MentorshipStarted};
+use firstweek::interaction::Interaction;
+use firstweek::timeline::Planned;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::StoreError;
+use crate::pairs::{interactions, mentorship};
+use crate::status::{RowStatus, SubjectKind};
+
+/// What storing an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// The `event_id` was seen before: nothing changed.
+    Duplicate,
+    /// A new pair, with this many timeline rows.
+    Started {
+        /// Timeline rows planned.
+        rows: usize,
+    },
+    /// A `mentorship.started` for a pair already known: nothing planned again.
+    AlreadyStarted,
+    /// An interaction stored.
+    Interaction {
+        /// It triggered the pacing tip.
+        pacing: bool,
+        /// Its pair is stored already (else it waits for its start).
+        known_pair: bool,
+    },
+    /// An ending stored.
+    Ended {
+        /// Pending rows cancelled.
+        cancelled: u64,
+    },
+}
+
+/// Stores one validated event, exactly once per `event_id`.
+pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Ingested, StoreError> {
+    let mut tx = pool.begin().await?;
+    let fresh = sqlx::query(
+        "INSERT INTO processed_events (event_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(event.event_id())
+    .bind(event.routing_key())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !fresh {
+        return Ok(Ingested::Duplicate);
+    }
+    // Start, interactions and end of one pair may be ingested by different
+    // workers at once; this lock makes each see the others' committed rows.
+    sqlx::query("SELECT pg_advisory_xact_lock(firstweek_pair_lock($1))")
+        .bind(event.mentorship_id())
+        .execute(&mut *tx)
+        .await?;
+    let outcome = match event {
+        Event::Started(e) => start(&mut tx, e, rules).await?,
+        Event::Interaction(e) => record(&mut tx, e, rules).await?,
+        Event::Ended(e) => end(&mut tx, e).await?,
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Stores a batch of validated events in one transaction, with the same
+/// outcome per event as [`ingest`] one by one (an event seen before, or twice
+/// in the batch, is a `Duplicate`).
+///
+/// One statement records the event ids (in id order, so two batches holding
+/// the same redelivered event wait for each other rather than deadlock), one
+/// takes the pairs' advisory locks (in lock-key order, for the same reason),
+/// one stores all interactions and one reads their pairs; starts, endings and
+/// the rare interaction that calls for a pacing tip take the per-event path.
+/// Within the batch, starts are applied before interactions and endings after
+/// them: one of the arrival orders the engine already handles, with the same
+/// stored result.
+///
+/// On an error nothing of the batch is stored; callers may retry the events
+/// one by one with [`ingest`] to isolate a bad one.
+pub async fn ingest_batch(
+    pool: &PgPool,
+    events: &[&Event],
+    rules: &Rules,
+) -> Result<Vec<Ingested>, StoreError> {
+    let mut outcomes = vec![Ingested::Duplicate; events.len()];
+    if events.is_empty() {
+        return Ok(outcomes);
+    }
+    let mut tx = pool.begin().await?;
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by(|&a, &b| events[a].event_id().cmp(events[b].event_id()));
+    order.dedup_by(|a, b| events[*a].event_id() == events[*b].event_id());
+    let ids: Vec<&str> = order.iter().map(|&i| events[i].event_id()).collect();
+    let kinds: Vec<&str> = order.iter().map(|&i| events[i].routing_key()).collect();
+    let fresh_ids: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO processed_events (event_id, kind)
+         SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
+    )
+    .bind(&ids)
+    .bind(&kinds)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut fresh_set: HashSet<String> = fresh_ids.into_iter().collect();
+    // The first occurrence of a fresh id is the one that counts.
+    let fresh: Vec<usize> = (0..events.len())
+        .filter(|&i| fresh_set.remove(events[i].event_id()))
+        .collect();
+    if fresh.is_empty() {
+        tx.commit().await?;
+        return Ok(outcomes);
+    }
+    let mut pairs: Vec<&str> = fresh.iter().map(|&i| events[i].mentorship_id()).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    // The same lock as the one-by-one path, for every pair of the batch.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(k) FROM (
+             SELECT DISTINCT firstweek_pair_lock(m) AS k FROM UNNEST($1::text[]) AS m ORDER BY k OFFSET 0
+         ) AS locks",
+    )
+    .bind(&pairs)
+    .execute(&mut *tx)
+    .await?;
+
+    for &i in &fresh {
+        if let Event::Started(e) = events[i] {
+            outcomes[i] = start(&mut tx, e, rules).await?;
+        }
+    }
+    let interactions: Vec<(usize, &InteractionRecorded)> = fresh
+        .iter()
+        .filter_map(|&i| match events[i] {
+            Event::Interaction(e) => Some((i, e)),
+            _ => None,
+        })
+        .collect();
+    if !interactions.is_empty() {
+        record_many(&mut tx, &interactions, rules, &mut outcomes).await?;
+    }
+    for &i in &fresh {
+        if let Event::Ended(e) = events[i] {
+            outcomes[i] = end(&mut tx, e).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// The interactions of a batch in one statement; the pacing tip for the few that call for it.
+async fn record_many(
+    tx: &mut Transaction<'_, Postgres>,
+    interactions: &[(usize, &InteractionRecorded)],
+    rules: &Rules,
+    outcomes: &mut [Ingested],
+) -> Result<(), StoreError> {
+    let col = |f: fn(&InteractionRecorded) -> &str| {
+        interactions
+            .iter()
+            .map(|(_, e)| f(e))
+            .collect::<Vec<&str>>()
+    };
+    let occurred: Vec<DateTime<Utc>> = interactions.iter().map(|(_, e)| e.occurred_at).collect();
+    let minutes: Vec<Option<i32>> = interactions
+        .iter()
+        .map(|(_, e)| e.duration_minutes.map(|d| d as i32))
+        .collect();
+    sqlx::query(
+        "INSERT INTO interactions (event_id, mentorship_id, kind, actor, occurred_at, duration_minutes)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int4[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(col(|e| &e.event_id))
+    .bind(col(|e| &e.mentorship_id))
+    .bind(col(|e| e.kind.as_str()))
+    .bind(col(|e| e.actor.as_str()))
+    .bind(occurred)
+    .bind(minutes)
+    .execute(&mut **tx)
+    .await?;
+    let mut asked: Vec<&str> = interactions
+        .iter()
+        .map(|(_, e)| e.mentorship_id.as_str())
+        .collect();
+    asked.sort_unstable();
+    asked.dedup();
+    let known: HashMap<String, (DateTime<Utc>, bool)> =
+        sqlx::query_as::<_, (String, DateTime<Utc>, bool)>(
+            "SELECT id, started_at, ended_at IS NOT NULL FROM mentorships WHERE id = ANY($1)",
+        )
+        .bind(&asked)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(|(id, started_at, ended)| (id, (started_at, ended)))
+        .collect();
+    for (i, e) in interactions {
+        outcomes[*i] = match known.get(&e.mentorship_id) {
+            None => not_pacing(false),
+            Some((_, true)) => not_pacing(true),
+            Some((started_at, false)) => {
+                if decision::calls_for_pacing(rules, *started_at, &interaction_of(e)) {
+                    plan_pacing(tx, e, rules).await?
+                } else {
+                    not_pacing(true)
+                }
+            }
+        };
+    }
+    Ok(())
+}
+
+fn not_pacing(known_pair: bool) -> Ingested {
+    Ingested::Interaction {
+        pacing: false,
+        known_pair,
+    }
+}
+
+fn interaction_of(e: &InteractionRecorded) -> Interaction {
+    Interaction {
+        kind: e.kind,
+        actor: e.actor,
+        occurred_at: e.occurred_at,
+        duration_minutes: e.duration_minutes,
+    }
+}
+
+async fn start(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &MentorshipStarted,
+    rules: &Rules,
+) -> Result<Ingested, StoreError> {
+    let people = serde_json::to_value(e)
+        .map_err(|err| StoreError::Corrupt(e.mentorship_id.clone(), err.to_string()))?;
+    let inserted = sqlx::query(
+        "INSERT INTO mentorships (id, program_id, started_at, people) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&e.mentorship_id)
+    .bind(&e.program_id)
+    .bind(e.started_at)
+    .bind(people)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(Ingested::AlreadyStarted);
+    }
+    let ending: Option<(DateTime<Utc>, Option<String>)> =
+        sqlx::query_as("SELECT ended_at, reason FROM mentorship_endings WHERE mentorship_id = $1")
+            .bind(&e.mentorship_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if let Some((ended_at, reason)) = ending {
+        sqlx::query("UPDATE mentorships SET ended_at = $2, ended_reason = $3 WHERE id = $1")
+            .bind(&e.mentorship_id)
+            .bind(ended_at)
+            .bind(reason)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(Ingested::Started { rows: 0 });
+    }
+    // Interactions that arrived before the pair may already call for a pacing tip.
+    let earlier = interactions(&mut **tx, &e.mentorship_id).await?;
+    let rows = decision::plan(rules, e, &earlier);
+    insert_rows(tx, &e.mentorship_id, &rows).await?;
+    Ok(Ingested::Started { rows: rows.len() })
+}
+
+async fn record(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &InteractionRecorded,
+    rules: &Rules,
+) -> Result<Ingested, StoreError> {
+    sqlx::query(
+        "INSERT INTO interactions (event_id, mentorship_id, kind, actor, occurred_at, duration_minutes)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(&e.event_id)
+    .bind(&e.mentorship_id)
+    .bind(e.kind.as_str())
+    .bind(e.actor.as_str())
+    .bind(e.occurred_at)
+    .bind(e.duration_minutes.map(|d| d as i32))
+    .execute(&mut **tx)
+    .await?;
+    plan_pacing(tx, e, rules).await
+}
+
+/// After an interaction is stored: plans the pacing tip if it is an intense
+/// first-week interaction of a known, open pair (once per pair: the rows' unique key).
+async fn plan_pacing(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &InteractionRecorded,
+    rules: &Rules,
+) -> Result<Ingested, StoreError> {
+    let Some(pair) = mentorship(&mut **tx, &e.mentorship_id).await? else {
+        return Ok(not_pacing(false));
+    };
+    if pair.ended_at.is_some() {
+        return Ok(not_pacing(true));
+    }
+    let rows = decision::pacing(rules, &pair.started, &[interaction_of(e)]);
+    if rows.is_empty() {
+        return Ok(not_pacing(true));
+    }
+    let added = insert_rows(tx, &e.mentorship_id, &rows).await?;
+    Ok(Ingested::Interaction {
+        pacing: added > 0,
+        known_pair: true,
+    })
+}
+
+async fn end(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &MentorshipEnded,
+) -> Result<Ingested, StoreError> {
+    sqlx::query(
+        "INSERT INTO mentorship_endings (mentorship_id, ended_at, reason) VALUES ($1, $2, $3)
+         ON CONFLICT (mentorship_id) DO NOTHING",
+    )
+    .bind(&e.mentorship_id)
+    .bind(e.ended_at)
+    .bind(&e.reason)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE mentorships SET ended_at = $2, ended_reason = $3 WHERE id = $1 AND ended_at IS NULL")
+        .bind(&e.mentorship_id)
+        .bind(e.ended_at)
+        .bind(&e.reason)
+        .execute(&mut **tx)
+        .await?;
+    let cancelled = sqlx::query(
+        "UPDATE timeline SET status = $2, outcome = 'mentorship ended', next_at = NULL, finished_at = now()
+         WHERE mentorship_id = $1 AND subject = $4 AND status = ANY($3)",
+    )
+    .bind(&e.mentorship_id)
+    .bind(RowStatus::Cancelled)
+    .bind(RowStatus::OPEN)
+    .bind(SubjectKind::Pair)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(Ingested::Ended { cancelled })
+}
+
+async fn insert_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    mentorship_id: &str,
+    rows: &[Planned],
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let steps: Vec<&str> = rows.iter().map(|r| r.step_id.as_str()).collect();
+    let recipients: Vec<&str> = rows.iter().map(|r| r.recipient.as_str()).collect();
+    let due: Vec<DateTime<Utc>> = rows.iter().map(|r| r.due_at).collect();
+    let send: Vec<DateTime<Utc>> = rows.iter().map(|r| r.send_at).collect();
+    let added = sqlx::query(
+        "INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, next_at)
+         SELECT $1, s, r, d, w, w FROM UNNEST($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS t(s, r, d, w)
+         ON CONFLICT (mentorship_id, step_id, recipient) DO NOTHING",
+    )
+    .bind(mentorship_id)
+    .bind(steps)
+    .bind(recipients)
+    .bind(due)
+    .bind(send)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(added)
+}

@@ -1,0 +1,81 @@
+//! firstweek's PostgreSQL adapter: the pairs, the interaction ledger, the
+//! timeline, the delivery ledger, the digests' queries and the read models the
+//! CLI prints. Every SQL statement of firstweek lives in this crate.
+//!
+//! Every write is idempotent so replicas and redeliveries are harmless;
+//! concurrent writers about one pair serialise on an advisory lock
+//! (`firstweek_pair_lock` in the schema). What to write is decided by the
+//! domain ([`firstweek::decision`]); this crate only stores it.
+
+use std::str::FromStr;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+mod backlog;
+mod digest;
+mod intake;
+mod ledger;
+mod pairs;
+pub mod read;
+mod resend;
+mod schedule;
+pub mod status;
+mod steps;
+
+pub use backlog::{Backlog, backlog};
+pub use digest::{coordinator_pairs, schedule_digests};
+pub use intake::{Ingested, ingest, ingest_batch};
+pub use ledger::{
+    Claim, DeliveryClaim, DeliveryEnd, DeliveryKey, claim_deliveries, claim_delivery,
+    finish_deliveries, finish_delivery, mark_handing_over, mark_handing_over_many,
+    release_delivery,
+};
+pub use pairs::{PairRecord, StoredPair, interactions, ledgers, mentorship};
+pub use resend::{Resend, resend};
+pub use schedule::{ClaimedStep, claim_due, mark_published, next_due, release};
+pub use status::{DeliveryStatus, RowStatus, SubjectKind};
+pub use steps::{
+    StepState, Subject, TimelineRow, finish_row, load_steps, recheck_at, retry_row, timeline_row,
+};
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// PostgreSQL refused or could not be reached.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration could not be applied.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row does not decode (the first field names what it is about).
+    #[error("stored mentorship {0} cannot be read: {1}")]
+    Corrupt(String, String),
+}
+
+/// The embedded migrations (`migrations/` at the workspace root).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Opens a pool. The URL is never logged: it may hold a password.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+    // Custom plans for every statement: the batch statements join arrays of
+    // keys to tables that start empty and grow fast; a generic plan made while
+    // a table was empty (hash join over a sequential scan) would stay in use
+    // until autovacuum analyzes it, rescanning the whole table per batch.
+    // Planning these small statements costs microseconds.
+    let options = PgConnectOptions::from_str(url)?
+        .application_name("firstweek")
+        .options([("plan_cache_mode", "force_custom_plan")]);
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Applies pending migrations; safe when replicas start together (sqlx holds an advisory lock).
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}

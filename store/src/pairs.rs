@@ -1,0 +1,152 @@
+//! Reading a pair back: its start event, its ending, its interaction ledger.
+//! Interaction rows are decoded here and nowhere else.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use firstweek::decision::Pair;
+use firstweek::event::{Actor, InteractionKind, MentorshipStarted};
+use firstweek::interaction::Interaction;
+use sqlx::{Postgres, Row};
+
+use crate::StoreError;
+
+/// A stored pair: its start event and, if it ended, when.
+#[derive(Debug, Clone)]
+pub struct PairRecord {
+    /// The `mentorship.started` event, as validated and stored.
+    pub started: MentorshipStarted,
+    /// When it ended, if an ending was recorded.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl PairRecord {
+    /// The pair as the domain's decisions take it.
+    pub fn with_ledger<'a>(&'a self, ledger: &'a [Interaction]) -> Pair<'a> {
+        Pair {
+            started: &self.started,
+            ended_at: self.ended_at,
+            ledger,
+        }
+    }
+}
+
+/// A stored pair with its interaction ledger.
+#[derive(Debug, Clone)]
+pub struct StoredPair {
+    /// The pair.
+    pub record: PairRecord,
+    /// Its interactions, by time.
+    pub ledger: Vec<Interaction>,
+}
+
+impl StoredPair {
+    /// The pair as the domain's decisions take it.
+    pub fn view(&self) -> Pair<'_> {
+        self.record.with_ledger(&self.ledger)
+    }
+
+    /// The pair's id.
+    pub fn id(&self) -> &str {
+        &self.record.started.mentorship_id
+    }
+}
+
+/// Decodes the stored `people` column of a pair.
+pub(crate) fn started_of(
+    id: &str,
+    people: serde_json::Value,
+) -> Result<MentorshipStarted, StoreError> {
+    serde_json::from_value(people).map_err(|e| StoreError::Corrupt(id.to_string(), e.to_string()))
+}
+
+/// A stored pair by id.
+pub async fn mentorship<'e, E>(db: E, id: &str) -> Result<Option<PairRecord>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    let row = sqlx::query("SELECT people, ended_at FROM mentorships WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(PairRecord {
+        started: started_of(id, row.try_get("people")?)?,
+        ended_at: row.try_get("ended_at")?,
+    }))
+}
+
+/// Stored pairs by id (absent ids are left out).
+pub(crate) async fn mentorships<'e, E>(
+    db: E,
+    ids: &[&str],
+) -> Result<HashMap<String, PairRecord>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    let mut pairs = HashMap::with_capacity(ids.len());
+    for row in sqlx::query("SELECT id, people, ended_at FROM mentorships WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(db)
+        .await?
+    {
+        let id: String = row.try_get("id")?;
+        let record = PairRecord {
+            started: started_of(&id, row.try_get("people")?)?,
+            ended_at: row.try_get("ended_at")?,
+        };
+        pairs.insert(id, record);
+    }
+    Ok(pairs)
+}
+
+/// The pair's whole interaction ledger.
+pub async fn interactions<'e, E>(db: E, mentorship_id: &str) -> Result<Vec<Interaction>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    Ok(ledgers(db, &[mentorship_id])
+        .await?
+        .remove(mentorship_id)
+        .unwrap_or_default())
+}
+
+/// The interaction ledgers of these pairs, each by time (pairs without interactions are absent).
+pub async fn ledgers<'e, E>(
+    db: E,
+    ids: &[&str],
+) -> Result<HashMap<String, Vec<Interaction>>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    let rows = sqlx::query(
+        "SELECT mentorship_id, kind, actor, occurred_at, duration_minutes FROM interactions
+         WHERE mentorship_id = ANY($1) ORDER BY mentorship_id, occurred_at",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    let mut ledgers: HashMap<String, Vec<Interaction>> = HashMap::new();
+    for row in rows {
+        let id: String = row.try_get("mentorship_id")?;
+        let interaction = decode_interaction(&id, &row)?;
+        ledgers.entry(id).or_default().push(interaction);
+    }
+    Ok(ledgers)
+}
+
+fn decode_interaction(id: &str, row: &sqlx::postgres::PgRow) -> Result<Interaction, StoreError> {
+    let corrupt = |what: String| StoreError::Corrupt(id.to_string(), what);
+    let kind: String = row.try_get("kind")?;
+    let actor: String = row.try_get("actor")?;
+    Ok(Interaction {
+        kind: InteractionKind::parse(&kind)
+            .ok_or_else(|| corrupt(format!("interaction kind {kind:?}")))?,
+        actor: Actor::parse(&actor)
+            .ok_or_else(|| corrupt(format!("interaction actor {actor:?}")))?,
+        occurred_at: row.try_get("occurred_at")?,
+        duration_minutes: row
+            .try_get::<Option<i32>, _>("duration_minutes")?
+            .map(|d| d.max(0) as u32),
+    })
+}

@@ -1,0 +1,226 @@
+//! A test's own PostgreSQL database and RabbitMQ vhost, removed when the
+//! guard is dropped: when the test ends, passed, failed or panicked early.
+
+use anyhow::{Context as _, bail};
+use chrono::Utc;
+use lapin::options::BasicGetOptions;
+use lapin::{BasicProperties, Channel, Connection};
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::process::Command;
+
+use firstweek::Rules;
+use firstweek::event::Event;
+use firstweek::playbook::Playbook;
+use firstweek::timeline::{SendWindow, TimeScale};
+use firstweek_broker as broker;
+
+use crate::{AMQP_BASE, PG_ADMIN_URL, unique};
+
+/// A private database, migrated.
+pub struct TestDb {
+    /// The database's name.
+    pub name: String,
+    /// Its URL (`DATABASE_URL` for the binaries).
+    pub url: String,
+    /// A small pool on it.
+    pub pool: PgPool,
+}
+
+impl TestDb {
+    /// Creates and migrates a database named after `prefix`.
+    pub async fn create(prefix: &str) -> anyhow::Result<TestDb> {
+        let name = unique(prefix);
+        let admin = PgPool::connect(PG_ADMIN_URL)
+            .await
+            .context("connecting to PostgreSQL")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+        // From here a failure (a migration that does not apply) still drops it.
+        let guard = DbName(name.clone());
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        let pool = firstweek_store::connect(&url, 4).await?;
+        firstweek_store::migrate(&pool).await?;
+        std::mem::forget(guard);
+        Ok(TestDb { name, url, pool })
+    }
+
+    /// Stores one event as a worker would (built-in playbook, real clock, no send window).
+    pub async fn ingest(&self, routing_key: &str, body: &Value) -> anyhow::Result<()> {
+        let rules = Rules {
+            playbook: Playbook::built_in(),
+            scale: TimeScale::REAL,
+            window: SendWindow::Off,
+        };
+        let event = Event::parse(routing_key, None, body.to_string().as_bytes(), Utc::now())
+            .map_err(|e| anyhow::anyhow!("not a valid event: {e}"))?;
+        firstweek_store::ingest(&self.pool, &event, &rules).await?;
+        Ok(())
+    }
+
+    /// Rows in `table`.
+    pub async fn count(&self, table: &str) -> anyhow::Result<i64> {
+        Ok(
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        drop_database(&self.name);
+    }
+}
+
+/// Drops the database if creating the rest failed half-way.
+struct DbName(String);
+
+impl Drop for DbName {
+    fn drop(&mut self) {
+        drop_database(&self.0);
+    }
+}
+
+fn drop_database(name: &str) {
+    {
+        let name = name.to_string();
+        // A runtime of its own: the test's may be gone or busy by now.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = PgPool::connect(PG_ADMIN_URL).await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+                admin.close().await;
+                Some(())
+            })
+        });
+        let _ = dropped.join();
+    }
+}
+
+/// A private vhost with firstweek's topology, and a confirm channel on it.
+pub struct TestVhost {
+    /// The vhost's name.
+    pub name: String,
+    /// Its URL (`AMQP_URL` for the binaries).
+    pub url: String,
+    conn: Connection,
+    channel: Channel,
+}
+
+pub(crate) async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .await
+        .context("running rabbitmqctl")?;
+    if !out.status.success() {
+        bail!(
+            "rabbitmqctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+impl TestVhost {
+    /// Creates a vhost named after `prefix` and declares the topology on it.
+    pub async fn create(prefix: &str) -> anyhow::Result<TestVhost> {
+        let name = unique(prefix);
+        rabbitmqctl(&["add_vhost", &name]).await?;
+        let guard = VhostName(name.clone());
+        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]).await?;
+        let url = format!("{AMQP_BASE}/{name}");
+        let conn = broker::connect(&url, "firstweek-tests").await?;
+        let setup = conn.create_channel().await?;
+        broker::declare_topology(&setup).await?;
+        let channel = broker::confirm_channel(&conn).await?;
+        std::mem::forget(guard);
+        Ok(TestVhost {
+            name,
+            url,
+            conn,
+            channel,
+        })
+    }
+
+    /// A channel with publisher confirms.
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// The connection the channel is on.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Dead-letters a message as the intake does.
+    pub async fn dead_letter(
+        &self,
+        routing_key: &str,
+        body: &[u8],
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let original = BasicProperties::default().with_content_type("application/json".into());
+        broker::dead_letter(&self.channel, routing_key, &original, body, reason).await?;
+        Ok(())
+    }
+
+    /// Drains a queue: each message's routing key, properties and body.
+    pub async fn drain(&self, queue: &str) -> anyhow::Result<Vec<Drained>> {
+        let mut out = Vec::new();
+        while let Some(m) = self
+            .channel
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await?
+        {
+            let d = m.delivery;
+            out.push(Drained {
+                routing_key: d.routing_key.as_str().to_string(),
+                properties: d.properties,
+                body: d.data,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// One message taken off a queue.
+pub struct Drained {
+    /// Its routing key.
+    pub routing_key: String,
+    /// Its properties (headers included).
+    pub properties: BasicProperties,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+impl Drop for TestVhost {
+    fn drop(&mut self) {
+        delete_vhost(&self.name);
+    }
+}
+
+/// Deletes the vhost if creating the rest failed half-way.
+struct VhostName(String);
+
+impl Drop for VhostName {
+    fn drop(&mut self) {
+        delete_vhost(&self.0);
+    }
+}
+
+/// The vhost goes, and its connections with it.
+fn delete_vhost(name: &str) {
+    let _ = std::process::Command::new("rabbitmqctl")
+        .args(["delete_vhost", name])
+        .output();
+}

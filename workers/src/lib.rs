@@ -1,0 +1,19 @@
+//! `firstweek-worker` as a library: [`App::build`] from the settings, then
+//! [`App::run_until_stopped`]. The binary is a thin `main` around it.
+//!
+//! - [`intake`]: contract events in, validated, stored once.
+//! - [`steps`]: due steps judged ([`firstweek::decision`]), claimed in the
+//!   delivery ledger, composed and sent.
+//! - [`consumer`]: one queue consumer that survives its broker.
+//! - [`batcher`]: the group commit both roles use.
+//! - [`mailer`]: the SMTP adapter (or `.eml` files).
+
+pub mod batcher;
+pub mod consumer;
+pub mod intake;
+pub mod mailer;
+pub mod steps;
+
+mod app;
+
+pub use app::App;
