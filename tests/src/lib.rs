@@ -533,6 +533,31 @@ impl Env {
         }
     }
 
+    /// Holds for `hold` and fails as soon as another email arrives meanwhile:
+    /// for "nothing more is sent" checks, which no condition can end early.
+    pub async fn expect_no_more_mail(&self, hold: Duration) -> anyhow::Result<()> {
+        self.expect_no_more_mail_where(hold, |_| true).await
+    }
+
+    /// [`Env::expect_no_more_mail`], counting only the emails `counts` picks.
+    pub async fn expect_no_more_mail_where(
+        &self,
+        hold: Duration,
+        counts: impl Fn(&Mail) -> bool,
+    ) -> anyhow::Result<()> {
+        let seen = || self.mails().iter().filter(|m| counts(m)).count();
+        let before = seen();
+        let deadline = Instant::now() + hold;
+        while Instant::now() < deadline {
+            let now = seen();
+            if now > before {
+                bail!("{} more email(s) arrived while none should", now - before);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+
     /// The wall-clock length of `days` program days.
     pub fn days(&self, days: f64) -> chrono::Duration {
         chrono::Duration::milliseconds((days * 86_400_000.0 / self.options.scale) as i64)

@@ -84,7 +84,8 @@ async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow:
     )
     .await?;
     // Several more runs of the job: none of them may add a second digest today.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    env.expect_no_more_mail_where(Duration::from_secs(7), |m| m.step.starts_with("digest-"))
+        .await?;
 
     let digests: Vec<_> = env
         .mails()

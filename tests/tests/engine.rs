@@ -499,7 +499,7 @@ async fn emails_wait_for_each_recipients_local_send_window() -> anyhow::Result<(
         Duration::from_secs(20),
     )
     .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.expect_no_more_mail(Duration::from_secs(3)).await?;
 
     let got = received(&env.mails(), &pair.roles());
     assert_eq!(
