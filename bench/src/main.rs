@@ -105,7 +105,7 @@ fn args() -> anyhow::Result<Args> {
                         .split(',')
                         .map(str::to_string)
                         .collect(),
-                )
+                );
             }
             "--no-build" => build = false,
             "-h" | "--help" => {
@@ -533,7 +533,9 @@ async fn mail(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Result<(
 /// published -> delivery claimed (queue, worker reads, judging), claimed ->
 /// recorded sent (compose, SMTP, handover and finish).
 async fn breakdown(pool: &PgPool) -> anyhow::Result<Value> {
-    let row: (Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>) = sqlx::query_as(
+    // Median and p99 of each of the three spans.
+    type Spans = (Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+    let row: Spans = sqlx::query_as(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.published_at - t.due_at))::float8,
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM t.published_at - t.due_at))::float8,
                 percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.claimed_at - t.published_at))::float8,

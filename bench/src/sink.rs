@@ -110,19 +110,19 @@ async fn session(
                 w.write_all(
                     b"250-firstweek-bench\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 10485760\r\n",
                 )
-                .await?
+                .await?;
             }
             b"HELO" => w.write_all(b"250 firstweek-bench\r\n").await?,
             b"MAIL" => {
                 rcpt.clear();
-                w.write_all(b"250 OK\r\n").await?
+                w.write_all(b"250 OK\r\n").await?;
             }
             b"RCPT" => {
                 let text = String::from_utf8_lossy(&line);
                 if let (Some(a), Some(b)) = (text.find('<'), text.find('>')) {
                     rcpt = text[a + 1..b].to_string();
                 }
-                w.write_all(b"250 OK\r\n").await?
+                w.write_all(b"250 OK\r\n").await?;
             }
             b"DATA" => {
                 w.write_all(b"354 go ahead\r\n").await?;

@@ -39,8 +39,10 @@ pub const DELIVERY_LIMIT: i64 = 5;
 /// Broker failures.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
+    /// The connection or channel failed.
     #[error("amqp: {0}")]
     Amqp(#[from] lapin::Error),
+    /// The broker refused the message (to this routing key).
     #[error("the broker refused (nacked) the publish to {0}")]
     Nacked(String),
 }

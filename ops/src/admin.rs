@@ -118,11 +118,10 @@ pub async fn serve(
 
 async fn answer(mut stream: tokio::net::TcpStream, health: Arc<Health>, metrics: PrometheusHandle) {
     let mut buf = [0u8; 1024];
-    let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
-        .await
-    {
-        Ok(Ok(n)) => n,
-        _ => return,
+    let Ok(Ok(n)) =
+        tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await
+    else {
+        return;
     };
     let request = String::from_utf8_lossy(&buf[..n]);
     let path = request.split_whitespace().nth(1).unwrap_or("/");
@@ -162,5 +161,46 @@ pub async fn watch_database(
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
         }
+    }
+}
+
+/// A service's admin side, set up at start-up: its health, its metrics
+/// recorder and, unless `FIRSTWEEK_ADMIN_ADDR=off`, its bound listener.
+pub struct Admin {
+    /// What `/readyz` reports.
+    pub health: Arc<Health>,
+    metrics: PrometheusHandle,
+    listener: Option<TcpListener>,
+}
+
+impl Admin {
+    /// Installs the metrics recorder and binds `addr` (a port in use stops start-up).
+    pub async fn bind(addr: Option<SocketAddr>) -> anyhow::Result<Admin> {
+        let listener = match addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(Admin {
+            health: Health::new(),
+            metrics: install_metrics()?,
+            listener,
+        })
+    }
+
+    /// Where the endpoints listen, if they do.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Starts serving in `tasks` (nothing when off); returns the health to report into.
+    pub fn spawn(
+        self,
+        tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+        shutdown: &CancellationToken,
+    ) -> Arc<Health> {
+        if let Some(listener) = self.listener {
+            tasks.spawn(serve(listener, self.health.clone(), self.metrics, shutdown.clone()));
+        }
+        self.health
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod backoff;
+pub mod database;
 pub mod outage;
 pub mod shutdown;
 pub mod telemetry;

@@ -5,15 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use firstweek::config::Settings;
-use firstweek_ops::{admin, backoff::Backoff};
+use firstweek_ops::admin::{self, Admin};
+use firstweek_ops::{backoff::Backoff, database};
 use firstweek_store as store;
 
 use crate::publisher::Publisher;
@@ -27,9 +26,7 @@ const MIN_GAP: std::time::Duration = std::time::Duration::from_millis(50);
 /// A scheduler, built and ready to run.
 pub struct App {
     settings: Settings,
-    health: Arc<admin::Health>,
-    metrics: PrometheusHandle,
-    admin: Option<TcpListener>,
+    admin: Admin,
 }
 
 impl App {
@@ -38,43 +35,23 @@ impl App {
         if let Some(expr) = &settings.digest_cron {
             digest::check_cron(expr)?;
         }
-        let admin = match settings.admin_addr {
-            Some(addr) => Some(admin::bind(addr).await?),
-            None => None,
-        };
-        Ok(App {
-            settings,
-            health: admin::Health::new(),
-            metrics: admin::install_metrics()?,
-            admin,
-        })
+        let admin = Admin::bind(settings.admin_addr).await?;
+        Ok(App { settings, admin })
     }
 
     /// Where the admin endpoints listen, if they do.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+        self.admin.addr()
     }
 
     /// Publishes due steps until `shutdown`, then settles the batches in
     /// flight and joins every task it started.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let App {
-            settings,
-            health,
-            metrics,
-            admin,
-        } = self;
+        let App { settings, admin } = self;
         tracing::info!(playbook = %settings.rules.playbook.name, scale = settings.rules.scale.factor(), "firstweek-scheduler starting");
         let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
-        if let Some(listener) = admin {
-            tasks.spawn(admin::serve(
-                listener,
-                health.clone(),
-                metrics,
-                shutdown.clone(),
-            ));
-        }
-        let result = match connect_database(&settings, &shutdown).await {
+        let health = admin.spawn(&mut tasks, &shutdown);
+        let result = match database::connect_when_ready(&settings.database_url, 4, &shutdown).await {
             Some(pool) => {
                 health.set_database(true);
                 tasks.spawn(admin::watch_database(
@@ -172,30 +149,6 @@ async fn publish(
         tracing::warn!(error = %e, "the cron scheduler did not stop cleanly");
     }
     Ok(())
-}
-
-/// Connects and migrates, waiting out a database that is still starting;
-/// `None` when shutdown came first.
-async fn connect_database(settings: &Settings, shutdown: &CancellationToken) -> Option<PgPool> {
-    let mut backoff = Backoff::default();
-    loop {
-        let attempt = async {
-            let pool = store::connect(&settings.database_url, 4).await?;
-            store::migrate(&pool).await?;
-            Ok::<_, store::StoreError>(pool)
-        };
-        match attempt.await {
-            Ok(pool) => return Some(pool),
-            Err(e) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not ready");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return None,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-            }
-        }
-    }
 }
 
 /// How long to sleep before looking again, if sooner than the next heartbeat.

@@ -6,17 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use metrics_exporter_prometheus::PrometheusHandle;
-use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use firstweek::config::{Settings, WorkerRole};
 use firstweek::email::Templates;
 use firstweek_broker::{EVENTS_QUEUE, STEPS_QUEUE};
-use firstweek_ops::{admin, backoff::Backoff};
-use firstweek_store as store;
+use firstweek_ops::admin::{self, Admin};
+use firstweek_ops::database;
 
 use crate::consumer::{self, ConsumerConfig};
 use crate::intake::Intake;
@@ -31,9 +28,7 @@ pub struct App {
     settings: Settings,
     templates: Templates,
     mailer: Arc<Mailer>,
-    health: Arc<admin::Health>,
-    metrics: PrometheusHandle,
-    admin: Option<TcpListener>,
+    admin: Admin,
 }
 
 impl App {
@@ -48,15 +43,10 @@ impl App {
             settings.smtp_ca_file.as_deref(),
             settings.mail_concurrency,
         )?);
-        let admin = match settings.admin_addr {
-            Some(addr) => Some(admin::bind(addr).await?),
-            None => None,
-        };
+        let admin = Admin::bind(settings.admin_addr).await?;
         Ok(App {
             templates,
             mailer,
-            health: admin::Health::new(),
-            metrics: admin::install_metrics()?,
             admin,
             settings,
         })
@@ -64,7 +54,7 @@ impl App {
 
     /// Where the admin endpoints listen, if they do.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+        self.admin.addr()
     }
 
     /// Runs the roles until `shutdown`, then drains what is in flight and
@@ -74,23 +64,15 @@ impl App {
             settings,
             templates,
             mailer,
-            health,
-            metrics,
             admin,
         } = self;
         let role = settings.worker_role;
         tracing::info!(?role, playbook = %settings.rules.playbook.name, scale = settings.rules.scale.factor(), smtp = settings.smtp_url.is_some(), "firstweek-worker starting");
         let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
-        if let Some(listener) = admin {
-            tasks.spawn(admin::serve(
-                listener,
-                health.clone(),
-                metrics,
-                shutdown.clone(),
-            ));
-        }
+        let health = admin.spawn(&mut tasks, &shutdown);
         let mut writers = JoinSet::new();
-        if let Some(pool) = connect_database(&settings, &health, &shutdown).await? {
+        if let Some(pool) = database::connect_when_ready(&settings.database_url, 10, &shutdown).await {
+            health.set_database(true);
             let base = |queue, concurrency: usize| ConsumerConfig {
                 amqp_url: settings.amqp_url.clone(),
                 queue,
@@ -158,35 +140,5 @@ async fn join(tasks: &mut JoinSet<anyhow::Result<()>>, shutdown: &CancellationTo
         };
         tracing::error!(error = %failure, "a task failed; shutting down");
         shutdown.cancel();
-    }
-}
-
-/// Connects and migrates, waiting out a database that is still starting.
-async fn connect_database(
-    settings: &Settings,
-    health: &admin::Health,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<Option<PgPool>> {
-    let mut backoff = Backoff::default();
-    loop {
-        let attempt = async {
-            let pool = store::connect(&settings.database_url, 10).await?;
-            store::migrate(&pool).await?;
-            Ok::<_, store::StoreError>(pool)
-        };
-        match attempt.await {
-            Ok(pool) => {
-                health.set_database(true);
-                return Ok(Some(pool));
-            }
-            Err(e) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not ready");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(None),
-                    _ = tokio::time::sleep(delay) => {}
-                }
-            }
-        }
     }
 }

@@ -49,9 +49,13 @@ pub trait Handler: Send + Sync + 'static {
 /// How a consumer runs.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
+    /// The broker.
     pub amqp_url: String,
+    /// The queue consumed.
     pub queue: &'static str,
+    /// Deliveries the broker may hand over before they are acknowledged.
     pub prefetch: u16,
+    /// Deliveries handled at once.
     pub concurrency: usize,
     /// How long in-flight work may take once shutdown starts.
     pub drain: Duration,

@@ -25,10 +25,13 @@ use firstweek::email::Composed;
 /// How one send ended badly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MailError {
+    /// Nothing was delivered (connection refused, a 4xx): retry later.
     #[error("transient: {0}")]
     Transient(String),
+    /// The server refused the message (a 5xx): never retried.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// The server may have the message: never resent by itself.
     #[error("outcome unknown: {0}")]
     Unknown(String),
 }
@@ -41,7 +44,9 @@ pub type Handover<'a> =
 
 /// Where emails go.
 pub enum Mailer {
+    /// An SMTP server (`SMTP_URL`).
     Smtp(SmtpPool),
+    /// `.eml` files in this directory (no `SMTP_URL`).
     Outbox(PathBuf),
 }
 

@@ -1,0 +1,34 @@
+//! Reaching PostgreSQL at start-up: connect and migrate, waiting out a
+//! database that is still starting (or restarting) with the usual backoff.
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+
+/// A pool of `max_connections` on `url`, migrated; `None` if `shutdown` came first.
+pub async fn connect_when_ready(
+    url: &str,
+    max_connections: u32,
+    shutdown: &CancellationToken,
+) -> Option<PgPool> {
+    let mut backoff = Backoff::default();
+    loop {
+        let attempt = async {
+            let pool = firstweek_store::connect(url, max_connections).await?;
+            firstweek_store::migrate(&pool).await?;
+            Ok::<_, firstweek_store::StoreError>(pool)
+        };
+        match attempt.await {
+            Ok(pool) => return Some(pool),
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not ready");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
