@@ -534,7 +534,14 @@ async fn mail(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Result<(
 /// recorded sent (compose, SMTP, handover and finish).
 async fn breakdown(pool: &PgPool) -> anyhow::Result<Value> {
     // Median and p99 of each of the three spans.
-    type Spans = (Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+    type Spans = (
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+    );
     let row: Spans = sqlx::query_as(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.published_at - t.due_at))::float8,
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM t.published_at - t.due_at))::float8,

@@ -199,7 +199,12 @@ impl Admin {
         shutdown: &CancellationToken,
     ) -> Arc<Health> {
         if let Some(listener) = self.listener {
-            tasks.spawn(serve(listener, self.health.clone(), self.metrics, shutdown.clone()));
+            tasks.spawn(serve(
+                listener,
+                self.health.clone(),
+                self.metrics,
+                shutdown.clone(),
+            ));
         }
         self.health
     }

@@ -51,7 +51,8 @@ impl App {
         tracing::info!(playbook = %settings.rules.playbook.name, scale = settings.rules.scale.factor(), "firstweek-scheduler starting");
         let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
         let health = admin.spawn(&mut tasks, &shutdown);
-        let result = match database::connect_when_ready(&settings.database_url, 4, &shutdown).await {
+        let result = match database::connect_when_ready(&settings.database_url, 4, &shutdown).await
+        {
             Some(pool) => {
                 health.set_database(true);
                 tasks.spawn(admin::watch_database(

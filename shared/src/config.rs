@@ -14,16 +14,23 @@ use crate::timeline::{SendWindow, TimeScale};
 /// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A required variable is unset.
     #[error("{variable} is not set ({hint})")]
     Missing {
+        /// The variable's name.
         variable: &'static str,
+        /// An example of a good value.
         hint: &'static str,
     },
+    /// A variable is set to something that cannot be used.
     #[error("{variable}: {problem}")]
     Invalid {
+        /// The variable's name.
         variable: &'static str,
+        /// What is wrong with its value.
         problem: String,
     },
+    /// The playbook named by `FIRSTWEEK_PLAYBOOK` cannot be loaded.
     #[error("FIRSTWEEK_PLAYBOOK: {0}")]
     Playbook(#[from] PlaybookError),
 }
@@ -40,17 +47,26 @@ pub enum LogFormat {
 /// Everything the services read from the environment.
 #[derive(Clone)]
 pub struct Settings {
+    /// `DATABASE_URL`: the PostgreSQL database (required).
     pub database_url: String,
+    /// `AMQP_URL`: the RabbitMQ broker (required).
     pub amqp_url: String,
     /// `smtp://host:port` or `smtps://user:pass@host:port`; `None`: write `.eml` files.
     pub smtp_url: Option<String>,
+    /// `FIRSTWEEK_OUTBOX_DIR`: where `.eml` files go when `smtp_url` is unset (default `outbox/`).
     pub outbox_dir: PathBuf,
     /// Extra trusted root certificate (PEM) for the SMTP server's TLS.
     pub smtp_ca_file: Option<PathBuf>,
+    /// `FIRSTWEEK_FROM`: the sender mailbox; its domain is used in Message-IDs.
     pub from: Mailbox,
+    /// `FIRSTWEEK_TEMPLATES_DIR`: template overrides; `None`: the built-in templates.
     pub templates_dir: Option<PathBuf>,
+    /// The playbook, time scale and send window (`FIRSTWEEK_PLAYBOOK`,
+    /// `FIRSTWEEK_TIME_SCALE`, `FIRSTWEEK_SEND_WINDOW`).
     pub rules: Rules,
+    /// `FIRSTWEEK_ADMIN_ADDR`: where `/healthz`, `/readyz` and `/metrics` listen; `None`: off.
     pub admin_addr: Option<SocketAddr>,
+    /// `FIRSTWEEK_LOG_FORMAT`: JSON unless stdout is a terminal.
     pub log_format: LogFormat,
     /// Transient mail failures are retried until this long after the step fell due.
     pub mail_deadline: chrono::Duration,

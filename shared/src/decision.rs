@@ -270,7 +270,7 @@ pub fn preview(rules: &Rules, pair: Pair<'_>, now: DateTime<Utc>) -> Vec<Preview
                         once_key: step.once_key.clone(),
                         by_step: by.clone(),
                         status: "sent".into(),
-                    })
+                    });
                 }
                 // A forecast holds nothing yet: the step may still not fire.
                 None if !decision.forecast => {

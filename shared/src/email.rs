@@ -89,21 +89,36 @@ const PARTS: [&str; 3] = ["subject", "txt", "html"];
 /// Template and composition failures.
 #[derive(Debug, thiserror::Error)]
 pub enum EmailError {
+    /// A template does not parse or does not render.
     #[error("template {name}: {source}")]
     Template {
+        /// The template file's name, e.g. `welcome.txt`.
         name: String,
+        /// What minijinja reported.
         source: minijinja::Error,
     },
+    /// The override directory cannot be read.
     #[error("template directory {dir}: {message}")]
-    Directory { dir: String, message: String },
+    Directory {
+        /// The directory.
+        dir: String,
+        /// What went wrong reading it.
+        message: String,
+    },
+    /// A playbook step names a template that lacks one of its parts.
     #[error("step {step:?} uses template {template:?}, which has no {part} part")]
     Missing {
+        /// The step's id.
         step: String,
+        /// The template it uses.
         template: String,
+        /// The missing part: `subject`, `txt` or `html`.
         part: String,
     },
+    /// The recipient's address is not an email address.
     #[error("address: {0}")]
     Address(String),
+    /// lettre could not build the message.
     #[error("building the message: {0}")]
     Build(String),
 }
@@ -226,16 +241,22 @@ impl Templates {
 pub struct Rendered {
     /// One line.
     pub subject: String,
+    /// The plain-text part.
     pub text: String,
+    /// The HTML part.
     pub html: String,
 }
 
 /// A person as templates see them.
 #[derive(Debug, Clone, Serialize)]
 pub struct PersonView {
+    /// `mentor`, `mentee` or `coordinator`.
     pub role: &'static str,
+    /// Display name.
     pub name: String,
+    /// Email address.
     pub email: String,
+    /// IANA time zone name (`UTC` for a coordinator without one).
     pub timezone: String,
     /// e.g. `Tuesday 09:15 (UTC+09:00)` at the moment of sending.
     pub local_time: String,
@@ -244,31 +265,46 @@ pub struct PersonView {
 /// Counts of one interaction kind, by side.
 #[derive(Debug, Clone, Serialize)]
 pub struct KindView {
+    /// The interaction kind, as named in events (`message`, `call`, ...).
     pub kind: &'static str,
+    /// How many the mentor recorded.
     pub mentor: u32,
+    /// How many the mentee recorded.
     pub mentee: u32,
 }
 
 /// Everything a template may use.
 #[derive(Debug, Clone, Serialize)]
 pub struct Context {
+    /// The step's id.
     pub step: String,
+    /// The pair's id.
     pub mentorship_id: String,
+    /// The program, if the start event named one.
     pub program_id: Option<String>,
+    /// Whom this email goes to.
     pub recipient: PersonView,
+    /// The other side of the pair (the mentee, for the coordinator).
     pub other: PersonView,
+    /// The mentor.
     pub mentor: PersonView,
+    /// The mentee.
     pub mentee: PersonView,
+    /// Mentor and mentee are six hours or more apart, so async may suit them better.
     pub far_apart: bool,
+    /// Hours between the mentor's and the mentee's UTC offsets at the moment of sending.
     pub hours_apart: i64,
     /// Program day the step is judged on (0-based from the start).
     pub day: i64,
+    /// The pair's interactions as of the due time.
     pub summary: Summary,
     /// A plan or goals were shared by the due time.
     pub has_plan: bool,
     /// Both sides interacted by the due time.
     pub two_way: bool,
+    /// Interaction counts by side for each kind that occurred, in name order.
     pub kinds: Vec<KindView>,
+    /// When the latest interaction occurred (`YYYY-MM-DD HH:MM UTC`), if any.
     pub last_activity: Option<String>,
     /// Why the step fired, in words (escalations show these).
     pub reasons: Vec<String>,
@@ -322,6 +358,8 @@ pub fn reason_text(c: Condition, s: &Summary, min_interactions: u32) -> String {
 
 impl Context {
     /// The context of one step for one recipient.
+    // Every argument is a distinct input of the template context; a builder would add nothing.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         started: &MentorshipStarted,
         step: &str,
@@ -410,8 +448,11 @@ pub fn message_id(
 /// A composed email and its identity.
 #[derive(Debug, Clone)]
 pub struct Composed {
+    /// The built multipart message, ready to send.
     pub message: Message,
+    /// Its Message-ID, angle brackets included.
     pub message_id: String,
+    /// The recipient's address.
     pub to: Address,
 }
 

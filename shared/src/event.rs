@@ -28,18 +28,29 @@ pub const MENTORSHIP_ENDED: &str = "mentorship.ended";
 /// Why an event was refused. The text goes to the `x-firstweek-error` header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidEvent {
+    /// The body is larger than [`MAX_BODY_BYTES`]; carries its size.
     #[error("body is {0} bytes, larger than the 65536 allowed")]
     TooLarge(usize),
+    /// The body is not UTF-8 text.
     #[error("body is not UTF-8")]
     NotUtf8,
+    /// The routing key is none of the contract's three (clipped).
     #[error("unknown routing key {0:?}")]
     UnknownRoutingKey(String),
+    /// The message's content type is set and is not `application/json` (clipped).
     #[error("content type {0:?} is not application/json")]
     ContentType(String),
+    /// The body is not JSON of the event's shape: syntax, a missing, unknown or mistyped field.
     #[error("invalid JSON: {0}")]
     Json(String),
+    /// A field parsed but its value breaks the contract.
     #[error("field `{field}`: {problem}")]
-    Field { field: String, problem: String },
+    Field {
+        /// The field's path, e.g. `mentor.email`.
+        field: String,
+        /// What is wrong with its value.
+        problem: String,
+    },
 }
 
 impl InvalidEvent {
@@ -67,7 +78,9 @@ impl InvalidEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Actor {
+    /// The mentor (`mentor`).
     Mentor,
+    /// The mentee (`mentee`).
     Mentee,
 }
 
@@ -92,12 +105,19 @@ impl Actor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InteractionKind {
+    /// A message sent (`message`).
     Message,
+    /// A call (`call`).
     Call,
+    /// A meeting (`meeting`).
     Meeting,
+    /// A plan was shared (`plan_shared`); counts as a plan.
     PlanShared,
+    /// Goals were set (`goal_set`); counts as a plan.
     GoalSet,
+    /// A working session (`session`); 120+ minutes in week one is an intense start.
     Session,
+    /// A deliverable was asked for (`deliverable_requested`); in week one, an intense start.
     DeliverableRequested,
 }
 
@@ -147,8 +167,11 @@ impl fmt::Display for InteractionKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Person {
+    /// The person's id (1 to 128 characters, no whitespace).
     pub id: String,
+    /// Display name (1 to 200 characters, no control characters).
     pub name: String,
+    /// Email address.
     pub email: String,
     /// IANA time zone name, e.g. `Europe/Berlin`.
     pub timezone: String,
@@ -158,7 +181,9 @@ pub struct Person {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Coordinator {
+    /// Display name (1 to 200 characters, no control characters).
     pub name: String,
+    /// Email address escalations and digests go to.
     pub email: String,
     /// Optional IANA time zone; without it escalations are not held for a send window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,13 +194,20 @@ pub struct Coordinator {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MentorshipStarted {
+    /// Unique per event; an event seen twice counts once.
     pub event_id: String,
+    /// The pair; a second start for a known pair is ignored.
     pub mentorship_id: String,
+    /// The program the pair belongs to, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program_id: Option<String>,
+    /// When the pair started; the playbook's offsets count from here.
     pub started_at: DateTime<Utc>,
+    /// The mentor.
     pub mentor: Person,
+    /// The mentee; their email must differ from the mentor's.
     pub mentee: Person,
+    /// Who receives the pair's escalations.
     pub coordinator: Coordinator,
 }
 
@@ -183,11 +215,17 @@ pub struct MentorshipStarted {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InteractionRecorded {
+    /// Unique per event; an event seen twice counts once.
     pub event_id: String,
+    /// The pair; an interaction that arrives before its start is kept.
     pub mentorship_id: String,
+    /// What kind of interaction happened.
     pub kind: InteractionKind,
+    /// Who did it; the event counts as one interaction of this side.
     pub actor: Actor,
+    /// When it happened (not when it was published): conditions are judged on this.
     pub occurred_at: DateTime<Utc>,
+    /// Length of a call, meeting or session, if given; at most a day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_minutes: Option<u32>,
 }
@@ -196,18 +234,28 @@ pub struct InteractionRecorded {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MentorshipEnded {
+    /// Unique per event; an event seen twice counts once.
     pub event_id: String,
+    /// The pair; its pending steps are cancelled.
     pub mentorship_id: String,
+    /// When it ended.
     pub ended_at: DateTime<Utc>,
+    /// Why it ended, in free text, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 /// A validated event of the public contract.
+// `Started` is much larger than the others, but boxing it would change the
+// public API at every call site that builds or matches an event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// `mentorship.started`: a pair starts its first week.
     Started(MentorshipStarted),
+    /// `interaction.recorded`: mentor or mentee interacted.
     Interaction(InteractionRecorded),
+    /// `mentorship.ended`: the pair ended.
     Ended(MentorshipEnded),
 }
 

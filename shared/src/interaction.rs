@@ -12,9 +12,13 @@ use crate::playbook::Thresholds;
 /// One stored interaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interaction {
+    /// What kind of interaction it was.
     pub kind: InteractionKind,
+    /// Which side did it.
     pub actor: Actor,
+    /// When it happened, as the event says (not when it arrived).
     pub occurred_at: DateTime<Utc>,
+    /// How long it lasted, if the event said.
     pub duration_minutes: Option<u32>,
 }
 
@@ -83,12 +87,17 @@ impl Condition {
 /// judged on and an escalation shows.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Summary {
+    /// Interactions by either side.
     pub total: u32,
+    /// Interactions by the mentor.
     pub mentor: u32,
+    /// Interactions by the mentee.
     pub mentee: u32,
     /// Counts by kind, by side: `by_kind["message"] = (mentor, mentee)`.
     pub by_kind: BTreeMap<&'static str, (u32, u32)>,
+    /// When the latest interaction occurred; `None`: none yet.
     pub last_activity: Option<DateTime<Utc>>,
+    /// Who did the latest interaction.
     pub last_actor: Option<Actor>,
 }
 

@@ -18,8 +18,11 @@ pub const BUILT_IN: &str = include_str!("../playbooks/first-week.toml");
 /// Who receives a step's email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Recipient {
+    /// The pair's mentor.
     Mentor,
+    /// The pair's mentee.
     Mentee,
+    /// The program's coordinator (escalations and digests).
     Coordinator,
 }
 
@@ -65,7 +68,9 @@ pub enum Trigger {
 pub struct Step {
     /// Unique within the playbook; shown in `X-Firstweek-Step`.
     pub id: String,
+    /// What makes the step fall due.
     pub trigger: Trigger,
+    /// Who receives it, each once, in the playbook's order.
     pub recipients: Vec<Recipient>,
     /// The step is sent when any of these holds (as of its due time).
     pub when: Vec<Condition>,
@@ -88,10 +93,13 @@ pub struct Thresholds {
 /// A validated playbook.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Playbook {
+    /// The playbook's name (the built-in one is `first-week`).
     pub name: String,
     /// Length of the watched period, in program days.
     pub week_days: u32,
+    /// Thresholds the conditions use.
     pub thresholds: Thresholds,
+    /// The steps, in file order; ids are unique.
     pub steps: Vec<Step>,
 }
 
@@ -103,6 +111,7 @@ pub struct PlaybookError {
     pub source_name: String,
     /// 1-based line of the problem.
     pub line: usize,
+    /// What is wrong.
     pub message: String,
 }
 

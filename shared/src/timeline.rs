@@ -38,7 +38,12 @@ pub enum SendWindow {
     /// Send as soon as due.
     Off,
     /// From `start` to `end` local time; `end < start` wraps past midnight.
-    Local { start: NaiveTime, end: NaiveTime },
+    Local {
+        /// Local time the window opens.
+        start: NaiveTime,
+        /// Local time the window closes (not included).
+        end: NaiveTime,
+    },
 }
 
 impl Default for SendWindow {
@@ -113,7 +118,9 @@ fn opening(tz: Tz, day: NaiveDate, start: NaiveTime) -> DateTime<Utc> {
 /// One planned row: a step for one recipient.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
+    /// The playbook step's id.
     pub step_id: String,
+    /// Who receives it.
     pub recipient: Recipient,
     /// When the step falls due; its condition is judged as of this instant.
     pub due_at: DateTime<Utc>,

@@ -96,14 +96,23 @@ impl Default for Options {
 
 /// One private installation.
 pub struct Env {
+    /// The test database's name; also names this env's temporary directory.
     pub name: String,
+    /// `DATABASE_URL` of the test database.
     pub database_url: String,
+    /// `AMQP_URL` of the test vhost.
     pub amqp_url: String,
+    /// The test vhost's name.
     pub vhost: String,
+    /// Port of the SMTP capture server on 127.0.0.1 (kept across restarts).
     pub smtp_port: u16,
+    /// Where the SMTP capture server writes received `.eml` files (and reads its fault mode).
     pub mail_dir: PathBuf,
+    /// Where the services' logs (and the test TLS certificates) are written.
     pub log_dir: PathBuf,
+    /// A pool on the test database, already migrated.
     pub pool: PgPool,
+    /// The options this env was started with.
     pub options: Options,
     smtp: Option<Child>,
     services: Vec<(String, Child)>,
@@ -594,12 +603,19 @@ impl Drop for Env {
 /// One received email.
 #[derive(Debug, Clone)]
 pub struct Mail {
+    /// Envelope recipients, comma-separated (`X-Rcpt-To`).
     pub rcpt: String,
+    /// The `X-Firstweek-Step` header.
     pub step: String,
+    /// The `X-Firstweek-Mentorship` header.
     pub mentorship: String,
+    /// The `Message-ID` header.
     pub message_id: String,
+    /// The `Subject` header, as sent (possibly encoded).
     pub subject: String,
+    /// When the server received it, in Unix seconds (`X-Received-At`).
     pub received_at: f64,
+    /// The header block, unfolded.
     pub headers: String,
     /// The decoded text of the message (quoted-printable undone).
     pub text: String,
@@ -673,9 +689,13 @@ pub fn received(mails: &[Mail], roles: &BTreeMap<String, String>) -> BTreeMap<St
 /// A pair of the test cohort, with addresses that say who is who.
 #[derive(Debug, Clone)]
 pub struct Pair {
+    /// The `mentorship_id`; also in the pair's addresses.
     pub id: String,
+    /// The pair's `started_at`.
     pub started_at: DateTime<Utc>,
+    /// The mentor's time zone (default `Europe/Berlin`).
     pub tz_mentor: String,
+    /// The mentee's time zone (default `America/Sao_Paulo`).
     pub tz_mentee: String,
 }
 

@@ -71,7 +71,9 @@ impl App {
         let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
         let health = admin.spawn(&mut tasks, &shutdown);
         let mut writers = JoinSet::new();
-        if let Some(pool) = database::connect_when_ready(&settings.database_url, 10, &shutdown).await {
+        if let Some(pool) =
+            database::connect_when_ready(&settings.database_url, 10, &shutdown).await
+        {
             health.set_database(true);
             let base = |queue, concurrency: usize| ConsumerConfig {
                 amqp_url: settings.amqp_url.clone(),

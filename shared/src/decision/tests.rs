@@ -412,7 +412,7 @@ fn decide_sends_escalates_or_skips_on_each_condition() {
                     got, when,
                     "{}: the skip lists the step's conditions",
                     c.name
-                )
+                );
             }
             (want, got) => panic!("{}: wanted {want:?}, got {got:?}", c.name),
         }
