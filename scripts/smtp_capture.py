@@ -10,6 +10,9 @@ tests, the file DIR/mode (re-read on every message) switches behaviour:
   5xx         answer 550 to RCPT TO (permanent)
   5xx:ADDR    answer 550 to RCPT TO for ADDR only
   slow:SECS   store the message, then wait SECS before the final reply to DATA
+  cut         store the message, then reset the connection without a final reply
+              (a relay that restarts between storing and replying)
+  stall-rcpt:SECS  wait SECS before answering RCPT TO (a sender caught mid-send)
 Prints "READY <port>" on stdout once listening.
 """
 import argparse
@@ -45,6 +48,8 @@ class Capture:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         m = mode(self.directory)
+        if m.startswith("stall-rcpt:"):
+            await asyncio.sleep(float(m[len("stall-rcpt:"):]))
         if m == "5xx" or (m.startswith("5xx:") and m[4:] == address):
             return "550 5.1.1 no such user"
         envelope.rcpt_tos.append(address)
@@ -60,6 +65,10 @@ class Capture:
             f.write(f"X-Received-At: {time.time():.3f}\r\n".encode())
             f.write(envelope.original_content)
         os.rename(tmp, os.path.join(self.directory, f"{name}.eml"))
+        if m == "cut":
+            # Stored, and the client never hears so: an RST instead of "250".
+            server.transport.abort()
+            return "421 4.3.0 never sent"
         # A slow reply to a message already stored: the client cannot know it arrived.
         if m.startswith("slow:"):
             await asyncio.sleep(float(m[5:]))

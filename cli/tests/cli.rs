@@ -342,12 +342,22 @@ async fn timeline_at_risk_and_dry_run_read_an_ingested_pair() {
         once_key: "welcome".into(),
         message_id: "<abc.welcome@example.org>".into(),
     };
-    store::claim_delivery(&db.pool, &claim, Duration::seconds(60))
-        .await
-        .unwrap();
+    let store::Claim::Granted { attempt } = store::claim_delivery(
+        &db.pool,
+        &claim,
+        Duration::seconds(60),
+        store::UnknownDelivery::Record,
+    )
+    .await
+    .unwrap() else {
+        panic!("a fresh delivery is granted");
+    };
     let end = store::DeliveryEnd {
+        claim: store::HeldClaim {
+            key: store::DeliveryKey::of(&row, "welcome"),
+            attempt,
+        },
         row,
-        once_key: "welcome".into(),
         status: store::DeliveryStatus::Sent,
         detail: "accepted".into(),
     };

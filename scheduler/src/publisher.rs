@@ -8,14 +8,15 @@ use std::time::Instant;
 use anyhow::Context as _;
 use chrono::Duration;
 use futures_util::future::join_all;
-use lapin::options::BasicPublishOptions;
+use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
 use sqlx::PgPool;
 use tokio::task::{JoinHandle, JoinSet};
 
 use firstweek_broker::{self as broker, DueStep};
 use firstweek_ops::admin::Health;
-use firstweek_store::{self as store, ClaimedStep};
+use firstweek_store::{self as store, ClaimedStep, StepsQueue};
 
 /// Rows claimed per round trip.
 const BATCH: i64 = 1000;
@@ -135,8 +136,9 @@ impl Publisher {
         &mut self,
         inflight: &mut JoinSet<anyhow::Result<(usize, usize)>>,
     ) -> anyhow::Result<()> {
-        let mut claiming = Some(self.spawn_claim());
-        let result = self.publish_claimed(&mut claiming, inflight).await;
+        let queue = self.steps_queue().await;
+        let mut claiming = Some(self.spawn_claim(queue));
+        let result = self.publish_claimed(queue, &mut claiming, inflight).await;
         // Stopped early with a claim under way: give its rows back now rather than after the lease.
         if let Some(Ok(Ok(due))) = match claiming.take() {
             Some(task) => Some(task.await),
@@ -150,11 +152,34 @@ impl Publisher {
         result
     }
 
-    fn spawn_claim(&self) -> JoinHandle<Result<Vec<ClaimedStep>, store::StoreError>> {
-        let pool = self.pool.clone();
+    /// Whether messages wait in the steps queue (one passive declare), which
+    /// decides whether unfinished published rows are published again.
+    async fn steps_queue(&mut self) -> StepsQueue {
+        let Ok(channel) = self.channel().await else {
+            return StepsQueue::Waiting;
+        };
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        match channel
+            .queue_declare(broker::STEPS_QUEUE.into(), passive, FieldTable::default())
+            .await
+        {
+            Ok(q) if q.message_count() == 0 => StepsQueue::Idle,
+            _ => StepsQueue::Waiting,
+        }
+    }
+
+    fn spawn_claim(
+        &self,
+        queue: StepsQueue,
+    ) -> JoinHandle<Result<Vec<ClaimedStep>, store::StoreError>> {
+        let (pool, redeliver_after) = (self.pool.clone(), self.redeliver_after);
         tokio::spawn(async move {
             let started = Instant::now();
-            let due = store::claim_due(&pool, BATCH, Duration::seconds(PUBLISH_LEASE)).await;
+            let lease = Duration::seconds(PUBLISH_LEASE);
+            let due = store::claim_due(&pool, BATCH, lease, queue, redeliver_after).await;
             metrics::histogram!("firstweek_heartbeat_claim_seconds")
                 .record(started.elapsed().as_secs_f64());
             due
@@ -163,6 +188,7 @@ impl Publisher {
 
     async fn publish_claimed(
         &mut self,
+        queue: StepsQueue,
         claiming: &mut Option<JoinHandle<Result<Vec<ClaimedStep>, store::StoreError>>>,
         inflight: &mut JoinSet<anyhow::Result<(usize, usize)>>,
     ) -> anyhow::Result<()> {
@@ -183,7 +209,7 @@ impl Publisher {
             }
             let full = due.len() as i64 >= BATCH;
             if full {
-                *claiming = Some(self.spawn_claim());
+                *claiming = Some(self.spawn_claim(queue));
             }
             let (pending, failed_now) = publish_all(&channel, &due).await;
             let (pool, redeliver_after) = (self.pool.clone(), self.redeliver_after);

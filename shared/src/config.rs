@@ -84,6 +84,68 @@ pub struct Settings {
     pub worker_role: WorkerRole,
     /// When the scheduler adds the day's digests (six-field cron, UTC); `None`: never.
     pub digest_cron: Option<String>,
+    /// `FIRSTWEEK_UNKNOWN_DELIVERY`: what becomes of an email the SMTP server
+    /// may or may not have (`record`, the default, or `resend`).
+    pub unknown_delivery: UnknownDelivery,
+    /// `FIRSTWEEK_STALE_AFTER`: a step handled more than this (program time)
+    /// after it became sendable is skipped as stale; `None`: never (`off`).
+    pub stale_after: Option<chrono::Duration>,
+}
+
+/// What becomes of an email whose whole message reached the SMTP server but
+/// whose final reply never came (a timeout, a reset, a worker that stopped):
+/// the server may have it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownDelivery {
+    /// Recorded `unknown` and never resent: a possible gap, never a duplicate.
+    #[default]
+    Record,
+    /// Sent again, with the same Message-ID (so receiving systems can collapse
+    /// the copies): a possible duplicate, never a gap.
+    Resend,
+}
+
+impl UnknownDelivery {
+    /// Parses `record` or `resend`.
+    pub fn parse(value: &str) -> Result<UnknownDelivery, ConfigError> {
+        match value.trim() {
+            "record" => Ok(UnknownDelivery::Record),
+            "resend" => Ok(UnknownDelivery::Resend),
+            other => Err(invalid(
+                "FIRSTWEEK_UNKNOWN_DELIVERY",
+                format!("{other:?} is not record or resend"),
+            )),
+        }
+    }
+}
+
+/// Parses a program-time span: `off`, or a number with a unit `d`, `h`, `m`
+/// or `s` (`1d`, `12h`, `90m`).
+pub fn parse_span(value: &str) -> Result<Option<chrono::Duration>, String> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{v:?} is not off or a span like 1d, 12h, 90m"))?;
+    let seconds = match unit {
+        "d" => 86_400.0,
+        "h" => 3_600.0,
+        "m" => 60.0,
+        "s" => 1.0,
+        _ => return Err(format!("{v:?}: the unit must be d, h, m or s")),
+    } * n;
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 366.0 * 86_400.0 {
+        return Err(format!("{v:?} must be more than 0 and at most a year"));
+    }
+    Ok(Some(chrono::Duration::milliseconds(
+        (seconds * 1000.0) as i64,
+    )))
 }
 
 // Secrets (URLs with passwords) are never printed, not even in debug output.
@@ -358,6 +420,17 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
             mail_concurrency,
             worker_role: self.worker_role()?,
             digest_cron: self.digest_cron(),
+            unknown_delivery: self
+                .var("FIRSTWEEK_UNKNOWN_DELIVERY")
+                .map(|v| UnknownDelivery::parse(&v))
+                .transpose()?
+                .unwrap_or_default(),
+            stale_after: parse_span(
+                &self
+                    .var("FIRSTWEEK_STALE_AFTER")
+                    .unwrap_or_else(|| "1d".into()),
+            )
+            .map_err(|p| invalid("FIRSTWEEK_STALE_AFTER", p))?,
         })
     }
 }
@@ -420,6 +493,9 @@ mod tests {
             ("FIRSTWEEK_FROM", "nobody"),
             ("FIRSTWEEK_MAIL_CONCURRENCY", "0"),
             ("FIRSTWEEK_INTAKE_CONCURRENCY", "lots"),
+            ("FIRSTWEEK_UNKNOWN_DELIVERY", "maybe"),
+            ("FIRSTWEEK_STALE_AFTER", "1 week"),
+            ("FIRSTWEEK_STALE_AFTER", "0h"),
         ] {
             let mut pairs = BASE.to_vec();
             pairs.push((k, v));
@@ -443,9 +519,21 @@ mod tests {
         assert_eq!(s.rules.window, SendWindow::default());
         assert_eq!(s.rules.playbook.name, "first-week");
         assert!(s.smtp_url.is_none());
+        assert_eq!(s.unknown_delivery, UnknownDelivery::Record);
+        assert_eq!(s.stale_after, Some(chrono::Duration::days(1)));
         assert!(
             !format!("{s:?}").contains("postgres://"),
             "debug output hides secrets"
         );
+    }
+
+    #[test]
+    fn spans_read_as_program_time() {
+        assert_eq!(parse_span("off"), Ok(None));
+        assert_eq!(parse_span("12h"), Ok(Some(chrono::Duration::hours(12))));
+        assert_eq!(parse_span("1.5d"), Ok(Some(chrono::Duration::hours(36))));
+        assert_eq!(parse_span("90m"), Ok(Some(chrono::Duration::minutes(90))));
+        assert!(parse_span("3").is_err());
+        assert!(parse_span("2y").is_err());
     }
 }

@@ -17,6 +17,9 @@ use crate::interaction::{Condition, Interaction, Summary};
 use crate::playbook::{Playbook, Recipient, Trigger};
 use crate::timeline::{self, Planned, SendWindow, TimeScale};
 
+pub mod timing;
+pub use timing::{Timing, retry_at, timing};
+
 /// The playbook as this deployment runs it: on which clock, in which send window.
 #[derive(Debug, Clone)]
 pub struct Rules {

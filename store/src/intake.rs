@@ -13,7 +13,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::StoreError;
 use crate::pairs::{interactions, mentorship};
-use crate::status::{RowStatus, SubjectKind};
+use crate::status::{DeliveryStatus, RowStatus, SubjectKind};
 
 /// What storing an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,14 +338,21 @@ async fn end(
         .bind(&e.reason)
         .execute(&mut **tx)
         .await?;
+    // A row whose email is being handed to the SMTP server right now went
+    // out before this ending: its worker records how it ended, so the
+    // timeline and the ledger agree (the hand-over waits on the pair's row,
+    // which this transaction has just locked, and sees the ending).
     let cancelled = sqlx::query(
-        "UPDATE timeline SET status = $2, outcome = 'mentorship ended', next_at = NULL, finished_at = now()
-         WHERE mentorship_id = $1 AND subject = $4 AND status = ANY($3)",
+        "UPDATE timeline t SET status = $2, outcome = 'mentorship ended', next_at = NULL, finished_at = now()
+         WHERE t.mentorship_id = $1 AND t.subject = $4 AND t.status = ANY($3)
+           AND NOT EXISTS (SELECT 1 FROM deliveries d
+                           WHERE d.mentorship_id = t.mentorship_id AND d.timeline_id = t.id AND d.status = $5)",
     )
     .bind(&e.mentorship_id)
     .bind(RowStatus::Cancelled)
     .bind(RowStatus::OPEN)
     .bind(SubjectKind::Pair)
+    .bind(DeliveryStatus::HandingOver)
     .execute(&mut **tx)
     .await?
     .rows_affected();

@@ -1,6 +1,11 @@
 //! The delivery ledger: one email per (subject, once-key, recipient), ever.
 //! A worker claims a delivery before it composes the email, marks it
 //! handing over before the SMTP server may have it, and records its end.
+//!
+//! Fencing: every claim has its own number (`attempt`). Each update after the
+//! claim names that number and changes nothing once another worker has taken
+//! the claim over, so a worker that wakes from a long pause neither sends nor
+//! overwrites what the other did.
 
 use std::collections::HashSet;
 
@@ -45,24 +50,52 @@ pub struct DeliveryClaim {
     pub message_id: String,
 }
 
+/// A claim a worker holds: the delivery and the claim's number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeldClaim {
+    /// The delivery.
+    pub key: DeliveryKey,
+    /// The claim's number: a take-over gives the delivery a new one.
+    pub attempt: i32,
+}
+
 /// One delivery's end.
 #[derive(Debug, Clone)]
 pub struct DeliveryEnd {
     /// The row whose delivery ended (closed with the matching status).
     pub row: TimelineRow,
-    /// Its once-key.
-    pub once_key: String,
+    /// The claim under which it was sent.
+    pub claim: HeldClaim,
     /// How it ended: `Sent`, `Failed` or `Unknown`.
     pub status: DeliveryStatus,
     /// The SMTP server's answer or the failure, in words.
     pub detail: String,
 }
 
+/// What becomes of a hand-over asked for with [`mark_handing_over_many`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handover {
+    /// The claim is still yours and the pair goes on: hand the message over.
+    Go,
+    /// The mentorship ended after the claim: send nothing, give the claim back.
+    Ended,
+    /// The claim is no longer yours (its lease ran out, or another worker
+    /// took it over): send nothing, touch nothing.
+    Lost,
+}
+
+pub use firstweek::config::UnknownDelivery;
+
 /// The delivery ledger's answer to "may I send this?".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// Yours: send it.
-    Granted,
+    /// Yours, under this claim number: send it.
+    Granted {
+        /// The claim's number, named by every later update.
+        attempt: i32,
+    },
+    /// The pair's mentorship has ended: nothing more goes out.
+    Ended,
     /// Already handled under this once-key: by which step, with what status.
     Taken {
         /// The step that holds the key.
@@ -76,14 +109,27 @@ pub enum Claim {
 
 /// Claims the right to send one email. The unique key (subject, once-key,
 /// recipient) makes a second send impossible; a claim left `sending` by a
-/// worker that died before reaching the SMTP server is taken over after `lease`.
+/// worker that stopped before reaching the SMTP server is taken over after
+/// `lease`, under a new claim number. A claim left `handing_over` past its
+/// lease may have been delivered: by default it is recorded `unknown` and
+/// never resent; with [`UnknownDelivery::Resend`] it is taken over too.
+/// A pair whose mentorship has ended gets no claim at all.
 pub async fn claim_delivery(
     pool: &PgPool,
     claim: &DeliveryClaim,
     lease: Duration,
+    unknown: UnknownDelivery,
 ) -> Result<Claim, StoreError> {
     let (row, once_key) = (&claim.row, claim.once_key.as_str());
     let subject_id = row.subject.id();
+    let ended: Option<bool> =
+        sqlx::query_scalar("SELECT ended_at IS NOT NULL FROM mentorships WHERE id = $1")
+            .bind(subject_id)
+            .fetch_optional(pool)
+            .await?;
+    if ended == Some(true) {
+        return Ok(Claim::Ended);
+    }
     let inserted = sqlx::query(
         "INSERT INTO deliveries (mentorship_id, once_key, recipient, step_id, timeline_id, message_id, status)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
@@ -99,12 +145,18 @@ pub async fn claim_delivery(
     .await?
     .rows_affected();
     if inserted == 1 {
-        return Ok(Claim::Granted);
+        return Ok(Claim::Granted { attempt: 1 });
     }
-    let taken_over = sqlx::query(
-        "UPDATE deliveries SET claimed_at = now(), step_id = $4, timeline_id = $5
+    let resumable: &[DeliveryStatus] = match unknown {
+        UnknownDelivery::Record => &[DeliveryStatus::Sending],
+        UnknownDelivery::Resend => DeliveryStatus::IN_FLIGHT,
+    };
+    let taken_over: Option<i32> = sqlx::query_scalar(
+        "UPDATE deliveries SET claimed_at = now(), step_id = $4, timeline_id = $5,
+                status = $8, attempt = attempt + 1
          WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3
-           AND status = $7 AND claimed_at < now() - $6",
+           AND status = ANY($7) AND claimed_at < now() - $6
+         RETURNING attempt",
     )
     .bind(subject_id)
     .bind(once_key)
@@ -112,17 +164,18 @@ pub async fn claim_delivery(
     .bind(&row.step_id)
     .bind(row.id)
     .bind(lease)
+    .bind(resumable)
     .bind(DeliveryStatus::Sending)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    if taken_over == 1 {
-        return Ok(Claim::Granted);
+    .fetch_optional(pool)
+    .await?;
+    if let Some(attempt) = taken_over {
+        return Ok(Claim::Granted { attempt });
     }
-    // A worker that died after it began handing the message over may have
+    // A worker that stopped after it began handing the message over may have
     // delivered it: record "unknown" and never resend (prefer no duplicate).
+    // The new claim number fences the old holder out, should it wake.
     let unknown = sqlx::query(
-        "UPDATE deliveries SET status = $5, finished_at = now(),
+        "UPDATE deliveries SET status = $5, finished_at = now(), attempt = attempt + 1,
                 detail = 'the worker stopped while handing the message to the SMTP server'
          WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3
            AND status = $6 AND claimed_at < now() - $4",
@@ -157,9 +210,9 @@ pub async fn claim_delivery(
 }
 
 /// Claims many deliveries in one statement: `true` where this call inserted
-/// the claim (what [`claim_delivery`] answers `Granted` without looking
-/// further). For the others, ask [`claim_delivery`]: the ledger already has
-/// their key (a take-over, busy or taken).
+/// the claim (what [`claim_delivery`] answers `Granted { attempt: 1 }`
+/// without looking further). For the others, ask [`claim_delivery`]: the
+/// ledger already has their key (a take-over, busy or taken), or the pair ended.
 pub async fn claim_deliveries(
     pool: &PgPool,
     claims: &[DeliveryClaim],
@@ -169,6 +222,7 @@ pub async fn claim_deliveries(
         "INSERT INTO deliveries (mentorship_id, once_key, recipient, step_id, timeline_id, message_id, status)
          SELECT m, o, r, s, t, mid, $7
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[]) AS u(m, o, r, s, t, mid)
+         WHERE NOT EXISTS (SELECT 1 FROM mentorships p WHERE p.id = u.m AND p.ended_at IS NOT NULL)
          ON CONFLICT DO NOTHING RETURNING mentorship_id, once_key, recipient",
     )
     .bind(col(|c| c.row.subject.id()))
@@ -195,68 +249,146 @@ pub async fn claim_deliveries(
 }
 
 /// Marks a claimed delivery as being handed to the SMTP server: from here on,
-/// a worker that dies leaves an outcome nobody can know.
-pub async fn mark_handing_over(pool: &PgPool, key: &DeliveryKey) -> Result<(), StoreError> {
-    mark_handing_over_many(pool, std::slice::from_ref(key)).await
+/// a worker that stops leaves an outcome nobody can know.
+pub async fn mark_handing_over(
+    pool: &PgPool,
+    claim: &HeldClaim,
+    lease: Duration,
+) -> Result<Handover, StoreError> {
+    let mut answers = mark_handing_over_many(pool, std::slice::from_ref(claim), lease).await?;
+    Ok(answers.pop().unwrap_or(Handover::Lost))
 }
 
-/// [`mark_handing_over`] for many deliveries, in one statement.
-pub async fn mark_handing_over_many(pool: &PgPool, keys: &[DeliveryKey]) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE deliveries d SET status = $4
-         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(m, o, r)
-         WHERE d.mentorship_id = u.m AND d.once_key = u.o AND d.recipient = u.r AND d.status = ANY($5)",
+/// [`mark_handing_over`] for many deliveries, in one statement. A claim is
+/// handed over only while it is still the holder's (same number, lease not
+/// run out, by the database's clock) and its pair has not ended. The pair's
+/// row is locked for share, so an ending being committed is waited for and
+/// seen: an email goes out before the ending commits, or not at all.
+pub async fn mark_handing_over_many(
+    pool: &PgPool,
+    claims: &[HeldClaim],
+    lease: Duration,
+) -> Result<Vec<Handover>, StoreError> {
+    let answered: Vec<(String, String, String, bool, bool)> = sqlx::query_as(
+        "WITH u AS (
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[]) AS u(m, o, r, a)
+         ), pair AS (
+             SELECT id, ended_at FROM mentorships WHERE id IN (SELECT m FROM u) FOR SHARE
+         ), marked AS (
+             UPDATE deliveries d SET status = $5
+             FROM u
+             WHERE d.mentorship_id = u.m AND d.once_key = u.o AND d.recipient = u.r
+               AND d.attempt = u.a AND d.status = ANY($6) AND d.claimed_at > now() - $7
+               AND NOT EXISTS (SELECT 1 FROM pair WHERE pair.id = u.m AND pair.ended_at IS NOT NULL)
+             RETURNING d.mentorship_id, d.once_key, d.recipient
+         )
+         SELECT u.m, u.o, u.r,
+                EXISTS (SELECT 1 FROM marked k WHERE k.mentorship_id = u.m AND k.once_key = u.o AND k.recipient = u.r),
+                EXISTS (SELECT 1 FROM pair WHERE pair.id = u.m AND pair.ended_at IS NOT NULL)
+         FROM u",
     )
-    .bind(keys.iter().map(|k| k.subject_id.as_str()).collect::<Vec<&str>>())
-    .bind(keys.iter().map(|k| k.once_key.as_str()).collect::<Vec<&str>>())
-    .bind(keys.iter().map(|k| k.recipient.as_str()).collect::<Vec<&str>>())
+    .bind(claims.iter().map(|c| c.key.subject_id.as_str()).collect::<Vec<&str>>())
+    .bind(claims.iter().map(|c| c.key.once_key.as_str()).collect::<Vec<&str>>())
+    .bind(claims.iter().map(|c| c.key.recipient.as_str()).collect::<Vec<&str>>())
+    .bind(claims.iter().map(|c| c.attempt).collect::<Vec<i32>>())
     .bind(DeliveryStatus::HandingOver)
     .bind(DeliveryStatus::IN_FLIGHT)
-    .execute(pool)
+    .bind(lease)
+    .fetch_all(pool)
     .await?;
-    Ok(())
+    let answered: std::collections::HashMap<(String, String, String), Handover> = answered
+        .into_iter()
+        .map(|(m, o, r, go, ended)| {
+            let answer = match (go, ended) {
+                (true, _) => Handover::Go,
+                (false, true) => Handover::Ended,
+                (false, false) => Handover::Lost,
+            };
+            ((m, o, r), answer)
+        })
+        .collect();
+    Ok(claims
+        .iter()
+        .map(|c| {
+            let k = &c.key;
+            let key = (
+                k.subject_id.clone(),
+                k.once_key.clone(),
+                k.recipient.as_str().to_string(),
+            );
+            answered.get(&key).copied().unwrap_or(Handover::Lost)
+        })
+        .collect())
 }
 
-/// Records how a claimed delivery ended and closes its row, atomically.
-pub async fn finish_delivery(pool: &PgPool, end: &DeliveryEnd) -> Result<(), StoreError> {
-    finish_deliveries(pool, std::slice::from_ref(end)).await
+/// Records how a claimed delivery ended and closes its row, atomically;
+/// `false` when the claim was no longer the holder's (nothing was changed).
+pub async fn finish_delivery(pool: &PgPool, end: &DeliveryEnd) -> Result<bool, StoreError> {
+    let mut recorded = finish_deliveries(pool, std::slice::from_ref(end)).await?;
+    Ok(recorded.pop().unwrap_or(false))
 }
 
 /// [`finish_delivery`] for many deliveries, atomically, in one statement.
-pub async fn finish_deliveries(pool: &PgPool, ends: &[DeliveryEnd]) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn finish_deliveries(
+    pool: &PgPool,
+    ends: &[DeliveryEnd],
+) -> Result<Vec<bool>, StoreError> {
+    let recorded: Vec<(String, String, String)> = sqlx::query_as(
         "WITH u AS (
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[])
-                 AS u(m, o, r, status, detail, tid, row_status)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $9::int4[])
+                 AS u(m, o, r, status, detail, tid, row_status, a)
          ), d AS (
              UPDATE deliveries d SET status = u.status, detail = u.detail, finished_at = now()
              FROM u WHERE d.mentorship_id = u.m AND d.once_key = u.o AND d.recipient = u.r
+               AND d.attempt = u.a AND d.status = ANY($10)
+             RETURNING d.mentorship_id, d.once_key, d.recipient
+         ), t AS (
+             UPDATE timeline t SET status = u.row_status, outcome = u.detail, next_at = NULL, finished_at = now()
+             FROM u JOIN d ON d.mentorship_id = u.m AND d.once_key = u.o AND d.recipient = u.r
+             WHERE t.id = u.tid AND t.status = ANY($8)
          )
-         UPDATE timeline t SET status = u.row_status, outcome = u.detail, next_at = NULL, finished_at = now()
-         FROM u WHERE t.id = u.tid AND t.status = ANY($8)",
+         SELECT mentorship_id, once_key, recipient FROM d",
     )
-    .bind(ends.iter().map(|e| e.row.subject.id()).collect::<Vec<&str>>())
-    .bind(ends.iter().map(|e| e.once_key.as_str()).collect::<Vec<&str>>())
-    .bind(ends.iter().map(|e| e.row.recipient.as_str()).collect::<Vec<&str>>())
+    .bind(ends.iter().map(|e| e.claim.key.subject_id.as_str()).collect::<Vec<&str>>())
+    .bind(ends.iter().map(|e| e.claim.key.once_key.as_str()).collect::<Vec<&str>>())
+    .bind(ends.iter().map(|e| e.claim.key.recipient.as_str()).collect::<Vec<&str>>())
     .bind(ends.iter().map(|e| e.status).collect::<Vec<DeliveryStatus>>())
     .bind(ends.iter().map(|e| e.detail.as_str()).collect::<Vec<&str>>())
     .bind(ends.iter().map(|e| e.row.id).collect::<Vec<i64>>())
     .bind(ends.iter().map(|e| e.status.row_status()).collect::<Vec<RowStatus>>())
     .bind(RowStatus::OPEN)
-    .execute(pool)
+    .bind(ends.iter().map(|e| e.claim.attempt).collect::<Vec<i32>>())
+    .bind(DeliveryStatus::IN_FLIGHT)
+    .fetch_all(pool)
     .await?;
-    Ok(())
+    let recorded: HashSet<(String, String, String)> = recorded.into_iter().collect();
+    Ok(ends
+        .iter()
+        .map(|e| {
+            let k = &e.claim.key;
+            recorded.contains(&(
+                k.subject_id.clone(),
+                k.once_key.clone(),
+                k.recipient.as_str().to_string(),
+            ))
+        })
+        .collect())
 }
 
-/// Gives a claim back after a failure that delivered nothing (connection refused, 4xx).
-pub async fn release_delivery(pool: &PgPool, key: &DeliveryKey) -> Result<(), StoreError> {
+/// Gives a claim back after a failure that delivered nothing (connection
+/// refused, a 4xx, the pair ended); nothing happens if the claim is no
+/// longer the holder's.
+pub async fn release_delivery(pool: &PgPool, claim: &HeldClaim) -> Result<(), StoreError> {
+    let key = &claim.key;
     sqlx::query(
-        "DELETE FROM deliveries WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3 AND status = ANY($4)",
+        "DELETE FROM deliveries WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3
+           AND status = ANY($4) AND attempt = $5",
     )
     .bind(&key.subject_id)
     .bind(&key.once_key)
     .bind(key.recipient.as_str())
     .bind(DeliveryStatus::IN_FLIGHT)
+    .bind(claim.attempt)
     .execute(pool)
     .await?;
     Ok(())

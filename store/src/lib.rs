@@ -27,16 +27,17 @@ pub use backlog::{Backlog, backlog};
 pub use digest::{coordinator_pairs, schedule_digests};
 pub use intake::{Ingested, ingest, ingest_batch};
 pub use ledger::{
-    Claim, DeliveryClaim, DeliveryEnd, DeliveryKey, claim_deliveries, claim_delivery,
-    finish_deliveries, finish_delivery, mark_handing_over, mark_handing_over_many,
-    release_delivery,
+    Claim, DeliveryClaim, DeliveryEnd, DeliveryKey, Handover, HeldClaim, UnknownDelivery,
+    claim_deliveries, claim_delivery, finish_deliveries, finish_delivery, mark_handing_over,
+    mark_handing_over_many, release_delivery,
 };
 pub use pairs::{PairRecord, StoredPair, interactions, ledgers, mentorship};
 pub use resend::{Resend, resend};
-pub use schedule::{ClaimedStep, claim_due, mark_published, next_due, release};
+pub use schedule::{ClaimedStep, StepsQueue, claim_due, mark_published, next_due, release};
 pub use status::{DeliveryStatus, RowStatus, SubjectKind};
 pub use steps::{
-    StepState, Subject, TimelineRow, finish_row, load_steps, recheck_at, retry_row, timeline_row,
+    StepState, Subject, TimelineRow, finish_row, load_steps, pick_steps, recheck_at, retry_row,
+    timeline_row,
 };
 
 /// Storage failures.

@@ -24,26 +24,78 @@ pub struct ClaimedStep {
     pub send_at: DateTime<Utc>,
 }
 
+/// Whether the steps queue may still hold a row's last copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepsQueue {
+    /// Messages wait in it: a published row whose last copy no worker has
+    /// picked up yet still has that copy there, and is not published again.
+    Waiting,
+    /// Nothing waits in it: a published row no worker finished is published
+    /// again, picked up or not (its copy is gone).
+    Idle,
+}
+
 /// Claims up to `limit` rows that need publishing. A claimed row is not
 /// offered again for `lease`, so a scheduler that dies mid-publish only delays it.
+///
+/// A row published before is published again only when no copy of it is
+/// outstanding: a worker picked its last copy up and did not finish it in
+/// time, or `queue` is [`StepsQueue::Idle`]. The others (a worker outage:
+/// their copy still waits in the queue) are looked at again after
+/// `redeliver_after`, so an outage leaves one message per row, not one per
+/// interval.
 pub async fn claim_due(
     pool: &PgPool,
     limit: i64,
     lease: Duration,
+    queue: StepsQueue,
+    redeliver_after: Duration,
 ) -> Result<Vec<ClaimedStep>, StoreError> {
-    let rows = sqlx::query_as::<_, ClaimedStep>(
+    let idle = queue == StepsQueue::Idle;
+    let rows = sqlx::query_as::<_, ClaimedStep>(concat!(
         "WITH due AS (
-             SELECT id FROM timeline WHERE next_at <= now() ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED
+             SELECT id FROM timeline WHERE next_at <= now() AND ",
+        republishable!(),
+        " ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED
          )
-         UPDATE timeline t SET next_at = now() + $2 FROM due WHERE t.id = due.id
+         UPDATE timeline t SET next_at = now() + $5, last_published_at = now() FROM due WHERE t.id = due.id
          RETURNING t.id AS timeline_id, t.mentorship_id AS subject_id, t.step_id, t.recipient, t.due_at, t.send_at",
-    )
+    ))
+    .bind(RowStatus::Published)
+    .bind(idle)
+    .bind(redeliver_after)
     .bind(limit)
     .bind(lease)
     .fetch_all(pool)
     .await?;
+    if (rows.len() as i64) < limit {
+        // The rest of what is overdue still has a copy out: look again later.
+        sqlx::query(concat!(
+            "UPDATE timeline SET next_at = now() + $3 WHERE next_at <= now() AND NOT ",
+            republishable!()
+        ))
+        .bind(RowStatus::Published)
+        .bind(idle)
+        .bind(redeliver_after)
+        .execute(pool)
+        .await?;
+    }
     Ok(rows)
 }
+
+/// Whether an overdue row may be published (again): `$1` is the published
+/// status, `$2` whether the steps queue is idle, `$3` the redelivery interval.
+/// Never published, or published and no copy of it is outstanding: no worker
+/// touched it for the interval, and its last copy was picked up (so it is
+/// not waiting in the queue) or the queue holds nothing at all.
+macro_rules! republishable {
+    () => {
+        "(status <> $1 OR last_published_at IS NULL
+          OR (($2 OR picked_at >= last_published_at)
+              AND coalesce(picked_at, '-infinity') <= now() - $3))"
+    };
+}
+use republishable;
 
 /// Records that the broker confirmed these rows. If a worker has not finished a
 /// row by `redeliver_after`, the scheduler publishes it again (the delivery
@@ -66,9 +118,10 @@ pub async fn mark_published(
     Ok(())
 }
 
-/// Releases claimed rows whose publish was not confirmed, so the next tick retries them.
+/// Releases claimed rows whose publish was not confirmed, so the next tick
+/// retries them (no copy of theirs is known to be in the queue).
 pub async fn release(pool: &PgPool, ids: &[i64]) -> Result<(), StoreError> {
-    sqlx::query("UPDATE timeline SET next_at = now() WHERE id = ANY($1) AND status = ANY($2)")
+    sqlx::query("UPDATE timeline SET next_at = now(), last_published_at = NULL WHERE id = ANY($1) AND status = ANY($2)")
         .bind(ids)
         .bind(RowStatus::OPEN)
         .execute(pool)

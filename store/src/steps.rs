@@ -54,6 +54,8 @@ pub struct TimelineRow {
     pub recipient: Recipient,
     /// When it fell due: its condition is judged as of this instant.
     pub due_at: DateTime<Utc>,
+    /// When it became sendable (the recipient's window open at or after `due_at`).
+    pub send_at: DateTime<Utc>,
     /// Where it is.
     pub status: RowStatus,
     /// Failed attempts so far.
@@ -82,6 +84,7 @@ fn decode_row(row: &sqlx::postgres::PgRow) -> Result<TimelineRow, StoreError> {
         subject,
         step_id: row.try_get("step_id")?,
         due_at: row.try_get("due_at")?,
+        send_at: row.try_get("send_at")?,
         status: row.try_get("status")?,
         attempts: row.try_get("attempts")?,
     })
@@ -108,19 +111,43 @@ pub struct StepState {
     pub ledger: Vec<Interaction>,
 }
 
+/// The columns [`decode_row`] reads (a macro, so queries stay static strings).
+macro_rules! row_columns {
+    () => {
+        "id, mentorship_id, subject, coordinator_email, step_id, recipient, due_at, send_at, status, attempts"
+    };
+}
+
 /// Reads [`StepState`] for many timeline rows in three statements; `None`
 /// for a row that does not exist.
 pub async fn load_steps(pool: &PgPool, ids: &[i64]) -> Result<Vec<Option<StepState>>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, mentorship_id, subject, coordinator_email, step_id, recipient, due_at, status, attempts
-         FROM timeline WHERE id = ANY($1)",
-    )
-    .bind(ids)
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(decode_row)
-    .collect::<Result<Vec<_>, _>>()?;
+    let sql = concat!(
+        "SELECT ",
+        row_columns!(),
+        " FROM timeline WHERE id = ANY($1)"
+    );
+    let rows = sqlx::query(sql).bind(ids).fetch_all(pool).await?;
+    with_pairs(pool, ids, &rows).await
+}
+
+/// [`load_steps`] for a worker that took a copy of these rows from the
+/// queue: records that the copy was picked up (`picked_at`), so the
+/// scheduler knows no copy of it waits in the queue any more.
+pub async fn pick_steps(pool: &PgPool, ids: &[i64]) -> Result<Vec<Option<StepState>>, StoreError> {
+    let sql = concat!(
+        "UPDATE timeline SET picked_at = now() WHERE id = ANY($1) RETURNING ",
+        row_columns!()
+    );
+    let rows = sqlx::query(sql).bind(ids).fetch_all(pool).await?;
+    with_pairs(pool, ids, &rows).await
+}
+
+async fn with_pairs(
+    pool: &PgPool,
+    ids: &[i64],
+    rows: &[sqlx::postgres::PgRow],
+) -> Result<Vec<Option<StepState>>, StoreError> {
+    let rows = rows.iter().map(decode_row).collect::<Result<Vec<_>, _>>()?;
     let mut wanted: Vec<&str> = rows
         .iter()
         .filter_map(|r| match &r.subject {

@@ -87,7 +87,13 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             scale: 43_200.0,
-            env: vec![("FIRSTWEEK_SEND_WINDOW".into(), "off".into())],
+            env: vec![
+                ("FIRSTWEEK_SEND_WINDOW".into(), "off".into()),
+                // A compressed program day lasts seconds: the default (one
+                // program day) would call a step stale after an ordinary
+                // hiccup. The stale tests turn it on.
+                ("FIRSTWEEK_STALE_AFTER".into(), "off".into()),
+            ],
             start_services: true,
             smtp_tls: false,
         }
@@ -390,6 +396,16 @@ impl Env {
         n
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the service with this pid.
+    pub async fn signal_pid(&self, pid: u32, signal: &str) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+        Ok(())
+    }
+
     /// SIGKILLs the most recently started service named `binary` (a crash).
     pub async fn kill_newest(&mut self, binary: &str) {
         if let Some(i) = self
@@ -453,6 +469,19 @@ impl Env {
         broker::publish_confirmed(&self.channel, broker::EXCHANGE, routing_key, body, props)
             .await?;
         Ok(())
+    }
+
+    /// Messages ready in `queue` (waiting for a consumer).
+    pub async fn queue_depth(&self, queue: &str) -> anyhow::Result<u32> {
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let q = self
+            .channel
+            .queue_declare(queue.into(), passive, lapin::types::FieldTable::default())
+            .await?;
+        Ok(q.message_count())
     }
 
     /// Drains the dead-letter queue: (routing key, reason, body) of each message.

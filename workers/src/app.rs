@@ -99,6 +99,10 @@ impl App {
                     from: settings.from.clone(),
                     mail_deadline: settings.mail_deadline,
                     claim_lease: settings.claim_lease,
+                    unknown_delivery: settings.unknown_delivery,
+                    stale_after: settings
+                        .stale_after
+                        .map(|span| settings.rules.scale.wall(span)),
                 };
                 let steps = Arc::new(Steps::new(pool.clone(), cfg, &mut writers));
                 let cfg = base(STEPS_QUEUE, settings.mail_concurrency);

@@ -198,8 +198,17 @@ async fn settle<H: Handler>(
                 let reason = format!("failed {attempts} times: {e:#}");
                 dead_letter(dead, &delivery, &key, &reason).await
             } else {
-                tracing::warn!(error = %format!("{e:#}"), attempts, "handling failed; requeued");
+                // Not at once: a delivery that failed comes back after a pause
+                // that grows with its attempts, so a passing fault is not
+                // burnt through the delivery limit in a second.
+                let delay = Backoff::new(Duration::from_millis(200), Duration::from_secs(2))
+                    .delay_for(attempts.max(0) as u32);
+                tracing::warn!(error = %format!("{e:#}"), attempts, requeue_in_ms = delay.as_millis() as u64, "handling failed; requeued");
                 metrics::counter!("firstweek_deliveries_requeued_total").increment(1);
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(delay) => {}
+                }
                 requeue(&delivery).await
             }
         }

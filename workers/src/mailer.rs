@@ -3,12 +3,24 @@
 //! `SMTP_URL`, as `.eml` files in the outbox directory.
 //!
 //! Every failure is classified, because what happens next depends on it:
-//! - `Transient`: nothing was delivered (connection refused, a 4xx): retry later.
+//! - `Transient`: nothing was delivered (connection refused, a 4xx, any
+//!   failure before the whole message was written): retry later.
 //! - `Permanent`: the server refused the message (5xx): never retry.
-//! - `Unknown`: the message was handed over but no final reply came in time:
-//!   the server may have it. Policy: never resend (prefer no duplicate).
-//!   (A connection that breaks before the final reply is `Transient`: per
-//!   RFC 5321 the server has not taken responsibility.)
+//! - `Unknown`: the whole message, final dot included, was written, and no
+//!   final reply came: a timeout, a reset and an EOF alike. The server may
+//!   have stored it (a relay that restarts between storing and replying), so
+//!   it is never retried here; what happens next is the program's policy
+//!   (`FIRSTWEEK_UNKNOWN_DELIVERY`).
+//! - `Withheld`: the ledger did not let the message go (the claim was taken
+//!   over, or the mentorship ended): nothing was sent.
+//!
+//! Every SMTP stage (connect, TLS, greeting and EHLO, STARTTLS, AUTH, MAIL,
+//! RCPT, DATA, the message, RSET) has its own timeout, so a send never hangs
+//! past what the claim lease assumes.
+//!
+//! TLS: `smtps://` is TLS from the first byte. `smtp://` to anything but a
+//! loopback address requires STARTTLS unless the URL says `?tls=opportunistic`
+//! (then STARTTLS is used when offered); credentials never go in clear.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +29,8 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, MailParameter};
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
@@ -34,13 +48,27 @@ pub enum MailError {
     /// The server may have the message: never resent by itself.
     #[error("outcome unknown: {0}")]
     Unknown(String),
+    /// The ledger did not let the message go: nothing was sent.
+    #[error("withheld: {0:?}")]
+    Withheld(firstweek_store::Handover),
 }
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Called right before the message is handed over (see [`Mailer::send`]).
+/// Called right before the message is handed over (see [`Mailer::send`]):
+/// `Ok` lets it go; an error (`Withheld`, or `Transient` when the ledger
+/// cannot be reached) sends nothing.
 pub type Handover<'a> =
-    dyn Fn() -> futures_util::future::BoxFuture<'a, Result<(), String>> + Send + Sync + 'a;
+    dyn Fn() -> futures_util::future::BoxFuture<'a, Result<(), MailError>> + Send + Sync + 'a;
+
+/// Whether the connection must be encrypted before anything is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// STARTTLS, or nothing is sent (the default beyond loopback).
+    Required,
+    /// STARTTLS when offered, cleartext otherwise (loopback, or `?tls=opportunistic`).
+    Opportunistic,
+}
 
 /// Where emails go.
 pub enum Mailer {
@@ -85,7 +113,7 @@ impl Mailer {
         match self {
             Mailer::Smtp(pool) => pool.send(email, handover).await,
             Mailer::Outbox(dir) => {
-                handover().await.map_err(MailError::Transient)?;
+                handover().await?;
                 write_eml(dir, file_stem, &email.message.formatted()).await
             }
         }
@@ -119,8 +147,7 @@ pub struct SmtpPool {
     host: String,
     port: u16,
     credentials: Option<Credentials>,
-    /// `smtps://`: TLS from the first byte. Otherwise STARTTLS when offered.
-    implicit_tls: bool,
+    tls: Tls,
     /// Extra trusted root (PEM), for a relay with a private CA.
     ca_pem: Option<Vec<u8>>,
     hello: ClientId,
@@ -131,8 +158,9 @@ pub struct SmtpPool {
 }
 
 impl SmtpPool {
-    /// Parses `smtp://[user:pass@]host[:port]` or `smtps://...` (percent-encoded
-    /// credentials are decoded). `ca_file` adds a trusted root certificate.
+    /// Parses `smtp://[user:pass@]host[:port][?tls=opportunistic]` or
+    /// `smtps://...` (percent-encoded credentials are decoded). `ca_file`
+    /// adds a trusted root certificate.
     pub fn parse(
         url: &str,
         timeout: Duration,
@@ -145,6 +173,7 @@ impl SmtpPool {
         } else {
             anyhow::bail!("SMTP_URL must start with smtp:// or smtps://");
         };
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
         let rest = rest.trim_end_matches('/');
         let (userinfo, hostport) = match rest.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
@@ -159,6 +188,7 @@ impl SmtpPool {
             None => (hostport.to_string(), default_port),
         };
         anyhow::ensure!(!host.is_empty(), "SMTP_URL: no host");
+        let tls = tls_mode(implicit_tls, &host, query)?;
         let credentials = userinfo.map(|u| {
             let (user, pass) = u.split_once(':').unwrap_or((u, ""));
             Credentials::new(percent_decode(user), percent_decode(pass))
@@ -178,7 +208,7 @@ impl SmtpPool {
             host,
             port,
             credentials,
-            implicit_tls,
+            tls,
             ca_pem,
             hello: ClientId::Domain("firstweek.local".into()),
             timeout,
@@ -205,21 +235,36 @@ impl SmtpPool {
             .map_err(|e| MailError::Permanent(format!("TLS setup: {e}")))
     }
 
+    /// Runs one SMTP stage within the timeout; a stage that times out delivered nothing.
+    async fn stage<T>(
+        &self,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
+    ) -> Result<T, MailError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => Err(MailError::Transient(format!(
+                "{what} with {}:{}: timed out",
+                self.host, self.port
+            ))),
+            Ok(Err(e)) => Err(classify_before_handover(e)),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+
     async fn connect(&self) -> Result<AsyncSmtpConnection, MailError> {
         let addr = format!("{}:{}", self.host, self.port);
-        let mut conn = if self.implicit_tls {
+        let mut conn = if self.tls == Tls::Implicit {
             let tls = self.tls_parameters()?;
-            AsyncSmtpConnection::connect_tokio1(
+            let connect = AsyncSmtpConnection::connect_tokio1(
                 (self.host.as_str(), self.port),
                 Some(self.timeout),
                 &self.hello,
                 Some(tls),
                 None,
-            )
-            .await
-            .map_err(|e| MailError::Transient(format!("connecting to {addr} with TLS: {e}")))?
+            );
+            self.stage("connecting with TLS", connect).await?
         } else {
-            let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
+            let stream = tokio::time::timeout(self.timeout, TcpStream::connect(&addr))
                 .await
                 .map_err(|_| MailError::Transient(format!("connecting to {addr}: timed out")))?
                 .map_err(|e| MailError::Transient(format!("connecting to {addr}: {e}")))?;
@@ -227,17 +272,18 @@ impl SmtpPool {
             stream
                 .set_nodelay(true)
                 .map_err(|e| MailError::Transient(format!("TCP_NODELAY: {e}")))?;
-            let mut conn = tokio::time::timeout(
-                self.timeout,
-                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello),
-            )
-            .await
-            .map_err(|_| MailError::Transient(format!("greeting from {addr}: timed out")))?
-            .map_err(classify_before_handover)?;
+            let greeting =
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello);
+            let mut conn = self.stage("greeting and EHLO", greeting).await?;
             if conn.can_starttls() {
-                conn.starttls(self.tls_parameters()?, &self.hello)
-                    .await
-                    .map_err(|e| MailError::Transient(format!("STARTTLS with {addr}: {e}")))?;
+                let tls = self.tls_parameters()?;
+                self.stage("STARTTLS", conn.starttls(tls, &self.hello))
+                    .await?;
+            } else if self.tls == Tls::Required {
+                return Err(MailError::Transient(format!(
+                    "{addr} offers no STARTTLS: nothing is sent in clear beyond this host \
+                     (add ?tls=opportunistic to SMTP_URL to allow it)"
+                )));
             } else if self.credentials.is_some() {
                 return Err(MailError::Transient(format!(
                     "{addr} offers no STARTTLS: credentials are not sent in clear (use smtps://)"
@@ -246,9 +292,8 @@ impl SmtpPool {
             conn
         };
         if let Some(creds) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)
-                .await
-                .map_err(classify_before_handover)?;
+            let mechanisms = [Mechanism::Plain, Mechanism::Login];
+            self.stage("AUTH", conn.auth(&mechanisms, creds)).await?;
         }
         Ok(conn)
     }
@@ -294,42 +339,47 @@ impl SmtpPool {
         {
             params.push(MailParameter::SmtpUtfEight);
         }
-        let before = async {
-            conn.command(Mail::new(envelope.from().cloned(), params))
-                .await?;
+        let envelope_commands = async {
+            self.stage(
+                "MAIL",
+                conn.command(Mail::new(envelope.from().cloned(), params)),
+            )
+            .await?;
             for to in envelope.to() {
-                conn.command(Rcpt::new(to.clone(), vec![])).await?;
+                self.stage("RCPT", conn.command(Rcpt::new(to.clone(), vec![])))
+                    .await?;
             }
-            conn.command(Data).await
+            self.stage("DATA", conn.command(Data)).await
         };
-        match tokio::time::timeout(self.timeout, before).await {
-            Err(_) => {
-                return Err(MailError::Transient(
-                    "SMTP command timed out before the message was sent".into(),
-                ));
-            }
-            Ok(Err(e)) => {
-                let err = classify_before_handover(e);
-                if !matches!(err, MailError::Transient(_)) {
-                    // The connection is fine, the message was refused: reset and keep it.
-                    let _ = conn.command(lettre::transport::smtp::commands::Rset).await;
+        if let Err(err) = envelope_commands.await {
+            // The connection is fine, the message was refused: reset and keep it.
+            if !matches!(err, MailError::Transient(_)) {
+                let rset = conn.command(lettre::transport::smtp::commands::Rset);
+                if self.stage("RSET", rset).await.is_ok() {
                     self.checkin(conn).await;
                 }
-                return Err(err);
             }
-            Ok(Ok(_)) => {}
+            return Err(err);
         }
         // Ready before the handover is recorded, so a crash finds as little as
         // possible between "recorded" and "written to the socket".
         let bytes = email.message.formatted();
-        // The connection is mid-DATA: if recording fails, drop it unsent.
-        handover()
-            .await
-            .map_err(|e| MailError::Transient(format!("recording the handover: {e}")))?;
-        match tokio::time::timeout(self.timeout, conn.message(&bytes)).await {
-            Err(_) => Err(MailError::Unknown(
-                "no reply to the end of the message".into(),
-            )),
+        // The connection is mid-DATA: if the ledger says no, drop it unsent.
+        handover().await?;
+        // Set once the whole body is written, right before the final dot:
+        // from then on the server may have the message.
+        let written = AtomicBool::new(false);
+        let parts = std::iter::once(bytes.as_slice()).chain(std::iter::from_fn(|| {
+            written.store(true, Ordering::SeqCst);
+            None
+        }));
+        let reply = tokio::time::timeout(self.timeout, conn.message_iter(parts)).await;
+        let whole = written.load(Ordering::SeqCst);
+        match reply {
+            Ok(Ok(_)) => {
+                self.checkin(conn).await;
+                Ok(())
+            }
             Ok(Err(e)) if e.is_permanent() => {
                 self.checkin(conn).await;
                 Err(MailError::Permanent(e.to_string()))
@@ -338,16 +388,20 @@ impl SmtpPool {
                 self.checkin(conn).await;
                 Err(MailError::Transient(e.to_string()))
             }
-            // The connection broke before the server's final reply. The server takes
-            // responsibility only with that reply (RFC 5321), so the message is ours
-            // to retry; only a reply that never comes in time is "unknown".
-            Ok(Err(e)) => Err(MailError::Transient(format!(
-                "connection lost before the final reply: {e}"
+            // No final reply: once the final dot may have reached the server it
+            // may have stored the message, whatever broke (timeout, reset, EOF).
+            Err(_) if whole => Err(MailError::Unknown(
+                "no reply to the end of the message in time".into(),
+            )),
+            Ok(Err(e)) if whole => Err(MailError::Unknown(format!(
+                "connection lost after the whole message was written: {e}"
             ))),
-            Ok(Ok(_)) => {
-                self.checkin(conn).await;
-                Ok(())
-            }
+            // Broken while the body was still being written: the server cannot
+            // have accepted a message it never saw end.
+            Err(_) => Err(MailError::Transient("timed out writing the message".into())),
+            Ok(Err(e)) => Err(MailError::Transient(format!(
+                "connection lost while writing the message: {e}"
+            ))),
         }
     }
 }
@@ -373,6 +427,39 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The TLS rule for a URL: `smtps://` is implicit; `smtp://` requires
+/// STARTTLS beyond loopback unless `?tls=opportunistic` says otherwise.
+fn tls_mode(implicit: bool, host: &str, query: &str) -> anyhow::Result<Tls> {
+    let mut asked = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("tls", "opportunistic")) => asked = Some(Tls::Opportunistic),
+            Some(("tls", "required")) => asked = Some(Tls::Required),
+            _ => anyhow::bail!(
+                "SMTP_URL: unknown parameter {pair:?} (only tls=required or tls=opportunistic)"
+            ),
+        }
+    }
+    if implicit {
+        anyhow::ensure!(
+            asked.is_none(),
+            "SMTP_URL: smtps:// is always TLS; drop ?tls="
+        );
+        return Ok(Tls::Implicit);
+    }
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    Ok(asked.unwrap_or(if loopback {
+        Tls::Opportunistic
+    } else {
+        Tls::Required
+    }))
+}
+
 fn classify_before_handover(e: lettre::transport::smtp::Error) -> MailError {
     if e.is_permanent() {
         MailError::Permanent(e.to_string())
@@ -388,6 +475,23 @@ mod tests {
     const T: Duration = Duration::from_secs(30);
 
     #[test]
+    fn plain_smtp_beyond_loopback_requires_starttls_unless_the_url_opts_out() {
+        let tls = |url: &str| SmtpPool::parse(url, T, None).map(|p| p.tls);
+        assert_eq!(tls("smtp://mail.example.org").unwrap(), Tls::Required);
+        assert_eq!(tls("smtp://10.1.2.3:2525").unwrap(), Tls::Required);
+        assert_eq!(tls("smtp://127.0.0.1:2525").unwrap(), Tls::Opportunistic);
+        assert_eq!(tls("smtp://localhost:2525").unwrap(), Tls::Opportunistic);
+        assert_eq!(tls("smtp://[::1]:2525").unwrap(), Tls::Opportunistic);
+        assert_eq!(
+            tls("smtp://relay.internal:25?tls=opportunistic").unwrap(),
+            Tls::Opportunistic
+        );
+        assert_eq!(tls("smtp://127.0.0.1?tls=required").unwrap(), Tls::Required);
+        assert!(tls("smtp://relay:25?starttls=no").is_err());
+        assert!(tls("smtps://relay?tls=opportunistic").is_err());
+    }
+
+    #[test]
     fn smtp_urls_parse_and_smtps_is_refused_clearly() {
         let p = SmtpPool::parse("smtp://127.0.0.1:2525", T, None).unwrap();
         assert_eq!(
@@ -400,7 +504,7 @@ mod tests {
             ("mail.example.org", 25, true)
         );
         let p = SmtpPool::parse("smtps://u%40x:p%3Aw@mail.example.org", T, None).unwrap();
-        assert_eq!((p.port, p.implicit_tls), (465, true));
+        assert_eq!((p.port, p.tls), (465, Tls::Implicit));
         let e = SmtpPool::parse("http://u:secret@x", T, None)
             .err()
             .unwrap()

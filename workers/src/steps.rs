@@ -10,17 +10,19 @@ use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use chrono_tz::Tz;
 use firstweek::Rules;
-use firstweek::decision::{self, Evidence, Moment, Skip, Verdict};
+use firstweek::decision::{self, Evidence, Moment, Skip, Timing, Verdict};
 use firstweek::digest::{self, DigestContext};
 use firstweek::email::{self, Context, Templates};
 use firstweek::playbook::Recipient;
+use firstweek::timeline::timezone_of;
 use firstweek_broker::{self as broker, DueStep};
 use firstweek_ops::backoff::Backoff;
 use firstweek_ops::outage::is_outage;
 use firstweek_store::{
-    self as store, Claim, DeliveryClaim, DeliveryEnd, DeliveryKey, DeliveryStatus, RowStatus,
-    StepState, Subject, TimelineRow,
+    self as store, Claim, DeliveryClaim, DeliveryEnd, DeliveryKey, DeliveryStatus, Handover,
+    HeldClaim, RowStatus, StepState, Subject, TimelineRow, UnknownDelivery,
 };
 
 use crate::batcher::{Batcher, Limits};
@@ -48,6 +50,11 @@ pub struct StepsConfig {
     /// A `sending` claim older than this belongs to a worker that died (it is
     /// several SMTP timeouts long): it is taken over.
     pub claim_lease: Duration,
+    /// What becomes of an email the SMTP server may or may not have.
+    pub unknown_delivery: UnknownDelivery,
+    /// A step handled more than this (wall-clock) after it became sendable
+    /// is skipped as stale; `None`: never.
+    pub stale_after: Option<Duration>,
 }
 
 /// Evaluates and sends due steps.
@@ -67,8 +74,8 @@ pub struct Steps {
 struct Groups {
     load: Batcher<i64, Option<StepState>>,
     claim: Batcher<DeliveryClaim, Claim>,
-    handover: Batcher<DeliveryKey, ()>,
-    finish: Batcher<DeliveryEnd, ()>,
+    handover: Batcher<HeldClaim, Handover>,
+    finish: Batcher<DeliveryEnd, bool>,
 }
 
 impl Handler for Steps {
@@ -102,7 +109,7 @@ impl Handler for Steps {
 impl Steps {
     /// The steps role; its batch writers run in `tasks`.
     pub fn new(pool: PgPool, cfg: StepsConfig, tasks: &mut JoinSet<()>) -> Steps {
-        let groups = Groups::spawn(&pool, cfg.claim_lease, tasks);
+        let groups = Groups::spawn(&pool, cfg.claim_lease, cfg.unknown_delivery, tasks);
         Steps {
             pool,
             cfg,
@@ -153,6 +160,10 @@ impl Steps {
                 .await;
         };
         let started = &pair.started;
+        let tz = timezone_of(started, row.recipient);
+        if !self.on_time(&row, tz).await? {
+            return Ok(());
+        }
         let Evidence {
             summary, reasons, ..
         } = evidence;
@@ -172,7 +183,7 @@ impl Steps {
             Recipient::Coordinator => (&started.coordinator.name, &started.coordinator.email),
         };
         let message_id = self.message_id(&started.mentorship_id, &step.once_key, row.recipient);
-        self.deliver(&row, &step.once_key, message_id, |message_id| {
+        self.deliver(&row, tz, &step.once_key, message_id, |message_id| {
             email::compose(
                 &self.cfg.templates,
                 &step.template,
@@ -197,10 +208,14 @@ impl Steps {
         let now = Utc::now();
         let rules = &self.cfg.rules;
         let pairs = store::coordinator_pairs(&self.pool, rules, coordinator_email, now).await?;
-        let name = pairs
-            .last()
-            .map(|p| p.record.started.coordinator.name.clone())
+        let latest = pairs.last().map(|p| &p.record.started);
+        let name = latest
+            .map(|s| s.coordinator.name.clone())
             .unwrap_or_else(|| coordinator_email.clone());
+        let tz = latest.and_then(|s| timezone_of(s, Recipient::Coordinator));
+        if !self.on_time(row, tz).await? {
+            return Ok(());
+        }
         let lines = pairs
             .iter()
             .map(|p| digest::line(rules, p.view(), now))
@@ -213,7 +228,7 @@ impl Steps {
         };
         let header_id = digest::header_id(coordinator_email);
         let message_id = self.message_id(&header_id, &row.step_id, row.recipient);
-        self.deliver(row, &row.step_id, message_id, |message_id| {
+        self.deliver(row, tz, &row.step_id, message_id, |message_id| {
             email::compose_any(
                 &self.cfg.templates,
                 digest::TEMPLATE,
@@ -228,6 +243,34 @@ impl Steps {
         .await
     }
 
+    /// Whether the step may go out now. Outside the recipient's send window
+    /// it waits for the window to open; long past its time it is skipped.
+    /// Asked on every path a step arrives by (on time, retried, republished,
+    /// late after an outage), so none of them emails anyone at night.
+    async fn on_time(&self, row: &TimelineRow, tz: Option<Tz>) -> anyhow::Result<bool> {
+        let now = Utc::now();
+        match decision::timing(
+            self.cfg.rules.window,
+            tz,
+            row.send_at,
+            now,
+            self.cfg.stale_after,
+        ) {
+            Timing::Now => Ok(true),
+            Timing::Wait(until) => {
+                tracing::info!(%until, "outside the recipient's send window; waiting for it to open");
+                store::recheck_at(&self.pool, row.id, until).await?;
+                Ok(false)
+            }
+            Timing::Stale { late_by } => {
+                metrics::counter!("firstweek_steps_stale_total").increment(1);
+                let why = decision::timing::stale_reason(late_by);
+                self.finish(row, RowStatus::Skipped, &why).await?;
+                Ok(false)
+            }
+        }
+    }
+
     fn message_id(&self, about: &str, once_key: &str, recipient: Recipient) -> String {
         email::message_id(about, once_key, recipient, self.cfg.from.email.domain())
     }
@@ -238,6 +281,7 @@ impl Steps {
     async fn deliver(
         &self,
         row: &TimelineRow,
+        tz: Option<Tz>,
         once_key: &str,
         message_id: String,
         compose: impl FnOnce(String) -> Result<email::Composed, email::EmailError>,
@@ -247,8 +291,13 @@ impl Steps {
             once_key: once_key.to_string(),
             message_id: message_id.clone(),
         };
-        match self.groups.claim.call(claim).await? {
-            Claim::Granted => {}
+        let attempt = match self.groups.claim.call(claim).await? {
+            Claim::Granted { attempt } => attempt,
+            Claim::Ended => {
+                return self
+                    .finish(row, RowStatus::Cancelled, "mentorship ended")
+                    .await;
+            }
             Claim::Busy => {
                 tracing::info!(
                     "another worker holds this delivery; checking back when its claim expires"
@@ -269,34 +318,40 @@ impl Steps {
                 };
                 return self.finish(row, RowStatus::Skipped, &skip.reason()).await;
             }
-        }
-        let key = DeliveryKey::of(row, once_key);
+        };
+        let held = HeldClaim {
+            key: DeliveryKey::of(row, once_key),
+            attempt,
+        };
         let composed = match compose(message_id) {
             Ok(c) => c,
             Err(e) => {
                 // A template that fails to render is a bug in the program's templates, not a transient fault.
                 tracing::error!(error = %e, "cannot compose the email");
                 let why = format!("compose: {e}");
-                return self.record(row, &key, Err(MailError::Permanent(why))).await;
+                return self
+                    .record(row, tz, &held, Err(MailError::Permanent(why)))
+                    .await;
             }
         };
         let stem = format!("{}.{}.{}", row.subject.id(), row.step_id, row.recipient);
-        let handover_key = key.clone();
-        let handover = || -> futures_util::future::BoxFuture<'_, Result<(), String>> {
-            let key = handover_key.clone();
+        let handover = || -> futures_util::future::BoxFuture<'_, Result<(), MailError>> {
+            let held = held.clone();
             Box::pin(async move {
-                self.groups
-                    .handover
-                    .call(key)
-                    .await
-                    .map_err(|e| format!("{e:#}"))
+                match self.groups.handover.call(held).await {
+                    Ok(Handover::Go) => Ok(()),
+                    Ok(refused) => Err(MailError::Withheld(refused)),
+                    Err(e) => Err(MailError::Transient(format!(
+                        "recording the hand-over: {e:#}"
+                    ))),
+                }
             })
         };
         let in_flight = metrics::gauge!("firstweek_deliveries_in_flight");
         in_flight.increment(1.0);
         let result = self.cfg.mailer.send(&composed, &stem, &handover).await;
         in_flight.decrement(1.0);
-        self.record(row, &key, result).await
+        self.record(row, tz, &held, result).await
     }
 
     /// Records a delivery's end. Once the SMTP server may have the message,
@@ -305,7 +360,7 @@ impl Steps {
     async fn settle_delivery(
         &self,
         row: &TimelineRow,
-        key: &DeliveryKey,
+        held: &HeldClaim,
         status: DeliveryStatus,
         detail: &str,
     ) -> anyhow::Result<()> {
@@ -314,12 +369,19 @@ impl Steps {
         loop {
             let end = DeliveryEnd {
                 row: row.clone(),
-                once_key: key.once_key.clone(),
+                claim: held.clone(),
                 status,
                 detail: detail.to_string(),
             };
             match self.groups.finish.call(end).await {
-                Ok(()) => return Ok(()),
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    // Another worker took the claim over after our lease ran out:
+                    // what it recorded stands.
+                    tracing::warn!(%status, attempt = held.attempt, "the claim was taken over; this outcome is not recorded");
+                    metrics::counter!("firstweek_claims_lost_total").increment(1);
+                    return Ok(());
+                }
                 // On shutdown, keep trying for a while; the drain deadline bounds it.
                 Err(e) if started.elapsed() < self.cfg.claim_lease.to_std().unwrap_or_default() => {
                     let delay = backoff.next_delay();
@@ -331,16 +393,41 @@ impl Steps {
         }
     }
 
+    /// Gives the claim back and offers the row again after the backoff, in
+    /// the recipient's window; past the mail deadline, gives up on it.
+    async fn retry_later(
+        &self,
+        row: &TimelineRow,
+        tz: Option<Tz>,
+        held: &HeldClaim,
+        why: &str,
+    ) -> anyhow::Result<()> {
+        store::release_delivery(&self.pool, held).await?;
+        if Utc::now() - row.due_at > self.cfg.mail_deadline {
+            tracing::error!(error = %why, "mail still failing after the deadline; giving up");
+            let outcome = format!("gave up after the deadline: {why}");
+            store::finish_row(&self.pool, row.id, RowStatus::Failed, &outcome).await?;
+            return Ok(());
+        }
+        let delay = self.retry.delay_for(row.attempts.max(0) as u32);
+        let delay = Duration::from_std(delay).unwrap_or_default();
+        let at = decision::retry_at(self.cfg.rules.window, tz, Utc::now(), delay);
+        tracing::warn!(error = %why, retry_at = %at, "mail failed; will retry");
+        store::retry_row(&self.pool, row.id, at, why).await?;
+        Ok(())
+    }
+
     async fn record(
         &self,
         row: &TimelineRow,
-        key: &DeliveryKey,
+        tz: Option<Tz>,
+        held: &HeldClaim,
         result: Result<(), MailError>,
     ) -> anyhow::Result<()> {
         let step = row.step_id.as_str();
         match result {
             Ok(()) => {
-                self.settle_delivery(row, key, DeliveryStatus::Sent, "accepted")
+                self.settle_delivery(row, held, DeliveryStatus::Sent, "accepted")
                     .await?;
                 let lateness = (Utc::now() - row.due_at).num_milliseconds().max(0) as f64 / 1000.0;
                 metrics::histogram!("firstweek_step_lateness_seconds").record(lateness);
@@ -351,34 +438,47 @@ impl Steps {
                 }
                 tracing::info!("email sent");
             }
+            Err(MailError::Withheld(Handover::Ended)) => {
+                tracing::info!("the mentorship ended before the hand-over; nothing sent");
+                store::release_delivery(&self.pool, held).await?;
+                self.finish(row, RowStatus::Cancelled, "mentorship ended")
+                    .await?;
+            }
+            Err(MailError::Withheld(_)) => {
+                // Our lease ran out (a long pause): whoever holds the claim now decides.
+                tracing::warn!(
+                    attempt = held.attempt,
+                    "the claim is no longer ours; nothing sent, nothing recorded"
+                );
+                metrics::counter!("firstweek_claims_lost_total").increment(1);
+            }
             Err(MailError::Transient(why)) => {
-                store::release_delivery(&self.pool, key).await?;
                 metrics::counter!("firstweek_emails_failed_total", "kind" => "transient")
                     .increment(1);
-                if Utc::now() - row.due_at > self.cfg.mail_deadline {
-                    tracing::error!(error = %why, "mail still failing after the deadline; giving up");
-                    let outcome = format!("gave up after the deadline: {why}");
-                    store::finish_row(&self.pool, row.id, RowStatus::Failed, &outcome).await?;
-                } else {
-                    let delay = self.retry.delay_for(row.attempts.max(0) as u32);
-                    tracing::warn!(error = %why, retry_in_s = delay.as_secs(), "mail failed; will retry");
-                    let at = Utc::now() + Duration::from_std(delay).unwrap_or_default();
-                    store::retry_row(&self.pool, row.id, at, &why).await?;
-                }
+                self.retry_later(row, tz, held, &why).await?;
             }
             Err(MailError::Permanent(why)) => {
                 metrics::counter!("firstweek_emails_failed_total", "kind" => "permanent")
                     .increment(1);
                 tracing::error!(error = %why, "mail refused permanently; not retried");
-                self.settle_delivery(row, key, DeliveryStatus::Failed, &why)
+                self.settle_delivery(row, held, DeliveryStatus::Failed, &why)
                     .await?;
             }
             Err(MailError::Unknown(why)) => {
                 metrics::counter!("firstweek_emails_failed_total", "kind" => "unknown")
                     .increment(1);
-                tracing::error!(error = %why, "mail outcome unknown; not resent, to avoid a duplicate");
-                self.settle_delivery(row, key, DeliveryStatus::Unknown, &why)
-                    .await?;
+                match self.cfg.unknown_delivery {
+                    UnknownDelivery::Record => {
+                        tracing::error!(error = %why, "mail outcome unknown; not resent, to avoid a duplicate");
+                        self.settle_delivery(row, held, DeliveryStatus::Unknown, &why)
+                            .await?;
+                    }
+                    UnknownDelivery::Resend => {
+                        tracing::warn!(error = %why, "mail outcome unknown; resending with the same Message-ID (FIRSTWEEK_UNKNOWN_DELIVERY=resend)");
+                        let why = format!("outcome unknown, resending: {why}");
+                        self.retry_later(row, tz, held, &why).await?;
+                    }
+                }
             }
         }
         Ok(())
@@ -393,19 +493,24 @@ impl Steps {
 }
 
 impl Groups {
-    fn spawn(pool: &PgPool, lease: Duration, tasks: &mut JoinSet<()>) -> Groups {
+    fn spawn(
+        pool: &PgPool,
+        lease: Duration,
+        unknown: UnknownDelivery,
+        tasks: &mut JoinSet<()>,
+    ) -> Groups {
         let p = pool.clone();
         let load = Batcher::spawn(tasks, LIMITS, move |ids: Vec<i64>| {
             let pool = p.clone();
             async move {
-                match store::load_steps(&pool, &ids).await {
+                match store::pick_steps(&pool, &ids).await {
                     Ok(states) => states.into_iter().map(Ok).collect(),
                     Err(e) if ids.len() == 1 => vec![Err(e.into())],
                     Err(_) => {
                         let mut out = Vec::with_capacity(ids.len());
                         for id in ids {
                             out.push(
-                                store::load_steps(&pool, &[id])
+                                store::pick_steps(&pool, &[id])
                                     .await
                                     .map(|mut v| v.pop().flatten())
                                     .map_err(Into::into),
@@ -426,10 +531,10 @@ impl Groups {
                 let mut out = Vec::with_capacity(claims.len());
                 for (claim, granted) in claims.iter().zip(granted) {
                     out.push(if granted {
-                        Ok(Claim::Granted)
+                        Ok(Claim::Granted { attempt: 1 })
                     } else {
-                        // The key exists already (or the batch failed): the full answer.
-                        store::claim_delivery(&pool, claim, lease)
+                        // The key exists already, the pair ended, or the batch failed: the full answer.
+                        store::claim_delivery(&pool, claim, lease, unknown)
                             .await
                             .map_err(Into::into)
                     });
@@ -438,17 +543,17 @@ impl Groups {
             }
         });
         let p = pool.clone();
-        let handover = Batcher::spawn(tasks, LIMITS, move |keys: Vec<DeliveryKey>| {
+        let handover = Batcher::spawn(tasks, LIMITS, move |claims: Vec<HeldClaim>| {
             let pool = p.clone();
             async move {
-                match store::mark_handing_over_many(&pool, &keys).await {
-                    Ok(()) => keys.iter().map(|_| Ok(())).collect(),
-                    Err(e) if keys.len() == 1 => vec![Err(e.into())],
+                match store::mark_handing_over_many(&pool, &claims, lease).await {
+                    Ok(answers) => answers.into_iter().map(Ok).collect(),
+                    Err(e) if claims.len() == 1 => vec![Err(e.into())],
                     Err(_) => {
-                        let mut out = Vec::with_capacity(keys.len());
-                        for key in &keys {
+                        let mut out = Vec::with_capacity(claims.len());
+                        for claim in &claims {
                             out.push(
-                                store::mark_handing_over(&pool, key)
+                                store::mark_handing_over(&pool, claim, lease)
                                     .await
                                     .map_err(Into::into),
                             );
@@ -463,7 +568,7 @@ impl Groups {
             let pool = p.clone();
             async move {
                 match store::finish_deliveries(&pool, &ends).await {
-                    Ok(()) => ends.iter().map(|_| Ok(())).collect(),
+                    Ok(recorded) => recorded.into_iter().map(Ok).collect(),
                     Err(e) if ends.len() == 1 => vec![Err(e.into())],
                     Err(_) => {
                         let mut out = Vec::with_capacity(ends.len());
