@@ -7,8 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --workspace --bins
+rm -f target/debug/fault-suite-report.txt target/debug/fault-suite-promises.txt
 cargo test --workspace "$@"
-report=target/debug/fault-suite-report.txt
-if [ -f "$report" ]; then
-  echo; echo "== fault suite report"; cat "$report"; echo
-fi
+for report in target/debug/fault-suite-report.txt target/debug/fault-suite-promises.txt; do
+  if [ -f "$report" ]; then
+    echo; echo "== $(basename "$report" .txt)"; cat "$report"; echo
+  fi
+done
