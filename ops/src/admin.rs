@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use firstweek::config::AdminAddr;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -80,12 +81,64 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
-/// Binds the admin endpoints' address at start-up, so a port in use stops
-/// the service with the variable's name instead of going unnoticed.
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("FIRSTWEEK_ADMIN_ADDR {addr}: {e}"))
+/// The admin address could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The operator's `FIRSTWEEK_ADMIN_ADDR` cannot be listened on.
+    #[error(
+        "FIRSTWEEK_ADMIN_ADDR={addr} cannot be bound ({source}); set FIRSTWEEK_ADMIN_ADDR to a free host:port, to host:0 for any free port, or to off"
+    )]
+    Explicit {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// Neither the default address nor a free port next to it can be listened on.
+    #[error(
+        "the default admin address {addr} cannot be bound ({source}); set FIRSTWEEK_ADMIN_ADDR to a free host:port, or to off"
+    )]
+    Default {
+        /// The default address.
+        addr: SocketAddr,
+        /// Why not.
+        source: std::io::Error,
+    },
+}
+
+/// Binds the admin endpoints' address at start-up. An address the operator
+/// set is bound exactly or stops the service, naming the variable. The
+/// default address is what every replica on a host wants, and the README
+/// allows as many replicas as one likes: when it is taken, the service
+/// listens on a free port of the same interface instead and logs where (a
+/// replica that stops for want of a metrics port would be worse than one whose
+/// metrics port must be read from its log).
+pub async fn bind(addr: AdminAddr) -> Result<Option<TcpListener>, BindError> {
+    match addr {
+        AdminAddr::Off => Ok(None),
+        AdminAddr::Explicit(addr) => TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|source| BindError::Explicit { addr, source }),
+        AdminAddr::Default(addr) => match TcpListener::bind(addr).await {
+            Ok(listener) => Ok(Some(listener)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                let fallback = TcpListener::bind(SocketAddr::new(addr.ip(), 0))
+                    .await
+                    .map_err(|source| BindError::Default { addr, source })?;
+                if let Ok(now) = fallback.local_addr() {
+                    tracing::warn!(
+                        default = %addr,
+                        addr = %now,
+                        "the default admin port is taken (another replica on this host?); \
+                         admin endpoints on a free port instead; set FIRSTWEEK_ADMIN_ADDR to choose one"
+                    );
+                }
+                Ok(Some(fallback))
+            }
+            Err(source) => Err(BindError::Default { addr, source }),
+        },
+    }
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown`; requests in
@@ -174,12 +227,10 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// Installs the metrics recorder and binds `addr` (a port in use stops start-up).
-    pub async fn bind(addr: Option<SocketAddr>) -> anyhow::Result<Admin> {
-        let listener = match addr {
-            Some(addr) => Some(bind(addr).await?),
-            None => None,
-        };
+    /// Installs the metrics recorder and binds `addr` (see [`bind`]: an
+    /// explicit address in use stops start-up, a taken default does not).
+    pub async fn bind(addr: AdminAddr) -> anyhow::Result<Admin> {
+        let listener = bind(addr).await?;
         Ok(Admin {
             health: Health::new(),
             metrics: install_metrics()?,

@@ -64,8 +64,8 @@ pub struct Settings {
     /// The playbook, time scale and send window (`FIRSTWEEK_PLAYBOOK`,
     /// `FIRSTWEEK_TIME_SCALE`, `FIRSTWEEK_SEND_WINDOW`).
     pub rules: Rules,
-    /// `FIRSTWEEK_ADMIN_ADDR`: where `/healthz`, `/readyz` and `/metrics` listen; `None`: off.
-    pub admin_addr: Option<SocketAddr>,
+    /// `FIRSTWEEK_ADMIN_ADDR`: where `/healthz`, `/readyz` and `/metrics` listen.
+    pub admin_addr: AdminAddr,
     /// `FIRSTWEEK_LOG_FORMAT`: JSON unless stdout is a terminal.
     pub log_format: LogFormat,
     /// Transient mail failures are retried until this long after the step fell due.
@@ -160,6 +160,29 @@ impl std::fmt::Debug for Settings {
             .field("window", &self.rules.window)
             .field("admin_addr", &self.admin_addr)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where a service's admin endpoints listen (`FIRSTWEEK_ADMIN_ADDR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAddr {
+    /// `off`: no admin endpoints.
+    Off,
+    /// The variable is unset: the service's default address. Replicas on one
+    /// host all want it, so when it is taken the service listens on another
+    /// port of the same interface and logs which.
+    Default(SocketAddr),
+    /// Set by the operator: exactly this address, or the service does not start.
+    Explicit(SocketAddr),
+}
+
+impl AdminAddr {
+    /// The address asked for, if any.
+    pub fn addr(self) -> Option<SocketAddr> {
+        match self {
+            AdminAddr::Off => None,
+            AdminAddr::Default(a) | AdminAddr::Explicit(a) => Some(a),
+        }
     }
 }
 
@@ -346,14 +369,19 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
         }
     }
 
-    fn admin_addr(&self, default_admin: &str) -> Result<Option<SocketAddr>, ConfigError> {
-        let admin = self
-            .var("FIRSTWEEK_ADMIN_ADDR")
-            .unwrap_or_else(|| default_admin.to_string());
+    fn admin_addr(&self, default_admin: &str) -> Result<AdminAddr, ConfigError> {
+        let Some(admin) = self.var("FIRSTWEEK_ADMIN_ADDR") else {
+            return default_admin.parse().map(AdminAddr::Default).map_err(|_| {
+                invalid(
+                    "FIRSTWEEK_ADMIN_ADDR",
+                    format!("the default {default_admin:?} is not host:port"),
+                )
+            });
+        };
         if admin.eq_ignore_ascii_case("off") {
-            return Ok(None);
+            return Ok(AdminAddr::Off);
         }
-        admin.parse().map(Some).map_err(|_| {
+        admin.parse().map(AdminAddr::Explicit).map_err(|_| {
             invalid(
                 "FIRSTWEEK_ADMIN_ADDR",
                 format!("{admin:?} is not host:port or off"),
@@ -535,5 +563,22 @@ mod tests {
         assert_eq!(parse_span("90m"), Ok(Some(chrono::Duration::minutes(90))));
         assert!(parse_span("3").is_err());
         assert!(parse_span("2y").is_err());
+    }
+
+    #[test]
+    fn an_unset_admin_address_is_the_default_and_a_set_one_is_explicit() {
+        let addr = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = BASE.to_vec();
+            pairs.extend_from_slice(extra);
+            settings(&pairs).unwrap().admin_addr
+        };
+        let default: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert_eq!(addr(&[]), AdminAddr::Default(default));
+        // The same address, but the operator asked for it: no fallback.
+        assert_eq!(
+            addr(&[("FIRSTWEEK_ADMIN_ADDR", "127.0.0.1:0")]),
+            AdminAddr::Explicit(default)
+        );
+        assert_eq!(addr(&[("FIRSTWEEK_ADMIN_ADDR", "off")]), AdminAddr::Off);
     }
 }

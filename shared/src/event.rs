@@ -196,7 +196,8 @@ pub struct Coordinator {
 pub struct MentorshipStarted {
     /// Unique per event; an event seen twice counts once.
     pub event_id: String,
-    /// The pair; a second start for a known pair is ignored.
+    /// The pair; another start for a known pair (a new `event_id`) corrects
+    /// its people for the emails not sent yet, and nothing else.
     pub mentorship_id: String,
     /// The program the pair belongs to, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]

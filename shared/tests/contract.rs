@@ -458,3 +458,31 @@ fn the_asyncapi_document_references_every_schema_and_the_dead_letter_queue() {
         firstweek::event::MAX_BODY_BYTES
     )));
 }
+
+/// What a repeated `event_id` and a repeated start mean is part of the
+/// contract publishers rely on: written in the AsyncAPI document and in each
+/// schema's own words, in the reason's exact words (`conflicting duplicate`,
+/// what `x-firstweek-error` starts with).
+#[test]
+fn repeats_and_corrections_are_written_into_the_contract() {
+    let asyncapi = std::fs::read_to_string(docs().join("asyncapi.yaml")).unwrap();
+    for needle in ["conflicting duplicate", "corrects"] {
+        assert!(asyncapi.contains(needle), "{needle:?} in asyncapi.yaml");
+    }
+    for event in EVENTS {
+        let s = schema(event);
+        let id = s["properties"]["event_id"]["description"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            id.contains("counts once") && id.contains("conflicting duplicate"),
+            "{event}: event_id says what a repeat means: {id}"
+        );
+    }
+    let started = schema(MENTORSHIP_STARTED);
+    let description = started["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("corrects") && !description.contains("is ignored"),
+        "mentorship.started says a new start for a known pair corrects its people: {description}"
+    );
+}

@@ -1,5 +1,10 @@
 //! Intake: storing validated events, exactly once per `event_id`, and the
 //! timeline rows they call for (planned by [`firstweek::decision`]).
+//!
+//! Each accepted event's id is kept with its kind and a fingerprint of its
+//! validated body, so a repeat is told apart: the same content is a retry
+//! (counted once), other content is a conflicting duplicate (refused). A new
+//! `mentorship.started` for a known pair corrects its people.
 
 use std::collections::{HashMap, HashSet};
 
@@ -18,15 +23,29 @@ use crate::status::{DeliveryStatus, RowStatus, SubjectKind};
 /// What storing an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingested {
-    /// The `event_id` was seen before: nothing changed.
+    /// The `event_id` was seen before with the same content: nothing changed.
     Duplicate,
+    /// The `event_id` was seen before with other content (another body or
+    /// another kind): nothing changed, and the event is to be refused.
+    ConflictingDuplicate,
     /// A new pair, with this many timeline rows.
     Started {
         /// Timeline rows planned.
         rows: usize,
     },
-    /// A `mentorship.started` for a pair already known: nothing planned again.
+    /// A `mentorship.started` for a pair already known, with the same people:
+    /// nothing changed.
     AlreadyStarted,
+    /// A `mentorship.started` for a pair already known, with other people (a
+    /// fixed address, name or time zone): they are stored for the emails not
+    /// sent yet, and the unsent rows' send times follow the new time zones.
+    Corrected {
+        /// Timeline rows whose send time moved.
+        rescheduled: u64,
+        /// The correction gave another `started_at`, which was not applied:
+        /// the pair's week is the one its first start announced.
+        started_at_ignored: bool,
+    },
     /// An interaction stored.
     Interaction {
         /// It triggered the pacing tip.
@@ -45,16 +64,22 @@ pub enum Ingested {
 pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Ingested, StoreError> {
     let mut tx = pool.begin().await?;
     let fresh = sqlx::query(
-        "INSERT INTO processed_events (event_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO processed_events (event_id, kind, fingerprint) VALUES ($1, $2, sha256($3))
+         ON CONFLICT DO NOTHING",
     )
     .bind(event.event_id())
     .bind(event.routing_key())
+    .bind(event.to_json())
     .execute(&mut *tx)
     .await?
     .rows_affected()
         == 1;
     if !fresh {
-        return Ok(Ingested::Duplicate);
+        return Ok(if conflicting(&mut tx, &[event]).await?.is_empty() {
+            Ingested::Duplicate
+        } else {
+            Ingested::ConflictingDuplicate
+        });
     }
     // Start, interactions and end of one pair may be ingested by different
     // workers at once; this lock makes each see the others' committed rows.
@@ -73,7 +98,8 @@ pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Inges
 
 /// Stores a batch of validated events in one transaction, with the same
 /// outcome per event as [`ingest`] one by one (an event seen before, or twice
-/// in the batch, is a `Duplicate`).
+/// in the batch, is a `Duplicate`, or a `ConflictingDuplicate` when its
+/// content differs from the one that counted).
 ///
 /// One statement records the event ids (in id order, so two batches holding
 /// the same redelivered event wait for each other rather than deadlock), one
@@ -101,12 +127,15 @@ pub async fn ingest_batch(
     order.dedup_by(|a, b| events[*a].event_id() == events[*b].event_id());
     let ids: Vec<&str> = order.iter().map(|&i| events[i].event_id()).collect();
     let kinds: Vec<&str> = order.iter().map(|&i| events[i].routing_key()).collect();
+    let bodies: Vec<Vec<u8>> = order.iter().map(|&i| events[i].to_json()).collect();
     let fresh_ids: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO processed_events (event_id, kind)
-         SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
+        "INSERT INTO processed_events (event_id, kind, fingerprint)
+         SELECT id, kind, sha256(body) FROM UNNEST($1::text[], $2::text[], $3::bytea[]) AS u(id, kind, body)
+         ON CONFLICT DO NOTHING RETURNING event_id",
     )
     .bind(&ids)
     .bind(&kinds)
+    .bind(&bodies)
     .fetch_all(&mut *tx)
     .await?;
     let mut fresh_set: HashSet<String> = fresh_ids.into_iter().collect();
@@ -114,6 +143,18 @@ pub async fn ingest_batch(
     let fresh: Vec<usize> = (0..events.len())
         .filter(|&i| fresh_set.remove(events[i].event_id()))
         .collect();
+    // Every other one repeats an id accepted before or earlier in this batch
+    // (visible here: the same transaction inserted it).
+    let repeats: Vec<usize> = {
+        let counted: HashSet<usize> = fresh.iter().copied().collect();
+        (0..events.len()).filter(|i| !counted.contains(i)).collect()
+    };
+    if !repeats.is_empty() {
+        let asked: Vec<&Event> = repeats.iter().map(|&i| events[i]).collect();
+        for k in conflicting(&mut tx, &asked).await? {
+            outcomes[repeats[k]] = Ingested::ConflictingDuplicate;
+        }
+    }
     if fresh.is_empty() {
         tx.commit().await?;
         return Ok(outcomes);
@@ -153,6 +194,33 @@ pub async fn ingest_batch(
     }
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// Which of these events (by position) repeat an accepted `event_id` with
+/// other content: another kind, or another body than the one that counted.
+/// An id accepted before fingerprints were kept compares as the same.
+async fn conflicting(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[&Event],
+) -> Result<Vec<usize>, StoreError> {
+    let ids: Vec<&str> = events.iter().map(|e| e.event_id()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e.routing_key()).collect();
+    let bodies: Vec<Vec<u8>> = events.iter().map(|e| e.to_json()).collect();
+    let positions: Vec<i64> = sqlx::query_scalar(
+        "SELECT u.n FROM UNNEST($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY AS u(id, kind, body, n)
+         JOIN processed_events p ON p.event_id = u.id
+         WHERE p.kind <> u.kind OR p.fingerprint <> sha256(u.body)",
+    )
+    .bind(&ids)
+    .bind(&kinds)
+    .bind(&bodies)
+    .fetch_all(&mut **tx)
+    .await?;
+    // WITH ORDINALITY counts from 1.
+    Ok(positions
+        .into_iter()
+        .filter_map(|n| usize::try_from(n - 1).ok())
+        .collect())
 }
 
 /// The interactions of a batch in one statement; the pacing tip for the few that call for it.
@@ -252,7 +320,7 @@ async fn start(
     .await?
     .rows_affected();
     if inserted == 0 {
-        return Ok(Ingested::AlreadyStarted);
+        return correct(tx, e, rules).await;
     }
     let ending: Option<(DateTime<Utc>, Option<String>)> =
         sqlx::query_as("SELECT ended_at, reason FROM mentorship_endings WHERE mentorship_id = $1")
@@ -273,6 +341,68 @@ async fn start(
     let rows = decision::plan(rules, e, &earlier);
     insert_rows(tx, &e.mentorship_id, &rows).await?;
     Ok(Ingested::Started { rows: rows.len() })
+}
+
+/// A start for a known pair: takes its people (a fixed address, name or time
+/// zone) for every email not sent yet. What was sent stays sent: the ledger
+/// keys deliveries by recipient role, not address, so nothing is resent to
+/// the new address. The pair's identity and week (`started_at`,
+/// `program_id`) are the first start's: moving them would replan a week
+/// already under way.
+async fn correct(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &MentorshipStarted,
+    rules: &Rules,
+) -> Result<Ingested, StoreError> {
+    let Some(stored) = mentorship(&mut **tx, &e.mentorship_id).await? else {
+        return Ok(Ingested::AlreadyStarted);
+    };
+    let was = &stored.started;
+    if was.mentor == e.mentor && was.mentee == e.mentee && was.coordinator == e.coordinator {
+        return Ok(Ingested::AlreadyStarted);
+    }
+    let corrected = MentorshipStarted {
+        event_id: e.event_id.clone(),
+        mentor: e.mentor.clone(),
+        mentee: e.mentee.clone(),
+        coordinator: e.coordinator.clone(),
+        ..was.clone()
+    };
+    let people = serde_json::to_value(&corrected)
+        .map_err(|err| StoreError::Corrupt(e.mentorship_id.clone(), err.to_string()))?;
+    sqlx::query("UPDATE mentorships SET people = $2 WHERE id = $1")
+        .bind(&e.mentorship_id)
+        .bind(people)
+        .execute(&mut **tx)
+        .await?;
+    // A recipient's send window is in their time zone: the domain plans the
+    // week again with the new people, and rows not yet tried take its send
+    // times. Rows being published, sent or retried keep theirs (a retry's
+    // time is the worker's backoff, not the plan's).
+    let ledger = interactions(&mut **tx, &e.mentorship_id).await?;
+    let rows = decision::plan(rules, &corrected, &ledger);
+    let steps: Vec<&str> = rows.iter().map(|r| r.step_id.as_str()).collect();
+    let recipients: Vec<&str> = rows.iter().map(|r| r.recipient.as_str()).collect();
+    let send: Vec<DateTime<Utc>> = rows.iter().map(|r| r.send_at).collect();
+    let rescheduled = sqlx::query(
+        "UPDATE timeline t SET send_at = u.w, next_at = u.w
+         FROM UNNEST($2::text[], $3::text[], $4::timestamptz[]) AS u(s, r, w)
+         WHERE t.mentorship_id = $1 AND t.subject = $5 AND t.step_id = u.s AND t.recipient = u.r
+           AND t.status = $6 AND t.attempts = 0 AND t.send_at IS DISTINCT FROM u.w",
+    )
+    .bind(&e.mentorship_id)
+    .bind(steps)
+    .bind(recipients)
+    .bind(send)
+    .bind(SubjectKind::Pair)
+    .bind(RowStatus::Scheduled)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(Ingested::Corrected {
+        rescheduled,
+        started_at_ignored: e.started_at != was.started_at,
+    })
 }
 
 async fn record(

@@ -347,6 +347,18 @@ impl Env {
 
     /// Starts one service binary; `label` names its log file.
     pub async fn spawn(&mut self, binary: &str, extra_env: &[(&str, &str)]) -> anyhow::Result<u32> {
+        self.spawn_without(binary, &[], extra_env).await
+    }
+
+    /// [`Env::spawn`], with the variables in `unset` left out of its
+    /// environment (even those [`Env::service_env`] sets), so the binary
+    /// falls back to its own default for them.
+    pub async fn spawn_without(
+        &mut self,
+        binary: &str,
+        unset: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<u32> {
         let exe_name = match binary {
             "firstweek-workers" | "firstweek-worker" => "firstweek-worker",
             other => other,
@@ -362,7 +374,13 @@ impl Env {
         self.spawned += 1;
         let log = std::fs::File::create(self.log_dir.join(format!("{exe_name}-{n}.log")))?;
         let mut cmd = Command::new(&path);
-        cmd.envs(self.service_env())
+        let mut env = self.service_env();
+        env.retain(|(k, _)| !unset.contains(&k.as_str()));
+        for k in unset {
+            // Not inherited from the test's own environment either.
+            cmd.env_remove(k);
+        }
+        cmd.envs(env)
             .envs(
                 extra_env
                     .iter()
@@ -377,6 +395,24 @@ impl Env {
         let pid = child.id().unwrap_or(0);
         self.services.push((exe_name.to_string(), child));
         Ok(pid)
+    }
+
+    /// How many services named `binary` are still running.
+    pub fn running(&mut self, binary: &str) -> usize {
+        self.services
+            .iter_mut()
+            .map(|(name, child)| name.starts_with(binary) && matches!(child.try_wait(), Ok(None)))
+            .filter(|running| *running)
+            .count()
+    }
+
+    /// The log (stderr) of every service named `binary` started so far, in start order.
+    pub fn logs(&self, binary: &str) -> Vec<String> {
+        (0..self.spawned)
+            .filter_map(|n| {
+                std::fs::read_to_string(self.log_dir.join(format!("{binary}-{n}.log"))).ok()
+            })
+            .collect()
     }
 
     /// Sends a signal to every running service whose name starts with `binary`; returns how many.

@@ -92,9 +92,23 @@ impl Handler for Intake {
         let span = tracing::info_span!("event", event_id = %event.event_id(), mentorship_id = %event.mentorship_id(), kind = key);
         async {
             let ingested = self.ingest(&event).await?;
+            if ingested == Ingested::ConflictingDuplicate {
+                metrics::counter!("firstweek_events_rejected_total", "reason" => "conflicting_duplicate")
+                    .increment(1);
+                tracing::warn!("event_id accepted before with other content; refused");
+                return Ok(Outcome::Dead(CONFLICTING_DUPLICATE.into()));
+            }
             metrics::counter!("firstweek_events_ingested_total", "kind" => event.routing_key(), "result" => label(&ingested)).increment(1);
             match &ingested {
                 Ingested::Duplicate => tracing::debug!("duplicate event ignored"),
+                // Handled above.
+                Ingested::ConflictingDuplicate => {}
+                Ingested::Corrected { rescheduled, started_at_ignored } => {
+                    tracing::info!(rescheduled, "mentorship already known; its people corrected for the emails not sent yet");
+                    if *started_at_ignored {
+                        tracing::warn!("the correction gave another started_at; the first start's week stands");
+                    }
+                }
                 Ingested::Started { rows } => tracing::info!(rows, "mentorship started; timeline planned"),
                 Ingested::AlreadyStarted => tracing::info!("mentorship already known; nothing planned again"),
                 Ingested::Interaction { pacing: true, .. } => tracing::info!("intense first-week interaction; pacing tip planned"),
@@ -108,9 +122,16 @@ impl Handler for Intake {
     }
 }
 
+/// The dead-letter reason of a reused `event_id`, in the contract's words.
+/// The id itself is in the dead letter's body; a reason never quotes event
+/// text, which could hold an address.
+const CONFLICTING_DUPLICATE: &str = "conflicting duplicate: this event_id was accepted before with other content; the first one stands";
+
 fn label(i: &Ingested) -> &'static str {
     match i {
         Ingested::Duplicate => "duplicate",
+        Ingested::ConflictingDuplicate => "conflicting_duplicate",
+        Ingested::Corrected { .. } => "corrected",
         Ingested::Started { .. } => "started",
         Ingested::AlreadyStarted => "already_started",
         Ingested::Interaction { .. } => "stored",
