@@ -292,8 +292,8 @@ pub struct Context {
     pub mentee: PersonView,
     /// Mentor and mentee are six hours or more apart, so async may suit them better.
     pub far_apart: bool,
-    /// Hours between the mentor's and the mentee's UTC offsets at the moment of sending.
-    pub hours_apart: i64,
+    /// Hours between the mentor's and the mentee's clocks at the moment of sending.
+    pub hours_apart: HoursApart,
     /// Program day the step is judged on (0-based from the start).
     pub day: i64,
     /// The pair's interactions as of the due time.
@@ -320,12 +320,42 @@ fn local_time(tz_name: &str, at: DateTime<Utc>) -> String {
     }
 }
 
-fn offset_hours(tz_name: &str, at: DateTime<Utc>) -> i64 {
+fn offset_minutes(tz_name: &str, at: DateTime<Utc>) -> i64 {
     use chrono::Offset;
     tz_name
         .parse::<Tz>()
-        .map(|tz| i64::from(at.with_timezone(&tz).offset().fix().local_minus_utc()) / 3600)
+        .map(|tz| i64::from(at.with_timezone(&tz).offset().fix().local_minus_utc()) / 60)
         .unwrap_or(0)
+}
+
+/// How far apart two clocks are, in minutes: the circular difference of their
+/// UTC offsets, so UTC+14 and UTC-10 (the same time of day, a date apart) are
+/// 0 apart and +5:30 and UTC are 330. Shown in templates in hours: a whole
+/// number (`8`) when whole, else a decimal (`5.5`, `6.75`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoursApart {
+    /// The difference in minutes, 0 to 720.
+    pub minutes: i64,
+}
+
+impl HoursApart {
+    /// The circular difference between two UTC offsets given in minutes.
+    pub fn between(a_minutes: i64, b_minutes: i64) -> HoursApart {
+        let d = (a_minutes - b_minutes).rem_euclid(24 * 60);
+        HoursApart {
+            minutes: d.min(24 * 60 - d),
+        }
+    }
+}
+
+impl Serialize for HoursApart {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.minutes % 60 == 0 {
+            s.serialize_i64(self.minutes / 60)
+        } else {
+            s.serialize_f64(self.minutes as f64 / 60.0)
+        }
+    }
 }
 
 fn person_view(role: &'static str, p: &Person, now: DateTime<Utc>) -> PersonView {
@@ -391,9 +421,10 @@ impl Context {
             Recipient::Mentee => (mentee.clone(), mentor.clone()),
             Recipient::Coordinator => (coordinator, mentee.clone()),
         };
-        let hours_apart = (offset_hours(&started.mentor.timezone, now)
-            - offset_hours(&started.mentee.timezone, now))
-        .abs();
+        let hours_apart = HoursApart::between(
+            offset_minutes(&started.mentor.timezone, now),
+            offset_minutes(&started.mentee.timezone, now),
+        );
         let day = crate::timeline::program_day(started.started_at, due_at, scale);
         let kinds = summary
             .by_kind
@@ -415,7 +446,7 @@ impl Context {
             other,
             mentor,
             mentee,
-            far_apart: hours_apart >= 6,
+            far_apart: hours_apart.minutes >= 6 * 60,
             hours_apart,
             day,
             has_plan: summary.has_plan(),
@@ -637,6 +668,51 @@ mod tests {
             raw.contains("8 hours apart"),
             "Tokyo and Berlin are far apart: {raw}"
         );
+    }
+
+    fn apart(mentor_tz: &str, mentee_tz: &str) -> (String, bool) {
+        let mut p = pair("Ada");
+        p.mentor.timezone = mentor_tz.into();
+        p.mentee.timezone = mentee_tz.into();
+        let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+        let ctx = Context::new(
+            &p,
+            "welcome",
+            Recipient::Mentor,
+            now,
+            crate::timeline::TimeScale::REAL,
+            Summary::default(),
+            vec![],
+            now,
+        );
+        let text = Templates::load(None)
+            .unwrap()
+            .render("welcome.txt", &ctx)
+            .unwrap();
+        (text, ctx.far_apart)
+    }
+
+    #[test]
+    fn hours_apart_is_the_circular_difference_in_minutes() {
+        // UTC+14 and UTC-10 show the same clock time (a day apart): 0 hours, not 24.
+        let (text, far) = apart("Pacific/Kiritimati", "Pacific/Honolulu");
+        assert!(!far, "{text}");
+        assert!(!text.contains("hours apart"), "{text}");
+        // UTC+13 and UTC-10: 23 hours one way, 1 hour the other.
+        let (text, far) = apart("Pacific/Tongatapu", "Pacific/Honolulu");
+        assert!(!far, "{text}");
+        // India (+5:30) and UTC: 5.5 hours, not 5; Nepal (+5:45) and UTC-1 (Azores in winter): 6.75.
+        let (text, far) = apart("Asia/Kolkata", "UTC");
+        assert!(!far, "{text}");
+        let (text, far) = apart("Asia/Kathmandu", "Atlantic/Azores");
+        assert!(far && text.contains("6.75 hours apart"), "{text}");
+        let (text, far) = apart("Asia/Kolkata", "Europe/London");
+        assert!(!far, "{text}");
+        let (text, far) = apart("Asia/Kolkata", "America/Sao_Paulo");
+        assert!(far && text.contains("8.5 hours apart"), "{text}");
+        // Whole hours stay whole: "8 hours", not "8.0 hours".
+        let (text, _) = apart("Europe/Berlin", "Asia/Tokyo");
+        assert!(text.contains("You are 8 hours apart"), "{text}");
     }
 
     #[test]

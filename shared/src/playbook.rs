@@ -411,13 +411,18 @@ pub fn parse_offset(s: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("{s:?} is not an offset like 2d, 36h, 1d12h, 90m"))?;
         number.clear();
-        total += match c {
-            'd' => Duration::days(n),
-            'h' => Duration::hours(n),
-            'm' => Duration::minutes(n),
-            's' => Duration::seconds(n),
+        // Checked: chrono panics on a duration beyond its range, and a typo
+        // such as `99999999999999d` must be a line-numbered error instead.
+        let part = match c {
+            'd' => Duration::try_days(n),
+            'h' => Duration::try_hours(n),
+            'm' => Duration::try_minutes(n),
+            's' => Duration::try_seconds(n),
             _ => return Err(format!("{s:?} has unknown unit {c:?} (use d, h, m or s)")),
         };
+        total = part
+            .and_then(|p| total.checked_add(&p))
+            .ok_or_else(|| format!("{s:?} is too large"))?;
     }
     if !number.is_empty() {
         return Err(format!("{s:?} needs a unit after {number} (d, h, m or s)"));
@@ -522,6 +527,25 @@ mod tests {
         assert_eq!(e.line, 7, "{e}");
         let e = error_of("name = \"x\"\n[[step]\n");
         assert_eq!(e.line, 2, "{e}");
+    }
+
+    #[test]
+    fn a_huge_offset_is_an_error_with_its_line_not_a_panic() {
+        for at in [
+            "99999999999999d",
+            "9223372036854775807s",
+            "106751991167300d1d",
+            "1000000000000000000000d",
+        ] {
+            let e = error_of(&format!(
+                "name = \"x\"\n[[step]]\nid = \"a\"\nat = \"{at}\"\nto = [\"mentor\"]\n"
+            ));
+            assert_eq!(e.line, 4, "{at}: {e}");
+            assert!(
+                e.to_string().starts_with("p.toml:4: step \"a\": `at`"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
