@@ -487,6 +487,54 @@ pub struct Composed {
     pub to: Address,
 }
 
+/// The Subject header. lettre writes a word of printable ASCII as it is, so
+/// a name that is itself an RFC 2047 encoded word (`=?utf-8?q?...?=`) would
+/// be decoded by the reader's mail client into whatever it hides (CR/LF, a
+/// `Bcc:`, another address). A subject holding `=?` is therefore encoded
+/// whole, so a client decodes it back to the literal text. (Display names
+/// need nothing: lettre encodes any name holding `=` or `?` whole.)
+fn subject_header(subject: String) -> HeaderValue {
+    let name = HeaderName::new_from_ascii_str("Subject");
+    if !subject.contains("=?") {
+        return HeaderValue::new(name, subject);
+    }
+    let encoded = encoded_words(&subject);
+    HeaderValue::dangerous_new_pre_encoded(name, subject, encoded)
+}
+
+/// `text` as RFC 2047 Q-encoded words (`=?utf-8?q?...?=`), folded onto
+/// continuation lines. Only ASCII letters and digits stay as they are, so no
+/// `?=`, CR, LF or `:` of the text survives unencoded; a word never splits a
+/// character and stays under 75 characters.
+fn encoded_words(text: &str) -> String {
+    const PAYLOAD: usize = 45;
+    let mut words = Vec::new();
+    let mut word = String::new();
+    for c in text.chars() {
+        let mut piece = String::new();
+        if c.is_ascii_alphanumeric() {
+            piece.push(c);
+        } else if c == ' ' {
+            piece.push('_');
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                piece.push_str(&format!("={b:02X}"));
+            }
+        }
+        if word.len() + piece.len() > PAYLOAD {
+            words.push(std::mem::take(&mut word));
+        }
+        word.push_str(&piece);
+    }
+    words.push(word);
+    words
+        .iter()
+        .map(|w| format!("=?utf-8?q?{w}?="))
+        .collect::<Vec<_>>()
+        .join("\r\n ")
+}
+
 /// Header names of the email contract.
 pub const STEP_HEADER: &str = "X-Firstweek-Step";
 /// Header naming the pair.
@@ -538,7 +586,7 @@ pub fn compose_any<C: Serialize>(
     let mut builder = Message::builder()
         .from(from.clone())
         .to(mailbox)
-        .subject(subject)
+        .raw_header(subject_header(subject))
         .message_id(Some(message_id.clone()));
     // Step ids and mentorship ids are validated as printable without spaces;
     // lettre still encodes the values, so nothing can break out of the header.
@@ -730,6 +778,124 @@ mod tests {
             "HTML escapes names: {raw}"
         );
         assert!(!raw.contains("<strong>Bo <b>"));
+    }
+
+    /// The header block of a formatted message, unfolded: (name, value) per header.
+    fn headers_of(raw: &str) -> Vec<(String, String)> {
+        let block = raw.split("\r\n\r\n").next().unwrap();
+        let mut out: Vec<(String, String)> = Vec::new();
+        for line in block.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                out.last_mut().unwrap().1.push_str(line);
+            } else {
+                let (name, value) = line.split_once(':').expect("a header line has a colon");
+                out.push((name.to_string(), value.trim_start().to_string()));
+            }
+        }
+        out
+    }
+
+    fn base64_decode(s: &str) -> Vec<u8> {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let (mut bits, mut n, mut out) = (0u32, 0, Vec::new());
+        for c in s.bytes().filter(|c| *c != b'=') {
+            bits = (bits << 6) | A.iter().position(|a| *a == c).unwrap() as u32;
+            n += 6;
+            if n >= 8 {
+                n -= 8;
+                out.push((bits >> n) as u8);
+            }
+        }
+        out
+    }
+
+    /// What a lax mail client shows for a header value: quotes dropped, then
+    /// every RFC 2047 encoded word decoded wherever it stands (many clients
+    /// decode them even inside quoted strings), adjacent words joined.
+    fn as_shown(value: &str) -> String {
+        let unquoted = value.replace('"', "");
+        let mut shown = String::new();
+        let mut rest = unquoted.as_str();
+        let mut last_was_word = false;
+        while let Some(start) = rest.find("=?") {
+            let (before, word) = rest.split_at(start);
+            let parts: Vec<&str> = word[2..].splitn(3, '?').collect();
+            let Some(end) = parts.get(2).and_then(|t| t.find("?=")) else {
+                break;
+            };
+            if !(last_was_word && before.trim().is_empty()) {
+                shown.push_str(before);
+            }
+            let text = &parts[2][..end];
+            let bytes = match parts[1] {
+                "b" | "B" => base64_decode(text),
+                _ => {
+                    let mut out = Vec::new();
+                    let b = text.as_bytes();
+                    let mut i = 0;
+                    while i < b.len() {
+                        match b[i] {
+                            b'_' => out.push(b' '),
+                            b'=' => {
+                                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+                                i += 2;
+                            }
+                            c => out.push(c),
+                        }
+                        i += 1;
+                    }
+                    out
+                }
+            };
+            shown.push_str(&String::from_utf8_lossy(&bytes));
+            rest = &parts[2][end + 2..];
+            last_was_word = true;
+        }
+        shown.push_str(rest);
+        shown
+    }
+
+    #[test]
+    fn a_name_that_is_an_encoded_word_is_shown_as_the_text_it_is() {
+        let spoofs = [
+            "=?utf-8?q?Ada=0D=0ABcc:_evil@example.org?=",
+            "=?UTF-8?B?QWRhDQpCY2M6IGV2aWxAZXhhbXBsZS5vcmc=?=",
+            "Ada =?utf-8?q?=0D=0ATo:_boss@example.org?= Lovelace",
+            "=?utf-8?q?ceo@example.org_<ceo@example.org>?=",
+        ];
+        for name in spoofs {
+            // The mentor's own email: the name is the To display name.
+            let raw = render("welcome", "welcome", Recipient::Mentor, name);
+            let headers = headers_of(&raw);
+            let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+            for one in ["To", "Subject", "From"] {
+                assert_eq!(
+                    names.iter().filter(|n| **n == one).count(),
+                    1,
+                    "{one} in {names:?}"
+                );
+            }
+            assert!(
+                !names.iter().any(|n| n.eq_ignore_ascii_case("bcc")),
+                "{names:?}"
+            );
+            let to = &headers.iter().find(|(n, _)| n == "To").unwrap().1;
+            let shown = as_shown(to);
+            assert_eq!(shown, format!("{name} <ada@example.org>"), "To: {to}");
+            assert!(!shown.contains(['\r', '\n']));
+
+            // The mentee's email names the mentor in its subject.
+            let raw = render("welcome", "welcome", Recipient::Mentee, name);
+            let headers = headers_of(&raw);
+            let subject = &headers.iter().find(|(n, _)| n == "Subject").unwrap().1;
+            assert_eq!(
+                as_shown(subject),
+                format!("Meet {name}: your first week starts now"),
+                "Subject: {subject}"
+            );
+            let to = &headers.iter().find(|(n, _)| n == "To").unwrap().1;
+            assert_eq!(as_shown(to), "\"Bo <b>\" <bo@example.org>".replace('"', ""));
+        }
     }
 
     #[test]
