@@ -547,3 +547,70 @@ async fn mail_goes_over_tls_to_a_server_with_a_private_ca() -> anyhow::Result<()
     env.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_week_is_the_week_late_interactions_do_not_count_and_far_future_ones_are_refused()
+-> anyhow::Result<()> {
+    // A three-day week and a coordinator look on day 5, after it: "silent in
+    // the first week" must still hold when the pair only talked on day 4.
+    let playbook = std::env::temp_dir().join(format!("fw-short-week-{}.toml", std::process::id()));
+    std::fs::write(
+        &playbook,
+        "name = \"short-week\"\nweek_days = 3\n\n[[step]]\nid = \"late_look\"\nat = \"5d\"\n\
+         to = [\"coordinator\"]\nwhen = \"no_interaction\"\ntemplate = \"escalation\"\n",
+    )?;
+    let mut options = Options::default();
+    options
+        .env
+        .push(("FIRSTWEEK_PLAYBOOK".into(), playbook.display().to_string()));
+    let env = Env::start(options).await?;
+    let start = Utc::now() + chrono::Duration::milliseconds(500);
+    let late = Pair::new(&format!("{}-late", env.name), start);
+    env.publish_json(
+        "mentorship.started",
+        &late.started(&format!("{}-start", late.id)),
+    )
+    .await?;
+    // Both talk on day 4 (published now, so they are stored long before day 5).
+    env.publish_json(
+        "interaction.recorded",
+        &late.interaction(1, "message", "mentor", env.days(4.0), None),
+    )
+    .await?;
+    env.publish_json(
+        "interaction.recorded",
+        &late.interaction(2, "message", "mentee", env.days(4.1), None),
+    )
+    .await?;
+    // A typo in the year: a call a year from now.
+    let typo = late.interaction(3, "call", "mentor", chrono::Duration::days(365), Some(30));
+    env.publish_json("interaction.recorded", &typo).await?;
+
+    env.wait_settled(&[&late.id], Duration::from_secs(60))
+        .await?;
+    let got = received(&env.mails(), &late.roles());
+    assert_eq!(
+        got.get(&late.id),
+        Some(&list(&["late_look->coordinator"])),
+        "day-4 interactions are outside the 3-day week; logs in {}",
+        env.log_dir.display()
+    );
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM interactions WHERE mentorship_id = $1")
+            .bind(&late.id)
+            .fetch_one(&env.pool)
+            .await?;
+    assert_eq!(stored, 2, "the far-future call is not stored");
+    let dead = env.dead_letters().await?;
+    assert_eq!(dead.len(), 1, "{dead:#?}");
+    let (key, reason, body) = &dead[0];
+    assert_eq!(key, "interaction.recorded");
+    assert!(
+        reason.contains("occurred_at") && reason.contains("in the future"),
+        "{reason}"
+    );
+    assert_eq!(body, &typo.to_string().into_bytes());
+    env.stop().await;
+    let _ = std::fs::remove_file(&playbook);
+    Ok(())
+}
