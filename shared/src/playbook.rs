@@ -15,6 +15,11 @@ use crate::interaction::Condition;
 /// The built-in first-week playbook, used when `FIRSTWEEK_PLAYBOOK` is unset.
 pub const BUILT_IN: &str = include_str!("../playbooks/first-week.toml");
 
+/// The largest `min_interactions` a playbook may set. The store keeps at most
+/// this many interactions of each kind and side of a pair, which is all a
+/// condition can count to.
+pub const MAX_MIN_INTERACTIONS: u32 = 1000;
+
 /// Who receives a step's email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Recipient {
@@ -220,10 +225,10 @@ impl Playbook {
             ));
         }
         let min = *raw.thresholds.min_interactions.get_ref();
-        if !(1..=1000).contains(&min) {
+        if !(1..=MAX_MIN_INTERACTIONS).contains(&min) {
             return Err(err(
                 raw.thresholds.min_interactions.span(),
-                format!("`min_interactions` must be 1 to 1000, got {min}"),
+                format!("`min_interactions` must be 1 to {MAX_MIN_INTERACTIONS}, got {min}"),
             ));
         }
         let long = *raw.thresholds.long_session_minutes.get_ref();
