@@ -816,4 +816,20 @@ async fn secrets_in_urls_are_never_printed() {
         err.contains("postgres://fw:***@127.0.0.1:1/fw") && !err.contains("hunter2"),
         "{err}"
     );
+    // libpq-style: the password as a URL parameter.
+    let env = [(
+        "DATABASE_URL",
+        "postgres://fw@127.0.0.1:1/fw?password=hunter2",
+    )];
+    let err = fails(&cli(&env, &["timeline", "m-1"]).await);
+    assert!(
+        err.contains("postgres://fw@127.0.0.1:1/fw?password=***") && !err.contains("hunter2"),
+        "{err}"
+    );
+    let env = [(
+        "AMQP_URL",
+        "amqp://guest@127.0.0.1:1/nowhere?password=hunter2",
+    )];
+    let err = fails(&cli(&env, &["dead", "list"]).await);
+    assert!(!err.contains("hunter2"), "{err}");
 }
