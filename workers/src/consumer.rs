@@ -216,6 +216,10 @@ async fn dead_letter(
     key: &str,
     reason: &str,
 ) -> Result<(), lapin::Error> {
+    // A reason can quote an SMTP reply or an error naming an address: a dead
+    // letter's headers, like the logs, hold none.
+    let reason = firstweek::email::without_addresses(reason);
+    let reason = reason.as_str();
     tracing::warn!(routing_key = %key, reason, "dead-lettered");
     metrics::counter!("firstweek_dead_letters_total").increment(1);
     // Where it came from, so a replay puts it back there: a due step came
