@@ -164,6 +164,39 @@ for user, op, res, allowed in expect:
         problems.append(f"{user} {'cannot' if allowed else 'can'} {op} {res or '(default exchange)'}")
 check("rabbitmq: definitions.json users, hashes, least-privilege permissions", problems, f"{len(rmq_users)} users, {len(expect)} access rules")
 
+# 3b. RabbitMQ size and memory bounds: the broker refuses bodies far above the contract's 64 KiB
+# (a body a little over it still reaches intake and is dead-lettered with the reason), and a
+# policy bounds firstweek.dead (drop-head: the oldest dead letters go first) without touching the
+# work queues, whose reject-publish overflow must never drop an accepted event or due step.
+problems, conf = [], {}
+for line in open("deploy/rabbitmq/rabbitmq.conf"):
+    line = line.split("#", 1)[0].strip()
+    if "=" in line:
+        k, v = (x.strip() for x in line.split("=", 1))
+        conf[k] = v
+try: max_size = int(conf.get("max_message_size", ""))
+except ValueError: max_size = None
+if max_size is None: problems.append("rabbitmq.conf: no max_message_size (RabbitMQ's default is 128 MiB)")
+elif not 65536 < max_size <= 4 * 65536: problems.append(f"rabbitmq.conf: max_message_size {max_size} is not above 64 KiB and at most 256 KiB")
+def policy_for(queue):
+    found = [p for p in defs.get("policies", []) if p.get("vhost") == "firstweek"
+             and p.get("apply-to", "all") in ("queues", "all", "classic_queues", "quorum_queues")
+             and re.search(p.get("pattern", "^$"), queue)]
+    return max(found, key=lambda p: p.get("priority", 0)) if found else None
+dead = policy_for("firstweek.dead")
+if not dead: problems.append("definitions.json: no policy bounds firstweek.dead")
+else:
+    d = dead.get("definition", {})
+    if not any(isinstance(d.get(k), int) and d[k] > 0 for k in ("max-length", "max-length-bytes")):
+        problems.append(f"policy {dead.get('name')}: neither max-length nor max-length-bytes")
+    if d.get("overflow") != "drop-head": problems.append(f"policy {dead.get('name')}: overflow is not drop-head")
+for q in ("firstweek.events", "firstweek.steps"):
+    p = policy_for(q)
+    if p and any(k in p.get("definition", {}) for k in ("max-length", "max-length-bytes", "overflow", "message-ttl", "expires")):
+        problems.append(f"policy {p.get('name')} would bound or expire the work queue {q}")
+check("rabbitmq: max_message_size and the bounded dead-letter queue", problems,
+      f"max_message_size {max_size}, {dead.get('name') if dead else '-'}")
+
 def rmq_password_ok(user, password):
     raw = rmq_users.get(user, b"")
     return len(raw) == 36 and hashlib.sha256(raw[:4] + password.encode()).digest() == raw[4:]

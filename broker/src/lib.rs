@@ -5,6 +5,17 @@
 //!   there, including unknown routing keys, so those can be dead-lettered.
 //! - `firstweek.steps` (quorum queue): due steps, published by the scheduler.
 //! - `firstweek.dead` (quorum queue): refused messages, with the reason in `x-firstweek-error`.
+//!   It is bounded by a broker **policy** (`firstweek-dead-bounded` in
+//!   `deploy/rabbitmq/definitions.json`: `max-length`, `max-length-bytes`,
+//!   overflow `drop-head`, so the oldest dead letters go first), not by
+//!   queue arguments declared here: a queue's arguments cannot change once it
+//!   exists (a declare with other arguments fails with `PRECONDITION_FAILED`
+//!   and would stop every service at start-up on an existing installation),
+//!   while a policy applies to the existing queue at once and an operator can
+//!   retune it without a release. The work queues get no such bound: their
+//!   `reject-publish` overflow never drops an accepted message.
+//!   A refused body larger than the contract's 64 KiB keeps only its first
+//!   4 KiB in its dead letter ([`dead_body`]).
 //!
 //! This crate owns what travels on the wire between firstweek's processes
 //! (the [`DueStep`]) and how a dead letter's headers read.
@@ -33,6 +44,18 @@ pub const DEAD_QUEUE: &str = "firstweek.dead";
 pub const ERROR_HEADER: &str = "x-firstweek-error";
 /// Header carrying the routing key a dead letter was first published with.
 pub const ROUTING_KEY_HEADER: &str = "x-firstweek-routing-key";
+/// Header carrying the exchange a dead letter was first published to (empty:
+/// the default exchange, as for `firstweek.steps`), so a replay goes back there.
+pub const EXCHANGE_HEADER: &str = "x-firstweek-exchange";
+/// Header set on a dead letter whose body was cut: the original body's size in bytes.
+pub const ORIGINAL_SIZE_HEADER: &str = "x-firstweek-original-size";
+/// A refused body up to this size (the contract's largest event) is kept whole
+/// in its dead letter, so it can be fixed and replayed as it was.
+pub const DEAD_BODY_WHOLE_MAX: usize = 64 * 1024;
+/// Of a larger body a dead letter keeps only the first this many bytes (enough
+/// to see what it was), so an oversized message cannot fill the dead-letter
+/// queue; the reason says so and [`ORIGINAL_SIZE_HEADER`] holds the size.
+pub const DEAD_BODY_KEPT: usize = 4 * 1024;
 /// Deliveries of one message before the broker dead-letters it.
 pub const DELIVERY_LIMIT: i64 = 5;
 
@@ -192,15 +215,34 @@ pub async fn publish_confirmed(
     }
 }
 
-/// Publishes a refused message to the dead-letter queue with its reason;
-/// returns once the broker has confirmed it (only then may the original be acked).
+/// What a dead letter keeps of a refused body, and the reason it carries: a
+/// body up to [`DEAD_BODY_WHOLE_MAX`] whole; of a larger one the first
+/// [`DEAD_BODY_KEPT`] bytes, the reason saying so.
+pub fn dead_body<'a>(body: &'a [u8], reason: &str) -> (&'a [u8], String) {
+    if body.len() <= DEAD_BODY_WHOLE_MAX {
+        return (body, reason.to_string());
+    }
+    (
+        &body[..DEAD_BODY_KEPT],
+        format!(
+            "{reason} (the dead letter keeps the first {DEAD_BODY_KEPT} of its {} bytes)",
+            body.len()
+        ),
+    )
+}
+
+/// Publishes a refused message to the dead-letter queue with its reason and
+/// where it was first published (`origin`); returns once the broker has
+/// confirmed it (only then may the original be acked). An oversized body is
+/// cut (see [`dead_body`]).
 pub async fn dead_letter(
     channel: &Channel,
-    original_key: &str,
+    origin: &Origin,
     original: &BasicProperties,
     body: &[u8],
     reason: &str,
 ) -> Result<(), BrokerError> {
+    let (kept, reason) = dead_body(body, reason);
     let mut headers = original.headers().clone().unwrap_or_default();
     headers.insert(
         ERROR_HEADER.into(),
@@ -208,15 +250,39 @@ pub async fn dead_letter(
     );
     headers.insert(
         ROUTING_KEY_HEADER.into(),
-        AMQPValue::LongString(LongString::from(original_key)),
+        AMQPValue::LongString(LongString::from(origin.routing_key.as_str())),
     );
+    headers.insert(
+        EXCHANGE_HEADER.into(),
+        AMQPValue::LongString(LongString::from(origin.exchange.as_str())),
+    );
+    if kept.len() < body.len() {
+        headers.insert(
+            ORIGINAL_SIZE_HEADER.into(),
+            AMQPValue::LongLongInt(i64::try_from(body.len()).unwrap_or(i64::MAX)),
+        );
+    }
     let mut props = BasicProperties::default()
         .with_delivery_mode(2)
         .with_headers(headers);
     if let Some(ct) = original.content_type() {
         props = props.with_content_type(ct.clone());
     }
-    publish_confirmed(channel, "", DEAD_QUEUE, body, props).await
+    publish_confirmed(channel, "", DEAD_QUEUE, kept, props).await
+}
+
+/// The size of the original body, if this dead letter keeps only its start.
+pub fn original_size(props: &BasicProperties) -> Option<i64> {
+    let headers = props.headers().as_ref()?;
+    match headers
+        .inner()
+        .get(&ShortString::from(ORIGINAL_SIZE_HEADER))?
+    {
+        AMQPValue::LongLongInt(n) => Some(*n),
+        AMQPValue::LongInt(n) => Some(i64::from(*n)),
+        AMQPValue::LongUInt(n) => Some(i64::from(*n)),
+        _ => None,
+    }
 }
 
 /// A header's text, if present and a string.
@@ -270,18 +336,31 @@ pub struct Origin {
 pub fn is_dead_letter_header(name: &str) -> bool {
     name == ERROR_HEADER
         || name == ROUTING_KEY_HEADER
+        || name == EXCHANGE_HEADER
+        || name == ORIGINAL_SIZE_HEADER
         || name == "x-death"
         || name == "x-delivery-count"
         || name.starts_with("x-first-death-")
         || name.starts_with("x-last-death-")
 }
 
-/// Where the message was first published: firstweek's routing-key header
-/// (refused by intake), else the broker's `x-death` (delivery limit reached).
+/// Where the message was first published: firstweek's headers (refused by a
+/// worker), else the broker's `x-death` (delivery limit reached).
 pub fn origin(p: &BasicProperties) -> Option<Origin> {
     if let Some(key) = header_text(p, ROUTING_KEY_HEADER) {
+        // Dead letters written before the exchange header existed: a queue's
+        // name as the key means the step was published to that queue through
+        // the default exchange (the scheduler's `firstweek.steps`); anything
+        // else came from the public exchange.
+        let exchange = header_text(p, EXCHANGE_HEADER).unwrap_or_else(|| {
+            if [STEPS_QUEUE, EVENTS_QUEUE, DEAD_QUEUE].contains(&key.as_str()) {
+                String::new()
+            } else {
+                EXCHANGE.into()
+            }
+        });
         return Some(Origin {
-            exchange: EXCHANGE.into(),
+            exchange,
             routing_key: key,
         });
     }
@@ -364,5 +443,59 @@ pub fn delivery_count(props: &BasicProperties) -> i64 {
         Some(AMQPValue::LongUInt(n)) => i64::from(*n),
         Some(AMQPValue::ShortInt(n)) => i64::from(*n),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_headers(pairs: &[(&str, &str)]) -> BasicProperties {
+        let mut t = FieldTable::default();
+        for (k, v) in pairs {
+            t.insert((*k).into(), AMQPValue::LongString(LongString::from(*v)));
+        }
+        BasicProperties::default().with_headers(t)
+    }
+
+    #[test]
+    fn a_dead_letter_goes_back_where_it_was_first_published() {
+        let step = with_headers(&[(ROUTING_KEY_HEADER, STEPS_QUEUE), (EXCHANGE_HEADER, "")]);
+        assert_eq!(
+            origin(&step),
+            Some(Origin {
+                exchange: String::new(),
+                routing_key: STEPS_QUEUE.into()
+            })
+        );
+        // Written before the exchange header: a queue name means the default exchange.
+        let legacy_step = with_headers(&[(ROUTING_KEY_HEADER, STEPS_QUEUE)]);
+        assert_eq!(origin(&legacy_step).unwrap().exchange, "");
+        let legacy_event = with_headers(&[(ROUTING_KEY_HEADER, "mentorship.started")]);
+        assert_eq!(origin(&legacy_event).unwrap().exchange, EXCHANGE);
+        assert!(is_dead_letter_header(EXCHANGE_HEADER));
+        assert!(is_dead_letter_header(ORIGINAL_SIZE_HEADER));
+    }
+
+    #[test]
+    fn a_dead_letter_keeps_a_contract_sized_body_whole_and_the_start_of_a_larger_one() {
+        let fits = vec![b'x'; DEAD_BODY_WHOLE_MAX];
+        let (kept, reason) = dead_body(&fits, "field `x`: bad");
+        assert_eq!(
+            (kept.len(), reason.as_str()),
+            (fits.len(), "field `x`: bad")
+        );
+
+        let huge = vec![b'y'; 10 * 1024 * 1024];
+        let (kept, reason) = dead_body(
+            &huge,
+            "body is 10485760 bytes, larger than the 65536 allowed",
+        );
+        assert_eq!(kept, &huge[..DEAD_BODY_KEPT]);
+        assert!(reason.starts_with("body is 10485760 bytes"), "{reason}");
+        assert!(
+            reason.ends_with("(the dead letter keeps the first 4096 of its 10485760 bytes)"),
+            "{reason}"
+        );
     }
 }

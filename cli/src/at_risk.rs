@@ -117,7 +117,11 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         block.push(format!(
             "  evidence  first week so far: {}",
-            evidence(&Summary::as_of(ledger, now.min(started_at + week)))
+            evidence(&decision::week_summary(
+                &rules,
+                pair.record.with_ledger(ledger),
+                now
+            ))
         ));
         let c = &pair.record.started.coordinator;
         block.push(format!(

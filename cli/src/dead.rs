@@ -401,6 +401,15 @@ async fn replay_one(
         writeln!(out, "#{n}: kept: where it was first published is unknown")?;
         return Ok(false);
     };
+    // Republishing the start of a body would only be refused again, or worse, taken.
+    if let Some(size) = broker::original_size(&d.properties) {
+        writeln!(
+            out,
+            "#{n}: kept: only the first {} of its {size} bytes were kept; the original is not in the queue",
+            d.data.len()
+        )?;
+        return Ok(false);
+    }
     if let Err(e) = republish(&session.confirms, &origin, d).await {
         writeln!(out, "#{n}: kept: {e:#}")?;
         return Ok(false);

@@ -86,36 +86,100 @@ pub async fn check_exchange(conn: &lapin::Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `url` with its password replaced by `***`.
+/// `url` with its passwords replaced by `***`: the one in `user:password@`
+/// and any given as a query parameter (`?password=...`, `sslpassword=...`,
+/// which libpq and sqlx accept).
 pub fn redact(url: &str) -> String {
-    match password_span(url) {
-        Some((start, end)) => format!("{}***{}", &url[..start], &url[end..]),
-        None => url.to_string(),
+    let mut out = String::with_capacity(url.len());
+    let mut last = 0;
+    for (start, end) in password_spans(url) {
+        out.push_str(&url[last..start]);
+        out.push_str("***");
+        last = end;
     }
+    out.push_str(&url[last..]);
+    out
 }
 
-/// `text` with any occurrence of the password in `url` replaced by `***`.
+/// `text` with any occurrence of a password in `url` replaced by `***`.
 pub fn scrub(text: &str, url: &str) -> String {
-    match password_span(url) {
-        Some((start, end)) if end > start => text.replace(&url[start..end], "***"),
-        _ => text.to_string(),
-    }
+    password_spans(url)
+        .into_iter()
+        .fold(text.to_string(), |t, (start, end)| {
+            t.replace(&url[start..end], "***")
+        })
 }
 
-/// Byte range of the password in `scheme://user:password@host/...`.
-fn password_span(url: &str) -> Option<(usize, usize)> {
-    let authority_start = url.find("://")? + 3;
+/// Byte ranges of the passwords in `scheme://user:password@host/...?password=...`,
+/// in order, none empty.
+fn password_spans(url: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let Some(scheme_end) = url.find("://") else {
+        return spans;
+    };
+    let authority_start = scheme_end + 3;
     let rest = &url[authority_start..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
-    let at = authority.rfind('@')?;
-    let colon = authority[..at].find(':')?;
-    Some((authority_start + colon + 1, authority_start + at))
+    if let Some(at) = authority.rfind('@')
+        && let Some(colon) = authority[..at].find(':')
+        && colon + 1 < at
+    {
+        spans.push((authority_start + colon + 1, authority_start + at));
+    }
+    let Some(query_start) = url.find('?').map(|q| q + 1) else {
+        return spans;
+    };
+    let query_end = url[query_start..]
+        .find('#')
+        .map_or(url.len(), |h| query_start + h);
+    let mut pos = query_start;
+    for pair in url[query_start..query_end].split('&') {
+        if let Some((key, value)) = pair.split_once('=')
+            && key.to_ascii_lowercase().ends_with("password")
+            && !value.is_empty()
+        {
+            let value_start = pos + key.len() + 1;
+            spans.push((value_start, value_start + value.len()));
+        }
+        pos += pair.len() + 1;
+    }
+    spans
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_given_as_a_url_parameter_is_hidden_too() {
+        assert_eq!(
+            redact("postgres://fw@db:5432/fw?sslmode=require&password=hunter2"),
+            "postgres://fw@db:5432/fw?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact("postgres:///fw?password=hunter2&host=/run"),
+            "postgres:///fw?password=***&host=/run"
+        );
+        assert_eq!(
+            redact("postgres://fw:one@db/fw?PassWord=two#x"),
+            "postgres://fw:***@db/fw?PassWord=***#x"
+        );
+        assert_eq!(
+            redact("postgres://db/fw?sslpassword=key-pass"),
+            "postgres://db/fw?sslpassword=***"
+        );
+        let url = "postgres://fw@db/fw?password=hunter2";
+        assert_eq!(
+            scrub("auth failed for hunter2 at db", url),
+            "auth failed for *** at db"
+        );
+        // A parameter merely ending in "password" that is empty stays as it is.
+        assert_eq!(
+            redact("postgres://db/fw?password="),
+            "postgres://db/fw?password="
+        );
+    }
 
     #[test]
     fn passwords_are_hidden() {

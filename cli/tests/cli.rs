@@ -755,6 +755,63 @@ async fn publish_sends_valid_events_with_confirms() {
 }
 
 #[tokio::test]
+async fn a_dead_due_step_is_replayed_to_the_steps_queue_not_to_intake() {
+    let vhost = Vhost::new().await;
+    let env = vhost.env();
+    // As a worker dead-letters a due step it cannot handle (its row was
+    // broken, since fixed by hand): the step came from `firstweek.steps`.
+    let step = r#"{"timeline_id":7,"mentorship_id":"m-1","step_id":"welcome","recipient":"mentor","due_at":"2026-11-23T09:00:00Z","send_at":"2026-11-23T09:00:00Z"}"#;
+    vhost
+        .dead_letter(
+            broker::STEPS_QUEUE,
+            step.as_bytes(),
+            "failed 5 times: row 7 is corrupt",
+        )
+        .await;
+    let out = ok(&cli(&env, &["dead", "replay", "--all"]).await);
+    assert!(
+        out.contains("#1: replayed to queue firstweek.steps (confirmed)"),
+        "{out}"
+    );
+    assert!(
+        vhost.drain(broker::EVENTS_QUEUE).await.is_empty(),
+        "not to intake"
+    );
+    let steps = vhost.drain(broker::STEPS_QUEUE).await;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].2.as_slice(), step.as_bytes());
+}
+
+#[tokio::test]
+async fn an_oversized_dead_letter_keeps_its_start_and_is_not_replayed() {
+    let vhost = Vhost::new().await;
+    let env = vhost.env();
+    let huge = format!(r#"{{"event_id":"e-1","pad":"{}"}}"#, "x".repeat(200 * 1024));
+    vhost
+        .dead_letter(
+            "mentorship.started",
+            huge.as_bytes(),
+            &format!(
+                "body is {} bytes, larger than the 65536 allowed",
+                huge.len()
+            ),
+        )
+        .await;
+    let out = ok(&cli(&env, &["dead", "show", "1"]).await);
+    assert!(
+        out.contains(&format!("keeps the first 4096 of its {} bytes", huge.len())),
+        "{out}"
+    );
+    let out = ok(&cli(&env, &["dead", "replay", "--all"]).await);
+    assert!(out.contains("replayed 0, kept 1"), "{out}");
+    assert!(out.contains("#1: kept: only the first 4096"), "{out}");
+    assert!(vhost.drain(broker::EVENTS_QUEUE).await.is_empty());
+    let dead = vhost.drain(broker::DEAD_QUEUE).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].2.as_slice(), &huge.as_bytes()[..4096]);
+}
+
+#[tokio::test]
 async fn secrets_in_urls_are_never_printed() {
     let env = [("AMQP_URL", "amqp://guest:hunter2@127.0.0.1:1/nowhere")];
     let err = fails(&cli(&env, &["dead", "list"]).await);
@@ -769,4 +826,20 @@ async fn secrets_in_urls_are_never_printed() {
         err.contains("postgres://fw:***@127.0.0.1:1/fw") && !err.contains("hunter2"),
         "{err}"
     );
+    // libpq-style: the password as a URL parameter.
+    let env = [(
+        "DATABASE_URL",
+        "postgres://fw@127.0.0.1:1/fw?password=hunter2",
+    )];
+    let err = fails(&cli(&env, &["timeline", "m-1"]).await);
+    assert!(
+        err.contains("postgres://fw@127.0.0.1:1/fw?password=***") && !err.contains("hunter2"),
+        "{err}"
+    );
+    let env = [(
+        "AMQP_URL",
+        "amqp://guest@127.0.0.1:1/nowhere?password=hunter2",
+    )];
+    let err = fails(&cli(&env, &["dead", "list"]).await);
+    assert!(!err.contains("hunter2"), "{err}");
 }

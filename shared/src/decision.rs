@@ -164,7 +164,7 @@ pub fn decide(
     if ended {
         return on_time(Verdict::Cancel);
     }
-    let summary = Summary::as_of(pair.ledger, as_of);
+    let summary = week_summary(rules, pair, as_of);
     let thresholds = &rules.playbook.thresholds;
     let fired = summary.judge(&step.when, thresholds);
     let verdict = if fired.is_empty() {
@@ -186,6 +186,22 @@ pub fn decide(
         }
     };
     Decision { verdict, forecast }
+}
+
+/// What a pair's ledger shows as of `as_of`, counting only the interactions
+/// that occurred within its first week ([`timeline::in_first_week`]: from
+/// `started_at`, inclusive, to the end of the playbook's week, exclusive, in
+/// wall-clock time), whatever order they arrived in. The one place that says
+/// which interactions count: every decision, risk, digest line and CLI view
+/// judges on this summary.
+pub fn week_summary(rules: &Rules, pair: Pair<'_>, as_of: DateTime<Utc>) -> Summary {
+    let started_at = pair.started.started_at;
+    Summary::as_of(
+        pair.ledger.iter().filter(|i| {
+            timeline::in_first_week(started_at, i.occurred_at, &rules.playbook, rules.scale)
+        }),
+        as_of,
+    )
 }
 
 /// The timeline of a newly started pair: its timed steps, and the pacing tip
@@ -318,7 +334,7 @@ pub fn risk_conditions(playbook: &Playbook) -> Vec<Condition> {
 /// judged on the interactions so far, each applied once the week has had time
 /// for it (see [`due_for_a_look`]). Empty: on track.
 pub fn risks(rules: &Rules, pair: Pair<'_>, now: DateTime<Utc>) -> Vec<Risk> {
-    let summary = Summary::as_of(pair.ledger, now);
+    let summary = week_summary(rules, pair, now);
     let day = timeline::program_day(pair.started.started_at, now, rules.scale);
     let thresholds = &rules.playbook.thresholds;
     summary

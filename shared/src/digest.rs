@@ -12,7 +12,6 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::decision::{self, Pair, Rules};
-use crate::interaction::Summary;
 use crate::timeline;
 
 /// Step ids of digests start with this, followed by the date.
@@ -97,7 +96,7 @@ impl DigestContext {
 /// One pair's line as of `now`.
 pub fn line(rules: &Rules, pair: Pair<'_>, now: DateTime<Utc>) -> PairLine {
     let started = pair.started;
-    let summary = Summary::as_of(pair.ledger, now);
+    let summary = decision::week_summary(rules, pair, now);
     PairLine {
         mentorship_id: started.mentorship_id.clone(),
         mentor: started.mentor.name.clone(),

@@ -292,8 +292,8 @@ pub struct Context {
     pub mentee: PersonView,
     /// Mentor and mentee are six hours or more apart, so async may suit them better.
     pub far_apart: bool,
-    /// Hours between the mentor's and the mentee's UTC offsets at the moment of sending.
-    pub hours_apart: i64,
+    /// Hours between the mentor's and the mentee's clocks at the moment of sending.
+    pub hours_apart: HoursApart,
     /// Program day the step is judged on (0-based from the start).
     pub day: i64,
     /// The pair's interactions as of the due time.
@@ -320,12 +320,42 @@ fn local_time(tz_name: &str, at: DateTime<Utc>) -> String {
     }
 }
 
-fn offset_hours(tz_name: &str, at: DateTime<Utc>) -> i64 {
+fn offset_minutes(tz_name: &str, at: DateTime<Utc>) -> i64 {
     use chrono::Offset;
     tz_name
         .parse::<Tz>()
-        .map(|tz| i64::from(at.with_timezone(&tz).offset().fix().local_minus_utc()) / 3600)
+        .map(|tz| i64::from(at.with_timezone(&tz).offset().fix().local_minus_utc()) / 60)
         .unwrap_or(0)
+}
+
+/// How far apart two clocks are, in minutes: the circular difference of their
+/// UTC offsets, so UTC+14 and UTC-10 (the same time of day, a date apart) are
+/// 0 apart and +5:30 and UTC are 330. Shown in templates in hours: a whole
+/// number (`8`) when whole, else a decimal (`5.5`, `6.75`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoursApart {
+    /// The difference in minutes, 0 to 720.
+    pub minutes: i64,
+}
+
+impl HoursApart {
+    /// The circular difference between two UTC offsets given in minutes.
+    pub fn between(a_minutes: i64, b_minutes: i64) -> HoursApart {
+        let d = (a_minutes - b_minutes).rem_euclid(24 * 60);
+        HoursApart {
+            minutes: d.min(24 * 60 - d),
+        }
+    }
+}
+
+impl Serialize for HoursApart {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.minutes % 60 == 0 {
+            s.serialize_i64(self.minutes / 60)
+        } else {
+            s.serialize_f64(self.minutes as f64 / 60.0)
+        }
+    }
 }
 
 fn person_view(role: &'static str, p: &Person, now: DateTime<Utc>) -> PersonView {
@@ -391,9 +421,10 @@ impl Context {
             Recipient::Mentee => (mentee.clone(), mentor.clone()),
             Recipient::Coordinator => (coordinator, mentee.clone()),
         };
-        let hours_apart = (offset_hours(&started.mentor.timezone, now)
-            - offset_hours(&started.mentee.timezone, now))
-        .abs();
+        let hours_apart = HoursApart::between(
+            offset_minutes(&started.mentor.timezone, now),
+            offset_minutes(&started.mentee.timezone, now),
+        );
         let day = crate::timeline::program_day(started.started_at, due_at, scale);
         let kinds = summary
             .by_kind
@@ -415,7 +446,7 @@ impl Context {
             other,
             mentor,
             mentee,
-            far_apart: hours_apart >= 6,
+            far_apart: hours_apart.minutes >= 6 * 60,
             hours_apart,
             day,
             has_plan: summary.has_plan(),
@@ -454,6 +485,96 @@ pub struct Composed {
     pub message_id: String,
     /// The recipient's address.
     pub to: Address,
+}
+
+/// The Subject header. lettre writes a word of printable ASCII as it is, so
+/// a name that is itself an RFC 2047 encoded word (`=?utf-8?q?...?=`) would
+/// be decoded by the reader's mail client into whatever it hides (CR/LF, a
+/// `Bcc:`, another address). A subject holding `=?` is therefore encoded
+/// whole, so a client decodes it back to the literal text. (Display names
+/// need nothing: lettre encodes any name holding `=` or `?` whole.)
+fn subject_header(subject: String) -> HeaderValue {
+    let name = HeaderName::new_from_ascii_str("Subject");
+    if !subject.contains("=?") {
+        return HeaderValue::new(name, subject);
+    }
+    let encoded = encoded_words(&subject);
+    HeaderValue::dangerous_new_pre_encoded(name, subject, encoded)
+}
+
+/// `text` as RFC 2047 Q-encoded words (`=?utf-8?q?...?=`), folded onto
+/// continuation lines. Only ASCII letters and digits stay as they are, so no
+/// `?=`, CR, LF or `:` of the text survives unencoded; a word never splits a
+/// character and stays under 75 characters.
+fn encoded_words(text: &str) -> String {
+    const PAYLOAD: usize = 45;
+    let mut words = Vec::new();
+    let mut word = String::new();
+    for c in text.chars() {
+        let mut piece = String::new();
+        if c.is_ascii_alphanumeric() {
+            piece.push(c);
+        } else if c == ' ' {
+            piece.push('_');
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                piece.push_str(&format!("={b:02X}"));
+            }
+        }
+        if word.len() + piece.len() > PAYLOAD {
+            words.push(std::mem::take(&mut word));
+        }
+        word.push_str(&piece);
+    }
+    words.push(word);
+    words
+        .iter()
+        .map(|w| format!("=?utf-8?q?{w}?="))
+        .collect::<Vec<_>>()
+        .join("\r\n ")
+}
+
+/// `text` with every email address in it replaced by `<address>`, for log
+/// lines and dead-letter reasons (an SMTP reply often quotes the recipient:
+/// `550 5.1.1 <bo@example.org>: no such user`). An address here is a run of
+/// local-part characters, `@`, and a domain with a dot.
+pub fn without_addresses(text: &str) -> String {
+    // Not `=`: in a `key=value` log field it separates, it does not belong.
+    let local = |c: char| c.is_alphanumeric() || "._%+-!#$&'*/?^`{|}~".contains(c);
+    let domain = |c: char| c.is_alphanumeric() || c == '.' || c == '-';
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '@' {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let mut start = out.len();
+        for (at, c) in out.char_indices().rev() {
+            if !local(c) {
+                break;
+            }
+            start = at;
+        }
+        let mut end = i + 1;
+        while end < chars.len() && domain(chars[end]) {
+            end += 1;
+        }
+        let host: String = chars[i + 1..end].iter().collect();
+        let host = host.trim_end_matches(['.', '-']);
+        if start < out.len() && host.contains('.') && !host.starts_with('.') {
+            out.truncate(start);
+            out.push_str("<address>");
+            i += 1 + host.chars().count();
+        } else {
+            out.push('@');
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Header names of the email contract.
@@ -507,7 +628,7 @@ pub fn compose_any<C: Serialize>(
     let mut builder = Message::builder()
         .from(from.clone())
         .to(mailbox)
-        .subject(subject)
+        .raw_header(subject_header(subject))
         .message_id(Some(message_id.clone()));
     // Step ids and mentorship ids are validated as printable without spaces;
     // lettre still encodes the values, so nothing can break out of the header.
@@ -639,6 +760,51 @@ mod tests {
         );
     }
 
+    fn apart(mentor_tz: &str, mentee_tz: &str) -> (String, bool) {
+        let mut p = pair("Ada");
+        p.mentor.timezone = mentor_tz.into();
+        p.mentee.timezone = mentee_tz.into();
+        let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+        let ctx = Context::new(
+            &p,
+            "welcome",
+            Recipient::Mentor,
+            now,
+            crate::timeline::TimeScale::REAL,
+            Summary::default(),
+            vec![],
+            now,
+        );
+        let text = Templates::load(None)
+            .unwrap()
+            .render("welcome.txt", &ctx)
+            .unwrap();
+        (text, ctx.far_apart)
+    }
+
+    #[test]
+    fn hours_apart_is_the_circular_difference_in_minutes() {
+        // UTC+14 and UTC-10 show the same clock time (a day apart): 0 hours, not 24.
+        let (text, far) = apart("Pacific/Kiritimati", "Pacific/Honolulu");
+        assert!(!far, "{text}");
+        assert!(!text.contains("hours apart"), "{text}");
+        // UTC+13 and UTC-10: 23 hours one way, 1 hour the other.
+        let (text, far) = apart("Pacific/Tongatapu", "Pacific/Honolulu");
+        assert!(!far, "{text}");
+        // India (+5:30) and UTC: 5.5 hours, not 5; Nepal (+5:45) and UTC-1 (Azores in winter): 6.75.
+        let (text, far) = apart("Asia/Kolkata", "UTC");
+        assert!(!far, "{text}");
+        let (text, far) = apart("Asia/Kathmandu", "Atlantic/Azores");
+        assert!(far && text.contains("6.75 hours apart"), "{text}");
+        let (text, far) = apart("Asia/Kolkata", "Europe/London");
+        assert!(!far, "{text}");
+        let (text, far) = apart("Asia/Kolkata", "America/Sao_Paulo");
+        assert!(far && text.contains("8.5 hours apart"), "{text}");
+        // Whole hours stay whole: "8 hours", not "8.0 hours".
+        let (text, _) = apart("Europe/Berlin", "Asia/Tokyo");
+        assert!(text.contains("You are 8 hours apart"), "{text}");
+    }
+
     #[test]
     fn names_never_break_headers_or_html() {
         let raw = render(
@@ -654,6 +820,144 @@ mod tests {
             "HTML escapes names: {raw}"
         );
         assert!(!raw.contains("<strong>Bo <b>"));
+    }
+
+    /// The header block of a formatted message, unfolded: (name, value) per header.
+    fn headers_of(raw: &str) -> Vec<(String, String)> {
+        let block = raw.split("\r\n\r\n").next().unwrap();
+        let mut out: Vec<(String, String)> = Vec::new();
+        for line in block.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                out.last_mut().unwrap().1.push_str(line);
+            } else {
+                let (name, value) = line.split_once(':').expect("a header line has a colon");
+                out.push((name.to_string(), value.trim_start().to_string()));
+            }
+        }
+        out
+    }
+
+    fn base64_decode(s: &str) -> Vec<u8> {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let (mut bits, mut n, mut out) = (0u32, 0, Vec::new());
+        for c in s.bytes().filter(|c| *c != b'=') {
+            bits = (bits << 6) | A.iter().position(|a| *a == c).unwrap() as u32;
+            n += 6;
+            if n >= 8 {
+                n -= 8;
+                out.push((bits >> n) as u8);
+            }
+        }
+        out
+    }
+
+    /// What a lax mail client shows for a header value: quotes dropped, then
+    /// every RFC 2047 encoded word decoded wherever it stands (many clients
+    /// decode them even inside quoted strings), adjacent words joined.
+    fn as_shown(value: &str) -> String {
+        let unquoted = value.replace('"', "");
+        let mut shown = String::new();
+        let mut rest = unquoted.as_str();
+        let mut last_was_word = false;
+        while let Some(start) = rest.find("=?") {
+            let (before, word) = rest.split_at(start);
+            let parts: Vec<&str> = word[2..].splitn(3, '?').collect();
+            let Some(end) = parts.get(2).and_then(|t| t.find("?=")) else {
+                break;
+            };
+            if !(last_was_word && before.trim().is_empty()) {
+                shown.push_str(before);
+            }
+            let text = &parts[2][..end];
+            let bytes = match parts[1] {
+                "b" | "B" => base64_decode(text),
+                _ => {
+                    let mut out = Vec::new();
+                    let b = text.as_bytes();
+                    let mut i = 0;
+                    while i < b.len() {
+                        match b[i] {
+                            b'_' => out.push(b' '),
+                            b'=' => {
+                                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+                                i += 2;
+                            }
+                            c => out.push(c),
+                        }
+                        i += 1;
+                    }
+                    out
+                }
+            };
+            shown.push_str(&String::from_utf8_lossy(&bytes));
+            rest = &parts[2][end + 2..];
+            last_was_word = true;
+        }
+        shown.push_str(rest);
+        shown
+    }
+
+    #[test]
+    fn a_name_that_is_an_encoded_word_is_shown_as_the_text_it_is() {
+        let spoofs = [
+            "=?utf-8?q?Ada=0D=0ABcc:_evil@example.org?=",
+            "=?UTF-8?B?QWRhDQpCY2M6IGV2aWxAZXhhbXBsZS5vcmc=?=",
+            "Ada =?utf-8?q?=0D=0ATo:_boss@example.org?= Lovelace",
+            "=?utf-8?q?ceo@example.org_<ceo@example.org>?=",
+        ];
+        for name in spoofs {
+            // The mentor's own email: the name is the To display name.
+            let raw = render("welcome", "welcome", Recipient::Mentor, name);
+            let headers = headers_of(&raw);
+            let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+            for one in ["To", "Subject", "From"] {
+                assert_eq!(
+                    names.iter().filter(|n| **n == one).count(),
+                    1,
+                    "{one} in {names:?}"
+                );
+            }
+            assert!(
+                !names.iter().any(|n| n.eq_ignore_ascii_case("bcc")),
+                "{names:?}"
+            );
+            let to = &headers.iter().find(|(n, _)| n == "To").unwrap().1;
+            let shown = as_shown(to);
+            assert_eq!(shown, format!("{name} <ada@example.org>"), "To: {to}");
+            assert!(!shown.contains(['\r', '\n']));
+
+            // The mentee's email names the mentor in its subject.
+            let raw = render("welcome", "welcome", Recipient::Mentee, name);
+            let headers = headers_of(&raw);
+            let subject = &headers.iter().find(|(n, _)| n == "Subject").unwrap().1;
+            assert_eq!(
+                as_shown(subject),
+                format!("Meet {name}: your first week starts now"),
+                "Subject: {subject}"
+            );
+            let to = &headers.iter().find(|(n, _)| n == "To").unwrap().1;
+            assert_eq!(as_shown(to), "\"Bo <b>\" <bo@example.org>".replace('"', ""));
+        }
+    }
+
+    #[test]
+    fn addresses_are_taken_out_of_log_and_reason_text() {
+        assert_eq!(
+            without_addresses("550 5.1.1 <bo.mentee+x@mail.example.org>: no such user"),
+            "550 5.1.1 <<address>>: no such user"
+        );
+        assert_eq!(
+            without_addresses("to ada@example.org, cy@example.co.uk."),
+            "to <address>, <address>."
+        );
+        assert_eq!(
+            without_addresses("Grüße an zoë@bücher.de"),
+            "Grüße an <address>"
+        );
+        // Not addresses: left alone.
+        for text in ["no @ here", "user@localhost", "@example.org", "a@.b", "x@"] {
+            assert_eq!(without_addresses(text), text);
+        }
     }
 
     #[test]

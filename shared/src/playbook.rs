@@ -15,6 +15,11 @@ use crate::interaction::Condition;
 /// The built-in first-week playbook, used when `FIRSTWEEK_PLAYBOOK` is unset.
 pub const BUILT_IN: &str = include_str!("../playbooks/first-week.toml");
 
+/// The largest `min_interactions` a playbook may set. The store keeps at most
+/// this many interactions of each kind and side of a pair, which is all a
+/// condition can count to.
+pub const MAX_MIN_INTERACTIONS: u32 = 1000;
+
 /// Who receives a step's email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Recipient {
@@ -220,10 +225,10 @@ impl Playbook {
             ));
         }
         let min = *raw.thresholds.min_interactions.get_ref();
-        if !(1..=1000).contains(&min) {
+        if !(1..=MAX_MIN_INTERACTIONS).contains(&min) {
             return Err(err(
                 raw.thresholds.min_interactions.span(),
-                format!("`min_interactions` must be 1 to 1000, got {min}"),
+                format!("`min_interactions` must be 1 to {MAX_MIN_INTERACTIONS}, got {min}"),
             ));
         }
         let long = *raw.thresholds.long_session_minutes.get_ref();
@@ -411,13 +416,18 @@ pub fn parse_offset(s: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("{s:?} is not an offset like 2d, 36h, 1d12h, 90m"))?;
         number.clear();
-        total += match c {
-            'd' => Duration::days(n),
-            'h' => Duration::hours(n),
-            'm' => Duration::minutes(n),
-            's' => Duration::seconds(n),
+        // Checked: chrono panics on a duration beyond its range, and a typo
+        // such as `99999999999999d` must be a line-numbered error instead.
+        let part = match c {
+            'd' => Duration::try_days(n),
+            'h' => Duration::try_hours(n),
+            'm' => Duration::try_minutes(n),
+            's' => Duration::try_seconds(n),
             _ => return Err(format!("{s:?} has unknown unit {c:?} (use d, h, m or s)")),
         };
+        total = part
+            .and_then(|p| total.checked_add(&p))
+            .ok_or_else(|| format!("{s:?} is too large"))?;
     }
     if !number.is_empty() {
         return Err(format!("{s:?} needs a unit after {number} (d, h, m or s)"));
@@ -522,6 +532,25 @@ mod tests {
         assert_eq!(e.line, 7, "{e}");
         let e = error_of("name = \"x\"\n[[step]\n");
         assert_eq!(e.line, 2, "{e}");
+    }
+
+    #[test]
+    fn a_huge_offset_is_an_error_with_its_line_not_a_panic() {
+        for at in [
+            "99999999999999d",
+            "9223372036854775807s",
+            "106751991167300d1d",
+            "1000000000000000000000d",
+        ] {
+            let e = error_of(&format!(
+                "name = \"x\"\n[[step]]\nid = \"a\"\nat = \"{at}\"\nto = [\"mentor\"]\n"
+            ));
+            assert_eq!(e.line, 4, "{at}: {e}");
+            assert!(
+                e.to_string().starts_with("p.toml:4: step \"a\": `at`"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

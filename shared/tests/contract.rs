@@ -29,9 +29,11 @@ fn schema(event: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The schema examples are dated November 2026; judge them as of then.
+/// The schema examples are dated November 2026; judge them as of then, after
+/// the last of them (11-27): an interaction or an ending more than two days
+/// ahead of now is refused.
 fn now() -> DateTime<Utc> {
-    "2026-11-24T12:00:00Z".parse().unwrap()
+    "2026-11-27T12:00:00Z".parse().unwrap()
 }
 
 fn parse(event: &str, body: &Value) -> Result<Event, String> {

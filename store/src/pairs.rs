@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use firstweek::decision::Pair;
 use firstweek::event::{Actor, InteractionKind, MentorshipStarted};
 use firstweek::interaction::Interaction;
+use firstweek::playbook::MAX_MIN_INTERACTIONS;
 use sqlx::{Postgres, Row};
 
 use crate::StoreError;
@@ -111,7 +112,22 @@ where
         .unwrap_or_default())
 }
 
+/// Of each kind and side of a pair, the earliest this many interactions are
+/// loaded: all any condition can count to ([`MAX_MIN_INTERACTIONS`]).
+pub const KEEP_PER_KIND_AND_SIDE: u32 = MAX_MIN_INTERACTIONS;
+
 /// The interaction ledgers of these pairs, each by time (pairs without interactions are absent).
+///
+/// Bounded, so one noisy pair cannot exhaust a worker, and no decision
+/// changes: a condition asks whether a side or a kind occurred by a moment
+/// (the earliest of each is kept), or whether fewer than `min_interactions`
+/// did (the earliest [`KEEP_PER_KIND_AND_SIDE`] of each kind and side are
+/// kept, so up to any moment the count is exact or at least the most a
+/// playbook can ask for); the pacing tip needs the earliest session of each
+/// length (lengths are at most a day's minutes, so that is bounded too).
+/// Interactions before a stored pair's start never count and are left out.
+/// What the cap does change, for a pair past it only: the counts shown as
+/// evidence stop at the cap and "last activity" is the latest one kept.
 pub async fn ledgers<'e, E>(
     db: E,
     ids: &[&str],
@@ -120,10 +136,22 @@ where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
     let rows = sqlx::query(
-        "SELECT mentorship_id, kind, actor, occurred_at, duration_minutes FROM interactions
-         WHERE mentorship_id = ANY($1) ORDER BY mentorship_id, occurred_at",
+        "SELECT mentorship_id, kind, actor, occurred_at, duration_minutes FROM (
+             SELECT i.*,
+                    row_number() OVER (PARTITION BY i.mentorship_id, i.kind, i.actor
+                                       ORDER BY i.occurred_at, i.event_id) AS nth,
+                    row_number() OVER (PARTITION BY i.mentorship_id, i.kind, i.actor, i.duration_minutes
+                                       ORDER BY i.occurred_at, i.event_id) AS nth_of_length
+             FROM interactions i
+             LEFT JOIN mentorships m ON m.id = i.mentorship_id
+             WHERE i.mentorship_id = ANY($1)
+               AND (m.started_at IS NULL OR i.occurred_at >= m.started_at)
+         ) kept
+         WHERE nth <= $2 OR (duration_minutes IS NOT NULL AND nth_of_length = 1)
+         ORDER BY mentorship_id, occurred_at",
     )
     .bind(ids)
+    .bind(i64::from(KEEP_PER_KIND_AND_SIDE))
     .fetch_all(db)
     .await?;
     let mut ledgers: HashMap<String, Vec<Interaction>> = HashMap::new();

@@ -162,7 +162,9 @@ impl TestVhost {
         &self.conn
     }
 
-    /// Dead-letters a message as the intake does.
+    /// Dead-letters a message as a worker does: one of firstweek's queue
+    /// names as `routing_key` is a due step that came through the default
+    /// exchange, anything else an event from the public exchange.
     pub async fn dead_letter(
         &self,
         routing_key: &str,
@@ -170,7 +172,12 @@ impl TestVhost {
         reason: &str,
     ) -> anyhow::Result<()> {
         let original = BasicProperties::default().with_content_type("application/json".into());
-        broker::dead_letter(&self.channel, routing_key, &original, body, reason).await?;
+        let queue = [broker::STEPS_QUEUE, broker::EVENTS_QUEUE].contains(&routing_key);
+        let origin = broker::Origin {
+            exchange: if queue { "" } else { broker::EXCHANGE }.into(),
+            routing_key: routing_key.into(),
+        };
+        broker::dead_letter(&self.channel, &origin, &original, body, reason).await?;
         Ok(())
     }
 

@@ -225,9 +225,20 @@ async fn dead_letter(
     key: &str,
     reason: &str,
 ) -> Result<(), lapin::Error> {
+    // A reason can quote an SMTP reply or an error naming an address: a dead
+    // letter's headers, like the logs, hold none.
+    let reason = firstweek::email::without_addresses(reason);
+    let reason = reason.as_str();
     tracing::warn!(routing_key = %key, reason, "dead-lettered");
     metrics::counter!("firstweek_dead_letters_total").increment(1);
-    match broker::dead_letter(dead, key, &delivery.properties, &delivery.data, reason).await {
+    // Where it came from, so a replay puts it back there: a due step came
+    // through the default exchange to `firstweek.steps`, an event through
+    // the public exchange.
+    let origin = broker::Origin {
+        exchange: delivery.exchange.as_str().to_string(),
+        routing_key: key.to_string(),
+    };
+    match broker::dead_letter(dead, &origin, &delivery.properties, &delivery.data, reason).await {
         Ok(()) => delivery.ack(BasicAckOptions::default()).await.map(|_| ()),
         Err(e) => {
             // Not confirmed: requeue so nothing is lost.

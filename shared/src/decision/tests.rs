@@ -1519,3 +1519,111 @@ fn horizon_is_the_week_and_the_grace_in_wall_clock_time() {
         assert_eq!(horizon(&r, Duration::days(grace)), want, "{name}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// The week is the week: only interactions of the pair's first week count
+// ---------------------------------------------------------------------------
+
+/// A three-day week with a coordinator step on day 5, after the week, that
+/// fires on silence or low interaction.
+fn short_week() -> Rules {
+    let text = "name = \"short\"\nweek_days = 3\n[thresholds]\nmin_interactions = 2\n\n\
+                [[step]]\nid = \"late_look\"\nat = \"5d\"\nto = [\"coordinator\"]\n\
+                when = [\"no_interaction\", \"low_interaction\"]\n";
+    rules(Playbook::parse("short.toml", text).expect("the test playbook is valid"))
+}
+
+#[test]
+fn only_interactions_within_the_first_week_count_whatever_order_they_arrive_in() {
+    use Condition::*;
+    let s = started();
+    let rules = short_week();
+    struct Case {
+        name: &'static str,
+        ledger: Vec<Interaction>,
+        want: &'static str,
+    }
+    let cases = vec![
+        Case {
+            name: "silent in the week, busy on day 4: still silent",
+            ledger: vec![mentor(Message, 4 * 24), mentee(Message, 4 * 24 + 1)],
+            want: "escalate (no_interaction, low_interaction)",
+        },
+        Case {
+            name: "before the start does not count either",
+            ledger: vec![mentor(Message, -2), mentee(Message, -1)],
+            want: "escalate (no_interaction, low_interaction)",
+        },
+        Case {
+            name: "the week ends at started_at + week, exclusive",
+            ledger: vec![mentor(Message, 3 * 24 - 1), mentee(Message, 3 * 24)],
+            want: "escalate (low_interaction)",
+        },
+        Case {
+            name: "two in the week, arriving after later ones: enough",
+            ledger: vec![
+                mentee(Message, 4 * 24),
+                mentor(Message, 2 * 24),
+                mentee(Message, 1),
+            ],
+            want: "skip: condition not met: no_interaction, low_interaction",
+        },
+    ];
+    for c in cases {
+        let got = decide(
+            &rules,
+            "late_look",
+            Recipient::Coordinator,
+            day(5),
+            Some(pair(&s, None, &c.ledger)),
+            Moment::Processing,
+        );
+        assert_eq!(label(&got), c.want, "{}", c.name);
+        let preview = decide(
+            &rules,
+            "late_look",
+            Recipient::Coordinator,
+            day(5),
+            Some(pair(&s, None, &c.ledger)),
+            Moment::Preview { now: day(9) },
+        );
+        assert_eq!(label(&preview), c.want, "preview: {}", c.name);
+    }
+
+    // The evidence counts the week only, too.
+    let ledger = [mentor(Message, 1), mentor(Message, 4 * 24)];
+    let Verdict::Escalate(e) = decide(
+        &rules,
+        "late_look",
+        Recipient::Coordinator,
+        day(5),
+        Some(pair(&s, None, &ledger)),
+        Moment::Processing,
+    )
+    .verdict
+    else {
+        panic!("low interaction escalates")
+    };
+    assert_eq!((e.summary.total, e.fired), (1, vec![LowInteraction]));
+    assert_eq!(e.summary.last_activity, Some(at(1)));
+}
+
+#[test]
+fn at_risk_and_the_digest_count_the_first_week_only() {
+    use Condition::*;
+    let s = started();
+    let rules = short_week();
+    // Silent in the week, then a burst on day 4: at risk on day 6 still.
+    let ledger = [mentor(Message, 4 * 24), mentee(Message, 4 * 24 + 1)];
+    let got: Vec<Condition> = risks(&rules, pair(&s, None, &ledger), day(6))
+        .iter()
+        .map(|r| r.condition)
+        .collect();
+    assert_eq!(got, vec![NoInteraction, LowInteraction]);
+    let line = crate::digest::line(&rules, pair(&s, None, &ledger), day(6));
+    assert_eq!((line.total, line.by_mentor, line.by_mentee), (0, 0, 0));
+    assert_eq!(
+        week_summary(&rules, pair(&s, None, &ledger), day(6)).total,
+        0
+    );
+}
