@@ -12,6 +12,7 @@ pub mod digest;
 pub mod email;
 pub mod event;
 pub mod interaction;
+pub mod link;
 pub mod playbook;
 pub mod timeline;
 

@@ -16,6 +16,7 @@ mod backlog;
 mod digest;
 mod intake;
 mod ledger;
+mod links;
 mod pairs;
 pub mod read;
 mod resend;
@@ -31,6 +32,7 @@ pub use ledger::{
     claim_deliveries, claim_delivery, finish_deliveries, finish_delivery, mark_handing_over,
     mark_handing_over_many, release_delivery,
 };
+pub use links::{Link, Refused, issue_link, open_link, revoke_links, use_link};
 pub use pairs::{PairRecord, StoredPair, interactions, ledgers, mentorship};
 pub use resend::{Resend, resend};
 pub use schedule::{ClaimedStep, StepsQueue, claim_due, mark_published, next_due, release};
@@ -52,6 +54,9 @@ pub enum StoreError {
     /// A stored row does not decode (the first field names what it is about).
     #[error("stored mentorship {0} cannot be read: {1}")]
     Corrupt(String, String),
+    /// The operating system gave no random bytes for a link token.
+    #[error("no randomness for a link token: {0}")]
+    Randomness(String),
 }
 
 /// The embedded migrations (`migrations/` at the workspace root).

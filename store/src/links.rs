@@ -1,0 +1,143 @@
+//! Link tokens at rest: issued, opened, used up, revoked. Only a token's
+//! hash is stored (see [`firstweek::link`]).
+
+use chrono::{DateTime, Utc};
+use firstweek::link::{LinkToken, Purpose, TOKEN_BYTES};
+use sqlx::PgPool;
+
+use crate::StoreError;
+
+/// What a valid link is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// What it may do.
+    pub purpose: Purpose,
+    /// What it is about: a pair's id, or a coordinator's key.
+    pub subject_id: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why a link opens nothing. A token that was never issued and one issued
+/// for another purpose look the same, so a link reveals nothing about others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No such link (or not for this).
+    Unknown,
+    /// Past its expiry.
+    Expired,
+    /// Revoked.
+    Revoked,
+    /// Single-use, and used already.
+    Used,
+}
+
+/// Issues a link for `purpose` about `subject_id`, valid until `expires_at`.
+pub async fn issue_link(
+    pool: &PgPool,
+    purpose: Purpose,
+    subject_id: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<LinkToken, StoreError> {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
+    let token = LinkToken::from_random(bytes);
+    sqlx::query(
+        "INSERT INTO links (token_hash, purpose, subject_id, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&token.hash()[..])
+    .bind(purpose.as_str())
+    .bind(subject_id)
+    .bind(expires_at)
+    .execute(pool)
+    .await?;
+    Ok(token)
+}
+
+type Row = (
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+fn judge(row: Option<Row>, purpose: Purpose, now: DateTime<Utc>) -> Result<Link, Refused> {
+    let Some((subject_id, expires_at, used_at, revoked_at)) = row else {
+        return Err(Refused::Unknown);
+    };
+    if revoked_at.is_some() {
+        return Err(Refused::Revoked);
+    }
+    if expires_at <= now {
+        return Err(Refused::Expired);
+    }
+    if used_at.is_some() {
+        return Err(Refused::Used);
+    }
+    Ok(Link {
+        purpose,
+        subject_id,
+        expires_at,
+    })
+}
+
+/// Opens a link for `purpose` without using it up (a page that is only shown).
+pub async fn open_link(
+    pool: &PgPool,
+    token: &LinkToken,
+    purpose: Purpose,
+) -> Result<Result<Link, Refused>, StoreError> {
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT subject_id, expires_at, used_at, revoked_at FROM links WHERE token_hash = $1 AND purpose = $2",
+    )
+    .bind(&token.hash()[..])
+    .bind(purpose.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(judge(row, purpose, Utc::now()))
+}
+
+/// Uses a single-use link up: it answers `Ok` once, however often (and
+/// however concurrently) it is submitted.
+pub async fn use_link(
+    pool: &PgPool,
+    token: &LinkToken,
+    purpose: Purpose,
+) -> Result<Result<Link, Refused>, StoreError> {
+    let used: Option<(String, DateTime<Utc>)> = sqlx::query_as(
+        "UPDATE links SET used_at = now()
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+         RETURNING subject_id, expires_at",
+    )
+    .bind(&token.hash()[..])
+    .bind(purpose.as_str())
+    .fetch_optional(pool)
+    .await?;
+    if let Some((subject_id, expires_at)) = used {
+        return Ok(Ok(Link {
+            purpose,
+            subject_id,
+            expires_at,
+        }));
+    }
+    // Not usable: say why.
+    Ok(open_link(pool, token, purpose)
+        .await?
+        .and(Err(Refused::Used)))
+}
+
+/// Revokes every link for `purpose` about `subject_id`; returns how many.
+pub async fn revoke_links(
+    pool: &PgPool,
+    subject_id: &str,
+    purpose: Purpose,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE links SET revoked_at = now() WHERE subject_id = $1 AND purpose = $2 AND revoked_at IS NULL",
+    )
+    .bind(subject_id)
+    .bind(purpose.as_str())
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
