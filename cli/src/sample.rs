@@ -111,6 +111,7 @@ pub fn digest(now: DateTime<Utc>) -> DigestContext {
             }
         };
     DigestContext {
+        page_url: Some("https://firstweek.example.org/c/sample-token".into()),
         coordinator: "Cy Coordinator".into(),
         date: now.format("%Y-%m-%d").to_string(),
         pairs: vec![

@@ -87,6 +87,11 @@ pub struct Settings {
     /// `FIRSTWEEK_UNKNOWN_DELIVERY`: what becomes of an email the SMTP server
     /// may or may not have (`record`, the default, or `resend`).
     pub unknown_delivery: UnknownDelivery,
+    /// `FIRSTWEEK_PUBLIC_URL`: the base of every link in emails (`https://...`,
+    /// no trailing slash); `None`: emails carry no links.
+    pub public_url: Option<String>,
+    /// `FIRSTWEEK_WEB_ADDR`: where `firstweek-web` listens (default `0.0.0.0:8080`).
+    pub web_addr: SocketAddr,
     /// `FIRSTWEEK_STALE_AFTER`: a step handled more than this (program time)
     /// after it became sendable is skipped as stale; `None`: never (`off`).
     pub stale_after: Option<chrono::Duration>,
@@ -389,6 +394,29 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
         })
     }
 
+    fn public_url(&self) -> Result<Option<String>, ConfigError> {
+        let Some(url) = self.var("FIRSTWEEK_PUBLIC_URL") else {
+            return Ok(None);
+        };
+        let url = url.trim().trim_end_matches('/').to_string();
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| {
+                invalid(
+                    "FIRSTWEEK_PUBLIC_URL",
+                    format!("{url:?} is not an http(s):// URL"),
+                )
+            })?;
+        if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+            return Err(invalid(
+                "FIRSTWEEK_PUBLIC_URL",
+                format!("{url:?} must be a base URL like https://firstweek.example.org"),
+            ));
+        }
+        Ok(Some(url))
+    }
+
     /// Every setting of a service; `default_admin` is its admin address.
     pub fn settings(&self, default_admin: &str) -> Result<Settings, ConfigError> {
         let database_url = self.database_url()?;
@@ -453,6 +481,14 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
                 .map(|v| UnknownDelivery::parse(&v))
                 .transpose()?
                 .unwrap_or_default(),
+            public_url: self.public_url()?,
+            web_addr: {
+                let v = self
+                    .var("FIRSTWEEK_WEB_ADDR")
+                    .unwrap_or_else(|| "0.0.0.0:8080".into());
+                v.parse()
+                    .map_err(|_| invalid("FIRSTWEEK_WEB_ADDR", format!("{v:?} is not host:port")))?
+            },
             stale_after: parse_span(
                 &self
                     .var("FIRSTWEEK_STALE_AFTER")
@@ -524,6 +560,9 @@ mod tests {
             ("FIRSTWEEK_UNKNOWN_DELIVERY", "maybe"),
             ("FIRSTWEEK_STALE_AFTER", "1 week"),
             ("FIRSTWEEK_STALE_AFTER", "0h"),
+            ("FIRSTWEEK_PUBLIC_URL", "firstweek.example.org"),
+            ("FIRSTWEEK_PUBLIC_URL", "https://x.org/?a=b"),
+            ("FIRSTWEEK_WEB_ADDR", "8080"),
         ] {
             let mut pairs = BASE.to_vec();
             pairs.push((k, v));
@@ -549,6 +588,8 @@ mod tests {
         assert!(s.smtp_url.is_none());
         assert_eq!(s.unknown_delivery, UnknownDelivery::Record);
         assert_eq!(s.stale_after, Some(chrono::Duration::days(1)));
+        assert_eq!(s.public_url, None, "no links unless asked");
+        assert_eq!(s.web_addr, "0.0.0.0:8080".parse().unwrap());
         assert!(
             !format!("{s:?}").contains("postgres://"),
             "debug output hides secrets"

@@ -75,6 +75,8 @@ pub struct DigestContext {
     pub pairs: Vec<PairLine>,
     /// How many of them need a look.
     pub at_risk: usize,
+    /// The coordinator's own page (`FIRSTWEEK_PUBLIC_URL` set), if any.
+    pub page_url: Option<String>,
 }
 
 impl DigestContext {
@@ -89,7 +91,14 @@ impl DigestContext {
             date: date.to_string(),
             pairs,
             at_risk,
+            page_url: None,
         })
+    }
+
+    /// The same digest, linking to the coordinator's page.
+    pub fn with_page(mut self, url: String) -> DigestContext {
+        self.page_url = Some(url);
+        self
     }
 }
 
@@ -227,6 +236,7 @@ mod tests {
             date: "2026-11-24".into(),
             pairs: vec![at(&pair(now - Duration::hours(80)), &[], now)],
             at_risk: 1,
+            page_url: Some("https://fw.example.org/c/abc".into()),
         };
         let t = crate::email::Templates::load(None).unwrap();
         let from: lettre::message::Mailbox = "fw <fw@example.org>".parse().unwrap();
@@ -242,6 +252,7 @@ mod tests {
         )
         .unwrap();
         let raw = String::from_utf8(c.message.formatted()).unwrap();
+        assert!(raw.contains("https://fw.example.org/c/abc"), "the page link is in the digest");
         assert!(
             raw.contains("Subject: Your mentorship pairs today: 1 of 1 need a look"),
             "{raw}"

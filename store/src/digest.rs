@@ -67,3 +67,14 @@ pub async fn coordinator_pairs(
         })
         .collect())
 }
+
+/// The address behind a coordinator's opaque key (what a page link names).
+pub async fn coordinator_email(pool: &PgPool, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT people -> 'coordinator' ->> 'email' FROM mentorships
+         WHERE firstweek_coordinator_key(people -> 'coordinator' ->> 'email') = $1 LIMIT 1",
+    )
+    .bind(key)
+    .fetch_optional(pool)
+    .await?)
+}

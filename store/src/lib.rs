@@ -25,7 +25,7 @@ pub mod status;
 mod steps;
 
 pub use backlog::{Backlog, backlog};
-pub use digest::{coordinator_pairs, schedule_digests};
+pub use digest::{coordinator_email, coordinator_pairs, schedule_digests};
 pub use intake::{Ingested, ingest, ingest_batch};
 pub use ledger::{
     Claim, DeliveryClaim, DeliveryEnd, DeliveryKey, Handover, HeldClaim, UnknownDelivery,

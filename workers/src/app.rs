@@ -100,6 +100,7 @@ impl App {
                     mail_deadline: settings.mail_deadline,
                     claim_lease: settings.claim_lease,
                     unknown_delivery: settings.unknown_delivery,
+                    public_url: settings.public_url.clone(),
                     stale_after: settings
                         .stale_after
                         .map(|span| settings.rules.scale.wall(span)),

@@ -15,6 +15,7 @@ use firstweek::Rules;
 use firstweek::decision::{self, Evidence, Moment, Skip, Timing, Verdict};
 use firstweek::digest::{self, DigestContext};
 use firstweek::email::{self, Context, Templates};
+use firstweek::link::Purpose;
 use firstweek::playbook::Recipient;
 use firstweek::timeline::timezone_of;
 use firstweek_broker::{self as broker, DueStep};
@@ -55,6 +56,8 @@ pub struct StepsConfig {
     /// A step handled more than this (wall-clock) after it became sendable
     /// is skipped as stale; `None`: never.
     pub stale_after: Option<Duration>,
+    /// The base of links in emails; `None`: no links.
+    pub public_url: Option<String>,
 }
 
 /// Evaluates and sends due steps.
@@ -221,11 +224,23 @@ impl Steps {
             .map(|p| digest::line(rules, p.view(), now))
             .collect();
         let date = digest::date_of(&row.step_id).unwrap_or_default();
-        let Some(ctx) = DigestContext::new(name.clone(), date, lines) else {
+        let Some(mut ctx) = DigestContext::new(name.clone(), date, lines) else {
             return self
                 .finish(row, RowStatus::Skipped, "no pairs to report")
                 .await;
         };
+        if let Some(base) = &self.cfg.public_url {
+            // A page link of its own for each digest, valid a little over a week.
+            let expires = now + rules.scale.wall(Duration::days(8));
+            let token = store::issue_link(
+                &self.pool,
+                Purpose::CoordinatorPage,
+                row.subject.id(),
+                expires,
+            )
+            .await?;
+            ctx = ctx.with_page(format!("{base}/c/{}", token.as_str()));
+        }
         let header_id = digest::header_id(coordinator_email);
         let message_id = self.message_id(&header_id, &row.step_id, row.recipient);
         self.deliver(row, tz, &row.step_id, message_id, |message_id| {

@@ -1,0 +1,19 @@
+//! `firstweek-web`: the pages coordinators open from their emails. A thin
+//! `main` around [`App`].
+
+use anyhow::Context as _;
+use firstweek::config::Settings;
+use firstweek_ops::{shutdown, telemetry};
+use firstweek_web::App;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_env("0.0.0.0:9102")?;
+    telemetry::init(settings.log_format);
+    let app = App::build(settings)
+        .await
+        .context("starting firstweek-web")?;
+    let stop = CancellationToken::new();
+    shutdown::run_until_signal(stop.clone(), app.run_until_stopped(stop)).await
+}

@@ -1,0 +1,205 @@
+//! The pages: a coordinator's pairs and one pair's timeline, both opened
+//! with a coordinator-page link; and what a link that opens nothing says.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::Utc;
+use minijinja::Environment;
+use serde::Serialize;
+
+use firstweek::digest::{self, PairLine};
+use firstweek::link::{LinkToken, Purpose};
+use firstweek_store::{self as store, Refused, StoredPair};
+
+use crate::Shared;
+
+/// The page templates (server-rendered, no JavaScript, readable on a phone).
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl Pages {
+    /// Loads the built-in templates.
+    pub fn new() -> anyhow::Result<Pages> {
+        let mut env = Environment::new();
+        env.add_template("base.html", include_str!("../templates/base.html"))?;
+        env.add_template(
+            "coordinator.html",
+            include_str!("../templates/coordinator.html"),
+        )?;
+        env.add_template("pair.html", include_str!("../templates/pair.html"))?;
+        env.add_template("refused.html", include_str!("../templates/refused.html"))?;
+        Ok(Pages { env })
+    }
+
+    fn render(&self, name: &str, ctx: impl Serialize) -> Response {
+        match self.env.get_template(name).and_then(|t| t.render(ctx)) {
+            Ok(html) => Html(html).into_response(),
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "a page does not render");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "this page cannot be shown",
+                )
+                    .into_response()
+            }
+        }
+    }
+
+    fn refused(&self, why: Refused) -> Response {
+        let (status, text) = match why {
+            Refused::Unknown => (StatusCode::NOT_FOUND, "This link does not open anything."),
+            Refused::Expired | Refused::Revoked | Refused::Used => (
+                StatusCode::GONE,
+                "This link has expired. Your next daily digest brings a new one.",
+            ),
+        };
+        let mut page = self.render("refused.html", minijinja::context! { text });
+        *page.status_mut() = status;
+        page
+    }
+}
+
+/// A failure while answering: logged, and the person gets a plain page.
+pub struct Failure(anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure(e.into())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %format!("{:#}", self.0), "request failed");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "firstweek cannot answer right now; try again in a minute",
+        )
+            .into_response()
+    }
+}
+
+/// `/readyz`: the database answers.
+pub async fn ready(State(s): State<Shared>) -> Response {
+    match sqlx::query("SELECT 1").execute(&s.pool).await {
+        Ok(_) => (StatusCode::OK, "postgresql: up\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "postgresql: down\n").into_response(),
+    }
+}
+
+/// `/metrics`: Prometheus text.
+pub async fn metrics(State(s): State<Shared>) -> String {
+    s.metrics.render()
+}
+
+/// The coordinator a page link was issued for, and their pairs as of now.
+struct Coordinator {
+    token: String,
+    pairs: Vec<StoredPair>,
+}
+
+async fn coordinator_of(s: &Shared, token: &str) -> Result<Result<Coordinator, Refused>, Failure> {
+    let Ok(token) = LinkToken::parse(token) else {
+        return Ok(Err(Refused::Unknown));
+    };
+    let link = match store::open_link(&s.pool, &token, Purpose::CoordinatorPage).await? {
+        Ok(link) => link,
+        Err(why) => return Ok(Err(why)),
+    };
+    let Some(email) = store::coordinator_email(&s.pool, &link.subject_id).await? else {
+        return Ok(Err(Refused::Unknown));
+    };
+    let pairs = store::coordinator_pairs(&s.pool, &s.rules, &email, Utc::now()).await?;
+    Ok(Ok(Coordinator {
+        token: token.as_str().to_string(),
+        pairs,
+    }))
+}
+
+/// `/c/{token}`: the coordinator's pairs in or just past their first week,
+/// at risk first.
+pub async fn coordinator(
+    State(s): State<Shared>,
+    Path(token): Path<String>,
+) -> Result<Response, Failure> {
+    let c = match coordinator_of(&s, &token).await? {
+        Ok(c) => c,
+        Err(why) => return Ok(s.pages.refused(why)),
+    };
+    metrics::counter!("firstweek_web_pages_total", "page" => "coordinator").increment(1);
+    let now = Utc::now();
+    let name = c
+        .pairs
+        .last()
+        .map(|p| p.record.started.coordinator.name.clone())
+        .unwrap_or_default();
+    let mut lines: Vec<PairLine> = c
+        .pairs
+        .iter()
+        .map(|p| digest::line(&s.rules, p.view(), now))
+        .collect();
+    // At risk first; among each, the pairs furthest into their week first.
+    lines.sort_by_key(|l| (l.risks.is_empty(), -l.day));
+    let at_risk = lines.iter().filter(|l| !l.risks.is_empty()).count();
+    Ok(s.pages.render(
+        "coordinator.html",
+        minijinja::context! { coordinator => name, pairs => lines, at_risk, token => c.token },
+    ))
+}
+
+/// One row of a pair's timeline as the page shows it.
+#[derive(Serialize)]
+struct Step {
+    step: String,
+    recipient: String,
+    due_at: String,
+    status: &'static str,
+    why: Option<String>,
+}
+
+/// `/c/{token}/pairs/{mentorship_id}`: one of the coordinator's pairs, step
+/// by step: what was sent, skipped, and why. Another coordinator's pair is
+/// not found, whatever its id.
+pub async fn pair(
+    State(s): State<Shared>,
+    Path((token, mentorship_id)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    let c = match coordinator_of(&s, &token).await? {
+        Ok(c) => c,
+        Err(why) => return Ok(s.pages.refused(why)),
+    };
+    let Some(pair) = c
+        .pairs
+        .iter()
+        .find(|p| p.record.started.mentorship_id == mentorship_id)
+    else {
+        return Ok(s.pages.refused(Refused::Unknown));
+    };
+    metrics::counter!("firstweek_web_pages_total", "page" => "pair").increment(1);
+    let line = digest::line(&s.rules, pair.view(), Utc::now());
+    let steps: Vec<Step> = store::read::timeline(&s.pool, &[mentorship_id.as_str()])
+        .await?
+        .into_iter()
+        .map(|e| {
+            let status = e.status.as_str();
+            // Reasons are shown for steps that sent nothing; a delivery's
+            // own detail (an SMTP reply) may name an address, so it is not.
+            let why = matches!(status, "skipped" | "cancelled")
+                .then_some(e.outcome)
+                .flatten();
+            Step {
+                step: e.step_id,
+                recipient: e.recipient,
+                due_at: e.due_at.format("%a %d %b %H:%M UTC").to_string(),
+                status,
+                why,
+            }
+        })
+        .collect();
+    Ok(s.pages.render(
+        "pair.html",
+        minijinja::context! { pair => line, steps, token => c.token },
+    ))
+}
