@@ -252,7 +252,10 @@ mod tests {
         )
         .unwrap();
         let raw = String::from_utf8(c.message.formatted()).unwrap();
-        assert!(raw.contains("https://fw.example.org/c/abc"), "the page link is in the digest");
+        assert!(
+            raw.contains("https://fw.example.org/c/abc"),
+            "the page link is in the digest"
+        );
         assert!(
             raw.contains("Subject: Your mentorship pairs today: 1 of 1 need a look"),
             "{raw}"
