@@ -17,6 +17,7 @@ use crate::interaction::{Condition, Interaction, Summary};
 use crate::playbook::{Playbook, Recipient, Trigger};
 use crate::timeline::{self, Planned, SendWindow, TimeScale};
 
+pub mod escalation;
 pub mod timing;
 pub use timing::{Timing, retry_at, timing};
 
@@ -67,6 +68,12 @@ pub enum Skip {
     UnknownPair,
     /// None of the step's conditions held at the moment it was judged.
     ConditionNotMet(Vec<Condition>),
+    /// The pair's escalation was opened by another coordinator step: this
+    /// one's evidence was added to it, and nothing new is sent.
+    AddedToEscalation {
+        /// The step that opened it.
+        opened_by: String,
+    },
     /// Another step with the same once-key already reached this recipient.
     OnceKeyTaken {
         /// The once-key the two steps share.
@@ -87,6 +94,9 @@ impl Skip {
             Skip::ConditionNotMet(when) => {
                 let names: Vec<&str> = when.iter().map(|c| c.as_str()).collect();
                 format!("condition not met: {}", names.join(", "))
+            }
+            Skip::AddedToEscalation { opened_by } => {
+                format!("added to the escalation opened by step {opened_by}")
             }
             Skip::OnceKeyTaken {
                 once_key,

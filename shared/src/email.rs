@@ -15,6 +15,7 @@ use minijinja::Environment;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::escalation::Notice;
 use crate::event::{MentorshipStarted, Person};
 use crate::interaction::{Condition, Summary};
 use crate::playbook::{Playbook, Recipient};
@@ -80,6 +81,30 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../templates/digest.subject"),
     ),
     ("digest.txt", include_str!("../templates/digest.txt")),
+    (
+        "escalation_reminder.subject",
+        include_str!("../templates/escalation_reminder.subject"),
+    ),
+    (
+        "escalation_reminder.txt",
+        include_str!("../templates/escalation_reminder.txt"),
+    ),
+    (
+        "escalation_reminder.html",
+        include_str!("../templates/escalation_reminder.html"),
+    ),
+    (
+        "escalation_resolved.subject",
+        include_str!("../templates/escalation_resolved.subject"),
+    ),
+    (
+        "escalation_resolved.txt",
+        include_str!("../templates/escalation_resolved.txt"),
+    ),
+    (
+        "escalation_resolved.html",
+        include_str!("../templates/escalation_resolved.html"),
+    ),
     ("digest.html", include_str!("../templates/digest.html")),
 ];
 
@@ -171,15 +196,21 @@ impl Templates {
         Ok(Templates { env })
     }
 
-    /// Checks that every step of the playbook has all its template parts.
+    /// Checks that every step of the playbook, and each of the escalation's
+    /// notices, has all its template parts.
     pub fn check(&self, playbook: &Playbook) -> Result<(), EmailError> {
-        for step in &playbook.steps {
+        let notices = Notice::ALL.map(|n| (n.step_id(), n.step_id()));
+        let steps = playbook
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.template.as_str()));
+        for (step, template) in steps.chain(notices) {
             for part in PARTS {
-                let name = format!("{}.{part}", step.template);
+                let name = format!("{template}.{part}");
                 if self.env.get_template(&name).is_err() {
                     return Err(EmailError::Missing {
-                        step: step.id.clone(),
-                        template: step.template.clone(),
+                        step: step.to_string(),
+                        template: template.to_string(),
                         part: part.into(),
                     });
                 }
@@ -308,6 +339,17 @@ pub struct Context {
     pub last_activity: Option<String>,
     /// Why the step fired, in words (escalations show these).
     pub reasons: Vec<String>,
+    /// Links into `firstweek-web` (none without `FIRSTWEEK_PUBLIC_URL`).
+    pub links: Links,
+}
+
+/// Links an email may carry; each is a random, expiring token of one purpose.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Links {
+    /// Opens a page that acknowledges the escalation (with a button: a GET changes nothing).
+    pub acknowledge: Option<String>,
+    /// The coordinator's page of their pairs.
+    pub page: Option<String>,
 }
 
 fn local_time(tz_name: &str, at: DateTime<Utc>) -> String {
@@ -455,7 +497,14 @@ impl Context {
             kinds,
             last_activity,
             reasons,
+            links: Links::default(),
         }
+    }
+
+    /// The same context with these links.
+    pub fn with_links(mut self, links: Links) -> Context {
+        self.links = links;
+        self
     }
 }
 

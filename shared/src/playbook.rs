@@ -6,10 +6,11 @@ use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 
-use chrono::Duration;
+use chrono::{Duration, NaiveTime};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::escalation::Recovery;
 use crate::interaction::Condition;
 
 /// The built-in first-week playbook, used when `FIRSTWEEK_PLAYBOOK` is unset.
@@ -106,6 +107,33 @@ pub struct Playbook {
     pub thresholds: Thresholds,
     /// The steps, in file order; ids are unique.
     pub steps: Vec<Step>,
+    /// The coordinator's side: reminders, recovery, the digest.
+    pub coordinators: CoordinatorRules,
+}
+
+/// How a playbook closes the coordinator's loop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoordinatorRules {
+    /// An open escalation nobody acknowledged is reminded this long (program
+    /// time) after it opened; `None` (`remind_after = "off"`): never.
+    pub remind_after: Option<Duration>,
+    /// An escalation resolves itself when all of these hold for the pair.
+    pub resolve_when: Vec<Recovery>,
+    /// The coordinator's local time of day the daily digest goes out at.
+    pub digest_at: NaiveTime,
+    /// Send the digest on a day with nothing to act on ("all quiet").
+    pub digest_all_quiet: bool,
+}
+
+impl Default for CoordinatorRules {
+    fn default() -> Self {
+        CoordinatorRules {
+            remind_after: Some(Duration::days(2)),
+            resolve_when: Recovery::DEFAULT.to_vec(),
+            digest_at: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
+            digest_all_quiet: false,
+        }
+    }
 }
 
 /// A playbook that cannot be used, with where it is wrong.
@@ -126,6 +154,10 @@ struct RawPlaybook {
     name: Spanned<String>,
     #[serde(default = "default_week_days")]
     week_days: Spanned<u32>,
+    remind_after: Option<Spanned<String>>,
+    resolve_when: Option<Spanned<OneOrMany>>,
+    digest_at: Option<Spanned<String>>,
+    digest_all_quiet: Option<bool>,
     #[serde(default)]
     thresholds: RawThresholds,
     #[serde(default)]
@@ -321,10 +353,7 @@ impl Playbook {
             let when = match &raw_step.when {
                 None => vec![Condition::Always],
                 Some(w) => {
-                    let names = match w.get_ref() {
-                        OneOrMany::One(s) => vec![s.clone()],
-                        OneOrMany::Many(v) => v.clone(),
-                    };
+                    let names = w.get_ref().names();
                     if names.is_empty() {
                         return Err(err(w.span(), format!("step {id:?}: `when` is empty")));
                     }
@@ -362,7 +391,15 @@ impl Playbook {
             });
         }
 
+        let coordinators = CoordinatorRules::parse(
+            &raw.remind_after,
+            &raw.resolve_when,
+            &raw.digest_at,
+            raw.digest_all_quiet,
+            &err,
+        )?;
         Ok(Playbook {
+            coordinators,
             name: raw.name.into_inner(),
             week_days,
             thresholds: Thresholds {
@@ -388,6 +425,79 @@ impl Playbook {
     /// Length of the watched period, in program time.
     pub fn week(&self) -> Duration {
         Duration::days(i64::from(self.week_days))
+    }
+}
+
+impl CoordinatorRules {
+    fn parse(
+        remind_after: &Option<Spanned<String>>,
+        resolve_when: &Option<Spanned<OneOrMany>>,
+        digest_at: &Option<Spanned<String>>,
+        digest_all_quiet: Option<bool>,
+        err: &dyn Fn(Range<usize>, String) -> PlaybookError,
+    ) -> Result<CoordinatorRules, PlaybookError> {
+        let mut rules = CoordinatorRules::default();
+        if let Some(r) = remind_after {
+            rules.remind_after = match r.get_ref().as_str() {
+                "off" => None,
+                text => {
+                    let after = parse_offset(text)
+                        .map_err(|m| err(r.span(), format!("`remind_after` {m} (or \"off\")")))?;
+                    if after <= Duration::zero() || after > Duration::days(60) {
+                        return Err(err(
+                            r.span(),
+                            "`remind_after` must be more than 0 and at most 60d".into(),
+                        ));
+                    }
+                    Some(after)
+                }
+            };
+        }
+        if let Some(w) = resolve_when {
+            let names = w.get_ref().names();
+            if names.is_empty() {
+                return Err(err(w.span(), "`resolve_when` is empty".into()));
+            }
+            rules.resolve_when = Vec::with_capacity(names.len());
+            for n in names {
+                let r = Recovery::parse(&n).ok_or_else(|| {
+                    err(
+                        w.span(),
+                        format!(
+                            "`resolve_when`: unknown {n:?} (known: {})",
+                            Recovery::NAMES.join(", ")
+                        ),
+                    )
+                })?;
+                if !rules.resolve_when.contains(&r) {
+                    rules.resolve_when.push(r);
+                }
+            }
+        }
+        if let Some(at) = digest_at {
+            rules.digest_at = NaiveTime::parse_from_str(at.get_ref(), "%H:%M").map_err(|_| {
+                err(
+                    at.span(),
+                    format!(
+                        "`digest_at` {:?} is not a time of day like \"08:00\"",
+                        at.get_ref()
+                    ),
+                )
+            })?;
+        }
+        if let Some(quiet) = digest_all_quiet {
+            rules.digest_all_quiet = quiet;
+        }
+        Ok(rules)
+    }
+}
+
+impl OneOrMany {
+    fn names(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
     }
 }
 

@@ -11,12 +11,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use firstweek::Rules;
 use firstweek::decision;
+use firstweek::escalation::Resolution;
 use firstweek::event::{Event, InteractionRecorded, MentorshipEnded, MentorshipStarted};
 use firstweek::interaction::Interaction;
 use firstweek::timeline::Planned;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::StoreError;
+use crate::escalations::{resolve_in, resolve_recovered};
 use crate::pairs::{interactions, mentorship};
 use crate::status::{DeliveryStatus, RowStatus, SubjectKind};
 
@@ -89,8 +91,12 @@ pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Inges
         .await?;
     let outcome = match event {
         Event::Started(e) => start(&mut tx, e, rules).await?,
-        Event::Interaction(e) => record(&mut tx, e, rules).await?,
-        Event::Ended(e) => end(&mut tx, e).await?,
+        Event::Interaction(e) => {
+            let outcome = record(&mut tx, e, rules).await?;
+            resolve_recovered(&mut tx, rules, &[e.mentorship_id.as_str()]).await?;
+            outcome
+        }
+        Event::Ended(e) => end(&mut tx, e, rules).await?,
     };
     tx.commit().await?;
     Ok(outcome)
@@ -186,10 +192,17 @@ pub async fn ingest_batch(
         .collect();
     if !interactions.is_empty() {
         record_many(&mut tx, &interactions, rules, &mut outcomes).await?;
+        let mut touched: Vec<&str> = interactions
+            .iter()
+            .map(|(_, e)| e.mentorship_id.as_str())
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        resolve_recovered(&mut tx, rules, &touched).await?;
     }
     for &i in &fresh {
         if let Event::Ended(e) = events[i] {
-            outcomes[i] = end(&mut tx, e).await?;
+            outcomes[i] = end(&mut tx, e, rules).await?;
         }
     }
     tx.commit().await?;
@@ -452,6 +465,7 @@ async fn plan_pacing(
 async fn end(
     tx: &mut Transaction<'_, Postgres>,
     e: &MentorshipEnded,
+    rules: &Rules,
 ) -> Result<Ingested, StoreError> {
     sqlx::query(
         "INSERT INTO mentorship_endings (mentorship_id, ended_at, reason) VALUES ($1, $2, $3)
@@ -486,6 +500,8 @@ async fn end(
     .execute(&mut **tx)
     .await?
     .rows_affected();
+    // After the cancelling above, so the resolution notice it plans stands.
+    resolve_in(tx, rules, &e.mentorship_id, Resolution::Ended).await?;
     Ok(Ingested::Ended { cancelled })
 }
 

@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 
 use chrono::Duration;
+use firstweek::escalation::{Notice, State};
 use firstweek::playbook::Recipient;
 use sqlx::PgPool;
 
@@ -79,6 +80,9 @@ pub enum Handover {
     Go,
     /// The mentorship ended after the claim: send nothing, give the claim back.
     Ended,
+    /// An escalation reminder whose escalation was acknowledged or resolved
+    /// after the claim: send nothing, give the claim back.
+    Withdrawn,
     /// The claim is no longer yours (its lease ran out, or another worker
     /// took it over): send nothing, touch nothing.
     Lost,
@@ -127,7 +131,7 @@ pub async fn claim_delivery(
             .bind(subject_id)
             .fetch_optional(pool)
             .await?;
-    if ended == Some(true) {
+    if ended == Some(true) && once_key != Notice::Resolved.step_id() {
         return Ok(Claim::Ended);
     }
     let inserted = sqlx::query(
@@ -222,7 +226,7 @@ pub async fn claim_deliveries(
         "INSERT INTO deliveries (mentorship_id, once_key, recipient, step_id, timeline_id, message_id, status)
          SELECT m, o, r, s, t, mid, $7
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[]) AS u(m, o, r, s, t, mid)
-         WHERE NOT EXISTS (SELECT 1 FROM mentorships p WHERE p.id = u.m AND p.ended_at IS NOT NULL)
+         WHERE u.o = $8 OR NOT EXISTS (SELECT 1 FROM mentorships p WHERE p.id = u.m AND p.ended_at IS NOT NULL)
          ON CONFLICT DO NOTHING RETURNING mentorship_id, once_key, recipient",
     )
     .bind(col(|c| c.row.subject.id()))
@@ -232,6 +236,7 @@ pub async fn claim_deliveries(
     .bind(claims.iter().map(|c| c.row.id).collect::<Vec<i64>>())
     .bind(col(|c| &c.message_id))
     .bind(DeliveryStatus::Sending)
+    .bind(Notice::Resolved.step_id())
     .fetch_all(pool)
     .await?;
     let mut inserted: HashSet<(String, String, String)> = inserted.into_iter().collect();
@@ -269,23 +274,35 @@ pub async fn mark_handing_over_many(
     claims: &[HeldClaim],
     lease: Duration,
 ) -> Result<Vec<Handover>, StoreError> {
-    let answered: Vec<(String, String, String, bool, bool)> = sqlx::query_as(
+    // `stop`: the pair ended (the resolution notice outlives an ending), or
+    // a reminder's escalation was acknowledged or resolved. Both the pair's
+    // and the escalation's rows are locked for share, so a change being
+    // committed is waited for and seen.
+    let answered: Vec<(String, String, String, bool, bool, bool)> = sqlx::query_as(
         "WITH u AS (
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[]) AS u(m, o, r, a)
          ), pair AS (
              SELECT id, ended_at FROM mentorships WHERE id IN (SELECT m FROM u) FOR SHARE
+         ), esc AS (
+             SELECT mentorship_id, state FROM escalations
+             WHERE mentorship_id IN (SELECT m FROM u WHERE o = $9) FOR SHARE
+         ), stop AS (
+             SELECT u.m, u.o, u.r,
+                    (u.o <> $8 AND EXISTS (SELECT 1 FROM pair WHERE pair.id = u.m AND pair.ended_at IS NOT NULL)) AS ended,
+                    (u.o = $9 AND EXISTS (SELECT 1 FROM esc WHERE esc.mentorship_id = u.m AND esc.state <> $10)) AS withdrawn
+             FROM u
          ), marked AS (
              UPDATE deliveries d SET status = $5
-             FROM u
+             FROM u JOIN stop s ON s.m = u.m AND s.o = u.o AND s.r = u.r
              WHERE d.mentorship_id = u.m AND d.once_key = u.o AND d.recipient = u.r
                AND d.attempt = u.a AND d.status = ANY($6) AND d.claimed_at > now() - $7
-               AND NOT EXISTS (SELECT 1 FROM pair WHERE pair.id = u.m AND pair.ended_at IS NOT NULL)
+               AND NOT s.ended AND NOT s.withdrawn
              RETURNING d.mentorship_id, d.once_key, d.recipient
          )
-         SELECT u.m, u.o, u.r,
-                EXISTS (SELECT 1 FROM marked k WHERE k.mentorship_id = u.m AND k.once_key = u.o AND k.recipient = u.r),
-                EXISTS (SELECT 1 FROM pair WHERE pair.id = u.m AND pair.ended_at IS NOT NULL)
-         FROM u",
+         SELECT s.m, s.o, s.r,
+                EXISTS (SELECT 1 FROM marked k WHERE k.mentorship_id = s.m AND k.once_key = s.o AND k.recipient = s.r),
+                s.ended, s.withdrawn
+         FROM stop s",
     )
     .bind(claims.iter().map(|c| c.key.subject_id.as_str()).collect::<Vec<&str>>())
     .bind(claims.iter().map(|c| c.key.once_key.as_str()).collect::<Vec<&str>>())
@@ -294,15 +311,19 @@ pub async fn mark_handing_over_many(
     .bind(DeliveryStatus::HandingOver)
     .bind(DeliveryStatus::IN_FLIGHT)
     .bind(lease)
+    .bind(Notice::Resolved.step_id())
+    .bind(Notice::Reminder.step_id())
+    .bind(State::Open.as_str())
     .fetch_all(pool)
     .await?;
     let answered: std::collections::HashMap<(String, String, String), Handover> = answered
         .into_iter()
-        .map(|(m, o, r, go, ended)| {
-            let answer = match (go, ended) {
-                (true, _) => Handover::Go,
-                (false, true) => Handover::Ended,
-                (false, false) => Handover::Lost,
+        .map(|(m, o, r, go, ended, withdrawn)| {
+            let answer = match (go, ended, withdrawn) {
+                (true, _, _) => Handover::Go,
+                (false, true, _) => Handover::Ended,
+                (false, false, true) => Handover::Withdrawn,
+                (false, false, false) => Handover::Lost,
             };
             ((m, o, r), answer)
         })

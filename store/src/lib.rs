@@ -14,9 +14,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 mod backlog;
 mod digest;
+mod escalations;
 mod intake;
 mod ledger;
 mod links;
+mod outbox;
 mod pairs;
 pub mod read;
 mod resend;
@@ -26,6 +28,10 @@ mod steps;
 
 pub use backlog::{Backlog, backlog};
 pub use digest::{coordinator_email, coordinator_pairs, schedule_digests};
+pub use escalations::{
+    Change, EscalationFilter, Opening, acknowledge, close_escalation, escalation, escalations,
+    mark_reminded, open_escalation,
+};
 pub use intake::{Ingested, ingest, ingest_batch};
 pub use ledger::{
     Claim, DeliveryClaim, DeliveryEnd, DeliveryKey, Handover, HeldClaim, UnknownDelivery,
@@ -33,6 +39,7 @@ pub use ledger::{
     mark_handing_over_many, release_delivery,
 };
 pub use links::{Link, Refused, issue_link, open_link, revoke_links, use_link};
+pub use outbox::{Pending, claim_announcements, mark_announced, release_announcements};
 pub use pairs::{PairRecord, StoredPair, interactions, ledgers, mentorship};
 pub use resend::{Resend, resend};
 pub use schedule::{ClaimedStep, StepsQueue, claim_due, mark_published, next_due, release};
