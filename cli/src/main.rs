@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod at_risk;
 mod dead;
 mod env;
+mod escalation;
 mod playbook;
 mod publish;
 mod resend;
@@ -55,6 +56,14 @@ enum Command {
     /// others stay in the queue, in order.
     #[command(subcommand)]
     Dead(dead::Command),
+    /// Escalations: list, show, acknowledge, resolve (needs DATABASE_URL)
+    ///
+    /// An escalation is opened by the first coordinator step that fires for
+    /// a pair; later ones add their evidence. Acknowledging stops its
+    /// reminder; resolving by hand closes it without a resolution email.
+    /// Both are announced on the exchange (`escalation.*`).
+    #[command(subcommand)]
+    Escalation(escalation::Command),
     /// Check a playbook file, or preview what it would do to the stored pairs
     #[command(subcommand)]
     Playbook(playbook::Command),
@@ -112,6 +121,7 @@ async fn run_async(command: Command, out: &mut dyn Write) -> anyhow::Result<()> 
         Command::Timeline(args) => timeline::run(args, out).await,
         Command::AtRisk(args) => at_risk::run(args, out).await,
         Command::Dead(cmd) => dead::run(cmd, out).await,
+        Command::Escalation(cmd) => escalation::run(cmd, out).await,
         Command::Playbook(playbook::Command::DryRun(args)) => playbook::dry_run(args, out).await,
         Command::Playbook(playbook::Command::Validate { file }) => playbook::validate(&file, out),
         Command::Publish(args) => publish::run(args, out).await,

@@ -122,7 +122,12 @@ async fn publish(
         }
         early = None;
         let started = std::time::Instant::now();
-        let ticked = publisher.tick().await;
+        let mut ticked = publisher.tick().await;
+        if ticked.is_ok()
+            && let Err(e) = publisher.announce().await
+        {
+            ticked = Err(e.context("relaying announcements"));
+        }
         if ticked.is_ok() {
             early = next_wake(pool).await;
         }

@@ -44,6 +44,11 @@ async fn sample_database(pool: &PgPool) {
             metrics::gauge!("firstweek_timeline_due_steps").set(b.due as f64);
             metrics::gauge!("firstweek_timeline_oldest_due_seconds").set(b.oldest_due_seconds);
             metrics::gauge!("firstweek_deliveries_unknown").set(b.unknown as f64);
+            metrics::gauge!("firstweek_escalations_open", "state" => "open")
+                .set(b.escalations_open as f64);
+            metrics::gauge!("firstweek_escalations_open", "state" => "acknowledged")
+                .set(b.escalations_acknowledged as f64);
+            metrics::gauge!("firstweek_announcements_pending").set(b.announcements_pending as f64);
         }
         // Readiness already reports the database; a missed sample is not an error worth more.
         Err(e) => tracing::debug!(error = %e, "backlog: database not sampled"),

@@ -5,6 +5,7 @@
 //! backlog gauges. [`App::build`] from the settings, then
 //! [`App::run_until_stopped`].
 
+mod announcer;
 mod app;
 mod backlog;
 mod digest;

@@ -80,6 +80,12 @@ impl Publisher {
         Ok(channel)
     }
 
+    /// Relays the outbox's announcements (`escalation.*`) on the same link.
+    pub async fn announce(&mut self) -> anyhow::Result<usize> {
+        let channel = self.channel().await?;
+        crate::announcer::relay(&self.pool, &channel).await
+    }
+
     /// Publishes everything due now; returns how many rows were confirmed
     /// and marked published since the last tick.
     ///

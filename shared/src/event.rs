@@ -32,6 +32,24 @@ pub const MENTORSHIP_STARTED: &str = "mentorship.started";
 pub const INTERACTION_RECORDED: &str = "interaction.recorded";
 /// Routing key of [`Event::Ended`].
 pub const MENTORSHIP_ENDED: &str = "mentorship.ended";
+/// Published by firstweek when a pair's escalation opens.
+pub const ESCALATION_OPENED: &str = "escalation.opened";
+/// Published by firstweek when a coordinator acknowledges an escalation.
+pub const ESCALATION_ACKNOWLEDGED: &str = "escalation.acknowledged";
+/// Published by firstweek when an escalation is resolved.
+pub const ESCALATION_RESOLVED: &str = "escalation.resolved";
+
+/// Whether a routing key is one of firstweek's own announcements: they
+/// travel on the same exchange as its inputs (and so reach its own events
+/// queue, bound with `#`), and are not input to it.
+pub fn is_announcement(routing_key: &str) -> bool {
+    [
+        ESCALATION_OPENED,
+        ESCALATION_ACKNOWLEDGED,
+        ESCALATION_RESOLVED,
+    ]
+    .contains(&routing_key)
+}
 
 /// Why an event was refused. The text goes to the `x-firstweek-error` header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,6 +2,8 @@
 
 use sqlx::PgPool;
 
+use firstweek::escalation::State;
+
 use crate::StoreError;
 use crate::status::DeliveryStatus;
 
@@ -14,6 +16,12 @@ pub struct Backlog {
     pub oldest_due_seconds: f64,
     /// Deliveries whose outcome is unknown (never resent; an operator may look).
     pub unknown: i64,
+    /// Escalations open and not acknowledged.
+    pub escalations_open: i64,
+    /// Escalations acknowledged and not resolved.
+    pub escalations_acknowledged: i64,
+    /// Announcements (`escalation.*`) not relayed to the exchange yet.
+    pub announcements_pending: i64,
 }
 
 /// Reads the backlog. Each part is an index range over open work only
@@ -31,9 +39,26 @@ pub async fn backlog(pool: &PgPool) -> Result<Backlog, StoreError> {
         .bind(DeliveryStatus::Unknown)
         .fetch_one(pool)
         .await?;
+    // `escalations_unresolved` and `outbox_unpublished` are partial indexes over open work.
+    let (escalations_open, escalations_acknowledged): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE state = $1), count(*) FILTER (WHERE state = $2)
+         FROM escalations WHERE state <> $3",
+    )
+    .bind(State::Open.as_str())
+    .bind(State::Acknowledged.as_str())
+    .bind(State::Resolved.as_str())
+    .fetch_one(pool)
+    .await?;
+    let announcements_pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(pool)
+            .await?;
     Ok(Backlog {
         due,
         oldest_due_seconds,
         unknown,
+        escalations_open,
+        escalations_acknowledged,
+        announcements_pending,
     })
 }

@@ -507,6 +507,47 @@ impl Env {
         Ok(())
     }
 
+    /// Declares a private queue bound to the `firstweek` exchange with
+    /// `binding`, as a program's own consumer of firstweek's events would.
+    pub async fn listen(&self, binding: &str) -> anyhow::Result<String> {
+        let q = self
+            .channel
+            .queue_declare(
+                "".into(),
+                lapin::options::QueueDeclareOptions {
+                    exclusive: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await?;
+        let name = q.name().as_str().to_string();
+        self.channel
+            .queue_bind(
+                name.as_str().into(),
+                broker::EXCHANGE.into(),
+                binding.into(),
+                lapin::options::QueueBindOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await?;
+        Ok(name)
+    }
+
+    /// Takes what waits in a queue from [`Env::listen`]: (routing key, JSON body).
+    pub async fn take(&self, queue: &str) -> anyhow::Result<Vec<(String, Value)>> {
+        let mut out = Vec::new();
+        while let Some(m) = self
+            .channel
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await?
+        {
+            let body = serde_json::from_slice(&m.delivery.data)?;
+            out.push((m.delivery.routing_key.as_str().to_string(), body));
+        }
+        Ok(out)
+    }
+
     /// Messages ready in `queue` (waiting for a consumer).
     pub async fn queue_depth(&self, queue: &str) -> anyhow::Result<u32> {
         let passive = lapin::options::QueueDeclareOptions {
@@ -865,6 +906,44 @@ pub async fn http_get(port: u16, path: &str) -> String {
         .ok()
         .flatten()
         .unwrap_or_default()
+}
+
+/// POST a form (`application/x-www-form-urlencoded`) to `path` on
+/// 127.0.0.1:`port`; the whole response ("" when nothing answers).
+pub async fn http_post(port: u16, path: &str, form: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        s.write_all(
+            format!(
+                "POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{form}",
+                form.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        Some(String::from_utf8_lossy(&buf).into_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(3), attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// The first link in `text` that starts with `prefix`, up to its token's end.
+pub fn link_in(text: &str, prefix: &str) -> Option<String> {
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix(prefix))
+        .map(|t| {
+            t.trim_end_matches(|c: char| !c.is_ascii_hexdigit())
+                .to_string()
+        })
 }
 
 /// GET `path` on 127.0.0.1:`port`; returns the status code (0 when nothing answers).

@@ -8,6 +8,7 @@
 //! `/healthz`, `/readyz` (the database answers) and `/metrics` are served on
 //! the same address (`FIRSTWEEK_WEB_ADDR`).
 
+mod escalations;
 mod pages;
 
 use std::net::SocketAddr;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -87,5 +88,17 @@ fn router(shared: Shared) -> Router {
         .route("/metrics", get(pages::metrics))
         .route("/c/{token}", get(pages::coordinator))
         .route("/c/{token}/pairs/{mentorship_id}", get(pages::pair))
+        .route(
+            "/c/{token}/pairs/{mentorship_id}/acknowledge",
+            post(escalations::page_acknowledge),
+        )
+        .route(
+            "/c/{token}/pairs/{mentorship_id}/resolve",
+            post(escalations::page_resolve),
+        )
+        .route(
+            "/a/{token}",
+            get(escalations::show).post(escalations::acknowledge),
+        )
         .with_state(shared)
 }

@@ -8,11 +8,15 @@ use chrono::Utc;
 use minijinja::Environment;
 use serde::Serialize;
 
+use std::collections::HashMap;
+
 use firstweek::digest::{self, PairLine};
+use firstweek::escalation::Escalation;
 use firstweek::link::{LinkToken, Purpose};
 use firstweek_store::{self as store, Refused, StoredPair};
 
 use crate::Shared;
+use crate::escalations::EscalationView;
 
 /// The page templates (server-rendered, no JavaScript, readable on a phone).
 pub struct Pages {
@@ -30,10 +34,14 @@ impl Pages {
         )?;
         env.add_template("pair.html", include_str!("../templates/pair.html"))?;
         env.add_template("refused.html", include_str!("../templates/refused.html"))?;
+        env.add_template(
+            "acknowledge.html",
+            include_str!("../templates/acknowledge.html"),
+        )?;
         Ok(Pages { env })
     }
 
-    fn render(&self, name: &str, ctx: impl Serialize) -> Response {
+    pub(crate) fn render(&self, name: &str, ctx: impl Serialize) -> Response {
         match self.env.get_template(name).and_then(|t| t.render(ctx)) {
             Ok(html) => Html(html).into_response(),
             Err(e) => {
@@ -47,7 +55,7 @@ impl Pages {
         }
     }
 
-    fn refused(&self, why: Refused) -> Response {
+    pub(crate) fn refused(&self, why: Refused) -> Response {
         let (status, text) = match why {
             Refused::Unknown => (StatusCode::NOT_FOUND, "This link does not open anything."),
             Refused::Expired | Refused::Revoked | Refused::Used => (
@@ -97,6 +105,8 @@ pub async fn metrics(State(s): State<Shared>) -> String {
 /// The coordinator a page link was issued for, and their pairs as of now.
 struct Coordinator {
     token: String,
+    /// Their opaque key (what escalations are filed under).
+    key: String,
     pairs: Vec<StoredPair>,
 }
 
@@ -114,6 +124,7 @@ async fn coordinator_of(s: &Shared, token: &str) -> Result<Result<Coordinator, R
     let pairs = store::coordinator_pairs(&s.pool, &s.rules, &email, Utc::now()).await?;
     Ok(Ok(Coordinator {
         token: token.as_str().to_string(),
+        key: link.subject_id,
         pairs,
     }))
 }
@@ -135,18 +146,51 @@ pub async fn coordinator(
         .last()
         .map(|p| p.record.started.coordinator.name.clone())
         .unwrap_or_default();
-    let mut lines: Vec<PairLine> = c
+    let filter = store::EscalationFilter {
+        coordinator_key: Some(c.key.clone()),
+        ..Default::default()
+    };
+    let mut escalations: HashMap<String, Escalation> = store::escalations(&s.pool, &filter)
+        .await?
+        .into_iter()
+        .map(|e| (e.mentorship_id.clone(), e))
+        .collect();
+    let mut entries: Vec<Entry> = c
         .pairs
         .iter()
-        .map(|p| digest::line(&s.rules, p.view(), now))
+        .map(|p| {
+            let line = digest::line(&s.rules, p.view(), now);
+            let escalation = escalations.remove(p.id()).map(|e| EscalationView::of(&e));
+            Entry { line, escalation }
+        })
         .collect();
-    // At risk first; among each, the pairs furthest into their week first.
-    lines.sort_by_key(|l| (l.risks.is_empty(), -l.day));
-    let at_risk = lines.iter().filter(|l| !l.risks.is_empty()).count();
+    // Escalations waiting for the coordinator first, then the others still
+    // open, then pairs at risk; among each, the furthest into their week first.
+    entries.sort_by_key(|e| (e.rank(), -e.line.day));
+    let at_risk = entries.iter().filter(|e| e.rank() < 3).count();
     Ok(s.pages.render(
         "coordinator.html",
-        minijinja::context! { coordinator => name, pairs => lines, at_risk, token => c.token },
+        minijinja::context! { coordinator => name, pairs => entries, at_risk, token => c.token },
     ))
+}
+
+/// One pair on the coordinator's page.
+#[derive(Serialize)]
+struct Entry {
+    #[serde(flatten)]
+    line: PairLine,
+    escalation: Option<EscalationView>,
+}
+
+impl Entry {
+    fn rank(&self) -> u8 {
+        match &self.escalation {
+            Some(e) if e.needs_you => 0,
+            Some(e) if e.resolved.is_none() => 1,
+            _ if !self.line.risks.is_empty() => 2,
+            _ => 3,
+        }
+    }
 }
 
 /// One row of a pair's timeline as the page shows it.
@@ -179,6 +223,9 @@ pub async fn pair(
     };
     metrics::counter!("firstweek_web_pages_total", "page" => "pair").increment(1);
     let line = digest::line(&s.rules, pair.view(), Utc::now());
+    let escalation = store::escalation(&s.pool, &mentorship_id)
+        .await?
+        .map(|e| EscalationView::of(&e));
     let steps: Vec<Step> = store::read::timeline(&s.pool, &[mentorship_id.as_str()])
         .await?
         .into_iter()
@@ -200,6 +247,6 @@ pub async fn pair(
         .collect();
     Ok(s.pages.render(
         "pair.html",
-        minijinja::context! { pair => line, steps, token => c.token },
+        minijinja::context! { pair => line, escalation, steps, token => c.token },
     ))
 }

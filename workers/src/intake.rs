@@ -76,6 +76,10 @@ async fn store_batch(
 impl Handler for Intake {
     async fn handle(&self, delivery: &Delivery) -> anyhow::Result<Outcome> {
         let key = delivery.routing_key.as_str();
+        if firstweek::event::is_announcement(key) {
+            // Our own escalation.* events, for other services; nothing to store.
+            return Ok(Outcome::Ack);
+        }
         let content_type = delivery
             .properties
             .content_type()

@@ -14,16 +14,19 @@ use chrono_tz::Tz;
 use firstweek::Rules;
 use firstweek::decision::{self, Evidence, Moment, Skip, Timing, Verdict};
 use firstweek::digest::{self, DigestContext};
-use firstweek::email::{self, Context, Templates};
+use firstweek::email::{self, Context, Links, Templates};
+use firstweek::escalation::{Notice, Sighting};
+use firstweek::event::MentorshipStarted;
+use firstweek::interaction::{Interaction, Summary};
 use firstweek::link::Purpose;
 use firstweek::playbook::Recipient;
-use firstweek::timeline::timezone_of;
+use firstweek::timeline::{program_day, timezone_of};
 use firstweek_broker::{self as broker, DueStep};
 use firstweek_ops::backoff::Backoff;
 use firstweek_ops::outage::is_outage;
 use firstweek_store::{
     self as store, Claim, DeliveryClaim, DeliveryEnd, DeliveryKey, DeliveryStatus, Handover,
-    HeldClaim, RowStatus, StepState, Subject, TimelineRow, UnknownDelivery,
+    HeldClaim, PairRecord, RowStatus, StepState, Subject, TimelineRow, UnknownDelivery,
 };
 
 use crate::batcher::{Batcher, Limits};
@@ -137,6 +140,9 @@ impl Steps {
         let Subject::Pair { .. } = &row.subject else {
             return self.process_digest(&row).await;
         };
+        if let Some(notice) = Notice::of_step(&row.step_id) {
+            return self.process_notice(&row, notice, pair, &ledger).await;
+        }
         let decision = decision::decide(
             &self.cfg.rules,
             &row.step_id,
@@ -145,6 +151,7 @@ impl Steps {
             pair.as_ref().map(|p| p.with_ledger(&ledger)),
             Moment::Processing,
         );
+        let escalating = matches!(decision.verdict, Verdict::Escalate(_));
         let evidence = match decision.verdict {
             Verdict::Send(evidence) | Verdict::Escalate(evidence) => evidence,
             Verdict::Skip(skip) => {
@@ -167,6 +174,28 @@ impl Steps {
         if !self.on_time(&row, tz).await? {
             return Ok(());
         }
+        let mut links = Links::default();
+        if escalating {
+            let day = program_day(started.started_at, evidence.as_of, self.cfg.rules.scale);
+            let sighting = Sighting::new(&row.step_id, day, &evidence);
+            let opening = store::open_escalation(
+                &self.pool,
+                &self.cfg.rules,
+                started,
+                &row.step_id,
+                &sighting,
+            )
+            .await?;
+            if !opening.opens {
+                let skip = Skip::AddedToEscalation {
+                    opened_by: opening.escalation.opened_by,
+                };
+                return self.finish(&row, RowStatus::Skipped, &skip.reason()).await;
+            }
+            links = self
+                .coordinator_links(started, &opening.escalation.coordinator_key)
+                .await?;
+        }
         let Evidence {
             summary, reasons, ..
         } = evidence;
@@ -179,7 +208,8 @@ impl Steps {
             summary,
             reasons,
             Utc::now(),
-        );
+        )
+        .with_links(links);
         let (name, address) = match row.recipient {
             Recipient::Mentor => (&started.mentor.name, &started.mentor.email),
             Recipient::Mentee => (&started.mentee.name, &started.mentee.email),
@@ -198,6 +228,103 @@ impl Steps {
             )
         })
         .await
+    }
+
+    /// An escalation's reminder or resolution notice to the coordinator:
+    /// sent only while the escalation still calls for it.
+    async fn process_notice(
+        &self,
+        row: &TimelineRow,
+        notice: Notice,
+        pair: Option<PairRecord>,
+        ledger: &[Interaction],
+    ) -> anyhow::Result<()> {
+        let Some(pair) = pair else {
+            return self
+                .finish(row, RowStatus::Skipped, &Skip::UnknownPair.reason())
+                .await;
+        };
+        let escalation = store::escalation(&self.pool, row.subject.id()).await?;
+        if let Err(withdrawn) = decision::escalation::notice(notice, escalation.as_ref()) {
+            return self
+                .finish(row, RowStatus::Skipped, withdrawn.reason())
+                .await;
+        }
+        let Some(escalation) = escalation else {
+            return Ok(());
+        };
+        let started = &pair.started;
+        let tz = timezone_of(started, Recipient::Coordinator);
+        if !self.on_time(row, tz).await? {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let links = match notice {
+            Notice::Reminder => {
+                self.coordinator_links(started, &escalation.coordinator_key)
+                    .await?
+            }
+            Notice::Resolved => Links::default(),
+        };
+        let ctx = Context::new(
+            started,
+            &row.step_id,
+            Recipient::Coordinator,
+            now,
+            self.cfg.rules.scale,
+            Summary::as_of(ledger, now),
+            decision::escalation::notice_reasons(notice, &escalation),
+            now,
+        )
+        .with_links(links);
+        let once_key = notice.step_id();
+        let message_id = self.message_id(&started.mentorship_id, once_key, Recipient::Coordinator);
+        self.deliver(row, tz, once_key, message_id, |message_id| {
+            email::compose(
+                &self.cfg.templates,
+                once_key,
+                &ctx,
+                &self.cfg.from,
+                &started.coordinator.name,
+                &started.coordinator.email,
+                message_id,
+            )
+        })
+        .await
+    }
+
+    /// The acknowledge link for this pair's escalation and the coordinator's
+    /// page link, valid until a little after the pair's week; none without
+    /// `FIRSTWEEK_PUBLIC_URL`.
+    async fn coordinator_links(
+        &self,
+        started: &MentorshipStarted,
+        coordinator_key: &str,
+    ) -> anyhow::Result<Links> {
+        let Some(base) = &self.cfg.public_url else {
+            return Ok(Links::default());
+        };
+        let rules = &self.cfg.rules;
+        let expires = started.started_at + decision::horizon(rules, Duration::days(8));
+        let expires = expires.max(Utc::now() + rules.scale.wall(Duration::days(2)));
+        let ack = store::issue_link(
+            &self.pool,
+            Purpose::Acknowledge,
+            &started.mentorship_id,
+            expires,
+        )
+        .await?;
+        let page = store::issue_link(
+            &self.pool,
+            Purpose::CoordinatorPage,
+            coordinator_key,
+            expires,
+        )
+        .await?;
+        Ok(Links {
+            acknowledge: Some(format!("{base}/a/{}", ack.as_str())),
+            page: Some(format!("{base}/c/{}", page.as_str())),
+        })
     }
 
     /// A coordinator's daily digest: their pairs as of now; none left, no email.
@@ -448,10 +575,29 @@ impl Steps {
                 metrics::histogram!("firstweek_step_lateness_seconds").record(lateness);
                 metrics::counter!("firstweek_emails_sent_total", "step" => step.to_string())
                     .increment(1);
-                if row.recipient == Recipient::Coordinator {
-                    metrics::counter!("firstweek_escalations_total").increment(1);
+                match Notice::of_step(step) {
+                    Some(Notice::Reminder) => {
+                        store::mark_reminded(&self.pool, row.subject.id()).await?;
+                    }
+                    Some(Notice::Resolved) => {}
+                    None if row.recipient == Recipient::Coordinator => {
+                        metrics::counter!("firstweek_escalations_total").increment(1);
+                    }
+                    None => {}
                 }
                 tracing::info!("email sent");
+            }
+            Err(MailError::Withheld(Handover::Withdrawn)) => {
+                tracing::info!(
+                    "the escalation was acknowledged or resolved before the hand-over; no reminder"
+                );
+                store::release_delivery(&self.pool, held).await?;
+                self.finish(
+                    row,
+                    RowStatus::Skipped,
+                    "the escalation was acknowledged or resolved",
+                )
+                .await?;
             }
             Err(MailError::Withheld(Handover::Ended)) => {
                 tracing::info!("the mentorship ended before the hand-over; nothing sent");

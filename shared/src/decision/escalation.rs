@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{Pair, Rules};
 use crate::escalation::{AckVia, Escalation, Notice, Resolution, Sighting, State};
+use crate::event;
 use crate::interaction::{Condition, Summary};
 
 /// When an escalation opened at `opened_at` is reminded, if nobody
@@ -156,7 +157,7 @@ fn announcement(kind: &'static str, e: &Escalation, body: serde_json::Value) -> 
 pub fn opened(e: &Escalation) -> Announcement {
     let evidence = e.evidence.first().map(counts);
     announcement(
-        "escalation.opened",
+        event::ESCALATION_OPENED,
         e,
         serde_json::json!({ "opened_by": e.opened_by, "evidence": evidence }),
     )
@@ -166,7 +167,7 @@ pub fn opened(e: &Escalation) -> Announcement {
 pub fn acknowledged(e: &Escalation, at: DateTime<Utc>, via: AckVia) -> Announcement {
     let seconds = (at - e.opened_at).num_milliseconds().max(0) as f64 / 1000.0;
     announcement(
-        "escalation.acknowledged",
+        event::ESCALATION_ACKNOWLEDGED,
         e,
         serde_json::json!({
             "acknowledged_at": at,
@@ -185,7 +186,7 @@ pub fn resolved(
     summary: &Summary,
 ) -> Announcement {
     announcement(
-        "escalation.resolved",
+        event::ESCALATION_RESOLVED,
         e,
         serde_json::json!({
             "resolved_at": at,

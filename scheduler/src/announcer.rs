@@ -1,0 +1,73 @@
+//! Relays the outbox (`escalation.*`) to the `firstweek` exchange with
+//! confirms, and counts what the events say for the escalation metrics: one
+//! place sees every opening, acknowledgement and resolution, whichever
+//! process (worker, web, CLI) made it.
+
+use futures_util::future::join_all;
+use lapin::Channel;
+use sqlx::PgPool;
+
+use firstweek::event;
+use firstweek_broker as broker;
+use firstweek_store::{self as store, Pending};
+
+/// Announcements claimed per round trip.
+const BATCH: i64 = 100;
+
+/// Publishes what the outbox holds, confirmed, then records it; returns how
+/// many went out. Unconfirmed ones are released for the next tick.
+pub async fn relay(pool: &PgPool, channel: &Channel) -> anyhow::Result<usize> {
+    let pending = store::claim_announcements(pool, BATCH, chrono::Duration::seconds(30)).await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let results = join_all(pending.iter().map(|p| publish(channel, p))).await;
+    let (mut done, mut refused) = (Vec::new(), Vec::new());
+    for (p, result) in pending.iter().zip(results) {
+        match result {
+            Ok(()) => {
+                observe(p);
+                done.push(p.id);
+            }
+            Err(e) => {
+                tracing::warn!(event_id = %p.event_id, error = %e, "announcement not confirmed; retried next tick");
+                refused.push(p.id);
+            }
+        }
+    }
+    store::mark_announced(pool, &done).await?;
+    if !refused.is_empty() {
+        store::release_announcements(pool, &refused).await?;
+    }
+    Ok(done.len())
+}
+
+async fn publish(channel: &Channel, p: &Pending) -> Result<(), broker::BrokerError> {
+    let props = broker::persistent_json()
+        .with_message_id(p.event_id.as_str().into())
+        .with_app_id("firstweek".into());
+    broker::publish_confirmed(channel, broker::EXCHANGE, &p.routing_key, &p.body, props).await
+}
+
+/// The escalation metrics, from the events themselves.
+fn observe(p: &Pending) {
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&p.body) else {
+        return;
+    };
+    match p.routing_key.as_str() {
+        event::ESCALATION_OPENED => {
+            metrics::counter!("firstweek_escalations_opened_total").increment(1)
+        }
+        event::ESCALATION_ACKNOWLEDGED => {
+            if let Some(seconds) = body["seconds_to_acknowledge"].as_f64() {
+                metrics::histogram!("firstweek_escalation_time_to_acknowledge_seconds")
+                    .record(seconds);
+            }
+        }
+        event::ESCALATION_RESOLVED => {
+            let how = body["how"].as_str().unwrap_or("unknown").to_string();
+            metrics::counter!("firstweek_escalations_resolved_total", "how" => how).increment(1);
+        }
+        _ => {}
+    }
+}

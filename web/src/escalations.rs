@@ -1,0 +1,188 @@
+//! The coordinator's hand on an escalation: the acknowledge link from an
+//! escalation or reminder email (a GET shows the pair and a button; only
+//! the POST acknowledges: mail scanners open links), and the page's
+//! acknowledge and resolve buttons.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use firstweek::escalation::{AckVia, Escalation, State as EscalationState};
+use firstweek::link::{LinkToken, Purpose};
+use firstweek_store::{self as store, Change, Refused};
+
+use crate::Shared;
+use crate::pages::Failure;
+
+/// An escalation as a page shows it: rules, the latest evidence, its state.
+#[derive(Debug, Serialize)]
+pub struct EscalationView {
+    /// `open`, `acknowledged` or `resolved`.
+    pub state: &'static str,
+    /// Needs the coordinator: open and nobody acknowledged it.
+    pub needs_you: bool,
+    /// When it opened.
+    pub opened_at: String,
+    /// Why, in words (every rule that fired, first firing first).
+    pub reasons: Vec<String>,
+    /// Program day of the latest evidence (1-based).
+    pub day: i64,
+    /// Interactions in the latest evidence, by side.
+    pub total: u32,
+    /// By the mentor.
+    pub mentor: u32,
+    /// By the mentee.
+    pub mentee: u32,
+    /// The latest activity it saw.
+    pub last_activity: Option<String>,
+    /// When and how it was acknowledged.
+    pub acknowledged: Option<String>,
+    /// When and how it was resolved.
+    pub resolved: Option<String>,
+}
+
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%a %d %b %H:%M UTC").to_string()
+}
+
+impl EscalationView {
+    /// The view of a stored escalation.
+    pub fn of(e: &Escalation) -> EscalationView {
+        let latest = e.latest();
+        let mut reasons: Vec<String> = Vec::new();
+        for r in e.evidence.iter().flat_map(|s| s.reasons.iter()) {
+            if !reasons.contains(r) {
+                reasons.push(r.clone());
+            }
+        }
+        EscalationView {
+            state: e.state.as_str(),
+            needs_you: e.state == EscalationState::Open,
+            opened_at: when(e.opened_at),
+            reasons,
+            day: latest.map(|s| s.day + 1).unwrap_or(1),
+            total: latest.map(|s| s.total).unwrap_or(0),
+            mentor: latest.map(|s| s.mentor).unwrap_or(0),
+            mentee: latest.map(|s| s.mentee).unwrap_or(0),
+            last_activity: latest.and_then(|s| s.last_activity).map(when),
+            acknowledged: e
+                .acknowledged
+                .map(|(at, via)| format!("{} (by {})", when(at), via_words(via))),
+            resolved: e
+                .resolved
+                .map(|(at, how)| format!("{}: {}", when(at), how.words())),
+        }
+    }
+}
+
+fn via_words(via: AckVia) -> &'static str {
+    match via {
+        AckVia::Link => "the email's link",
+        AckVia::Page => "the coordinator page",
+        AckVia::Cli => "an operator",
+    }
+}
+
+/// The escalation an acknowledge link was issued for.
+async fn escalation_of(s: &Shared, token: &str) -> Result<Result<Escalation, Refused>, Failure> {
+    let Ok(token) = LinkToken::parse(token) else {
+        return Ok(Err(Refused::Unknown));
+    };
+    let link = match store::open_link(&s.pool, &token, Purpose::Acknowledge).await? {
+        Ok(link) => link,
+        Err(why) => return Ok(Err(why)),
+    };
+    Ok(store::escalation(&s.pool, &link.subject_id)
+        .await?
+        .ok_or(Refused::Unknown))
+}
+
+/// `GET /a/{token}`: the pair, the evidence and an acknowledge button.
+/// Changes nothing.
+pub async fn show(State(s): State<Shared>, Path(token): Path<String>) -> Result<Response, Failure> {
+    let e = match escalation_of(&s, &token).await? {
+        Ok(e) => e,
+        Err(why) => return Ok(s.pages.refused(why)),
+    };
+    metrics::counter!("firstweek_web_pages_total", "page" => "acknowledge").increment(1);
+    let pair = store::mentorship(&s.pool, &e.mentorship_id).await?;
+    let (mentor, mentee) = pair
+        .map(|p| (p.started.mentor.name, p.started.mentee.name))
+        .unwrap_or_default();
+    Ok(s.pages.render(
+        "acknowledge.html",
+        minijinja::context! {
+            mentor, mentee,
+            escalation => EscalationView::of(&e),
+            action => format!("/a/{token}"),
+        },
+    ))
+}
+
+/// `POST /a/{token}`: acknowledges, then shows the page again (its new state).
+pub async fn acknowledge(
+    State(s): State<Shared>,
+    Path(token): Path<String>,
+) -> Result<Response, Failure> {
+    let e = match escalation_of(&s, &token).await? {
+        Ok(e) => e,
+        Err(why) => return Ok(s.pages.refused(why)),
+    };
+    match store::acknowledge(&s.pool, &e.mentorship_id, AckVia::Link, None).await? {
+        Change::Done(_) => {
+            tracing::info!(mentorship_id = %e.mentorship_id, "escalation acknowledged by link")
+        }
+        Change::Already(_) | Change::NotFound => {}
+    }
+    Ok(Redirect::to(&format!("/a/{token}")).into_response())
+}
+
+/// What a page button does.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Acknowledge,
+    Resolve,
+}
+
+async fn act(
+    s: Shared,
+    token: String,
+    mentorship_id: String,
+    act: Act,
+) -> Result<Response, Failure> {
+    let Ok(parsed) = LinkToken::parse(&token) else {
+        return Ok(s.pages.refused(Refused::Unknown));
+    };
+    let link = match store::open_link(&s.pool, &parsed, Purpose::CoordinatorPage).await? {
+        Ok(link) => link,
+        Err(why) => return Ok(s.pages.refused(why)),
+    };
+    // Only the coordinator's own escalation: another's is "not found".
+    let key = Some(link.subject_id.as_str());
+    let change = match act {
+        Act::Acknowledge => store::acknowledge(&s.pool, &mentorship_id, AckVia::Page, key).await?,
+        Act::Resolve => store::close_escalation(&s.pool, &s.rules, &mentorship_id, key).await?,
+    };
+    if let Change::NotFound = change {
+        return Ok(s.pages.refused(Refused::Unknown));
+    }
+    tracing::info!(%mentorship_id, action = ?act, "escalation changed from the coordinator page");
+    Ok(Redirect::to(&format!("/c/{token}")).into_response())
+}
+
+/// `POST /c/{token}/pairs/{id}/acknowledge`.
+pub async fn page_acknowledge(
+    State(s): State<Shared>,
+    Path((token, mentorship_id)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    act(s, token, mentorship_id, Act::Acknowledge).await
+}
+
+/// `POST /c/{token}/pairs/{id}/resolve`.
+pub async fn page_resolve(
+    State(s): State<Shared>,
+    Path((token, mentorship_id)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    act(s, token, mentorship_id, Act::Resolve).await
+}
