@@ -124,6 +124,7 @@ async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::R
             "plan_reminder->mentor",
             "plan_reminder->mentee",
             "escalation_early->coordinator",
+            "escalation_reminder->coordinator",
             "wrap_up->mentor",
             "wrap_up->mentee",
         ]),
@@ -134,6 +135,7 @@ async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::R
             "check_in->mentor",
             "check_in->mentee",
             "escalation->coordinator",
+            "escalation_reminder->coordinator",
             "wrap_up->mentor",
             "wrap_up->mentee",
         ]),
@@ -144,6 +146,7 @@ async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::R
             "plan_reminder->mentor",
             "plan_reminder->mentee",
             "escalation->coordinator",
+            "escalation_reminder->coordinator",
             "wrap_up->mentor",
             "wrap_up->mentee",
         ]),
@@ -340,6 +343,7 @@ async fn duplicates_count_once_and_early_interactions_are_kept() -> anyhow::Resu
             "plan_reminder->mentor",
             "plan_reminder->mentee",
             "escalation->coordinator",
+            "escalation_reminder->coordinator",
             "wrap_up->mentor",
             "wrap_up->mentee"
         ]),
@@ -594,7 +598,7 @@ async fn the_week_is_the_week_late_interactions_do_not_count_and_far_future_ones
     let got = received(&env.mails(), &late.roles());
     assert_eq!(
         got.get(&late.id),
-        Some(&list(&["late_look->coordinator"])),
+        Some(&list(&["late_look->coordinator", "escalation_reminder->coordinator"])),
         "day-4 interactions are outside the 3-day week; logs in {}",
         env.log_dir.display()
     );

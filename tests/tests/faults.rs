@@ -51,6 +51,7 @@ fn archetypes() -> Vec<(&'static str, Vec<Beat>, Vec<&'static str>)> {
                 "plan_reminder->mentor",
                 "plan_reminder->mentee",
                 "escalation_early->coordinator",
+                "escalation_reminder->coordinator",
                 "wrap_up->mentor",
                 "wrap_up->mentee",
             ],
@@ -69,6 +70,7 @@ fn archetypes() -> Vec<(&'static str, Vec<Beat>, Vec<&'static str>)> {
                 "check_in->mentor",
                 "check_in->mentee",
                 "escalation->coordinator",
+                "escalation_reminder->coordinator",
                 "wrap_up->mentor",
                 "wrap_up->mentee",
             ],
@@ -87,6 +89,7 @@ fn archetypes() -> Vec<(&'static str, Vec<Beat>, Vec<&'static str>)> {
                 "plan_reminder->mentor",
                 "plan_reminder->mentee",
                 "escalation->coordinator",
+                "escalation_reminder->coordinator",
                 "wrap_up->mentor",
                 "wrap_up->mentee",
             ],
@@ -251,6 +254,7 @@ async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Resul
             "check_in->mentor",
             "plan_reminder->mentor",
             "escalation_early->coordinator",
+            "escalation_reminder->coordinator",
             "wrap_up->mentor",
         ]
         .iter()

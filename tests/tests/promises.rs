@@ -561,6 +561,7 @@ async fn refused_connections_and_lock_and_statement_timeouts_lose_nothing() -> a
         "check_in",
         "plan_reminder",
         "escalation_early",
+        "escalation_reminder",
         "wrap_up",
     ];
     let mut pairs = Vec::new();
@@ -637,7 +638,7 @@ async fn refused_connections_and_lock_and_statement_timeouts_lose_nothing() -> a
     let (mut expected, mut lost, mut duplicated) = (0, 0, 0);
     for p in &pairs {
         for step in silent {
-            let to: Vec<String> = if step == "escalation_early" {
+            let to: Vec<String> = if step.starts_with("escalation") {
                 vec![p.coordinator()]
             } else {
                 vec![p.mentor(), p.mentee()]

@@ -205,6 +205,7 @@ async fn sigterm_stops_the_services_quickly_and_loses_nothing() -> anyhow::Resul
                 "check_in->mentee",
                 "check_in->mentor",
                 "escalation_early->coordinator",
+                "escalation_reminder->coordinator",
                 "plan_reminder->mentee",
                 "plan_reminder->mentor",
                 "welcome->mentee",
