@@ -604,6 +604,43 @@ mod tests {
     }
 
     #[test]
+    fn the_coordinators_loop_is_configurable_and_checked_with_its_line() {
+        const STEP: &str = "[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\n";
+        let built_in = Playbook::built_in().coordinators;
+        assert_eq!(built_in, CoordinatorRules::default());
+        assert_eq!(built_in.remind_after, Some(Duration::days(2)));
+        assert_eq!(built_in.resolve_when, Recovery::DEFAULT.to_vec());
+
+        let p = Playbook::parse(
+            "p.toml",
+            &format!("name = \"x\"\nremind_after = \"off\"\nresolve_when = \"enough_interactions\"\ndigest_at = \"06:30\"\ndigest_all_quiet = true\n{STEP}"),
+        )
+        .unwrap();
+        assert_eq!(p.coordinators.remind_after, None);
+        assert_eq!(
+            p.coordinators.resolve_when,
+            vec![Recovery::EnoughInteractions]
+        );
+        assert_eq!(
+            p.coordinators.digest_at,
+            NaiveTime::from_hms_opt(6, 30, 0).unwrap()
+        );
+        assert!(p.coordinators.digest_all_quiet);
+
+        let e = error_of(&format!("name = \"x\"\n\nremind_after = \"soon\"\n{STEP}"));
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("`remind_after`"), "{e}");
+        let e = error_of(&format!(
+            "name = \"x\"\nresolve_when = [\"two_way\", \"happy\"]\n{STEP}"
+        ));
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("unknown \"happy\""), "{e}");
+        let e = error_of(&format!("name = \"x\"\ndigest_at = \"8am\"\n{STEP}"));
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("`digest_at`"), "{e}");
+    }
+
+    #[test]
     fn a_bad_playbook_names_the_line() {
         let e = error_of("name = \"x\"\n[[step]]\nid = \"a\"\nat = \"2w\"\nto = [\"mentor\"]\n");
         assert_eq!(e.line, 4);

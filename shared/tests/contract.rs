@@ -146,6 +146,7 @@ fn validate(root: &Value, schema: &Value, v: &Value, path: &str) -> Result<(), S
             "object" => v.is_object(),
             "string" => v.is_string(),
             "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
             "array" => v.is_array(),
             "boolean" => v.is_boolean(),
             other => panic!("type {other} not supported by the test validator"),
@@ -195,6 +196,11 @@ fn validate(root: &Value, schema: &Value, v: &Value, path: &str) -> Result<(), S
             .is_some_and(|max| n > max)
         {
             return fail(format!("{n} is above the maximum"));
+        }
+    }
+    if let (Some(items), Some(array)) = (s.get("items"), v.as_array()) {
+        for (i, item) in array.iter().enumerate() {
+            validate(root, items, item, &format!("{path}/{i}"))?;
         }
     }
     if let Some(obj) = v.as_object() {
@@ -487,4 +493,71 @@ fn repeats_and_corrections_are_written_into_the_contract() {
         description.contains("corrects") && !description.contains("is ignored"),
         "mentorship.started says a new start for a known pair corrects its people: {description}"
     );
+}
+
+/// firstweek's own events, as the domain writes them, against their
+/// published schemas: every field documented, every required one present,
+/// no name or address in any of them.
+#[test]
+fn firstweeks_own_escalation_events_match_their_schemas() {
+    use firstweek::decision::escalation as rule;
+    use firstweek::escalation::{AckVia, Escalation, KindCount, Resolution, Sighting, State};
+    use firstweek::interaction::{Condition, Summary};
+
+    let opened_at = now();
+    let sighting = Sighting {
+        step_id: "escalation".into(),
+        as_of: opened_at,
+        day: 7,
+        fired: vec![Condition::OneSided],
+        reasons: vec!["one-sided: only the mentor has interacted".into()],
+        total: 2,
+        mentor: 2,
+        mentee: 0,
+        by_kind: vec![KindCount {
+            kind: "message".into(),
+            mentor: 2,
+            mentee: 0,
+        }],
+        last_activity: Some(opened_at),
+    };
+    let e = Escalation {
+        mentorship_id: "m-42".into(),
+        coordinator_key: "coordinator-3f2a9c0d1e4b5a6f".into(),
+        program_id: Some("spring-2026".into()),
+        opened_at,
+        opened_by: "escalation".into(),
+        rules: vec![Condition::OneSided],
+        evidence: vec![sighting],
+        state: State::Open,
+        acknowledged: None,
+        reminded_at: None,
+        resolved: None,
+    };
+    let later = opened_at + chrono::Duration::minutes(90);
+    let all = [
+        rule::opened(&e),
+        rule::acknowledged(&e, later, AckVia::Link),
+        rule::resolved(&e, later, Resolution::Recovered, &Summary::default()),
+    ];
+    let text = std::fs::read_to_string(docs().join("asyncapi.yaml")).unwrap();
+    for a in &all {
+        let root = schema(a.routing_key);
+        valid(&root, &a.payload).unwrap_or_else(|why| panic!("{}: {why}", a.routing_key));
+        assert_eq!(a.payload["event_id"], a.event_id.as_str());
+        for example in root["examples"].as_array().unwrap() {
+            valid(&root, example).unwrap_or_else(|why| panic!("{} example: {why}", a.routing_key));
+        }
+        let body = a.payload.to_string();
+        assert!(!body.contains('@'), "no address: {body}");
+        assert!(
+            text.contains(&format!("address: {}\n", a.routing_key)),
+            "channel {}",
+            a.routing_key
+        );
+        assert!(text.contains(&format!("$ref: './schemas/{}.json'", a.routing_key)));
+    }
+    // Every documented property of `escalation.opened` is one the domain writes.
+    let root = schema("escalation.opened");
+    assert_eq!(keys(&root["properties"]), keys(&all[0].payload));
 }

@@ -598,7 +598,10 @@ async fn the_week_is_the_week_late_interactions_do_not_count_and_far_future_ones
     let got = received(&env.mails(), &late.roles());
     assert_eq!(
         got.get(&late.id),
-        Some(&list(&["late_look->coordinator", "escalation_reminder->coordinator"])),
+        Some(&list(&[
+            "late_look->coordinator",
+            "escalation_reminder->coordinator"
+        ])),
         "day-4 interactions are outside the 3-day week; logs in {}",
         env.log_dir.display()
     );

@@ -146,10 +146,19 @@ fn announcement(kind: &'static str, e: &Escalation, body: serde_json::Value) -> 
     if let (Some(all), serde_json::Value::Object(more)) = (payload.as_object_mut(), body) {
         all.extend(more);
     }
+    // An absent optional field is left out, as in the events firstweek takes in.
+    drop_nulls(&mut payload);
     Announcement {
         event_id: format!("{}:{kind}", e.mentorship_id),
         routing_key: kind,
         payload,
+    }
+}
+
+fn drop_nulls(v: &mut serde_json::Value) {
+    if let Some(map) = v.as_object_mut() {
+        map.retain(|_, value| !value.is_null());
+        map.values_mut().for_each(drop_nulls);
     }
 }
 
