@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{Timelike, Utc};
-use firstweek_tests::{Env, Mail, Options, Pair};
+use firstweek_tests::{Env, Mail, Options, Pair, http_get, http_post, link_in, port};
 
 /// The program's coordinator (every pair's).
 const COORDINATOR: &str = "coordinator@program.example.org";
@@ -25,6 +25,8 @@ struct Script {
     ends_on_day: Option<f64>,
     twice: bool,
     before_start: bool,
+    /// Its interactions are published when they happen, not up front.
+    live: bool,
 }
 
 fn script(
@@ -39,6 +41,7 @@ fn script(
         ends_on_day: None,
         twice: false,
         before_start: false,
+        live: false,
     }
 }
 
@@ -207,11 +210,17 @@ fn cohort() -> Vec<Script> {
             EU,
             [talk(0.1), vec![("plan_shared", "mentor", 0.9, None)]].concat(),
         ),
+        script(
+            "silent 4 days, then recovers",
+            US,
+            [talk(4.5), vec![("plan_shared", "mentee", 5.0, None)]].concat(),
+        ),
     ];
     v[13].twice = true;
     v[14].before_start = true;
     v[15].ends_on_day = Some(3.0);
     v[16].ends_on_day = Some(1.0);
+    v[20].live = true;
     v
 }
 
@@ -231,11 +240,16 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "Starting firstweek: a scheduler and a worker, on PostgreSQL, RabbitMQ and an SMTP server (aiosmtpd)…"
     );
-    let options = Options {
+    let web = port();
+    let mut options = Options {
         scale,
         start_services: false,
         ..Options::default()
     };
+    options.env.push((
+        "FIRSTWEEK_PUBLIC_URL".into(),
+        format!("http://127.0.0.1:{web}"),
+    ));
     let mut env = Env::start(options).await?;
     let start = Utc::now() + chrono::Duration::seconds(2);
     // The coordinator's daily digest, timed to go out on program day 3 (cron is UTC).
@@ -249,6 +263,11 @@ async fn main() -> anyhow::Result<()> {
     env.spawn("firstweek-scheduler", &[("FIRSTWEEK_DIGEST_CRON", &cron)])
         .await?;
     env.spawn("firstweek-worker", &[]).await?;
+    env.spawn(
+        "firstweek-web",
+        &[("FIRSTWEEK_WEB_ADDR", &format!("127.0.0.1:{web}"))],
+    )
+    .await?;
     let week = env.days(7.0).num_milliseconds() as f64 / 1000.0;
     println!(
         "database {}, vhost {}, SMTP 127.0.0.1:{}; a program day lasts {:.1} s, the week {:.0} s",
@@ -284,28 +303,70 @@ async fn main() -> anyhow::Result<()> {
         if s.twice {
             env.publish_json("mentorship.started", &start_event).await?;
         }
-        if !s.before_start {
+        if !s.before_start && !s.live {
             publish_beats(&env, p, s).await?;
         }
     }
-    // Endings are published when they happen.
+    // Endings, and the live pair's interactions, are published when they happen.
     let clock = Instant::now();
-    let mut endings: Vec<(f64, &Pair)> = pairs
+    let mut happenings: Vec<(f64, &Pair, serde_json::Value, &str)> = pairs
         .iter()
         .zip(&scripts)
-        .filter_map(|(p, s)| s.ends_on_day.map(|d| (d, p)))
+        .filter_map(|(p, s)| {
+            s.ends_on_day
+                .map(|d| (d, p, p.ended(env.days(d)), "mentorship.ended"))
+        })
         .collect();
-    endings.sort_by(|a, b| a.0.total_cmp(&b.0));
-    for (day, p) in endings {
+    for (p, s) in pairs.iter().zip(&scripts).filter(|(_, s)| s.live) {
+        for (n, (kind, actor, day, minutes)) in s.beats.iter().enumerate() {
+            let event = p.interaction(n as u32 + 1, kind, actor, env.days(*day), *minutes);
+            happenings.push((*day, p, event, "interaction.recorded"));
+        }
+    }
+    happenings.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (day, p, event, key) in happenings {
         let at = (start + env.days(day) - Utc::now())
             .to_std()
             .unwrap_or_default();
         tokio::time::sleep(at).await;
-        env.publish_json("mentorship.ended", &p.ended(env.days(day)))
-            .await?;
-        println!("  {} ended on day {day}", p.id);
+        env.publish_json(key, &event).await?;
+        if key == "mentorship.ended" {
+            println!("  {} ended on day {day}", p.id);
+        }
     }
     println!("Playing the week…");
+    // The coordinator acknowledges pair-04's escalation from its email
+    // (opening the link shows a button; pressing it acknowledges), and
+    // leaves pair-05's alone: it gets the reminder.
+    let acked = &pairs[3];
+    let deadline = Instant::now() + Duration::from_secs((week * 2.0) as u64 + 30);
+    let link = loop {
+        let prefix = format!("http://127.0.0.1:{web}/a/");
+        let found = env
+            .mails()
+            .into_iter()
+            .filter(|m| m.mentorship == acked.id && m.step == "escalation_early")
+            .find_map(|m| link_in(&m.text, &prefix));
+        if let Some(token) = found {
+            break token;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no escalation email for {}",
+            acked.id
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let page = http_get(web, &format!("/a/{link}")).await;
+    anyhow::ensure!(
+        page.contains("<form method=\"post\""),
+        "the acknowledge page shows a button"
+    );
+    http_post(web, &format!("/a/{link}"), "").await;
+    println!(
+        "  the coordinator acknowledged {}'s escalation through the link in its email",
+        acked.id
+    );
     let ids: Vec<&str> = pairs.iter().map(|p| p.id.as_str()).collect();
     env.wait_settled(&ids, Duration::from_secs((week * 3.0) as u64 + 60))
         .await?;
@@ -367,6 +428,8 @@ fn steps_for(mails: &[&Mail], address: &str) -> String {
         "escalation_early",
         "wrap_up",
         "escalation",
+        "escalation_reminder",
+        "escalation_resolved",
     ];
     let mut steps: Vec<&str> = mails
         .iter()
@@ -464,6 +527,7 @@ async fn print_table(env: &Env, pairs: &[Pair], scripts: &[Script]) -> anyhow::R
         );
         print_digest_risks(&d.text);
     }
+    print_escalations(env).await?;
     let dead = env.dead_letters().await?.len();
     println!("\ndead letters: {dead}");
     Ok(())
@@ -479,4 +543,32 @@ fn print_digest_risks(text: &str) {
             println!("  {pair}: {risks}");
         }
     }
+}
+
+/// Each escalation's story: opened, acknowledged (how), reminded, resolved (how).
+async fn print_escalations(env: &Env) -> anyhow::Result<()> {
+    let rows: Vec<(String, String, String, Option<String>, bool, Option<String>)> = sqlx::query_as(
+        "SELECT mentorship_id, opened_by, state, acknowledged_via, reminded_at IS NOT NULL, resolved_how
+         FROM escalations ORDER BY mentorship_id",
+    )
+    .fetch_all(&env.pool)
+    .await?;
+    println!("\nEscalations ({}):", rows.len());
+    for (id, by, state, via, reminded, how) in rows {
+        let mut story = vec![format!("opened by {by}")];
+        if let Some(via) = via {
+            story.push(format!("acknowledged through the {via}"));
+        }
+        if reminded {
+            story.push("reminded once (nobody acknowledged it)".into());
+        }
+        match how.as_deref() {
+            Some("recovered") => story.push("resolved when the pair recovered".into()),
+            Some("ended") => story.push("resolved when the mentorship ended".into()),
+            Some(other) => story.push(format!("resolved ({other})")),
+            None => {}
+        }
+        println!("  {id}: {state}: {}", story.join(", "));
+    }
+    Ok(())
 }
