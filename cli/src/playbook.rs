@@ -9,8 +9,9 @@ use anyhow::{Context as _, anyhow};
 use chrono::{Duration, Utc};
 use firstweek::decision::{self, Decision, Previewed, Skip, Verdict};
 use firstweek::digest;
-use firstweek::email::Templates;
-use firstweek::playbook::{Playbook, PlaybookError, Trigger};
+use firstweek::email::{Links, Templates};
+use firstweek::escalation::Notice;
+use firstweek::playbook::{Playbook, PlaybookError, Recipient, Trigger};
 use firstweek::timeline::Planned;
 use firstweek_store::{self as store, read};
 
@@ -123,7 +124,7 @@ pub fn validate(file: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     table.write(out, 2)?;
     writeln!(
         out,
-        "templates ({source}): every step renders for each of its recipients, and the daily digest"
+        "templates ({source}): every step renders for each of its recipients, and the escalation's notices and the daily digest"
     )?;
     writeln!(out, "ok")?;
     Ok(())
@@ -145,6 +146,24 @@ fn check_renders(playbook: &Playbook, templates: &Templates) -> anyhow::Result<(
                     )
                 })?;
         }
+    }
+    // The escalation's notices to the coordinator, with both links as they go out.
+    for notice in Notice::ALL {
+        let links = Links {
+            acknowledge: Some("https://firstweek.example.org/a/token".into()),
+            page: Some("https://firstweek.example.org/c/token".into()),
+        };
+        let ctx = crate::sample::context(
+            playbook,
+            None,
+            notice.step_id(),
+            Recipient::Coordinator,
+            now,
+        )
+        .with_links(links);
+        templates
+            .render_parts(notice.step_id(), &ctx)
+            .with_context(|| format!("the {} template does not render", notice.step_id()))?;
     }
     // The scheduler's daily digest to coordinators uses its own template.
     if templates.names().iter().any(|n| n == digest::TEMPLATE) {
