@@ -310,6 +310,46 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
         !listed.contains(&recovers.id),
         "resolved ones are not open: {listed}"
     );
+
+    // The page link in the reminder opens that coordinator's page: the open
+    // escalation with its buttons; another coordinator's pair is not theirs.
+    let page_prefix = format!("http://127.0.0.1:{web}/c/");
+    let page_token =
+        link_in(&reminder.text, &page_prefix).context("the reminder carries a page link")?;
+    let page = http_get(web, &format!("/c/{page_token}")).await;
+    assert!(page.contains("Escalation <strong>open</strong>"), "{page}");
+    assert!(
+        page.contains(&format!("/pairs/{}/acknowledge", reminded.id)),
+        "{page}"
+    );
+    let theirs = http_post(
+        web,
+        &format!("/c/{page_token}/pairs/{}/resolve", acked.id),
+        "",
+    )
+    .await;
+    assert!(theirs.starts_with("HTTP/1.1 404"), "{theirs}");
+    assert_eq!(
+        state(&env, &acked).await?.0,
+        "acknowledged",
+        "another coordinator's pair is untouched"
+    );
+    let closed = http_post(
+        web,
+        &format!("/c/{page_token}/pairs/{}/resolve", reminded.id),
+        "",
+    )
+    .await;
+    assert!(closed.starts_with("HTTP/1.1 303"), "{closed}");
+    assert_eq!(
+        state(&env, &reminded).await?.2.as_deref(),
+        Some("coordinator")
+    );
+    env.expect_no_more_mail(Duration::from_secs(3)).await?;
+    assert!(
+        to_coordinator(&env.mails(), &reminded, "escalation_resolved").is_empty(),
+        "closed by hand: no resolution email"
+    );
     env.stop().await;
     Ok(())
 }
