@@ -341,6 +341,9 @@ pub struct Context {
     pub reasons: Vec<String>,
     /// Links into `firstweek-web` (none without `FIRSTWEEK_PUBLIC_URL`).
     pub links: Links,
+    /// The recipient's next two local mornings beside the other person's
+    /// clock at the same instant (for mentor and mentee; empty for the coordinator).
+    pub mornings: Vec<crate::timeline::Morning>,
 }
 
 /// Links an email may carry; each is a random, expiring token of one purpose.
@@ -468,6 +471,13 @@ impl Context {
             offset_minutes(&started.mentee.timezone, now),
         );
         let day = crate::timeline::program_day(started.started_at, due_at, scale);
+        let zone = |name: &str| name.parse::<Tz>().ok();
+        let mornings = match (zone(&me.timezone), zone(&other.timezone), recipient) {
+            (Some(mine), Some(theirs), Recipient::Mentor | Recipient::Mentee) => {
+                crate::timeline::next_mornings(mine, theirs, now, 2)
+            }
+            _ => Vec::new(),
+        };
         let kinds = summary
             .by_kind
             .iter()
@@ -498,6 +508,7 @@ impl Context {
             last_activity,
             reasons,
             links: Links::default(),
+            mornings,
         }
     }
 

@@ -115,6 +115,44 @@ fn opening(tz: Tz, day: NaiveDate, start: NaiveTime) -> DateTime<Utc> {
     Utc.from_utc_datetime(&day.and_time(start))
 }
 
+/// A person's local morning and the same instant on the other person's clock.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Morning {
+    /// On the recipient's clock, e.g. `Tuesday 09:00`.
+    pub mine: String,
+    /// The same instant on the other person's clock, e.g. `Tuesday 15:00`.
+    pub theirs: String,
+}
+
+/// The local time a "morning" suggestion starts at.
+pub const MORNING: NaiveTime = match NaiveTime::from_hms_opt(9, 0, 0) {
+    Some(t) => t,
+    None => NaiveTime::MIN,
+};
+
+/// The next `n` mornings (09:00 on `mine`'s clock) after `after`, each with
+/// the same instant on `theirs`'s clock; DST-correct on both sides (each is
+/// converted through its own zone's rules on that very date).
+pub fn next_mornings(mine: Tz, theirs: Tz, after: DateTime<Utc>, n: usize) -> Vec<Morning> {
+    let mut day = after.with_timezone(&mine).date_naive();
+    let mut out = Vec::with_capacity(n);
+    // A few days more than asked, in case a zone skips a whole morning.
+    for _ in 0..n + 3 {
+        let at = opening(mine, day, MORNING);
+        if at > after {
+            out.push(Morning {
+                mine: at.with_timezone(&mine).format("%A %H:%M").to_string(),
+                theirs: at.with_timezone(&theirs).format("%A %H:%M").to_string(),
+            });
+            if out.len() == n {
+                break;
+            }
+        }
+        day = day.succ_opt().unwrap_or(day);
+    }
+    out
+}
+
 /// One planned row: a step for one recipient.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
@@ -193,6 +231,58 @@ pub fn in_first_week(
     scale: TimeScale,
 ) -> bool {
     at >= started_at && at < started_at + scale.wall(playbook.week())
+}
+
+#[cfg(test)]
+mod morning_tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn mornings_side_by_side_follow_each_zones_own_clock() {
+        let tokyo: Tz = "Asia/Tokyo".parse().unwrap_or(Tz::UTC);
+        let new_york: Tz = "America/New_York".parse().unwrap_or(Tz::UTC);
+        // Monday 2026-11-30 12:00 UTC is 21:00 in Tokyo: the next mornings are Tuesday's and Wednesday's.
+        let m = next_mornings(tokyo, new_york, at("2026-11-30T12:00:00Z"), 2);
+        assert_eq!(
+            m,
+            vec![
+                Morning {
+                    mine: "Tuesday 09:00".into(),
+                    theirs: "Monday 19:00".into()
+                },
+                Morning {
+                    mine: "Wednesday 09:00".into(),
+                    theirs: "Tuesday 19:00".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn mornings_across_a_daylight_saving_change() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap_or(Tz::UTC);
+        let sao_paulo: Tz = "America/Sao_Paulo".parse().unwrap_or(Tz::UTC);
+        // Berlin leaves summer time in the night to Sunday 2026-10-25 (São Paulo has none):
+        // 5 hours apart on Saturday, 4 on Sunday.
+        let m = next_mornings(berlin, sao_paulo, at("2026-10-24T06:00:00Z"), 2);
+        assert_eq!(
+            m,
+            vec![
+                Morning {
+                    mine: "Saturday 09:00".into(),
+                    theirs: "Saturday 04:00".into()
+                },
+                Morning {
+                    mine: "Sunday 09:00".into(),
+                    theirs: "Sunday 05:00".into()
+                },
+            ]
+        );
+    }
 }
 
 #[cfg(test)]
