@@ -152,6 +152,7 @@ fn check_renders(playbook: &Playbook, templates: &Templates) -> anyhow::Result<(
         let links = Links {
             acknowledge: Some("https://firstweek.example.org/a/token".into()),
             page: Some("https://firstweek.example.org/c/token".into()),
+            ..Links::default()
         };
         let ctx = crate::sample::context(
             playbook,

@@ -270,10 +270,13 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     writeln!(out, "{}", String::from_utf8_lossy(&body))?;
     eprintln!(
-        "published {} to exchange {} (confirmed): mentorship {}, event {}",
+        "published {} to exchange {} (confirmed): {}, event {}",
         event.routing_key(),
         broker::EXCHANGE,
-        event.mentorship_id(),
+        event
+            .mentorship_id()
+            .map(|m| format!("mentorship {m}"))
+            .unwrap_or_else(|| format!("person {}", event.lock_key())),
         event.event_id()
     );
     Ok(())

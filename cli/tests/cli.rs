@@ -715,7 +715,7 @@ async fn publish_sends_valid_events_with_confirms() {
             Some("application/json")
         );
         let event = Event::parse(key, Some("application/json"), body, Utc::now()).expect("valid");
-        assert_eq!(event.mentorship_id(), "m-cli");
+        assert_eq!(event.mentorship_id(), Some("m-cli"));
     }
     let ids: Vec<String> = events
         .iter()

@@ -42,6 +42,8 @@ pub struct Pair<'a> {
     pub ended_at: Option<DateTime<Utc>>,
     /// Every interaction stored for the pair, in any order.
     pub ledger: &'a [Interaction],
+    /// The sides that unsubscribed (`participant.unsubscribed`): they get no email.
+    pub unsubscribed: &'a [Recipient],
 }
 
 /// Who asks, and so from which moment a step is judged.
@@ -68,6 +70,8 @@ pub enum Skip {
     UnknownPair,
     /// None of the step's conditions held at the moment it was judged.
     ConditionNotMet(Vec<Condition>),
+    /// The recipient unsubscribed from firstweek's emails.
+    Unsubscribed,
     /// The pair's escalation was opened by another coordinator step: this
     /// one's evidence was added to it, and nothing new is sent.
     AddedToEscalation {
@@ -95,6 +99,7 @@ impl Skip {
                 let names: Vec<&str> = when.iter().map(|c| c.as_str()).collect();
                 format!("condition not met: {}", names.join(", "))
             }
+            Skip::Unsubscribed => "the recipient unsubscribed".into(),
             Skip::AddedToEscalation { opened_by } => {
                 format!("added to the escalation opened by step {opened_by}")
             }
@@ -173,6 +178,11 @@ pub fn decide(
     };
     if ended {
         return on_time(Verdict::Cancel);
+    }
+    // The pair is still watched (the coordinator's steps judge it); only
+    // the email to the person who asked for none is not sent.
+    if pair.unsubscribed.contains(&recipient) {
+        return on_time(Verdict::Skip(Skip::Unsubscribed));
     }
     let summary = week_summary(rules, pair, as_of);
     let thresholds = &rules.playbook.thresholds;

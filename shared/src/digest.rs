@@ -175,6 +175,7 @@ mod tests {
                 started,
                 ended_at: None,
                 ledger,
+                unsubscribed: &[],
             },
             now,
         )

@@ -353,6 +353,12 @@ pub struct Links {
     pub acknowledge: Option<String>,
     /// The coordinator's page of their pairs.
     pub page: Option<String>,
+    /// "We've been in touch": records a message of the recipient's side.
+    pub in_touch: Option<String>,
+    /// "We have a plan": records a plan of the recipient's side.
+    pub have_plan: Option<String>,
+    /// Stops firstweek's emails to the recipient (`List-Unsubscribe`, RFC 8058).
+    pub unsubscribe: Option<String>,
 }
 
 fn local_time(tz_name: &str, at: DateTime<Utc>) -> String {
@@ -653,9 +659,23 @@ pub fn compose(
     message_id: String,
 ) -> Result<Composed, EmailError> {
     let headers = (ctx.step.as_str(), ctx.mentorship_id.as_str());
-    compose_any(
+    let mut composed = compose_any(
         templates, template, ctx, headers, from, to_name, to_email, message_id,
-    )
+    )?;
+    // Only mentors and mentees may unsubscribe: a coordinator's emails never
+    // carry the headers (and are never suppressed).
+    if let (Some(url), "mentor" | "mentee") = (&ctx.links.unsubscribe, ctx.recipient.role) {
+        let headers = composed.message.headers_mut();
+        headers.insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe"),
+            format!("<{url}>"),
+        ));
+        headers.insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click".to_string(),
+        ));
+    }
+    Ok(composed)
 }
 
 /// Renders and builds one email from any template context; `headers` are the

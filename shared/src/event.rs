@@ -32,6 +32,8 @@ pub const MENTORSHIP_STARTED: &str = "mentorship.started";
 pub const INTERACTION_RECORDED: &str = "interaction.recorded";
 /// Routing key of [`Event::Ended`].
 pub const MENTORSHIP_ENDED: &str = "mentorship.ended";
+/// Routing key of [`ParticipantUnsubscribed`].
+pub const PARTICIPANT_UNSUBSCRIBED: &str = "participant.unsubscribed";
 /// Published by firstweek when a pair's escalation opens.
 pub const ESCALATION_OPENED: &str = "escalation.opened";
 /// Published by firstweek when a coordinator acknowledges an escalation.
@@ -272,6 +274,44 @@ pub struct MentorshipEnded {
     pub reason: Option<String>,
 }
 
+/// `participant.unsubscribed`: a mentor or mentee wants no more email from
+/// firstweek (their program's preference center says so, or they used the
+/// link in an email). Their pairs are still watched and escalated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParticipantUnsubscribed {
+    /// Unique per event; an event seen twice counts once.
+    pub event_id: String,
+    /// The person: the `id` of a mentor or mentee in `mentorship.started`.
+    pub person_id: String,
+    /// When they unsubscribed.
+    pub unsubscribed_at: DateTime<Utc>,
+}
+
+/// An event firstweek publishes on its exchange, as its outbox holds it
+/// (`escalation.*`; an answer's `interaction.recorded`; a
+/// `participant.unsubscribed` from its link).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Announcement {
+    /// Unique: a repeat is the same event.
+    pub event_id: String,
+    /// Where it goes on the exchange.
+    pub routing_key: &'static str,
+    /// The JSON body (ids, rules, counts and times; no name, no address).
+    pub payload: serde_json::Value,
+}
+
+impl Event {
+    /// This event as firstweek announces it on its own exchange.
+    pub fn announcement(&self) -> Announcement {
+        Announcement {
+            event_id: self.event_id().to_string(),
+            routing_key: self.routing_key(),
+            payload: serde_json::from_slice(&self.to_json()).unwrap_or_default(),
+        }
+    }
+}
+
 /// A validated event of the public contract.
 // `Started` is much larger than the others, but boxing it would change the
 // public API at every call site that builds or matches an event.
@@ -284,6 +324,8 @@ pub enum Event {
     Interaction(InteractionRecorded),
     /// `mentorship.ended`: the pair ended.
     Ended(MentorshipEnded),
+    /// `participant.unsubscribed`: a person wants no more email.
+    Unsubscribed(ParticipantUnsubscribed),
 }
 
 impl Event {
@@ -293,15 +335,25 @@ impl Event {
             Event::Started(e) => &e.event_id,
             Event::Interaction(e) => &e.event_id,
             Event::Ended(e) => &e.event_id,
+            Event::Unsubscribed(e) => &e.event_id,
         }
     }
 
-    /// The pair the event is about.
-    pub fn mentorship_id(&self) -> &str {
+    /// The pair the event is about; `None` for an event about a person.
+    pub fn mentorship_id(&self) -> Option<&str> {
         match self {
-            Event::Started(e) => &e.mentorship_id,
-            Event::Interaction(e) => &e.mentorship_id,
-            Event::Ended(e) => &e.mentorship_id,
+            Event::Started(e) => Some(&e.mentorship_id),
+            Event::Interaction(e) => Some(&e.mentorship_id),
+            Event::Ended(e) => Some(&e.mentorship_id),
+            Event::Unsubscribed(_) => None,
+        }
+    }
+
+    /// What writers of this event serialise on: its pair, or its person.
+    pub fn lock_key(&self) -> &str {
+        match self {
+            Event::Unsubscribed(e) => &e.person_id,
+            other => other.mentorship_id().unwrap_or_default(),
         }
     }
 
@@ -311,6 +363,7 @@ impl Event {
             Event::Started(_) => MENTORSHIP_STARTED,
             Event::Interaction(_) => INTERACTION_RECORDED,
             Event::Ended(_) => MENTORSHIP_ENDED,
+            Event::Unsubscribed(_) => PARTICIPANT_UNSUBSCRIBED,
         }
     }
 
@@ -320,6 +373,7 @@ impl Event {
             Event::Started(e) => serde_json::to_vec(e),
             Event::Interaction(e) => serde_json::to_vec(e),
             Event::Ended(e) => serde_json::to_vec(e),
+            Event::Unsubscribed(e) => serde_json::to_vec(e),
         };
         // Serialising these plain structs cannot fail.
         value.unwrap_or_default()
@@ -346,6 +400,7 @@ impl Event {
             MENTORSHIP_STARTED => Event::Started(from_json(text)?),
             INTERACTION_RECORDED => Event::Interaction(from_json(text)?),
             MENTORSHIP_ENDED => Event::Ended(from_json(text)?),
+            PARTICIPANT_UNSUBSCRIBED => Event::Unsubscribed(from_json(text)?),
             other => return Err(InvalidEvent::UnknownRoutingKey(clip(other, 60))),
         };
         event.validate(now)?;
@@ -354,7 +409,9 @@ impl Event {
 
     fn validate(&self, now: DateTime<Utc>) -> Result<(), InvalidEvent> {
         check_id("event_id", self.event_id())?;
-        check_id("mentorship_id", self.mentorship_id())?;
+        if let Some(id) = self.mentorship_id() {
+            check_id("mentorship_id", id)?;
+        }
         match self {
             Event::Started(e) => {
                 if let Some(p) = &e.program_id {
@@ -396,6 +453,10 @@ impl Event {
                 if let Some(r) = &e.reason {
                     check_text("reason", r)?;
                 }
+            }
+            Event::Unsubscribed(e) => {
+                check_id("person_id", &e.person_id)?;
+                check_time("unsubscribed_at", e.unsubscribed_at, now, happened_ahead())?;
             }
         }
         Ok(())
@@ -549,7 +610,7 @@ mod tests {
     #[test]
     fn a_valid_start_parses() {
         let e = parse(MENTORSHIP_STARTED, &started()).unwrap();
-        assert_eq!(e.mentorship_id(), "m-1");
+        assert_eq!(e.mentorship_id(), Some("m-1"));
         assert_eq!(e.routing_key(), MENTORSHIP_STARTED);
     }
 

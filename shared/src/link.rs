@@ -16,6 +16,12 @@ pub enum Purpose {
     CoordinatorPage,
     /// Acknowledge one escalation.
     Acknowledge,
+    /// A mentor's or mentee's "we've been in touch" (a `message` of their side).
+    AnswerInTouch,
+    /// A mentor's or mentee's "we have a plan" (a `plan_shared` of their side).
+    AnswerPlan,
+    /// Stop firstweek's emails to one mentor or mentee (RFC 8058 one-click).
+    Unsubscribe,
 }
 
 impl Purpose {
@@ -24,6 +30,9 @@ impl Purpose {
         match self {
             Purpose::CoordinatorPage => "coordinator_page",
             Purpose::Acknowledge => "acknowledge",
+            Purpose::AnswerInTouch => "answer_in_touch",
+            Purpose::AnswerPlan => "answer_plan",
+            Purpose::Unsubscribe => "unsubscribe",
         }
     }
 
@@ -32,6 +41,9 @@ impl Purpose {
         match s {
             "coordinator_page" => Some(Purpose::CoordinatorPage),
             "acknowledge" => Some(Purpose::Acknowledge),
+            "answer_in_touch" => Some(Purpose::AnswerInTouch),
+            "answer_plan" => Some(Purpose::AnswerPlan),
+            "unsubscribe" => Some(Purpose::Unsubscribe),
             _ => None,
         }
     }
@@ -115,9 +127,15 @@ mod tests {
 
     #[test]
     fn purposes_round_trip() {
-        for p in [Purpose::CoordinatorPage, Purpose::Acknowledge] {
+        for p in [
+            Purpose::CoordinatorPage,
+            Purpose::Acknowledge,
+            Purpose::AnswerInTouch,
+            Purpose::AnswerPlan,
+            Purpose::Unsubscribe,
+        ] {
             assert_eq!(Purpose::parse(p.as_str()), Some(p));
         }
-        assert_eq!(Purpose::parse("unsubscribe"), None);
+        assert_eq!(Purpose::parse("Unsubscribe"), None);
     }
 }

@@ -13,11 +13,17 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use firstweek::event::{
     Actor, Coordinator, Event, INTERACTION_RECORDED, InteractionKind, InteractionRecorded,
-    MENTORSHIP_ENDED, MENTORSHIP_STARTED, MentorshipEnded, MentorshipStarted, Person,
+    MENTORSHIP_ENDED, MENTORSHIP_STARTED, MentorshipEnded, MentorshipStarted,
+    PARTICIPANT_UNSUBSCRIBED, ParticipantUnsubscribed, Person,
 };
 use serde_json::{Map, Value, json};
 
-const EVENTS: [&str; 3] = [MENTORSHIP_STARTED, INTERACTION_RECORDED, MENTORSHIP_ENDED];
+const EVENTS: [&str; 4] = [
+    MENTORSHIP_STARTED,
+    INTERACTION_RECORDED,
+    MENTORSHIP_ENDED,
+    PARTICIPANT_UNSUBSCRIBED,
+];
 
 fn docs() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs")
@@ -81,6 +87,11 @@ fn full(event: &str) -> Value {
             mentorship_id: "m-1".into(),
             ended_at: now(),
             reason: Some("moved on".into()),
+        }),
+        PARTICIPANT_UNSUBSCRIBED => serde_json::to_value(ParticipantUnsubscribed {
+            event_id: "e-4".into(),
+            person_id: "p-1".into(),
+            unsubscribed_at: now(),
         }),
         other => panic!("unknown event {other}"),
     };

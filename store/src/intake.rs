@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use firstweek::Rules;
 use firstweek::decision;
 use firstweek::escalation::Resolution;
-use firstweek::event::{Event, InteractionRecorded, MentorshipEnded, MentorshipStarted};
+use firstweek::event::{
+    Event, InteractionRecorded, MentorshipEnded, MentorshipStarted, ParticipantUnsubscribed,
+};
 use firstweek::interaction::Interaction;
 use firstweek::timeline::Planned;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -60,6 +62,11 @@ pub enum Ingested {
         /// Pending rows cancelled.
         cancelled: u64,
     },
+    /// A person's unsubscribe stored.
+    Unsubscribed {
+        /// They had not unsubscribed before.
+        new: bool,
+    },
 }
 
 /// Stores one validated event, exactly once per `event_id`.
@@ -86,7 +93,7 @@ pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Inges
     // Start, interactions and end of one pair may be ingested by different
     // workers at once; this lock makes each see the others' committed rows.
     sqlx::query("SELECT pg_advisory_xact_lock(firstweek_pair_lock($1))")
-        .bind(event.mentorship_id())
+        .bind(event.lock_key())
         .execute(&mut *tx)
         .await?;
     let outcome = match event {
@@ -97,6 +104,7 @@ pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Inges
             outcome
         }
         Event::Ended(e) => end(&mut tx, e, rules).await?,
+        Event::Unsubscribed(e) => unsubscribe(&mut tx, e).await?,
     };
     tx.commit().await?;
     Ok(outcome)
@@ -165,7 +173,7 @@ pub async fn ingest_batch(
         tx.commit().await?;
         return Ok(outcomes);
     }
-    let mut pairs: Vec<&str> = fresh.iter().map(|&i| events[i].mentorship_id()).collect();
+    let mut pairs: Vec<&str> = fresh.iter().map(|&i| events[i].lock_key()).collect();
     pairs.sort_unstable();
     pairs.dedup();
     // The same lock as the one-by-one path, for every pair of the batch.
@@ -179,8 +187,10 @@ pub async fn ingest_batch(
     .await?;
 
     for &i in &fresh {
-        if let Event::Started(e) = events[i] {
-            outcomes[i] = start(&mut tx, e, rules).await?;
+        match events[i] {
+            Event::Started(e) => outcomes[i] = start(&mut tx, e, rules).await?,
+            Event::Unsubscribed(e) => outcomes[i] = unsubscribe(&mut tx, e).await?,
+            _ => {}
         }
     }
     let interactions: Vec<(usize, &InteractionRecorded)> = fresh
@@ -503,6 +513,25 @@ async fn end(
     // After the cancelling above, so the resolution notice it plans stands.
     resolve_in(tx, rules, &e.mentorship_id, Resolution::Ended).await?;
     Ok(Ingested::Ended { cancelled })
+}
+
+/// A person asked for no more email (their program's preference center, or
+/// firstweek's own link announcing it back): later emails to them are skipped.
+async fn unsubscribe(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &ParticipantUnsubscribed,
+) -> Result<Ingested, StoreError> {
+    let new = sqlx::query(
+        "INSERT INTO unsubscribed (person_id, unsubscribed_at, via) VALUES ($1, $2, 'event')
+         ON CONFLICT (person_id) DO NOTHING",
+    )
+    .bind(&e.person_id)
+    .bind(e.unsubscribed_at)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    Ok(Ingested::Unsubscribed { new })
 }
 
 async fn insert_rows(

@@ -20,6 +20,7 @@ mod ledger;
 mod links;
 mod outbox;
 mod pairs;
+mod participants;
 pub mod read;
 mod resend;
 mod schedule;
@@ -38,9 +39,12 @@ pub use ledger::{
     claim_deliveries, claim_delivery, finish_deliveries, finish_delivery, mark_handing_over,
     mark_handing_over_many, release_delivery,
 };
-pub use links::{Link, Refused, issue_link, open_link, revoke_links, use_link};
+pub use links::{
+    Link, Refused, issue_link, issue_personal_link, open_link, revoke_links, use_link,
+};
 pub use outbox::{Pending, claim_announcements, mark_announced, release_announcements};
 pub use pairs::{PairRecord, StoredPair, interactions, ledgers, mentorship};
+pub use participants::{is_unsubscribed, record_answer, unsubscribe_by_link};
 pub use resend::{Resend, resend};
 pub use schedule::{ClaimedStep, StepsQueue, claim_due, mark_published, next_due, release};
 pub use status::{DeliveryStatus, RowStatus, SubjectKind};

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use firstweek::link::{LinkToken, Purpose, TOKEN_BYTES};
+use firstweek::playbook::Recipient;
 use sqlx::PgPool;
 
 use crate::StoreError;
@@ -14,6 +15,8 @@ pub struct Link {
     pub purpose: Purpose,
     /// What it is about: a pair's id, or a coordinator's key.
     pub subject_id: String,
+    /// Whose it is, for a link personal to one side of a pair.
+    pub recipient: Option<Recipient>,
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
 }
@@ -39,15 +42,37 @@ pub async fn issue_link(
     subject_id: &str,
     expires_at: DateTime<Utc>,
 ) -> Result<LinkToken, StoreError> {
+    issue(pool, purpose, subject_id, None, expires_at).await
+}
+
+/// Issues a link personal to one side (`recipient`) of pair `mentorship_id`.
+pub async fn issue_personal_link(
+    pool: &PgPool,
+    purpose: Purpose,
+    mentorship_id: &str,
+    recipient: Recipient,
+    expires_at: DateTime<Utc>,
+) -> Result<LinkToken, StoreError> {
+    issue(pool, purpose, mentorship_id, Some(recipient), expires_at).await
+}
+
+async fn issue(
+    pool: &PgPool,
+    purpose: Purpose,
+    subject_id: &str,
+    recipient: Option<Recipient>,
+    expires_at: DateTime<Utc>,
+) -> Result<LinkToken, StoreError> {
     let mut bytes = [0u8; TOKEN_BYTES];
     getrandom::fill(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
     let token = LinkToken::from_random(bytes);
     sqlx::query(
-        "INSERT INTO links (token_hash, purpose, subject_id, expires_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO links (token_hash, purpose, subject_id, recipient, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&token.hash()[..])
     .bind(purpose.as_str())
     .bind(subject_id)
+    .bind(recipient.map(Recipient::as_str))
     .bind(expires_at)
     .execute(pool)
     .await?;
@@ -59,10 +84,11 @@ type Row = (
     DateTime<Utc>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
+    Option<String>,
 );
 
 fn judge(row: Option<Row>, purpose: Purpose, now: DateTime<Utc>) -> Result<Link, Refused> {
-    let Some((subject_id, expires_at, used_at, revoked_at)) = row else {
+    let Some((subject_id, expires_at, used_at, revoked_at, recipient)) = row else {
         return Err(Refused::Unknown);
     };
     if revoked_at.is_some() {
@@ -77,6 +103,7 @@ fn judge(row: Option<Row>, purpose: Purpose, now: DateTime<Utc>) -> Result<Link,
     Ok(Link {
         purpose,
         subject_id,
+        recipient: recipient.as_deref().and_then(Recipient::parse),
         expires_at,
     })
 }
@@ -88,7 +115,7 @@ pub async fn open_link(
     purpose: Purpose,
 ) -> Result<Result<Link, Refused>, StoreError> {
     let row: Option<Row> = sqlx::query_as(
-        "SELECT subject_id, expires_at, used_at, revoked_at FROM links WHERE token_hash = $1 AND purpose = $2",
+        "SELECT subject_id, expires_at, used_at, revoked_at, recipient FROM links WHERE token_hash = $1 AND purpose = $2",
     )
     .bind(&token.hash()[..])
     .bind(purpose.as_str())
@@ -104,19 +131,20 @@ pub async fn use_link(
     token: &LinkToken,
     purpose: Purpose,
 ) -> Result<Result<Link, Refused>, StoreError> {
-    let used: Option<(String, DateTime<Utc>)> = sqlx::query_as(
+    let used: Option<(String, DateTime<Utc>, Option<String>)> = sqlx::query_as(
         "UPDATE links SET used_at = now()
          WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
-         RETURNING subject_id, expires_at",
+         RETURNING subject_id, expires_at, recipient",
     )
     .bind(&token.hash()[..])
     .bind(purpose.as_str())
     .fetch_optional(pool)
     .await?;
-    if let Some((subject_id, expires_at)) = used {
+    if let Some((subject_id, expires_at, recipient)) = used {
         return Ok(Ok(Link {
             purpose,
             subject_id,
+            recipient: recipient.as_deref().and_then(Recipient::parse),
             expires_at,
         }));
     }

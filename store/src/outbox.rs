@@ -5,7 +5,7 @@
 //! recording it publishes it again: consumers dedupe on `event_id`).
 
 use chrono::Duration;
-use firstweek::decision::escalation::Announcement;
+use firstweek::event::Announcement;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::StoreError;

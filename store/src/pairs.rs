@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use firstweek::decision::Pair;
 use firstweek::event::{Actor, InteractionKind, MentorshipStarted};
 use firstweek::interaction::Interaction;
-use firstweek::playbook::MAX_MIN_INTERACTIONS;
+use firstweek::playbook::{MAX_MIN_INTERACTIONS, Recipient};
 use sqlx::{Postgres, Row};
 
 use crate::StoreError;
@@ -19,6 +19,8 @@ pub struct PairRecord {
     pub started: MentorshipStarted,
     /// When it ended, if an ending was recorded.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Its mentor and/or mentee, if they unsubscribed.
+    pub unsubscribed: Vec<Recipient>,
 }
 
 impl PairRecord {
@@ -28,6 +30,7 @@ impl PairRecord {
             started: &self.started,
             ended_at: self.ended_at,
             ledger,
+            unsubscribed: &self.unsubscribed,
         }
     }
 }
@@ -61,20 +64,39 @@ pub(crate) fn started_of(
     serde_json::from_value(people).map_err(|e| StoreError::Corrupt(id.to_string(), e.to_string()))
 }
 
+/// The sides of a pair whose person unsubscribed, as a column `unsubscribed`
+/// (a macro, so queries stay static strings).
+macro_rules! unsubscribed_column {
+    () => {
+        "ARRAY(SELECT v.side FROM (VALUES ('mentor', people -> 'mentor' ->> 'id'), ('mentee', people -> 'mentee' ->> 'id')) AS v(side, person)
+               WHERE EXISTS (SELECT 1 FROM unsubscribed u WHERE u.person_id = v.person)) AS unsubscribed"
+    };
+}
+pub(crate) use unsubscribed_column;
+
+/// Decodes a pair from a row with `people`, `ended_at` and `unsubscribed`.
+pub(crate) fn record_of(id: &str, row: &sqlx::postgres::PgRow) -> Result<PairRecord, StoreError> {
+    let sides: Vec<String> = row.try_get("unsubscribed")?;
+    Ok(PairRecord {
+        started: started_of(id, row.try_get("people")?)?,
+        ended_at: row.try_get("ended_at")?,
+        unsubscribed: sides.iter().filter_map(|s| Recipient::parse(s)).collect(),
+    })
+}
+
 /// A stored pair by id.
 pub async fn mentorship<'e, E>(db: E, id: &str) -> Result<Option<PairRecord>, StoreError>
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
-    let row = sqlx::query("SELECT people, ended_at FROM mentorships WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let sql = concat!(
+        "SELECT people, ended_at, ",
+        unsubscribed_column!(),
+        " FROM mentorships WHERE id = $1"
+    );
+    let row = sqlx::query(sql).bind(id).fetch_optional(db).await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(PairRecord {
-        started: started_of(id, row.try_get("people")?)?,
-        ended_at: row.try_get("ended_at")?,
-    }))
+    record_of(id, &row).map(Some)
 }
 
 /// Stored pairs by id (absent ids are left out).
@@ -86,16 +108,14 @@ where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
     let mut pairs = HashMap::with_capacity(ids.len());
-    for row in sqlx::query("SELECT id, people, ended_at FROM mentorships WHERE id = ANY($1)")
-        .bind(ids)
-        .fetch_all(db)
-        .await?
-    {
+    let sql = concat!(
+        "SELECT id, people, ended_at, ",
+        unsubscribed_column!(),
+        " FROM mentorships WHERE id = ANY($1)"
+    );
+    for row in sqlx::query(sql).bind(ids).fetch_all(db).await? {
         let id: String = row.try_get("id")?;
-        let record = PairRecord {
-            started: started_of(&id, row.try_get("people")?)?,
-            ended_at: row.try_get("ended_at")?,
-        };
+        let record = record_of(&id, &row)?;
         pairs.insert(id, record);
     }
     Ok(pairs)

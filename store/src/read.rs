@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 
 use crate::StoreError;
-use crate::pairs::{PairRecord, started_of};
+use crate::pairs::{PairRecord, record_of, unsubscribed_column};
 use crate::status::{DeliveryStatus, RowStatus, SubjectKind};
 
 /// A stored pair with how it ended.
@@ -43,26 +43,26 @@ pub struct PairFilter {
 
 /// Stored pairs, oldest first.
 pub async fn pairs(pool: &PgPool, filter: &PairFilter) -> Result<Vec<PairEntry>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, people, ended_at, ended_reason FROM mentorships
+    let sql = concat!(
+        "SELECT id, people, ended_at, ended_reason, ",
+        unsubscribed_column!(),
+        " FROM mentorships
          WHERE ($1::text IS NULL OR id = $1)
            AND ($2::timestamptz IS NULL OR started_at > $2)
            AND (NOT $3 OR ended_at IS NULL)
-         ORDER BY started_at, id",
-    )
-    .bind(&filter.id)
-    .bind(filter.started_after)
-    .bind(filter.open_only)
-    .fetch_all(pool)
-    .await?;
+         ORDER BY started_at, id"
+    );
+    let rows = sqlx::query(sql)
+        .bind(&filter.id)
+        .bind(filter.started_after)
+        .bind(filter.open_only)
+        .fetch_all(pool)
+        .await?;
     rows.iter()
         .map(|row| {
             let id: String = row.try_get("id")?;
             Ok(PairEntry {
-                record: PairRecord {
-                    started: started_of(&id, row.try_get("people")?)?,
-                    ended_at: row.try_get("ended_at")?,
-                },
+                record: record_of(&id, row)?,
                 ended_reason: row.try_get("ended_reason")?,
             })
         })

@@ -152,6 +152,7 @@ async fn a_noisy_pair_loads_a_bounded_ledger_that_changes_no_decision() -> anyho
         started,
         ended_at: None,
         ledger,
+        unsubscribed: &[],
     };
     let want = decisions(&rules, pair(&full));
     assert!(

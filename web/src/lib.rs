@@ -10,6 +10,7 @@
 
 mod escalations;
 mod pages;
+mod participants;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -99,6 +100,14 @@ fn router(shared: Shared) -> Router {
         .route(
             "/a/{token}",
             get(escalations::show).post(escalations::acknowledge),
+        )
+        .route(
+            "/r/{token}",
+            get(participants::show_answer).post(participants::answer),
+        )
+        .route(
+            "/u/{token}",
+            get(participants::show_unsubscribe).post(participants::unsubscribe),
         )
         .with_state(shared)
 }

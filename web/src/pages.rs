@@ -38,6 +38,11 @@ impl Pages {
             "acknowledge.html",
             include_str!("../templates/acknowledge.html"),
         )?;
+        env.add_template("answer.html", include_str!("../templates/answer.html"))?;
+        env.add_template(
+            "unsubscribe.html",
+            include_str!("../templates/unsubscribe.html"),
+        )?;
         Ok(Pages { env })
     }
 

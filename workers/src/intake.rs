@@ -93,7 +93,7 @@ impl Handler for Intake {
                 return Ok(Outcome::Dead(invalid.to_string()));
             }
         };
-        let span = tracing::info_span!("event", event_id = %event.event_id(), mentorship_id = %event.mentorship_id(), kind = key);
+        let span = tracing::info_span!("event", event_id = %event.event_id(), mentorship_id = event.mentorship_id(), kind = key);
         async {
             let ingested = self.ingest(&event).await?;
             if ingested == Ingested::ConflictingDuplicate {
@@ -118,6 +118,8 @@ impl Handler for Intake {
                 Ingested::Interaction { pacing: true, .. } => tracing::info!("intense first-week interaction; pacing tip planned"),
                 Ingested::Interaction { known_pair, .. } => tracing::debug!(known_pair, "interaction stored"),
                 Ingested::Ended { cancelled } => tracing::info!(cancelled, "mentorship ended; pending steps cancelled"),
+                // The person's id, never their address.
+                Ingested::Unsubscribed { new } => tracing::info!(new, "participant unsubscribed; no more email to them"),
             }
             Ok(Outcome::Ack)
         }
@@ -140,5 +142,6 @@ fn label(i: &Ingested) -> &'static str {
         Ingested::AlreadyStarted => "already_started",
         Ingested::Interaction { .. } => "stored",
         Ingested::Ended { .. } => "ended",
+        Ingested::Unsubscribed { .. } => "unsubscribed",
     }
 }

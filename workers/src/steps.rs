@@ -19,7 +19,9 @@ use firstweek::escalation::{Notice, Sighting};
 use firstweek::event::MentorshipStarted;
 use firstweek::interaction::{Interaction, Summary};
 use firstweek::link::Purpose;
+use firstweek::participant::{self, Answer};
 use firstweek::playbook::Recipient;
+use firstweek::playbook::Step;
 use firstweek::timeline::{program_day, timezone_of};
 use firstweek_broker::{self as broker, DueStep};
 use firstweek_ops::backoff::Backoff;
@@ -174,7 +176,7 @@ impl Steps {
         if !self.on_time(&row, tz).await? {
             return Ok(());
         }
-        let mut links = Links::default();
+        let links;
         if escalating {
             let day = program_day(started.started_at, evidence.as_of, self.cfg.rules.scale);
             let sighting = Sighting::new(&row.step_id, day, &evidence);
@@ -195,6 +197,8 @@ impl Steps {
             links = self
                 .coordinator_links(started, &opening.escalation.coordinator_key)
                 .await?;
+        } else {
+            links = self.participant_links(started, step, row.recipient).await?;
         }
         let Evidence {
             summary, reasons, ..
@@ -304,9 +308,7 @@ impl Steps {
         let Some(base) = &self.cfg.public_url else {
             return Ok(Links::default());
         };
-        let rules = &self.cfg.rules;
-        let expires = started.started_at + decision::horizon(rules, Duration::days(8));
-        let expires = expires.max(Utc::now() + rules.scale.wall(Duration::days(2)));
+        let expires = self.link_expiry(started);
         let ack = store::issue_link(
             &self.pool,
             Purpose::Acknowledge,
@@ -324,7 +326,46 @@ impl Steps {
         Ok(Links {
             acknowledge: Some(format!("{base}/a/{}", ack.as_str())),
             page: Some(format!("{base}/c/{}", page.as_str())),
+            ..Links::default()
         })
+    }
+
+    /// A mentor's or mentee's links: the answers the step offers and
+    /// unsubscribe, each personal to them; none without `FIRSTWEEK_PUBLIC_URL`.
+    async fn participant_links(
+        &self,
+        started: &MentorshipStarted,
+        step: &Step,
+        recipient: Recipient,
+    ) -> anyhow::Result<Links> {
+        let (Some(base), Some(_)) = (&self.cfg.public_url, participant::actor_of(recipient)) else {
+            return Ok(Links::default());
+        };
+        let expires = self.link_expiry(started);
+        let id = &started.mentorship_id;
+        let mut links = Links::default();
+        for answer in participant::answers_for(step) {
+            let token =
+                store::issue_personal_link(&self.pool, answer.purpose(), id, recipient, expires)
+                    .await?;
+            let url = Some(format!("{base}/r/{}", token.as_str()));
+            match answer {
+                Answer::InTouch => links.in_touch = url,
+                Answer::HavePlan => links.have_plan = url,
+            }
+        }
+        let token =
+            store::issue_personal_link(&self.pool, Purpose::Unsubscribe, id, recipient, expires)
+                .await?;
+        links.unsubscribe = Some(format!("{base}/u/{}", token.as_str()));
+        Ok(links)
+    }
+
+    /// Links live through the pair's week and a margin (at least two program days).
+    fn link_expiry(&self, started: &MentorshipStarted) -> chrono::DateTime<Utc> {
+        let rules = &self.cfg.rules;
+        let expires = started.started_at + decision::horizon(rules, Duration::days(8));
+        expires.max(Utc::now() + rules.scale.wall(Duration::days(2)))
     }
 
     /// A coordinator's daily digest: their pairs as of now; none left, no email.

@@ -102,16 +102,7 @@ pub fn notice_reasons(notice: Notice, e: &Escalation) -> Vec<String> {
     }
 }
 
-/// An event firstweek publishes on its exchange, as the outbox holds it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Announcement {
-    /// Unique per escalation and kind: a repeat is the same event.
-    pub event_id: String,
-    /// `escalation.opened`, `escalation.acknowledged` or `escalation.resolved`.
-    pub routing_key: &'static str,
-    /// The JSON body (ids, rules, counts and times; no name, no address).
-    pub payload: serde_json::Value,
-}
+pub use crate::event::Announcement;
 
 #[derive(Serialize)]
 struct Counts<'a> {

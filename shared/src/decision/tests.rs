@@ -114,6 +114,7 @@ fn pair<'a>(
         started,
         ended_at,
         ledger,
+        unsubscribed: &[],
     }
 }
 
