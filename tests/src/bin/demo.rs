@@ -113,7 +113,7 @@ fn cohort() -> Vec<Script> {
             ],
         ),
         script(
-            "talks, never plans",
+            "talks; plan said by the email's link",
             US,
             [talk(0.4), talk(2.5), talk(5.0)].concat(),
         ),
@@ -366,6 +366,30 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "  the coordinator acknowledged {}'s escalation through the link in its email",
         acked.id
+    );
+    // pair-08's mentee answers the plan reminder: "we have a plan" (on paper).
+    let answering = &pairs[7];
+    let prefix = format!("http://127.0.0.1:{web}/r/");
+    let answer = loop {
+        let found = env
+            .mails()
+            .into_iter()
+            .filter(|m| m.rcpt == answering.mentee() && m.step == "plan_reminder")
+            .find_map(|m| link_in(&m.text, &prefix));
+        if let Some(token) = found {
+            break token;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no plan reminder for {}",
+            answering.id
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    http_post(web, &format!("/r/{answer}"), "").await;
+    println!(
+        "  {}'s mentee answered the plan reminder through its link: \"we have a plan\"",
+        answering.id
     );
     let ids: Vec<&str> = pairs.iter().map(|p| p.id.as_str()).collect();
     env.wait_settled(&ids, Duration::from_secs((week * 3.0) as u64 + 60))
