@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use firstweek::Rules;
-use firstweek::config::Settings;
+use firstweek::config::WebSettings;
 use firstweek_ops::{admin, database};
 
 /// What every request handler shares.
@@ -38,13 +38,13 @@ struct Shared {
 
 /// The web service, bound and ready to run.
 pub struct App {
-    settings: Settings,
+    settings: WebSettings,
     listener: TcpListener,
 }
 
 impl App {
     /// Binds `FIRSTWEEK_WEB_ADDR`; an address that cannot be bound names the variable.
-    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+    pub async fn build(settings: WebSettings) -> anyhow::Result<App> {
         let listener = TcpListener::bind(settings.web_addr)
             .await
             .with_context(|| format!("FIRSTWEEK_WEB_ADDR={} cannot be bound", settings.web_addr))?;
@@ -61,7 +61,8 @@ impl App {
         let App { settings, listener } = self;
         let metrics = admin::install_metrics()?;
         tracing::info!(addr = ?listener.local_addr().ok(), "firstweek-web starting");
-        let Some(pool) = database::connect_when_ready(&settings.database_url, 8, &shutdown).await
+        let Some(pool) =
+            database::connect_when_migrated(&settings.database_url, 8, &shutdown).await
         else {
             return Ok(());
         };
