@@ -11,6 +11,7 @@
 mod escalations;
 mod pages;
 mod participants;
+mod templates;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,15 +41,23 @@ struct Shared {
 pub struct App {
     settings: WebSettings,
     listener: TcpListener,
+    pages: pages::Pages,
 }
 
 impl App {
-    /// Binds `FIRSTWEEK_WEB_ADDR`; an address that cannot be bound names the variable.
+    /// Loads the page templates and binds `FIRSTWEEK_WEB_ADDR`; a template
+    /// that cannot be used names its file, an address that cannot be bound
+    /// names the variable.
     pub async fn build(settings: WebSettings) -> anyhow::Result<App> {
+        let pages = pages::Pages::new(settings.templates_dir.as_deref())?;
         let listener = TcpListener::bind(settings.web_addr)
             .await
             .with_context(|| format!("FIRSTWEEK_WEB_ADDR={} cannot be bound", settings.web_addr))?;
-        Ok(App { settings, listener })
+        Ok(App {
+            settings,
+            listener,
+            pages,
+        })
     }
 
     /// Where it listens.
@@ -58,7 +67,11 @@ impl App {
 
     /// Serves until `shutdown`, then finishes the requests in flight.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let App { settings, listener } = self;
+        let App {
+            settings,
+            listener,
+            pages,
+        } = self;
         let metrics = admin::install_metrics()?;
         tracing::info!(addr = ?listener.local_addr().ok(), "firstweek-web starting");
         let Some(pool) =
@@ -69,7 +82,7 @@ impl App {
         let shared = Shared {
             pool: pool.clone(),
             rules: settings.rules.clone(),
-            pages: Arc::new(pages::Pages::new()?),
+            pages: Arc::new(pages),
             metrics,
         };
         let stop = shutdown.clone();
