@@ -13,25 +13,7 @@ pub async fn connect_when_ready(
     max_connections: u32,
     shutdown: &CancellationToken,
 ) -> Option<PgPool> {
-    let mut backoff = Backoff::default();
-    loop {
-        let attempt = async {
-            let pool = firstweek_store::connect(url, max_connections).await?;
-            firstweek_store::migrate(&pool).await?;
-            Ok::<_, firstweek_store::StoreError>(pool)
-        };
-        match attempt.await {
-            Ok(pool) => return Some(pool),
-            Err(e) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not ready");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return None,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-            }
-        }
-    }
+    connect(url, max_connections, shutdown, Schema::Migrate).await
 }
 
 /// A pool of `max_connections` on `url` once every migration this build
@@ -43,11 +25,32 @@ pub async fn connect_when_migrated(
     max_connections: u32,
     shutdown: &CancellationToken,
 ) -> Option<PgPool> {
+    connect(url, max_connections, shutdown, Schema::AwaitMigrated).await
+}
+
+#[derive(Clone, Copy)]
+enum Schema {
+    Migrate,
+    AwaitMigrated,
+}
+
+async fn connect(
+    url: &str,
+    max_connections: u32,
+    shutdown: &CancellationToken,
+    schema: Schema,
+) -> Option<PgPool> {
     let mut backoff = Backoff::default();
     loop {
         let attempt = async {
             let pool = firstweek_store::connect(url, max_connections).await?;
-            let pending = firstweek_store::pending_migrations(&pool).await?;
+            let pending = match schema {
+                Schema::Migrate => {
+                    firstweek_store::migrate(&pool).await?;
+                    0
+                }
+                Schema::AwaitMigrated => firstweek_store::pending_migrations(&pool).await?,
+            };
             Ok::<_, firstweek_store::StoreError>((pool, pending))
         };
         let delay = backoff.next_delay();
