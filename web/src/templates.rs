@@ -31,28 +31,28 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     /// The override directory cannot be listed.
-    #[error("FIRSTWEEK_WEB_TEMPLATES_DIR {}: {source}", dir.display())]
+    #[error("FIRSTWEEK_WEB_TEMPLATES_DIR {}: {error}", dir.display())]
     Directory {
         /// The directory.
         dir: PathBuf,
         /// What reading it said.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// An override file cannot be read (permissions, not UTF-8).
-    #[error("page template {}: {source}", path.display())]
+    #[error("page template {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// What reading it said.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A template does not parse.
-    #[error("page template {origin} does not parse: {source}")]
+    #[error("page template {origin} does not parse: {error}")]
     Parse {
         /// The override file, or `built-in NAME`.
         origin: String,
         /// minijinja's account, with the line.
-        source: minijinja::Error,
+        error: minijinja::Error,
     },
 }
 
@@ -63,17 +63,18 @@ pub fn load(dir: Option<&Path>) -> Result<Environment<'static>, TemplateError> {
     let mut env = Environment::new();
     for (name, source) in BUILT_IN {
         env.add_template(name, source)
-            .map_err(|source| TemplateError::Parse {
+            .map_err(|error| TemplateError::Parse {
                 origin: format!("built-in {name}"),
-                source,
+                error,
             })?;
     }
     let Some(dir) = dir else {
         return Ok(env);
     };
-    let listing = |source| TemplateError::Directory {
+    // The reason is in the message, not chained: it would print twice.
+    let listing = |error| TemplateError::Directory {
         dir: dir.to_path_buf(),
-        source,
+        error,
     };
     let mut overrides = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(listing)? {
@@ -85,14 +86,14 @@ pub fn load(dir: Option<&Path>) -> Result<Environment<'static>, TemplateError> {
             continue;
         }
         let name = name.to_string();
-        let source = std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+        let source = std::fs::read_to_string(&path).map_err(|error| TemplateError::Read {
             path: path.clone(),
-            source,
+            error,
         })?;
         env.add_template_owned(name.clone(), source)
-            .map_err(|source| TemplateError::Parse {
+            .map_err(|error| TemplateError::Parse {
                 origin: path.display().to_string(),
-                source,
+                error,
             })?;
         overrides.push(name);
     }
