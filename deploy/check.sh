@@ -380,9 +380,8 @@ if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ] && com
   pgdata="$tmp/pgdata"
   psql_as() { local user=$1; shift; PGOPTIONS="-c client_min_messages=warning" psql -X -q -h "$tmp" -p 5439 -U "$user" -v ON_ERROR_STOP=1 "$@"; }
   # firstweek_web: what firstweek-web does works (its own statements, from store/src), the rest is
-  # refused. The escalations and outbox checks run once a migration creates those tables.
+  # refused.
   web_checks() {
-    local has
     allowed() { psql_as firstweek_web -d firstweek -Atc "$1" >/dev/null || { echo "firstweek_web should be allowed: $1"; return 1; }; }
     refused() { ! psql_as firstweek_web -d firstweek -Atc "$1" >/dev/null 2>&1 || { echo "firstweek_web should be refused: $1"; return 1; }; }
     test "$(psql_as firstweek_web -d firstweek -Atc 'SELECT current_user')" = firstweek_web &&
@@ -393,20 +392,32 @@ if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ] && com
     allowed "UPDATE links SET used_at = now() WHERE token_hash = 'x' AND used_at IS NULL RETURNING subject_id, expires_at" &&
     refused 'UPDATE links SET revoked_at = now() WHERE false' &&
     refused 'DELETE FROM links WHERE false' &&
-    refused 'UPDATE timeline SET status = status WHERE false' &&
+    refused 'UPDATE deliveries SET status = status WHERE false' &&
     refused 'DELETE FROM mentorships WHERE false' &&
     refused 'SELECT count(*) FROM processed_events' &&
     refused 'CREATE TABLE t (a int)' &&
     refused 'CREATE TABLE public.t (a int)' || return 1
-    has=$(psql_as postgres -d firstweek -Atc "SELECT to_regclass('firstweek.escalations') IS NOT NULL, to_regclass('firstweek.outbox') IS NOT NULL")
-    if [ "${has%%|*}" = t ]; then
-      allowed 'UPDATE escalations SET acknowledged_at = acknowledged_at WHERE false RETURNING mentorship_id' &&
+    # Tables later migrations add: checked once they exist.
+    exists() { test "$(psql_as postgres -d firstweek -Atc "SELECT to_regclass('firstweek.$1') IS NOT NULL")" = t; }
+    if exists escalations; then
+      allowed "UPDATE escalations SET state = 'acknowledged', acknowledged_at = now(), acknowledged_via = 'page' WHERE mentorship_id = 'x' RETURNING acknowledged_at" &&
+      allowed "UPDATE timeline t SET status = 'skipped', outcome = 'x', next_at = NULL, finished_at = now() WHERE t.mentorship_id = 'x' AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.timeline_id = t.id)" &&
+      allowed "SELECT pg_advisory_xact_lock(firstweek_pair_lock('x'))" &&
+      refused 'UPDATE timeline SET due_at = now() WHERE false' &&
+      refused "INSERT INTO timeline (mentorship_id) SELECT 'x' WHERE false" &&
       refused 'DELETE FROM escalations WHERE false' &&
       refused 'INSERT INTO escalations SELECT * FROM escalations WHERE false' || return 1
     fi
-    if [ "${has##*|}" = t ]; then
-      allowed "INSERT INTO outbox (event_id, routing_key, payload) VALUES ('check', 'escalation.check', '{}')" &&
-      refused 'SELECT count(*) FROM outbox' || return 1
+    if exists outbox; then
+      allowed "INSERT INTO outbox (event_id, routing_key, payload) VALUES ('check', 'escalation.check', '{}'::jsonb) ON CONFLICT (event_id) DO NOTHING" &&
+      allowed "SELECT EXISTS (SELECT 1 FROM outbox WHERE event_id = 'check')" &&
+      refused 'SELECT payload FROM outbox' &&
+      refused 'UPDATE outbox SET published_at = now() WHERE false' || return 1
+    fi
+    if exists unsubscribed; then
+      allowed "INSERT INTO unsubscribed (person_id, unsubscribed_at, via) VALUES ('p', now(), 'link') ON CONFLICT (person_id) DO NOTHING RETURNING unsubscribed_at" &&
+      allowed "SELECT EXISTS (SELECT 1 FROM unsubscribed WHERE person_id = 'p')" &&
+      refused 'DELETE FROM unsubscribed WHERE false' || return 1
     fi
   }
   if ! out=$("${as_pg[@]}" "$pg_bin/initdb" -D "$pgdata" -A trust -U postgres --no-sync 2>&1); then

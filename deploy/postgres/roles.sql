@@ -17,7 +17,8 @@
 --   firstweek_worker     LOGIN, member of firstweek_owner; sessions run as firstweek_owner
 --   firstweek_readonly   LOGIN, SELECT only, read-only transactions (operator CLI, dashboards)
 --   firstweek_web        LOGIN, firstweek-web: reads the pairs, marks links used, acknowledges
---                        escalations and writes their announcements to the outbox; nothing else
+--                        and closes escalations, records unsubscribes, writes announcements to
+--                        the outbox; nothing else
 -- Both services run the sqlx migrations at start-up; because both sessions `SET ROLE firstweek_owner`
 -- (per-role setting below), a table created by either is owned by firstweek_owner and usable by both.
 
@@ -94,11 +95,14 @@ SELECT format('GRANT %s ON TABLE firstweek.%I TO firstweek_web', g.privileges, g
           ('_sqlx_migrations', 'SELECT'),
           ('mentorships',      'SELECT'),
           ('interactions',     'SELECT'),
-          ('timeline',         'SELECT'),
           ('deliveries',       'SELECT'),
+          -- withdrawing an escalation's reminder when the coordinator acknowledges or closes it
+          ('timeline',         'SELECT, UPDATE (status, outcome, next_at, finished_at)'),
           ('links',            'SELECT, UPDATE (used_at)'),
           ('escalations',      'SELECT, UPDATE'),
-          ('outbox',           'INSERT')
+          -- announcements; an answer link's event is looked up by id, nothing else is read
+          ('outbox',           'SELECT (event_id), INSERT'),
+          ('unsubscribed',     'SELECT, INSERT')
        ) AS g(tbl, privileges)
  WHERE to_regclass(format('firstweek.%I', g.tbl)) IS NOT NULL \gexec
 SELECT 'GRANT USAGE ON SEQUENCE firstweek.outbox_id_seq TO firstweek_web'
