@@ -120,7 +120,7 @@ for needed in ("cargo chef prepare", "cargo chef cook", "FROM svc-${SERVICE}"):
     if needed not in dockerfile: problems.append(f"missing `{needed}`")
 users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
 if not users or users[-1].split(":")[0] in ("0", "root"): problems.append("runtime USER is root or unset")
-for svc in ("firstweek-scheduler", "firstweek-worker"):
+for svc in ("firstweek-scheduler", "firstweek-worker", "firstweek-web"):
     if not svc_ports.get(svc): problems.append(f"no svc-{svc} stage with EXPOSE")
 ignore = open(".dockerignore").read().split()
 for pat in ("target/", ".git/"):
@@ -222,7 +222,8 @@ for name, s in services.items():
         if dep not in services: problems.append(f"{name}: depends on unknown {dep}")
         elif cond.get("condition") == "service_healthy" and "healthcheck" not in services[dep]:
             problems.append(f"{name}: waits for {dep} to be healthy, but {dep} has no healthcheck")
-    if "healthcheck" not in s: problems.append(f"{name}: no healthcheck")
+    # A one-shot job (restart: "no") is waited for with service_completed_successfully instead.
+    if "healthcheck" not in s and s.get("restart") != "no": problems.append(f"{name}: no healthcheck")
     for vol in s.get("volumes", []):
         src = vol.split(":")[0] if isinstance(vol, str) else vol.get("source", "")
         if src.startswith(".") and not os.path.exists(os.path.join("deploy", src)): problems.append(f"{name}: mounts missing {src}")
@@ -246,9 +247,12 @@ for name, s in services.items():
         if role not in roles_sql: problems.append(f"{name}: role {role} is not created by roles.sql")
         if pg_env.get(key) != unquote(u.password or ""): problems.append(f"{name}: DATABASE_URL password differs from postgres {key}")
         if u.path != "/firstweek": problems.append(f"{name}: database is not firstweek")
-    if "FIRSTWEEK_ADMIN_ADDR" in env:
-        port = int(env["FIRSTWEEK_ADMIN_ADDR"].rsplit(":", 1)[1])
-        if build and svc_ports.get(build["args"]["SERVICE"]) != port: problems.append(f"{name}: admin port {port} differs from the image's EXPOSE")
+    # firstweek-web serves its health and metrics on its one address, FIRSTWEEK_WEB_ADDR.
+    listen = next((v for v in ("FIRSTWEEK_ADMIN_ADDR", "FIRSTWEEK_WEB_ADDR") if v in env), None)
+    if build and build["args"]["SERVICE"] == "firstweek-web" and "AMQP_URL" in env: problems.append(f"{name}: firstweek-web gets AMQP_URL, which it has no use for")
+    if listen:
+        port = int(env[listen].rsplit(":", 1)[1])
+        if build and svc_ports.get(build["args"]["SERVICE"]) != port: problems.append(f"{name}: {listen} port {port} differs from the image's EXPOSE")
         published = [str(p).rsplit(":", 1)[-1] for p in s.get("ports", [])]
         if str(port) not in published: problems.append(f"{name}: admin port {port} not among ports")
         if "/readyz" not in json.dumps(s.get("healthcheck")): problems.append(f"{name}: healthcheck does not probe /readyz")
@@ -321,14 +325,16 @@ for name, d in by_kind.get("Deployment", {}).items():
     for c in pod["containers"]:
         ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
         env = {e["name"]: e.get("value") for e in c.get("env", [])}
-        admin = int(env.get("FIRSTWEEK_ADMIN_ADDR", ":0").rsplit(":", 1)[1])
-        if ports.get("admin") != admin: problems.append(f"{name}: containerPort admin != FIRSTWEEK_ADMIN_ADDR port")
+        # The port /healthz, /readyz and /metrics are on: the admin port, or firstweek-web's own.
+        listen, pname = ("FIRSTWEEK_WEB_ADDR", "http") if "FIRSTWEEK_WEB_ADDR" in env else ("FIRSTWEEK_ADMIN_ADDR", "admin")
+        admin = int(env.get(listen, ":0").rsplit(":", 1)[1])
+        if ports.get(pname) != admin: problems.append(f"{name}: containerPort {pname} != {listen} port")
         if admin != svc_ports.get(name): problems.append(f"{name}: admin port {admin} differs from the image's EXPOSE {svc_ports.get(name)}")
         if not c.get("securityContext", {}).get("readOnlyRootFilesystem"): problems.append(f"{name}: readOnlyRootFilesystem unset")
         if not c.get("resources", {}).get("limits", {}).get("memory"): problems.append(f"{name}: no memory limit")
         for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
             get = c.get(probe, {}).get("httpGet", {})
-            if get.get("path") != path or get.get("port") not in (admin, "admin"): problems.append(f"{name}: {probe} is not {path} on the admin port")
+            if get.get("path") != path or get.get("port") not in (admin, pname): problems.append(f"{name}: {probe} is not {path} on the {pname} port")
         for ef in c.get("envFrom", []):
             if "configMapRef" in ef and ef["configMapRef"]["name"] not in by_kind.get("ConfigMap", {}): problems.append(f"{name}: unknown ConfigMap")
             if "secretRef" in ef and ef["secretRef"]["name"] not in secrets: problems.append(f"{name}: unknown Secret")
@@ -373,6 +379,47 @@ if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ] && com
   if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); chown postgres "$tmp"; fi
   pgdata="$tmp/pgdata"
   psql_as() { local user=$1; shift; PGOPTIONS="-c client_min_messages=warning" psql -X -q -h "$tmp" -p 5439 -U "$user" -v ON_ERROR_STOP=1 "$@"; }
+  # firstweek_web: what firstweek-web does works (its own statements, from store/src), the rest is
+  # refused.
+  web_checks() {
+    allowed() { psql_as firstweek_web -d firstweek -Atc "$1" >/dev/null || { echo "firstweek_web should be allowed: $1"; return 1; }; }
+    refused() { ! psql_as firstweek_web -d firstweek -Atc "$1" >/dev/null 2>&1 || { echo "firstweek_web should be refused: $1"; return 1; }; }
+    test "$(psql_as firstweek_web -d firstweek -Atc 'SELECT current_user')" = firstweek_web &&
+    allowed 'SELECT count(*) FROM _sqlx_migrations WHERE success' &&
+    allowed "SELECT people -> 'coordinator' ->> 'email' FROM mentorships WHERE firstweek_coordinator_key(people -> 'coordinator' ->> 'email') = 'k' LIMIT 1" &&
+    allowed 'SELECT count(*) FROM interactions i LEFT JOIN mentorships m ON m.id = i.mentorship_id' &&
+    allowed 'SELECT count(*) FROM timeline, deliveries WHERE false' &&
+    allowed "UPDATE links SET used_at = now() WHERE token_hash = 'x' AND used_at IS NULL RETURNING subject_id, expires_at" &&
+    refused 'UPDATE links SET revoked_at = now() WHERE false' &&
+    refused 'DELETE FROM links WHERE false' &&
+    refused 'UPDATE deliveries SET status = status WHERE false' &&
+    refused 'DELETE FROM mentorships WHERE false' &&
+    refused 'SELECT count(*) FROM processed_events' &&
+    refused 'CREATE TABLE t (a int)' &&
+    refused 'CREATE TABLE public.t (a int)' || return 1
+    # Tables later migrations add: checked once they exist.
+    exists() { test "$(psql_as postgres -d firstweek -Atc "SELECT to_regclass('firstweek.$1') IS NOT NULL")" = t; }
+    if exists escalations; then
+      allowed "UPDATE escalations SET state = 'acknowledged', acknowledged_at = now(), acknowledged_via = 'page' WHERE mentorship_id = 'x' RETURNING acknowledged_at" &&
+      allowed "UPDATE timeline t SET status = 'skipped', outcome = 'x', next_at = NULL, finished_at = now() WHERE t.mentorship_id = 'x' AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.timeline_id = t.id)" &&
+      allowed "SELECT pg_advisory_xact_lock(firstweek_pair_lock('x'))" &&
+      refused 'UPDATE timeline SET due_at = now() WHERE false' &&
+      refused "INSERT INTO timeline (mentorship_id) SELECT 'x' WHERE false" &&
+      refused 'DELETE FROM escalations WHERE false' &&
+      refused 'INSERT INTO escalations SELECT * FROM escalations WHERE false' || return 1
+    fi
+    if exists outbox; then
+      allowed "INSERT INTO outbox (event_id, routing_key, payload) VALUES ('check', 'escalation.check', '{}'::jsonb) ON CONFLICT (event_id) DO NOTHING" &&
+      allowed "SELECT EXISTS (SELECT 1 FROM outbox WHERE event_id = 'check')" &&
+      refused 'SELECT payload FROM outbox' &&
+      refused 'UPDATE outbox SET published_at = now() WHERE false' || return 1
+    fi
+    if exists unsubscribed; then
+      allowed "INSERT INTO unsubscribed (person_id, unsubscribed_at, via) VALUES ('p', now(), 'link') ON CONFLICT (person_id) DO NOTHING RETURNING unsubscribed_at" &&
+      allowed "SELECT EXISTS (SELECT 1 FROM unsubscribed WHERE person_id = 'p')" &&
+      refused 'DELETE FROM unsubscribed WHERE false' || return 1
+    fi
+  }
   if ! out=$("${as_pg[@]}" "$pg_bin/initdb" -D "$pgdata" -A trust -U postgres --no-sync 2>&1); then
     skip "postgres: initdb failed here: $(tail -n 1 <<<"$out")"
   else
@@ -380,17 +427,22 @@ if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ] && com
     if ! out=$("${pg_ctl_cmd[@]}" -o "-k $tmp -p 5439 -c listen_addresses= -c fsync=off" -l "$tmp/pg.log" start 2>&1); then
       skip "postgres: could not start a throwaway server: $(tail -n 1 <<<"$out")"
     elif out=$({
-        psql_as postgres -d postgres -v scheduler_password=s -v worker_password=w -v readonly_password=r -f deploy/postgres/roles.sql &&
-        FIRSTWEEK_SCHEDULER_DB_PASSWORD=s FIRSTWEEK_WORKER_DB_PASSWORD=w FIRSTWEEK_READONLY_DB_PASSWORD=r \
+        psql_as postgres -d postgres -v scheduler_password=s -v worker_password=w -v readonly_password=r -v web_password=x -f deploy/postgres/roles.sql &&
+        FIRSTWEEK_SCHEDULER_DB_PASSWORD=s FIRSTWEEK_WORKER_DB_PASSWORD=w FIRSTWEEK_READONLY_DB_PASSWORD=r FIRSTWEEK_WEB_DB_PASSWORD=x \
           psql_as postgres -d firstweek -f deploy/postgres/roles.sql &&
         for m in migrations/*.sql; do [ -e "$m" ] || continue; psql_as firstweek_scheduler -d firstweek -1 -f "$m" || exit 1; done &&
+        # sqlx's bookkeeping, as the services leave it (psql applied the files here).
+        psql_as firstweek_scheduler -d firstweek -c 'CREATE TABLE IF NOT EXISTS _sqlx_migrations (version BIGINT PRIMARY KEY, success BOOLEAN NOT NULL)' &&
+        # Again after the migrations, as deploy/README.md says: now the web's tables exist.
+        psql_as postgres -d postgres -v scheduler_password=s -v worker_password=w -v readonly_password=r -v web_password=x -f deploy/postgres/roles.sql &&
         test "$(psql_as firstweek_worker -d firstweek -Atc 'SELECT current_user')" = firstweek_owner &&
         test "$(psql_as postgres -d firstweek -Atc "SELECT count(*) FROM pg_tables WHERE schemaname = 'firstweek' AND tableowner <> 'firstweek_owner'")" = 0 &&
         psql_as firstweek_readonly -d firstweek -Atc "SELECT count(*) FROM pg_tables WHERE schemaname = 'firstweek'" >/dev/null &&
         ! psql_as firstweek_readonly -d firstweek -c 'CREATE TABLE t (a int)' 2>/dev/null &&
-        ! psql_as firstweek_worker -d firstweek -c 'SET ROLE NONE; CREATE TABLE public.t (a int)' 2>/dev/null
+        ! psql_as firstweek_worker -d firstweek -c 'SET ROLE NONE; CREATE TABLE public.t (a int)' 2>/dev/null &&
+        web_checks
       } 2>&1); then
-      ok "postgres: roles.sql (twice) + $(find migrations -maxdepth 1 -name '*.sql' 2>/dev/null | wc -l) migration(s) as firstweek_scheduler; owner, worker and read-only access as intended"
+      ok "postgres: roles.sql (three runs) + $(find migrations -maxdepth 1 -name '*.sql' 2>/dev/null | wc -l) migration(s) as firstweek_scheduler; owner, worker, read-only and web access as intended"
     else
       bad "postgres: roles.sql / migrations under the least-privileged roles"; indent <<<"$out"
     fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure what firstweek needs on this machine is installed and running:
-# PostgreSQL and RabbitMQ (started if down), and aiosmtpd for the SMTP capture server.
+# PostgreSQL and RabbitMQ (started if down), aiosmtpd for the SMTP capture server, and Chromium
+# with its ChromeDriver for the real-browser test (tests/tests/browser.rs).
 set -euo pipefail
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -21,6 +22,17 @@ rabbitmq-diagnostics -q check_running >/dev/null
 if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
   say "installing aiosmtpd (the SMTP capture server)"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore aiosmtpd
+fi
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  say "installing chromium and chromium-driver (the real-browser test)"
+  # Debian's builds: a test tool's own browser download cannot reach its servers here.
+  export DEBIAN_FRONTEND=noninteractive
+  # Quiet unless it fails (debconf chatters on stderr even with -qq).
+  if ! out=$({ apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver; } 2>&1); then
+    printf '%s\n' "$out" >&2
+    exit 1
+  fi
 fi
 
 command -v cargo >/dev/null || { echo "cargo is required" >&2; exit 1; }

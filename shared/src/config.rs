@@ -168,6 +168,37 @@ impl std::fmt::Debug for Settings {
     }
 }
 
+/// What `firstweek-web` reads from the environment: it has no broker and
+/// sends no email, so it needs neither `AMQP_URL` nor the mail settings.
+#[derive(Clone)]
+pub struct WebSettings {
+    /// `DATABASE_URL`: the PostgreSQL database (required).
+    pub database_url: String,
+    /// The playbook, time scale and send window: a pair's day and risks on
+    /// the pages are judged by the same rules as the digest.
+    pub rules: Rules,
+    /// `FIRSTWEEK_PUBLIC_URL`, as for [`Settings::public_url`].
+    pub public_url: Option<String>,
+    /// `FIRSTWEEK_WEB_ADDR`: where it listens (default `0.0.0.0:8080`).
+    pub web_addr: SocketAddr,
+    /// `FIRSTWEEK_WEB_TEMPLATES_DIR`: page template overrides; `None`: the built-in pages.
+    pub templates_dir: Option<PathBuf>,
+    /// `FIRSTWEEK_LOG_FORMAT`: JSON unless stdout is a terminal.
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for WebSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSettings")
+            .field("playbook", &self.rules.playbook.name)
+            .field("scale", &self.rules.scale.factor())
+            .field("public_url", &self.public_url)
+            .field("web_addr", &self.web_addr)
+            .field("templates_dir", &self.templates_dir)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where a service's admin endpoints listen (`FIRSTWEEK_ADMIN_ADDR`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminAddr {
@@ -417,6 +448,26 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
         Ok(Some(url))
     }
 
+    fn web_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let v = self
+            .var("FIRSTWEEK_WEB_ADDR")
+            .unwrap_or_else(|| "0.0.0.0:8080".into());
+        v.parse()
+            .map_err(|_| invalid("FIRSTWEEK_WEB_ADDR", format!("{v:?} is not host:port")))
+    }
+
+    /// The settings of `firstweek-web` (only `DATABASE_URL` is required).
+    pub fn web_settings(&self) -> Result<WebSettings, ConfigError> {
+        Ok(WebSettings {
+            database_url: self.database_url()?,
+            rules: self.rules()?,
+            public_url: self.public_url()?,
+            web_addr: self.web_addr()?,
+            templates_dir: self.var("FIRSTWEEK_WEB_TEMPLATES_DIR").map(PathBuf::from),
+            log_format: self.log_format()?,
+        })
+    }
+
     /// Every setting of a service; `default_admin` is its admin address.
     pub fn settings(&self, default_admin: &str) -> Result<Settings, ConfigError> {
         let database_url = self.database_url()?;
@@ -482,13 +533,7 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
                 .transpose()?
                 .unwrap_or_default(),
             public_url: self.public_url()?,
-            web_addr: {
-                let v = self
-                    .var("FIRSTWEEK_WEB_ADDR")
-                    .unwrap_or_else(|| "0.0.0.0:8080".into());
-                v.parse()
-                    .map_err(|_| invalid("FIRSTWEEK_WEB_ADDR", format!("{v:?} is not host:port")))?
-            },
+            web_addr: self.web_addr()?,
             stale_after: parse_span(
                 &self
                     .var("FIRSTWEEK_STALE_AFTER")
@@ -594,6 +639,53 @@ mod tests {
             !format!("{s:?}").contains("postgres://"),
             "debug output hides secrets"
         );
+    }
+
+    fn web_settings(pairs: &[(&str, &str)]) -> Result<WebSettings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Environment::new(|k| map.get(k).cloned()).web_settings()
+    }
+
+    #[test]
+    fn the_web_service_needs_only_the_database() {
+        let s = web_settings(&[("DATABASE_URL", "postgres://x")]).unwrap();
+        assert_eq!(s.database_url, "postgres://x");
+        assert_eq!(s.web_addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(s.public_url, None);
+        assert_eq!(s.templates_dir, None);
+        assert_eq!(s.rules.playbook.name, "first-week");
+        assert!(
+            !format!("{s:?}").contains("postgres://"),
+            "debug output hides secrets"
+        );
+
+        let e = web_settings(&[("AMQP_URL", "amqp://y")]).unwrap_err();
+        assert!(e.to_string().starts_with("DATABASE_URL is not set"), "{e}");
+
+        let s = web_settings(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("FIRSTWEEK_WEB_ADDR", "127.0.0.1:9999"),
+            ("FIRSTWEEK_PUBLIC_URL", "https://fw.example.org/"),
+            ("FIRSTWEEK_WEB_TEMPLATES_DIR", "/etc/firstweek/pages"),
+            ("FIRSTWEEK_TIME_SCALE", "86400"),
+        ])
+        .unwrap();
+        assert_eq!(s.web_addr, "127.0.0.1:9999".parse().unwrap());
+        assert_eq!(s.public_url.as_deref(), Some("https://fw.example.org"));
+        assert_eq!(s.templates_dir, Some(PathBuf::from("/etc/firstweek/pages")));
+        assert_eq!(s.rules.scale.factor(), 86_400.0);
+
+        for (k, v) in [
+            ("FIRSTWEEK_WEB_ADDR", "8080"),
+            ("FIRSTWEEK_PUBLIC_URL", "fw.example.org"),
+            ("FIRSTWEEK_TIME_SCALE", "fast"),
+        ] {
+            let e = web_settings(&[("DATABASE_URL", "postgres://x"), (k, v)]).unwrap_err();
+            assert!(e.to_string().starts_with(k), "{e}");
+        }
     }
 
     #[test]

@@ -91,6 +91,21 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreErr
     Ok(pool)
 }
 
+/// How many of this build's migrations the database has not applied yet, for
+/// a service that must not migrate (its role cannot create tables). A
+/// database no service has migrated yet has no `_sqlx_migrations` table: an
+/// error, like an unreachable one.
+pub async fn pending_migrations(pool: &PgPool) -> Result<usize, StoreError> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?;
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .count())
+}
+
 /// Applies pending migrations; safe when replicas start together (sqlx holds an advisory lock).
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     MIGRATOR.run(pool).await?;

@@ -5,6 +5,9 @@
 //! starts the real `firstweek-scheduler` and `firstweek-worker` binaries
 //! against them. Tests publish contract events like any program would and
 //! read back what the SMTP server received.
+//!
+//! [`web::CoordinatorPages`] adds a coordinator with their pairs and
+//! `firstweek-web`; [`browser::Browser`] opens its pages in headless Chromium.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +26,9 @@ use tokio::process::{Child, Command};
 
 use firstweek_broker as broker;
 
+pub mod browser;
 mod resources;
+pub mod web;
 pub use resources::{Drained, TestDb, TestVhost};
 
 /// Local services, as on the CI machine.

@@ -3,92 +3,26 @@
 //! and each pair's timeline; nothing else: not another coordinator's pair,
 //! not a forged or altered token.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::Utc;
-use firstweek_tests::{Env, Options, Pair, http_get, http_status, port};
+
+use firstweek_tests::web::CoordinatorPages;
+use firstweek_tests::{bin_dir, http_get, http_status};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_digest_link_opens_the_coordinators_own_page_and_nothing_else() -> anyhow::Result<()> {
-    let web = port();
-    let mut options = Options {
-        // A program day lasts 10 s: every pair stays in its first week for the test.
-        scale: 8_640.0,
-        start_services: false,
-        ..Options::default()
-    };
-    for (k, v) in [
-        ("FIRSTWEEK_DIGEST_CRON", "*/2 * * * * *".to_string()),
-        ("FIRSTWEEK_PUBLIC_URL", format!("http://127.0.0.1:{web}/")),
-    ] {
-        options.env.push((k.into(), v));
-    }
-    let mut env = Env::start(options).await?;
-    let coordinator = format!("coord.{}@example.org", env.name);
-    let started = |pair: &Pair, address: &str| {
-        let mut v = pair.started(&format!("{}-start", pair.id));
-        v["coordinator"] = serde_json::json!({"name": "Cy Coordinator", "email": address});
-        v
-    };
-    let now = Utc::now();
-    let engaged = Pair::new(&format!("{}-engaged", env.name), now);
-    let silent = Pair::new(&format!("{}-silent", env.name), now - env.days(3.0));
-    let elsewhere = Pair::new(&format!("{}-elsewhere", env.name), now);
-    env.spawn("firstweek-worker", &[]).await?;
-    env.publish_json("mentorship.started", &started(&engaged, &coordinator))
-        .await?;
-    env.publish_json("mentorship.started", &started(&silent, &coordinator))
-        .await?;
-    env.publish_json("mentorship.started", &elsewhere.started("elsewhere-start"))
-        .await?;
-    for (n, kind, actor) in [
-        (1, "message", "mentor"),
-        (2, "message", "mentee"),
-        (3, "plan_shared", "mentee"),
-    ] {
-        env.publish_json(
-            "interaction.recorded",
-            &engaged.interaction(n, kind, actor, env.days(0.01), None),
-        )
-        .await?;
-    }
-    env.wait_count(
-        "SELECT count(*) FROM interactions",
-        3,
-        Duration::from_secs(20),
-    )
-    .await?;
-    env.spawn("firstweek-scheduler", &[]).await?;
-    env.spawn(
-        "firstweek-web",
-        &[("FIRSTWEEK_WEB_ADDR", &format!("127.0.0.1:{web}"))],
-    )
-    .await?;
-
-    // The digest arrives with the page link.
-    let start = Instant::now();
-    let digest = loop {
-        if let Some(m) = env
-            .mails()
-            .into_iter()
-            .find(|m| m.step.starts_with("digest-") && m.rcpt == coordinator)
-        {
-            break m;
-        }
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(40), "no digest");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let prefix = format!("http://127.0.0.1:{web}/c/");
-    let link = digest
-        .text
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(&prefix))
-        .map(|t| {
-            t.trim_end_matches(|c: char| !c.is_ascii_hexdigit())
-                .to_string()
-        })
-        .context("the digest carries no page link")?;
+    // An operator's own wording for a link that opens nothing.
+    let overrides = std::env::temp_dir().join(firstweek_tests::unique("fw-pages"));
+    std::fs::create_dir_all(&overrides)?;
+    std::fs::write(
+        overrides.join("refused.html"),
+        r#"{% extends "base.html" %}{% block body %}<p>{{ text }}</p><p>Questions? Write to the mentoring team.</p>{% endblock %}"#,
+    )?;
+    let dir = overrides.display().to_string();
+    let pages = CoordinatorPages::start(&[("FIRSTWEEK_WEB_TEMPLATES_DIR", &dir)]).await?;
+    let (env, web, link) = (&pages.env, pages.web_port, &pages.token);
+    let (silent, engaged, elsewhere) = (&pages.silent, &pages.engaged, &pages.elsewhere);
     assert_eq!(link.len(), 64, "a 256-bit token, not an id: {link}");
     assert!(!link.contains(&silent.id));
 
@@ -139,7 +73,13 @@ async fn the_digest_link_opens_the_coordinators_own_page_and_nothing_else() -> a
     let mut altered = link.clone().into_bytes();
     altered[0] = if altered[0] == b'0' { b'1' } else { b'0' };
     let altered = String::from_utf8(altered)?;
-    assert_eq!(http_status(web, &format!("/c/{altered}")).await, 404);
+    let refused = http_get(web, &format!("/c/{altered}")).await;
+    assert!(refused.starts_with("HTTP/1.1 404"), "{refused}");
+    assert!(
+        refused.contains("This link does not open anything.")
+            && refused.contains("Questions? Write to the mentoring team."),
+        "the page from FIRSTWEEK_WEB_TEMPLATES_DIR is served: {refused}"
+    );
     assert_eq!(http_status(web, &format!("/c/{}", silent.id)).await, 404);
     assert_eq!(http_status(web, "/healthz").await, 200);
     assert_eq!(http_status(web, "/readyz").await, 200);
@@ -148,6 +88,35 @@ async fn the_digest_link_opens_the_coordinators_own_page_and_nothing_else() -> a
             .await
             .contains("firstweek_web_pages_total")
     );
-    env.stop().await;
+    pages.env.stop().await;
+    let _ = std::fs::remove_dir_all(&overrides);
+    Ok(())
+}
+
+/// A page template that does not parse stops `firstweek-web` at start-up,
+/// before it serves anything, with an error naming the file; it needs no
+/// `AMQP_URL` to get that far.
+#[tokio::test]
+async fn a_broken_page_template_refuses_start_up_naming_the_file() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(firstweek_tests::unique("fw-pages-broken"));
+    std::fs::create_dir_all(&dir)?;
+    let broken = dir.join("coordinator.html");
+    std::fs::write(&broken, "{% for p in pairs %}never closed")?;
+    let run = tokio::process::Command::new(bin_dir().join("firstweek-web"))
+        .env_clear()
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("FIRSTWEEK_WEB_TEMPLATES_DIR", &dir)
+        .env("FIRSTWEEK_WEB_ADDR", "127.0.0.1:0")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), run).await??;
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it must not start: {stderr}");
+    assert!(
+        stderr.contains(&broken.display().to_string()) && stderr.contains("does not parse"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("AMQP_URL"), "{stderr}");
     Ok(())
 }

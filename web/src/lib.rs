@@ -11,6 +11,7 @@
 mod escalations;
 mod pages;
 mod participants;
+mod templates;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use firstweek::Rules;
-use firstweek::config::Settings;
+use firstweek::config::WebSettings;
 use firstweek_ops::{admin, database};
 
 /// What every request handler shares.
@@ -38,17 +39,25 @@ struct Shared {
 
 /// The web service, bound and ready to run.
 pub struct App {
-    settings: Settings,
+    settings: WebSettings,
     listener: TcpListener,
+    pages: pages::Pages,
 }
 
 impl App {
-    /// Binds `FIRSTWEEK_WEB_ADDR`; an address that cannot be bound names the variable.
-    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+    /// Loads the page templates and binds `FIRSTWEEK_WEB_ADDR`; a template
+    /// that cannot be used names its file, an address that cannot be bound
+    /// names the variable.
+    pub async fn build(settings: WebSettings) -> anyhow::Result<App> {
+        let pages = pages::Pages::new(settings.templates_dir.as_deref())?;
         let listener = TcpListener::bind(settings.web_addr)
             .await
             .with_context(|| format!("FIRSTWEEK_WEB_ADDR={} cannot be bound", settings.web_addr))?;
-        Ok(App { settings, listener })
+        Ok(App {
+            settings,
+            listener,
+            pages,
+        })
     }
 
     /// Where it listens.
@@ -58,17 +67,22 @@ impl App {
 
     /// Serves until `shutdown`, then finishes the requests in flight.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let App { settings, listener } = self;
+        let App {
+            settings,
+            listener,
+            pages,
+        } = self;
         let metrics = admin::install_metrics()?;
         tracing::info!(addr = ?listener.local_addr().ok(), "firstweek-web starting");
-        let Some(pool) = database::connect_when_ready(&settings.database_url, 8, &shutdown).await
+        let Some(pool) =
+            database::connect_when_migrated(&settings.database_url, 8, &shutdown).await
         else {
             return Ok(());
         };
         let shared = Shared {
             pool: pool.clone(),
             rules: settings.rules.clone(),
-            pages: Arc::new(pages::Pages::new()?),
+            pages: Arc::new(pages),
             metrics,
         };
         let stop = shutdown.clone();

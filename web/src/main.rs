@@ -2,14 +2,14 @@
 //! `main` around [`App`].
 
 use anyhow::Context as _;
-use firstweek::config::Settings;
+use firstweek::config::Environment;
 use firstweek_ops::{shutdown, telemetry};
 use firstweek_web::App;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = Settings::from_env("0.0.0.0:9102")?;
+    let settings = Environment::process().web_settings()?;
     telemetry::init(settings.log_format);
     let app = App::build(settings)
         .await

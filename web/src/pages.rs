@@ -24,26 +24,11 @@ pub struct Pages {
 }
 
 impl Pages {
-    /// Loads the built-in templates.
-    pub fn new() -> anyhow::Result<Pages> {
-        let mut env = Environment::new();
-        env.add_template("base.html", include_str!("../templates/base.html"))?;
-        env.add_template(
-            "coordinator.html",
-            include_str!("../templates/coordinator.html"),
-        )?;
-        env.add_template("pair.html", include_str!("../templates/pair.html"))?;
-        env.add_template("refused.html", include_str!("../templates/refused.html"))?;
-        env.add_template(
-            "acknowledge.html",
-            include_str!("../templates/acknowledge.html"),
-        )?;
-        env.add_template("answer.html", include_str!("../templates/answer.html"))?;
-        env.add_template(
-            "unsubscribe.html",
-            include_str!("../templates/unsubscribe.html"),
-        )?;
-        Ok(Pages { env })
+    /// Loads the page templates: built in, or from `dir` (`FIRSTWEEK_WEB_TEMPLATES_DIR`).
+    pub fn new(dir: Option<&std::path::Path>) -> Result<Pages, crate::templates::TemplateError> {
+        Ok(Pages {
+            env: crate::templates::load(dir)?,
+        })
     }
 
     pub(crate) fn render(&self, name: &str, ctx: impl Serialize) -> Response {
