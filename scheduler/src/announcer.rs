@@ -56,7 +56,7 @@ fn observe(p: &Pending) {
     };
     match p.routing_key.as_str() {
         event::ESCALATION_OPENED => {
-            metrics::counter!("firstweek_escalations_opened_total").increment(1)
+            metrics::counter!("firstweek_escalations_opened_total").increment(1);
         }
         event::ESCALATION_ACKNOWLEDGED => {
             if let Some(seconds) = body["seconds_to_acknowledge"].as_f64() {

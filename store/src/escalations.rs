@@ -367,10 +367,10 @@ pub(crate) async fn resolve_in(
     })?;
     let ledger = interactions(&mut **tx, mentorship_id).await?;
     let summary = Summary::as_of(&ledger, at);
-    if rule::notice(Notice::Resolved, Some(&escalation)).is_ok() {
-        if let Some(pair) = mentorship(&mut **tx, mentorship_id).await? {
-            notice_row(tx, rules, &pair.started, Notice::Resolved, at).await?;
-        }
+    if rule::notice(Notice::Resolved, Some(&escalation)).is_ok()
+        && let Some(pair) = mentorship(&mut **tx, mentorship_id).await?
+    {
+        notice_row(tx, rules, &pair.started, Notice::Resolved, at).await?;
     }
     announce(tx, &rule::resolved(&escalation, at, how, &summary)).await?;
     Ok(Some(escalation))

@@ -131,7 +131,7 @@ pub async fn acknowledge(
     };
     match store::acknowledge(&s.pool, &e.mentorship_id, AckVia::Link, None).await? {
         Change::Done(_) => {
-            tracing::info!(mentorship_id = %e.mentorship_id, "escalation acknowledged by link")
+            tracing::info!(mentorship_id = %e.mentorship_id, "escalation acknowledged by link");
         }
         Change::Already(_) | Change::NotFound => {}
     }

@@ -95,7 +95,9 @@ impl Handler for Steps {
         // A digest's subject id is its coordinator's opaque key, never an address.
         let span = tracing::info_span!("step", mentorship_id = %due.mentorship_id, step = %due.step_id, recipient = %due.recipient, timeline_id = due.timeline_id);
         let timeline_id = due.timeline_id;
-        match self.process(timeline_id).instrument(span).await {
+        // Boxed: the whole path (escalation, notices, links, delivery) is a
+        // large future; one allocation per step keeps the consumer's small.
+        match Box::pin(self.process(timeline_id).instrument(span)).await {
             Ok(()) => Ok(Outcome::Ack),
             // The last attempt of a step that keeps failing (not an outage):
             // close its row so the scheduler does not offer it again, and dead-letter it.

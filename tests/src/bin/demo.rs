@@ -571,28 +571,26 @@ fn print_digest_risks(text: &str) {
 
 /// Each escalation's story: opened, acknowledged (how), reminded, resolved (how).
 async fn print_escalations(env: &Env) -> anyhow::Result<()> {
-    let rows: Vec<(String, String, String, Option<String>, bool, Option<String>)> = sqlx::query_as(
-        "SELECT mentorship_id, opened_by, state, acknowledged_via, reminded_at IS NOT NULL, resolved_how
-         FROM escalations ORDER BY mentorship_id",
-    )
-    .fetch_all(&env.pool)
-    .await?;
-    println!("\nEscalations ({}):", rows.len());
-    for (id, by, state, via, reminded, how) in rows {
-        let mut story = vec![format!("opened by {by}")];
-        if let Some(via) = via {
-            story.push(format!("acknowledged through the {via}"));
+    let mut all = firstweek_store::escalations(&env.pool, &Default::default()).await?;
+    all.sort_by(|a, b| a.mentorship_id.cmp(&b.mentorship_id));
+    println!("\nEscalations ({}):", all.len());
+    for e in all {
+        let mut story = vec![format!("opened by {}", e.opened_by)];
+        if let Some((_, via)) = e.acknowledged {
+            story.push(format!("acknowledged through the {}", via.as_str()));
         }
-        if reminded {
+        if e.reminded_at.is_some() {
             story.push("reminded once (nobody acknowledged it)".into());
         }
-        match how.as_deref() {
-            Some("recovered") => story.push("resolved when the pair recovered".into()),
-            Some("ended") => story.push("resolved when the mentorship ended".into()),
-            Some(other) => story.push(format!("resolved ({other})")),
-            None => {}
+        if let Some((_, how)) = e.resolved {
+            story.push(format!("resolved: {}", how.words()));
         }
-        println!("  {id}: {state}: {}", story.join(", "));
+        println!(
+            "  {}: {}: {}",
+            e.mentorship_id,
+            e.state.as_str(),
+            story.join(", ")
+        );
     }
     Ok(())
 }
