@@ -180,13 +180,26 @@ impl Browser {
         let xpath = format!(
             "//button[normalize-space(.)={text}] | //input[(@type='submit' or @type='button') and normalize-space(@value)={text}]"
         );
-        self.client()?
+        let client = self.client()?;
+        let before = client.find(Locator::Css("html")).await?;
+        client
             .find(Locator::XPath(&xpath))
             .await
             .with_context(|| format!("no button {label:?} on the page"))?
             .click()
             .await
-            .with_context(|| format!("clicking the button {label:?}"))
+            .with_context(|| format!("clicking the button {label:?}"))?;
+        // A form's submit navigates after the click returns: wait until the
+        // old page is gone, so what is read next is the page it led to.
+        let start = std::time::Instant::now();
+        while before.tag_name().await.is_ok() {
+            anyhow::ensure!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "the button {label:?} led nowhere"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(())
     }
 
     /// Saves what the phone's screen shows to

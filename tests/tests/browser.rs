@@ -1,7 +1,8 @@
-//! A coordinator on their phone: the link in the daily digest opens their
-//! page in a real browser (headless Chromium, phone-sized), the pair that
-//! needs a look comes first, and a tap on it shows that pair's first week.
-//! Screenshots land in `target/debug/screenshots/`.
+//! People on their phones, in a real browser (headless Chromium,
+//! phone-sized): a coordinator follows the digest's link (the pair that
+//! needs a look comes first, a tap shows its first week), acknowledges an
+//! escalation from its email's link, and a mentor answers a check-in with
+//! "We've been in touch". Screenshots land in `target/debug/screenshots/`.
 
 use anyhow::Context as _;
 use firstweek_tests::browser::Browser;
@@ -67,5 +68,134 @@ async fn a_coordinator_follows_the_digest_link_and_taps_through_to_the_pair_at_r
 
     browser.close().await;
     pages.env.stop().await;
+    Ok(())
+}
+
+/// The mail a test waits for, by recipient and step.
+async fn mail_to(
+    env: &firstweek_tests::Env,
+    rcpt: &str,
+    step: &str,
+) -> anyhow::Result<firstweek_tests::Mail> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(m) = env
+            .mails()
+            .into_iter()
+            .find(|m| m.rcpt == rcpt && m.step == step)
+        {
+            return Ok(m);
+        }
+        anyhow::ensure!(
+            start.elapsed() < std::time::Duration::from_secs(40),
+            "no {step} email to {rcpt}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The links people follow from their emails, in a real browser: the
+/// coordinator acknowledges an escalation (the page shows the pair and a
+/// button; only the tap acknowledges), and the mentor answers a check-in
+/// with "We've been in touch".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_coordinator_acknowledges_and_a_mentor_answers_from_their_emails() -> anyhow::Result<()> {
+    use firstweek_tests::{Env, Options, Pair, link_in, port};
+    let web = port();
+    let mut options = Options {
+        scale: 14_400.0,
+        start_services: false,
+        ..Options::default()
+    };
+    options.env.push((
+        "FIRSTWEEK_PUBLIC_URL".into(),
+        format!("http://127.0.0.1:{web}"),
+    ));
+    let mut env = Env::start(options).await?;
+    // Silent for 4.3 program days: the check-in and the early escalation are due.
+    let pair = Pair::new(
+        &format!("{}-quiet", env.name),
+        chrono::Utc::now() - env.days(4.3),
+    );
+    env.publish_json("mentorship.started", &pair.started("quiet-start"))
+        .await?;
+    env.spawn("firstweek-worker", &[]).await?;
+    env.spawn("firstweek-scheduler", &[]).await?;
+    env.spawn_without(
+        "firstweek-web",
+        &["AMQP_URL", "SMTP_URL"],
+        &[("FIRSTWEEK_WEB_ADDR", &format!("127.0.0.1:{web}"))],
+    )
+    .await?;
+    let browser = Browser::start().await?;
+
+    let escalation = mail_to(&env, &pair.coordinator(), "escalation_early").await?;
+    let prefix = format!("http://127.0.0.1:{web}/a/");
+    let token = link_in(&escalation.text, &prefix).context("the escalation's acknowledge link")?;
+    browser.open(&format!("{prefix}{token}")).await?;
+    let text = browser.text().await?;
+    assert!(text.contains("Ada Mentor & Bo Mentee"), "{text}");
+    assert!(
+        text.contains("no interaction at all"),
+        "the evidence: {text}"
+    );
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM escalations WHERE mentorship_id = $1")
+            .bind(&pair.id)
+            .fetch_one(&env.pool)
+            .await?;
+    assert_eq!(state, "open", "opening the link changed nothing");
+    browser.screenshot("acknowledge-before").await?;
+    browser.click_button("I'm on it: acknowledge").await?;
+    let text = browser.text().await?;
+    assert!(
+        text.contains("Acknowledged"),
+        "the page shows the new state: {text}"
+    );
+    assert!(!text.contains("I'm on it"), "no button any more: {text}");
+    assert_eq!(browser.overflow_x().await?, 0);
+    browser.screenshot("acknowledge-after").await?;
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM escalations WHERE mentorship_id = $1")
+            .bind(&pair.id)
+            .fetch_one(&env.pool)
+            .await?;
+    assert_eq!(state, "acknowledged");
+
+    let check_in = mail_to(&env, &pair.mentor(), "check_in").await?;
+    let prefix = format!("http://127.0.0.1:{web}/r/");
+    let token = link_in(&check_in.text, &prefix).context("the check-in's answer link")?;
+    browser.open(&format!("{prefix}{token}")).await?;
+    let text = browser.text().await?;
+    assert!(
+        text.contains("Hi Ada") && !text.contains("Ada Mentor"),
+        "first names only: {text}"
+    );
+    browser.click_button("We've been in touch").await?;
+    let text = browser.text().await?;
+    assert!(text.contains("Thanks, Ada!"), "{text}");
+    browser.screenshot("answer-in-touch").await?;
+    // The answer travels like any event: relayed to the exchange, stored by intake.
+    let start = std::time::Instant::now();
+    loop {
+        let kinds: Vec<String> = sqlx::query_scalar(
+            "SELECT kind FROM interactions WHERE mentorship_id = $1 AND actor = 'mentor'",
+        )
+        .bind(&pair.id)
+        .fetch_all(&env.pool)
+        .await?;
+        if !kinds.is_empty() {
+            assert_eq!(kinds, ["message"]);
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "the answer was not stored"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    browser.close().await;
+    env.stop().await;
     Ok(())
 }
