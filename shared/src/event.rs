@@ -213,7 +213,9 @@ pub struct Coordinator {
     pub name: String,
     /// Email address escalations and digests go to.
     pub email: String,
-    /// Optional IANA time zone; without it escalations are not held for a send window.
+    /// Optional IANA time zone: the daily digest goes out at the playbook's
+    /// `digest_at` in it, and the coordinator's emails wait for their send
+    /// window in it. Without one: digests at `digest_at` UTC, and no window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
 }
@@ -637,6 +639,33 @@ mod tests {
                 other => panic!("{pointer}: expected a field error, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_coordinator_may_name_a_zone_and_it_must_be_iana() {
+        let mut v = started();
+        v["coordinator"]["timezone"] = "America/Los_Angeles".into();
+        match parse(MENTORSHIP_STARTED, &v) {
+            Ok(Event::Started(e)) => assert_eq!(
+                e.coordinator.timezone.as_deref(),
+                Some("America/Los_Angeles")
+            ),
+            other => panic!("expected a start, got {other:?}"),
+        }
+        for bad in ["Mars/Olympus", "PST8PDT-ish", ""] {
+            v["coordinator"]["timezone"] = bad.into();
+            match parse(MENTORSHIP_STARTED, &v) {
+                Err(e @ InvalidEvent::Field { .. }) => {
+                    assert!(
+                        e.to_string().starts_with("field `coordinator.timezone`"),
+                        "{e}"
+                    );
+                }
+                other => panic!("{bad:?}: expected a field error, got {other:?}"),
+            }
+        }
+        // Without one (older publishers) it is still a valid start.
+        assert!(parse(MENTORSHIP_STARTED, &started()).is_ok());
     }
 
     #[test]
