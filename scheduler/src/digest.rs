@@ -1,7 +1,12 @@
-//! The coordinators' daily digest: a cron job (UTC, `FIRSTWEEK_DIGEST_CRON`,
-//! default 07:00) adds one timeline row per coordinator for the day; the
-//! heartbeat publishes it like any due step. The row's unique key makes the job
-//! safe to run on every scheduler replica, and again after a restart.
+//! The coordinators' daily digest, in each coordinator's own morning: a job
+//! ticking every minute (`FIRSTWEEK_DIGEST_CRON`) adds, for every
+//! coordinator whose local `digest_at` (the playbook's) has passed, the row
+//! of that local date ([`store::schedule_digests`]); the heartbeat publishes
+//! it like any due step. The row's unique key makes the job safe to run on
+//! every scheduler replica, every minute, and again after a restart.
+//!
+//! Digests follow the wall clock, not `FIRSTWEEK_TIME_SCALE`: a
+//! coordinator's morning is a real one.
 
 use sqlx::PgPool;
 use tokio::sync::Notify;
@@ -18,7 +23,8 @@ pub fn check_cron(expr: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Adds the daily digest job to `scheduler`; `wake` nudges the publisher right after.
+/// Adds the digest job, ticking at `cron`, to `scheduler`; `wake` nudges
+/// the publisher when it added a digest.
 pub async fn add_job(
     scheduler: &JobScheduler,
     cron: &str,
@@ -29,14 +35,15 @@ pub async fn add_job(
     let job = Job::new_async(cron, move |_id, _scheduler| {
         let (pool, rules, wake) = (pool.clone(), rules.clone(), wake.clone());
         Box::pin(async move {
-            let day = chrono::Utc::now().date_naive();
-            match store::schedule_digests(&pool, &rules, day).await {
+            let now = chrono::Utc::now();
+            match store::schedule_digests(&pool, &rules, now).await {
+                Ok(0) => tracing::debug!("no digest due"),
                 Ok(added) => {
-                    tracing::info!(%day, added, "daily digests scheduled");
+                    tracing::info!(added, "digests scheduled");
                     wake.notify_one();
                 }
-                // The next run (or another replica) will add it; nothing is lost but a day's digest.
-                Err(e) => tracing::warn!(error = %e, %day, "could not schedule today's digests"),
+                // The next tick (or another replica) adds it.
+                Err(e) => tracing::warn!(error = %e, "could not schedule the due digests"),
             }
         })
     })?;

@@ -82,7 +82,8 @@ pub struct Settings {
     pub mail_concurrency: usize,
     /// Which queues a worker consumes.
     pub worker_role: WorkerRole,
-    /// When the scheduler adds the day's digests (six-field cron, UTC); `None`: never.
+    /// How often the scheduler's digest job looks for coordinators whose
+    /// local `digest_at` has passed (six-field cron, UTC); `None`: no digests.
     pub digest_cron: Option<String>,
     /// `FIRSTWEEK_UNKNOWN_DELIVERY`: what becomes of an email the SMTP server
     /// may or may not have (`record`, the default, or `resend`).
@@ -248,8 +249,10 @@ impl WorkerRole {
     }
 }
 
-/// The scheduler's default digest schedule: 07:00 UTC (six fields, seconds first).
-pub const DEFAULT_DIGEST_CRON: &str = "0 0 7 * * *";
+/// The scheduler's default digest tick: every minute (six fields, seconds
+/// first), so a digest goes out within a minute of its coordinator's local
+/// `digest_at` (the playbook's; when is each coordinator's, not the tick's).
+pub const DEFAULT_DIGEST_CRON: &str = "0 * * * * *";
 
 /// The one set of parsers for firstweek's variables, over any lookup (the
 /// process environment, or a map in tests). The services read them all at
@@ -353,8 +356,9 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
         )
     }
 
-    /// `FIRSTWEEK_DIGEST_CRON` (default 07:00 UTC; `off`: no digest). The
-    /// scheduler checks the expression itself when it builds the job.
+    /// `FIRSTWEEK_DIGEST_CRON`: the digest job's tick (default every minute;
+    /// `off`: no digest). The scheduler checks the expression itself when it
+    /// builds the job.
     pub fn digest_cron(&self) -> Option<String> {
         match self.var("FIRSTWEEK_DIGEST_CRON") {
             None => Some(DEFAULT_DIGEST_CRON.to_string()),

@@ -1,7 +1,7 @@
-//! The digests' queries: which coordinators get one today, and the pairs a
+//! The digests' queries: which coordinators' digests are due, and the pairs a
 //! digest reports (what it says is [`firstweek::digest`]'s).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use firstweek::Rules;
 use firstweek::digest;
 use firstweek::playbook::Recipient;
@@ -11,25 +11,59 @@ use crate::StoreError;
 use crate::pairs::{StoredPair, ledgers, mentorships};
 use crate::status::SubjectKind;
 
-/// Adds `day`'s digest row for every coordinator with open pairs started
-/// within the digest's horizon of `now`; returns how many were new (the
-/// row's unique key makes a second run add none).
+/// Adds, for every coordinator with open pairs started within the digest's
+/// horizon of `now`, the row of the local date whose digest is due
+/// ([`digest::due_date`] at the playbook's `digest_at`, in the zone of the
+/// coordinator's most recent pair, UTC without one); returns how many were
+/// new. The row's unique key makes any number of runs, on any number of
+/// replicas, add one per coordinator and local date.
 pub async fn schedule_digests(
     pool: &PgPool,
     rules: &Rules,
-    day: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
+    // One row per coordinator: the zone their latest pair names (the same
+    // pair the worker takes their name and zone from).
+    let coordinators: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT DISTINCT ON (email) email, timezone
+         FROM (SELECT people -> 'coordinator' ->> 'email' AS email,
+                      people -> 'coordinator' ->> 'timezone' AS timezone, started_at, id
+               FROM mentorships WHERE ended_at IS NULL AND started_at > $1 - $2) AS m
+         ORDER BY email, started_at DESC, id DESC",
+    )
+    .bind(now)
+    .bind(digest::horizon(rules))
+    .fetch_all(pool)
+    .await?;
+    let at = rules.playbook.coordinators.digest_at;
+    let (emails, steps): (Vec<String>, Vec<String>) = coordinators
+        .into_iter()
+        .filter_map(|(email, tz)| {
+            // Intake refuses a zone that does not parse; UTC is the contract's default.
+            let tz = tz.and_then(|t| t.parse().ok());
+            let day = digest::due_date(at, tz, now)?;
+            Some((email, digest::step_id(day)))
+        })
+        .unzip();
+    if emails.is_empty() {
+        return Ok(0);
+    }
+    // The job runs every minute: rows already there are filtered out before
+    // the insert, so a run that adds nothing writes nothing (not even a
+    // sequence value); ON CONFLICT settles a race with another replica.
     let added = sqlx::query(
         "INSERT INTO timeline (mentorship_id, subject, coordinator_email, step_id, recipient, due_at, send_at, next_at)
-         SELECT firstweek_coordinator_key(email), $4, email, $1, $3, now(), now(), now()
-         FROM (SELECT DISTINCT people -> 'coordinator' ->> 'email' AS email FROM mentorships
-               WHERE ended_at IS NULL AND started_at > now() - $2) AS c
+         SELECT c.key, $3, c.email, c.step_id, $4, now(), now(), now()
+         FROM (SELECT firstweek_coordinator_key(email) AS key, email, step_id
+               FROM UNNEST($1::text[], $2::text[]) AS u(email, step_id)) AS c
+         WHERE NOT EXISTS (SELECT 1 FROM timeline t
+                           WHERE t.mentorship_id = c.key AND t.step_id = c.step_id AND t.recipient = $4)
          ON CONFLICT (mentorship_id, step_id, recipient) DO NOTHING",
     )
-    .bind(digest::step_id(day))
-    .bind(digest::horizon(rules))
-    .bind(Recipient::Coordinator.as_str())
+    .bind(&emails)
+    .bind(&steps)
     .bind(SubjectKind::Digest)
+    .bind(Recipient::Coordinator.as_str())
     .execute(pool)
     .await?
     .rows_affected();
