@@ -171,6 +171,9 @@ fn check_renders(playbook: &Playbook, templates: &Templates) -> anyhow::Result<(
         templates
             .render_parts(digest::TEMPLATE, &crate::sample::digest(now))
             .context("the daily digest template does not render")?;
+        templates
+            .render_parts(digest::TEMPLATE, &crate::sample::digest_all_quiet(now))
+            .context("the daily digest template does not render an \"all quiet\" day")?;
     }
     Ok(())
 }

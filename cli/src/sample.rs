@@ -1,8 +1,9 @@
 //! A sample pair and ledger for previews and template checks.
 
 use chrono::{DateTime, Duration, Utc};
-use firstweek::digest::{DigestContext, PairLine};
+use firstweek::digest::{DigestContext, EscalationLine, Others, PairLine};
 use firstweek::email::{Context, reason_text};
+use firstweek::escalation::KindCount;
 use firstweek::event::{Actor, Coordinator, InteractionKind, MentorshipStarted, Person};
 use firstweek::interaction::{Interaction, Summary};
 use firstweek::playbook::{Playbook, Recipient, Step, Trigger};
@@ -94,41 +95,60 @@ pub fn context(
     )
 }
 
-/// A coordinator's daily digest with two pairs, one of them at risk.
+/// A coordinator's daily digest: an escalation waiting, a pair trending
+/// low, and the rest counted.
 pub fn digest(now: DateTime<Utc>) -> DigestContext {
-    let pair =
-        |id: &str, mentor: &str, mentee: &str, day, (m, e): (u32, u32), plan, risks: &[&str]| {
-            PairLine {
-                mentorship_id: id.into(),
-                mentor: mentor.into(),
-                mentee: mentee.into(),
-                day,
-                total: m + e,
-                by_mentor: m,
-                by_mentee: e,
-                has_plan: plan,
-                risks: risks.iter().map(|r| r.to_string()).collect(),
-            }
-        };
     DigestContext {
         page_url: Some("https://firstweek.example.org/c/sample-token".into()),
         coordinator: "Cy Coordinator".into(),
         date: now.format("%Y-%m-%d").to_string(),
-        pairs: vec![
-            pair(
-                "m-sample",
-                "Ada Lovelace",
-                "Grace Hopper",
-                5,
-                (2, 0),
-                false,
-                &[
-                    "one-sided: only the mentor has interacted",
-                    "no plan or goals shared yet",
-                ],
-            ),
-            pair("m-sample-2", "Alan Turing", "Bo Chen", 3, (3, 4), true, &[]),
-        ],
-        at_risk: 1,
+        escalations: vec![EscalationLine {
+            mentorship_id: "m-sample".into(),
+            mentor: Some("Ada Lovelace".into()),
+            mentee: Some("Grace Hopper".into()),
+            rules: vec![
+                "one-sided: only the mentor has interacted".into(),
+                "no plan or goals shared yet".into(),
+            ],
+            day: 5,
+            total: 2,
+            by_mentor: 2,
+            by_mentee: 0,
+            kinds: vec![KindCount {
+                kind: "message".into(),
+                mentor: 2,
+                mentee: 0,
+            }],
+            last_activity: Some("Sat 21 Nov 18:10 CET".into()),
+            open_since: "Sun 22 Nov 09:00 CET".into(),
+        }],
+        trending_low: vec![PairLine {
+            mentorship_id: "m-sample-2".into(),
+            mentor: "Alan Turing".into(),
+            mentee: "Bo Chen".into(),
+            day: 3,
+            total: 1,
+            by_mentor: 1,
+            by_mentee: 0,
+            has_plan: false,
+            risks: vec!["one-sided: only the mentor has interacted".into()],
+        }],
+        others: Others {
+            total: 12,
+            on_track: 11,
+            acknowledged: 1,
+        },
+        all_quiet: false,
+    }
+}
+
+/// The same coordinator's digest on a day with nothing to act on, as sent
+/// when the playbook sets `digest_all_quiet`.
+pub fn digest_all_quiet(now: DateTime<Utc>) -> DigestContext {
+    DigestContext {
+        escalations: vec![],
+        trending_low: vec![],
+        all_quiet: true,
+        ..digest(now)
     }
 }

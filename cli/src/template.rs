@@ -84,7 +84,7 @@ fn render(
             .with_context(|| format!("rendering {}", args.template))?;
         (
             rendered,
-            "the daily digest, to a coordinator, two sample pairs".to_string(),
+            "the daily digest, to a coordinator: an escalation waiting, a pair trending low, the rest counted".to_string(),
         )
     } else {
         let playbook = crate::env::playbook()?;

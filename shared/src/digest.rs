@@ -1,13 +1,18 @@
-//! The coordinators' daily digest: one email a day to each coordinator with
-//! pairs in (or just past) their first week, listing each pair's progress and
-//! the escalation rules that currently fire ([`crate::decision::risks`]).
+//! The coordinators' daily digest: one email a day to each coordinator, in
+//! their own morning (the playbook's `digest_at` in their time zone, UTC when
+//! they have none), as an action queue: first the escalations nobody has
+//! acknowledged yet, then the pairs trending low that no escalation covers
+//! yet ([`crate::decision::risks`] fires), then one line of counts for the
+//! rest. A day with nothing to act on sends nothing, unless the playbook asks
+//! for an "all quiet" (`digest_all_quiet`).
 //!
-//! A digest rides the same rails as any step: the scheduler's daily job adds
-//! a timeline row per coordinator (a digest subject, step `digest-<date>`),
-//! unique per day, so replicas and restarts add it once; the worker gathers
-//! the coordinator's pairs and sends it through the delivery ledger like any
-//! email. This module is the pure part: when a digest is due ([`due_date`],
-//! in the coordinator's own zone) and what it says.
+//! A digest rides the same rails as any step: the scheduler's digest job
+//! adds a timeline row per coordinator once their [`due_date`] has come (a
+//! digest subject, step `digest-<local date>`), unique per coordinator and
+//! date, so replicas and restarts add it once; the worker gathers the
+//! coordinator's pairs and escalations and sends it through the delivery
+//! ledger like any email. This module is the pure part: when a digest is due
+//! and what it says.
 //!
 //! Digests follow the wall clock, whatever `FIRSTWEEK_TIME_SCALE` says: a
 //! coordinator's morning is a real morning. Only the pairs' program days
@@ -20,6 +25,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::decision::{self, Pair, Rules};
+use crate::escalation::{Escalation, KindCount, State};
 use crate::timeline;
 
 /// Step ids of digests start with this, followed by the date.
@@ -115,7 +121,7 @@ pub fn due_date(at: NaiveTime, tz: Option<Tz>, now: DateTime<Utc>) -> Option<Nai
         .find(|d| due_instant(*d, at, tz).is_some_and(|t| t <= now))
 }
 
-/// One pair's line in a digest.
+/// One pair's line in a digest (and on the coordinator's page).
 #[derive(Debug, Clone, Serialize)]
 pub struct PairLine {
     /// The pair's id.
@@ -138,44 +144,6 @@ pub struct PairLine {
     pub risks: Vec<String>,
 }
 
-/// Everything the digest template may use.
-#[derive(Debug, Clone, Serialize)]
-pub struct DigestContext {
-    /// The coordinator's name.
-    pub coordinator: String,
-    /// The digest's date (`YYYY-MM-DD`).
-    pub date: String,
-    /// One line per pair.
-    pub pairs: Vec<PairLine>,
-    /// How many of them need a look.
-    pub at_risk: usize,
-    /// The coordinator's own page (`FIRSTWEEK_PUBLIC_URL` set), if any.
-    pub page_url: Option<String>,
-}
-
-impl DigestContext {
-    /// The digest of these pairs; `None` when there is no pair to report.
-    pub fn new(coordinator: String, date: &str, pairs: Vec<PairLine>) -> Option<DigestContext> {
-        if pairs.is_empty() {
-            return None;
-        }
-        let at_risk = pairs.iter().filter(|p| !p.risks.is_empty()).count();
-        Some(DigestContext {
-            coordinator,
-            date: date.to_string(),
-            pairs,
-            at_risk,
-            page_url: None,
-        })
-    }
-
-    /// The same digest, linking to the coordinator's page.
-    pub fn with_page(mut self, url: String) -> DigestContext {
-        self.page_url = Some(url);
-        self
-    }
-}
-
 /// One pair's line as of `now`.
 pub fn line(rules: &Rules, pair: Pair<'_>, now: DateTime<Utc>) -> PairLine {
     let started = pair.started;
@@ -196,11 +164,242 @@ pub fn line(rules: &Rules, pair: Pair<'_>, now: DateTime<Utc>) -> PairLine {
     }
 }
 
+/// An escalation waiting for the coordinator: opened, not acknowledged.
+#[derive(Debug, Clone, Serialize)]
+pub struct EscalationLine {
+    /// The pair's id.
+    pub mentorship_id: String,
+    /// The mentor's name, when the pair is still stored.
+    pub mentor: Option<String>,
+    /// The mentee's name, when the pair is still stored.
+    pub mentee: Option<String>,
+    /// The rules that fired, in words.
+    pub rules: Vec<String>,
+    /// Program day the counts are as of: today's when the pair is stored,
+    /// else the day of the escalation's latest evidence.
+    pub day: i64,
+    /// Interactions by either side.
+    pub total: u32,
+    /// Of which by the mentor.
+    pub by_mentor: u32,
+    /// Of which by the mentee.
+    pub by_mentee: u32,
+    /// Counts by kind and side, for the kinds that occurred.
+    pub kinds: Vec<KindCount>,
+    /// When the latest interaction occurred, in the coordinator's zone.
+    pub last_activity: Option<String>,
+    /// When the escalation opened, in the coordinator's zone.
+    pub open_since: String,
+}
+
+/// The rest of the coordinator's pairs, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Others {
+    /// All of them.
+    pub total: usize,
+    /// No rule fires.
+    pub on_track: usize,
+    /// Their escalation is acknowledged: the coordinator is on it.
+    pub acknowledged: usize,
+}
+
+/// Everything the digest template may use.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestContext {
+    /// The coordinator's name.
+    pub coordinator: String,
+    /// The digest's local date (`YYYY-MM-DD`).
+    pub date: String,
+    /// Open escalations nobody has acknowledged, the longest waiting first.
+    pub escalations: Vec<EscalationLine>,
+    /// Pairs a rule fires for that no escalation covers yet, the furthest
+    /// into their week first.
+    pub trending_low: Vec<PairLine>,
+    /// The rest, in counts.
+    pub others: Others,
+    /// Nothing to act on: the playbook asked for the "all quiet" email.
+    pub all_quiet: bool,
+    /// The coordinator's own page (`FIRSTWEEK_PUBLIC_URL` set), if any.
+    pub page_url: Option<String>,
+}
+
+impl DigestContext {
+    /// The same digest, linking to the coordinator's page.
+    pub fn with_page(mut self, url: String) -> DigestContext {
+        self.page_url = Some(url);
+        self
+    }
+}
+
+/// Why a coordinator gets no digest today (the reason its row is closed with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quiet {
+    /// No pair in view and no escalation open.
+    NoPairs,
+    /// No escalation waiting and no pair trending low; the playbook wants no "all quiet".
+    NothingToActOn,
+}
+
+impl Quiet {
+    /// The reason recorded on the digest's row.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Quiet::NoPairs => "no pairs to report",
+            Quiet::NothingToActOn => "nothing to act on",
+        }
+    }
+}
+
+/// What a coordinator's digest comes to today.
+#[derive(Debug, Clone)]
+pub enum Digest {
+    /// An email to send.
+    Send(DigestContext),
+    /// No email.
+    Quiet(Quiet),
+}
+
+/// One coordinator's digest as of `now`. `pairs` are their pairs in view and
+/// the pairs of their unresolved escalations; `escalations` their unresolved
+/// escalations; times are written in `tz` (UTC when `None`).
+pub fn digest(
+    rules: &Rules,
+    coordinator: &str,
+    date: &str,
+    tz: Option<Tz>,
+    pairs: &[Pair<'_>],
+    escalations: &[Escalation],
+    now: DateTime<Utc>,
+) -> Digest {
+    if pairs.is_empty() && escalations.is_empty() {
+        return Digest::Quiet(Quiet::NoPairs);
+    }
+    let when = |t: DateTime<Utc>| {
+        t.with_timezone(&tz.unwrap_or(Tz::UTC))
+            .format("%a %d %b %H:%M %Z")
+            .to_string()
+    };
+    let pair_of = |id: &str| pairs.iter().find(|p| p.started.mentorship_id == id);
+    let state_of = |id: &str| {
+        escalations
+            .iter()
+            .find(|e| e.mentorship_id == id)
+            .map(|e| e.state)
+    };
+
+    let mut waiting: Vec<&Escalation> = escalations
+        .iter()
+        .filter(|e| e.state == State::Open)
+        .collect();
+    waiting.sort_by(|a, b| (a.opened_at, &a.mentorship_id).cmp(&(b.opened_at, &b.mentorship_id)));
+    let escalation_lines: Vec<EscalationLine> = waiting
+        .into_iter()
+        .map(|e| escalation_line(rules, e, pair_of(&e.mentorship_id), now, &when))
+        .collect();
+
+    let mut trending_low = Vec::new();
+    let mut others = Others::default();
+    for pair in pairs {
+        match state_of(&pair.started.mentorship_id) {
+            Some(State::Open) => continue,
+            Some(State::Acknowledged) => {
+                others.total += 1;
+                others.acknowledged += 1;
+                continue;
+            }
+            // A pair whose escalation is over can slip again: it trends low again.
+            Some(State::Resolved) | None => {}
+        }
+        let l = line(rules, *pair, now);
+        if l.risks.is_empty() {
+            others.total += 1;
+            others.on_track += 1;
+        } else {
+            trending_low.push(l);
+        }
+    }
+    trending_low.sort_by(|a, b| (-a.day, &a.mentorship_id).cmp(&(-b.day, &b.mentorship_id)));
+
+    let all_quiet = escalation_lines.is_empty() && trending_low.is_empty();
+    if all_quiet && !rules.playbook.coordinators.digest_all_quiet {
+        return Digest::Quiet(Quiet::NothingToActOn);
+    }
+    Digest::Send(DigestContext {
+        coordinator: coordinator.to_string(),
+        date: date.to_string(),
+        escalations: escalation_lines,
+        trending_low,
+        others,
+        all_quiet,
+        page_url: None,
+    })
+}
+
+fn escalation_line(
+    rules: &Rules,
+    e: &Escalation,
+    pair: Option<&Pair<'_>>,
+    now: DateTime<Utc>,
+    when: &dyn Fn(DateTime<Utc>) -> String,
+) -> EscalationLine {
+    let open_since = when(e.opened_at);
+    match pair {
+        // Today's counts: what happened since the escalation opened matters
+        // to whoever reaches out this morning.
+        Some(pair) => {
+            let summary = decision::week_summary(rules, *pair, now);
+            let min = rules.playbook.thresholds.min_interactions;
+            EscalationLine {
+                mentorship_id: e.mentorship_id.clone(),
+                mentor: Some(pair.started.mentor.name.clone()),
+                mentee: Some(pair.started.mentee.name.clone()),
+                rules: e
+                    .rules
+                    .iter()
+                    .map(|c| crate::email::reason_text(*c, &summary, min))
+                    .collect(),
+                day: timeline::program_day(pair.started.started_at, now, rules.scale),
+                total: summary.total,
+                by_mentor: summary.mentor,
+                by_mentee: summary.mentee,
+                kinds: summary
+                    .by_kind
+                    .iter()
+                    .map(|(kind, (mentor, mentee))| KindCount {
+                        kind: (*kind).to_string(),
+                        mentor: *mentor,
+                        mentee: *mentee,
+                    })
+                    .collect(),
+                last_activity: summary.last_activity.map(when),
+                open_since,
+            }
+        }
+        // The pair is gone (erased): what the escalation saw last.
+        None => {
+            let seen = e.latest();
+            EscalationLine {
+                mentorship_id: e.mentorship_id.clone(),
+                mentor: None,
+                mentee: None,
+                rules: seen.map(|s| s.reasons.clone()).unwrap_or_default(),
+                day: seen.map_or(0, |s| s.day),
+                total: seen.map_or(0, |s| s.total),
+                by_mentor: seen.map_or(0, |s| s.mentor),
+                by_mentee: seen.map_or(0, |s| s.mentee),
+                kinds: seen.map(|s| s.by_kind.clone()).unwrap_or_default(),
+                last_activity: seen.and_then(|s| s.last_activity).map(when),
+                open_since,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::{Actor, Coordinator, InteractionKind, MentorshipStarted, Person};
-    use crate::interaction::Interaction;
+    use crate::interaction::{Condition, Interaction};
     use crate::playbook::Playbook;
     use crate::timeline::{SendWindow, TimeScale};
 
@@ -212,7 +411,7 @@ mod tests {
         }
     }
 
-    fn pair(started_at: DateTime<Utc>) -> MentorshipStarted {
+    fn pair_named(id: &str, started_at: DateTime<Utc>) -> MentorshipStarted {
         let p = |n: &str| Person {
             id: n.into(),
             name: n.into(),
@@ -221,7 +420,7 @@ mod tests {
         };
         MentorshipStarted {
             event_id: "e".into(),
-            mentorship_id: "m".into(),
+            mentorship_id: id.into(),
             program_id: None,
             started_at,
             mentor: p("ada"),
@@ -232,6 +431,10 @@ mod tests {
                 timezone: None,
             },
         }
+    }
+
+    fn pair(started_at: DateTime<Utc>) -> MentorshipStarted {
+        pair_named("m", started_at)
     }
 
     fn utc(s: &str) -> DateTime<Utc> {
@@ -503,22 +706,170 @@ mod tests {
         );
     }
 
+    fn escalation(id: &str, state: State, opened_at: DateTime<Utc>) -> Escalation {
+        Escalation {
+            mentorship_id: id.into(),
+            coordinator_key: "coordinator-x".into(),
+            program_id: None,
+            opened_at,
+            opened_by: "escalation_early".into(),
+            rules: vec![Condition::NoInteraction],
+            evidence: vec![],
+            state,
+            acknowledged: None,
+            reminded_at: None,
+            resolved: None,
+        }
+    }
+
+    struct Week {
+        now: DateTime<Utc>,
+        pairs: Vec<MentorshipStarted>,
+        ledger: Vec<Interaction>,
+    }
+
+    /// Five pairs: two silent since day 5 ("esc", escalated; "low", not),
+    /// one silent with an acknowledged escalation ("acked"), two on track
+    /// (day 0: too early to worry).
+    fn week() -> Week {
+        let now = utc("2026-11-24T12:00:00Z");
+        let day5 = now - Duration::hours(125);
+        Week {
+            now,
+            pairs: vec![
+                pair_named("esc", day5),
+                pair_named("low", day5),
+                pair_named("acked", day5),
+                pair_named("new-1", now - Duration::hours(2)),
+                pair_named("new-2", now - Duration::hours(3)),
+            ],
+            ledger: vec![],
+        }
+    }
+
+    fn digest_of(rules: &Rules, w: &Week, escalations: &[Escalation], which: &[&str]) -> Digest {
+        let pairs: Vec<Pair<'_>> = w
+            .pairs
+            .iter()
+            .filter(|p| which.contains(&p.mentorship_id.as_str()))
+            .map(|started| Pair {
+                started,
+                ended_at: None,
+                ledger: &w.ledger,
+                unsubscribed: &[],
+            })
+            .collect();
+        digest(
+            rules,
+            "Cy",
+            "2026-11-24",
+            zone("Europe/Berlin"),
+            &pairs,
+            escalations,
+            w.now,
+        )
+    }
+
     #[test]
-    fn the_digest_renders_with_the_pairs_that_need_a_look() {
-        let now: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
-        let ctx = DigestContext {
-            coordinator: "Cy".into(),
-            date: "2026-11-24".into(),
-            pairs: vec![at(&pair(now - Duration::hours(80)), &[], now)],
-            at_risk: 1,
-            page_url: Some("https://fw.example.org/c/abc".into()),
+    fn the_digest_is_an_action_queue() {
+        let w = week();
+        let escalations = [
+            escalation("esc", State::Open, w.now - Duration::hours(30)),
+            escalation("acked", State::Acknowledged, w.now - Duration::hours(30)),
+        ];
+        let all = ["esc", "low", "acked", "new-1", "new-2"];
+        let Digest::Send(ctx) = digest_of(&rules(), &w, &escalations, &all) else {
+            panic!("something to act on")
         };
+        let ids: Vec<&str> = ctx
+            .escalations
+            .iter()
+            .map(|e| e.mentorship_id.as_str())
+            .collect();
+        assert_eq!(ids, ["esc"], "only the unacknowledged one waits");
+        let e = &ctx.escalations[0];
+        assert_eq!((e.day, e.total), (5, 0));
+        assert_eq!(e.rules, vec!["no interaction at all".to_string()]);
+        assert_eq!(
+            e.open_since, "Mon 23 Nov 07:00 CET",
+            "in the coordinator's zone"
+        );
+        let low: Vec<&str> = ctx
+            .trending_low
+            .iter()
+            .map(|l| l.mentorship_id.as_str())
+            .collect();
+        assert_eq!(low, ["low"], "at risk, not escalated yet");
+        assert_eq!(
+            ctx.others,
+            Others {
+                total: 3,
+                on_track: 2,
+                acknowledged: 1
+            }
+        );
+        assert!(!ctx.all_quiet);
+    }
+
+    #[test]
+    fn a_day_with_nothing_to_act_on_sends_nothing_unless_the_playbook_asks() {
+        let w = week();
+        let acked = [escalation(
+            "acked",
+            State::Acknowledged,
+            w.now - Duration::hours(30),
+        )];
+        let quiet = ["acked", "new-1", "new-2"];
+        assert!(matches!(
+            digest_of(&rules(), &w, &acked, &quiet),
+            Digest::Quiet(Quiet::NothingToActOn)
+        ));
+        assert!(matches!(
+            digest_of(&rules(), &w, &[], &[]),
+            Digest::Quiet(Quiet::NoPairs)
+        ));
+        let mut loud = rules();
+        loud.playbook.coordinators.digest_all_quiet = true;
+        let Digest::Send(ctx) = digest_of(&loud, &w, &acked, &quiet) else {
+            panic!("the playbook asks for an all quiet")
+        };
+        assert!(ctx.all_quiet && ctx.escalations.is_empty() && ctx.trending_low.is_empty());
+        assert!(matches!(
+            digest_of(&loud, &w, &[], &[]),
+            Digest::Quiet(Quiet::NoPairs)
+        ));
+    }
+
+    #[test]
+    fn an_escalation_whose_pair_is_gone_shows_its_last_evidence() {
+        let w = week();
+        let mut e = escalation("erased", State::Open, w.now - Duration::hours(30));
+        e.evidence = vec![crate::escalation::Sighting {
+            step_id: "escalation_early".into(),
+            as_of: w.now - Duration::hours(30),
+            day: 4,
+            fired: vec![Condition::NoInteraction],
+            reasons: vec!["no interaction at all".into()],
+            total: 0,
+            mentor: 0,
+            mentee: 0,
+            by_kind: vec![],
+            last_activity: None,
+        }];
+        let Digest::Send(ctx) = digest_of(&rules(), &w, &[e], &[]) else {
+            panic!("an open escalation is something to act on")
+        };
+        let line = &ctx.escalations[0];
+        assert_eq!((line.mentor.as_deref(), line.day), (None, 4));
+    }
+
+    fn render(ctx: &DigestContext) -> String {
         let t = crate::email::Templates::load(None).unwrap();
         let from: lettre::message::Mailbox = "fw <fw@example.org>".parse().unwrap();
         let c = crate::email::compose_any(
             &t,
             TEMPLATE,
-            &ctx,
+            ctx,
             ("digest-2026-11-24", "digest:cy@example.org"),
             &from,
             "Cy",
@@ -526,16 +877,55 @@ mod tests {
             "<x@example.org>".into(),
         )
         .unwrap();
-        let raw = String::from_utf8(c.message.formatted()).unwrap();
+        String::from_utf8(c.message.formatted()).unwrap()
+    }
+
+    fn text_part(raw: &str) -> String {
+        // The plain part is quoted-printable or 7bit; soft line breaks are undone.
+        raw.replace("=\r\n", "").replace("\r\n", "\n")
+    }
+
+    #[test]
+    fn the_digest_renders_escalations_first_then_trending_low_then_counts() {
+        let w = week();
+        let escalations = [escalation("esc", State::Open, w.now - Duration::hours(30))];
+        let all = ["esc", "low", "new-1", "new-2"];
+        let Digest::Send(ctx) = digest_of(&rules(), &w, &escalations, &all) else {
+            panic!("something to act on")
+        };
+        let raw = text_part(&render(
+            &ctx.with_page("https://fw.example.org/c/abc".into()),
+        ));
+        assert!(raw.contains("https://fw.example.org/c/abc"), "{raw}");
         assert!(
-            raw.contains("https://fw.example.org/c/abc"),
-            "the page link is in the digest"
-        );
-        assert!(
-            raw.contains("Subject: Your mentorship pairs today: 1 of 1 need a look"),
+            raw.contains("Subject: Your pairs today: 1 escalation waiting, 1 pair trending low"),
             "{raw}"
         );
-        assert!(raw.contains("needs a look: no interaction at all"), "{raw}");
+        let (esc, low, rest) = (
+            raw.find("(esc)").expect("the escalation is listed"),
+            raw.find("(low)").expect("the trending pair is listed"),
+            raw.find("2 other pairs on track")
+                .expect("the rest, counted"),
+        );
+        assert!(esc < low && low < rest, "{raw}");
+        assert!(raw.contains("open since Mon 23 Nov 07:00 CET"), "{raw}");
+        assert!(!raw.contains("(new-1)"), "pairs on track are only counted");
         assert!(raw.contains("X-Firstweek-Step: digest-2026-11-24"));
+    }
+
+    #[test]
+    fn the_all_quiet_digest_is_short() {
+        let w = week();
+        let mut loud = rules();
+        loud.playbook.coordinators.digest_all_quiet = true;
+        let Digest::Send(ctx) = digest_of(&loud, &w, &[], &["new-1", "new-2"]) else {
+            panic!("all quiet asked for")
+        };
+        let raw = text_part(&render(&ctx));
+        assert!(
+            raw.contains("Subject: Your pairs today: all quiet"),
+            "{raw}"
+        );
+        assert!(raw.contains("2 pairs, all on track"), "{raw}");
     }
 }

@@ -1,13 +1,15 @@
-//! The digests' queries: which coordinators' digests are due, and the pairs a
-//! digest reports (what it says is [`firstweek::digest`]'s).
+//! The digests' queries: which coordinators' digests are due, and the pairs
+//! and escalations a digest reports (what it says is [`firstweek::digest`]'s).
 
 use chrono::{DateTime, Utc};
 use firstweek::Rules;
 use firstweek::digest;
+use firstweek::escalation::Escalation;
 use firstweek::playbook::Recipient;
 use sqlx::PgPool;
 
 use crate::StoreError;
+use crate::escalations::{EscalationFilter, escalations};
 use crate::pairs::{StoredPair, ledgers, mentorships};
 use crate::status::SubjectKind;
 
@@ -70,6 +72,68 @@ pub async fn schedule_digests(
     Ok(added)
 }
 
+/// What one coordinator's digest is made of.
+#[derive(Debug, Clone)]
+pub struct CoordinatorDigest {
+    /// Their open pairs within the digest's horizon, oldest first (the
+    /// latest names the coordinator and their zone).
+    pub pairs: Vec<StoredPair>,
+    /// The pairs of their unresolved escalations that are not among `pairs`
+    /// (past the horizon, say): an escalation waits until someone acts.
+    pub escalated: Vec<StoredPair>,
+    /// Their unresolved escalations.
+    pub escalations: Vec<Escalation>,
+}
+
+/// One coordinator's pairs and unresolved escalations as of `now`.
+pub async fn coordinator_digest(
+    pool: &PgPool,
+    rules: &Rules,
+    coordinator_key: &str,
+    coordinator_email: &str,
+    now: DateTime<Utc>,
+) -> Result<CoordinatorDigest, StoreError> {
+    let pairs = coordinator_pairs(pool, rules, coordinator_email, now).await?;
+    let escalations = escalations(
+        pool,
+        &EscalationFilter {
+            unresolved_only: true,
+            coordinator_key: Some(coordinator_key.to_string()),
+            limit: None,
+        },
+    )
+    .await?;
+    let missing: Vec<&str> = escalations
+        .iter()
+        .map(|e| e.mentorship_id.as_str())
+        .filter(|id| !pairs.iter().any(|p| p.id() == *id))
+        .collect();
+    let escalated = if missing.is_empty() {
+        Vec::new()
+    } else {
+        with_ledgers(pool, &missing).await?
+    };
+    Ok(CoordinatorDigest {
+        pairs,
+        escalated,
+        escalations,
+    })
+}
+
+async fn with_ledgers(pool: &PgPool, ids: &[&str]) -> Result<Vec<StoredPair>, StoreError> {
+    let mut pairs = mentorships(pool, ids).await?;
+    let mut ledgers = ledgers(pool, ids).await?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| {
+            Some(StoredPair {
+                record: pairs.remove(*id)?,
+                ledger: ledgers.remove(*id).unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
 /// The open pairs of one coordinator within the digest's horizon of `now`,
 /// oldest first, each with its interaction ledger.
 pub async fn coordinator_pairs(
@@ -89,17 +153,7 @@ pub async fn coordinator_pairs(
     .fetch_all(pool)
     .await?;
     let wanted: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let mut pairs = mentorships(pool, &wanted).await?;
-    let mut ledgers = ledgers(pool, &wanted).await?;
-    Ok(ids
-        .iter()
-        .filter_map(|id| {
-            Some(StoredPair {
-                record: pairs.remove(id)?,
-                ledger: ledgers.remove(id).unwrap_or_default(),
-            })
-        })
-        .collect())
+    with_ledgers(pool, &wanted).await
 }
 
 /// The address behind a coordinator's opaque key (what a page link names).

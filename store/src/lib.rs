@@ -28,7 +28,9 @@ pub mod status;
 mod steps;
 
 pub use backlog::{Backlog, backlog};
-pub use digest::{coordinator_email, coordinator_pairs, schedule_digests};
+pub use digest::{
+    CoordinatorDigest, coordinator_digest, coordinator_email, coordinator_pairs, schedule_digests,
+};
 pub use escalations::{
     Change, EscalationFilter, Opening, acknowledge, close_escalation, escalation, escalations,
     mark_reminded, open_escalation,

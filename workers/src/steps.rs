@@ -370,35 +370,52 @@ impl Steps {
         expires.max(Utc::now() + rules.scale.wall(Duration::days(2)))
     }
 
-    /// A coordinator's daily digest: their pairs as of now; none left, no email.
+    /// A coordinator's daily digest, an action queue as of now: their
+    /// escalations nobody acknowledged, their pairs trending low, the rest
+    /// counted. Nothing to act on: no email, unless the playbook asks for an
+    /// "all quiet".
     async fn process_digest(&self, row: &TimelineRow) -> anyhow::Result<()> {
         let Subject::Digest {
-            coordinator_email, ..
+            coordinator_key,
+            coordinator_email,
         } = &row.subject
         else {
             return Ok(());
         };
         let now = Utc::now();
         let rules = &self.cfg.rules;
-        let pairs = store::coordinator_pairs(&self.pool, rules, coordinator_email, now).await?;
-        let latest = pairs.last().map(|p| &p.record.started);
+        let found =
+            store::coordinator_digest(&self.pool, rules, coordinator_key, coordinator_email, now)
+                .await?;
+        // The same pair the scheduler took the zone from (the latest in view).
+        let latest = found
+            .pairs
+            .last()
+            .or(found.escalated.last())
+            .map(|p| &p.record.started);
         let name = latest
             .map(|s| s.coordinator.name.clone())
             .unwrap_or_else(|| coordinator_email.clone());
         let tz = latest.and_then(|s| timezone_of(s, Recipient::Coordinator));
+        let pairs: Vec<_> = found
+            .pairs
+            .iter()
+            .chain(&found.escalated)
+            .map(|p| p.view())
+            .collect();
+        let date = digest::date_of(&row.step_id).unwrap_or_default();
+        // Judged before the send window: a quiet day is closed at once, and
+        // a digest held for the window is judged again when it opens.
+        let mut ctx: DigestContext =
+            match digest::digest(rules, &name, date, tz, &pairs, &found.escalations, now) {
+                digest::Digest::Send(ctx) => ctx,
+                digest::Digest::Quiet(why) => {
+                    return self.finish(row, RowStatus::Skipped, why.reason()).await;
+                }
+            };
         if !self.on_time(row, tz).await? {
             return Ok(());
         }
-        let lines = pairs
-            .iter()
-            .map(|p| digest::line(rules, p.view(), now))
-            .collect();
-        let date = digest::date_of(&row.step_id).unwrap_or_default();
-        let Some(mut ctx) = DigestContext::new(name.clone(), date, lines) else {
-            return self
-                .finish(row, RowStatus::Skipped, "no pairs to report")
-                .await;
-        };
         if let Some(base) = &self.cfg.public_url {
             // A page link of its own for each digest, valid a little over a week.
             let expires = now + rules.scale.wall(Duration::days(8));
