@@ -7,7 +7,7 @@
 //! for an "all quiet" (`digest_all_quiet`).
 //!
 //! A digest rides the same rails as any step: the scheduler's digest job
-//! adds a timeline row per coordinator once their [`due_date`] has come (a
+//! adds a timeline row per coordinator once their morning has come ([`due_today`]: a
 //! digest subject, step `digest-<local date>`), unique per coordinator and
 //! date, so replicas and restarts add it once; the worker gathers the
 //! coordinator's pairs and escalations and sends it through the delivery
@@ -119,6 +119,17 @@ pub fn due_date(at: NaiveTime, tz: Option<Tz>, now: DateTime<Utc>) -> Option<Nai
     (0..=2)
         .filter_map(|back| today.checked_sub_days(Days::new(back)))
         .find(|d| due_instant(*d, at, tz).is_some_and(|t| t <= now))
+}
+
+/// The digest the scheduler adds as of `now`: today's (the local date in
+/// `tz`), once its [`due_instant`] has passed; `None` before. A day's digest
+/// belongs to that day: a coordinator who first appears at 03:00, or a
+/// scheduler back from a day-long outage, gets no digest of yesterday at
+/// night (and a second one in the same morning); that morning's comes at
+/// `digest_at`.
+pub fn due_today(at: NaiveTime, tz: Option<Tz>, now: DateTime<Utc>) -> Option<NaiveDate> {
+    let today = now.with_timezone(&tz.unwrap_or(Tz::UTC)).date_naive();
+    due_date(at, tz, now).filter(|d| *d == today)
 }
 
 /// One pair's line in a digest (and on the coordinator's page).
@@ -590,6 +601,27 @@ mod tests {
             due_date(hm(8, 0), apia, utc("2011-12-30T17:00:00Z")),
             Some(date("2011-12-29")),
             "07:00 on the 31st: the 29th's is still the latest"
+        );
+    }
+
+    #[test]
+    fn only_todays_digest_is_added_and_only_once_its_morning_has_come() {
+        let la = zone("America/Los_Angeles");
+        let at = hm(8, 0);
+        // 03:00 in Los Angeles: yesterday's is the latest due, but it is not added now.
+        let night = utc("2026-11-24T11:00:00Z");
+        assert_eq!(due_date(at, la, night), Some(date("2026-11-23")));
+        assert_eq!(due_today(at, la, night), None);
+        assert_eq!(
+            due_today(at, la, utc("2026-11-24T16:00:00Z")),
+            Some(date("2026-11-24"))
+        );
+        // Spring forward with digest_at in the gap: today's once the clocks jump.
+        let at = hm(2, 30);
+        assert_eq!(due_today(at, la, utc("2026-03-08T09:59:00Z")), None);
+        assert_eq!(
+            due_today(at, la, utc("2026-03-08T10:00:00Z")),
+            Some(date("2026-03-08"))
         );
     }
 

@@ -14,8 +14,8 @@ use crate::pairs::{StoredPair, ledgers, mentorships};
 use crate::status::SubjectKind;
 
 /// Adds, for every coordinator with open pairs started within the digest's
-/// horizon of `now`, the row of the local date whose digest is due
-/// ([`digest::due_date`] at the playbook's `digest_at`, in the zone of the
+/// horizon of `now`, the row of their local today once its digest is due
+/// ([`digest::due_today`] at the playbook's `digest_at`, in the zone of the
 /// coordinator's most recent pair, UTC without one); returns how many were
 /// new. The row's unique key makes any number of runs, on any number of
 /// replicas, add one per coordinator and local date.
@@ -43,7 +43,7 @@ pub async fn schedule_digests(
         .filter_map(|(email, tz)| {
             // Intake refuses a zone that does not parse; UTC is the contract's default.
             let tz = tz.and_then(|t| t.parse().ok());
-            let day = digest::due_date(at, tz, now)?;
+            let day = digest::due_today(at, tz, now)?;
             Some((email, digest::step_id(day)))
         })
         .unzip();
