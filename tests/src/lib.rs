@@ -328,7 +328,7 @@ impl Env {
             ),
             ("FIRSTWEEK_LOG_FORMAT".into(), "json".into()),
             ("RUST_LOG".into(), "info".into()),
-            // Tests that assert exact emails must not meet a digest at 07:00; digest tests turn it on.
+            // Tests that assert exact emails must meet no digest; digest tests turn the job on.
             ("FIRSTWEEK_DIGEST_CRON".into(), "off".into()),
         ];
         if self.options.smtp_tls {
@@ -959,4 +959,28 @@ pub async fn http_status(port: u16, path: &str) -> u16 {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
+}
+
+/// The built-in playbook with the digest at `digest_at` (`"HH:MM"`, each
+/// coordinator's local time) and `digest_all_quiet`, written to a file for
+/// `FIRSTWEEK_PLAYBOOK`. Digests follow the wall clock: a test picks a
+/// `digest_at` (and zones) relative to the time it runs.
+pub fn digest_playbook(label: &str, digest_at: &str, all_quiet: bool) -> anyhow::Result<PathBuf> {
+    let built_in = firstweek::playbook::BUILT_IN;
+    let text = built_in
+        .replace(
+            "digest_at = \"08:00\"",
+            &format!("digest_at = \"{digest_at}\""),
+        )
+        .replace(
+            "digest_all_quiet = false",
+            &format!("digest_all_quiet = {all_quiet}"),
+        );
+    anyhow::ensure!(
+        text != built_in || (digest_at == "08:00" && !all_quiet),
+        "the built-in playbook no longer sets digest_at and digest_all_quiet as expected"
+    );
+    let path = std::env::temp_dir().join(format!("{}.toml", unique(label)));
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }

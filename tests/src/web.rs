@@ -47,8 +47,11 @@ impl CoordinatorPages {
             start_services: false,
             ..Options::default()
         };
+        // Digests follow the wall clock: 00:00 UTC has passed today, whenever this runs.
+        let playbook = crate::digest_playbook("fw-web-digest", "00:00", false)?;
         for (k, v) in [
             ("FIRSTWEEK_DIGEST_CRON", "*/2 * * * * *".to_string()),
+            ("FIRSTWEEK_PLAYBOOK", playbook.display().to_string()),
             // The trailing slash is how operators often write it; links must not double it.
             (
                 "FIRSTWEEK_PUBLIC_URL",

@@ -1,34 +1,71 @@
-//! The coordinators' daily digest, end to end: the scheduler's cron job adds
-//! one row per coordinator per day, the worker gathers that coordinator's pairs
-//! and sends one email through the delivery ledger.
+//! The coordinators' daily digest, end to end: the scheduler's digest job
+//! adds one row per coordinator per local day once their morning has come,
+//! the worker gathers that coordinator's pairs and escalations and sends one
+//! email (an action queue) through the delivery ledger, or none on a day with
+//! nothing to act on.
+//!
+//! Digests follow the wall clock, so each test picks its playbook's
+//! `digest_at` (and the coordinators' zones) relative to the time it runs.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use firstweek_tests::{Env, Options, Pair};
+use anyhow::Context as _;
+use chrono::{DateTime, NaiveTime, Timelike, Utc};
+use chrono_tz::Tz;
+use firstweek::Rules;
+use firstweek::digest;
+use firstweek::escalation::Sighting;
+use firstweek::interaction::Condition;
+use firstweek::playbook::Playbook;
+use firstweek::timeline::{SendWindow, TimeScale};
+use firstweek_tests::{Env, Mail, Options, Pair, digest_playbook};
+use serde_json::Value;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow::Result<()> {
-    // A program day lasts 10 s, so every pair stays in the digest's horizon (a week and a day) for the test.
+/// `pair`'s start, with its coordinator (`zone`: their `timezone`, if any).
+fn started_with(pair: &Pair, name: &str, address: &str, zone: Option<&str>) -> Value {
+    let mut v = pair.started(&format!("{}-start", pair.id));
+    v["coordinator"] = serde_json::json!({"name": name, "email": address});
+    if let Some(z) = zone {
+        v["coordinator"]["timezone"] = z.into();
+    }
+    v
+}
+
+fn digests(env: &Env) -> Vec<Mail> {
+    env.mails()
+        .into_iter()
+        .filter(|m| m.step.starts_with(digest::STEP_PREFIX))
+        .collect()
+}
+
+/// Options with the digest job ticking every 2 s (it runs many times and
+/// must still add one digest per coordinator per local day) and `playbook`.
+fn digest_options(scale: f64, playbook: &std::path::Path) -> Options {
     let mut options = Options {
-        scale: 8_640.0,
+        scale,
         start_services: false,
         ..Options::default()
     };
-    // Every 2 s: the job runs many times, and must still add one digest per coordinator per day.
+    options.env.extend([
+        ("FIRSTWEEK_DIGEST_CRON".into(), "*/2 * * * * *".into()),
+        ("FIRSTWEEK_PLAYBOOK".into(), playbook.display().to_string()),
+    ]);
     options
-        .env
-        .push(("FIRSTWEEK_DIGEST_CRON".into(), "*/2 * * * * *".into()));
-    let mut env = Env::start(options).await?;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow::Result<()> {
+    // Coordinators without a zone: 00:00 UTC has passed today, whenever this runs.
+    let playbook = digest_playbook("fw-digest-midnight", "00:00", false)?;
+    // A program day lasts 10 s, so every pair stays in the digest's horizon (a week and a day) for the test.
+    let mut env = Env::start(digest_options(8_640.0, &playbook)).await?;
     let now = Utc::now();
     let coordinator = format!("coord.{}@example.org", env.name);
-    let with_coordinator = |pair: &Pair, address: &str| {
-        let mut v = pair.started(&format!("{}-start", pair.id));
-        v["coordinator"] = serde_json::json!({"name": "Cy Coordinator", "email": address});
-        v
-    };
+    let with_coordinator =
+        |pair: &Pair, address: &str| started_with(pair, "Cy Coordinator", address, None);
     let engaged = Pair::new(&format!("{}-engaged", env.name), now);
-    let silent = Pair::new(&format!("{}-silent", env.name), now - env.days(3.0));
+    // Day 1 and silent: trending low, and 25 s before its early escalation (day 4) would open.
+    let silent = Pair::new(&format!("{}-silent", env.name), now - env.days(1.5));
     let ended = Pair::new(&format!("{}-ended", env.name), now);
     let lonely_coordinator = format!("other.{}@example.org", env.name);
 
@@ -87,11 +124,7 @@ async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow:
     env.expect_no_more_mail_where(Duration::from_secs(7), |m| m.step.starts_with("digest-"))
         .await?;
 
-    let digests: Vec<_> = env
-        .mails()
-        .into_iter()
-        .filter(|m| m.step.starts_with("digest-"))
-        .collect();
+    let digests = digests(&env);
     assert_eq!(
         digests.len(),
         1,
@@ -102,32 +135,24 @@ async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow:
     assert_eq!(digest.rcpt, coordinator);
     assert_eq!(digest.step, format!("digest-{}", Utc::now().date_naive()));
     assert_eq!(digest.mentorship, format!("digest:{coordinator}"));
-    assert_eq!(
-        digest.subject,
-        "Your mentorship pairs today: 1 of 2 need a look"
-    );
-    let line_of = |pair: &Pair| {
-        let start = digest
-            .text
-            .find(&format!("({})", pair.id))
-            .unwrap_or_else(|| panic!("{} not in the digest:\n{}", pair.id, digest.text));
-        digest.text[start..]
-            .lines()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let engaged_line = line_of(&engaged);
+    assert_eq!(digest.subject, "Your pairs today: 1 pair trending low");
+    let start = digest
+        .text
+        .find(&format!("({})", silent.id))
+        .with_context(|| format!("{} not in the digest:\n{}", silent.id, digest.text))?;
+    let silent_line = digest.text[start..]
+        .lines()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(
-        engaged_line.contains("4 interactions (2 mentor, 2 mentee), plan shared")
-            && engaged_line.contains("on track"),
-        "{engaged_line}"
-    );
-    let silent_line = line_of(&silent);
-    assert!(
-        silent_line.contains("0 interactions")
-            && silent_line.contains("needs a look: no interaction"),
+        silent_line.contains("day 1: 0 interactions") && silent_line.contains("no interaction"),
         "{silent_line}"
+    );
+    assert!(
+        !digest.text.contains(&engaged.id) && digest.text.contains("1 other pair on track"),
+        "a pair on track is only counted:\n{}",
+        digest.text
     );
     assert!(
         !digest.text.contains(&ended.id),
@@ -153,5 +178,207 @@ async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow:
         rows[0].1
     );
     env.stop().await;
+    let _ = std::fs::remove_file(&playbook);
+    Ok(())
+}
+
+/// A fixed-offset IANA zone whose local hour is `local_hour` at `now`.
+fn zone_at(now: DateTime<Utc>, local_hour: i64) -> String {
+    let mut offset = (local_hour - i64::from(now.hour())).rem_euclid(24);
+    if offset > 14 {
+        offset -= 24;
+    }
+    // POSIX-style names: Etc/GMT-3 is three hours ahead of UTC.
+    match offset {
+        0 => "Etc/GMT".into(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() -> anyhow::Result<()>
+{
+    // The digest at 12:00 local. Coordinator A's zone is at 15:xx now (their
+    // noon has passed today), B's at 09:xx (not yet), C's like A's.
+    let playbook = digest_playbook("fw-digest-noon", "12:00", false)?;
+    // A program day lasts 30 s: pairs two and a half days in are at risk,
+    // 45 s before their early escalation (day 4) would open.
+    let scale = 2_880.0;
+    let mut env = Env::start(digest_options(scale, &playbook)).await?;
+    let now = Utc::now();
+    let (zone_a, zone_b) = (zone_at(now, 15), zone_at(now, 9));
+    let a = format!("a.{}@example.org", env.name);
+    let b = format!("b.{}@example.org", env.name);
+    let c = format!("c.{}@example.org", env.name);
+    let pair = |label: &str, days_in: f64| {
+        Pair::new(&format!("{}-{label}", env.name), now - env.days(days_in))
+    };
+    let (escalated, low, fine) = (pair("esc", 2.5), pair("low", 2.5), pair("fine", 0.0));
+    let later = pair("later", 2.5);
+    let calm = pair("calm", 0.0);
+
+    env.spawn("firstweek-worker", &[]).await?;
+    for (p, address, zone) in [
+        (&escalated, &a, &zone_a),
+        (&low, &a, &zone_a),
+        (&fine, &a, &zone_a),
+        (&later, &b, &zone_b),
+        (&calm, &c, &zone_a),
+    ] {
+        env.publish_json(
+            "mentorship.started",
+            &started_with(p, "Cy Coordinator", address, Some(zone)),
+        )
+        .await?;
+    }
+    env.wait_count(
+        "SELECT count(*) FROM mentorships",
+        5,
+        Duration::from_secs(30),
+    )
+    .await?;
+    // An escalation nobody has acknowledged, opened yesterday.
+    let rules = Rules {
+        playbook: Playbook::load(&playbook)?,
+        scale: TimeScale::new(scale).context("scale")?,
+        window: SendWindow::Off,
+    };
+    let record = firstweek_store::mentorship(&env.pool, &escalated.id)
+        .await?
+        .context("the escalated pair is stored")?;
+    let seen = Sighting {
+        step_id: "escalation_early".into(),
+        as_of: now,
+        day: 2,
+        fired: vec![Condition::NoInteraction],
+        reasons: vec!["no interaction at all".into()],
+        total: 0,
+        mentor: 0,
+        mentee: 0,
+        by_kind: vec![],
+        last_activity: None,
+    };
+    let opening = firstweek_store::open_escalation(
+        &env.pool,
+        &rules,
+        &record.started,
+        "escalation_early",
+        &seen,
+    )
+    .await?;
+    assert!(opening.opens);
+
+    // Two scheduler replicas.
+    env.spawn("firstweek-scheduler", &[]).await?;
+    env.spawn("firstweek-scheduler", &[]).await?;
+
+    let start = Instant::now();
+    while digests(&env).iter().all(|m| m.rcpt != a) {
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(40), "no digest to A");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    env.wait_count(
+        "SELECT count(*) FROM timeline WHERE subject = 'digest' AND status = 'skipped'",
+        1,
+        Duration::from_secs(30),
+    )
+    .await?;
+    // Many more ticks of both replicas: nothing more.
+    env.expect_no_more_mail_where(Duration::from_secs(7), |m| m.step.starts_with("digest-"))
+        .await?;
+
+    let sent = digests(&env);
+    assert_eq!(
+        sent.iter().map(|m| m.rcpt.as_str()).collect::<Vec<_>>(),
+        vec![a.as_str()],
+        "one digest, to A only: B's noon has not come, C has nothing to act on"
+    );
+    let mail = &sent[0];
+    let tz_a: Tz = zone_a.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let noon = NaiveTime::from_hms_opt(12, 0, 0).context("noon")?;
+    let day_a = digest::due_today(noon, Some(tz_a), Utc::now()).context("A's noon is past")?;
+    assert_eq!(mail.step, digest::step_id(day_a), "A's own local date");
+    assert_eq!(
+        mail.subject,
+        "Your pairs today: 1 escalation waiting, 1 pair trending low"
+    );
+    let at = |what: &str| {
+        mail.text
+            .find(what)
+            .with_context(|| format!("{what:?} not in the digest:\n{}", mail.text))
+    };
+    let (esc_at, low_at, rest_at) = (
+        at(&format!("({})", escalated.id))?,
+        at(&format!("({})", low.id))?,
+        at("1 other pair on track")?,
+    );
+    assert!(
+        esc_at < low_at && low_at < rest_at,
+        "escalations first, then pairs trending low, then the rest:\n{}",
+        mail.text
+    );
+    assert!(mail.text.contains("open since"), "{}", mail.text);
+    assert!(!mail.text.contains(&fine.id), "{}", mail.text);
+
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT coordinator_email, status, outcome FROM timeline WHERE subject = 'digest' ORDER BY coordinator_email",
+    )
+    .fetch_all(&env.pool)
+    .await?;
+    let states: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(r, status, _)| (r.as_str(), status.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![(a.as_str(), "sent"), (c.as_str(), "skipped")],
+        "B has no digest row yet; C's is closed without an email"
+    );
+    assert_eq!(rows[1].2.as_deref(), Some("nothing to act on"));
+    assert!(!rows.iter().any(|(r, ..)| r == &b));
+    env.stop().await;
+    let _ = std::fs::remove_file(&playbook);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_digest_all_quiet_a_quiet_coordinator_hears_all_is_quiet() -> anyhow::Result<()> {
+    let playbook = digest_playbook("fw-digest-quiet", "00:00", true)?;
+    let mut env = Env::start(digest_options(8_640.0, &playbook)).await?;
+    let coordinator = format!("quiet.{}@example.org", env.name);
+    let calm = Pair::new(&format!("{}-calm", env.name), Utc::now());
+    env.spawn("firstweek-worker", &[]).await?;
+    env.publish_json(
+        "mentorship.started",
+        &started_with(&calm, "Cy Coordinator", &coordinator, None),
+    )
+    .await?;
+    env.wait_count(
+        "SELECT count(*) FROM mentorships",
+        1,
+        Duration::from_secs(30),
+    )
+    .await?;
+    env.spawn("firstweek-scheduler", &[]).await?;
+    env.wait_count(
+        "SELECT count(*) FROM timeline WHERE subject = 'digest' AND status = 'sent'",
+        1,
+        Duration::from_secs(40),
+    )
+    .await?;
+    env.expect_no_more_mail_where(Duration::from_secs(5), |m| m.step.starts_with("digest-"))
+        .await?;
+    let sent = digests(&env);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].rcpt, coordinator);
+    assert_eq!(sent[0].subject, "Your pairs today: all quiet");
+    assert!(
+        sent[0].text.contains("1 pair, all on track"),
+        "{}",
+        sent[0].text
+    );
+    env.stop().await;
+    let _ = std::fs::remove_file(&playbook);
     Ok(())
 }

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{Timelike, Utc};
-use firstweek_tests::{Env, Mail, Options, Pair, http_get, http_post, link_in, port};
+use firstweek_tests::{
+    Env, Mail, Options, Pair, digest_playbook, http_get, http_post, link_in, port,
+};
 
 /// The program's coordinator (every pair's).
 const COORDINATOR: &str = "coordinator@program.example.org";
@@ -241,6 +243,10 @@ async fn main() -> anyhow::Result<()> {
         "Starting firstweek: a scheduler and a worker, on PostgreSQL, RabbitMQ and an SMTP server (aiosmtpd)…"
     );
     let web = port();
+    // Digests follow the wall clock (a coordinator's morning is a real one):
+    // the demo's coordinator, without a zone, has had their 00:00 UTC today,
+    // and the digest job ticks once, on program day 3.
+    let playbook = digest_playbook("fw-demo", "00:00", false)?;
     let mut options = Options {
         scale,
         start_services: false,
@@ -250,9 +256,12 @@ async fn main() -> anyhow::Result<()> {
         "FIRSTWEEK_PUBLIC_URL".into(),
         format!("http://127.0.0.1:{web}"),
     ));
+    options
+        .env
+        .push(("FIRSTWEEK_PLAYBOOK".into(), playbook.display().to_string()));
     let mut env = Env::start(options).await?;
     let start = Utc::now() + chrono::Duration::seconds(2);
-    // The coordinator's daily digest, timed to go out on program day 3 (cron is UTC).
+    // The digest job's one tick, on program day 3 (cron is UTC).
     let digest_at = start + env.days(3.0);
     let cron = format!(
         "{} {} {} * * *",
@@ -557,14 +566,21 @@ async fn print_table(env: &Env, pairs: &[Pair], scripts: &[Script]) -> anyhow::R
     Ok(())
 }
 
-/// The pairs a digest flags, one line each: "pair-04: no interaction at all".
+/// What a digest asks the coordinator to act on, one line per pair
+/// ("pair-04 (trending low): no interaction at all"), and the count of the rest.
 fn print_digest_risks(text: &str) {
     let mut pair = "";
     for line in text.lines() {
         if let Some(open) = line.find("(pair-") {
             pair = line[open + 1..].split(')').next().unwrap_or("");
-        } else if let Some(risks) = line.trim().strip_prefix("needs a look: ") {
-            println!("  {pair}: {risks}");
+        } else if let Some(why) = line.trim().strip_prefix("why: ") {
+            println!("  {pair} (escalation waiting): {why}");
+            pair = "";
+        } else if line.starts_with("  ") && !pair.is_empty() {
+            println!("  {pair} (trending low): {}", line.trim());
+            pair = "";
+        } else if line.contains("other pair") && !line.starts_with('<') {
+            println!("  {}", line.trim());
         }
     }
 }
