@@ -31,6 +31,7 @@ pub fn rules(playbook: Option<Playbook>) -> anyhow::Result<Rules> {
             Some(p) => p,
             None => env.playbook()?,
         },
+        programs: env.programs()?,
         scale: env.scale()?,
         window: env.window()?,
     })

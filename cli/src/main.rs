@@ -123,6 +123,12 @@ async fn run_async(command: Command, out: &mut dyn Write) -> anyhow::Result<()> 
         Command::Dead(cmd) => dead::run(cmd, out).await,
         Command::Escalation(cmd) => escalation::run(cmd, out).await,
         Command::Playbook(playbook::Command::DryRun(args)) => playbook::dry_run(args, out).await,
+        Command::Playbook(playbook::Command::List) => playbook::list(out).await,
+        Command::Playbook(playbook::Command::Diff {
+            old,
+            new,
+            mentorship,
+        }) => playbook::diff(&old, &new, mentorship, out).await,
         Command::Playbook(playbook::Command::Validate { file }) => playbook::validate(&file, out),
         Command::Publish(args) => publish::run(args, out).await,
         Command::Resend(args) => resend::run(args, out).await,

@@ -36,6 +36,160 @@ pub enum Command {
     /// of its due time, and shows steps still ahead as pending, with what they
     /// would do if judged now. Needs DATABASE_URL.
     DryRun(DryRunArgs),
+    /// Each program's playbook (FIRSTWEEK_PLAYBOOKS_DIR, else FIRSTWEEK_PLAYBOOK or the built-in one), its version, and how many pairs are pinned to each version (needs DATABASE_URL)
+    List,
+    /// What changing a playbook from OLD to NEW would do to new pairs, step by step: both dry-run on the stored pairs, the differences shown (writes nothing; needs DATABASE_URL)
+    Diff {
+        /// The playbook as it is (TOML)
+        old: PathBuf,
+        /// The playbook as it would be (TOML)
+        new: PathBuf,
+        /// Only this pair
+        #[arg(long, value_name = "ID")]
+        mentorship: Option<String>,
+    },
+}
+
+/// A stored pair as a playbook being tried out sees it: whatever it is
+/// pinned to, judged by the playbook under test.
+fn tried_out<'a>(
+    pair: &'a read::PairEntry,
+    ledger: &'a [firstweek::interaction::Interaction],
+) -> decision::Pair<'a> {
+    let mut view = pair.record.with_ledger(ledger);
+    view.playbook = None;
+    view
+}
+
+/// `firstweek playbook list`.
+pub async fn list(out: &mut dyn Write) -> anyhow::Result<()> {
+    let rules = crate::env::rules(None)?;
+    let pool = crate::env::pool().await?;
+    let pinned = read::pinned_playbooks(&pool).await?;
+    let mut table = Table::new(&["PROGRAM", "PLAYBOOK", "VERSION", "STATUS", "PAIRS"]);
+    let current: Vec<(String, &Playbook)> =
+        std::iter::once(("(default)".to_string(), &rules.playbook))
+            .chain(rules.programs.iter().map(|(p, b)| (p.clone(), b)))
+            .collect();
+    for (program, playbook) in &current {
+        let pairs = pinned
+            .iter()
+            .filter(|p| p.version.as_deref() == Some(playbook.version.as_str()))
+            .map(|p| p.pairs)
+            .sum::<i64>();
+        table.row(vec![
+            program.clone(),
+            playbook.name.clone(),
+            playbook.version.clone(),
+            "current".into(),
+            pairs.to_string(),
+        ]);
+    }
+    for p in &pinned {
+        let is_current = current
+            .iter()
+            .any(|(_, b)| p.version.as_deref() == Some(b.version.as_str()));
+        if is_current {
+            continue;
+        }
+        table.row(vec![
+            p.program_id.clone().unwrap_or_else(|| "(default)".into()),
+            p.name.clone().unwrap_or_else(|| "-".into()),
+            p.version
+                .clone()
+                .unwrap_or_else(|| "(from before pinning)".into()),
+            "pinned only".into(),
+            p.pairs.to_string(),
+        ]);
+    }
+    table.write(out, 0)?;
+    Ok(())
+}
+
+/// `firstweek playbook diff OLD NEW`.
+pub async fn diff(
+    old: &Path,
+    new: &Path,
+    mentorship: Option<String>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let before = crate::env::rules(Some(load(old)?))?;
+    let after = crate::env::rules(Some(load(new)?))?;
+    let pool = crate::env::pool().await?;
+    let now = Utc::now();
+    let pairs = read::pairs(
+        &pool,
+        &read::PairFilter {
+            id: mentorship,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let ids: Vec<&str> = pairs.iter().map(|p| p.id()).collect();
+    let ledgers = store::ledgers(&pool, &ids).await?;
+    writeln!(
+        out,
+        "playbook {:?} ({}) -> {:?} ({}) on {}, as if each started under it; nothing is written",
+        before.playbook.name,
+        before.playbook.version,
+        after.playbook.name,
+        after.playbook.version,
+        count(pairs.len(), "stored pair", "stored pairs")
+    )?;
+    let mut changed_pairs = 0;
+    let mut changed_steps = 0;
+    for pair in &pairs {
+        let ledger = ledgers.get(pair.id()).map(Vec::as_slice).unwrap_or(&[]);
+        let words =
+            |rules: &firstweek::Rules| -> std::collections::BTreeMap<(String, String), String> {
+                let mut tally = Tally::default();
+                decision::preview(rules, tried_out(pair, ledger), now)
+                    .iter()
+                    .map(|r| {
+                        let (would, why) = tally.count(pair.id(), &r.planned, &r.decision, now);
+                        (
+                            (
+                                r.planned.step_id.clone(),
+                                r.planned.recipient.as_str().to_string(),
+                            ),
+                            format!("{would} ({why}) due {}", time(r.planned.due_at)),
+                        )
+                    })
+                    .collect()
+            };
+        let (was, will) = (words(&before), words(&after));
+        let keys: std::collections::BTreeSet<&(String, String)> =
+            was.keys().chain(will.keys()).collect();
+        let mut table = Table::new(&["STEP", "TO", "OLD", "NEW"]);
+        for key in keys {
+            let (a, b) = (was.get(key), will.get(key));
+            if a == b {
+                continue;
+            }
+            table.row(vec![
+                key.0.clone(),
+                key.1.clone(),
+                a.cloned().unwrap_or_else(|| "-".into()),
+                b.cloned().unwrap_or_else(|| "-".into()),
+            ]);
+            changed_steps += 1;
+        }
+        if !table.is_empty() {
+            changed_pairs += 1;
+            writeln!(out)?;
+            writeln!(out, "{}  {}", clean(pair.id()), clean(&pair.names()))?;
+            table.write(out, 2)?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{} of {} would go differently ({})",
+        count(changed_pairs, "pair", "pairs"),
+        pairs.len(),
+        count(changed_steps, "step", "steps")
+    )?;
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -217,7 +371,7 @@ pub async fn dry_run(args: DryRunArgs, out: &mut dyn Write) -> anyhow::Result<()
     for pair in &pairs {
         let started = &pair.record.started;
         let ledger = ledgers.get(pair.id()).map(Vec::as_slice).unwrap_or(&[]);
-        let rows = decision::preview(&rules, pair.record.with_ledger(ledger), now);
+        let rows = decision::preview(&rules, tried_out(pair, ledger), now);
 
         writeln!(out)?;
         writeln!(

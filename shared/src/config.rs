@@ -8,7 +8,7 @@ use lettre::message::Mailbox;
 
 use crate::decision::Rules;
 use crate::email::Templates;
-use crate::playbook::{Playbook, PlaybookError};
+use crate::playbook::{Playbook, PlaybookError, Programs, load_programs};
 use crate::timeline::{SendWindow, TimeScale};
 
 /// A setting that cannot be used.
@@ -308,6 +308,15 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
         })
     }
 
+    /// `FIRSTWEEK_PLAYBOOKS_DIR`: the programs' own playbooks
+    /// (`<program_id>.toml`), each validated; none when unset.
+    pub fn programs(&self) -> Result<Programs, ConfigError> {
+        Ok(match self.var("FIRSTWEEK_PLAYBOOKS_DIR") {
+            Some(dir) => load_programs(std::path::Path::new(&dir))?,
+            None => Programs::default(),
+        })
+    }
+
     /// `FIRSTWEEK_TIME_SCALE` (default 1).
     pub fn scale(&self) -> Result<TimeScale, ConfigError> {
         match self.var("FIRSTWEEK_TIME_SCALE") {
@@ -337,6 +346,7 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
     pub fn rules(&self) -> Result<Rules, ConfigError> {
         Ok(Rules {
             playbook: self.playbook()?,
+            programs: self.programs()?,
             scale: self.scale()?,
             window: self.window()?,
         })
@@ -569,7 +579,9 @@ impl Settings {
     /// Loads the templates and checks the playbook's steps against them.
     pub fn templates(&self) -> Result<Templates, crate::email::EmailError> {
         let t = Templates::load(self.templates_dir.as_deref())?;
-        t.check(&self.rules.playbook)?;
+        for playbook in self.rules.all_playbooks() {
+            t.check(playbook)?;
+        }
         Ok(t)
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::email::reason_text;
 use crate::event::MentorshipStarted;
 use crate::interaction::{Condition, Interaction, Summary};
-use crate::playbook::{Playbook, Recipient, Trigger};
+use crate::playbook::{Playbook, Programs, Recipient, Trigger};
 use crate::timeline::{self, Planned, SendWindow, TimeScale};
 
 pub mod escalation;
@@ -24,12 +24,47 @@ pub use timing::{Timing, retry_at, timing};
 /// The playbook as this deployment runs it: on which clock, in which send window.
 #[derive(Debug, Clone)]
 pub struct Rules {
-    /// Steps, conditions and thresholds.
+    /// Steps, conditions and thresholds: the default playbook
+    /// (`FIRSTWEEK_PLAYBOOK` or the built-in one), or, in rules made for a
+    /// pair ([`Rules::pinned`]), the one that pair is pinned to.
     pub playbook: Playbook,
+    /// The programs' own playbooks, by program id (`FIRSTWEEK_PLAYBOOKS_DIR`).
+    pub programs: Programs,
     /// How fast program time runs.
     pub scale: TimeScale,
     /// When emails may go out, in each recipient's local time.
     pub window: SendWindow,
+}
+
+impl Rules {
+    /// The rules a pair of this program starts under: its program's own
+    /// playbook if it has one, else the default.
+    pub fn for_program(&self, program_id: Option<&str>) -> Rules {
+        match program_id.and_then(|p| self.programs.get(p)) {
+            Some(playbook) => Rules {
+                playbook: playbook.clone(),
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// The rules a pair is judged by: the playbook it was pinned to when it
+    /// started (`None`: a pair from before pinning, judged by the default).
+    pub fn pinned(&self, playbook: Option<&Playbook>) -> std::borrow::Cow<'_, Rules> {
+        match playbook {
+            Some(p) if p.version != self.playbook.version => std::borrow::Cow::Owned(Rules {
+                playbook: p.clone(),
+                ..self.clone()
+            }),
+            _ => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
+    /// Every playbook a new pair may start under: the default, then each program's.
+    pub fn all_playbooks(&self) -> impl Iterator<Item = &Playbook> {
+        std::iter::once(&self.playbook).chain(self.programs.values())
+    }
 }
 
 /// A pair as the engine knows it: its start, its ending if one was recorded,
@@ -44,6 +79,9 @@ pub struct Pair<'a> {
     pub ledger: &'a [Interaction],
     /// The sides that unsubscribed (`participant.unsubscribed`): they get no email.
     pub unsubscribed: &'a [Recipient],
+    /// The playbook the pair is pinned to (`None`: from before pinning, the
+    /// default): every decision about the pair uses it.
+    pub playbook: Option<&'a Playbook>,
 }
 
 /// Who asks, and so from which moment a step is judged.
@@ -162,11 +200,12 @@ pub fn decide(
         verdict,
         forecast: false,
     };
-    let Some(step) = rules.playbook.step(step_id) else {
-        return on_time(Verdict::Skip(Skip::NotInPlaybook));
-    };
     let Some(pair) = pair else {
         return on_time(Verdict::Skip(Skip::UnknownPair));
+    };
+    let rules = &*rules.pinned(pair.playbook);
+    let Some(step) = rules.playbook.step(step_id) else {
+        return on_time(Verdict::Skip(Skip::NotInPlaybook));
     };
     let (ended, as_of, forecast) = match moment {
         Moment::Processing => (pair.ended_at.is_some(), due_at, false),
@@ -215,6 +254,7 @@ pub fn decide(
 /// which interactions count: every decision, risk, digest line and CLI view
 /// judges on this summary.
 pub fn week_summary(rules: &Rules, pair: Pair<'_>, as_of: DateTime<Utc>) -> Summary {
+    let rules = &*rules.pinned(pair.playbook);
     let started_at = pair.started.started_at;
     Summary::as_of(
         pair.ledger.iter().filter(|i| {
@@ -255,6 +295,18 @@ pub fn calls_for_pacing(
     first_intense(rules, started_at, std::slice::from_ref(interaction)).is_some()
 }
 
+/// Whether an interaction could call for the pacing tip under some playbook
+/// (a deliverable asked for, or a session with a length): the cheap test
+/// before the pair's own playbook is read.
+pub fn may_call_for_pacing(interaction: &Interaction) -> bool {
+    use crate::event::InteractionKind;
+    match interaction.kind {
+        InteractionKind::DeliverableRequested => true,
+        InteractionKind::Session => interaction.duration_minutes.is_some(),
+        _ => false,
+    }
+}
+
 /// The earliest intense interaction in the pair's first week, if any.
 fn first_intense(
     rules: &Rules,
@@ -285,6 +337,7 @@ pub struct Previewed {
 /// preview, and a once-key honoured as the delivery ledger would (the first
 /// step to send under it holds it). Rows come in due order.
 pub fn preview(rules: &Rules, pair: Pair<'_>, now: DateTime<Utc>) -> Vec<Previewed> {
+    let rules = &*rules.pinned(pair.playbook);
     let mut rows = plan(rules, pair.started, pair.ledger);
     rows.sort_by_key(|r| r.due_at);
     let mut held: HashMap<(String, Recipient), String> = HashMap::new();
@@ -354,6 +407,7 @@ pub fn risk_conditions(playbook: &Playbook) -> Vec<Condition> {
 /// judged on the interactions so far, each applied once the week has had time
 /// for it (see [`due_for_a_look`]). Empty: on track.
 pub fn risks(rules: &Rules, pair: Pair<'_>, now: DateTime<Utc>) -> Vec<Risk> {
+    let rules = &*rules.pinned(pair.playbook);
     let summary = week_summary(rules, pair, now);
     let day = timeline::program_day(pair.started.started_at, now, rules.scale);
     let thresholds = &rules.playbook.thresholds;

@@ -157,6 +157,7 @@ pub struct PairLine {
 
 /// One pair's line as of `now`.
 pub fn line(rules: &Rules, pair: Pair<'_>, now: DateTime<Utc>) -> PairLine {
+    let rules = &*rules.pinned(pair.playbook);
     let started = pair.started;
     let summary = decision::week_summary(rules, pair, now);
     PairLine {
@@ -417,6 +418,7 @@ mod tests {
     fn rules() -> Rules {
         Rules {
             playbook: Playbook::built_in(),
+            programs: Default::default(),
             scale: TimeScale::REAL,
             window: SendWindow::Off,
         }
@@ -685,6 +687,7 @@ mod tests {
                 ended_at: None,
                 ledger,
                 unsubscribed: &[],
+                playbook: None,
             },
             now,
         )
@@ -789,6 +792,7 @@ mod tests {
                 ended_at: None,
                 ledger: &w.ledger,
                 unsubscribed: &[],
+                playbook: None,
             })
             .collect();
         digest(

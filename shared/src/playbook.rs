@@ -109,6 +109,12 @@ pub struct Playbook {
     pub steps: Vec<Step>,
     /// The coordinator's side: reminders, recovery, the digest.
     pub coordinators: CoordinatorRules,
+    /// What a pair is pinned to: the first 16 hex digits of the SHA-256 of
+    /// its text. Editing the file makes a new version; pairs already started
+    /// keep theirs.
+    pub version: String,
+    /// The text it was parsed from (stored with the pairs pinned to it).
+    pub source: String,
 }
 
 /// How a playbook closes the coordinator's loop.
@@ -399,6 +405,8 @@ impl Playbook {
             &err,
         )?;
         Ok(Playbook {
+            version: version_of(text),
+            source: text.to_string(),
             coordinators,
             name: raw.name.into_inner(),
             week_days,
@@ -499,6 +507,43 @@ impl OneOrMany {
             OneOrMany::Many(v) => v.clone(),
         }
     }
+}
+
+/// A playbook text's version.
+pub fn version_of(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The playbooks of a deployment: one per program that has its own
+/// (`FIRSTWEEK_PLAYBOOKS_DIR/<program_id>.toml`), keyed by program id.
+pub type Programs = std::sync::Arc<std::collections::BTreeMap<String, Playbook>>;
+
+/// Loads every `<program_id>.toml` in `dir`, each validated (`file:line`).
+pub fn load_programs(dir: &std::path::Path) -> Result<Programs, PlaybookError> {
+    let unreadable = |message: String| PlaybookError {
+        source_name: dir.display().to_string(),
+        line: 0,
+        message,
+    };
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| unreadable(format!("cannot read the directory: {e}")))?;
+    let mut programs = std::collections::BTreeMap::new();
+    for entry in entries {
+        let path = entry.map_err(|e| unreadable(e.to_string()))?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let Some(program) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        programs.insert(program.to_string(), Playbook::load(&path)?);
+    }
+    Ok(std::sync::Arc::new(programs))
 }
 
 fn line_of(text: &str, byte: usize) -> usize {
@@ -638,6 +683,41 @@ mod tests {
         let e = error_of(&format!("name = \"x\"\ndigest_at = \"8am\"\n{STEP}"));
         assert_eq!(e.line, 2, "{e}");
         assert!(e.message.contains("`digest_at`"), "{e}");
+    }
+
+    #[test]
+    fn each_program_has_its_own_playbook_and_a_bad_one_is_refused_with_its_line() {
+        let dir = std::env::temp_dir().join(format!("fw-programs-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = "name = \"alpha\"\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\n";
+        std::fs::write(dir.join("alpha.toml"), good).unwrap();
+        std::fs::write(dir.join("notes.txt"), "not a playbook").unwrap();
+        let programs = load_programs(&dir).unwrap();
+        assert_eq!(programs.keys().collect::<Vec<_>>(), ["alpha"]);
+        assert_eq!(programs["alpha"].version, version_of(good));
+        let rules = crate::Rules {
+            playbook: Playbook::built_in(),
+            programs: programs.clone(),
+            scale: crate::timeline::TimeScale::REAL,
+            window: crate::timeline::SendWindow::Off,
+        };
+        assert_eq!(rules.for_program(Some("alpha")).playbook.name, "alpha");
+        assert_eq!(rules.for_program(Some("beta")).playbook.name, "first-week");
+        assert_eq!(rules.for_program(None).playbook.name, "first-week");
+        // A pair pinned to alpha is judged by alpha, whatever the default is now.
+        assert_eq!(
+            rules.pinned(Some(&programs["alpha"])).playbook.name,
+            "alpha"
+        );
+
+        std::fs::write(
+            dir.join("beta.toml"),
+            "name = \"beta\"\n\n[[step]]\nid = \"b\"\nat = \"soon\"\nto = [\"mentor\"]\n",
+        )
+        .unwrap();
+        let e = load_programs(&dir).unwrap_err();
+        assert!(e.source_name.ends_with("beta.toml") && e.line == 5, "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

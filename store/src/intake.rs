@@ -297,8 +297,10 @@ async fn record_many(
         outcomes[*i] = match known.get(&e.mentorship_id) {
             None => not_pacing(false),
             Some((_, true)) => not_pacing(true),
-            Some((started_at, false)) => {
-                if decision::calls_for_pacing(rules, *started_at, &interaction_of(e)) {
+            Some((_, false)) => {
+                // Which playbook the pair is pinned to is read only for the
+                // few interactions that could be intense under any playbook.
+                if decision::may_call_for_pacing(&interaction_of(e)) {
                     plan_pacing(tx, e, rules).await?
                 } else {
                     not_pacing(true)
@@ -332,19 +334,38 @@ async fn start(
 ) -> Result<Ingested, StoreError> {
     let people = serde_json::to_value(e)
         .map_err(|err| StoreError::Corrupt(e.mentorship_id.clone(), err.to_string()))?;
+    // The pair is pinned to the playbook it starts under: its program's, or the default.
+    let starting = rules.for_program(e.program_id.as_deref());
+    let playbook = &starting.playbook;
+    let own = e
+        .program_id
+        .as_deref()
+        .filter(|p| rules.programs.contains_key(*p));
+    sqlx::query(
+        "INSERT INTO playbooks (version, name, program_id, source) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (version) DO NOTHING",
+    )
+    .bind(&playbook.version)
+    .bind(&playbook.name)
+    .bind(own)
+    .bind(&playbook.source)
+    .execute(&mut **tx)
+    .await?;
     let inserted = sqlx::query(
-        "INSERT INTO mentorships (id, program_id, started_at, people) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO mentorships (id, program_id, started_at, people, playbook_version) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&e.mentorship_id)
     .bind(&e.program_id)
     .bind(e.started_at)
     .bind(people)
+    .bind(&playbook.version)
     .execute(&mut **tx)
     .await?
     .rows_affected();
     if inserted == 0 {
         return correct(tx, e, rules).await;
     }
+    let rules = &starting;
     let ending: Option<(DateTime<Utc>, Option<String>)> =
         sqlx::query_as("SELECT ended_at, reason FROM mentorship_endings WHERE mentorship_id = $1")
             .bind(&e.mentorship_id)
@@ -403,6 +424,7 @@ async fn correct(
     // times. Rows being published, sent or retried keep theirs (a retry's
     // time is the worker's backoff, not the plan's).
     let ledger = interactions(&mut **tx, &e.mentorship_id).await?;
+    let rules = &*rules.pinned(stored.playbook.as_deref());
     let rows = decision::plan(rules, &corrected, &ledger);
     let steps: Vec<&str> = rows.iter().map(|r| r.step_id.as_str()).collect();
     let recipients: Vec<&str> = rows.iter().map(|r| r.recipient.as_str()).collect();
@@ -461,6 +483,7 @@ async fn plan_pacing(
     if pair.ended_at.is_some() {
         return Ok(not_pacing(true));
     }
+    let rules = &*rules.pinned(pair.playbook.as_deref());
     let rows = decision::pacing(rules, &pair.started, &[interaction_of(e)]);
     if rows.is_empty() {
         return Ok(not_pacing(true));

@@ -2,12 +2,13 @@
 //! Interaction rows are decoded here and nowhere else.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use firstweek::decision::Pair;
 use firstweek::event::{Actor, InteractionKind, MentorshipStarted};
 use firstweek::interaction::Interaction;
-use firstweek::playbook::{MAX_MIN_INTERACTIONS, Recipient};
+use firstweek::playbook::{MAX_MIN_INTERACTIONS, Playbook, Recipient};
 use sqlx::{Postgres, Row};
 
 use crate::StoreError;
@@ -21,6 +22,8 @@ pub struct PairRecord {
     pub ended_at: Option<DateTime<Utc>>,
     /// Its mentor and/or mentee, if they unsubscribed.
     pub unsubscribed: Vec<Recipient>,
+    /// The playbook it started with (`None`: from before pinning).
+    pub playbook: Option<Arc<Playbook>>,
 }
 
 impl PairRecord {
@@ -31,6 +34,7 @@ impl PairRecord {
             ended_at: self.ended_at,
             ledger,
             unsubscribed: &self.unsubscribed,
+            playbook: self.playbook.as_deref(),
         }
     }
 }
@@ -69,7 +73,9 @@ pub(crate) fn started_of(
 macro_rules! unsubscribed_column {
     () => {
         "ARRAY(SELECT v.side FROM (VALUES ('mentor', people -> 'mentor' ->> 'id'), ('mentee', people -> 'mentee' ->> 'id')) AS v(side, person)
-               WHERE EXISTS (SELECT 1 FROM unsubscribed u WHERE u.person_id = v.person)) AS unsubscribed"
+               WHERE EXISTS (SELECT 1 FROM unsubscribed u WHERE u.person_id = v.person)) AS unsubscribed,
+         playbook_version,
+         (SELECT pb.source FROM playbooks pb WHERE pb.version = playbook_version) AS playbook_source"
     };
 }
 pub(crate) use unsubscribed_column;
@@ -77,11 +83,35 @@ pub(crate) use unsubscribed_column;
 /// Decodes a pair from a row with `people`, `ended_at` and `unsubscribed`.
 pub(crate) fn record_of(id: &str, row: &sqlx::postgres::PgRow) -> Result<PairRecord, StoreError> {
     let sides: Vec<String> = row.try_get("unsubscribed")?;
+    let version: Option<String> = row.try_get("playbook_version")?;
+    let source: Option<String> = row.try_get("playbook_source")?;
+    let playbook = match (version, source) {
+        (Some(version), Some(source)) => Some(pinned(id, &version, &source)?),
+        _ => None,
+    };
     Ok(PairRecord {
         started: started_of(id, row.try_get("people")?)?,
         ended_at: row.try_get("ended_at")?,
         unsubscribed: sides.iter().filter_map(|s| Recipient::parse(s)).collect(),
+        playbook,
     })
+}
+
+/// A pinned playbook, parsed once per process: a version's text never
+/// changes (it is its digest), so the cache can never be stale.
+fn pinned(id: &str, version: &str, source: &str) -> Result<Arc<Playbook>, StoreError> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Playbook>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(version).cloned()) {
+        return Ok(p);
+    }
+    let parsed = Playbook::parse(&format!("pinned playbook {version}"), source)
+        .map_err(|e| StoreError::Corrupt(id.to_string(), e.to_string()))?;
+    let parsed = Arc::new(parsed);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(version.to_string(), parsed.clone());
+    }
+    Ok(parsed)
 }
 
 /// A stored pair by id.

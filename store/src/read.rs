@@ -177,3 +177,38 @@ pub async fn deliveries(
     .fetch_all(pool)
     .await?)
 }
+
+/// How many pairs are pinned to each playbook version (`None`: pairs from
+/// before pinning), by program.
+#[derive(Debug, Clone)]
+pub struct PinnedPlaybook {
+    /// The program whose file it came from (`None`: the default playbook).
+    pub program_id: Option<String>,
+    /// The version (`None`: pairs from before pinning).
+    pub version: Option<String>,
+    /// The playbook's name.
+    pub name: Option<String>,
+    /// Pairs pinned to it.
+    pub pairs: i64,
+}
+
+/// Pairs per pinned playbook version.
+pub async fn pinned_playbooks(pool: &PgPool) -> Result<Vec<PinnedPlaybook>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT p.program_id, m.playbook_version, p.name, count(*) AS pairs
+         FROM mentorships m LEFT JOIN playbooks p ON p.version = m.playbook_version
+         GROUP BY 1, 2, 3 ORDER BY 1 NULLS FIRST, 2",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PinnedPlaybook {
+                program_id: r.try_get("program_id")?,
+                version: r.try_get("playbook_version")?,
+                name: r.try_get("name")?,
+                pairs: r.try_get("pairs")?,
+            })
+        })
+        .collect()
+}

@@ -51,6 +51,7 @@ impl TestDb {
     pub async fn ingest(&self, routing_key: &str, body: &Value) -> anyhow::Result<()> {
         let rules = Rules {
             playbook: Playbook::built_in(),
+            programs: Default::default(),
             scale: TimeScale::REAL,
             window: SendWindow::Off,
         };

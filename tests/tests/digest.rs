@@ -241,6 +241,7 @@ async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() 
     // An escalation nobody has acknowledged, opened yesterday.
     let rules = Rules {
         playbook: Playbook::load(&playbook)?,
+        programs: Default::default(),
         scale: TimeScale::new(scale).context("scale")?,
         window: SendWindow::Off,
     };

@@ -65,6 +65,7 @@ async fn a_noisy_pair_loads_a_bounded_ledger_that_changes_no_decision() -> anyho
     let db = TestDb::create("fwledger").await?;
     let rules = Rules {
         playbook: Playbook::built_in(),
+        programs: Default::default(),
         scale: TimeScale::REAL,
         window: SendWindow::Off,
     };
@@ -153,6 +154,7 @@ async fn a_noisy_pair_loads_a_bounded_ledger_that_changes_no_decision() -> anyho
         ended_at: None,
         ledger,
         unsubscribed: &[],
+        playbook: None,
     };
     let want = decisions(&rules, pair(&full));
     assert!(

@@ -167,10 +167,17 @@ impl Steps {
                     .await;
             }
         };
-        // A verdict to send implies the step and the pair exist.
-        let (Some(step), Some(pair)) = (self.cfg.rules.playbook.step(&row.step_id), pair) else {
+        // A verdict to send implies the pair and its step (in the playbook
+        // the pair is pinned to) exist.
+        let Some(pair) = pair else {
             return self
                 .finish(&row, RowStatus::Skipped, &Skip::UnknownPair.reason())
+                .await;
+        };
+        let rules = self.cfg.rules.pinned(pair.playbook.as_deref());
+        let Some(step) = rules.playbook.step(&row.step_id) else {
+            return self
+                .finish(&row, RowStatus::Skipped, &Skip::NotInPlaybook.reason())
                 .await;
         };
         let started = &pair.started;
@@ -182,14 +189,9 @@ impl Steps {
         if escalating {
             let day = program_day(started.started_at, evidence.as_of, self.cfg.rules.scale);
             let sighting = Sighting::new(&row.step_id, day, &evidence);
-            let opening = store::open_escalation(
-                &self.pool,
-                &self.cfg.rules,
-                started,
-                &row.step_id,
-                &sighting,
-            )
-            .await?;
+            let opening =
+                store::open_escalation(&self.pool, &rules, started, &row.step_id, &sighting)
+                    .await?;
             if !opening.opens {
                 let skip = Skip::AddedToEscalation {
                     opened_by: opening.escalation.opened_by,
@@ -365,6 +367,8 @@ impl Steps {
 
     /// Links live through the pair's week and a margin (at least two program days).
     fn link_expiry(&self, started: &MentorshipStarted) -> chrono::DateTime<Utc> {
+        // Eight program days past the default week: a margin over any
+        // program's week short of that, and links are cheap to reissue.
         let rules = &self.cfg.rules;
         let expires = started.started_at + decision::horizon(rules, Duration::days(8));
         expires.max(Utc::now() + rules.scale.wall(Duration::days(2)))

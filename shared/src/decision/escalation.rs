@@ -20,6 +20,7 @@ pub fn remind_at(rules: &Rules, opened_at: DateTime<Utc>) -> Option<DateTime<Utc
 /// Whether the pair has recovered by the playbook's `resolve_when`, on all
 /// its interactions so far (a pair may recover after its first week).
 pub fn recovered(rules: &Rules, pair: Pair<'_>, now: DateTime<Utc>) -> bool {
+    let rules = &*rules.pinned(pair.playbook);
     let summary = Summary::as_of(pair.ledger, now);
     let thresholds = &rules.playbook.thresholds;
     rules
@@ -270,6 +271,7 @@ mod tests {
     fn the_reminder_is_due_remind_after_in_program_time() {
         let rules = Rules {
             playbook: Playbook::built_in(),
+            programs: Default::default(),
             scale: TimeScale::new(24.0).unwrap_or_else(|| unreachable!()),
             window: SendWindow::Off,
         };

@@ -83,6 +83,7 @@ fn lasting(kind: InteractionKind, hour: i64, minutes: u32) -> Interaction {
 fn rules(playbook: Playbook) -> Rules {
     Rules {
         playbook,
+        programs: Default::default(),
         scale: TimeScale::REAL,
         window: SendWindow::Off,
     }
@@ -115,6 +116,7 @@ fn pair<'a>(
         ended_at,
         ledger,
         unsubscribed: &[],
+        playbook: None,
     }
 }
 
