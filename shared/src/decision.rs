@@ -200,12 +200,12 @@ pub fn decide(
         verdict,
         forecast: false,
     };
-    let Some(pair) = pair else {
-        return on_time(Verdict::Skip(Skip::UnknownPair));
-    };
-    let rules = &*rules.pinned(pair.playbook);
+    let rules = &*rules.pinned(pair.and_then(|p| p.playbook));
     let Some(step) = rules.playbook.step(step_id) else {
         return on_time(Verdict::Skip(Skip::NotInPlaybook));
+    };
+    let Some(pair) = pair else {
+        return on_time(Verdict::Skip(Skip::UnknownPair));
     };
     let (ended, as_of, forecast) = match moment {
         Moment::Processing => (pair.ended_at.is_some(), due_at, false),

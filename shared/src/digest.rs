@@ -374,15 +374,7 @@ fn escalation_line(
                 total: summary.total,
                 by_mentor: summary.mentor,
                 by_mentee: summary.mentee,
-                kinds: summary
-                    .by_kind
-                    .iter()
-                    .map(|(kind, (mentor, mentee))| KindCount {
-                        kind: (*kind).to_string(),
-                        mentor: *mentor,
-                        mentee: *mentee,
-                    })
-                    .collect(),
+                kinds: KindCount::of(&summary),
                 last_activity: summary.last_activity.map(when),
                 open_since,
             }

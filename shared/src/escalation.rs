@@ -227,6 +227,21 @@ pub struct KindCount {
     pub mentee: u32,
 }
 
+impl KindCount {
+    /// A summary's counts by kind, in kind order.
+    pub fn of(summary: &Summary) -> Vec<KindCount> {
+        summary
+            .by_kind
+            .iter()
+            .map(|(kind, (mentor, mentee))| KindCount {
+                kind: (*kind).to_string(),
+                mentor: *mentor,
+                mentee: *mentee,
+            })
+            .collect()
+    }
+}
+
 impl Sighting {
     /// The sighting of a step that fired with this evidence.
     pub fn new(step_id: &str, day: i64, evidence: &crate::decision::Evidence) -> Sighting {
@@ -240,15 +255,7 @@ impl Sighting {
             total: s.total,
             mentor: s.mentor,
             mentee: s.mentee,
-            by_kind: s
-                .by_kind
-                .iter()
-                .map(|(kind, (mentor, mentee))| KindCount {
-                    kind: (*kind).to_string(),
-                    mentor: *mentor,
-                    mentee: *mentee,
-                })
-                .collect(),
+            by_kind: KindCount::of(s),
             last_activity: s.last_activity,
         }
     }

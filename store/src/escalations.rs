@@ -262,6 +262,17 @@ async fn withdraw_reminder(
     Ok(())
 }
 
+/// The pair's escalation, locked, if it is `coordinator_key`'s (any, without one).
+async fn own(
+    tx: &mut Transaction<'_, Postgres>,
+    mentorship_id: &str,
+    coordinator_key: Option<&str>,
+) -> Result<Option<Escalation>, StoreError> {
+    lock_pair(tx, mentorship_id).await?;
+    let found = fetch(&mut **tx, mentorship_id).await?;
+    Ok(found.filter(|e| coordinator_key.is_none_or(|k| k == e.coordinator_key)))
+}
+
 /// What acknowledging (or closing) an escalation found.
 #[derive(Debug, Clone)]
 pub enum Change {
@@ -283,13 +294,9 @@ pub async fn acknowledge(
     coordinator_key: Option<&str>,
 ) -> Result<Change, StoreError> {
     let mut tx = pool.begin().await?;
-    lock_pair(&mut tx, mentorship_id).await?;
-    let Some(before) = fetch(&mut *tx, mentorship_id).await? else {
+    let Some(before) = own(&mut tx, mentorship_id, coordinator_key).await? else {
         return Ok(Change::NotFound);
     };
-    if coordinator_key.is_some_and(|k| k != before.coordinator_key) {
-        return Ok(Change::NotFound);
-    }
     if before.state != State::Open {
         return Ok(Change::Already(before));
     }
@@ -320,13 +327,9 @@ pub async fn close_escalation(
     coordinator_key: Option<&str>,
 ) -> Result<Change, StoreError> {
     let mut tx = pool.begin().await?;
-    lock_pair(&mut tx, mentorship_id).await?;
-    let Some(before) = fetch(&mut *tx, mentorship_id).await? else {
+    let Some(before) = own(&mut tx, mentorship_id, coordinator_key).await? else {
         return Ok(Change::NotFound);
     };
-    if coordinator_key.is_some_and(|k| k != before.coordinator_key) {
-        return Ok(Change::NotFound);
-    }
     if before.state == State::Resolved {
         return Ok(Change::Already(before));
     }

@@ -88,6 +88,23 @@ pub struct Options {
     pub smtp_tls: bool,
 }
 
+impl Options {
+    /// Services started by the test (not at once), this clock, and links in
+    /// emails pointing at a `firstweek-web` the test runs on `web_port`.
+    pub fn with_links(scale: f64, web_port: u16) -> Options {
+        let mut options = Options {
+            scale,
+            start_services: false,
+            ..Options::default()
+        };
+        options.env.push((
+            "FIRSTWEEK_PUBLIC_URL".into(),
+            format!("http://127.0.0.1:{web_port}"),
+        ));
+        options
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -892,44 +909,31 @@ pub fn port() -> u16 {
 
 /// GET `path` on 127.0.0.1:`port`; the whole response ("" when nothing answers).
 pub async fn http_get(port: u16, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .ok()?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.ok()?;
-        Some(String::from_utf8_lossy(&buf).into_owned())
-    };
-    tokio::time::timeout(Duration::from_secs(3), attempt)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+    http(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+    )
+    .await
 }
 
 /// POST a form (`application/x-www-form-urlencoded`) to `path` on
 /// 127.0.0.1:`port`; the whole response ("" when nothing answers).
 pub async fn http_post(port: u16, path: &str, form: &str) -> String {
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    http(port, &request).await
+}
+
+/// Sends one raw HTTP/1.1 request and reads the whole response (3 s at most).
+async fn http(port: u16, request: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let attempt = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .ok()?;
-        s.write_all(
-            format!(
-                "POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{form}",
-                form.len()
-            )
-            .as_bytes(),
-        )
-        .await
-        .ok()?;
+        s.write_all(request.as_bytes()).await.ok()?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.ok()?;
         Some(String::from_utf8_lossy(&buf).into_owned())

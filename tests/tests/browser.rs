@@ -102,15 +102,7 @@ async fn mail_to(
 async fn a_coordinator_acknowledges_and_a_mentor_answers_from_their_emails() -> anyhow::Result<()> {
     use firstweek_tests::{Env, Options, Pair, link_in, port};
     let web = port();
-    let mut options = Options {
-        scale: 14_400.0,
-        start_services: false,
-        ..Options::default()
-    };
-    options.env.push((
-        "FIRSTWEEK_PUBLIC_URL".into(),
-        format!("http://127.0.0.1:{web}"),
-    ));
+    let options = Options::with_links(14_400.0, web);
     let mut env = Env::start(options).await?;
     // Silent for 4.3 program days: the check-in and the early escalation are due.
     let pair = Pair::new(

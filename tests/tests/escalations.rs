@@ -45,17 +45,9 @@ async fn state(env: &Env, pair: &Pair) -> anyhow::Result<(String, Option<String>
 #[tokio::test(flavor = "multi_thread")]
 async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyhow::Result<()> {
     let (web, admin) = (port(), port());
-    let mut options = Options {
-        // A program day lasts 6 s: the reminder (2 days) comes 12 s after
-        // the escalation, the day-7 escalation 17 s into the test.
-        scale: 14_400.0,
-        start_services: false,
-        ..Options::default()
-    };
-    options.env.push((
-        "FIRSTWEEK_PUBLIC_URL".into(),
-        format!("http://127.0.0.1:{web}"),
-    ));
+    // A program day lasts 6 s: the reminder (2 days) comes 12 s after the
+    // escalation, the day-7 escalation 17 s into the test.
+    let options = Options::with_links(14_400.0, web);
     let mut env = Env::start(options).await?;
     let events = env.listen("escalation.#").await?;
     // Silent since their start 4.3 program days ago: the early escalation is due.

@@ -58,16 +58,8 @@ fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
 #[tokio::test(flavor = "multi_thread")]
 async fn participants_answer_and_unsubscribe_by_link() -> anyhow::Result<()> {
     let web = port();
-    let mut options = Options {
-        // A program day lasts 6 s: check-in at 12 s, plan reminder at 24 s, day 7 at 42 s.
-        scale: 14_400.0,
-        start_services: false,
-        ..Options::default()
-    };
-    options.env.push((
-        "FIRSTWEEK_PUBLIC_URL".into(),
-        format!("http://127.0.0.1:{web}"),
-    ));
+    // A program day lasts 6 s: check-in at 12 s, plan reminder at 24 s, day 7 at 42 s.
+    let options = Options::with_links(14_400.0, web);
     let mut env = Env::start(options).await?;
     let events = env.listen("participant.#").await?;
     let start = Utc::now();

@@ -247,15 +247,7 @@ async fn main() -> anyhow::Result<()> {
     // the demo's coordinator, without a zone, has had their 00:00 UTC today,
     // and the digest job ticks once, on program day 3.
     let playbook = digest_playbook("fw-demo", "00:00", false)?;
-    let mut options = Options {
-        scale,
-        start_services: false,
-        ..Options::default()
-    };
-    options.env.push((
-        "FIRSTWEEK_PUBLIC_URL".into(),
-        format!("http://127.0.0.1:{web}"),
-    ));
+    let mut options = Options::with_links(scale, web);
     options
         .env
         .push(("FIRSTWEEK_PLAYBOOK".into(), playbook.display().to_string()));
