@@ -19,7 +19,7 @@ pub struct PairRecord {
     pub started: MentorshipStarted,
     /// When it ended, if an ending was recorded.
     pub ended_at: Option<DateTime<Utc>>,
-    /// Its mentor and/or mentee, if they unsubscribed.
+    /// Its mentor and/or mentee if they unsubscribed, and any side erased.
     pub unsubscribed: Vec<Recipient>,
 }
 
@@ -64,12 +64,16 @@ pub(crate) fn started_of(
     serde_json::from_value(people).map_err(|e| StoreError::Corrupt(id.to_string(), e.to_string()))
 }
 
-/// The sides of a pair whose person unsubscribed, as a column `unsubscribed`
-/// (a macro, so queries stay static strings).
+/// The sides of a pair whose person unsubscribed (mentor, mentee) or was
+/// erased (any side: it carries an erasure's placeholder), as a column
+/// `unsubscribed` (a macro, so queries stay static strings). An erased
+/// person gets no email the same way an unsubscribed one does.
 macro_rules! unsubscribed_column {
     () => {
-        "ARRAY(SELECT v.side FROM (VALUES ('mentor', people -> 'mentor' ->> 'id'), ('mentee', people -> 'mentee' ->> 'id')) AS v(side, person)
-               WHERE EXISTS (SELECT 1 FROM unsubscribed u WHERE u.person_id = v.person)) AS unsubscribed"
+        "ARRAY(SELECT v.side FROM (VALUES ('mentor', people -> 'mentor' ->> 'id'), ('mentee', people -> 'mentee' ->> 'id'),
+                                          ('coordinator', people -> 'coordinator' ->> 'email')) AS v(side, person)
+               WHERE (v.side <> 'coordinator' AND EXISTS (SELECT 1 FROM unsubscribed u WHERE u.person_id = v.person))
+                  OR EXISTS (SELECT 1 FROM erasures e WHERE e.placeholder_id = v.person OR e.placeholder_email = v.person)) AS unsubscribed"
     };
 }
 pub(crate) use unsubscribed_column;

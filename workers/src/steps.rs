@@ -250,6 +250,12 @@ impl Steps {
                 .finish(row, RowStatus::Skipped, &Skip::UnknownPair.reason())
                 .await;
         };
+        // An erased coordinator gets no reminder or notice either.
+        if pair.unsubscribed.contains(&Recipient::Coordinator) {
+            return self
+                .finish(row, RowStatus::Skipped, &Skip::Unsubscribed.reason())
+                .await;
+        }
         let escalation = store::escalation(&self.pool, row.subject.id()).await?;
         if let Err(withdrawn) = decision::escalation::notice(notice, escalation.as_ref()) {
             return self
