@@ -58,7 +58,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             said += &format!(
                 "; {} removed",
                 crate::table::count(p.removed, "dead letter", "dead letters")
-            )
+            );
         }
         None => said += "; dead letters not checked (--keep-dead-letters)",
     }

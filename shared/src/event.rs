@@ -839,7 +839,7 @@ mod tests {
         for bad in ["", "a b", "cy@@example.org"] {
             match parse(PERSON_ERASED, &erased(bad)) {
                 Err(e @ InvalidEvent::Field { .. }) => {
-                    assert!(e.to_string().starts_with("field `person_id`"), "{e}")
+                    assert!(e.to_string().starts_with("field `person_id`"), "{e}");
                 }
                 other => panic!("{bad:?}: expected a field error, got {other:?}"),
             }

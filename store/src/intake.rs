@@ -200,7 +200,7 @@ pub async fn ingest_batch(
             Event::Unsubscribed(e) => outcomes[i] = unsubscribe(&mut tx, e).await?,
             Event::Erased(e) => {
                 let target = Target::new(&e.person_id);
-                outcomes[i] = Ingested::Erased(erase_in(&mut tx, &target, ErasedVia::Event).await?)
+                outcomes[i] = Ingested::Erased(erase_in(&mut tx, &target, ErasedVia::Event).await?);
             }
             _ => {}
         }
