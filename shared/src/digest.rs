@@ -685,6 +685,7 @@ mod tests {
                 ended_at: None,
                 ledger,
                 unsubscribed: &[],
+                erased: &[],
             },
             now,
         )
@@ -789,6 +790,7 @@ mod tests {
                 ended_at: None,
                 ledger: &w.ledger,
                 unsubscribed: &[],
+                erased: &[],
             })
             .collect();
         digest(

@@ -19,8 +19,10 @@ pub struct PairRecord {
     pub started: MentorshipStarted,
     /// When it ended, if an ending was recorded.
     pub ended_at: Option<DateTime<Utc>>,
-    /// Its mentor and/or mentee if they unsubscribed, and any side erased.
+    /// Its mentor and/or mentee, if they unsubscribed.
     pub unsubscribed: Vec<Recipient>,
+    /// Its sides whose person was erased (they carry an erasure's placeholder).
+    pub erased: Vec<Recipient>,
 }
 
 impl PairRecord {
@@ -31,6 +33,7 @@ impl PairRecord {
             ended_at: self.ended_at,
             ledger,
             unsubscribed: &self.unsubscribed,
+            erased: &self.erased,
         }
     }
 }
@@ -64,27 +67,32 @@ pub(crate) fn started_of(
     serde_json::from_value(people).map_err(|e| StoreError::Corrupt(id.to_string(), e.to_string()))
 }
 
-/// The sides of a pair whose person unsubscribed (mentor, mentee) or was
-/// erased (any side: it carries an erasure's placeholder), as a column
-/// `unsubscribed` (a macro, so queries stay static strings). An erased
-/// person gets no email the same way an unsubscribed one does.
+/// The sides of a pair whose person unsubscribed (mentor, mentee), as a
+/// column `unsubscribed`, and those whose person was erased (any side: it
+/// carries an erasure's placeholder), as a column `erased` (a macro, so
+/// queries stay static strings).
 macro_rules! unsubscribed_column {
     () => {
-        "ARRAY(SELECT v.side FROM (VALUES ('mentor', people -> 'mentor' ->> 'id'), ('mentee', people -> 'mentee' ->> 'id'),
+        "ARRAY(SELECT v.side FROM (VALUES ('mentor', people -> 'mentor' ->> 'id'), ('mentee', people -> 'mentee' ->> 'id')) AS v(side, person)
+               WHERE EXISTS (SELECT 1 FROM unsubscribed u WHERE u.person_id = v.person)) AS unsubscribed,
+         ARRAY(SELECT v.side FROM (VALUES ('mentor', people -> 'mentor' ->> 'id'), ('mentee', people -> 'mentee' ->> 'id'),
                                           ('coordinator', people -> 'coordinator' ->> 'email')) AS v(side, person)
-               WHERE (v.side <> 'coordinator' AND EXISTS (SELECT 1 FROM unsubscribed u WHERE u.person_id = v.person))
-                  OR EXISTS (SELECT 1 FROM erasures e WHERE e.placeholder_id = v.person OR e.placeholder_email = v.person)) AS unsubscribed"
+               WHERE EXISTS (SELECT 1 FROM erasures e WHERE e.placeholder_id = v.person OR e.placeholder_email = v.person)) AS erased"
     };
 }
 pub(crate) use unsubscribed_column;
 
-/// Decodes a pair from a row with `people`, `ended_at` and `unsubscribed`.
+/// Decodes a pair from a row with `people`, `ended_at`, `unsubscribed` and `erased`.
 pub(crate) fn record_of(id: &str, row: &sqlx::postgres::PgRow) -> Result<PairRecord, StoreError> {
-    let sides: Vec<String> = row.try_get("unsubscribed")?;
+    let sides = |column: &str| -> Result<Vec<Recipient>, StoreError> {
+        let names: Vec<String> = row.try_get(column)?;
+        Ok(names.iter().filter_map(|s| Recipient::parse(s)).collect())
+    };
     Ok(PairRecord {
         started: started_of(id, row.try_get("people")?)?,
         ended_at: row.try_get("ended_at")?,
-        unsubscribed: sides.iter().filter_map(|s| Recipient::parse(s)).collect(),
+        unsubscribed: sides("unsubscribed")?,
+        erased: sides("erased")?,
     })
 }
 

@@ -153,6 +153,7 @@ async fn a_noisy_pair_loads_a_bounded_ledger_that_changes_no_decision() -> anyho
         ended_at: None,
         ledger,
         unsubscribed: &[],
+        erased: &[],
     };
     let want = decisions(&rules, pair(&full));
     assert!(

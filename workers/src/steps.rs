@@ -251,9 +251,9 @@ impl Steps {
                 .await;
         };
         // An erased coordinator gets no reminder or notice either.
-        if pair.unsubscribed.contains(&Recipient::Coordinator) {
+        if pair.erased.contains(&Recipient::Coordinator) {
             return self
-                .finish(row, RowStatus::Skipped, &Skip::Unsubscribed.reason())
+                .finish(row, RowStatus::Skipped, &Skip::Erased.reason())
                 .await;
         }
         let escalation = store::escalation(&self.pool, row.subject.id()).await?;
