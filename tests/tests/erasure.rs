@@ -132,9 +132,29 @@ async fn an_erased_mentee_receives_nothing_more_and_is_found_nowhere() -> anyhow
     let mut again = started.clone();
     again["event_id"] = format!("{}-start-again", gone.id).into();
     env.publish_json("mentorship.started", &again).await?;
+    // So does a new pair of theirs: it is stored with the placeholder.
+    let later = Pair::new(&format!("{}-later", env.name), start);
+    let mut other = later.started(&format!("{}-start", later.id));
+    other["mentee"] = started["mentee"].clone();
+    env.publish_json("mentorship.started", &other).await?;
 
-    env.wait_settled(&[&gone.id, &kept.id], Duration::from_secs(120))
+    env.wait_settled(&[&gone.id, &kept.id, &later.id], Duration::from_secs(120))
         .await?;
+    let skipped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM timeline WHERE mentorship_id = ANY($1) AND recipient = 'mentee'
+           AND outcome = 'the recipient was erased'",
+    )
+    .bind([gone.id.clone(), later.id.clone()])
+    .fetch_one(&env.pool)
+    .await?;
+    assert!(skipped >= 3, "their rows say why: {skipped}");
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT people -> 'mentee' ->> 'name' FROM mentorships WHERE id = ANY($1)",
+    )
+    .bind([gone.id.clone(), later.id.clone()])
+    .fetch_all(&env.pool)
+    .await?;
+    assert_eq!(names, ["erased", "erased"]);
     let mails = env.mails();
     assert_eq!(
         to(&mails, &gone.mentee()),
