@@ -419,6 +419,11 @@ if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ] && com
       allowed "SELECT EXISTS (SELECT 1 FROM unsubscribed WHERE person_id = 'p')" &&
       refused 'DELETE FROM unsubscribed WHERE false' || return 1
     fi
+    if exists erasures; then
+      allowed "SELECT EXISTS (SELECT 1 FROM erasures e WHERE e.placeholder_id = 'p' OR e.placeholder_email = 'p')" &&
+      refused 'SELECT subject_hash FROM erasures' &&
+      refused 'DELETE FROM erasures WHERE false' || return 1
+    fi
   }
   if ! out=$("${as_pg[@]}" "$pg_bin/initdb" -D "$pgdata" -A trust -U postgres --no-sync 2>&1); then
     skip "postgres: initdb failed here: $(tail -n 1 <<<"$out")"

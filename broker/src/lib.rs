@@ -32,6 +32,9 @@ use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
 
+mod purge;
+pub use purge::{Purged, purge_dead_letters};
+
 /// The public exchange.
 pub const EXCHANGE: &str = "firstweek";
 /// Where workers read contract events.

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod at_risk;
 mod dead;
 mod env;
+mod erase;
 mod escalation;
 mod playbook;
 mod publish;
@@ -56,6 +57,14 @@ enum Command {
     /// others stay in the queue, in order.
     #[command(subcommand)]
     Dead(dead::Command),
+    /// Forget a person, as a `person.erased` event does (needs DATABASE_URL and AMQP_URL)
+    ///
+    /// No more email to them; their name, address and time zone are
+    /// replaced in every pair naming them (the pairs' counts stay), only a
+    /// hash is kept so a later start naming them is stored with the
+    /// placeholder, and the dead letters mentioning them are removed from
+    /// `firstweek.dead` (the others are republished there, with confirms).
+    Erase(erase::Args),
     /// Escalations: list, show, acknowledge, resolve (needs DATABASE_URL)
     ///
     /// An escalation is opened by the first coordinator step that fires for
@@ -121,6 +130,7 @@ async fn run_async(command: Command, out: &mut dyn Write) -> anyhow::Result<()> 
         Command::Timeline(args) => timeline::run(args, out).await,
         Command::AtRisk(args) => at_risk::run(args, out).await,
         Command::Dead(cmd) => dead::run(cmd, out).await,
+        Command::Erase(args) => erase::run(args, out).await,
         Command::Escalation(cmd) => escalation::run(cmd, out).await,
         Command::Playbook(playbook::Command::DryRun(args)) => playbook::dry_run(args, out).await,
         Command::Playbook(playbook::Command::List) => playbook::list(out).await,

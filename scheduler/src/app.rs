@@ -16,7 +16,7 @@ use firstweek_ops::{backoff::Backoff, database};
 use firstweek_store as store;
 
 use crate::publisher::Publisher;
-use crate::{backlog, digest, heartbeat};
+use crate::{backlog, digest, heartbeat, retention};
 
 /// Heartbeats are a second apart; a row due before the next one is woken for
 /// (at most every `MIN_GAP`, so a steady stream of due rows is published in
@@ -101,6 +101,11 @@ async fn publish(
         )
         .await
         .context("starting the daily digest")?;
+    }
+    if let Some(days) = settings.retention_days {
+        retention::add_job(&cron, days, pool.clone(), settings.rules.clone())
+            .await
+            .context("starting the retention job")?;
     }
     backlog::add_job(&cron, pool.clone(), settings.amqp_url.clone())
         .await

@@ -2,7 +2,8 @@
 //! (tokio-cron-scheduler, every second) wakes the publisher, which claims due
 //! timeline rows in PostgreSQL and publishes them to RabbitMQ with publisher
 //! confirms; a daily job adds the coordinators' digests; another samples the
-//! backlog gauges. [`App::build`] from the settings, then
+//! backlog gauges; with `FIRSTWEEK_RETENTION_DAYS`, another forgets the
+//! people of old pairs. [`App::build`] from the settings, then
 //! [`App::run_until_stopped`].
 
 mod announcer;
@@ -11,5 +12,6 @@ mod backlog;
 mod digest;
 mod heartbeat;
 mod publisher;
+mod retention;
 
 pub use app::App;

@@ -96,6 +96,10 @@ pub struct Settings {
     /// `FIRSTWEEK_STALE_AFTER`: a step handled more than this (program time)
     /// after it became sendable is skipped as stale; `None`: never (`off`).
     pub stale_after: Option<chrono::Duration>,
+    /// `FIRSTWEEK_RETENTION_DAYS`: the scheduler forgets the people of pairs
+    /// that ended, or finished their first week, longer ago than this many
+    /// program days; `None` (the default, or `off`): never.
+    pub retention_days: Option<u32>,
 }
 
 /// What becomes of an email whose whole message reached the SMTP server but
@@ -377,6 +381,27 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
         }
     }
 
+    /// `FIRSTWEEK_RETENTION_DAYS`: whole program days from 1 to 36500, or
+    /// `off` (the default): how long the people of a finished pair are kept.
+    pub fn retention_days(&self) -> Result<Option<u32>, ConfigError> {
+        match self.var("FIRSTWEEK_RETENTION_DAYS") {
+            None => Ok(None),
+            Some(v) if v.trim().eq_ignore_ascii_case("off") => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|d| (1..=36_500).contains(d))
+                .map(Some)
+                .ok_or_else(|| {
+                    invalid(
+                        "FIRSTWEEK_RETENTION_DAYS",
+                        format!("{v:?} is not a number of days from 1 to 36500, or off"),
+                    )
+                }),
+        }
+    }
+
     fn seconds(&self, variable: &'static str, default: i64) -> Result<i64, ConfigError> {
         match self.var(variable) {
             None => Ok(default),
@@ -554,6 +579,7 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
                     .unwrap_or_else(|| "1d".into()),
             )
             .map_err(|p| invalid("FIRSTWEEK_STALE_AFTER", p))?,
+            retention_days: self.retention_days()?,
         })
     }
 }
@@ -624,6 +650,9 @@ mod tests {
             ("FIRSTWEEK_PUBLIC_URL", "firstweek.example.org"),
             ("FIRSTWEEK_PUBLIC_URL", "https://x.org/?a=b"),
             ("FIRSTWEEK_WEB_ADDR", "8080"),
+            ("FIRSTWEEK_RETENTION_DAYS", "soon"),
+            ("FIRSTWEEK_RETENTION_DAYS", "0"),
+            ("FIRSTWEEK_RETENTION_DAYS", "-3"),
         ] {
             let mut pairs = BASE.to_vec();
             pairs.push((k, v));
@@ -651,10 +680,16 @@ mod tests {
         assert_eq!(s.stale_after, Some(chrono::Duration::days(1)));
         assert_eq!(s.public_url, None, "no links unless asked");
         assert_eq!(s.web_addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(s.retention_days, None, "people are kept unless asked");
         assert!(
             !format!("{s:?}").contains("postgres://"),
             "debug output hides secrets"
         );
+        for (v, want) in [("30", Some(30)), ("off", None), ("OFF", None)] {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("FIRSTWEEK_RETENTION_DAYS", v));
+            assert_eq!(settings(&pairs).unwrap().retention_days, want, "{v}");
+        }
     }
 
     fn web_settings(pairs: &[(&str, &str)]) -> Result<WebSettings, ConfigError> {

@@ -82,6 +82,8 @@ pub struct Pair<'a> {
     /// The playbook the pair is pinned to (`None`: from before pinning, the
     /// default): every decision about the pair uses it.
     pub playbook: Option<&'a Playbook>,
+    /// The sides whose person was erased (`person.erased`): they get no email.
+    pub erased: &'a [Recipient],
 }
 
 /// Who asks, and so from which moment a step is judged.
@@ -110,6 +112,8 @@ pub enum Skip {
     ConditionNotMet(Vec<Condition>),
     /// The recipient unsubscribed from firstweek's emails.
     Unsubscribed,
+    /// The recipient was erased: firstweek no longer knows who they are.
+    Erased,
     /// The pair's escalation was opened by another coordinator step: this
     /// one's evidence was added to it, and nothing new is sent.
     AddedToEscalation {
@@ -138,6 +142,7 @@ impl Skip {
                 format!("condition not met: {}", names.join(", "))
             }
             Skip::Unsubscribed => "the recipient unsubscribed".into(),
+            Skip::Erased => "the recipient was erased".into(),
             Skip::AddedToEscalation { opened_by } => {
                 format!("added to the escalation opened by step {opened_by}")
             }
@@ -220,6 +225,9 @@ pub fn decide(
     }
     // The pair is still watched (the coordinator's steps judge it); only
     // the email to the person who asked for none is not sent.
+    if pair.erased.contains(&recipient) {
+        return on_time(Verdict::Skip(Skip::Erased));
+    }
     if pair.unsubscribed.contains(&recipient) {
         return on_time(Verdict::Skip(Skip::Unsubscribed));
     }

@@ -680,6 +680,7 @@ mod tests {
                 ledger,
                 unsubscribed: &[],
                 playbook: None,
+                erased: &[],
             },
             now,
         )
@@ -785,6 +786,7 @@ mod tests {
                 ledger: &w.ledger,
                 unsubscribed: &[],
                 playbook: None,
+                erased: &[],
             })
             .collect();
         digest(

@@ -34,6 +34,10 @@ pub const INTERACTION_RECORDED: &str = "interaction.recorded";
 pub const MENTORSHIP_ENDED: &str = "mentorship.ended";
 /// Routing key of [`ParticipantUnsubscribed`].
 pub const PARTICIPANT_UNSUBSCRIBED: &str = "participant.unsubscribed";
+/// Routing key of [`PersonErased`].
+pub const PERSON_ERASED: &str = "person.erased";
+/// Longest accepted `person_id` of [`PersonErased`]: it may be an address.
+pub const MAX_ERASED_ID_CHARS: usize = 254;
 /// Published by firstweek when a pair's escalation opens.
 pub const ESCALATION_OPENED: &str = "escalation.opened";
 /// Published by firstweek when a coordinator acknowledges an escalation.
@@ -290,6 +294,19 @@ pub struct ParticipantUnsubscribed {
     pub unsubscribed_at: DateTime<Utc>,
 }
 
+/// `person.erased`: forget a person. No more email to them; their name,
+/// address and time zone are replaced in every pair they are part of (the
+/// pairs' counts stay), and the dead letters mentioning them are removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonErased {
+    /// Unique per event; an event seen twice counts once.
+    pub event_id: String,
+    /// The person: the `id` of a mentor or mentee in `mentorship.started`,
+    /// or an address (a coordinator's, or a mentor's or mentee's).
+    pub person_id: String,
+}
+
 /// An event firstweek publishes on its exchange, as its outbox holds it
 /// (`escalation.*`; an answer's `interaction.recorded`; a
 /// `participant.unsubscribed` from its link).
@@ -328,6 +345,8 @@ pub enum Event {
     Ended(MentorshipEnded),
     /// `participant.unsubscribed`: a person wants no more email.
     Unsubscribed(ParticipantUnsubscribed),
+    /// `person.erased`: forget a person.
+    Erased(PersonErased),
 }
 
 impl Event {
@@ -338,6 +357,7 @@ impl Event {
             Event::Interaction(e) => &e.event_id,
             Event::Ended(e) => &e.event_id,
             Event::Unsubscribed(e) => &e.event_id,
+            Event::Erased(e) => &e.event_id,
         }
     }
 
@@ -347,7 +367,7 @@ impl Event {
             Event::Started(e) => Some(&e.mentorship_id),
             Event::Interaction(e) => Some(&e.mentorship_id),
             Event::Ended(e) => Some(&e.mentorship_id),
-            Event::Unsubscribed(_) => None,
+            Event::Unsubscribed(_) | Event::Erased(_) => None,
         }
     }
 
@@ -355,6 +375,7 @@ impl Event {
     pub fn lock_key(&self) -> &str {
         match self {
             Event::Unsubscribed(e) => &e.person_id,
+            Event::Erased(e) => &e.person_id,
             other => other.mentorship_id().unwrap_or_default(),
         }
     }
@@ -366,6 +387,7 @@ impl Event {
             Event::Interaction(_) => INTERACTION_RECORDED,
             Event::Ended(_) => MENTORSHIP_ENDED,
             Event::Unsubscribed(_) => PARTICIPANT_UNSUBSCRIBED,
+            Event::Erased(_) => PERSON_ERASED,
         }
     }
 
@@ -376,6 +398,7 @@ impl Event {
             Event::Interaction(e) => serde_json::to_vec(e),
             Event::Ended(e) => serde_json::to_vec(e),
             Event::Unsubscribed(e) => serde_json::to_vec(e),
+            Event::Erased(e) => serde_json::to_vec(e),
         };
         // Serialising these plain structs cannot fail.
         value.unwrap_or_default()
@@ -403,6 +426,7 @@ impl Event {
             INTERACTION_RECORDED => Event::Interaction(from_json(text)?),
             MENTORSHIP_ENDED => Event::Ended(from_json(text)?),
             PARTICIPANT_UNSUBSCRIBED => Event::Unsubscribed(from_json(text)?),
+            PERSON_ERASED => Event::Erased(from_json(text)?),
             other => return Err(InvalidEvent::UnknownRoutingKey(clip(other, 60))),
         };
         event.validate(now)?;
@@ -460,6 +484,7 @@ impl Event {
                 check_id("person_id", &e.person_id)?;
                 check_time("unsubscribed_at", e.unsubscribed_at, now, happened_ahead())?;
             }
+            Event::Erased(e) => check_erased_id(&e.person_id)?,
         }
         Ok(())
     }
@@ -495,6 +520,28 @@ fn check_id(field: &str, value: &str) -> Result<(), InvalidEvent> {
             field,
             format!("contains the character {:?}", c),
         ));
+    }
+    Ok(())
+}
+
+/// A person id, or an address: up to an address's 254 characters; one with
+/// an `@` must be an address (a typo would erase nobody, silently).
+fn check_erased_id(value: &str) -> Result<(), InvalidEvent> {
+    let n = value.chars().count();
+    if n == 0 || n > MAX_ERASED_ID_CHARS {
+        return Err(InvalidEvent::field(
+            "person_id",
+            format!("must be 1 to {MAX_ERASED_ID_CHARS} characters, got {n}"),
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(InvalidEvent::field(
+            "person_id",
+            format!("contains the character {:?}", c),
+        ));
+    }
+    if value.contains('@') {
+        check_email("person_id", value)?;
     }
     Ok(())
 }
@@ -764,6 +811,43 @@ mod tests {
             "actor": "mentor", "occurred_at": "2026-11-24T10:00:00Z"});
         assert!(matches!(
             parse(INTERACTION_RECORDED, &bad_kind),
+            Err(InvalidEvent::Json(_))
+        ));
+    }
+
+    #[test]
+    fn an_erasure_names_an_id_or_an_address() {
+        let erased = |id: &str| serde_json::json!({"event_id": "e-9", "person_id": id});
+        match parse(PERSON_ERASED, &erased("p2")) {
+            Ok(e @ Event::Erased(_)) => {
+                assert_eq!(e.lock_key(), "p2");
+                assert_eq!(e.mentorship_id(), None);
+            }
+            other => panic!("expected an erasure, got {other:?}"),
+        }
+        assert!(parse(PERSON_ERASED, &erased("cy@example.org")).is_ok());
+        let long = format!(
+            "{}@{}.{}.org",
+            "c".repeat(60),
+            "d".repeat(60),
+            "e".repeat(60)
+        );
+        assert!(
+            parse(PERSON_ERASED, &erased(&long)).is_ok(),
+            "longer than an id"
+        );
+        for bad in ["", "a b", "cy@@example.org"] {
+            match parse(PERSON_ERASED, &erased(bad)) {
+                Err(e @ InvalidEvent::Field { .. }) => {
+                    assert!(e.to_string().starts_with("field `person_id`"), "{e}");
+                }
+                other => panic!("{bad:?}: expected a field error, got {other:?}"),
+            }
+        }
+        let mut extra = erased("p2");
+        extra["name"] = "Bo".into();
+        assert!(matches!(
+            parse(PERSON_ERASED, &extra),
             Err(InvalidEvent::Json(_))
         ));
     }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod decision;
 pub mod digest;
 pub mod email;
+pub mod erasure;
 pub mod escalation;
 pub mod event;
 pub mod interaction;

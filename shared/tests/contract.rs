@@ -14,15 +14,16 @@ use chrono::{DateTime, Utc};
 use firstweek::event::{
     Actor, Coordinator, Event, INTERACTION_RECORDED, InteractionKind, InteractionRecorded,
     MENTORSHIP_ENDED, MENTORSHIP_STARTED, MentorshipEnded, MentorshipStarted,
-    PARTICIPANT_UNSUBSCRIBED, ParticipantUnsubscribed, Person,
+    PARTICIPANT_UNSUBSCRIBED, PERSON_ERASED, ParticipantUnsubscribed, Person, PersonErased,
 };
 use serde_json::{Map, Value, json};
 
-const EVENTS: [&str; 4] = [
+const EVENTS: [&str; 5] = [
     MENTORSHIP_STARTED,
     INTERACTION_RECORDED,
     MENTORSHIP_ENDED,
     PARTICIPANT_UNSUBSCRIBED,
+    PERSON_ERASED,
 ];
 
 fn docs() -> PathBuf {
@@ -92,6 +93,10 @@ fn full(event: &str) -> Value {
             event_id: "e-4".into(),
             person_id: "p-1".into(),
             unsubscribed_at: now(),
+        }),
+        PERSON_ERASED => serde_json::to_value(PersonErased {
+            event_id: "e-5".into(),
+            person_id: "p-1".into(),
         }),
         other => panic!("unknown event {other}"),
     };
@@ -396,6 +401,10 @@ fn the_schema_and_the_parser_refuse_the_same_broken_events() {
         ),
         (MENTORSHIP_ENDED, "/reason", json!("")),
         (MENTORSHIP_ENDED, "/ended_at", json!(1_700_000_000)),
+        (PERSON_ERASED, "/person_id", json!("")),
+        (PERSON_ERASED, "/person_id", json!("z".repeat(255))),
+        (PERSON_ERASED, "/person_id", json!(7)),
+        (PERSON_ERASED, "/event_id", json!(long)),
     ];
     for (event, pointer, value) in cases {
         let s = schema(event);
@@ -418,6 +427,7 @@ fn the_schema_and_the_parser_refuse_the_same_broken_events() {
         (MENTORSHIP_STARTED, "/coordinator"),
         (INTERACTION_RECORDED, ""),
         (MENTORSHIP_ENDED, ""),
+        (PERSON_ERASED, ""),
     ] {
         let s = schema(event);
         let mut v = full(event);

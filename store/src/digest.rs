@@ -30,7 +30,10 @@ pub async fn schedule_digests(
         "SELECT DISTINCT ON (email) email, timezone
          FROM (SELECT people -> 'coordinator' ->> 'email' AS email,
                       people -> 'coordinator' ->> 'timezone' AS timezone, started_at, id
-               FROM mentorships WHERE ended_at IS NULL AND started_at > $1 - $2) AS m
+               FROM mentorships WHERE ended_at IS NULL AND started_at > $1 - $2
+                 AND people_erased_at IS NULL) AS m
+         -- An erased coordinator's pairs carry their placeholder: no digest to it.
+         WHERE NOT EXISTS (SELECT 1 FROM erasures e WHERE e.placeholder_email = m.email)
          ORDER BY email, started_at DESC, id DESC",
     )
     .bind(now)

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use firstweek::Rules;
 use firstweek::decision;
+use firstweek::erasure::{self, Target};
 use firstweek::escalation::Resolution;
 use firstweek::event::{
     Event, InteractionRecorded, MentorshipEnded, MentorshipStarted, ParticipantUnsubscribed,
@@ -20,8 +21,10 @@ use firstweek::timeline::Planned;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::StoreError;
+use crate::erasure::{Erased, erase_in, erased_keys};
 use crate::escalations::{resolve_in, resolve_recovered};
 use crate::pairs::{interactions, mentorship};
+use crate::status::ErasedVia;
 use crate::status::{DeliveryStatus, RowStatus, SubjectKind};
 
 /// What storing an event did.
@@ -67,6 +70,8 @@ pub enum Ingested {
         /// They had not unsubscribed before.
         new: bool,
     },
+    /// A person erased (`person.erased`).
+    Erased(Erased),
 }
 
 /// Stores one validated event, exactly once per `event_id`.
@@ -105,6 +110,9 @@ pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Inges
         }
         Event::Ended(e) => end(&mut tx, e, rules).await?,
         Event::Unsubscribed(e) => unsubscribe(&mut tx, e).await?,
+        Event::Erased(e) => {
+            Ingested::Erased(erase_in(&mut tx, &Target::new(&e.person_id), ErasedVia::Event).await?)
+        }
     };
     tx.commit().await?;
     Ok(outcome)
@@ -190,6 +198,10 @@ pub async fn ingest_batch(
         match events[i] {
             Event::Started(e) => outcomes[i] = start(&mut tx, e, rules).await?,
             Event::Unsubscribed(e) => outcomes[i] = unsubscribe(&mut tx, e).await?,
+            Event::Erased(e) => {
+                let target = Target::new(&e.person_id);
+                outcomes[i] = Ingested::Erased(erase_in(&mut tx, &target, ErasedVia::Event).await?);
+            }
             _ => {}
         }
     }
@@ -332,6 +344,16 @@ async fn start(
     e: &MentorshipStarted,
     rules: &Rules,
 ) -> Result<Ingested, StoreError> {
+    // A start naming an erased person (a repeat, a correction, a new pair)
+    // is stored with their placeholder: it never brings them back.
+    let erased = erased_keys(tx, &erasure::keys_named(e)).await?;
+    let scrubbed;
+    let e = if erased.is_empty() {
+        e
+    } else {
+        scrubbed = erasure::scrub_erased(e, &erased);
+        &scrubbed
+    };
     let people = serde_json::to_value(e)
         .map_err(|err| StoreError::Corrupt(e.mentorship_id.clone(), err.to_string()))?;
     // The pair is pinned to the playbook it starts under: its program's, or the default.
@@ -401,6 +423,15 @@ async fn correct(
     let Some(stored) = mentorship(&mut **tx, &e.mentorship_id).await? else {
         return Ok(Ingested::AlreadyStarted);
     };
+    // The retention job forgot this pair's people: they stay forgotten.
+    let retained: bool =
+        sqlx::query_scalar("SELECT people_erased_at IS NOT NULL FROM mentorships WHERE id = $1")
+            .bind(&e.mentorship_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    if retained {
+        return Ok(Ingested::AlreadyStarted);
+    }
     let was = &stored.started;
     if was.mentor == e.mentor && was.mentee == e.mentee && was.coordinator == e.coordinator {
         return Ok(Ingested::AlreadyStarted);

@@ -14,6 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 mod backlog;
 mod digest;
+mod erasure;
 mod escalations;
 mod intake;
 mod ledger;
@@ -31,6 +32,7 @@ pub use backlog::{Backlog, backlog};
 pub use digest::{
     CoordinatorDigest, coordinator_digest, coordinator_email, coordinator_pairs, schedule_digests,
 };
+pub use erasure::{Erased, erase, erase_retained, erasure_traces};
 pub use escalations::{
     Change, EscalationFilter, Opening, acknowledge, close_escalation, escalation, escalations,
     mark_reminded, open_escalation,
@@ -49,7 +51,7 @@ pub use pairs::{PairRecord, StoredPair, interactions, ledgers, mentorship};
 pub use participants::{is_unsubscribed, record_answer, unsubscribe_by_link};
 pub use resend::{Resend, resend};
 pub use schedule::{ClaimedStep, StepsQueue, claim_due, mark_published, next_due, release};
-pub use status::{DeliveryStatus, RowStatus, SubjectKind};
+pub use status::{DeliveryStatus, ErasedVia, RowStatus, SubjectKind};
 pub use steps::{
     StepState, Subject, TimelineRow, finish_row, load_steps, pick_steps, recheck_at, retry_row,
     timeline_row,

@@ -24,6 +24,8 @@ pub struct PairRecord {
     pub unsubscribed: Vec<Recipient>,
     /// The playbook it started with (`None`: from before pinning).
     pub playbook: Option<Arc<Playbook>>,
+    /// Its sides whose person was erased (they carry an erasure's placeholder).
+    pub erased: Vec<Recipient>,
 }
 
 impl PairRecord {
@@ -35,6 +37,7 @@ impl PairRecord {
             ledger,
             unsubscribed: &self.unsubscribed,
             playbook: self.playbook.as_deref(),
+            erased: &self.erased,
         }
     }
 }
@@ -68,21 +71,29 @@ pub(crate) fn started_of(
     serde_json::from_value(people).map_err(|e| StoreError::Corrupt(id.to_string(), e.to_string()))
 }
 
-/// The sides of a pair whose person unsubscribed, as a column `unsubscribed`
-/// (a macro, so queries stay static strings).
+/// The sides of a pair whose person unsubscribed (mentor, mentee), as a
+/// column `unsubscribed`, and those whose person was erased (any side: it
+/// carries an erasure's placeholder), as a column `erased` (a macro, so
+/// queries stay static strings).
 macro_rules! unsubscribed_column {
     () => {
         "ARRAY(SELECT v.side FROM (VALUES ('mentor', people -> 'mentor' ->> 'id'), ('mentee', people -> 'mentee' ->> 'id')) AS v(side, person)
                WHERE EXISTS (SELECT 1 FROM unsubscribed u WHERE u.person_id = v.person)) AS unsubscribed,
          playbook_version,
-         (SELECT pb.source FROM playbooks pb WHERE pb.version = playbook_version) AS playbook_source"
+         (SELECT pb.source FROM playbooks pb WHERE pb.version = playbook_version) AS playbook_source,
+         ARRAY(SELECT v.side FROM (VALUES ('mentor', people -> 'mentor' ->> 'id'), ('mentee', people -> 'mentee' ->> 'id'),
+                                          ('coordinator', people -> 'coordinator' ->> 'email')) AS v(side, person)
+               WHERE EXISTS (SELECT 1 FROM erasures e WHERE e.placeholder_id = v.person OR e.placeholder_email = v.person)) AS erased"
     };
 }
 pub(crate) use unsubscribed_column;
 
-/// Decodes a pair from a row with `people`, `ended_at` and `unsubscribed`.
+/// Decodes a pair from a row with `people`, `ended_at`, `unsubscribed` and `erased`.
 pub(crate) fn record_of(id: &str, row: &sqlx::postgres::PgRow) -> Result<PairRecord, StoreError> {
-    let sides: Vec<String> = row.try_get("unsubscribed")?;
+    let sides = |column: &str| -> Result<Vec<Recipient>, StoreError> {
+        let names: Vec<String> = row.try_get(column)?;
+        Ok(names.iter().filter_map(|s| Recipient::parse(s)).collect())
+    };
     let version: Option<String> = row.try_get("playbook_version")?;
     let source: Option<String> = row.try_get("playbook_source")?;
     let playbook = match (version, source) {
@@ -92,7 +103,8 @@ pub(crate) fn record_of(id: &str, row: &sqlx::postgres::PgRow) -> Result<PairRec
     Ok(PairRecord {
         started: started_of(id, row.try_get("people")?)?,
         ended_at: row.try_get("ended_at")?,
-        unsubscribed: sides.iter().filter_map(|s| Recipient::parse(s)).collect(),
+        unsubscribed: sides("unsubscribed")?,
+        erased: sides("erased")?,
         playbook,
     })
 }

@@ -152,6 +152,16 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// Who asked for an erasure.
+    ErasedVia {
+        /// A `person.erased` event.
+        Event => "event",
+        /// An operator, with `firstweek erase`.
+        Cli => "cli",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +193,8 @@ mod tests {
         for l in [list(&rows), list(&deliveries), list(&subjects)] {
             assert!(migration.contains(&format!("IN ({l})")), "{l}");
         }
+        let erasure = include_str!("../../migrations/20261202000650_erasure.sql");
+        let via: Vec<&str> = ErasedVia::ALL.iter().map(|s| s.as_str()).collect();
+        assert!(erasure.contains(&format!("IN ({})", list(&via))));
     }
 }

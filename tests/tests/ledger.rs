@@ -155,6 +155,7 @@ async fn a_noisy_pair_loads_a_bounded_ledger_that_changes_no_decision() -> anyho
         ledger,
         unsubscribed: &[],
         playbook: None,
+        erased: &[],
     };
     let want = decisions(&rules, pair(&full));
     assert!(

@@ -86,6 +86,7 @@ impl App {
                 let intake = Arc::new(Intake::new(
                     pool.clone(),
                     settings.rules.clone(),
+                    settings.amqp_url.clone(),
                     &mut writers,
                 ));
                 let cfg = base(EVENTS_QUEUE, settings.intake_concurrency);

@@ -7,7 +7,9 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use firstweek::Rules;
+use firstweek::erasure::Target;
 use firstweek::event::Event;
+use firstweek_broker as broker;
 use firstweek_store::{self as store, Ingested};
 
 use crate::batcher::{Batcher, Limits};
@@ -23,6 +25,8 @@ pub const LIMITS: Limits = Limits {
 pub struct Intake {
     pool: PgPool,
     rules: Rules,
+    /// Where the dead letters are, for an erasure to remove those naming its person.
+    amqp_url: String,
     /// Group commit: the consumer's concurrent handlers hand their event to
     /// the writers, each storing whatever has queued up meanwhile in one
     /// transaction ([`store::ingest_batch`]). A handler still returns (and its
@@ -32,13 +36,36 @@ pub struct Intake {
 
 impl Intake {
     /// The intake role; its batch writers run in `tasks`.
-    pub fn new(pool: PgPool, rules: Rules, tasks: &mut JoinSet<()>) -> Intake {
+    pub fn new(pool: PgPool, rules: Rules, amqp_url: String, tasks: &mut JoinSet<()>) -> Intake {
         let (p, r) = (pool.clone(), rules.clone());
         let batch = Batcher::spawn(tasks, LIMITS, move |events: Vec<Event>| {
             let (pool, rules) = (p.clone(), r.clone());
             async move { store_batch(&pool, &rules, events).await }
         });
-        Intake { pool, rules, batch }
+        Intake {
+            pool,
+            rules,
+            amqp_url,
+            batch,
+        }
+    }
+
+    /// Removes the dead letters that mention the person about to be erased.
+    /// Before the erasure is stored: what was stored of them (names,
+    /// addresses) is what the letters are matched on, and a failure here
+    /// leaves the event to be retried whole.
+    async fn forget_dead_letters(&self, target: &Target) -> anyhow::Result<()> {
+        let traces = store::erasure_traces(&self.pool, target).await?;
+        let conn = broker::connect(&self.amqp_url, "firstweek-worker erasure").await?;
+        let purged = broker::purge_dead_letters(&conn, |body| traces.mentioned_in(body)).await;
+        let _ = conn.close(200, "done".into()).await;
+        let purged = purged?;
+        tracing::info!(
+            removed = purged.removed,
+            kept = purged.kept,
+            "dead letters mentioning the erased person removed"
+        );
+        Ok(())
     }
 
     /// Stores `event` in the next batch; same outcome as [`store::ingest`].
@@ -95,6 +122,9 @@ impl Handler for Intake {
         };
         let span = tracing::info_span!("event", event_id = %event.event_id(), mentorship_id = event.mentorship_id(), kind = key);
         async {
+            if let Event::Erased(e) = &event {
+                self.forget_dead_letters(&Target::new(&e.person_id)).await?;
+            }
             let ingested = self.ingest(&event).await?;
             if ingested == Ingested::ConflictingDuplicate {
                 metrics::counter!("firstweek_events_rejected_total", "reason" => "conflicting_duplicate")
@@ -120,6 +150,8 @@ impl Handler for Intake {
                 Ingested::Ended { cancelled } => tracing::info!(cancelled, "mentorship ended; pending steps cancelled"),
                 // The person's id, never their address.
                 Ingested::Unsubscribed { new } => tracing::info!(new, "participant unsubscribed; no more email to them"),
+                // Neither the id nor the address: the person is to be forgotten.
+                Ingested::Erased(e) => tracing::info!(new = e.new, pairs = e.pairs, digests_cancelled = e.digests_cancelled, "person erased; no more email to them"),
             }
             Ok(Outcome::Ack)
         }
@@ -143,5 +175,6 @@ fn label(i: &Ingested) -> &'static str {
         Ingested::Interaction { .. } => "stored",
         Ingested::Ended { .. } => "ended",
         Ingested::Unsubscribed { .. } => "unsubscribed",
+        Ingested::Erased(_) => "erased",
     }
 }

@@ -252,6 +252,12 @@ impl Steps {
                 .finish(row, RowStatus::Skipped, &Skip::UnknownPair.reason())
                 .await;
         };
+        // An erased coordinator gets no reminder or notice either.
+        if pair.erased.contains(&Recipient::Coordinator) {
+            return self
+                .finish(row, RowStatus::Skipped, &Skip::Erased.reason())
+                .await;
+        }
         let escalation = store::escalation(&self.pool, row.subject.id()).await?;
         if let Err(withdrawn) = decision::escalation::notice(notice, escalation.as_ref()) {
             return self

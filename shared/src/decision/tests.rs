@@ -117,6 +117,7 @@ fn pair<'a>(
         ledger,
         unsubscribed: &[],
         playbook: None,
+        erased: &[],
     }
 }
 
@@ -1629,4 +1630,49 @@ fn at_risk_and_the_digest_count_the_first_week_only() {
         week_summary(&rules, pair(&s, None, &ledger), day(6)).total,
         0
     );
+}
+
+#[test]
+fn erased_and_unsubscribed_sides_get_no_email_and_the_others_do() {
+    let rules = built_in();
+    let started = started();
+    let ledger: Vec<Interaction> = vec![];
+    let decide_for =
+        |recipient: Recipient, step: &str, unsubscribed: &[Recipient], erased: &[Recipient]| {
+            let pair = Pair {
+                unsubscribed,
+                erased,
+                ..pair(&started, None, &ledger)
+            };
+            let due = if step == "welcome" { day(0) } else { day(7) };
+            label(&decide(
+                &rules,
+                step,
+                recipient,
+                due,
+                Some(pair),
+                Moment::Processing,
+            ))
+        };
+    use Recipient::{Coordinator as Coord, Mentee as Ee, Mentor as Or};
+    assert_eq!(
+        decide_for(Ee, "welcome", &[], &[Ee]),
+        "skip: the recipient was erased"
+    );
+    assert_eq!(
+        decide_for(Ee, "welcome", &[Ee], &[Ee]),
+        "skip: the recipient was erased",
+        "an erasure says so even after an unsubscribe"
+    );
+    assert_eq!(
+        decide_for(Ee, "welcome", &[Ee], &[]),
+        "skip: the recipient unsubscribed"
+    );
+    assert!(decide_for(Or, "welcome", &[], &[Ee]).starts_with("send"));
+    // An erased coordinator hears nothing; the pair is still judged for the others.
+    assert_eq!(
+        decide_for(Coord, "escalation", &[], &[Coord]),
+        "skip: the recipient was erased"
+    );
+    assert!(decide_for(Coord, "escalation", &[], &[Ee]).starts_with("escalate"));
 }

@@ -1,0 +1,336 @@
+//! Erasure end to end (issue 13): a `person.erased` mentee receives nothing
+//! more while their mentor and coordinator still do, a repeat of their
+//! pair's start does not bring them back, a dump of the database finds
+//! neither their address nor their name, and the dead letter mentioning them
+//! is gone while another stays; `firstweek erase` does the same for a
+//! coordinator's address; `FIRSTWEEK_RETENTION_DAYS` forgets the people of
+//! a pair that ended longer ago.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use chrono::Utc;
+use firstweek_tests::{Env, Mail, Options, Pair, bin_dir};
+use serde_json::{Value, json};
+
+async fn wait_mail(env: &Env, rcpt: &str, step: &str, limit: Duration) -> anyhow::Result<Mail> {
+    let start = Instant::now();
+    loop {
+        if let Some(m) = env
+            .mails()
+            .into_iter()
+            .find(|m| m.rcpt == rcpt && m.step == step)
+        {
+            return Ok(m);
+        }
+        ensure!(
+            start.elapsed() < limit,
+            "no {step} email to {rcpt} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait_until(
+    what: &str,
+    limit: Duration,
+    mut check: impl AsyncFnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while !check().await? {
+        ensure!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// The database's rows as `pg_dump --data-only` writes them, lowercased.
+fn dump(env: &Env) -> anyhow::Result<String> {
+    let out = std::process::Command::new("pg_dump")
+        .args(["--data-only", "--no-owner", "-d", &env.database_url])
+        .output()
+        .context("running pg_dump")?;
+    ensure!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).to_lowercase())
+}
+
+/// Publishes a body on a contract routing key that the intake refuses (an
+/// unknown field), so it lands in `firstweek.dead` as it was.
+async fn dead_letter(env: &Env, body: Value) -> anyhow::Result<()> {
+    env.publish_json("interaction.recorded", &body).await
+}
+
+fn to(mails: &[Mail], rcpt: &str) -> Vec<String> {
+    let mut steps: Vec<String> = mails
+        .iter()
+        .filter(|m| m.rcpt == rcpt)
+        .map(|m| m.step.clone())
+        .collect();
+    steps.sort();
+    steps
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erased_mentee_receives_nothing_more_and_is_found_nowhere() -> anyhow::Result<()> {
+    // A program day lasts 6 s: the welcome at once, the check-in at 12 s,
+    // the early escalation at 24 s, the wrap-up and day-7 escalation at 42 s.
+    let env = Env::start(Options {
+        scale: 14_400.0,
+        ..Options::default()
+    })
+    .await?;
+    let start = Utc::now();
+    let gone = Pair::new(&format!("{}-gone", env.name), start);
+    let kept = Pair::new(&format!("{}-kept", env.name), start);
+    let name = "Zora Erasable";
+    let mut started = gone.started(&format!("{}-start", gone.id));
+    started["mentee"]["name"] = name.into();
+    env.publish_json("mentorship.started", &started).await?;
+    env.publish_json(
+        "mentorship.started",
+        &kept.started(&format!("{}-start", kept.id)),
+    )
+    .await?;
+    wait_mail(&env, &gone.mentee(), "welcome", Duration::from_secs(20)).await?;
+
+    // Two refused messages: one naming the mentee's address, one not.
+    dead_letter(
+        &env,
+        json!({"event_id": "dead-1", "mentorship_id": gone.id, "note": gone.mentee()}),
+    )
+    .await?;
+    dead_letter(
+        &env,
+        json!({"event_id": "dead-2", "mentorship_id": kept.id, "note": "nobody"}),
+    )
+    .await?;
+    wait_until("two dead letters", Duration::from_secs(20), async || {
+        Ok(env.queue_depth("firstweek.dead").await? >= 2)
+    })
+    .await?;
+
+    let mentee_id = format!("{}-mentee", gone.id);
+    env.publish_json(
+        "person.erased",
+        &json!({"event_id": format!("{}-erase", gone.id), "person_id": mentee_id}),
+    )
+    .await?;
+    wait_until("the erasure stored", Duration::from_secs(20), async || {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM erasures")
+            .fetch_one(&env.pool)
+            .await?;
+        Ok(n == 1)
+    })
+    .await?;
+    let before = to(&env.mails(), &gone.mentee());
+    // A repeat of the pair's start (a new event id: a correction) names
+    // them again; it must not bring them back.
+    let mut again = started.clone();
+    again["event_id"] = format!("{}-start-again", gone.id).into();
+    env.publish_json("mentorship.started", &again).await?;
+    // So does a new pair of theirs: it is stored with the placeholder.
+    let later = Pair::new(&format!("{}-later", env.name), start);
+    let mut other = later.started(&format!("{}-start", later.id));
+    other["mentee"] = started["mentee"].clone();
+    env.publish_json("mentorship.started", &other).await?;
+
+    env.wait_settled(&[&gone.id, &kept.id, &later.id], Duration::from_secs(120))
+        .await?;
+    let skipped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM timeline WHERE mentorship_id = ANY($1) AND recipient = 'mentee'
+           AND outcome = 'the recipient was erased'",
+    )
+    .bind([gone.id.clone(), later.id.clone()])
+    .fetch_one(&env.pool)
+    .await?;
+    assert!(skipped >= 3, "their rows say why: {skipped}");
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT people -> 'mentee' ->> 'name' FROM mentorships WHERE id = ANY($1)",
+    )
+    .bind([gone.id.clone(), later.id.clone()])
+    .fetch_all(&env.pool)
+    .await?;
+    assert_eq!(names, ["erased", "erased"]);
+    let mails = env.mails();
+    assert_eq!(
+        to(&mails, &gone.mentee()),
+        before,
+        "nothing more to the erased mentee"
+    );
+    assert!(
+        to(&mails, &gone.mentor()).contains(&"wrap_up".to_string()),
+        "the mentor still hears: {:?}",
+        to(&mails, &gone.mentor())
+    );
+    assert!(
+        !to(&mails, &gone.coordinator()).is_empty(),
+        "the coordinator still hears about the pair"
+    );
+    assert!(
+        mails.iter().all(|m| !m.rcpt.ends_with("@invalid")),
+        "nothing goes to a placeholder"
+    );
+    // Their pair's counts and rows stay.
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM timeline WHERE mentorship_id = $1")
+        .bind(&gone.id)
+        .fetch_one(&env.pool)
+        .await?;
+    assert!(rows > 0);
+
+    let dumped = dump(&env)?;
+    assert!(
+        !dumped.contains(&gone.mentee().to_lowercase()),
+        "the address is nowhere"
+    );
+    assert!(
+        !dumped.contains(&name.to_lowercase()),
+        "the name is nowhere"
+    );
+    assert!(
+        dumped.contains(&kept.mentee().to_lowercase()),
+        "another pair's people stay"
+    );
+
+    let letters = env.dead_letters().await?;
+    let bodies: Vec<String> = letters
+        .iter()
+        .map(|(_, _, b)| String::from_utf8_lossy(b).to_string())
+        .collect();
+    assert_eq!(letters.len(), 1, "{bodies:?}");
+    assert!(bodies[0].contains("dead-2"), "{bodies:?}");
+    assert!(
+        letters[0].1.contains("unknown field"),
+        "the kept letter keeps its reason: {}",
+        letters[0].1
+    );
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_erases_a_coordinator_and_retention_forgets_ended_pairs() -> anyhow::Result<()> {
+    let mut options = Options {
+        scale: 14_400.0,
+        ..Options::default()
+    };
+    // One program day: 6 s.
+    options
+        .env
+        .push(("FIRSTWEEK_RETENTION_DAYS".into(), "1".into()));
+    let env = Env::start(options).await?;
+    let start = Utc::now();
+    let began = Instant::now();
+
+    // Two pairs of one coordinator, erased by address with the CLI.
+    let coordinator = format!("lin.{}@example.org", env.name).to_lowercase();
+    let coordinator_name = "Lin Forgettable";
+    let pairs = ["c1", "c2"].map(|n| Pair::new(&format!("{}-{n}", env.name), start));
+    for p in &pairs {
+        let mut started = p.started(&format!("{}-start", p.id));
+        started["coordinator"] = json!({"name": coordinator_name, "email": coordinator});
+        env.publish_json("mentorship.started", &started).await?;
+    }
+    dead_letter(
+        &env,
+        json!({"event_id": "dead-c", "mentorship_id": pairs[0].id, "to": coordinator.to_uppercase()}),
+    )
+    .await?;
+    dead_letter(
+        &env,
+        json!({"event_id": "dead-other", "mentorship_id": "x", "to": "nobody"}),
+    )
+    .await?;
+
+    // A pair that started two program days ago and ended the next day:
+    // past a one-day retention.
+    let old = Pair::new(&format!("{}-old", env.name), start - env.days(2.0));
+    env.publish_json(
+        "mentorship.started",
+        &old.started(&format!("{}-start", old.id)),
+    )
+    .await?;
+    env.publish_json("mentorship.ended", &old.ended(env.days(0.5)))
+        .await?;
+
+    wait_until(
+        "both pairs and two dead letters",
+        Duration::from_secs(20),
+        async || {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM mentorships WHERE id = ANY($1)")
+                .bind([pairs[0].id.clone(), pairs[1].id.clone()])
+                .fetch_one(&env.pool)
+                .await?;
+            Ok(n == 2 && env.queue_depth("firstweek.dead").await? >= 2)
+        },
+    )
+    .await?;
+    let cli = std::process::Command::new(bin_dir().join("firstweek"))
+        .args(["erase", &coordinator.to_uppercase()])
+        .env("DATABASE_URL", &env.database_url)
+        .env("AMQP_URL", &env.amqp_url)
+        .output()?;
+    let said = String::from_utf8_lossy(&cli.stdout).to_string();
+    assert!(
+        cli.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(said.contains("from 2 pairs"), "{said}");
+    assert!(said.contains("1 dead letter removed"), "{said}");
+
+    // Retention: the ended pair's people are replaced by the next tick or two.
+    wait_until(
+        "the old pair forgotten",
+        Duration::from_secs(40),
+        async || {
+            let done: Option<bool> = sqlx::query_scalar(
+                "SELECT people_erased_at IS NOT NULL FROM mentorships WHERE id = $1",
+            )
+            .bind(&old.id)
+            .fetch_optional(&env.pool)
+            .await?;
+            Ok(done == Some(true))
+        },
+    )
+    .await?;
+
+    // Past day 4 (the early escalation of a silent pair, 24 s) and before
+    // the pairs' own retention (a week and a day, 48 s): nothing reached
+    // the erased coordinator, or a placeholder.
+    tokio::time::sleep_until((began + Duration::from_secs(30)).into()).await;
+    let mails = env.mails();
+    assert!(
+        mails.iter().all(|m| m.rcpt.to_lowercase() != coordinator),
+        "nothing to the erased coordinator"
+    );
+    assert!(mails.iter().all(|m| !m.rcpt.ends_with("@invalid")));
+    assert!(
+        to(&mails, &pairs[0].mentee()).contains(&"welcome".to_string()),
+        "the pair is still watched"
+    );
+
+    let dumped = dump(&env)?;
+    for gone in [
+        coordinator.clone(),
+        coordinator_name.to_lowercase(),
+        old.mentor(),
+        old.mentee(),
+        old.coordinator(),
+    ] {
+        assert!(!dumped.contains(&gone), "{gone} is still in the database");
+    }
+    assert!(
+        dumped.contains(&pairs[0].mentee()),
+        "the pairs' other people stay"
+    );
+
+    let letters = env.dead_letters().await?;
+    assert_eq!(letters.len(), 1);
+    assert!(String::from_utf8_lossy(&letters[0].2).contains("dead-other"));
+    env.stop().await;
+    Ok(())
+}
