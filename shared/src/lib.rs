@@ -14,6 +14,7 @@ pub mod escalation;
 pub mod event;
 pub mod interaction;
 pub mod link;
+pub mod outcome;
 pub mod participant;
 pub mod playbook;
 pub mod timeline;
