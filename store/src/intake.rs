@@ -13,7 +13,8 @@ use firstweek::Rules;
 use firstweek::decision;
 use firstweek::escalation::Resolution;
 use firstweek::event::{
-    Event, InteractionRecorded, MentorshipEnded, MentorshipStarted, ParticipantUnsubscribed,
+    Event, InteractionRecorded, MentorshipEnded, MentorshipOutcome, MentorshipStarted,
+    ParticipantUnsubscribed,
 };
 use firstweek::interaction::Interaction;
 use firstweek::timeline::Planned;
@@ -67,6 +68,11 @@ pub enum Ingested {
         /// They had not unsubscribed before.
         new: bool,
     },
+    /// An outcome stored (the latest `recorded_at` of a pair counts).
+    Outcome {
+        /// Its pair is stored already (else it waits for its start).
+        known_pair: bool,
+    },
 }
 
 /// Stores one validated event, exactly once per `event_id`.
@@ -105,6 +111,7 @@ pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Inges
         }
         Event::Ended(e) => end(&mut tx, e, rules).await?,
         Event::Unsubscribed(e) => unsubscribe(&mut tx, e).await?,
+        Event::Outcome(e) => record_outcome(&mut tx, e).await?,
     };
     tx.commit().await?;
     Ok(outcome)
@@ -190,6 +197,7 @@ pub async fn ingest_batch(
         match events[i] {
             Event::Started(e) => outcomes[i] = start(&mut tx, e, rules).await?,
             Event::Unsubscribed(e) => outcomes[i] = unsubscribe(&mut tx, e).await?,
+            Event::Outcome(e) => outcomes[i] = record_outcome(&mut tx, e).await?,
             _ => {}
         }
     }
@@ -532,6 +540,31 @@ async fn unsubscribe(
     .rows_affected()
         == 1;
     Ok(Ingested::Unsubscribed { new })
+}
+
+/// A program's judgement of how a pair is doing: kept with the others (the
+/// report takes the latest), and changing nothing the engine decides.
+async fn record_outcome(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &MentorshipOutcome,
+) -> Result<Ingested, StoreError> {
+    sqlx::query(
+        "INSERT INTO outcomes (event_id, mentorship_id, outcome, rating, recorded_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&e.event_id)
+    .bind(&e.mentorship_id)
+    .bind(e.outcome.as_str())
+    .bind(e.rating.map(i16::from))
+    .bind(e.recorded_at)
+    .execute(&mut **tx)
+    .await?;
+    let known_pair: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM mentorships WHERE id = $1)")
+            .bind(&e.mentorship_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(Ingested::Outcome { known_pair })
 }
 
 async fn insert_rows(

@@ -120,6 +120,7 @@ impl Handler for Intake {
                 Ingested::Ended { cancelled } => tracing::info!(cancelled, "mentorship ended; pending steps cancelled"),
                 // The person's id, never their address.
                 Ingested::Unsubscribed { new } => tracing::info!(new, "participant unsubscribed; no more email to them"),
+                Ingested::Outcome { known_pair } => tracing::info!(known_pair, "outcome recorded"),
             }
             Ok(Outcome::Ack)
         }
@@ -143,5 +144,6 @@ fn label(i: &Ingested) -> &'static str {
         Ingested::Interaction { .. } => "stored",
         Ingested::Ended { .. } => "ended",
         Ingested::Unsubscribed { .. } => "unsubscribed",
+        Ingested::Outcome { .. } => "outcome",
     }
 }
