@@ -102,7 +102,9 @@ SELECT format('GRANT %s ON TABLE firstweek.%I TO firstweek_web', g.privileges, g
           ('escalations',      'SELECT, UPDATE'),
           -- announcements; an answer link's event is looked up by id, nothing else is read
           ('outbox',           'SELECT (event_id), INSERT'),
-          ('unsubscribed',     'SELECT, INSERT')
+          ('unsubscribed',     'SELECT, INSERT'),
+          -- the outcome chart on the coordinator's page
+          ('outcomes',         'SELECT')
        ) AS g(tbl, privileges)
  WHERE to_regclass(format('firstweek.%I', g.tbl)) IS NOT NULL \gexec
 SELECT 'GRANT USAGE ON SEQUENCE firstweek.outbox_id_seq TO firstweek_web'

@@ -319,3 +319,19 @@ pub fn outcome_report(
         without,
     )
 }
+
+/// The programs of every pair a coordinator ever had (`None`: pairs started
+/// without a `program_id`), by their opaque key; each once, in order.
+pub async fn coordinator_programs(
+    pool: &PgPool,
+    coordinator_key: &str,
+) -> Result<Vec<Option<String>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT program_id FROM mentorships
+         WHERE firstweek_coordinator_key(people -> 'coordinator' ->> 'email') = $1
+         ORDER BY program_id NULLS LAST",
+    )
+    .bind(coordinator_key)
+    .fetch_all(pool)
+    .await?)
+}
