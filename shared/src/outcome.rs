@@ -168,8 +168,8 @@ impl Factor {
     }
 
     /// The groups of this factor: a stable key and what a pair must be.
-    fn groups(self, min_interactions: u32) -> Vec<(String, Box<dyn Fn(&FirstWeek) -> bool>)> {
-        let yes_no = |f: fn(&FirstWeek) -> bool| -> Vec<(String, Box<dyn Fn(&FirstWeek) -> bool>)> {
+    fn groups(self, min_interactions: u32) -> Vec<(String, Membership)> {
+        let yes_no = |f: fn(&FirstWeek) -> bool| -> Vec<(String, Membership)> {
             vec![
                 ("yes".into(), Box::new(f)),
                 ("no".into(), Box::new(move |w| !f(w))),
@@ -179,8 +179,7 @@ impl Factor {
             Factor::Interactions => bands(min_interactions)
                 .into_iter()
                 .map(|b| {
-                    let test: Box<dyn Fn(&FirstWeek) -> bool> =
-                        Box::new(move |w| b.contains(w.interactions));
+                    let test: Membership = Box::new(move |w| b.contains(w.interactions));
                     (b.label(), test)
                 })
                 .collect(),
@@ -193,13 +192,16 @@ impl Factor {
             ]
             .into_iter()
             .map(|(label, e)| {
-                let test: Box<dyn Fn(&FirstWeek) -> bool> = Box::new(move |w| w.escalation == e);
+                let test: Membership = Box::new(move |w| w.escalation == e);
                 (label.to_string(), test)
             })
             .collect(),
         }
     }
 }
+
+/// Whether a pair's first week puts it in a group.
+type Membership = Box<dyn Fn(&FirstWeek) -> bool>;
 
 /// The pairs of a group with one outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
