@@ -424,6 +424,10 @@ if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ] && com
       refused 'SELECT subject_hash FROM erasures' &&
       refused 'DELETE FROM erasures WHERE false' || return 1
     fi
+    if exists outcomes; then
+      allowed 'SELECT count(*) FROM outcomes' &&
+      refused "INSERT INTO outcomes (event_id, mentorship_id, outcome, recorded_at) SELECT 'x', 'x', 'ended', now() WHERE false" || return 1
+    fi
   }
   if ! out=$("${as_pg[@]}" "$pg_bin/initdb" -D "$pgdata" -A trust -U postgres --no-sync 2>&1); then
     skip "postgres: initdb failed here: $(tail -n 1 <<<"$out")"

@@ -15,6 +15,7 @@ mod erase;
 mod escalation;
 mod playbook;
 mod publish;
+mod report;
 mod resend;
 mod sample;
 mod table;
@@ -82,6 +83,9 @@ enum Command {
     /// with firstweek's own parser before it is sent, and the JSON sent is
     /// printed on standard output.
     Publish(publish::Args),
+    /// Reports over the stored pairs: `outcomes` (needs DATABASE_URL)
+    #[command(subcommand)]
+    Report(report::Command),
     /// Send one email again whose delivery failed or whose outcome is unknown (needs DATABASE_URL)
     ///
     /// firstweek never resends an email by itself once the SMTP server may
@@ -141,6 +145,7 @@ async fn run_async(command: Command, out: &mut dyn Write) -> anyhow::Result<()> 
         }) => playbook::diff(&old, &new, mentorship, out).await,
         Command::Playbook(playbook::Command::Validate { file }) => playbook::validate(&file, out),
         Command::Publish(args) => publish::run(args, out).await,
+        Command::Report(cmd) => report::run(cmd, out).await,
         Command::Resend(args) => resend::run(args, out).await,
         Command::Template(cmd) => template::run(cmd, out),
     }

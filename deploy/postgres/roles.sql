@@ -104,7 +104,9 @@ SELECT format('GRANT %s ON TABLE firstweek.%I TO firstweek_web', g.privileges, g
           ('outbox',           'SELECT (event_id), INSERT'),
           ('unsubscribed',     'SELECT, INSERT'),
           -- which sides carry an erased person's placeholder (they get no email)
-          ('erasures',         'SELECT (placeholder_id, placeholder_email)')
+          ('erasures',         'SELECT (placeholder_id, placeholder_email)'),
+          -- the outcome chart on the coordinator's page
+          ('outcomes',         'SELECT')
        ) AS g(tbl, privileges)
  WHERE to_regclass(format('firstweek.%I', g.tbl)) IS NOT NULL \gexec
 SELECT 'GRANT USAGE ON SEQUENCE firstweek.outbox_id_seq TO firstweek_web'

@@ -38,6 +38,8 @@ pub const PARTICIPANT_UNSUBSCRIBED: &str = "participant.unsubscribed";
 pub const PERSON_ERASED: &str = "person.erased";
 /// Longest accepted `person_id` of [`PersonErased`]: it may be an address.
 pub const MAX_ERASED_ID_CHARS: usize = 254;
+/// Routing key of [`Event::Outcome`].
+pub const MENTORSHIP_OUTCOME: &str = "mentorship.outcome";
 /// Published by firstweek when a pair's escalation opens.
 pub const ESCALATION_OPENED: &str = "escalation.opened";
 /// Published by firstweek when a coordinator acknowledges an escalation.
@@ -189,6 +191,51 @@ impl InteractionKind {
     }
 }
 
+/// How a pair is doing, as its program judges it some time after the first week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Going well (`thriving`).
+    Thriving,
+    /// Still meeting, nothing remarkable (`continuing`).
+    Continuing,
+    /// Still on, with trouble (`struggling`).
+    Struggling,
+    /// Over (`ended`), whatever the reason.
+    Ended,
+}
+
+impl Outcome {
+    /// Every outcome, best first (the report's column order).
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Thriving,
+        Outcome::Continuing,
+        Outcome::Struggling,
+        Outcome::Ended,
+    ];
+
+    /// The name used in events, storage and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Thriving => "thriving",
+            Outcome::Continuing => "continuing",
+            Outcome::Struggling => "struggling",
+            Outcome::Ended => "ended",
+        }
+    }
+
+    /// Parses a stored outcome.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl fmt::Display for InteractionKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -307,6 +354,27 @@ pub struct PersonErased {
     pub person_id: String,
 }
 
+/// Lowest and highest `rating` of a [`MentorshipOutcome`].
+pub const RATING_RANGE: std::ops::RangeInclusive<u8> = 1..=5;
+
+/// `mentorship.outcome`: how a pair is doing later. A program may record it
+/// as often as it likes; the one with the latest `recorded_at` counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MentorshipOutcome {
+    /// Unique per event; an event seen twice counts once.
+    pub event_id: String,
+    /// The pair; an outcome that arrives before its start is kept.
+    pub mentorship_id: String,
+    /// How the pair is doing.
+    pub outcome: Outcome,
+    /// A rating from 1 (poor) to 5 (excellent), if the program asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
+    /// When the program judged it; the latest one counts.
+    pub recorded_at: DateTime<Utc>,
+}
+
 /// An event firstweek publishes on its exchange, as its outbox holds it
 /// (`escalation.*`; an answer's `interaction.recorded`; a
 /// `participant.unsubscribed` from its link).
@@ -347,6 +415,8 @@ pub enum Event {
     Unsubscribed(ParticipantUnsubscribed),
     /// `person.erased`: forget a person.
     Erased(PersonErased),
+    /// `mentorship.outcome`: how the pair is doing later.
+    Outcome(MentorshipOutcome),
 }
 
 impl Event {
@@ -358,6 +428,7 @@ impl Event {
             Event::Ended(e) => &e.event_id,
             Event::Unsubscribed(e) => &e.event_id,
             Event::Erased(e) => &e.event_id,
+            Event::Outcome(e) => &e.event_id,
         }
     }
 
@@ -367,6 +438,7 @@ impl Event {
             Event::Started(e) => Some(&e.mentorship_id),
             Event::Interaction(e) => Some(&e.mentorship_id),
             Event::Ended(e) => Some(&e.mentorship_id),
+            Event::Outcome(e) => Some(&e.mentorship_id),
             Event::Unsubscribed(_) | Event::Erased(_) => None,
         }
     }
@@ -388,6 +460,7 @@ impl Event {
             Event::Ended(_) => MENTORSHIP_ENDED,
             Event::Unsubscribed(_) => PARTICIPANT_UNSUBSCRIBED,
             Event::Erased(_) => PERSON_ERASED,
+            Event::Outcome(_) => MENTORSHIP_OUTCOME,
         }
     }
 
@@ -399,6 +472,7 @@ impl Event {
             Event::Ended(e) => serde_json::to_vec(e),
             Event::Unsubscribed(e) => serde_json::to_vec(e),
             Event::Erased(e) => serde_json::to_vec(e),
+            Event::Outcome(e) => serde_json::to_vec(e),
         };
         // Serialising these plain structs cannot fail.
         value.unwrap_or_default()
@@ -427,6 +501,7 @@ impl Event {
             MENTORSHIP_ENDED => Event::Ended(from_json(text)?),
             PARTICIPANT_UNSUBSCRIBED => Event::Unsubscribed(from_json(text)?),
             PERSON_ERASED => Event::Erased(from_json(text)?),
+            MENTORSHIP_OUTCOME => Event::Outcome(from_json(text)?),
             other => return Err(InvalidEvent::UnknownRoutingKey(clip(other, 60))),
         };
         event.validate(now)?;
@@ -485,6 +560,17 @@ impl Event {
                 check_time("unsubscribed_at", e.unsubscribed_at, now, happened_ahead())?;
             }
             Event::Erased(e) => check_erased_id(&e.person_id)?,
+            Event::Outcome(e) => {
+                check_time("recorded_at", e.recorded_at, now, happened_ahead())?;
+                if let Some(r) = e.rating
+                    && !RATING_RANGE.contains(&r)
+                {
+                    return Err(InvalidEvent::field(
+                        "rating",
+                        format!("must be 1 to 5, got {r}"),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -848,6 +934,29 @@ mod tests {
         extra["name"] = "Bo".into();
         assert!(matches!(
             parse(PERSON_ERASED, &extra),
+            Err(InvalidEvent::Json(_))
+        ));
+    }
+
+    #[test]
+    fn an_outcome_parses_and_a_rating_out_of_range_is_named() {
+        let mut v = serde_json::json!({"event_id": "e", "mentorship_id": "m", "outcome": "thriving",
+            "rating": 5, "recorded_at": "2026-11-24T10:00:00Z"});
+        match parse(MENTORSHIP_OUTCOME, &v) {
+            Ok(Event::Outcome(e)) => {
+                assert_eq!((e.outcome, e.rating), (Outcome::Thriving, Some(5)));
+            }
+            other => panic!("expected an outcome, got {other:?}"),
+        }
+        v["rating"] = 0.into();
+        let reason = parse(MENTORSHIP_OUTCOME, &v).unwrap_err().to_string();
+        assert!(reason.starts_with("field `rating`"), "{reason}");
+        v["rating"] = 6.into();
+        assert!(parse(MENTORSHIP_OUTCOME, &v).is_err());
+        v["rating"] = serde_json::Value::Null;
+        v["outcome"] = "flourishing".into();
+        assert!(matches!(
+            parse(MENTORSHIP_OUTCOME, &v),
             Err(InvalidEvent::Json(_))
         ));
     }

@@ -15,6 +15,7 @@ pub mod escalation;
 pub mod event;
 pub mod interaction;
 pub mod link;
+pub mod outcome;
 pub mod participant;
 pub mod playbook;
 pub mod timeline;

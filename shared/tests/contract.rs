@@ -13,17 +13,19 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use firstweek::event::{
     Actor, Coordinator, Event, INTERACTION_RECORDED, InteractionKind, InteractionRecorded,
-    MENTORSHIP_ENDED, MENTORSHIP_STARTED, MentorshipEnded, MentorshipStarted,
-    PARTICIPANT_UNSUBSCRIBED, PERSON_ERASED, ParticipantUnsubscribed, Person, PersonErased,
+    MENTORSHIP_ENDED, MENTORSHIP_OUTCOME, MENTORSHIP_STARTED, MentorshipEnded, MentorshipOutcome,
+    MentorshipStarted, Outcome, PARTICIPANT_UNSUBSCRIBED, PERSON_ERASED, ParticipantUnsubscribed,
+    Person, PersonErased,
 };
 use serde_json::{Map, Value, json};
 
-const EVENTS: [&str; 5] = [
+const EVENTS: [&str; 6] = [
     MENTORSHIP_STARTED,
     INTERACTION_RECORDED,
     MENTORSHIP_ENDED,
     PARTICIPANT_UNSUBSCRIBED,
     PERSON_ERASED,
+    MENTORSHIP_OUTCOME,
 ];
 
 fn docs() -> PathBuf {
@@ -97,6 +99,13 @@ fn full(event: &str) -> Value {
         PERSON_ERASED => serde_json::to_value(PersonErased {
             event_id: "e-5".into(),
             person_id: "p-1".into(),
+        }),
+        MENTORSHIP_OUTCOME => serde_json::to_value(MentorshipOutcome {
+            event_id: "e-6".into(),
+            mentorship_id: "m-1".into(),
+            outcome: Outcome::Struggling,
+            rating: Some(2),
+            recorded_at: now(),
         }),
         other => panic!("unknown event {other}"),
     };
@@ -344,6 +353,26 @@ fn required_lists_are_exactly_what_the_parser_requires() {
 }
 
 #[test]
+fn the_outcome_enum_is_the_contracts() {
+    let s = schema(MENTORSHIP_OUTCOME);
+    let outcomes: Vec<Value> = Outcome::ALL
+        .iter()
+        .map(|o| serde_json::to_value(o).unwrap())
+        .collect();
+    assert_eq!(
+        s["properties"]["outcome"]["enum"].as_array().unwrap(),
+        &outcomes
+    );
+    for o in Outcome::ALL {
+        assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        let mut v = full(MENTORSHIP_OUTCOME);
+        v["outcome"] = o.as_str().into();
+        assert!(parse(MENTORSHIP_OUTCOME, &v).is_ok(), "{o}");
+        assert!(valid(&s, &v).is_ok(), "{o}");
+    }
+}
+
+#[test]
 fn enums_are_the_contracts_kinds_and_actors() {
     let s = schema(INTERACTION_RECORDED);
     let kinds: Vec<Value> = InteractionKind::ALL
@@ -405,6 +434,11 @@ fn the_schema_and_the_parser_refuse_the_same_broken_events() {
         (PERSON_ERASED, "/person_id", json!("z".repeat(255))),
         (PERSON_ERASED, "/person_id", json!(7)),
         (PERSON_ERASED, "/event_id", json!(long)),
+        (MENTORSHIP_OUTCOME, "/outcome", json!("flourishing")),
+        (MENTORSHIP_OUTCOME, "/rating", json!(0)),
+        (MENTORSHIP_OUTCOME, "/rating", json!(6)),
+        (MENTORSHIP_OUTCOME, "/rating", json!("5")),
+        (MENTORSHIP_OUTCOME, "/recorded_at", json!("last week")),
     ];
     for (event, pointer, value) in cases {
         let s = schema(event);

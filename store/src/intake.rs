@@ -14,7 +14,8 @@ use firstweek::decision;
 use firstweek::erasure::{self, Target};
 use firstweek::escalation::Resolution;
 use firstweek::event::{
-    Event, InteractionRecorded, MentorshipEnded, MentorshipStarted, ParticipantUnsubscribed,
+    Event, InteractionRecorded, MentorshipEnded, MentorshipOutcome, MentorshipStarted,
+    ParticipantUnsubscribed,
 };
 use firstweek::interaction::Interaction;
 use firstweek::timeline::Planned;
@@ -72,6 +73,11 @@ pub enum Ingested {
     },
     /// A person erased (`person.erased`).
     Erased(Erased),
+    /// An outcome stored (the latest `recorded_at` of a pair counts).
+    Outcome {
+        /// Its pair is stored already (else it waits for its start).
+        known_pair: bool,
+    },
 }
 
 /// Stores one validated event, exactly once per `event_id`.
@@ -113,6 +119,7 @@ pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Inges
         Event::Erased(e) => {
             Ingested::Erased(erase_in(&mut tx, &Target::new(&e.person_id), ErasedVia::Event).await?)
         }
+        Event::Outcome(e) => record_outcome(&mut tx, e).await?,
     };
     tx.commit().await?;
     Ok(outcome)
@@ -202,6 +209,7 @@ pub async fn ingest_batch(
                 let target = Target::new(&e.person_id);
                 outcomes[i] = Ingested::Erased(erase_in(&mut tx, &target, ErasedVia::Event).await?);
             }
+            Event::Outcome(e) => outcomes[i] = record_outcome(&mut tx, e).await?,
             _ => {}
         }
     }
@@ -586,6 +594,31 @@ async fn unsubscribe(
     .rows_affected()
         == 1;
     Ok(Ingested::Unsubscribed { new })
+}
+
+/// A program's judgement of how a pair is doing: kept with the others (the
+/// report takes the latest), and changing nothing the engine decides.
+async fn record_outcome(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &MentorshipOutcome,
+) -> Result<Ingested, StoreError> {
+    sqlx::query(
+        "INSERT INTO outcomes (event_id, mentorship_id, outcome, rating, recorded_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&e.event_id)
+    .bind(&e.mentorship_id)
+    .bind(e.outcome.as_str())
+    .bind(e.rating.map(i16::from))
+    .bind(e.recorded_at)
+    .execute(&mut **tx)
+    .await?;
+    let known_pair: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM mentorships WHERE id = $1)")
+            .bind(&e.mentorship_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(Ingested::Outcome { known_pair })
 }
 
 async fn insert_rows(

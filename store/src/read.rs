@@ -2,10 +2,12 @@
 //! and the delivery ledger. Nothing here writes.
 
 use chrono::{DateTime, Utc};
+use firstweek::escalation::Resolution;
+use firstweek::event::Outcome;
 use sqlx::{PgPool, Row};
 
 use crate::StoreError;
-use crate::pairs::{PairRecord, record_of, unsubscribed_column};
+use crate::pairs::{PairRecord, StoredPair, record_of, unsubscribed_column};
 use crate::status::{DeliveryStatus, RowStatus, SubjectKind};
 
 /// A stored pair with how it ended.
@@ -211,4 +213,160 @@ pub async fn pinned_playbooks(pool: &PgPool) -> Result<Vec<PinnedPlaybook>, Stor
             })
         })
         .collect()
+}
+
+/// Which pairs' program an outcome report covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Program {
+    /// Every pair.
+    #[default]
+    Any,
+    /// Pairs of this `program_id`.
+    Is(String),
+    /// Pairs started without a `program_id`.
+    Unset,
+}
+
+/// A pair as the outcome report sees it: its first-week ledger, its
+/// escalation, and its latest outcome.
+#[derive(Debug, Clone)]
+pub struct OutcomeEntry {
+    /// The pair with its interaction ledger.
+    pub pair: StoredPair,
+    /// It was escalated (a coordinator step fired).
+    pub escalated: bool,
+    /// How its escalation was resolved, if it was.
+    pub resolution: Option<Resolution>,
+    /// The outcome with the latest `recorded_at`, if any was recorded.
+    pub latest: Option<LatestOutcome>,
+}
+
+/// The outcome that counts for a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatestOutcome {
+    /// How the pair is doing.
+    pub outcome: Outcome,
+    /// Its rating, if given.
+    pub rating: Option<u8>,
+    /// When the program recorded it.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The pairs of a program (started at or after `since`, if given), each with
+/// its ledger, escalation and latest outcome, oldest first.
+pub async fn outcome_pairs(
+    pool: &PgPool,
+    program: &Program,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<OutcomeEntry>, StoreError> {
+    let (any, wanted) = match program {
+        Program::Any => (true, None),
+        Program::Is(p) => (false, Some(p.as_str())),
+        Program::Unset => (false, None),
+    };
+    let sql = concat!(
+        "SELECT m.id, m.people, m.ended_at, ",
+        unsubscribed_column!(),
+        ", e.mentorship_id IS NOT NULL AS escalated, e.resolved_how,
+           o.outcome, o.rating, o.recorded_at
+         FROM mentorships m
+         LEFT JOIN escalations e ON e.mentorship_id = m.id
+         LEFT JOIN LATERAL (
+             SELECT outcome, rating, recorded_at FROM outcomes
+             WHERE mentorship_id = m.id ORDER BY recorded_at DESC, id DESC LIMIT 1
+         ) o ON true
+         WHERE ($1 OR m.program_id IS NOT DISTINCT FROM $2)
+           AND ($3::timestamptz IS NULL OR m.started_at >= $3)
+         ORDER BY m.started_at, m.id"
+    );
+    let rows = sqlx::query(sql)
+        .bind(any)
+        .bind(wanted)
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut ledgers = crate::pairs::ledgers(pool, &id_refs).await?;
+    rows.iter()
+        .zip(&ids)
+        .map(|(row, id)| {
+            let corrupt = |what: String| StoreError::Corrupt(id.clone(), what);
+            let how: Option<String> = row.try_get("resolved_how")?;
+            let resolution = how
+                .map(|h| {
+                    Resolution::parse(&h).ok_or_else(|| corrupt(format!("resolved how {h:?}")))
+                })
+                .transpose()?;
+            let outcome: Option<String> = row.try_get("outcome")?;
+            let latest = match outcome {
+                None => None,
+                Some(o) => Some(LatestOutcome {
+                    outcome: Outcome::parse(&o).ok_or_else(|| corrupt(format!("outcome {o:?}")))?,
+                    rating: row
+                        .try_get::<Option<i16>, _>("rating")?
+                        .and_then(|r| u8::try_from(r).ok()),
+                    recorded_at: row.try_get("recorded_at")?,
+                }),
+            };
+            Ok(OutcomeEntry {
+                pair: StoredPair {
+                    record: record_of(id, row)?,
+                    ledger: ledgers.remove(id.as_str()).unwrap_or_default(),
+                },
+                escalated: row.try_get("escalated")?,
+                resolution,
+                latest,
+            })
+        })
+        .collect()
+}
+
+/// The outcome report of these pairs ([`firstweek::outcome::report`]): each
+/// pair's first week as the domain sees it, grouped with its latest outcome;
+/// pairs without one are counted apart.
+pub fn outcome_report(
+    rules: &firstweek::Rules,
+    entries: &[OutcomeEntry],
+    now: DateTime<Utc>,
+) -> firstweek::outcome::Report {
+    use firstweek::outcome::{self, Escalation, Observed};
+    let mut observed = Vec::with_capacity(entries.len());
+    let mut without = 0u32;
+    for e in entries {
+        let Some(latest) = e.latest else {
+            without += 1;
+            continue;
+        };
+        let escalation = Escalation::of(e.escalated, e.resolution);
+        observed.push(Observed {
+            week: outcome::first_week(rules, e.pair.view(), escalation, now),
+            outcome: latest.outcome,
+            rating: latest.rating,
+        });
+    }
+    outcome::report(
+        rules.playbook.thresholds.min_interactions,
+        &observed,
+        without,
+    )
+}
+
+/// The programs of every pair a coordinator ever had (`None`: pairs started
+/// without a `program_id`), by their opaque key; each once, in order.
+pub async fn coordinator_programs(
+    pool: &PgPool,
+    coordinator_key: &str,
+) -> Result<Vec<Option<String>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT program_id FROM mentorships
+         WHERE firstweek_coordinator_key(people -> 'coordinator' ->> 'email') = $1
+         ORDER BY program_id NULLS LAST",
+    )
+    .bind(coordinator_key)
+    .fetch_all(pool)
+    .await?)
 }

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use firstweek::digest::{self, PairLine};
 use firstweek::escalation::Escalation;
 use firstweek::link::{LinkToken, Purpose};
-use firstweek_store::{self as store, Refused, StoredPair};
+use firstweek::outcome;
+use firstweek_store::{self as store, Refused, StoredPair, read};
 
 use crate::Shared;
 use crate::escalations::EscalationView;
@@ -158,10 +159,50 @@ pub async fn coordinator(
     // open, then pairs at risk; among each, the furthest into their week first.
     entries.sort_by_key(|e| (e.rank(), -e.line.day));
     let at_risk = entries.iter().filter(|e| e.rank() < 3).count();
+    let charts = outcome_charts(&s, &c.key, now).await?;
     Ok(s.pages.render(
         "coordinator.html",
-        minijinja::context! { coordinator => name, pairs => entries, at_risk, token => c.token },
+        minijinja::context! { coordinator => name, pairs => entries, at_risk, token => c.token, charts },
     ))
+}
+
+/// The outcome chart of a program the coordinator's pairs belong to.
+#[derive(Serialize)]
+struct Chart {
+    /// `program p-1`, or `pairs without a program`.
+    program: String,
+    /// Pairs of the program with an outcome.
+    pairs: u32,
+    /// The chart, inline SVG made by [`firstweek::outcome::svg`] (which
+    /// escapes every text it holds), so the template marks it safe.
+    svg: String,
+}
+
+/// The same chart `firstweek report outcomes --svg` draws, for each program
+/// the coordinator's pairs belong to (usually one; every pair they ever had,
+/// not only those on the page), over all that program's pairs: how pairs
+/// like theirs fared later.
+async fn outcome_charts(
+    s: &Shared,
+    coordinator_key: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<Vec<Chart>, Failure> {
+    let programs = read::coordinator_programs(&s.pool, coordinator_key).await?;
+    let mut charts = Vec::with_capacity(programs.len());
+    for program in programs {
+        let (filter, words) = match program {
+            Some(p) => (read::Program::Is(p.clone()), format!("program {p}")),
+            None => (read::Program::Unset, "pairs without a program".to_string()),
+        };
+        let entries = read::outcome_pairs(&s.pool, &filter, None).await?;
+        let report = read::outcome_report(&s.rules, &entries, now);
+        charts.push(Chart {
+            svg: outcome::svg(&report, &format!("Outcomes by first week: {words}")),
+            program: words,
+            pairs: report.pairs,
+        });
+    }
+    Ok(charts)
 }
 
 /// One pair on the coordinator's page.

@@ -152,6 +152,7 @@ impl Handler for Intake {
                 Ingested::Unsubscribed { new } => tracing::info!(new, "participant unsubscribed; no more email to them"),
                 // Neither the id nor the address: the person is to be forgotten.
                 Ingested::Erased(e) => tracing::info!(new = e.new, pairs = e.pairs, digests_cancelled = e.digests_cancelled, "person erased; no more email to them"),
+                Ingested::Outcome { known_pair } => tracing::info!(known_pair, "outcome recorded"),
             }
             Ok(Outcome::Ack)
         }
@@ -176,5 +177,6 @@ fn label(i: &Ingested) -> &'static str {
         Ingested::Ended { .. } => "ended",
         Ingested::Unsubscribed { .. } => "unsubscribed",
         Ingested::Erased(_) => "erased",
+        Ingested::Outcome { .. } => "outcome",
     }
 }

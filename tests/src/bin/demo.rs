@@ -1,6 +1,8 @@
 //! `firstweek-demo`: plays a cohort of 20 pairs through their first week on a
 //! compressed clock (the week in about a minute) against the real services,
-//! then prints what each pair received and why.
+//! then prints what each pair received and why; and, some time later, how
+//! each pair is doing (`mentorship.outcome`) and the outcome report of the
+//! cohort.
 //!
 //! Options: `--scale N` (default 10080: a week in 60 s), `--keep` (keep the
 //! database, vhost and captured mail for a look afterwards).
@@ -10,8 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{Timelike, Utc};
+use firstweek::event::Outcome;
+use firstweek::outcome::{self, Escalation, FirstWeek};
+use firstweek_store::read::{self, Program};
 use firstweek_tests::{
-    Env, Mail, Options, Pair, digest_playbook, http_get, http_post, link_in, port,
+    Env, Mail, Options, Pair, bin_dir, digest_playbook, http_get, http_post, link_in, port,
 };
 
 /// The program's coordinator (every pair's).
@@ -401,6 +406,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     print_table(&env, &pairs, &scripts).await?;
+    publish_outcomes(&env).await?;
+    print_outcome_report(&env)?;
     if keep {
         println!("\nCaptured emails: {}", env.mail_dir.display());
         println!(
@@ -600,5 +607,92 @@ async fn print_escalations(env: &Env) -> anyhow::Result<()> {
             story.join(", ")
         );
     }
+    Ok(())
+}
+
+/// A plausible later outcome for a pair, from its first week alone (so the
+/// demo's report shows the premise at work, deterministically): an ending
+/// stays ended, a silent week ends, a one-sided one struggles, a two-way week
+/// with a plan thrives (a busy one rated higher), a recovered pair continues.
+fn plausible(week: &FirstWeek, ended: bool, min_interactions: u32) -> (Outcome, Option<u8>) {
+    match week {
+        _ if ended => (Outcome::Ended, None),
+        FirstWeek {
+            interactions: 0, ..
+        } => (Outcome::Ended, Some(1)),
+        FirstWeek { two_way: false, .. } => (Outcome::Struggling, Some(2)),
+        FirstWeek {
+            escalation: Escalation::Recovered,
+            ..
+        } => (Outcome::Continuing, Some(3)),
+        FirstWeek {
+            plan: true,
+            interactions,
+            ..
+        } if *interactions >= 2 * min_interactions => (Outcome::Thriving, Some(5)),
+        FirstWeek { plan: true, .. } => (Outcome::Thriving, Some(4)),
+        FirstWeek { .. } => (Outcome::Continuing, Some(3)),
+    }
+}
+
+/// Some time later, the program records how each pair is doing.
+async fn publish_outcomes(env: &Env) -> anyhow::Result<()> {
+    let vars = env.service_env();
+    let rules = firstweek::config::Environment::new(|k: &str| {
+        vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    })
+    .rules()?;
+    let now = Utc::now();
+    let entries = read::outcome_pairs(&env.pool, &Program::Any, None).await?;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &entries {
+        let escalation = Escalation::of(e.escalated, e.resolution);
+        let week = outcome::first_week(&rules, e.pair.view(), escalation, now);
+        let (o, rating) = plausible(
+            &week,
+            e.pair.record.ended_at.is_some(),
+            rules.playbook.thresholds.min_interactions,
+        );
+        *counts.entry(o.as_str()).or_default() += 1;
+        let mut body = serde_json::json!({
+            "event_id": format!("{}-outcome", e.pair.id()),
+            "mentorship_id": e.pair.id(),
+            "outcome": o.as_str(),
+            "recorded_at": now.to_rfc3339(),
+        });
+        if let Some(r) = rating {
+            body["rating"] = r.into();
+        }
+        env.publish_json("mentorship.outcome", &body).await?;
+    }
+    env.wait_count(
+        "SELECT count(DISTINCT mentorship_id) FROM outcomes",
+        entries.len() as i64,
+        Duration::from_secs(30),
+    )
+    .await?;
+    let said: Vec<String> = counts.iter().map(|(o, n)| format!("{n} {o}")).collect();
+    println!(
+        "\nLater, the program records how each pair is doing (mentorship.outcome): {}",
+        said.join(", ")
+    );
+    Ok(())
+}
+
+/// The last section: `firstweek report outcomes` over the cohort, as an
+/// operator would run it.
+fn print_outcome_report(env: &Env) -> anyhow::Result<()> {
+    let out = std::process::Command::new(bin_dir().join("firstweek"))
+        .args(["report", "outcomes"])
+        .envs(env.service_env())
+        .output()
+        .context("running firstweek report outcomes")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "firstweek report outcomes: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("\n$ firstweek report outcomes");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
     Ok(())
 }
