@@ -570,6 +570,26 @@ impl Env {
         Ok(out)
     }
 
+    /// Waits for the first captured email to `rcpt` of `step`.
+    pub async fn wait_mail(&self, rcpt: &str, step: &str, limit: Duration) -> anyhow::Result<Mail> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(m) = self
+                .mails()
+                .into_iter()
+                .find(|m| m.rcpt == rcpt && m.step == step)
+            {
+                return Ok(m);
+            }
+            anyhow::ensure!(
+                start.elapsed() < limit,
+                "no {step} email to {rcpt} within {limit:?}; logs in {}",
+                self.log_dir.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Messages ready in `queue` (waiting for a consumer).
     pub async fn queue_depth(&self, queue: &str) -> anyhow::Result<u32> {
         let passive = lapin::options::QueueDeclareOptions {

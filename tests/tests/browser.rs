@@ -71,29 +71,6 @@ async fn a_coordinator_follows_the_digest_link_and_taps_through_to_the_pair_at_r
     Ok(())
 }
 
-/// The mail a test waits for, by recipient and step.
-async fn mail_to(
-    env: &firstweek_tests::Env,
-    rcpt: &str,
-    step: &str,
-) -> anyhow::Result<firstweek_tests::Mail> {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(m) = env
-            .mails()
-            .into_iter()
-            .find(|m| m.rcpt == rcpt && m.step == step)
-        {
-            return Ok(m);
-        }
-        anyhow::ensure!(
-            start.elapsed() < std::time::Duration::from_secs(40),
-            "no {step} email to {rcpt}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
-
 /// The links people follow from their emails, in a real browser: the
 /// coordinator acknowledges an escalation (the page shows the pair and a
 /// button; only the tap acknowledges), and the mentor answers a check-in
@@ -121,7 +98,13 @@ async fn a_coordinator_acknowledges_and_a_mentor_answers_from_their_emails() -> 
     .await?;
     let browser = Browser::start().await?;
 
-    let escalation = mail_to(&env, &pair.coordinator(), "escalation_early").await?;
+    let escalation = env
+        .wait_mail(
+            &pair.coordinator(),
+            "escalation_early",
+            std::time::Duration::from_secs(40),
+        )
+        .await?;
     let prefix = format!("http://127.0.0.1:{web}/a/");
     let token = link_in(&escalation.text, &prefix).context("the escalation's acknowledge link")?;
     browser.open(&format!("{prefix}{token}")).await?;
@@ -154,7 +137,13 @@ async fn a_coordinator_acknowledges_and_a_mentor_answers_from_their_emails() -> 
             .await?;
     assert_eq!(state, "acknowledged");
 
-    let check_in = mail_to(&env, &pair.mentor(), "check_in").await?;
+    let check_in = env
+        .wait_mail(
+            &pair.mentor(),
+            "check_in",
+            std::time::Duration::from_secs(40),
+        )
+        .await?;
     let prefix = format!("http://127.0.0.1:{web}/r/");
     let token = link_in(&check_in.text, &prefix).context("the check-in's answer link")?;
     browser.open(&format!("{prefix}{token}")).await?;

@@ -13,24 +13,6 @@ use chrono::Utc;
 use firstweek_tests::{Env, Mail, Options, Pair, bin_dir};
 use serde_json::{Value, json};
 
-async fn wait_mail(env: &Env, rcpt: &str, step: &str, limit: Duration) -> anyhow::Result<Mail> {
-    let start = Instant::now();
-    loop {
-        if let Some(m) = env
-            .mails()
-            .into_iter()
-            .find(|m| m.rcpt == rcpt && m.step == step)
-        {
-            return Ok(m);
-        }
-        ensure!(
-            start.elapsed() < limit,
-            "no {step} email to {rcpt} within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 async fn wait_until(
     what: &str,
     limit: Duration,
@@ -95,7 +77,8 @@ async fn an_erased_mentee_receives_nothing_more_and_is_found_nowhere() -> anyhow
         &kept.started(&format!("{}-start", kept.id)),
     )
     .await?;
-    wait_mail(&env, &gone.mentee(), "welcome", Duration::from_secs(20)).await?;
+    env.wait_mail(&gone.mentee(), "welcome", Duration::from_secs(20))
+        .await?;
 
     // Two refused messages: one naming the mentee's address, one not.
     dead_letter(

@@ -18,21 +18,6 @@ fn to_coordinator<'a>(mails: &'a [Mail], pair: &Pair, step: &str) -> Vec<&'a Mai
         .collect()
 }
 
-async fn wait_mail(env: &Env, pair: &Pair, step: &str, limit: Duration) -> anyhow::Result<Mail> {
-    let start = Instant::now();
-    loop {
-        if let Some(m) = to_coordinator(&env.mails(), pair, step).first() {
-            return Ok((*m).clone());
-        }
-        anyhow::ensure!(
-            start.elapsed() < limit,
-            "no {step} email for {} within {limit:?}",
-            pair.id
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 async fn state(env: &Env, pair: &Pair) -> anyhow::Result<(String, Option<String>, Option<String>)> {
     Ok(sqlx::query_as(
         "SELECT state, acknowledged_via, resolved_how FROM escalations WHERE mentorship_id = $1",
@@ -75,7 +60,9 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
 
     // Acknowledged through the link: a GET shows the pair and a button, and
     // changes nothing; the POST acknowledges.
-    let escalation = wait_mail(&env, &acked, "escalation_early", limit).await?;
+    let escalation = env
+        .wait_mail(&acked.coordinator(), "escalation_early", limit)
+        .await?;
     let token =
         link_in(&escalation.text, &prefix).context("the escalation carries an acknowledge link")?;
     assert!(
@@ -113,7 +100,8 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
     http_post(web, &format!("/a/{token}"), "").await;
 
     // Recovers: two-way interaction and a plan shared resolve it.
-    wait_mail(&env, &recovers, "escalation_early", limit).await?;
+    env.wait_mail(&recovers.coordinator(), "escalation_early", limit)
+        .await?;
     let now_in_week = Utc::now() - recovers.started_at;
     for (n, kind, actor) in [
         (1, "message", "mentor"),
@@ -126,7 +114,9 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
         )
         .await?;
     }
-    let resolved = wait_mail(&env, &recovers, "escalation_resolved", limit).await?;
+    let resolved = env
+        .wait_mail(&recovers.coordinator(), "escalation_resolved", limit)
+        .await?;
     assert!(
         resolved.text.contains("the pair has recovered"),
         "{}",
@@ -134,13 +124,16 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
     );
 
     // Ends: the mentorship ends, the coordinator is told once.
-    wait_mail(&env, &ends, "escalation_early", limit).await?;
+    env.wait_mail(&ends.coordinator(), "escalation_early", limit)
+        .await?;
     env.publish_json(
         "mentorship.ended",
         &ends.ended(Utc::now() - ends.started_at),
     )
     .await?;
-    let ended = wait_mail(&env, &ends, "escalation_resolved", limit).await?;
+    let ended = env
+        .wait_mail(&ends.coordinator(), "escalation_resolved", limit)
+        .await?;
     assert!(
         ended.text.contains("the mentorship has ended"),
         "{}",
@@ -148,13 +141,13 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
     );
 
     // Nobody acknowledges this one: one reminder, with its own link.
-    let reminder = wait_mail(
-        &env,
-        &reminded,
-        "escalation_reminder",
-        Duration::from_secs(40),
-    )
-    .await?;
+    let reminder = env
+        .wait_mail(
+            &reminded.coordinator(),
+            "escalation_reminder",
+            Duration::from_secs(40),
+        )
+        .await?;
     assert!(
         link_in(&reminder.text, &prefix).is_some(),
         "the reminder carries an acknowledge link"

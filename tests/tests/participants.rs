@@ -4,29 +4,11 @@
 //! unsubscribe (RFC 8058) that stops a mentee's emails while the mentor and
 //! the coordinator still get theirs.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
 use firstweek_tests::{Env, Mail, Options, Pair, http_get, http_post, link_in, port};
-
-async fn wait_mail(env: &Env, rcpt: &str, step: &str, limit: Duration) -> anyhow::Result<Mail> {
-    let start = Instant::now();
-    loop {
-        if let Some(m) = env
-            .mails()
-            .into_iter()
-            .find(|m| m.rcpt == rcpt && m.step == step)
-        {
-            return Ok(m);
-        }
-        anyhow::ensure!(
-            start.elapsed() < limit,
-            "no {step} email to {rcpt} within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn steps_to(mails: &[Mail], rcpt: &str) -> Vec<String> {
     let mut v: Vec<String> = mails
@@ -88,7 +70,7 @@ async fn participants_answer_and_unsubscribe_by_link() -> anyhow::Result<()> {
     let answer_prefix = format!("http://127.0.0.1:{web}/r/");
 
     // The mentee of `unsub` unsubscribes with one click from the welcome's header.
-    let welcome = wait_mail(&env, &unsub.mentee(), "welcome", limit).await?;
+    let welcome = env.wait_mail(&unsub.mentee(), "welcome", limit).await?;
     let url = header(&welcome.headers, "List-Unsubscribe")
         .context("the welcome carries List-Unsubscribe")?
         .trim_matches(|c| c == '<' || c == '>')
@@ -115,7 +97,7 @@ async fn participants_answer_and_unsubscribe_by_link() -> anyhow::Result<()> {
 
     // Both sides of `in_touch` answer the check-in; `looked` only opens the link.
     for rcpt in [in_touch.mentor(), in_touch.mentee()] {
-        let check_in = wait_mail(&env, &rcpt, "check_in", limit).await?;
+        let check_in = env.wait_mail(&rcpt, "check_in", limit).await?;
         let token = link_in(&check_in.text, &answer_prefix)
             .context("the check-in carries an answer link")?;
         let page = http_get(web, &format!("/r/{token}")).await;
@@ -131,7 +113,7 @@ async fn participants_answer_and_unsubscribe_by_link() -> anyhow::Result<()> {
         // Submitted twice: one interaction.
         http_post(web, &format!("/r/{token}"), "").await;
     }
-    let check_in = wait_mail(&env, &looked.mentor(), "check_in", limit).await?;
+    let check_in = env.wait_mail(&looked.mentor(), "check_in", limit).await?;
     let token = link_in(&check_in.text, &answer_prefix).context("answer link")?;
     let page = http_get(web, &format!("/r/{token}")).await;
     assert!(
@@ -140,7 +122,9 @@ async fn participants_answer_and_unsubscribe_by_link() -> anyhow::Result<()> {
     );
 
     // `planned` answers its plan reminder.
-    let reminder = wait_mail(&env, &planned.mentee(), "plan_reminder", limit).await?;
+    let reminder = env
+        .wait_mail(&planned.mentee(), "plan_reminder", limit)
+        .await?;
     let token = link_in(&reminder.text, &answer_prefix)
         .context("the plan reminder carries an answer link")?;
     let done = http_post(web, &format!("/r/{token}"), "").await;
