@@ -5,14 +5,17 @@
 //!     cargo run -p firstweek-bench -- --smoke           # tiny counts, for CI
 //!
 //! Options: `--smoke`, `--json PATH` (default `target/firstweek-bench.json`),
-//! `--only a,b,..` (phases: baseline, ingest, scheduler, mail, idle, lateness),
+//! `--only a,b,..` (phases: baseline, ingest, backlog, scheduler, mail,
+//! backlog_steps, idle, lateness, cohort),
 //! `--no-build` (do not build the service binaries first).
 //!
 //! Every phase gets its own database, vhost and service processes (the
 //! `firstweek-tests` harness); emails go to an in-process SMTP sink
 //! (`sink.rs`), whose own limit is the mail baseline.
 
+mod backlog;
 mod broker_raw;
+mod cohort;
 mod sink;
 
 use std::collections::HashMap;
@@ -42,6 +45,9 @@ struct Plan {
     idle_window: Duration,
     lateness_rate: usize,
     lateness_secs: usize,
+    backlog_events: usize,
+    backlog_steps: usize,
+    cohort_pairs: usize,
 }
 
 impl Plan {
@@ -58,6 +64,9 @@ impl Plan {
             idle_window: Duration::from_secs(10),
             lateness_rate: 1_000,
             lateness_secs: 30,
+            backlog_events: 50_000,
+            backlog_steps: 20_000,
+            cohort_pairs: 1_000,
         }
     }
     fn smoke() -> Plan {
@@ -73,6 +82,9 @@ impl Plan {
             idle_window: Duration::from_secs(3),
             lateness_rate: 100,
             lateness_secs: 3,
+            backlog_events: 1_000,
+            backlog_steps: 200,
+            cohort_pairs: 20,
         }
     }
 }
@@ -110,7 +122,7 @@ fn args() -> anyhow::Result<Args> {
             "--no-build" => build = false,
             "-h" | "--help" => {
                 println!(
-                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,scheduler,mail,idle,lateness] [--no-build]"
+                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,backlog,scheduler,mail,backlog_steps,idle,lateness,cohort] [--no-build]"
                 );
                 std::process::exit(0);
             }
@@ -777,6 +789,12 @@ fn table(results: &Value) -> (String, Value) {
         "lapin publish+consume, confirms+acks",
     );
     throughput(
+        "backlog: 50k events drained",
+        f(&results["backlog_events"]["events_per_s"]),
+        f(&results["backlog_events"]["raw_consume_per_s"]),
+        "lapin consume+ack, same queue",
+    );
+    throughput(
         "scheduler: due steps published",
         f(&results["scheduler"]["steps_per_s"]),
         f(&results["baseline"]["publish_steps_per_s"]),
@@ -787,6 +805,12 @@ fn table(results: &Value) -> (String, Value) {
         f(&results["mail"]["emails_per_s"]),
         f(&results["baseline"]["smtp_emails_per_s"]),
         "minimal TCP_NODELAY client -> sink",
+    );
+    throughput(
+        "backlog: 20k due steps -> emails",
+        f(&results["backlog_steps"]["emails_per_s"]),
+        f(&results["backlog_steps"]["raw_consume_per_s"]),
+        "lapin consume+ack, same queue",
     );
     let idle_full = f(&results["idle"]["full"]["tick_ms"]);
     let idle_empty = f(&results["idle"]["empty"]["tick_ms"]);
@@ -799,6 +823,7 @@ fn table(results: &Value) -> (String, Value) {
             "baseline": null, "baseline_name": "", "ratio": null, "target": target.map(|t| format!("<= {t} s")).unwrap_or_default(),
             "ok": target.and_then(|t| v.map(|v| v <= t))}));
     }
+    cohort::rows(results, &mut rows);
     for service in ["scheduler", "worker"] {
         let v = f(&results["rss_mib"]["lateness"][service]);
         let worst = results["rss_mib"].as_object().map(|phases| {
@@ -875,13 +900,16 @@ async fn main() -> anyhow::Result<()> {
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>,
     >;
-    let phases: [(&str, Phase); 6] = [
+    let phases: Vec<(&str, Phase)> = vec![
         ("baseline", |p, s, r| Box::pin(baseline(p, s, r))),
         ("ingest", |p, s, r| Box::pin(ingest(p, s, r))),
+        ("backlog", |p, s, r| Box::pin(backlog::events(p, s, r))),
         ("scheduler", |p, s, r| Box::pin(scheduler(p, s, r))),
         ("mail", |p, s, r| Box::pin(mail(p, s, r))),
+        ("backlog_steps", |p, s, r| Box::pin(backlog::steps(p, s, r))),
         ("idle", |p, s, r| Box::pin(idle(p, s, r))),
         ("lateness", |p, s, r| Box::pin(lateness(p, s, r))),
+        ("cohort", |p, s, r| Box::pin(cohort::run(p, s, r))),
     ];
     let mut failed = Vec::new();
     for (name, phase) in phases {

@@ -27,6 +27,7 @@ use tokio::process::{Child, Command};
 use firstweek_broker as broker;
 
 pub mod browser;
+pub mod cohort;
 mod resources;
 pub mod web;
 pub use resources::{Drained, TestDb, TestVhost};
