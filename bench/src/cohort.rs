@@ -97,6 +97,25 @@ fn cpu(pids: &[(&'static str, u32)]) -> Vec<f64> {
         .collect()
 }
 
+/// CPU seconds of each service's live threads, to the nanosecond
+/// (`/proc/<pid>/task/*/schedstat`): idle services use too little for the
+/// clock ticks of `/proc/<pid>/stat` to tell 0.5 ms/s from 1.5 ms/s.
+fn cpu_fine(pids: &[(&'static str, u32)]) -> Vec<f64> {
+    pids.iter()
+        .map(|(_, pid)| {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                return 0.0;
+            };
+            tasks
+                .flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+                .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+                .sum::<f64>()
+                / 1e9
+        })
+        .collect()
+}
+
 pub(crate) async fn run(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Result<()> {
     let week = week_secs(plan);
     let mut env = Env::start(Options {
@@ -142,10 +161,10 @@ pub(crate) async fn run(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow
 
         // Idle: the week is over, nothing is due.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let window = if plan.smoke { Duration::from_secs(3) } else { Duration::from_secs(10) };
-        let idle0 = cpu(&services);
+        let window = if plan.smoke { Duration::from_secs(3) } else { Duration::from_secs(20) };
+        let idle0 = cpu_fine(&services);
         tokio::time::sleep(window).await;
-        let idle1 = cpu(&services);
+        let idle1 = cpu_fine(&services);
         let mut idle = json!({});
         for (((name, _), a), b) in services.iter().zip(&idle1).zip(&idle0) {
             idle[*name] = json!((a - b) * 1000.0 / window.as_secs_f64());

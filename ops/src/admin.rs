@@ -196,25 +196,30 @@ async fn answer(mut stream: tokio::net::TcpStream, health: Arc<Health>, metrics:
     let _ = stream.write_all(response.as_bytes()).await;
 }
 
-/// Pings PostgreSQL every second and records the answer in `health`.
+/// Pings PostgreSQL every second and records the answer in `health`, on a
+/// connection of its own ([`firstweek_store::Dedicated`]): this runs every
+/// second of an idle service's life.
 pub async fn watch_database(
     pool: sqlx::PgPool,
     health: Arc<Health>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let mut conn = firstweek_store::Dedicated::new(pool);
     loop {
-        let up = tokio::time::timeout(
-            std::time::Duration::from_secs(2),
-            sqlx::query("SELECT 1").execute(&pool),
-        )
-        .await
-        .is_ok_and(|r| r.is_ok());
+        let up = tokio::time::timeout(std::time::Duration::from_secs(2), conn.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if !up {
+            conn.reset();
+        }
         health.set_database(up);
         tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
         }
     }
+    conn.close().await;
+    Ok(())
 }
 
 /// A service's admin side, set up at start-up: its health, its metrics

@@ -116,6 +116,7 @@ async fn publish(
         health.clone(),
         settings.redeliver_after,
     );
+    let mut probe = store::Dedicated::new(pool.clone());
     let mut backoff = Backoff::default();
     // Between heartbeats, wake early for a row due sooner than the next tick.
     let mut early: Option<std::time::Duration> = None;
@@ -125,17 +126,10 @@ async fn publish(
             _ = wake.notified() => {}
             _ = tokio::time::sleep(early.unwrap_or_default()), if early.is_some() => {}
         }
-        early = None;
         let started = std::time::Instant::now();
-        let mut ticked = publisher.tick().await;
-        if ticked.is_ok()
-            && let Err(e) = publisher.announce().await
-        {
-            ticked = Err(e.context("relaying announcements"));
-        }
-        if ticked.is_ok() {
-            early = next_wake(pool).await;
-        }
+        let ticked = beat(&mut publisher, &mut probe, pool).await;
+        early = ticked.as_ref().ok().and_then(|b| b.wake_in);
+        let ticked = ticked.map(|b| b.published);
         metrics::histogram!("firstweek_heartbeat_seconds").record(started.elapsed().as_secs_f64());
         match ticked {
             Ok(n) => {
@@ -156,15 +150,61 @@ async fn publish(
         }
     }
     publisher.drain().await;
+    probe.close().await;
     if let Err(e) = cron.shutdown().await {
         tracing::warn!(error = %e, "the cron scheduler did not stop cleanly");
     }
     Ok(())
 }
 
+/// What one heartbeat did.
+struct Beat {
+    /// Rows confirmed and marked published.
+    published: usize,
+    /// Wake before the next heartbeat, for a row due sooner than that.
+    wake_in: Option<std::time::Duration>,
+}
+
+/// One heartbeat: one look at what waits ([`store::waiting`]), then only the
+/// work that is there. Most heartbeats find nothing due and cost that query.
+async fn beat(
+    publisher: &mut Publisher,
+    probe: &mut store::Dedicated,
+    pool: &PgPool,
+) -> anyhow::Result<Beat> {
+    // Keeps the broker link (and readiness) up even when nothing is due; no round trip once connected.
+    publisher.connect().await?;
+    let waiting = match store::waiting(probe.get().await?).await {
+        Ok(w) => w,
+        Err(e) => {
+            probe.reset();
+            return Err(e.into());
+        }
+    };
+    let mut published = 0;
+    if waiting.due || publisher.busy() {
+        published = publisher.tick().await?;
+    }
+    if waiting.announcements {
+        publisher
+            .announce()
+            .await
+            .context("relaying announcements")?;
+    }
+    let next = if waiting.due {
+        // The claim moved the head of the index.
+        store::next_due(pool).await.ok().flatten()
+    } else {
+        waiting.next_at
+    };
+    Ok(Beat {
+        published,
+        wake_in: next.and_then(wake_in),
+    })
+}
+
 /// How long to sleep before looking again, if sooner than the next heartbeat.
-async fn next_wake(pool: &PgPool) -> Option<std::time::Duration> {
-    let next = store::next_due(pool).await.ok()??;
+fn wake_in(next: chrono::DateTime<chrono::Utc>) -> Option<std::time::Duration> {
     let wait = (next - chrono::Utc::now())
         .to_std()
         .unwrap_or_default()

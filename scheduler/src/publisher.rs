@@ -57,6 +57,20 @@ impl Publisher {
         }
     }
 
+    /// Connects if not connected (no round trip when the link is up).
+    pub async fn connect(&mut self) -> anyhow::Result<()> {
+        let connected = self.channel().await.map(|_| ());
+        if connected.is_err() {
+            self.health.set_broker(false);
+        }
+        connected
+    }
+
+    /// Whether batches still await their confirms (a tick must collect them).
+    pub fn busy(&self) -> bool {
+        !self.inflight.is_empty()
+    }
+
     async fn channel(&mut self) -> anyhow::Result<Channel> {
         if let Some((conn, channel)) = &self.link
             && conn.status().connected()

@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 mod backlog;
+mod dedicated;
 mod digest;
 mod erasure;
 mod escalations;
@@ -29,6 +30,7 @@ pub mod status;
 mod steps;
 
 pub use backlog::{Backlog, backlog};
+pub use dedicated::Dedicated;
 pub use digest::{
     CoordinatorDigest, coordinator_digest, coordinator_email, coordinator_pairs, schedule_digests,
 };
@@ -50,7 +52,9 @@ pub use outbox::{Pending, claim_announcements, mark_announced, release_announcem
 pub use pairs::{PairRecord, StoredPair, interactions, ledgers, mentorship};
 pub use participants::{is_unsubscribed, record_answer, unsubscribe_by_link};
 pub use resend::{Resend, resend};
-pub use schedule::{ClaimedStep, StepsQueue, claim_due, mark_published, next_due, release};
+pub use schedule::{
+    ClaimedStep, StepsQueue, Waiting, claim_due, mark_published, next_due, release, waiting,
+};
 pub use status::{DeliveryStatus, ErasedVia, RowStatus, SubjectKind};
 pub use steps::{
     StepState, Subject, TimelineRow, finish_row, load_steps, pick_steps, recheck_at, retry_row,
@@ -77,6 +81,9 @@ pub enum StoreError {
 /// The embedded migrations (`migrations/` at the workspace root).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
+/// A pooled connection idle for longer than this is pinged before use.
+const PING_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens a pool. The URL is never logged: it may hold a password.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
     // Custom plans for every statement: the batch statements join arrays of
@@ -90,6 +97,21 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreErr
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(std::time::Duration::from_secs(5))
+        // sqlx pings every idle connection before handing it out: a round
+        // trip (and its syscalls on both sides) per statement, doubling the
+        // CPU of every short query. A connection used within the last few
+        // seconds is taken as alive; one that breaks anyway (PostgreSQL
+        // restarted) fails its statement with an I/O error, which every
+        // caller treats as an outage and retries, and is then discarded.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await?;
     Ok(pool)

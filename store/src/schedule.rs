@@ -2,7 +2,7 @@
 //! recording what the broker confirmed, and when to look next.
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::StoreError;
 use crate::status::RowStatus;
@@ -127,6 +127,36 @@ pub async fn release(pool: &PgPool, ids: &[i64]) -> Result<(), StoreError> {
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// What waits for the scheduler, as one cheap look before a tick does any
+/// work: most heartbeats find nothing to do, and then cost this one query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    /// The earliest `next_at` of any row, if a row needs the scheduler.
+    pub next_at: Option<DateTime<Utc>>,
+    /// Whether that row is due now (by the database's clock).
+    pub due: bool,
+    /// Whether announcements wait in the outbox, unclaimed.
+    pub announcements: bool,
+}
+
+/// Both lookups are index probes (the partial indexes `timeline_next` and
+/// `outbox_unpublished`), so the cost does not grow with the rows stored.
+pub async fn waiting(conn: &mut PgConnection) -> Result<Waiting, StoreError> {
+    let (next_at, due, announcements): (Option<DateTime<Utc>>, bool, bool) = sqlx::query_as(
+        "SELECT n.next_at, coalesce(n.next_at <= now(), false),
+                EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL
+                        AND (claimed_until IS NULL OR claimed_until < now()))
+         FROM (SELECT (SELECT next_at FROM timeline WHERE next_at IS NOT NULL ORDER BY next_at LIMIT 1) AS next_at) AS n",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Waiting {
+        next_at,
+        due,
+        announcements,
+    })
 }
 
 /// The earliest time a row needs the scheduler (`next_at`), if any: one

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use firstweek::interaction::Interaction;
 use firstweek::playbook::Recipient;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 use crate::StoreError;
 use crate::pairs::{PairRecord, ledgers, mentorships};
@@ -126,8 +126,9 @@ pub async fn load_steps(pool: &PgPool, ids: &[i64]) -> Result<Vec<Option<StepSta
         row_columns!(),
         " FROM timeline WHERE id = ANY($1)"
     );
-    let rows = sqlx::query(sql).bind(ids).fetch_all(pool).await?;
-    with_pairs(pool, ids, &rows).await
+    let mut conn = pool.acquire().await?;
+    let rows = sqlx::query(sql).bind(ids).fetch_all(&mut *conn).await?;
+    with_pairs(&mut conn, ids, &rows).await
 }
 
 /// [`load_steps`] for a worker that took a copy of these rows from the
@@ -138,12 +139,15 @@ pub async fn pick_steps(pool: &PgPool, ids: &[i64]) -> Result<Vec<Option<StepSta
         "UPDATE timeline SET picked_at = now() WHERE id = ANY($1) RETURNING ",
         row_columns!()
     );
-    let rows = sqlx::query(sql).bind(ids).fetch_all(pool).await?;
-    with_pairs(pool, ids, &rows).await
+    // One connection for the three statements: each statement through the
+    // pool would cost a round trip more (sqlx pings a connection on release).
+    let mut conn = pool.acquire().await?;
+    let rows = sqlx::query(sql).bind(ids).fetch_all(&mut *conn).await?;
+    with_pairs(&mut conn, ids, &rows).await
 }
 
 async fn with_pairs(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     ids: &[i64],
     rows: &[sqlx::postgres::PgRow],
 ) -> Result<Vec<Option<StepState>>, StoreError> {
@@ -161,8 +165,8 @@ async fn with_pairs(
         (HashMap::new(), HashMap::new())
     } else {
         (
-            mentorships(pool, &wanted).await?,
-            ledgers(pool, &wanted).await?,
+            mentorships(&mut *conn, &wanted).await?,
+            ledgers(&mut *conn, &wanted).await?,
         )
     };
     let mut by_id: HashMap<i64, StepState> = HashMap::with_capacity(rows.len());
