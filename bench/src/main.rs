@@ -6,13 +6,15 @@
 //!
 //! Options: `--smoke`, `--json PATH` (default `target/firstweek-bench.json`),
 //! `--only a,b,..` (phases: baseline, ingest, scheduler, mail, idle, lateness),
-//! `--no-build` (do not build the service binaries first).
+//! `--no-build` (do not build the service binaries first), `--cluster` (on
+//! three RabbitMQ nodes of this machine: see `cluster.rs`).
 //!
 //! Every phase gets its own database, vhost and service processes (the
 //! `firstweek-tests` harness); emails go to an in-process SMTP sink
 //! (`sink.rs`), whose own limit is the mail baseline.
 
 mod broker_raw;
+mod cluster;
 mod sink;
 
 use std::collections::HashMap;
@@ -82,6 +84,7 @@ struct Args {
     json: String,
     only: Option<Vec<String>>,
     build: bool,
+    cluster: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -93,6 +96,7 @@ fn args() -> anyhow::Result<Args> {
         .unwrap_or_else(|| "firstweek-bench.json".to_string());
     let mut only = None;
     let mut build = true;
+    let mut cluster = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -108,9 +112,10 @@ fn args() -> anyhow::Result<Args> {
                 );
             }
             "--no-build" => build = false,
+            "--cluster" => cluster = true,
             "-h" | "--help" => {
                 println!(
-                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,scheduler,mail,idle,lateness] [--no-build]"
+                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,scheduler,mail,idle,lateness] [--no-build] [--cluster]"
                 );
                 std::process::exit(0);
             }
@@ -122,6 +127,7 @@ fn args() -> anyhow::Result<Args> {
         json,
         only,
         build,
+        cluster,
     })
 }
 
@@ -157,6 +163,7 @@ async fn env(extra: &[(&str, &str)]) -> anyhow::Result<Env> {
         scale: 1.0,
         env,
         start_services: false,
+        broker: cluster::broker(),
         ..Options::default()
     })
     .await
@@ -856,6 +863,9 @@ async fn main() -> anyhow::Result<()> {
     let plan = args.plan.clone();
     if args.build {
         build_services()?;
+    }
+    if args.cluster {
+        return cluster::run(&plan, &args.json, args.only.as_deref()).await;
     }
     let wanted = |phase: &str| {
         args.only
