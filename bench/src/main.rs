@@ -7,7 +7,8 @@
 //! Options: `--smoke`, `--json PATH` (default `target/firstweek-bench.json`),
 //! `--only a,b,..` (phases: baseline, ingest, backlog, scheduler, mail,
 //! backlog_steps, idle, lateness, cohort),
-//! `--no-build` (do not build the service binaries first).
+//! `--no-build` (do not build the service binaries first), `--cluster` (on
+//! three RabbitMQ nodes of this machine: see `cluster.rs`).
 //!
 //! Every phase gets its own database, vhost and service processes (the
 //! `firstweek-tests` harness); emails go to an in-process SMTP sink
@@ -15,6 +16,7 @@
 
 mod backlog;
 mod broker_raw;
+mod cluster;
 mod cohort;
 mod sink;
 
@@ -94,6 +96,7 @@ struct Args {
     json: String,
     only: Option<Vec<String>>,
     build: bool,
+    cluster: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -105,6 +108,7 @@ fn args() -> anyhow::Result<Args> {
         .unwrap_or_else(|| "firstweek-bench.json".to_string());
     let mut only = None;
     let mut build = true;
+    let mut cluster = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -120,9 +124,10 @@ fn args() -> anyhow::Result<Args> {
                 );
             }
             "--no-build" => build = false,
+            "--cluster" => cluster = true,
             "-h" | "--help" => {
                 println!(
-                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,backlog,scheduler,mail,backlog_steps,idle,lateness,cohort] [--no-build]"
+                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,backlog,scheduler,mail,backlog_steps,idle,lateness,cohort] [--no-build] [--cluster]"
                 );
                 std::process::exit(0);
             }
@@ -134,6 +139,7 @@ fn args() -> anyhow::Result<Args> {
         json,
         only,
         build,
+        cluster,
     })
 }
 
@@ -169,6 +175,7 @@ async fn env(extra: &[(&str, &str)]) -> anyhow::Result<Env> {
         scale: 1.0,
         env,
         start_services: false,
+        broker: cluster::broker(),
         ..Options::default()
     })
     .await
@@ -881,6 +888,9 @@ async fn main() -> anyhow::Result<()> {
     let plan = args.plan.clone();
     if args.build {
         build_services()?;
+    }
+    if args.cluster {
+        return cluster::run(&plan, &args.json, args.only.as_deref()).await;
     }
     let wanted = |phase: &str| {
         args.only

@@ -22,6 +22,12 @@
 //!
 //! The work queues have a delivery limit: a message that keeps failing is
 //! dead-lettered by the broker (at-least-once) instead of looping forever.
+//!
+//! On a cluster every quorum queue is replicated to up to
+//! [`QUORUM_GROUP_SIZE`] nodes (`x-quorum-initial-group-size`): one node can
+//! stop and the queue keeps its messages and elects a new leader among the
+//! others. `AMQP_URL` lists the nodes ([`BrokerAddresses`]); [`connect_from`]
+//! takes the first that answers.
 
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
@@ -31,6 +37,8 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
+
+pub use firstweek::config::{BrokerAddress, BrokerAddresses};
 
 mod purge;
 pub use purge::{Purged, purge_dead_letters};
@@ -61,6 +69,13 @@ pub const DEAD_BODY_WHOLE_MAX: usize = 64 * 1024;
 pub const DEAD_BODY_KEPT: usize = 4 * 1024;
 /// Deliveries of one message before the broker dead-letters it.
 pub const DELIVERY_LIMIT: i64 = 5;
+/// Replicas of each quorum queue on a cluster (`x-quorum-initial-group-size`;
+/// a cluster of fewer nodes puts one on each). Three survive one node down;
+/// more would cost publish rate (each publish is confirmed by a majority of
+/// them) for no gain in a three-node cluster.
+pub const QUORUM_GROUP_SIZE: i64 = 3;
+/// How long one node has to accept a connection before the next is tried.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Broker failures.
 #[derive(Debug, thiserror::Error)]
@@ -71,20 +86,102 @@ pub enum BrokerError {
     /// The broker refused the message (to this routing key).
     #[error("the broker refused (nacked) the publish to {0}")]
     Nacked(String),
+    /// `AMQP_URL` cannot be used.
+    #[error("{0}")]
+    Config(#[from] firstweek::config::ConfigError),
+    /// No node of the list answered; each node's `host:port` and its error.
+    #[error("no RabbitMQ node answered: {}", .0.iter().map(|(n, e)| format!("{n}: {e}")).collect::<Vec<_>>().join("; "))]
+    Unreachable(Vec<(String, String)>),
 }
 
-/// Connects with a short heartbeat so a dead connection is noticed in seconds.
-/// The URL is never logged: it may hold a password.
-pub async fn connect(url: &str, name: &str) -> Result<Connection, BrokerError> {
-    let url = if url.contains("heartbeat=") {
-        url.to_string()
-    } else if url.contains('?') {
-        format!("{url}&heartbeat=5")
-    } else {
-        format!("{url}?heartbeat=5")
-    };
-    let props = ConnectionProperties::default().with_connection_name(name.into());
-    Ok(Connection::connect(&url, props).await?)
+/// What [`connect`] accepts: the parsed `AMQP_URL` ([`BrokerAddresses`]), or
+/// its text (one URL, or several separated by commas), parsed here.
+pub trait ToBrokerAddresses {
+    /// The list of nodes.
+    fn to_broker_addresses(&self) -> Result<std::borrow::Cow<'_, BrokerAddresses>, BrokerError>;
+}
+
+impl ToBrokerAddresses for BrokerAddresses {
+    fn to_broker_addresses(&self) -> Result<std::borrow::Cow<'_, BrokerAddresses>, BrokerError> {
+        Ok(std::borrow::Cow::Borrowed(self))
+    }
+}
+
+impl ToBrokerAddresses for str {
+    fn to_broker_addresses(&self) -> Result<std::borrow::Cow<'_, BrokerAddresses>, BrokerError> {
+        Ok(std::borrow::Cow::Owned(BrokerAddresses::parse(self)?))
+    }
+}
+
+impl ToBrokerAddresses for String {
+    fn to_broker_addresses(&self) -> Result<std::borrow::Cow<'_, BrokerAddresses>, BrokerError> {
+        self.as_str().to_broker_addresses()
+    }
+}
+
+/// A connection and the node it is on.
+pub struct Connected {
+    /// The connection.
+    pub connection: Connection,
+    /// Its node's position in the list.
+    pub index: usize,
+    /// Its node's `host:port` (what logs and readiness show; never the URL).
+    pub node: String,
+}
+
+/// Connects to the first node of `addrs` that answers (see [`connect_from`]).
+pub async fn connect(
+    addrs: &(impl ToBrokerAddresses + ?Sized),
+    name: &str,
+) -> Result<Connection, BrokerError> {
+    Ok(connect_from(&*addrs.to_broker_addresses()?, 0, name)
+        .await?
+        .connection)
+}
+
+/// Tries the nodes in turn, from the one at `first` (wrapping around), each
+/// for at most [`CONNECT_TIMEOUT`], with a short heartbeat so a dead
+/// connection is noticed in seconds; returns the first that answers. A
+/// service that lost its node passes the next one as `first`, so it moves on
+/// rather than waiting for the lost one. URLs are never logged nor put in an
+/// error: they may hold a password; nodes are named by `host:port`.
+pub async fn connect_from(
+    addrs: &BrokerAddresses,
+    first: usize,
+    name: &str,
+) -> Result<Connected, BrokerError> {
+    let nodes = addrs.nodes();
+    let mut failures = Vec::new();
+    for k in 0..nodes.len() {
+        let index = (first + k) % nodes.len();
+        let node = &nodes[index];
+        let url = node.url();
+        let url = if url.contains("heartbeat=") {
+            url.to_string()
+        } else if url.contains('?') {
+            format!("{url}&heartbeat=5")
+        } else {
+            format!("{url}?heartbeat=5")
+        };
+        let props = ConnectionProperties::default().with_connection_name(name.into());
+        match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&url, props)).await {
+            Ok(Ok(connection)) => {
+                return Ok(Connected {
+                    connection,
+                    index,
+                    node: node.host_port().to_string(),
+                });
+            }
+            // One node: its own error, as before there were lists.
+            Ok(Err(e)) if nodes.len() == 1 => return Err(BrokerError::Amqp(e)),
+            Ok(Err(e)) => failures.push((node.host_port().to_string(), e.to_string())),
+            Err(_) => failures.push((
+                node.host_port().to_string(),
+                format!("no answer within {CONNECT_TIMEOUT:?}"),
+            )),
+        }
+    }
+    Err(BrokerError::Unreachable(failures))
 }
 
 /// Opens a channel with publisher confirms on.
@@ -96,12 +193,35 @@ pub async fn confirm_channel(conn: &Connection) -> Result<Channel, BrokerError> 
     Ok(channel)
 }
 
-fn work_queue_args() -> FieldTable {
+/// A quorum queue replicated to up to [`QUORUM_GROUP_SIZE`] nodes.
+fn quorum_args(replicated: bool) -> FieldTable {
     let mut args = FieldTable::default();
     args.insert(
         "x-queue-type".into(),
         AMQPValue::LongString("quorum".into()),
     );
+    if replicated {
+        args.insert(
+            "x-quorum-initial-group-size".into(),
+            AMQPValue::LongLongInt(QUORUM_GROUP_SIZE),
+        );
+    }
+    args
+}
+
+/// The arguments `queue` is declared with (the same in
+/// `deploy/rabbitmq/definitions.json`, which a test checks); `replicated`:
+/// with `x-quorum-initial-group-size`.
+pub fn queue_arguments(queue: &str, replicated: bool) -> FieldTable {
+    if queue == DEAD_QUEUE {
+        quorum_args(replicated)
+    } else {
+        work_queue_args(replicated)
+    }
+}
+
+fn work_queue_args(replicated: bool) -> FieldTable {
+    let mut args = quorum_args(replicated);
     args.insert(
         "x-delivery-limit".into(),
         AMQPValue::LongLongInt(DELIVERY_LIMIT),
@@ -126,8 +246,44 @@ fn work_queue_args() -> FieldTable {
     args
 }
 
-/// Declares exchanges, queues and bindings; idempotent, run by every service at start.
+/// Declares exchanges, queues and bindings; idempotent. A queue that already
+/// exists must have been declared with the same arguments, or the channel is
+/// closed (`PRECONDITION_FAILED`): the services use [`declare`], which also
+/// accepts the queues of an installation from before replication was declared.
 pub async fn declare_topology(channel: &Channel) -> Result<(), BrokerError> {
+    declare_on(channel, true).await
+}
+
+/// Declares the topology on a channel of its own, run by every service at
+/// start. Queues that exist without `x-quorum-initial-group-size` (declared
+/// by a release before it, when arguments could not be changed in place) are
+/// kept as they are: on RabbitMQ 3.x their replicas are on every node that
+/// was in the cluster when they were declared; see `deploy/README.md` for
+/// moving them.
+pub async fn declare(conn: &Connection) -> Result<(), BrokerError> {
+    let channel = conn.create_channel().await?;
+    match declare_on(&channel, true).await {
+        Ok(()) => {
+            let _ = channel.close(200, "topology declared".into()).await;
+            Ok(())
+        }
+        Err(BrokerError::Amqp(e)) if is_precondition_failed(&e) => {
+            let channel = conn.create_channel().await?;
+            declare_on(&channel, false).await?;
+            let _ = channel.close(200, "topology declared".into()).await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn is_precondition_failed(e: &lapin::Error) -> bool {
+    // 406 PRECONDITION_FAILED "inequivalent arg 'x-quorum-initial-group-size' ..."
+    let text = e.to_string();
+    text.contains("PRECONDITION_FAILED") && text.contains("x-quorum-initial-group-size")
+}
+
+async fn declare_on(channel: &Channel, replicated: bool) -> Result<(), BrokerError> {
     let durable = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -144,20 +300,11 @@ pub async fn declare_topology(channel: &Channel) -> Result<(), BrokerError> {
         durable: true,
         ..Default::default()
     };
-    let mut dead_args = FieldTable::default();
-    dead_args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    channel
-        .queue_declare(DEAD_QUEUE.into(), queue, dead_args)
-        .await?;
-    channel
-        .queue_declare(EVENTS_QUEUE.into(), queue, work_queue_args())
-        .await?;
-    channel
-        .queue_declare(STEPS_QUEUE.into(), queue, work_queue_args())
-        .await?;
+    for name in [DEAD_QUEUE, EVENTS_QUEUE, STEPS_QUEUE] {
+        channel
+            .queue_declare(name.into(), queue, queue_arguments(name, replicated))
+            .await?;
+    }
     channel
         .queue_bind(
             EVENTS_QUEUE.into(),
@@ -459,6 +606,76 @@ mod tests {
             t.insert((*k).into(), AMQPValue::LongString(LongString::from(*v)));
         }
         BasicProperties::default().with_headers(t)
+    }
+
+    fn json_of(args: &FieldTable) -> serde_json::Value {
+        let map = args
+            .inner()
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    AMQPValue::LongLongInt(n) => serde_json::json!(n),
+                    other => serde_json::json!(text(other).unwrap_or_else(|| format!("{other:?}"))),
+                };
+                (k.as_str().to_string(), v)
+            })
+            .collect();
+        serde_json::Value::Object(map)
+    }
+
+    /// The deployed definitions declare the queues before any service runs
+    /// (a cluster imports them at boot): with other arguments than the
+    /// services' every service would fail its declare with PRECONDITION_FAILED.
+    #[test]
+    fn the_deployed_definitions_declare_the_queues_as_the_services_do() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/rabbitmq/definitions.json"
+        );
+        let defs: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("definitions.json"))
+                .expect("definitions.json is JSON");
+        let queues = defs["queues"].as_array().expect("queues");
+        for name in [DEAD_QUEUE, EVENTS_QUEUE, STEPS_QUEUE] {
+            let q = queues
+                .iter()
+                .find(|q| q["name"] == name)
+                .unwrap_or_else(|| panic!("definitions.json lacks {name}"));
+            assert_eq!(q["durable"], true, "{name}");
+            assert_eq!(q["auto_delete"], false, "{name}");
+            assert_eq!(
+                q["arguments"],
+                json_of(&queue_arguments(name, true)),
+                "{name}"
+            );
+            assert_eq!(
+                q["arguments"]["x-quorum-initial-group-size"], QUORUM_GROUP_SIZE,
+                "{name} is replicated"
+            );
+        }
+        assert_eq!(queues.len(), 3, "only firstweek's queues");
+        let exchange = &defs["exchanges"][0];
+        assert_eq!(
+            (&exchange["name"], &exchange["type"], &exchange["durable"]),
+            (
+                &serde_json::json!(EXCHANGE),
+                &serde_json::json!("topic"),
+                &serde_json::json!(true)
+            )
+        );
+        let binding = &defs["bindings"][0];
+        assert_eq!(
+            (
+                &binding["source"],
+                &binding["destination"],
+                &binding["routing_key"]
+            ),
+            (
+                &serde_json::json!(EXCHANGE),
+                &serde_json::json!(EVENTS_QUEUE),
+                &serde_json::json!("#")
+            )
+        );
     }
 
     #[test]

@@ -51,13 +51,20 @@ pub async fn pool() -> anyhow::Result<PgPool> {
         .with_context(|| format!("connecting to PostgreSQL at {}", redact(&url)))
 }
 
-/// Connects to `AMQP_URL`.
+/// Connects to `AMQP_URL`: the first of its nodes that answers (the
+/// services' list of one URL per node is accepted as it is).
 pub async fn amqp() -> anyhow::Result<lapin::Connection> {
-    let url = env().amqp_url()?;
-    let conn = broker::connect(&url, "firstweek-cli")
+    let addrs = env().amqp_url()?;
+    let conn = broker::connect(&addrs, "firstweek-cli")
         .await
-        .map_err(|e| anyhow!(scrub(&e.to_string(), &url)))
-        .with_context(|| format!("connecting to RabbitMQ at {}", redact(&url)))?;
+        .map_err(|e| {
+            let text = addrs
+                .nodes()
+                .iter()
+                .fold(e.to_string(), |t, n| scrub(&t, n.url()));
+            anyhow!(text)
+        })
+        .with_context(|| format!("connecting to RabbitMQ at {addrs}"))?;
     Ok(conn)
 }
 

@@ -1,11 +1,13 @@
 //! The admin port: `/healthz` (the process answers), `/readyz` (database and
-//! broker reachable) and `/metrics` (Prometheus text).
+//! broker reachable, and which broker node each link is on) and `/metrics`
+//! (Prometheus text).
 //!
 //! Three GET endpoints do not need a web framework; this keeps the tree lean.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use firstweek::config::AdminAddr;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -18,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Health {
     database: AtomicBool,
     broker: AtomicBool,
+    /// Broker link (`firstweek.steps`, `publisher`, ...) -> `host:port` of its node.
+    nodes: Mutex<BTreeMap<String, String>>,
 }
 
 impl Health {
@@ -46,6 +50,25 @@ impl Health {
         });
     }
 
+    /// Records that the broker link `link` is connected to `node`
+    /// (`host:port`), or lost (`None`); readiness lists the nodes.
+    pub fn set_broker_node(&self, link: &str, node: Option<&str>) {
+        let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        match node {
+            Some(node) => {
+                nodes.insert(link.to_string(), node.to_string());
+            }
+            None => {
+                nodes.remove(link);
+            }
+        }
+    }
+
+    /// The broker node of each connected link.
+    pub fn broker_nodes(&self) -> BTreeMap<String, String> {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Both reachable.
     pub fn ready(&self) -> bool {
         self.database.load(Ordering::Relaxed) && self.broker.load(Ordering::Relaxed)
@@ -59,11 +82,15 @@ impl Health {
                 "down"
             }
         };
-        format!(
+        let mut text = format!(
             "postgresql: {}\nrabbitmq: {}\n",
             s(&self.database),
             s(&self.broker)
-        )
+        );
+        for (link, node) in self.broker_nodes() {
+            text.push_str(&format!("rabbitmq node: {node} ({link})\n"));
+        }
+        text
     }
 }
 
@@ -263,5 +290,32 @@ impl Admin {
             ));
         }
         self.health
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_names_the_broker_node_of_each_link() {
+        let health = Health::default();
+        health.set_database(true);
+        health.set_broker(true);
+        health.set_broker_node("firstweek.steps", Some("127.0.0.1:5674"));
+        health.set_broker_node("firstweek.events", Some("127.0.0.1:5673"));
+        assert_eq!(
+            health.describe(),
+            "postgresql: up\nrabbitmq: up\n\
+             rabbitmq node: 127.0.0.1:5673 (firstweek.events)\n\
+             rabbitmq node: 127.0.0.1:5674 (firstweek.steps)\n"
+        );
+        health.set_broker(false);
+        health.set_broker_node("firstweek.steps", None);
+        assert!(!health.ready());
+        assert_eq!(
+            health.describe(),
+            "postgresql: up\nrabbitmq: down\nrabbitmq node: 127.0.0.1:5673 (firstweek.events)\n"
+        );
     }
 }

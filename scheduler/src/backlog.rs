@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use firstweek_broker as broker;
+use firstweek_broker::{self as broker, BrokerAddresses};
 use firstweek_store as store;
 
 /// Every 10 s, seconds first, UTC.
@@ -24,7 +24,7 @@ type Link = Arc<Mutex<Option<(Connection, Channel)>>>;
 pub async fn add_job(
     scheduler: &JobScheduler,
     pool: PgPool,
-    amqp_url: String,
+    amqp_url: BrokerAddresses,
 ) -> anyhow::Result<()> {
     let link: Link = Arc::new(Mutex::new(None));
     let job = Job::new_async(EVERY, move |_id, _scheduler| {
@@ -55,7 +55,7 @@ async fn sample_database(pool: &PgPool) {
     }
 }
 
-async fn sample_queues(amqp_url: &str, link: &Link) {
+async fn sample_queues(amqp_url: &BrokerAddresses, link: &Link) {
     let mut link = link.lock().await;
     if !link
         .as_ref()

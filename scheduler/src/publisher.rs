@@ -14,7 +14,7 @@ use lapin::{Channel, Confirmation, Connection};
 use sqlx::PgPool;
 use tokio::task::{JoinHandle, JoinSet};
 
-use firstweek_broker::{self as broker, DueStep};
+use firstweek_broker::{self as broker, BrokerAddresses, DueStep};
 use firstweek_ops::admin::Health;
 use firstweek_store::{self as store, ClaimedStep, StepsQueue};
 
@@ -25,16 +25,21 @@ const IN_FLIGHT: usize = 6;
 /// A row claimed for publishing is not offered to another scheduler for this
 /// long (not to be confused with a worker's delivery claim lease).
 const PUBLISH_LEASE: i64 = 30;
+/// What readiness calls the publisher's broker link.
+const LINK: &str = "publisher";
 /// How long the broker has to confirm a batch before it counts as not confirmed.
 const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The publishing side of the scheduler, with its broker connection.
 pub struct Publisher {
     pool: PgPool,
-    amqp_url: String,
+    amqp_url: BrokerAddresses,
     health: Arc<Health>,
     redeliver_after: Duration,
     link: Option<(Connection, Channel)>,
+    /// The node to try first when (re)connecting: the one after the node
+    /// last lost, so a stopped node is not waited for.
+    next_node: usize,
     /// Published batches whose confirms are awaited (and rows then marked).
     inflight: JoinSet<anyhow::Result<(usize, usize)>>,
 }
@@ -43,7 +48,7 @@ impl Publisher {
     /// A publisher that connects on first use.
     pub fn new(
         pool: PgPool,
-        amqp_url: String,
+        amqp_url: BrokerAddresses,
         health: Arc<Health>,
         redeliver_after: Duration,
     ) -> Publisher {
@@ -53,6 +58,7 @@ impl Publisher {
             health,
             redeliver_after,
             link: None,
+            next_node: 0,
             inflight: JoinSet::new(),
         }
     }
@@ -78,20 +84,29 @@ impl Publisher {
         {
             return Ok(channel.clone());
         }
-        self.link = None;
-        let conn = broker::connect(&self.amqp_url, "firstweek-scheduler")
+        self.lose_link();
+        let connected = broker::connect_from(&self.amqp_url, self.next_node, "firstweek-scheduler")
             .await
             .context("connecting to RabbitMQ")?;
-        let setup = conn.create_channel().await?;
-        broker::declare_topology(&setup)
+        self.next_node = connected.index;
+        let conn = connected.connection;
+        broker::declare(&conn)
             .await
             .context("declaring the topology")?;
-        let _ = setup.close(200, "topology declared".into()).await;
         let channel = broker::confirm_channel(&conn).await?;
         self.health.set_broker(true);
-        tracing::info!("connected to RabbitMQ");
+        self.health.set_broker_node(LINK, Some(&connected.node));
+        tracing::info!(node = %connected.node, "connected to RabbitMQ");
         self.link = Some((conn, channel.clone()));
         Ok(channel)
+    }
+
+    /// Forgets a link that failed; the next connection starts with the next node.
+    fn lose_link(&mut self) {
+        if self.link.take().is_some() {
+            self.next_node = (self.next_node + 1) % self.amqp_url.len().max(1);
+            self.health.set_broker_node(LINK, None);
+        }
     }
 
     /// Relays the outbox's announcements (`escalation.*`) on the same link.
@@ -137,7 +152,7 @@ impl Publisher {
             return Err(e);
         }
         if failed > 0 {
-            self.link = None;
+            self.lose_link();
             self.health.set_broker(false);
             anyhow::bail!("{failed} publishes were not confirmed; released for the next tick");
         }

@@ -27,6 +27,7 @@ use tokio::process::{Child, Command};
 use firstweek_broker as broker;
 
 pub mod browser;
+pub mod cluster;
 pub mod cohort;
 mod resources;
 pub mod web;
@@ -87,6 +88,24 @@ pub struct Options {
     pub start_services: bool,
     /// Serve SMTP over implicit TLS (`smtps://localhost`) with a fresh self-signed certificate.
     pub smtp_tls: bool,
+    /// Where the test's vhost is: the system broker, or a [`cluster::Cluster`].
+    pub broker: Broker,
+}
+
+/// The RabbitMQ a test's vhost is created on.
+#[derive(Debug, Clone, Default)]
+pub enum Broker {
+    /// The machine's broker on 127.0.0.1:5672 ([`AMQP_BASE`]).
+    #[default]
+    System,
+    /// Nodes of a cluster on this machine (see [`cluster::Cluster::broker`]):
+    /// `AMQP_URL` lists one URL per node.
+    Cluster {
+        /// Node names, for `rabbitmqctl -n` (the first running one is used).
+        nodes: Vec<String>,
+        /// Their AMQP ports on 127.0.0.1, in the same order.
+        ports: Vec<u16>,
+    },
 }
 
 impl Options {
@@ -119,6 +138,7 @@ impl Default for Options {
             ],
             start_services: true,
             smtp_tls: false,
+            broker: Broker::System,
         }
     }
 }
@@ -129,7 +149,7 @@ pub struct Env {
     pub name: String,
     /// `DATABASE_URL` of the test database.
     pub database_url: String,
-    /// `AMQP_URL` of the test vhost.
+    /// `AMQP_URL` of the test vhost (on a cluster, one URL per node, comma-separated).
     pub amqp_url: String,
     /// The test vhost's name.
     pub vhost: String,
@@ -159,7 +179,7 @@ impl Env {
     pub async fn start(options: Options) -> anyhow::Result<Env> {
         // Migrated here so tests can read tables before the services are up.
         let db = TestDb::create("fw").await?;
-        let vhost = TestVhost::create("fw").await?;
+        let vhost = TestVhost::create_on(&options.broker, "fw").await?;
         let (name, database_url, amqp_url) = (db.name.clone(), db.url.clone(), vhost.url.clone());
 
         let dir = std::env::temp_dir().join(&name);

@@ -15,7 +15,7 @@ use firstweek::playbook::Playbook;
 use firstweek::timeline::{SendWindow, TimeScale};
 use firstweek_broker as broker;
 
-use crate::{AMQP_BASE, PG_ADMIN_URL, unique};
+use crate::{AMQP_BASE, Broker, PG_ADMIN_URL, unique};
 
 /// A private database, migrated.
 pub struct TestDb {
@@ -111,10 +111,28 @@ fn drop_database(name: &str) {
 pub struct TestVhost {
     /// The vhost's name.
     pub name: String,
-    /// Its URL (`AMQP_URL` for the binaries).
+    /// Its URL (`AMQP_URL` for the binaries; on a cluster one per node, comma-separated).
     pub url: String,
     conn: Connection,
     channel: Channel,
+    broker: Broker,
+}
+
+/// `rabbitmqctl args` against `broker` (on a cluster, the first node that answers).
+async fn rabbitmqctl_on(broker: &Broker, args: &[&str]) -> anyhow::Result<()> {
+    match broker {
+        Broker::System => rabbitmqctl(args).await,
+        Broker::Cluster { nodes, .. } => {
+            let mut last = None;
+            for node in nodes {
+                match crate::cluster::ctl(node, args).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| anyhow::anyhow!("a cluster without nodes")))
+        }
+    }
 }
 
 pub(crate) async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
@@ -133,13 +151,29 @@ pub(crate) async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
 }
 
 impl TestVhost {
-    /// Creates a vhost named after `prefix` and declares the topology on it.
+    /// Creates a vhost named after `prefix` on the system broker and declares the topology on it.
     pub async fn create(prefix: &str) -> anyhow::Result<TestVhost> {
+        TestVhost::create_on(&Broker::System, prefix).await
+    }
+
+    /// Creates a vhost named after `prefix` on `broker` and declares the topology on it.
+    pub async fn create_on(broker: &Broker, prefix: &str) -> anyhow::Result<TestVhost> {
         let name = unique(prefix);
-        rabbitmqctl(&["add_vhost", &name]).await?;
-        let guard = VhostName(name.clone());
-        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]).await?;
-        let url = format!("{AMQP_BASE}/{name}");
+        rabbitmqctl_on(broker, &["add_vhost", &name]).await?;
+        let guard = VhostName(name.clone(), broker.clone());
+        rabbitmqctl_on(
+            broker,
+            &["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"],
+        )
+        .await?;
+        let url = match broker {
+            Broker::System => format!("{AMQP_BASE}/{name}"),
+            Broker::Cluster { ports, .. } => ports
+                .iter()
+                .map(|p| format!("amqp://guest:guest@127.0.0.1:{p}/{name}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        };
         let conn = broker::connect(&url, "firstweek-tests").await?;
         let setup = conn.create_channel().await?;
         broker::declare_topology(&setup).await?;
@@ -150,6 +184,7 @@ impl TestVhost {
             url,
             conn,
             channel,
+            broker: broker.clone(),
         })
     }
 
@@ -213,22 +248,37 @@ pub struct Drained {
 
 impl Drop for TestVhost {
     fn drop(&mut self) {
-        delete_vhost(&self.name);
+        delete_vhost(&self.name, &self.broker);
     }
 }
 
 /// Deletes the vhost if creating the rest failed half-way.
-struct VhostName(String);
+struct VhostName(String, Broker);
 
 impl Drop for VhostName {
     fn drop(&mut self) {
-        delete_vhost(&self.0);
+        delete_vhost(&self.0, &self.1);
     }
 }
 
 /// The vhost goes, and its connections with it.
-fn delete_vhost(name: &str) {
-    let _ = std::process::Command::new("rabbitmqctl")
-        .args(["delete_vhost", name])
-        .output();
+fn delete_vhost(name: &str, broker: &Broker) {
+    match broker {
+        Broker::System => {
+            let _ = std::process::Command::new("rabbitmqctl")
+                .args(["delete_vhost", name])
+                .output();
+        }
+        Broker::Cluster { nodes, .. } => {
+            for node in nodes {
+                let deleted = std::process::Command::new("rabbitmqctl")
+                    .args(["-q", "-n", node, "delete_vhost", name])
+                    .output()
+                    .is_ok_and(|o| o.status.success());
+                if deleted {
+                    break;
+                }
+            }
+        }
+    }
 }

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use firstweek_broker as broker;
+use firstweek_broker::{self as broker, BrokerAddresses};
 use firstweek_ops::admin::Health;
 use firstweek_ops::backoff::Backoff;
 use firstweek_ops::outage::is_outage;
@@ -49,8 +49,8 @@ pub trait Handler: Send + Sync + 'static {
 /// How a consumer runs.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
-    /// The broker.
-    pub amqp_url: String,
+    /// The broker's nodes.
+    pub amqp_url: BrokerAddresses,
     /// The queue consumed.
     pub queue: &'static str,
     /// Deliveries the broker may hand over before they are acknowledged.
@@ -69,11 +69,14 @@ pub async fn run<H: Handler>(
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
+    // The node to try first: after a lost session, the next one in the list.
+    let mut node = 0;
     while !shutdown.is_cancelled() {
-        match session(&cfg, &handler, &health, &shutdown, &mut backoff).await {
+        match session(&cfg, &handler, &health, &shutdown, &mut backoff, &mut node).await {
             Ok(()) => break,
             Err(e) => {
                 health.set_broker(false);
+                health.set_broker_node(cfg.queue, None);
                 let delay = backoff.next_delay();
                 tracing::warn!(queue = cfg.queue, error = %format!("{e:#}"), retry_in_ms = delay.as_millis() as u64, "broker session lost; reconnecting");
                 tokio::select! {
@@ -92,14 +95,19 @@ async fn session<H: Handler>(
     health: &Arc<Health>,
     shutdown: &CancellationToken,
     backoff: &mut Backoff,
+    node: &mut usize,
 ) -> anyhow::Result<()> {
-    let conn = broker::connect(&cfg.amqp_url, &format!("firstweek-worker {}", cfg.queue))
+    let name = format!("firstweek-worker {}", cfg.queue);
+    let connected = broker::connect_from(&cfg.amqp_url, *node, &name)
         .await
         .context("connecting to RabbitMQ")?;
-    let channel = conn.create_channel().await?;
-    broker::declare_topology(&channel)
+    // Whatever ends this session, the next one starts with the next node.
+    *node = (connected.index + 1) % cfg.amqp_url.len().max(1);
+    let conn = connected.connection;
+    broker::declare(&conn)
         .await
         .context("declaring the topology")?;
+    let channel = conn.create_channel().await?;
     let dead = Arc::new(broker::confirm_channel(&conn).await?);
     channel
         .basic_qos(cfg.prefetch, BasicQosOptions::default())
@@ -114,8 +122,9 @@ async fn session<H: Handler>(
         )
         .await?;
     health.set_broker(true);
+    health.set_broker_node(cfg.queue, Some(&connected.node));
     backoff.reset();
-    tracing::info!(queue = cfg.queue, "consuming");
+    tracing::info!(queue = cfg.queue, node = %connected.node, "consuming");
 
     let permits = Arc::new(Semaphore::new(cfg.concurrency));
     let mut tasks = JoinSet::new();

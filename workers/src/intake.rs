@@ -9,7 +9,7 @@ use tracing::Instrument;
 use firstweek::Rules;
 use firstweek::erasure::Target;
 use firstweek::event::Event;
-use firstweek_broker as broker;
+use firstweek_broker::{self as broker, BrokerAddresses};
 use firstweek_store::{self as store, Ingested};
 
 use crate::batcher::{Batcher, Limits};
@@ -26,7 +26,7 @@ pub struct Intake {
     pool: PgPool,
     rules: Rules,
     /// Where the dead letters are, for an erasure to remove those naming its person.
-    amqp_url: String,
+    amqp_url: BrokerAddresses,
     /// Group commit: the consumer's concurrent handlers hand their event to
     /// the writers, each storing whatever has queued up meanwhile in one
     /// transaction ([`store::ingest_batch`]). A handler still returns (and its
@@ -36,7 +36,12 @@ pub struct Intake {
 
 impl Intake {
     /// The intake role; its batch writers run in `tasks`.
-    pub fn new(pool: PgPool, rules: Rules, amqp_url: String, tasks: &mut JoinSet<()>) -> Intake {
+    pub fn new(
+        pool: PgPool,
+        rules: Rules,
+        amqp_url: BrokerAddresses,
+        tasks: &mut JoinSet<()>,
+    ) -> Intake {
         let (p, r) = (pool.clone(), rules.clone());
         let batch = Batcher::spawn(tasks, LIMITS, move |events: Vec<Event>| {
             let (pool, rules) = (p.clone(), r.clone());
