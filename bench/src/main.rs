@@ -5,7 +5,8 @@
 //!     cargo run -p firstweek-bench -- --smoke           # tiny counts, for CI
 //!
 //! Options: `--smoke`, `--json PATH` (default `target/firstweek-bench.json`),
-//! `--only a,b,..` (phases: baseline, ingest, scheduler, mail, idle, lateness),
+//! `--only a,b,..` (phases: baseline, ingest, scheduler, mail, mail_fair, idle,
+//! lateness, scale),
 //! `--no-build` (do not build the service binaries first).
 //!
 //! Every phase gets its own database, vhost and service processes (the
@@ -13,6 +14,8 @@
 //! (`sink.rs`), whose own limit is the mail baseline.
 
 mod broker_raw;
+mod mail_fair;
+mod scale;
 mod sink;
 
 use std::collections::HashMap;
@@ -110,7 +113,7 @@ fn args() -> anyhow::Result<Args> {
             "--no-build" => build = false,
             "-h" | "--help" => {
                 println!(
-                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,scheduler,mail,idle,lateness] [--no-build]"
+                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,scheduler,mail,mail_fair,idle,lateness,scale] [--no-build]"
                 );
                 std::process::exit(0);
             }
@@ -788,6 +791,7 @@ fn table(results: &Value) -> (String, Value) {
         f(&results["baseline"]["smtp_emails_per_s"]),
         "minimal TCP_NODELAY client -> sink",
     );
+    rows.extend(mail_fair::rows(results));
     let idle_full = f(&results["idle"]["full"]["tick_ms"]);
     let idle_empty = f(&results["idle"]["empty"]["tick_ms"]);
     rows.push(json!({"measure": format!("idle heartbeat, {} future steps", results["idle"]["full"]["rows"]), "firstweek": idle_full, "unit": "ms/tick",
@@ -810,6 +814,7 @@ fn table(results: &Value) -> (String, Value) {
         rows.push(json!({"measure": format!("peak RSS {service} (lateness load)"), "firstweek": v, "unit": "MiB",
             "baseline": worst, "baseline_name": "worst phase", "ratio": null, "target": "< 40 MiB", "ok": v.map(|v| v < 40.0)}));
     }
+    rows.extend(scale::rows(results));
     let num = |v: &Value| match v.as_f64() {
         None => "-".to_string(),
         Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
@@ -875,13 +880,17 @@ async fn main() -> anyhow::Result<()> {
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>,
     >;
-    let phases: [(&str, Phase); 6] = [
+    let phases: [(&str, Phase); 8] = [
         ("baseline", |p, s, r| Box::pin(baseline(p, s, r))),
         ("ingest", |p, s, r| Box::pin(ingest(p, s, r))),
         ("scheduler", |p, s, r| Box::pin(scheduler(p, s, r))),
         ("mail", |p, s, r| Box::pin(mail(p, s, r))),
+        ("mail_fair", |p, s, r| {
+            Box::pin(mail_fair::mail_fair(p, s, r))
+        }),
         ("idle", |p, s, r| Box::pin(idle(p, s, r))),
         ("lateness", |p, s, r| Box::pin(lateness(p, s, r))),
+        ("scale", |p, s, r| Box::pin(scale::scale(p, s, r))),
     ];
     let mut failed = Vec::new();
     for (name, phase) in phases {
