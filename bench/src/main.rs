@@ -6,7 +6,7 @@
 //!
 //! Options: `--smoke`, `--json PATH` (default `target/firstweek-bench.json`),
 //! `--only a,b,..` (phases: baseline, ingest, backlog, scheduler, mail,
-//! backlog_steps, idle, lateness, cohort),
+//! mail_fair, backlog_steps, idle, lateness, cohort, scale),
 //! `--no-build` (do not build the service binaries first), `--cluster` (on
 //! three RabbitMQ nodes of this machine: see `cluster.rs`).
 //!
@@ -18,6 +18,8 @@ mod backlog;
 mod broker_raw;
 mod cluster;
 mod cohort;
+mod mail_fair;
+mod scale;
 mod sink;
 
 use std::collections::HashMap;
@@ -127,7 +129,7 @@ fn args() -> anyhow::Result<Args> {
             "--cluster" => cluster = true,
             "-h" | "--help" => {
                 println!(
-                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,backlog,scheduler,mail,backlog_steps,idle,lateness,cohort] [--no-build] [--cluster]"
+                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,backlog,scheduler,mail,mail_fair,backlog_steps,idle,lateness,cohort,scale] [--no-build] [--cluster]"
                 );
                 std::process::exit(0);
             }
@@ -819,6 +821,7 @@ fn table(results: &Value) -> (String, Value) {
         f(&results["backlog_steps"]["raw_consume_per_s"]),
         "lapin consume+ack, same queue",
     );
+    rows.extend(mail_fair::rows(results));
     let idle_full = f(&results["idle"]["full"]["tick_ms"]);
     let idle_empty = f(&results["idle"]["empty"]["tick_ms"]);
     rows.push(json!({"measure": format!("idle heartbeat, {} future steps", results["idle"]["full"]["rows"]), "firstweek": idle_full, "unit": "ms/tick",
@@ -842,6 +845,7 @@ fn table(results: &Value) -> (String, Value) {
         rows.push(json!({"measure": format!("peak RSS {service} (lateness load)"), "firstweek": v, "unit": "MiB",
             "baseline": worst, "baseline_name": "worst phase", "ratio": null, "target": "< 40 MiB", "ok": v.map(|v| v < 40.0)}));
     }
+    rows.extend(scale::rows(results));
     let num = |v: &Value| match v.as_f64() {
         None => "-".to_string(),
         Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
@@ -916,10 +920,14 @@ async fn main() -> anyhow::Result<()> {
         ("backlog", |p, s, r| Box::pin(backlog::events(p, s, r))),
         ("scheduler", |p, s, r| Box::pin(scheduler(p, s, r))),
         ("mail", |p, s, r| Box::pin(mail(p, s, r))),
+        ("mail_fair", |p, s, r| {
+            Box::pin(mail_fair::mail_fair(p, s, r))
+        }),
         ("backlog_steps", |p, s, r| Box::pin(backlog::steps(p, s, r))),
         ("idle", |p, s, r| Box::pin(idle(p, s, r))),
         ("lateness", |p, s, r| Box::pin(lateness(p, s, r))),
         ("cohort", |p, s, r| Box::pin(cohort::run(p, s, r))),
+        ("scale", |p, s, r| Box::pin(scale::scale(p, s, r))),
     ];
     let mut failed = Vec::new();
     for (name, phase) in phases {
