@@ -815,10 +815,8 @@ async fn an_oversized_dead_letter_keeps_its_start_and_is_not_replayed() {
 async fn secrets_in_urls_are_never_printed() {
     let env = [("AMQP_URL", "amqp://guest:hunter2@127.0.0.1:1/nowhere")];
     let err = fails(&cli(&env, &["dead", "list"]).await);
-    assert!(
-        err.contains("amqp://guest:***@127.0.0.1:1/nowhere"),
-        "{err}"
-    );
+    // The broker is named by its node alone (AMQP_URL may list several).
+    assert!(err.contains("RabbitMQ at 127.0.0.1:1"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
     let env = [("DATABASE_URL", "postgres://fw:hunter2@127.0.0.1:1/fw")];
     let err = fails(&cli(&env, &["timeline", "m-1"]).await);
