@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use firstweek::config::AdminAddr;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -22,6 +23,8 @@ pub struct Health {
     broker: AtomicBool,
     /// Broker link (`firstweek.steps`, `publisher`, ...) -> `host:port` of its node.
     nodes: Mutex<BTreeMap<String, String>>,
+    /// When the service's own work last had an answer from PostgreSQL.
+    database_answered: Mutex<Option<Instant>>,
 }
 
 impl Health {
@@ -38,6 +41,27 @@ impl Health {
         } else {
             0.0
         });
+    }
+
+    /// Records that the service's own work just had an answer from
+    /// PostgreSQL (the scheduler's heartbeat): the readiness watch need not
+    /// ask again for a while (see [`watch_database`]).
+    pub fn database_answered(&self) {
+        *self
+            .database_answered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        if !self.database.load(Ordering::Relaxed) {
+            self.set_database(true);
+        }
+    }
+
+    /// Whether PostgreSQL answered the service's own work within `within`.
+    fn database_answered_within(&self, within: Duration) -> bool {
+        self.database_answered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() < within)
     }
 
     /// Records whether RabbitMQ is connected.
@@ -223,9 +247,18 @@ async fn answer(mut stream: tokio::net::TcpStream, health: Arc<Health>, metrics:
     let _ = stream.write_all(response.as_bytes()).await;
 }
 
+/// How recent an answer to the service's own work stands for the
+/// readiness watch's ping: more than the heartbeat's second, so a heartbeat
+/// a little late still counts.
+pub const ANSWER_STANDS_FOR: Duration = Duration::from_millis(1500);
+
 /// Pings PostgreSQL every second and records the answer in `health`, on a
 /// connection of its own ([`firstweek_store::Dedicated`]): this runs every
-/// second of an idle service's life.
+/// second of an idle service's life. While the service's own work has
+/// answers ([`Health::database_answered`]: the scheduler's heartbeat, every
+/// second), that answer stands for the ping: one round trip a second less.
+/// A heartbeat that fails stops recording answers, and within
+/// [`ANSWER_STANDS_FOR`] the ping tells readiness.
 pub async fn watch_database(
     pool: sqlx::PgPool,
     health: Arc<Health>,
@@ -233,16 +266,18 @@ pub async fn watch_database(
 ) -> anyhow::Result<()> {
     let mut conn = firstweek_store::Dedicated::new(pool);
     loop {
-        let up = tokio::time::timeout(std::time::Duration::from_secs(2), conn.ping())
-            .await
-            .is_ok_and(|r| r.is_ok());
-        if !up {
-            conn.reset();
+        if !health.database_answered_within(ANSWER_STANDS_FOR) {
+            let up = tokio::time::timeout(Duration::from_secs(2), conn.ping())
+                .await
+                .is_ok_and(|r| r.is_ok());
+            if !up {
+                conn.reset();
+            }
+            health.set_database(up);
         }
-        health.set_database(up);
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
     conn.close().await;
@@ -317,5 +352,36 @@ mod tests {
             health.describe(),
             "postgresql: up\nrabbitmq: down\nrabbitmq node: 127.0.0.1:5673 (firstweek.events)\n"
         );
+    }
+
+    /// The scheduler's heartbeat stands for the readiness ping only while it
+    /// keeps getting answers: once they stop, the watch pings, and a
+    /// database nobody answers for reads as down.
+    #[tokio::test]
+    async fn an_answer_stands_for_the_readiness_ping_only_while_it_is_recent() {
+        // Nothing listens on port 1: every ping fails at once.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://firstweek@127.0.0.1:1/none")
+            .unwrap();
+        let health = Health::new();
+        health.database_answered();
+        assert!(health.database.load(Ordering::Relaxed));
+        let shutdown = CancellationToken::new();
+        let watch = tokio::spawn(watch_database(pool, health.clone(), shutdown.clone()));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            health.database.load(Ordering::Relaxed),
+            "a fresh answer stands for the ping"
+        );
+        let deadline = Instant::now() + ANSWER_STANDS_FOR + Duration::from_secs(3);
+        while health.database.load(Ordering::Relaxed) {
+            assert!(
+                Instant::now() < deadline,
+                "the database still reads up with no answer for {ANSWER_STANDS_FOR:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        shutdown.cancel();
+        watch.await.unwrap().unwrap();
     }
 }

@@ -127,7 +127,7 @@ async fn publish(
             _ = tokio::time::sleep(early.unwrap_or_default()), if early.is_some() => {}
         }
         let started = std::time::Instant::now();
-        let ticked = beat(&mut publisher, &mut probe, pool).await;
+        let ticked = beat(&mut publisher, &mut probe, pool, health).await;
         early = ticked.as_ref().ok().and_then(|b| b.wake_in);
         let ticked = ticked.map(|b| b.published);
         metrics::histogram!("firstweek_heartbeat_seconds").record(started.elapsed().as_secs_f64());
@@ -171,6 +171,7 @@ async fn beat(
     publisher: &mut Publisher,
     probe: &mut store::Dedicated,
     pool: &PgPool,
+    health: &admin::Health,
 ) -> anyhow::Result<Beat> {
     // Keeps the broker link (and readiness) up even when nothing is due; no round trip once connected.
     publisher.connect().await?;
@@ -181,6 +182,8 @@ async fn beat(
             return Err(e.into());
         }
     };
+    // The readiness watch need not ping: this answer stands for it.
+    health.database_answered();
     let mut published = 0;
     if waiting.due || publisher.busy() {
         published = publisher.tick().await?;
