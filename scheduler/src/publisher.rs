@@ -214,7 +214,14 @@ impl Publisher {
         tokio::spawn(async move {
             let started = Instant::now();
             let lease = Duration::seconds(PUBLISH_LEASE);
-            let due = store::claim_due(&pool, BATCH, lease, queue, redeliver_after).await;
+            // Both of the claim's statements on one connection: through the
+            // pool each would cost a round trip more (sqlx pings on release).
+            let due = match pool.acquire().await {
+                Ok(mut conn) => {
+                    store::claim_due(&mut conn, BATCH, lease, queue, redeliver_after).await
+                }
+                Err(e) => Err(e.into()),
+            };
             metrics::histogram!("firstweek_heartbeat_claim_seconds")
                 .record(started.elapsed().as_secs_f64());
             due

@@ -19,7 +19,7 @@ use firstweek::event::{
 };
 use firstweek::interaction::Interaction;
 use firstweek::timeline::Planned;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::StoreError;
 use crate::erasure::{Erased, erase_in, erased_keys};
@@ -142,7 +142,7 @@ pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Inges
 /// On an error nothing of the batch is stored; callers may retry the events
 /// one by one with [`ingest`] to isolate a bad one.
 pub async fn ingest_batch(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     events: &[&Event],
     rules: &Rules,
 ) -> Result<Vec<Ingested>, StoreError> {
@@ -150,7 +150,7 @@ pub async fn ingest_batch(
     if events.is_empty() {
         return Ok(outcomes);
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by(|&a, &b| events[a].event_id().cmp(events[b].event_id()));
     order.dedup_by(|a, b| events[*a].event_id() == events[*b].event_id());

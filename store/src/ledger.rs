@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use chrono::Duration;
 use firstweek::escalation::{Notice, State};
 use firstweek::playbook::Recipient;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 use crate::StoreError;
 use crate::status::{DeliveryStatus, RowStatus};
@@ -218,7 +218,7 @@ pub async fn claim_delivery(
 /// without looking further). For the others, ask [`claim_delivery`]: the
 /// ledger already has their key (a take-over, busy or taken), or the pair ended.
 pub async fn claim_deliveries(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     claims: &[DeliveryClaim],
 ) -> Result<Vec<bool>, StoreError> {
     let col = |f: fn(&DeliveryClaim) -> &str| claims.iter().map(f).collect::<Vec<&str>>();
@@ -237,7 +237,7 @@ pub async fn claim_deliveries(
     .bind(col(|c| &c.message_id))
     .bind(DeliveryStatus::Sending)
     .bind(Notice::Resolved.step_id())
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     let mut inserted: HashSet<(String, String, String)> = inserted.into_iter().collect();
     // Two claims of one key in the batch: the first inserted it, the second finds it taken.
@@ -270,7 +270,7 @@ pub async fn mark_handing_over(
 /// row is locked for share, so an ending being committed is waited for and
 /// seen: an email goes out before the ending commits, or not at all.
 pub async fn mark_handing_over_many(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     claims: &[HeldClaim],
     lease: Duration,
 ) -> Result<Vec<Handover>, StoreError> {
@@ -314,7 +314,7 @@ pub async fn mark_handing_over_many(
     .bind(Notice::Resolved.step_id())
     .bind(Notice::Reminder.step_id())
     .bind(State::Open.as_str())
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     let answered: std::collections::HashMap<(String, String, String), Handover> = answered
         .into_iter()
@@ -351,7 +351,7 @@ pub async fn finish_delivery(pool: &PgPool, end: &DeliveryEnd) -> Result<bool, S
 
 /// [`finish_delivery`] for many deliveries, atomically, in one statement.
 pub async fn finish_deliveries(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     ends: &[DeliveryEnd],
 ) -> Result<Vec<bool>, StoreError> {
     let recorded: Vec<(String, String, String)> = sqlx::query_as(
@@ -380,7 +380,7 @@ pub async fn finish_deliveries(
     .bind(RowStatus::OPEN)
     .bind(ends.iter().map(|e| e.claim.attempt).collect::<Vec<i32>>())
     .bind(DeliveryStatus::IN_FLIGHT)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     let recorded: HashSet<(String, String, String)> = recorded.into_iter().collect();
     Ok(ends

@@ -2,7 +2,7 @@
 //! recording what the broker confirmed, and when to look next.
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use crate::StoreError;
 use crate::status::RowStatus;
@@ -45,7 +45,7 @@ pub enum StepsQueue {
 /// `redeliver_after`, so an outage leaves one message per row, not one per
 /// interval.
 pub async fn claim_due(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     limit: i64,
     lease: Duration,
     queue: StepsQueue,
@@ -66,7 +66,7 @@ pub async fn claim_due(
     .bind(redeliver_after)
     .bind(limit)
     .bind(lease)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     if (rows.len() as i64) < limit {
         // The rest of what is overdue still has a copy out: look again later.
@@ -77,7 +77,7 @@ pub async fn claim_due(
         .bind(RowStatus::Published)
         .bind(idle)
         .bind(redeliver_after)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     }
     Ok(rows)
@@ -101,7 +101,7 @@ use republishable;
 /// row by `redeliver_after`, the scheduler publishes it again (the delivery
 /// ledger keeps that from sending twice).
 pub async fn mark_published(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     ids: &[i64],
     redeliver_after: Duration,
 ) -> Result<(), StoreError> {
@@ -113,7 +113,7 @@ pub async fn mark_published(
     .bind(redeliver_after)
     .bind(RowStatus::Published)
     .bind(RowStatus::OPEN)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -134,16 +134,19 @@ pub async fn load_steps(pool: &PgPool, ids: &[i64]) -> Result<Vec<Option<StepSta
 /// [`load_steps`] for a worker that took a copy of these rows from the
 /// queue: records that the copy was picked up (`picked_at`), so the
 /// scheduler knows no copy of it waits in the queue any more.
-pub async fn pick_steps(pool: &PgPool, ids: &[i64]) -> Result<Vec<Option<StepState>>, StoreError> {
+pub async fn pick_steps(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<Vec<Option<StepState>>, StoreError> {
     let sql = concat!(
         "UPDATE timeline SET picked_at = now() WHERE id = ANY($1) RETURNING ",
         row_columns!()
     );
-    // One connection for the three statements: each statement through the
-    // pool would cost a round trip more (sqlx pings a connection on release).
-    let mut conn = pool.acquire().await?;
+    // One connection for the three statements (the worker's batch writer
+    // keeps its own): through the pool each would cost a round trip more
+    // (sqlx pings a connection on release).
     let rows = sqlx::query(sql).bind(ids).fetch_all(&mut *conn).await?;
-    with_pairs(&mut conn, ids, &rows).await
+    with_pairs(conn, ids, &rows).await
 }
 
 async fn with_pairs(

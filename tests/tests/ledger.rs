@@ -166,3 +166,39 @@ async fn a_noisy_pair_loads_a_bounded_ledger_that_changes_no_decision() -> anyho
     db.pool.close().await;
     Ok(())
 }
+
+/// The steps' batch writers plan each statement once per connection
+/// (`Dedicated::for_key_lookups`), often while the tables are still empty;
+/// the plan must still look rows up by key, or a ledger of millions of rows
+/// would be read whole for every batch. The join below has the shape of the
+/// batch statements (an array of keys joined to the ledger).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_writer_finds_deliveries_by_key_even_with_a_plan_made_on_an_empty_ledger()
+-> anyhow::Result<()> {
+    let db = TestDb::create("fw_keyplan").await?;
+    let mut writer = store::Dedicated::for_key_lookups(db.pool.clone());
+    let conn = writer.get().await?;
+    sqlx::query(
+        "PREPARE finish(text[], text[], text[]) AS
+         UPDATE deliveries d SET detail = 'accepted'
+         FROM UNNEST($1, $2, $3) AS u(m, o, r)
+         WHERE d.mentorship_id = u.m AND d.once_key = u.o AND d.recipient = u.r",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let plan: Vec<String> =
+        sqlx::query_scalar("EXPLAIN EXECUTE finish('{m1}', '{welcome}', '{mentor}')")
+            .fetch_all(&mut *conn)
+            .await?;
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("Index Scan using deliveries_pkey") && plan.contains("Nested Loop"),
+        "the ledger is looked up by key:\n{plan}"
+    );
+    assert!(
+        !plan.contains("Seq Scan") && !plan.contains("Hash Join"),
+        "the ledger is never read whole:\n{plan}"
+    );
+    writer.close().await;
+    Ok(())
+}

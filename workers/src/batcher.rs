@@ -3,12 +3,19 @@
 //! one transaction) instead of one round trip per item. Each caller still
 //! waits for its own item's result, so the order of its effects is unchanged.
 //!
+//! Each writer keeps a state of its own across batches (in the workers: a
+//! database connection outside the pool, which sqlx would otherwise ping
+//! each time it goes back: a round trip per batch). A writer idle for
+//! [`Limits::idle`] drops its state (closing that connection) and makes a new
+//! one with its next batch, so a quiet service holds no connections.
+//!
 //! The queue is bounded (a full queue makes callers wait: back-pressure), and
 //! the writers belong to the [`JoinSet`] given at start-up: they stop once
 //! every handle to the batcher is dropped, and the application joins them.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -20,9 +27,12 @@ pub struct Limits {
     pub max_items: usize,
     /// Batches in flight at once: one collects while another runs.
     pub writers: usize,
+    /// A writer without work for this long drops its state.
+    pub idle: Duration,
 }
 
 type Job<I, O> = (I, oneshot::Sender<anyhow::Result<O>>);
+type Queue<I, O> = Arc<Mutex<mpsc::Receiver<Job<I, O>>>>;
 
 /// A bounded queue of items that writer tasks run in batches.
 pub struct Batcher<I, O> {
@@ -30,18 +40,27 @@ pub struct Batcher<I, O> {
 }
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
-    /// Starts `limits.writers` writers in `tasks`. `run` gets a batch and
-    /// returns one result per item, in order.
-    pub fn spawn<F, Fut>(tasks: &mut JoinSet<()>, limits: Limits, run: F) -> Batcher<I, O>
+    /// Starts `limits.writers` writers in `tasks`, each with a state made by
+    /// `make` (again after [`Limits::idle`] without work). `run` gets the
+    /// writer's state and a batch, and gives back the state and one result
+    /// per item, in order.
+    pub fn spawn<S, M, F, Fut>(
+        tasks: &mut JoinSet<()>,
+        limits: Limits,
+        make: M,
+        run: F,
+    ) -> Batcher<I, O>
     where
-        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Vec<anyhow::Result<O>>> + Send + 'static,
+        S: Send + 'static,
+        M: Fn() -> S + Send + Sync + 'static,
+        F: Fn(S, Vec<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = (S, Vec<anyhow::Result<O>>)> + Send + 'static,
     {
         let (queue, rx) = mpsc::channel::<Job<I, O>>(limits.max_items * limits.writers * 2);
         let rx = Arc::new(Mutex::new(rx));
-        let run = Arc::new(run);
+        let writer = Arc::new(Writer { make, run });
         for _ in 0..limits.writers.max(1) {
-            tasks.spawn(write(rx.clone(), run.clone(), limits.max_items));
+            tasks.spawn(write(rx.clone(), writer.clone(), limits));
         }
         Batcher { queue }
     }
@@ -59,28 +78,55 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     }
 }
 
-async fn write<I, O, F, Fut>(rx: Arc<Mutex<mpsc::Receiver<Job<I, O>>>>, run: Arc<F>, max: usize)
-where
-    F: Fn(Vec<I>) -> Fut,
-    Fut: Future<Output = Vec<anyhow::Result<O>>>,
-{
-    loop {
-        let mut batch = Vec::new();
-        {
-            let mut rx = rx.lock().await;
-            match rx.recv().await {
-                Some(first) => batch.push(first),
-                None => return,
-            }
-            while batch.len() < max {
-                match rx.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
+struct Writer<M, F> {
+    make: M,
+    run: F,
+}
+
+/// What a writer found waiting for it.
+enum Next<I, O> {
+    Batch(Vec<Job<I, O>>),
+    Idle,
+    Closed,
+}
+
+async fn next_batch<I, O>(rx: &Queue<I, O>, limits: Limits) -> Next<I, O> {
+    let mut rx = rx.lock().await;
+    let first = match tokio::time::timeout(limits.idle, rx.recv()).await {
+        Ok(Some(first)) => first,
+        Ok(None) => return Next::Closed,
+        Err(_) => return Next::Idle,
+    };
+    let mut batch = vec![first];
+    while batch.len() < limits.max_items {
+        match rx.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
         }
+    }
+    Next::Batch(batch)
+}
+
+async fn write<I, O, S, M, F, Fut>(rx: Queue<I, O>, writer: Arc<Writer<M, F>>, limits: Limits)
+where
+    M: Fn() -> S,
+    F: Fn(S, Vec<I>) -> Fut,
+    Fut: Future<Output = (S, Vec<anyhow::Result<O>>)>,
+{
+    let mut state = None;
+    loop {
+        let batch = match next_batch(&rx, limits).await {
+            Next::Batch(batch) => batch,
+            Next::Idle => {
+                state = None;
+                continue;
+            }
+            Next::Closed => return,
+        };
         let (items, replies): (Vec<I>, Vec<_>) = batch.into_iter().unzip();
-        let results = run(items).await;
+        let current = state.take().unwrap_or_else(|| (writer.make)());
+        let (kept, results) = (writer.run)(current, items).await;
+        state = Some(kept);
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone (its delivery was cancelled): nothing to tell.
             let _ = reply.send(result);
@@ -91,6 +137,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test]
     async fn each_caller_gets_its_own_result_and_writers_stop_with_the_last_handle() {
@@ -98,13 +145,15 @@ mod tests {
         let limits = Limits {
             max_items: 4,
             writers: 2,
+            idle: Duration::from_secs(30),
         };
         let batcher = Arc::new(Batcher::spawn(
             &mut tasks,
             limits,
-            |items: Vec<u32>| async move {
+            || (),
+            |(), items: Vec<u32>| async move {
                 assert!(items.len() <= 4, "a batch never exceeds its limit");
-                items.into_iter().map(|i| Ok(i * 10)).collect()
+                ((), items.into_iter().map(|i| Ok(i * 10)).collect())
             },
         ));
         let calls: Vec<_> = (0..20u32)
@@ -122,5 +171,47 @@ mod tests {
         })
         .await
         .expect("writers stop once the batcher is dropped");
+    }
+
+    /// The state is a connection in the workers: kept from batch to batch
+    /// while work comes, let go when none has come for a while.
+    #[tokio::test]
+    async fn a_writer_keeps_its_state_across_batches_and_drops_it_when_idle() {
+        let mut tasks = JoinSet::new();
+        let made = Arc::new(AtomicUsize::new(0));
+        let counter = made.clone();
+        let limits = Limits {
+            max_items: 8,
+            writers: 1,
+            idle: Duration::from_millis(100),
+        };
+        // The state counts the batches it has run.
+        let batcher = Batcher::spawn(
+            &mut tasks,
+            limits,
+            move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                0usize
+            },
+            |runs: usize, items: Vec<()>| async move {
+                let runs = runs + 1;
+                (runs, items.into_iter().map(|()| Ok(runs)).collect())
+            },
+        );
+        assert_eq!(batcher.call(()).await.unwrap(), 1);
+        tokio::time::sleep(limits.idle / 4).await;
+        assert_eq!(
+            batcher.call(()).await.unwrap(),
+            2,
+            "the same state ran both"
+        );
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(limits.idle * 3).await;
+        assert_eq!(
+            batcher.call(()).await.unwrap(),
+            1,
+            "a new state after idling"
+        );
+        assert_eq!(made.load(Ordering::SeqCst), 2);
     }
 }

@@ -19,6 +19,7 @@ use crate::consumer::{Handler, Outcome};
 pub const LIMITS: Limits = Limits {
     max_items: 256,
     writers: 2,
+    idle: std::time::Duration::from_secs(30),
 };
 
 /// Stores contract events.
@@ -43,10 +44,16 @@ impl Intake {
         tasks: &mut JoinSet<()>,
     ) -> Intake {
         let (p, r) = (pool.clone(), rules.clone());
-        let batch = Batcher::spawn(tasks, LIMITS, move |events: Vec<Event>| {
-            let (pool, rules) = (p.clone(), r.clone());
-            async move { store_batch(&pool, &rules, events).await }
-        });
+        let own = pool.clone();
+        let batch = Batcher::spawn(
+            tasks,
+            LIMITS,
+            move || store::Dedicated::new(own.clone()),
+            move |conn, events: Vec<Event>| {
+                let (pool, rules) = (p.clone(), r.clone());
+                async move { store_batch(conn, &pool, &rules, events).await }
+            },
+        );
         Intake {
             pool,
             rules,
@@ -83,14 +90,22 @@ impl Intake {
     }
 }
 
+/// One transaction for the batch on the writer's own connection; the
+/// one-by-one retries of a failed batch go through the pool.
 async fn store_batch(
+    mut conn: store::Dedicated,
     pool: &PgPool,
     rules: &Rules,
     events: Vec<Event>,
-) -> Vec<anyhow::Result<Ingested>> {
+) -> (store::Dedicated, Vec<anyhow::Result<Ingested>>) {
     metrics::histogram!("firstweek_intake_batch_size").record(events.len() as f64);
     let refs: Vec<&Event> = events.iter().collect();
-    match store::ingest_batch(pool, &refs, rules).await {
+    let stored = match conn.get().await {
+        Ok(c) => store::ingest_batch(c, &refs, rules).await,
+        Err(e) => Err(e),
+    };
+    let stored = conn.checked(stored);
+    let results = match stored {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(e) if events.len() == 1 => vec![Err(e.into())],
         Err(e) => {
@@ -102,7 +117,8 @@ async fn store_batch(
             }))
             .await
         }
-    }
+    };
+    (conn, results)
 }
 
 impl Handler for Intake {

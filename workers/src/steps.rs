@@ -39,6 +39,7 @@ use crate::mailer::{MailError, Mailer};
 pub const LIMITS: Limits = Limits {
     max_items: 64,
     writers: 2,
+    idle: std::time::Duration::from_secs(30),
 };
 
 /// What the steps role needs besides the database.
@@ -730,87 +731,128 @@ impl Groups {
         unknown: UnknownDelivery,
         tasks: &mut JoinSet<()>,
     ) -> Groups {
+        // Each writer runs its batches on a connection of its own; the
+        // one-by-one answers (rare: a batch failed, a key already taken) go
+        // through the pool.
+        let own = |pool: &PgPool| {
+            let pool = pool.clone();
+            move || store::Dedicated::for_key_lookups(pool.clone())
+        };
         let p = pool.clone();
-        let load = Batcher::spawn(tasks, LIMITS, move |ids: Vec<i64>| {
+        let load = Batcher::spawn(tasks, LIMITS, own(pool), move |mut conn, ids: Vec<i64>| {
             let pool = p.clone();
             async move {
-                match store::pick_steps(&pool, &ids).await {
+                let picked = match conn.get().await {
+                    Ok(c) => store::pick_steps(c, &ids).await,
+                    Err(e) => Err(e),
+                };
+                let picked = conn.checked(picked);
+                let out = match picked {
                     Ok(states) => states.into_iter().map(Ok).collect(),
                     Err(e) if ids.len() == 1 => vec![Err(e.into())],
                     Err(_) => {
                         let mut out = Vec::with_capacity(ids.len());
                         for id in ids {
-                            out.push(
-                                store::pick_steps(&pool, &[id])
-                                    .await
-                                    .map(|mut v| v.pop().flatten())
-                                    .map_err(Into::into),
-                            );
+                            out.push(pick_one(&pool, id).await);
                         }
                         out
                     }
-                }
+                };
+                (conn, out)
             }
         });
         let p = pool.clone();
-        let claim = Batcher::spawn(tasks, LIMITS, move |claims: Vec<DeliveryClaim>| {
-            let pool = p.clone();
-            async move {
-                let granted = store::claim_deliveries(&pool, &claims)
-                    .await
-                    .unwrap_or_else(|_| vec![false; claims.len()]);
-                let mut out = Vec::with_capacity(claims.len());
-                for (claim, granted) in claims.iter().zip(granted) {
-                    out.push(if granted {
-                        Ok(Claim::Granted { attempt: 1 })
-                    } else {
-                        // The key exists already, the pair ended, or the batch failed: the full answer.
-                        store::claim_delivery(&pool, claim, lease, unknown)
-                            .await
-                            .map_err(Into::into)
-                    });
-                }
-                out
-            }
-        });
-        let p = pool.clone();
-        let handover = Batcher::spawn(tasks, LIMITS, move |claims: Vec<HeldClaim>| {
-            let pool = p.clone();
-            async move {
-                match store::mark_handing_over_many(&pool, &claims, lease).await {
-                    Ok(answers) => answers.into_iter().map(Ok).collect(),
-                    Err(e) if claims.len() == 1 => vec![Err(e.into())],
-                    Err(_) => {
-                        let mut out = Vec::with_capacity(claims.len());
-                        for claim in &claims {
-                            out.push(
-                                store::mark_handing_over(&pool, claim, lease)
-                                    .await
-                                    .map_err(Into::into),
-                            );
-                        }
-                        out
+        let claim = Batcher::spawn(
+            tasks,
+            LIMITS,
+            own(pool),
+            move |mut conn, claims: Vec<DeliveryClaim>| {
+                let pool = p.clone();
+                async move {
+                    let granted = match conn.get().await {
+                        Ok(c) => store::claim_deliveries(c, &claims).await,
+                        Err(e) => Err(e),
+                    };
+                    let granted = conn
+                        .checked(granted)
+                        .unwrap_or_else(|_| vec![false; claims.len()]);
+                    let mut out = Vec::with_capacity(claims.len());
+                    for (claim, granted) in claims.iter().zip(granted) {
+                        out.push(if granted {
+                            Ok(Claim::Granted { attempt: 1 })
+                        } else {
+                            // The key exists already, the pair ended, or the batch failed: the full answer.
+                            store::claim_delivery(&pool, claim, lease, unknown)
+                                .await
+                                .map_err(Into::into)
+                        });
                     }
+                    (conn, out)
                 }
-            }
-        });
+            },
+        );
         let p = pool.clone();
-        let finish = Batcher::spawn(tasks, LIMITS, move |ends: Vec<DeliveryEnd>| {
-            let pool = p.clone();
-            async move {
-                match store::finish_deliveries(&pool, &ends).await {
-                    Ok(recorded) => recorded.into_iter().map(Ok).collect(),
-                    Err(e) if ends.len() == 1 => vec![Err(e.into())],
-                    Err(_) => {
-                        let mut out = Vec::with_capacity(ends.len());
-                        for end in &ends {
-                            out.push(store::finish_delivery(&pool, end).await.map_err(Into::into));
+        let handover = Batcher::spawn(
+            tasks,
+            LIMITS,
+            own(pool),
+            move |mut conn, claims: Vec<HeldClaim>| {
+                let pool = p.clone();
+                async move {
+                    let marked = match conn.get().await {
+                        Ok(c) => store::mark_handing_over_many(c, &claims, lease).await,
+                        Err(e) => Err(e),
+                    };
+                    let marked = conn.checked(marked);
+                    let out = match marked {
+                        Ok(answers) => answers.into_iter().map(Ok).collect(),
+                        Err(e) if claims.len() == 1 => vec![Err(e.into())],
+                        Err(_) => {
+                            let mut out = Vec::with_capacity(claims.len());
+                            for claim in &claims {
+                                out.push(
+                                    store::mark_handing_over(&pool, claim, lease)
+                                        .await
+                                        .map_err(Into::into),
+                                );
+                            }
+                            out
                         }
-                        out
-                    }
+                    };
+                    (conn, out)
                 }
-            }
-        });
+            },
+        );
+        let p = pool.clone();
+        let finish = Batcher::spawn(
+            tasks,
+            LIMITS,
+            own(pool),
+            move |mut conn, ends: Vec<DeliveryEnd>| {
+                let pool = p.clone();
+                async move {
+                    let finished = match conn.get().await {
+                        Ok(c) => store::finish_deliveries(c, &ends).await,
+                        Err(e) => Err(e),
+                    };
+                    let finished = conn.checked(finished);
+                    let out = match finished {
+                        Ok(recorded) => recorded.into_iter().map(Ok).collect(),
+                        Err(e) if ends.len() == 1 => vec![Err(e.into())],
+                        Err(_) => {
+                            let mut out = Vec::with_capacity(ends.len());
+                            for end in &ends {
+                                out.push(
+                                    store::finish_delivery(&pool, end).await.map_err(Into::into),
+                                );
+                            }
+                            out
+                        }
+                    };
+                    (conn, out)
+                }
+            },
+        );
         Groups {
             load,
             claim,
@@ -818,4 +860,11 @@ impl Groups {
             finish,
         }
     }
+}
+
+/// One step's state through the pool (a batch that failed, retried item by item).
+async fn pick_one(pool: &PgPool, id: i64) -> anyhow::Result<Option<StepState>> {
+    let mut conn = pool.acquire().await?;
+    let mut states = store::pick_steps(&mut conn, &[id]).await?;
+    Ok(states.pop().flatten())
 }
