@@ -394,6 +394,16 @@ pub(crate) async fn resolve_recovered(
     .bind(State::Resolved.as_str())
     .fetch_all(&mut **tx)
     .await?;
+    resolve_recovered_among(tx, rules, unresolved).await
+}
+
+/// [`resolve_recovered`] for pairs already known to have an escalation that
+/// is not resolved (the batch path reads that with its other reads).
+pub(crate) async fn resolve_recovered_among(
+    tx: &mut Transaction<'_, Postgres>,
+    rules: &Rules,
+    unresolved: Vec<String>,
+) -> Result<usize, StoreError> {
     let mut resolved = 0;
     for id in unresolved {
         let Some(pair) = mentorship(&mut **tx, &id).await? else {

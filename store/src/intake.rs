@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use firstweek::Rules;
 use firstweek::decision;
 use firstweek::erasure::{self, Target};
-use firstweek::escalation::Resolution;
+use firstweek::escalation::{Resolution, State as EscalationState};
 use firstweek::event::{
     Event, InteractionRecorded, MentorshipEnded, MentorshipOutcome, MentorshipStarted,
     ParticipantUnsubscribed,
@@ -23,7 +23,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::StoreError;
 use crate::erasure::{Erased, erase_in, erased_keys};
-use crate::escalations::{resolve_in, resolve_recovered};
+use crate::escalations::{resolve_in, resolve_recovered, resolve_recovered_among};
 use crate::pairs::{interactions, mentorship};
 use crate::status::ErasedVia;
 use crate::status::{DeliveryStatus, RowStatus, SubjectKind};
@@ -130,11 +130,13 @@ pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Inges
 /// in the batch, is a `Duplicate`, or a `ConflictingDuplicate` when its
 /// content differs from the one that counted).
 ///
-/// One statement records the event ids (in id order, so two batches holding
-/// the same redelivered event wait for each other rather than deadlock), one
-/// takes the pairs' advisory locks (in lock-key order, for the same reason),
-/// one stores all interactions and one reads their pairs; starts, endings and
-/// the rare interaction that calls for a pacing tip take the per-event path.
+/// Each statement is a round trip, and at a cohort's pace a batch is often
+/// one event: so one statement takes the pairs' advisory locks (in lock-key
+/// order, so two batches sharing pairs wait for each other rather than
+/// deadlock) and then records the event ids (in id order, for the same
+/// reason), and one stores all interactions and reads their pairs;
+/// starts, endings and the rare interaction that calls for a pacing tip or
+/// may resolve an escalation take the per-event path.
 /// Within the batch, starts are applied before interactions and endings after
 /// them: one of the arrival orders the engine already handles, with the same
 /// stored result.
@@ -157,14 +159,28 @@ pub async fn ingest_batch(
     let ids: Vec<&str> = order.iter().map(|&i| events[i].event_id()).collect();
     let kinds: Vec<&str> = order.iter().map(|&i| events[i].routing_key()).collect();
     let bodies: Vec<Vec<u8>> = order.iter().map(|&i| events[i].to_json()).collect();
+    // Locks for every pair of the batch, repeats' too: which events are
+    // fresh is known only after the insert, and a lock more costs nothing.
+    let mut pairs: Vec<&str> = events.iter().map(|e| e.lock_key()).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    // The same lock as the one-by-one path, for every pair of the batch.
+    // As an uncorrelated subquery it is an InitPlan: PostgreSQL runs it once,
+    // before the first row is inserted. Reads that need the lock come in
+    // later statements (each takes its snapshot after the lock is held); the
+    // insert itself needs none: ON CONFLICT sees rows committed meanwhile.
     let fresh_ids: Vec<String> = sqlx::query_scalar(
         "INSERT INTO processed_events (event_id, kind, fingerprint)
          SELECT id, kind, sha256(body) FROM UNNEST($1::text[], $2::text[], $3::bytea[]) AS u(id, kind, body)
+         WHERE (SELECT count(pg_advisory_xact_lock(k)) FROM (
+                    SELECT DISTINCT firstweek_pair_lock(m) AS k FROM UNNEST($4::text[]) AS m ORDER BY k OFFSET 0
+                ) AS locks) >= 0
          ON CONFLICT DO NOTHING RETURNING event_id",
     )
     .bind(&ids)
     .bind(&kinds)
     .bind(&bodies)
+    .bind(&pairs)
     .fetch_all(&mut *tx)
     .await?;
     let mut fresh_set: HashSet<String> = fresh_ids.into_iter().collect();
@@ -188,18 +204,6 @@ pub async fn ingest_batch(
         tx.commit().await?;
         return Ok(outcomes);
     }
-    let mut pairs: Vec<&str> = fresh.iter().map(|&i| events[i].lock_key()).collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    // The same lock as the one-by-one path, for every pair of the batch.
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(k) FROM (
-             SELECT DISTINCT firstweek_pair_lock(m) AS k FROM UNNEST($1::text[]) AS m ORDER BY k OFFSET 0
-         ) AS locks",
-    )
-    .bind(&pairs)
-    .execute(&mut *tx)
-    .await?;
 
     for &i in &fresh {
         match events[i] {
@@ -221,14 +225,8 @@ pub async fn ingest_batch(
         })
         .collect();
     if !interactions.is_empty() {
-        record_many(&mut tx, &interactions, rules, &mut outcomes).await?;
-        let mut touched: Vec<&str> = interactions
-            .iter()
-            .map(|(_, e)| e.mentorship_id.as_str())
-            .collect();
-        touched.sort_unstable();
-        touched.dedup();
-        resolve_recovered(&mut tx, rules, &touched).await?;
+        let unresolved = record_many(&mut tx, &interactions, rules, &mut outcomes).await?;
+        resolve_recovered_among(&mut tx, rules, unresolved).await?;
     }
     for &i in &fresh {
         if let Event::Ended(e) = events[i] {
@@ -266,13 +264,15 @@ async fn conflicting(
         .collect())
 }
 
-/// The interactions of a batch in one statement; the pacing tip for the few that call for it.
+/// The interactions of a batch in one statement, which also reads their
+/// pairs; the pacing tip for the few that call for it. Returns the pairs
+/// with an escalation not yet resolved (which the interactions may resolve).
 async fn record_many(
     tx: &mut Transaction<'_, Postgres>,
     interactions: &[(usize, &InteractionRecorded)],
     rules: &Rules,
     outcomes: &mut [Ingested],
-) -> Result<(), StoreError> {
+) -> Result<Vec<String>, StoreError> {
     let col = |f: fn(&InteractionRecorded) -> &str| {
         interactions
             .iter()
@@ -284,10 +284,23 @@ async fn record_many(
         .iter()
         .map(|(_, e)| e.duration_minutes.map(|d| d as i32))
         .collect();
-    sqlx::query(
-        "INSERT INTO interactions (event_id, mentorship_id, kind, actor, occurred_at, duration_minutes)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int4[])
-         ON CONFLICT DO NOTHING",
+    let mut asked: Vec<&str> = interactions
+        .iter()
+        .map(|(_, e)| e.mentorship_id.as_str())
+        .collect();
+    asked.sort_unstable();
+    asked.dedup();
+    // The reads see the statement's snapshot, without the rows it inserts:
+    // they need none of them (pairs and escalations are not touched here).
+    let rows: Vec<PairOfInteraction> = sqlx::query_as(
+        "WITH stored AS (
+             INSERT INTO interactions (event_id, mentorship_id, kind, actor, occurred_at, duration_minutes)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int4[])
+             ON CONFLICT DO NOTHING
+         )
+         SELECT m.id, m.ended_at IS NOT NULL AS ended,
+                EXISTS (SELECT 1 FROM escalations e WHERE e.mentorship_id = m.id AND e.state <> $8) AS unresolved
+         FROM mentorships m WHERE m.id = ANY($7)",
     )
     .bind(col(|e| &e.event_id))
     .bind(col(|e| &e.mentorship_id))
@@ -295,29 +308,21 @@ async fn record_many(
     .bind(col(|e| e.actor.as_str()))
     .bind(occurred)
     .bind(minutes)
-    .execute(&mut **tx)
+    .bind(&asked)
+    .bind(EscalationState::Resolved.as_str())
+    .fetch_all(&mut **tx)
     .await?;
-    let mut asked: Vec<&str> = interactions
+    let unresolved = rows
         .iter()
-        .map(|(_, e)| e.mentorship_id.as_str())
+        .filter(|r| r.unresolved)
+        .map(|r| r.id.clone())
         .collect();
-    asked.sort_unstable();
-    asked.dedup();
-    let known: HashMap<String, (DateTime<Utc>, bool)> =
-        sqlx::query_as::<_, (String, DateTime<Utc>, bool)>(
-            "SELECT id, started_at, ended_at IS NOT NULL FROM mentorships WHERE id = ANY($1)",
-        )
-        .bind(&asked)
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .map(|(id, started_at, ended)| (id, (started_at, ended)))
-        .collect();
+    let known: HashMap<String, bool> = rows.into_iter().map(|r| (r.id, r.ended)).collect();
     for (i, e) in interactions {
         outcomes[*i] = match known.get(&e.mentorship_id) {
             None => not_pacing(false),
-            Some((_, true)) => not_pacing(true),
-            Some((_, false)) => {
+            Some(true) => not_pacing(true),
+            Some(false) => {
                 // Which playbook the pair is pinned to is read only for the
                 // few interactions that could be intense under any playbook.
                 if decision::may_call_for_pacing(&interaction_of(e)) {
@@ -328,7 +333,16 @@ async fn record_many(
             }
         };
     }
-    Ok(())
+    Ok(unresolved)
+}
+
+/// A pair that interactions of a batch name, as [`record_many`] reads it.
+#[derive(sqlx::FromRow)]
+struct PairOfInteraction {
+    id: String,
+    ended: bool,
+    /// It has an escalation that is not resolved.
+    unresolved: bool,
 }
 
 fn not_pacing(known_pair: bool) -> Ingested {
