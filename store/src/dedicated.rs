@@ -61,7 +61,10 @@ impl Dedicated {
 
     /// Passes on the `result` of work done on this connection; an error
     /// forgets the connection (it may be broken, or mid-transaction), so
-    /// the next use opens a fresh one.
+    /// the next use opens a fresh one. (A method taking the work as an
+    /// async closure would read better, but its future is not `Send` for
+    /// every lifetime, which a spawned writer needs: `on_own_connection!`
+    /// in the workers pairs [`Dedicated::get`] with this.)
     pub fn checked<T>(&mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         if result.is_err() {
             self.reset();

@@ -134,6 +134,20 @@ where
     }
 }
 
+/// `$work` (an expression over `$c`, a `&mut PgConnection`) on a writer's
+/// own connection (`store::Dedicated`, opened if needed), which is
+/// forgotten after an error so the next batch opens a fresh one.
+macro_rules! on_own_connection {
+    ($conn:expr, |$c:ident| $work:expr) => {{
+        let result = match $conn.get().await {
+            Ok($c) => $work.await,
+            Err(e) => Err(e),
+        };
+        $conn.checked(result)
+    }};
+}
+pub(crate) use on_own_connection;
+
 #[cfg(test)]
 mod tests {
     use super::*;

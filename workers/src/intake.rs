@@ -12,7 +12,7 @@ use firstweek::event::Event;
 use firstweek_broker::{self as broker, BrokerAddresses};
 use firstweek_store::{self as store, Ingested};
 
-use crate::batcher::{Batcher, Limits};
+use crate::batcher::{Batcher, Limits, on_own_connection};
 use crate::consumer::{Handler, Outcome};
 
 /// Events per transaction at most, and transactions in flight.
@@ -100,11 +100,7 @@ async fn store_batch(
 ) -> (store::Dedicated, Vec<anyhow::Result<Ingested>>) {
     metrics::histogram!("firstweek_intake_batch_size").record(events.len() as f64);
     let refs: Vec<&Event> = events.iter().collect();
-    let stored = match conn.get().await {
-        Ok(c) => store::ingest_batch(c, &refs, rules).await,
-        Err(e) => Err(e),
-    };
-    let stored = conn.checked(stored);
+    let stored = on_own_connection!(conn, |c| store::ingest_batch(c, &refs, rules));
     let results = match stored {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(e) if events.len() == 1 => vec![Err(e.into())],

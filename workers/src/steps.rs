@@ -31,7 +31,7 @@ use firstweek_store::{
     HeldClaim, PairRecord, RowStatus, StepState, Subject, TimelineRow, UnknownDelivery,
 };
 
-use crate::batcher::{Batcher, Limits};
+use crate::batcher::{Batcher, Limits, on_own_connection};
 use crate::consumer::{Handler, Outcome};
 use crate::mailer::{MailError, Mailer};
 
@@ -742,22 +742,12 @@ impl Groups {
         let load = Batcher::spawn(tasks, LIMITS, own(pool), move |mut conn, ids: Vec<i64>| {
             let pool = p.clone();
             async move {
-                let picked = match conn.get().await {
-                    Ok(c) => store::pick_steps(c, &ids).await,
-                    Err(e) => Err(e),
-                };
-                let picked = conn.checked(picked);
-                let out = match picked {
-                    Ok(states) => states.into_iter().map(Ok).collect(),
-                    Err(e) if ids.len() == 1 => vec![Err(e.into())],
-                    Err(_) => {
-                        let mut out = Vec::with_capacity(ids.len());
-                        for id in ids {
-                            out.push(pick_one(&pool, id).await);
-                        }
-                        out
-                    }
-                };
+                let picked = on_own_connection!(conn, |c| store::pick_steps(c, &ids));
+                let out = or_one_by_one(picked, ids, |id| {
+                    let pool = pool.clone();
+                    async move { pick_one(&pool, id).await }
+                })
+                .await;
                 (conn, out)
             }
         });
@@ -769,12 +759,7 @@ impl Groups {
             move |mut conn, claims: Vec<DeliveryClaim>| {
                 let pool = p.clone();
                 async move {
-                    let granted = match conn.get().await {
-                        Ok(c) => store::claim_deliveries(c, &claims).await,
-                        Err(e) => Err(e),
-                    };
-                    let granted = conn
-                        .checked(granted)
+                    let granted = on_own_connection!(conn, |c| store::claim_deliveries(c, &claims))
                         .unwrap_or_else(|_| vec![false; claims.len()]);
                     let mut out = Vec::with_capacity(claims.len());
                     for (claim, granted) in claims.iter().zip(granted) {
@@ -799,26 +784,14 @@ impl Groups {
             move |mut conn, claims: Vec<HeldClaim>| {
                 let pool = p.clone();
                 async move {
-                    let marked = match conn.get().await {
-                        Ok(c) => store::mark_handing_over_many(c, &claims, lease).await,
-                        Err(e) => Err(e),
-                    };
-                    let marked = conn.checked(marked);
-                    let out = match marked {
-                        Ok(answers) => answers.into_iter().map(Ok).collect(),
-                        Err(e) if claims.len() == 1 => vec![Err(e.into())],
-                        Err(_) => {
-                            let mut out = Vec::with_capacity(claims.len());
-                            for claim in &claims {
-                                out.push(
-                                    store::mark_handing_over(&pool, claim, lease)
-                                        .await
-                                        .map_err(Into::into),
-                                );
-                            }
-                            out
-                        }
-                    };
+                    let marked = on_own_connection!(conn, |c| store::mark_handing_over_many(
+                        c, &claims, lease
+                    ));
+                    let out = or_one_by_one(marked, claims, |claim| {
+                        let pool = pool.clone();
+                        async move { Ok(store::mark_handing_over(&pool, &claim, lease).await?) }
+                    })
+                    .await;
                     (conn, out)
                 }
             },
@@ -831,24 +804,12 @@ impl Groups {
             move |mut conn, ends: Vec<DeliveryEnd>| {
                 let pool = p.clone();
                 async move {
-                    let finished = match conn.get().await {
-                        Ok(c) => store::finish_deliveries(c, &ends).await,
-                        Err(e) => Err(e),
-                    };
-                    let finished = conn.checked(finished);
-                    let out = match finished {
-                        Ok(recorded) => recorded.into_iter().map(Ok).collect(),
-                        Err(e) if ends.len() == 1 => vec![Err(e.into())],
-                        Err(_) => {
-                            let mut out = Vec::with_capacity(ends.len());
-                            for end in &ends {
-                                out.push(
-                                    store::finish_delivery(&pool, end).await.map_err(Into::into),
-                                );
-                            }
-                            out
-                        }
-                    };
+                    let finished = on_own_connection!(conn, |c| store::finish_deliveries(c, &ends));
+                    let out = or_one_by_one(finished, ends, |end| {
+                        let pool = pool.clone();
+                        async move { Ok(store::finish_delivery(&pool, &end).await?) }
+                    })
+                    .await;
                     (conn, out)
                 }
             },
@@ -863,6 +824,30 @@ impl Groups {
 }
 
 /// One step's state through the pool (a batch that failed, retried item by item).
+/// A batch's answers, one per item; when the batch failed, each item's own
+/// answer from `one` (a lone item's answer is the batch's error), so an
+/// item that cannot be written fails alone.
+async fn or_one_by_one<I, O, F>(
+    batch: Result<Vec<O>, store::StoreError>,
+    items: Vec<I>,
+    one: impl Fn(I) -> F,
+) -> Vec<anyhow::Result<O>>
+where
+    F: std::future::Future<Output = anyhow::Result<O>>,
+{
+    match batch {
+        Ok(answers) => answers.into_iter().map(Ok).collect(),
+        Err(e) if items.len() == 1 => vec![Err(e.into())],
+        Err(_) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(one(item).await);
+            }
+            out
+        }
+    }
+}
+
 async fn pick_one(pool: &PgPool, id: i64) -> anyhow::Result<Option<StepState>> {
     let mut conn = pool.acquire().await?;
     let mut states = store::pick_steps(&mut conn, &[id]).await?;
