@@ -52,13 +52,18 @@ pub async fn claim_due(
     redeliver_after: Duration,
 ) -> Result<Vec<ClaimedStep>, StoreError> {
     let idle = queue == StepsQueue::Idle;
+    // The claimed ids as an array, not a join: joined, PostgreSQL hashes the
+    // whole timeline whenever it is small enough (a seq scan per claim of
+    // a thousand rows, seen in the scheduler phase's plans); an array of ids
+    // is always found through the primary key.
     let rows = sqlx::query_as::<_, ClaimedStep>(concat!(
         "WITH due AS (
              SELECT id FROM timeline WHERE next_at <= now() AND ",
         republishable!(),
         " ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED
          )
-         UPDATE timeline t SET next_at = now() + $5, last_published_at = now() FROM due WHERE t.id = due.id
+         UPDATE timeline t SET next_at = now() + $5, last_published_at = now()
+         WHERE t.id = ANY(ARRAY(SELECT id FROM due))
          RETURNING t.id AS timeline_id, t.mentorship_id AS subject_id, t.step_id, t.recipient, t.due_at, t.send_at",
     ))
     .bind(RowStatus::Published)
