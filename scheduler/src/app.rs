@@ -87,12 +87,10 @@ async fn publish(
     health: &Arc<admin::Health>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    // Woken by the heartbeat's ticks, and by jobs that leave work (the digest).
     let wake = Arc::new(Notify::new());
-    let mut ticks = heartbeat::ticks();
-    let mut cron = heartbeat::cron()
+    let mut cron = heartbeat::start(wake.clone())
         .await
-        .context("starting the cron scheduler")?;
+        .context("starting the heartbeat")?;
     if let Some(expr) = &settings.digest_cron {
         digest::add_job(
             &cron,
@@ -125,7 +123,6 @@ async fn publish(
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = ticks.tick() => {}
             _ = wake.notified() => {}
             _ = tokio::time::sleep(early.unwrap_or_default()), if early.is_some() => {}
         }
