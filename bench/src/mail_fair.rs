@@ -196,8 +196,9 @@ pub(crate) async fn mail_fair(plan: &Plan, sink: &Sink, results: &mut Value) -> 
                     due_at,
                 )?;
                 let stem = format!("{}.welcome.{recipient}", pair.mentorship_id);
+                let slot = mailer.slot().await;
                 mailer
-                    .send(&composed, &stem, &handover)
+                    .send(&slot, &composed, &stem, &handover)
                     .await
                     .with_context(|| format!("sending {stem}"))?;
             }

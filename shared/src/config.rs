@@ -78,8 +78,12 @@ pub struct Settings {
     pub redeliver_after: chrono::Duration,
     /// Events a worker handles at once (their database work is group-committed).
     pub intake_concurrency: usize,
-    /// Due steps a worker handles at once, and so SMTP connections it may hold.
+    /// Emails a worker sends at once, and so SMTP connections it may hold.
     pub mail_concurrency: usize,
+    /// Due steps a worker handles at once (read, judged, claimed, recorded;
+    /// their database work is group-committed), of which `mail_concurrency`
+    /// send at a time.
+    pub steps_in_flight: usize,
     /// Which queues a worker consumes.
     pub worker_role: WorkerRole,
     /// How often the scheduler's digest job looks for coordinators whose
@@ -733,6 +737,7 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
         let redeliver_after = self.seconds("FIRSTWEEK_REDELIVER_AFTER_SECS", 300)?;
         let intake_concurrency = self.count("FIRSTWEEK_INTAKE_CONCURRENCY", 128)?;
         let mail_concurrency = self.count("FIRSTWEEK_MAIL_CONCURRENCY", 64)?;
+        let steps_in_flight = self.count("FIRSTWEEK_STEPS_IN_FLIGHT", 256)?;
         // A live worker still waiting on SMTP must never look dead.
         if claim_lease < 3 * smtp_timeout {
             return Err(invalid(
@@ -759,6 +764,7 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
             redeliver_after: chrono::Duration::seconds(redeliver_after),
             intake_concurrency,
             mail_concurrency,
+            steps_in_flight,
             worker_role: self.worker_role()?,
             digest_cron: self.digest_cron(),
             unknown_delivery: self
@@ -838,6 +844,7 @@ mod tests {
             ("SMTP_URL", "http://x"),
             ("FIRSTWEEK_FROM", "nobody"),
             ("FIRSTWEEK_MAIL_CONCURRENCY", "0"),
+            ("FIRSTWEEK_STEPS_IN_FLIGHT", "2000"),
             ("FIRSTWEEK_INTAKE_CONCURRENCY", "lots"),
             ("FIRSTWEEK_UNKNOWN_DELIVERY", "maybe"),
             ("FIRSTWEEK_STALE_AFTER", "1 week"),

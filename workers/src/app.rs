@@ -107,7 +107,7 @@ impl App {
                         .map(|span| settings.rules.scale.wall(span)),
                 };
                 let steps = Arc::new(Steps::new(pool.clone(), cfg, &mut writers));
-                let cfg = base(STEPS_QUEUE, settings.mail_concurrency);
+                let cfg = base(STEPS_QUEUE, settings.steps_in_flight);
                 tasks.spawn(consume(cfg, steps, health.clone(), shutdown.clone()));
             }
             tasks.spawn(admin::watch_database(

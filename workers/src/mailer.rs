@@ -23,6 +23,7 @@
 //! (then STARTTLS is used when offered); credentials never go in clear.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -32,7 +33,7 @@ use lettre::transport::smtp::extension::{ClientId, MailParameter};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use firstweek::email::Composed;
 
@@ -70,49 +71,78 @@ enum Tls {
     Opportunistic,
 }
 
-/// Where emails go.
-pub enum Mailer {
+/// Where emails go, and how many may be on their way at once.
+pub struct Mailer {
+    to: Destination,
+    /// One permit per email being sent: as many as SMTP connections may be
+    /// open. A worker keeps more due steps in flight than this (their
+    /// database work batches better), and each waits here for its turn.
+    slots: Arc<Semaphore>,
+}
+
+enum Destination {
     /// An SMTP server (`SMTP_URL`).
     Smtp(SmtpPool),
     /// `.eml` files in this directory (no `SMTP_URL`).
     Outbox(PathBuf),
 }
 
+/// The right to send one email now (see [`Mailer::slot`]).
+pub struct SendSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+
 impl Mailer {
-    /// Builds the mailer from `SMTP_URL` (or the outbox when unset).
+    /// Builds the mailer from `SMTP_URL` (or the outbox when unset), sending
+    /// at most `connections` emails at once.
     pub fn new(
         smtp_url: Option<&str>,
         outbox: PathBuf,
         timeout: Duration,
         ca_file: Option<&std::path::Path>,
-        concurrency: usize,
+        connections: usize,
     ) -> anyhow::Result<Mailer> {
-        match smtp_url {
+        let to = match smtp_url {
             None => {
                 std::fs::create_dir_all(&outbox).map_err(|e| {
                     anyhow::anyhow!("FIRSTWEEK_OUTBOX_DIR {}: {e}", outbox.display())
                 })?;
-                Ok(Mailer::Outbox(outbox))
+                Destination::Outbox(outbox)
             }
-            Some(url) => Ok(Mailer::Smtp(
-                SmtpPool::parse(url, timeout, ca_file)?.with_pool_size(concurrency),
-            )),
-        }
+            Some(url) => Destination::Smtp(
+                SmtpPool::parse(url, timeout, ca_file)?.with_pool_size(connections),
+            ),
+        };
+        Ok(Mailer {
+            to,
+            slots: Arc::new(Semaphore::new(connections.max(1))),
+        })
     }
 
-    /// Sends one email.
+    /// Waits until one more email may be sent. Taken before a delivery is
+    /// claimed, so a claim never waits behind other sends and its lease
+    /// covers the send alone.
+    pub async fn slot(&self) -> SendSlot {
+        // Never closed: a permit always comes.
+        let permit = Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .expect("the mailer's semaphore is never closed");
+        SendSlot(permit)
+    }
+
+    /// Sends one email, in the slot taken for it.
     /// `handover` runs just before the message itself goes out (after the
     /// server accepted sender and recipients): it records that from now on
     /// the outcome may be unknown. If it fails, nothing is sent.
     pub async fn send(
         &self,
+        _slot: &SendSlot,
         email: &Composed,
         file_stem: &str,
         handover: &Handover<'_>,
     ) -> Result<(), MailError> {
-        match self {
-            Mailer::Smtp(pool) => pool.send(email, handover).await,
-            Mailer::Outbox(dir) => {
+        match &self.to {
+            Destination::Smtp(pool) => pool.send(email, handover).await,
+            Destination::Outbox(dir) => {
                 handover().await?;
                 write_eml(dir, file_stem, &email.message.formatted()).await
             }
@@ -511,5 +541,103 @@ mod tests {
             .to_string();
         assert!(!e.contains("secret"), "{e}");
         assert_eq!(percent_decode("p%3Aw%40rd"), "p:w@rd");
+    }
+
+    /// A relay on loopback that answers every command, holds each message a
+    /// moment before accepting it, and counts the connections open at once.
+    async fn counting_relay() -> (
+        u16,
+        Arc<std::sync::atomic::AtomicUsize>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        use std::sync::atomic::AtomicUsize;
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (open, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (o, m) = (open.clone(), most.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (open, most) = (o.clone(), m.clone());
+                tokio::spawn(async move {
+                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    let (r, mut w) = stream.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"220 relay\r\n").await;
+                    let mut in_data = false;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let reply: &[u8] = if in_data {
+                            if line != "." {
+                                continue;
+                            }
+                            in_data = false;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            b"250 queued\r\n"
+                        } else if line.starts_with("DATA") {
+                            in_data = true;
+                            b"354 go\r\n"
+                        } else if line.starts_with("QUIT") {
+                            break;
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        if w.write_all(reply).await.is_err() {
+                            break;
+                        }
+                    }
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        (port, open, most)
+    }
+
+    fn an_email(i: usize) -> Composed {
+        let to: lettre::Address = format!("mentee{i}@example.org").parse().unwrap();
+        let message = lettre::Message::builder()
+            .from("firstweek <firstweek@example.org>".parse().unwrap())
+            .to(lettre::message::Mailbox::new(None, to.clone()))
+            .subject("Welcome")
+            .body(String::from("Hello"))
+            .unwrap();
+        Composed {
+            message,
+            message_id: format!("<{i}@example.org>"),
+            to,
+        }
+    }
+
+    #[tokio::test]
+    async fn more_emails_in_flight_than_connections_never_open_more_connections() {
+        let (port, _, most) = counting_relay().await;
+        let url = format!("smtp://127.0.0.1:{port}");
+        let mailer = Arc::new(Mailer::new(Some(&url), PathBuf::new(), T, None, 3).unwrap());
+        let mut senders = tokio::task::JoinSet::new();
+        for i in 0..24 {
+            let mailer = mailer.clone();
+            senders.spawn(async move {
+                let go = || -> futures_util::future::BoxFuture<'static, Result<(), MailError>> {
+                    Box::pin(async { Ok(()) })
+                };
+                let slot = mailer.slot().await;
+                mailer.send(&slot, &an_email(i), "stem", &go).await
+            });
+        }
+        let mut sent = 0;
+        while let Some(done) = senders.join_next().await {
+            done.unwrap().unwrap();
+            sent += 1;
+        }
+        assert_eq!(sent, 24);
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            most <= 3,
+            "{most} connections were open at once; the limit is 3"
+        );
+        assert!(
+            most >= 2,
+            "the sends did not overlap at all ({most} connection)"
+        );
     }
 }

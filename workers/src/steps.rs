@@ -504,6 +504,8 @@ impl Steps {
             once_key: once_key.to_string(),
             message_id: message_id.clone(),
         };
+        // Before the claim: waiting for a turn must not eat into its lease.
+        let slot = self.cfg.mailer.slot().await;
         let attempt = match self.groups.claim.call(claim).await? {
             Claim::Granted { attempt } => attempt,
             Claim::Ended => {
@@ -562,7 +564,12 @@ impl Steps {
         };
         let in_flight = metrics::gauge!("firstweek_deliveries_in_flight");
         in_flight.increment(1.0);
-        let result = self.cfg.mailer.send(&composed, &stem, &handover).await;
+        let result = self
+            .cfg
+            .mailer
+            .send(&slot, &composed, &stem, &handover)
+            .await;
+        drop(slot);
         in_flight.decrement(1.0);
         self.record(row, tz, &held, result).await
     }
