@@ -1029,3 +1029,14 @@ pub fn digest_playbook(label: &str, digest_at: &str, all_quiet: bool) -> anyhow:
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
+
+/// The built-in playbook's early and day-7 escalations share one once-key
+/// (one escalation per pair): an outage that holds the early one past day 7
+/// lets either send it, and the other is added to it.
+pub fn once_key(step: &str) -> &str {
+    if step == "escalation_early" {
+        "escalation"
+    } else {
+        step
+    }
+}

@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use firstweek_broker::{self as broker, BrokerAddresses};
 use firstweek_tests::cluster::Cluster;
-use firstweek_tests::{Env, Options, Pair, bin_dir, http_get, port};
+use firstweek_tests::{Env, Options, Pair, bin_dir, http_get, once_key, port};
 
 /// (kind, actor, program day, minutes)
 type Beat = (&'static str, &'static str, f64, Option<u32>);
@@ -523,15 +523,6 @@ async fn a_cluster_loses_its_queue_leaders_mid_week_and_no_email_is_lost_or_sent
     env.stop().await;
     drop(cluster);
     Ok(())
-}
-
-/// The built-in playbook's early and day-7 escalations share one once-key.
-fn once_key(step: &str) -> &str {
-    if step == "escalation_early" {
-        "escalation"
-    } else {
-        step
-    }
 }
 
 struct Report {

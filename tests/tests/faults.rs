@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use firstweek_tests::{Env, Mail, Options, Pair, bin_dir, http_status, port};
+use firstweek_tests::{Env, Mail, Options, Pair, bin_dir, http_status, once_key, port};
 use tokio::process::Command;
 
 /// (kind, actor, program day, minutes)
@@ -337,15 +337,6 @@ async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Resul
     );
     env.stop().await;
     Ok(())
-}
-
-/// The built-in playbook's early and day-7 escalations share one once-key.
-fn once_key(step: &str) -> &str {
-    if step == "escalation_early" {
-        "escalation"
-    } else {
-        step
-    }
 }
 
 struct Report {
