@@ -87,10 +87,12 @@ async fn publish(
     health: &Arc<admin::Health>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    // Woken by the heartbeat's ticks, and by jobs that leave work (the digest).
     let wake = Arc::new(Notify::new());
-    let mut cron = heartbeat::start(wake.clone())
+    let mut ticks = heartbeat::ticks();
+    let mut cron = heartbeat::cron()
         .await
-        .context("starting the heartbeat")?;
+        .context("starting the cron scheduler")?;
     if let Some(expr) = &settings.digest_cron {
         digest::add_job(
             &cron,
@@ -123,6 +125,7 @@ async fn publish(
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = ticks.tick() => {}
             _ = wake.notified() => {}
             _ = tokio::time::sleep(early.unwrap_or_default()), if early.is_some() => {}
         }

@@ -1,24 +1,32 @@
-//! The heartbeat: tokio-cron-scheduler ticks once a second and wakes the
-//! publisher. Ticks only wake; all state lives in PostgreSQL, so a missed or
-//! doubled tick (or a second scheduler replica) changes nothing.
+//! The heartbeat: the publisher looks at what waits once a second. Ticks
+//! only wake; all state lives in PostgreSQL, so a missed or doubled tick (or
+//! a second scheduler replica) changes nothing.
+//!
+//! The one-second beat is a plain interval, not a cron job:
+//! tokio-cron-scheduler serves wall-clock schedules (the digest, retention,
+//! the backlog gauges), and driving a one-second beat through it cost an
+//! idle scheduler a tenth of its CPU (its dispatch, and croner parsing the
+//! expression again for every next tick).
 
-use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::Notify;
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio::time::{Interval, MissedTickBehavior};
+use tokio_cron_scheduler::JobScheduler;
 
-/// Every second (six fields, seconds first; UTC).
-const EVERY_SECOND: &str = "* * * * * *";
+/// How often the publisher looks at what waits.
+pub const PERIOD: Duration = Duration::from_secs(1);
 
-/// Starts the cron scheduler; each tick notifies `wake`. Ticks coalesce
-/// while the publisher is busy, so they never pile up.
-pub async fn start(wake: Arc<Notify>) -> anyhow::Result<JobScheduler> {
+/// The heartbeat's ticks. Ticks missed while the publisher was busy are
+/// not made up: the next comes a period after the late one.
+pub fn ticks() -> Interval {
+    let mut ticks = tokio::time::interval(PERIOD);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticks
+}
+
+/// Starts the cron scheduler for the wall-clock jobs (added by the caller).
+pub async fn cron() -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
-    let job = Job::new_async(EVERY_SECOND, move |_id, _scheduler| {
-        let wake = wake.clone();
-        Box::pin(async move { wake.notify_one() })
-    })?;
-    scheduler.add(job).await?;
     scheduler.start().await?;
     Ok(scheduler)
 }
