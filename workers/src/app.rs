@@ -87,6 +87,7 @@ impl App {
                     pool.clone(),
                     settings.rules.clone(),
                     settings.amqp_url.clone(),
+                    crate::intake::limits(settings.intake_concurrency, settings.batch_linger),
                     &mut writers,
                 ));
                 let cfg = base(EVENTS_QUEUE, settings.intake_concurrency);
@@ -105,6 +106,7 @@ impl App {
                     stale_after: settings
                         .stale_after
                         .map(|span| settings.rules.scale.wall(span)),
+                    batch_linger: settings.batch_linger,
                 };
                 let steps = Arc::new(Steps::new(pool.clone(), cfg, &mut writers));
                 let cfg = base(STEPS_QUEUE, settings.steps_in_flight);

@@ -9,12 +9,20 @@
 //! [`Limits::idle`] drops its state (closing that connection) and makes a new
 //! one with its next batch, so a quiet service holds no connections.
 //!
+//! Under load, batches form by themselves: items queue while another batch
+//! runs. A quiet service has no such batch to wait behind, and each item
+//! alone costs a transaction, its round trips and their wake-ups (on the
+//! 2-core VM of BENCHMARKS.md, about 70 us of CPU each): so when no batch is
+//! running, a writer waits up to [`Limits::linger`] after the first item for
+//! more to join it, as Kafka's `linger.ms` does. Busy, it never waits.
+//!
 //! The queue is bounded (a full queue makes callers wait: back-pressure), and
 //! the writers belong to the [`JoinSet`] given at start-up: they stop once
 //! every handle to the batcher is dropped, and the application joins them.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -29,6 +37,9 @@ pub struct Limits {
     pub writers: usize,
     /// A writer without work for this long drops its state.
     pub idle: Duration,
+    /// When no batch is running, how long a batch's first item waits for
+    /// others (zero: never).
+    pub linger: Duration,
 }
 
 type Job<I, O> = (I, oneshot::Sender<anyhow::Result<O>>);
@@ -58,7 +69,11 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     {
         let (queue, rx) = mpsc::channel::<Job<I, O>>(limits.max_items * limits.writers * 2);
         let rx = Arc::new(Mutex::new(rx));
-        let writer = Arc::new(Writer { make, run });
+        let writer = Arc::new(Writer {
+            make,
+            run,
+            running: AtomicUsize::new(0),
+        });
         for _ in 0..limits.writers.max(1) {
             tasks.spawn(write(rx.clone(), writer.clone(), limits));
         }
@@ -81,6 +96,9 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
 struct Writer<M, F> {
     make: M,
     run: F,
+    /// Batches running now, over all writers: none means nobody is waiting
+    /// behind one, and a lone item may linger for company.
+    running: AtomicUsize,
 }
 
 /// What a writer found waiting for it.
@@ -90,7 +108,7 @@ enum Next<I, O> {
     Closed,
 }
 
-async fn next_batch<I, O>(rx: &Queue<I, O>, limits: Limits) -> Next<I, O> {
+async fn next_batch<I, O>(rx: &Queue<I, O>, limits: Limits, running: &AtomicUsize) -> Next<I, O> {
     let mut rx = rx.lock().await;
     let first = match tokio::time::timeout(limits.idle, rx.recv()).await {
         Ok(Some(first)) => first,
@@ -98,13 +116,29 @@ async fn next_batch<I, O>(rx: &Queue<I, O>, limits: Limits) -> Next<I, O> {
         Err(_) => return Next::Idle,
     };
     let mut batch = vec![first];
-    while batch.len() < limits.max_items {
+    take_queued(&mut rx, &mut batch, limits.max_items);
+    if running.load(Ordering::Acquire) == 0 && !limits.linger.is_zero() {
+        let until = tokio::time::Instant::now() + limits.linger;
+        while batch.len() < limits.max_items {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(next)) => batch.push(next),
+                // Closed or lingered long enough: run what there is.
+                Ok(None) | Err(_) => break,
+            }
+            take_queued(&mut rx, &mut batch, limits.max_items);
+        }
+    }
+    Next::Batch(batch)
+}
+
+/// Adds what is queued already, up to `max` items in all.
+fn take_queued<I, O>(rx: &mut mpsc::Receiver<Job<I, O>>, batch: &mut Vec<Job<I, O>>, max: usize) {
+    while batch.len() < max {
         match rx.try_recv() {
             Ok(next) => batch.push(next),
             Err(_) => break,
         }
     }
-    Next::Batch(batch)
 }
 
 async fn write<I, O, S, M, F, Fut>(rx: Queue<I, O>, writer: Arc<Writer<M, F>>, limits: Limits)
@@ -115,7 +149,7 @@ where
 {
     let mut state = None;
     loop {
-        let batch = match next_batch(&rx, limits).await {
+        let batch = match next_batch(&rx, limits, &writer.running).await {
             Next::Batch(batch) => batch,
             Next::Idle => {
                 state = None;
@@ -125,12 +159,30 @@ where
         };
         let (items, replies): (Vec<I>, Vec<_>) = batch.into_iter().unzip();
         let current = state.take().unwrap_or_else(|| (writer.make)());
+        let running = Running::start(&writer.running);
         let (kept, results) = (writer.run)(current, items).await;
+        drop(running);
         state = Some(kept);
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone (its delivery was cancelled): nothing to tell.
             let _ = reply.send(result);
         }
+    }
+}
+
+/// A batch counted as running while this lives (even if its future is dropped).
+struct Running<'a>(&'a AtomicUsize);
+
+impl<'a> Running<'a> {
+    fn start(count: &'a AtomicUsize) -> Running<'a> {
+        count.fetch_add(1, Ordering::AcqRel);
+        Running(count)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -151,7 +203,6 @@ pub(crate) use on_own_connection;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test]
     async fn each_caller_gets_its_own_result_and_writers_stop_with_the_last_handle() {
@@ -160,6 +211,7 @@ mod tests {
             max_items: 4,
             writers: 2,
             idle: Duration::from_secs(30),
+            linger: Duration::ZERO,
         };
         let batcher = Arc::new(Batcher::spawn(
             &mut tasks,
@@ -198,6 +250,7 @@ mod tests {
             max_items: 8,
             writers: 1,
             idle: Duration::from_millis(100),
+            linger: Duration::ZERO,
         };
         // The state counts the batches it has run.
         let batcher = Batcher::spawn(
@@ -227,5 +280,99 @@ mod tests {
             "a new state after idling"
         );
         assert_eq!(made.load(Ordering::SeqCst), 2);
+    }
+
+    /// A batcher whose items answer with the size of the batch they ran in;
+    /// the first batch takes `first_takes` to run.
+    fn sizes(
+        tasks: &mut JoinSet<()>,
+        limits: Limits,
+        first_takes: Duration,
+    ) -> Arc<Batcher<(), usize>> {
+        let batches = Arc::new(AtomicUsize::new(0));
+        Arc::new(Batcher::spawn(
+            tasks,
+            limits,
+            || (),
+            move |(), items: Vec<()>| {
+                let first = batches.fetch_add(1, Ordering::SeqCst) == 0;
+                async move {
+                    if first {
+                        tokio::time::sleep(first_takes).await;
+                    }
+                    let n = items.len();
+                    ((), items.into_iter().map(|()| Ok(n)).collect())
+                }
+            },
+        ))
+    }
+
+    fn lingering(max_items: usize, writers: usize, linger: Duration) -> Limits {
+        Limits {
+            max_items,
+            writers,
+            idle: Duration::from_secs(30),
+            linger,
+        }
+    }
+
+    /// At a quiet service's pace, items a little apart share one batch.
+    #[tokio::test]
+    async fn a_quiet_batcher_lets_a_lone_item_wait_for_company() {
+        let mut tasks = JoinSet::new();
+        let b = sizes(
+            &mut tasks,
+            lingering(8, 2, Duration::from_millis(300)),
+            Duration::ZERO,
+        );
+        let first = tokio::spawn({
+            let b = b.clone();
+            async move { b.call(()).await.unwrap() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = b.call(()).await.unwrap();
+        assert_eq!((first.await.unwrap(), second), (2, 2), "one batch of two");
+        // Without the linger, the first item runs alone.
+        let b = sizes(&mut tasks, lingering(8, 2, Duration::ZERO), Duration::ZERO);
+        let first = tokio::spawn({
+            let b = b.clone();
+            async move { b.call(()).await.unwrap() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!((first.await.unwrap(), b.call(()).await.unwrap()), (1, 1));
+    }
+
+    /// A full batch runs at once, and while a batch runs nobody lingers:
+    /// the linger costs a busy service no latency.
+    #[tokio::test]
+    async fn a_full_or_busy_batcher_never_lingers() {
+        let mut tasks = JoinSet::new();
+        let long = Duration::from_secs(10);
+        let b = sizes(&mut tasks, lingering(2, 2, long), Duration::ZERO);
+        let started = std::time::Instant::now();
+        let (x, y) = tokio::join!(b.call(()), b.call(()));
+        assert_eq!((x.unwrap(), y.unwrap()), (2, 2));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a full batch runs at once"
+        );
+
+        // A full first batch that runs for 3 s; an item that comes meanwhile
+        // is taken by the other writer at once, not after the linger.
+        let b = sizes(&mut tasks, lingering(2, 2, long), Duration::from_secs(3));
+        let slow = tokio::spawn({
+            let b = b.clone();
+            async move { tokio::join!(b.call(()), b.call(())) }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        assert_eq!(b.call(()).await.unwrap(), 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "no linger while a batch runs: {:?}",
+            started.elapsed()
+        );
+        let (x, y) = slow.await.unwrap();
+        assert_eq!((x.unwrap(), y.unwrap()), (2, 2));
     }
 }

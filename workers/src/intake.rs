@@ -15,12 +15,19 @@ use firstweek_store::{self as store, Ingested};
 use crate::batcher::{Batcher, Limits, on_own_connection};
 use crate::consumer::{Handler, Outcome};
 
-/// Events per transaction at most, and transactions in flight.
-pub const LIMITS: Limits = Limits {
-    max_items: 256,
-    writers: 2,
-    idle: std::time::Duration::from_secs(30),
-};
+/// Events per transaction and transactions in flight, for a consumer that
+/// handles `concurrency` events at once. A batch is full at half of them (two
+/// writers share them), so a writer lingering at a quiet moment never waits
+/// for events the concurrency bound keeps from coming.
+pub fn limits(concurrency: usize, linger: std::time::Duration) -> Limits {
+    const WRITERS: usize = 2;
+    Limits {
+        max_items: (concurrency / WRITERS).clamp(1, 256),
+        writers: WRITERS,
+        idle: std::time::Duration::from_secs(30),
+        linger,
+    }
+}
 
 /// Stores contract events.
 pub struct Intake {
@@ -41,13 +48,14 @@ impl Intake {
         pool: PgPool,
         rules: Rules,
         amqp_url: BrokerAddresses,
+        limits: Limits,
         tasks: &mut JoinSet<()>,
     ) -> Intake {
         let (p, r) = (pool.clone(), rules.clone());
         let own = pool.clone();
         let batch = Batcher::spawn(
             tasks,
-            LIMITS,
+            limits,
             move || store::Dedicated::new(own.clone()),
             move |conn, events: Vec<Event>| {
                 let (pool, rules) = (p.clone(), r.clone());

@@ -35,12 +35,16 @@ use crate::batcher::{Batcher, Limits, on_own_connection};
 use crate::consumer::{Handler, Outcome};
 use crate::mailer::{MailError, Mailer};
 
-/// Items per statement at most, and statements of one kind in flight.
-pub const LIMITS: Limits = Limits {
-    max_items: 64,
-    writers: 2,
-    idle: std::time::Duration::from_secs(30),
-};
+/// Items per statement at most, and statements of one kind in flight;
+/// `linger`: how long a quiet stage waits for company (see the batcher).
+pub fn limits(linger: std::time::Duration) -> Limits {
+    Limits {
+        max_items: 64,
+        writers: 2,
+        idle: std::time::Duration::from_secs(30),
+        linger,
+    }
+}
 
 /// What the steps role needs besides the database.
 pub struct StepsConfig {
@@ -64,6 +68,8 @@ pub struct StepsConfig {
     pub stale_after: Option<Duration>,
     /// The base of links in emails; `None`: no links.
     pub public_url: Option<String>,
+    /// How long a quiet stage's statement waits for others to join it.
+    pub batch_linger: std::time::Duration,
 }
 
 /// Evaluates and sends due steps.
@@ -120,7 +126,7 @@ impl Handler for Steps {
 impl Steps {
     /// The steps role; its batch writers run in `tasks`.
     pub fn new(pool: PgPool, cfg: StepsConfig, tasks: &mut JoinSet<()>) -> Steps {
-        let groups = Groups::spawn(&pool, cfg.claim_lease, cfg.unknown_delivery, tasks);
+        let groups = Groups::spawn(&pool, &cfg, tasks);
         Steps {
             pool,
             cfg,
@@ -732,12 +738,9 @@ impl Steps {
 }
 
 impl Groups {
-    fn spawn(
-        pool: &PgPool,
-        lease: Duration,
-        unknown: UnknownDelivery,
-        tasks: &mut JoinSet<()>,
-    ) -> Groups {
+    fn spawn(pool: &PgPool, cfg: &StepsConfig, tasks: &mut JoinSet<()>) -> Groups {
+        let (lease, unknown) = (cfg.claim_lease, cfg.unknown_delivery);
+        let limits = limits(cfg.batch_linger);
         // Each writer runs its batches on a connection of its own; the
         // one-by-one answers (rare: a batch failed, a key already taken) go
         // through the pool.
@@ -746,7 +749,7 @@ impl Groups {
             move || store::Dedicated::for_key_lookups(pool.clone())
         };
         let p = pool.clone();
-        let load = Batcher::spawn(tasks, LIMITS, own(pool), move |mut conn, ids: Vec<i64>| {
+        let load = Batcher::spawn(tasks, limits, own(pool), move |mut conn, ids: Vec<i64>| {
             let pool = p.clone();
             async move {
                 let picked = on_own_connection!(conn, |c| store::pick_steps(c, &ids));
@@ -761,7 +764,7 @@ impl Groups {
         let p = pool.clone();
         let claim = Batcher::spawn(
             tasks,
-            LIMITS,
+            limits,
             own(pool),
             move |mut conn, claims: Vec<DeliveryClaim>| {
                 let pool = p.clone();
@@ -786,7 +789,7 @@ impl Groups {
         let p = pool.clone();
         let handover = Batcher::spawn(
             tasks,
-            LIMITS,
+            limits,
             own(pool),
             move |mut conn, claims: Vec<HeldClaim>| {
                 let pool = p.clone();
@@ -806,7 +809,7 @@ impl Groups {
         let p = pool.clone();
         let finish = Batcher::spawn(
             tasks,
-            LIMITS,
+            limits,
             own(pool),
             move |mut conn, ends: Vec<DeliveryEnd>| {
                 let pool = p.clone();
