@@ -15,6 +15,7 @@ use firstweek_ops::admin::{self, Admin};
 use firstweek_ops::{backoff::Backoff, database};
 use firstweek_store as store;
 
+use crate::cron::Schedule;
 use crate::publisher::Publisher;
 use crate::{backlog, digest, heartbeat, retention};
 
@@ -26,17 +27,25 @@ const MIN_GAP: std::time::Duration = std::time::Duration::from_millis(50);
 /// A scheduler, built and ready to run.
 pub struct App {
     settings: Settings,
+    /// `FIRSTWEEK_DIGEST_CRON`, checked at build.
+    digest: Option<Schedule>,
     admin: Admin,
 }
 
 impl App {
     /// Checks the digest schedule and binds the admin address.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        if let Some(expr) = &settings.digest_cron {
-            digest::check_cron(expr)?;
-        }
+        let digest = settings
+            .digest_cron
+            .as_deref()
+            .map(digest::check_cron)
+            .transpose()?;
         let admin = Admin::bind(settings.admin_addr).await?;
-        Ok(App { settings, admin })
+        Ok(App {
+            settings,
+            digest,
+            admin,
+        })
     }
 
     /// Where the admin endpoints listen, if they do.
@@ -47,7 +56,11 @@ impl App {
     /// Publishes due steps until `shutdown`, then settles the batches in
     /// flight and joins every task it started.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let App { settings, admin } = self;
+        let App {
+            settings,
+            digest,
+            admin,
+        } = self;
         tracing::info!(playbook = %settings.rules.playbook.name, scale = settings.rules.scale.factor(), "firstweek-scheduler starting");
         let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
         let health = admin.spawn(&mut tasks, &shutdown);
@@ -60,7 +73,7 @@ impl App {
                     health.clone(),
                     shutdown.clone(),
                 ));
-                let published = publish(&settings, &pool, &health, &shutdown).await;
+                let published = publish(&settings, digest, &pool, &health, &shutdown).await;
                 pool.close().await;
                 published
             }
@@ -80,9 +93,10 @@ impl App {
     }
 }
 
-/// The heartbeat loop, its cron jobs and the publisher, until `shutdown`.
+/// The heartbeat loop, the wall-clock jobs and the publisher, until `shutdown`.
 async fn publish(
     settings: &Settings,
+    digest: Option<Schedule>,
     pool: &PgPool,
     health: &Arc<admin::Health>,
     shutdown: &CancellationToken,
@@ -90,28 +104,35 @@ async fn publish(
     // Woken by the heartbeat's ticks, and by jobs that leave work (the digest).
     let wake = Arc::new(Notify::new());
     let mut ticks = heartbeat::ticks();
-    let mut cron = heartbeat::cron()
-        .await
-        .context("starting the cron scheduler")?;
-    if let Some(expr) = &settings.digest_cron {
-        digest::add_job(
-            &cron,
-            expr,
+    let mut jobs = JoinSet::new();
+    let jobs_stop = shutdown.child_token();
+    if let Some(schedule) = digest {
+        digest::spawn(
+            &mut jobs,
+            schedule,
             pool.clone(),
             settings.rules.clone(),
             wake.clone(),
-        )
-        .await
-        .context("starting the daily digest")?;
+            jobs_stop.clone(),
+        );
     }
     if let Some(days) = settings.retention_days {
-        retention::add_job(&cron, days, pool.clone(), settings.rules.clone())
-            .await
-            .context("starting the retention job")?;
+        retention::spawn(
+            &mut jobs,
+            days,
+            pool.clone(),
+            settings.rules.clone(),
+            jobs_stop.clone(),
+        )
+        .context("starting the retention job")?;
     }
-    backlog::add_job(&cron, pool.clone(), settings.amqp_url.clone())
-        .await
-        .context("starting the backlog gauges")?;
+    backlog::spawn(
+        &mut jobs,
+        pool.clone(),
+        settings.amqp_url.clone(),
+        jobs_stop.clone(),
+    )
+    .context("starting the backlog gauges")?;
     let mut publisher = Publisher::new(
         pool.clone(),
         settings.amqp_url.clone(),
@@ -154,9 +175,8 @@ async fn publish(
     }
     publisher.drain().await;
     probe.close().await;
-    if let Err(e) = cron.shutdown().await {
-        tracing::warn!(error = %e, "the cron scheduler did not stop cleanly");
-    }
+    jobs_stop.cancel();
+    while jobs.join_next().await.is_some() {}
     Ok(())
 }
 

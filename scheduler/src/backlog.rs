@@ -1,4 +1,4 @@
-//! Backlog gauges for `/metrics`, sampled every 10 s by a cron job: messages
+//! Backlog gauges for `/metrics`, sampled every 10 s by a job: messages
 //! waiting in each queue, timeline rows due and not yet published (and how
 //! long the oldest has waited), and deliveries of unknown outcome.
 //! They describe the whole installation, so every scheduler replica reports
@@ -9,10 +9,13 @@ use std::sync::Arc;
 use lapin::{Channel, Connection};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use firstweek_broker::{self as broker, BrokerAddresses};
 use firstweek_store as store;
+
+use crate::cron::{self, Schedule};
 
 /// Every 10 s, seconds first, UTC.
 const EVERY: &str = "*/10 * * * * *";
@@ -20,21 +23,22 @@ const EVERY: &str = "*/10 * * * * *";
 /// The job's own broker link, kept between samples and rebuilt when lost.
 type Link = Arc<Mutex<Option<(Connection, Channel)>>>;
 
-/// Adds the sampling job to `scheduler`.
-pub async fn add_job(
-    scheduler: &JobScheduler,
+/// Runs the sampling job in `tasks` until `shutdown`.
+pub fn spawn(
+    tasks: &mut JoinSet<()>,
     pool: PgPool,
     amqp_url: BrokerAddresses,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let link: Link = Arc::new(Mutex::new(None));
-    let job = Job::new_async(EVERY, move |_id, _scheduler| {
+    let schedule = Schedule::parse(EVERY)?;
+    cron::spawn(tasks, "backlog gauges", schedule, shutdown, move || {
         let (pool, amqp_url, link) = (pool.clone(), amqp_url.clone(), link.clone());
-        Box::pin(async move {
+        async move {
             sample_database(&pool).await;
             sample_queues(&amqp_url, &link).await;
-        })
-    })?;
-    scheduler.add(job).await?;
+        }
+    });
     Ok(())
 }
 

@@ -10,31 +10,32 @@
 
 use sqlx::PgPool;
 use tokio::sync::Notify;
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use firstweek::Rules;
 use firstweek_store as store;
 
+use crate::cron::{self, Schedule};
+
 /// Checks the expression now, so a typo stops start-up with the variable's name.
-pub fn check_cron(expr: &str) -> anyhow::Result<()> {
-    Job::new_async(expr, |_, _| Box::pin(async {})).map_err(|e| {
-        anyhow::anyhow!("FIRSTWEEK_DIGEST_CRON: {expr:?} is not a six-field cron expression: {e}")
-    })?;
-    Ok(())
+pub fn check_cron(expr: &str) -> anyhow::Result<Schedule> {
+    Schedule::parse(expr).map_err(|e| anyhow::anyhow!("FIRSTWEEK_DIGEST_CRON: {e}"))
 }
 
-/// Adds the digest job, ticking at `cron`, to `scheduler`; `wake` nudges
-/// the publisher when it added a digest.
-pub async fn add_job(
-    scheduler: &JobScheduler,
-    cron: &str,
+/// Runs the digest job at `schedule` in `tasks` until `shutdown`; `wake`
+/// nudges the publisher when it added a digest.
+pub fn spawn(
+    tasks: &mut JoinSet<()>,
+    schedule: Schedule,
     pool: PgPool,
     rules: Rules,
     wake: std::sync::Arc<Notify>,
-) -> anyhow::Result<()> {
-    let job = Job::new_async(cron, move |_id, _scheduler| {
+    shutdown: CancellationToken,
+) {
+    cron::spawn(tasks, "digest", schedule, shutdown, move || {
         let (pool, rules, wake) = (pool.clone(), rules.clone(), wake.clone());
-        Box::pin(async move {
+        async move {
             let now = chrono::Utc::now();
             match store::schedule_digests(&pool, &rules, now).await {
                 Ok(0) => tracing::debug!("no digest due"),
@@ -45,8 +46,6 @@ pub async fn add_job(
                 // The next tick (or another replica) adds it.
                 Err(e) => tracing::warn!(error = %e, "could not schedule the due digests"),
             }
-        })
-    })?;
-    scheduler.add(job).await?;
-    Ok(())
+        }
+    });
 }

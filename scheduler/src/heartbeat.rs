@@ -2,16 +2,12 @@
 //! only wake; all state lives in PostgreSQL, so a missed or doubled tick (or
 //! a second scheduler replica) changes nothing.
 //!
-//! The one-second beat is a plain interval, not a cron job:
-//! tokio-cron-scheduler serves wall-clock schedules (the digest, retention,
-//! the backlog gauges), and driving a one-second beat through it cost an
-//! idle scheduler a tenth of its CPU (its dispatch, and croner parsing the
-//! expression again for every next tick).
+//! The one-second beat is a plain interval; the wall-clock schedules (the
+//! digest, retention, the backlog gauges) are [`crate::cron`]'s.
 
 use std::time::Duration;
 
 use tokio::time::{Interval, MissedTickBehavior};
-use tokio_cron_scheduler::JobScheduler;
 
 /// How often the publisher looks at what waits.
 pub const PERIOD: Duration = Duration::from_secs(1);
@@ -22,11 +18,4 @@ pub fn ticks() -> Interval {
     let mut ticks = tokio::time::interval(PERIOD);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticks
-}
-
-/// Starts the cron scheduler for the wall-clock jobs (added by the caller).
-pub async fn cron() -> anyhow::Result<JobScheduler> {
-    let scheduler = JobScheduler::new().await?;
-    scheduler.start().await?;
-    Ok(scheduler)
 }

@@ -1,5 +1,5 @@
 //! `firstweek-scheduler` as a library: it owns time. A heartbeat
-//! (tokio-cron-scheduler, every second) wakes the publisher, which claims due
+//! (every second) wakes the publisher, which claims due
 //! timeline rows in PostgreSQL and publishes them to RabbitMQ with publisher
 //! confirms; a daily job adds the coordinators' digests; another samples the
 //! backlog gauges; with `FIRSTWEEK_RETENTION_DAYS`, another forgets the
@@ -9,6 +9,7 @@
 mod announcer;
 mod app;
 mod backlog;
+mod cron;
 mod digest;
 mod heartbeat;
 mod publisher;

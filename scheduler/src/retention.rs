@@ -11,11 +11,14 @@
 //! every scheduler replica may run it at once.
 
 use sqlx::PgPool;
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use firstweek::Rules;
 use firstweek::erasure;
 use firstweek_store as store;
+
+use crate::cron::{self, Schedule};
 
 /// How often the job looks: every ten seconds (a compressed clock, as in the
 /// demo and the tests, makes days seconds; an idle look is one indexed query).
@@ -24,16 +27,19 @@ const TICK: &str = "*/10 * * * * *";
 /// Pairs per transaction.
 const BATCH: i64 = 200;
 
-/// Adds the retention job to `scheduler`, keeping people `days` program days.
-pub async fn add_job(
-    scheduler: &JobScheduler,
+/// Runs the retention job in `tasks` until `shutdown`, keeping people
+/// `days` program days.
+pub fn spawn(
+    tasks: &mut JoinSet<()>,
     days: u32,
     pool: PgPool,
     rules: Rules,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let job = Job::new_async(TICK, move |_id, _scheduler| {
+    let schedule = Schedule::parse(TICK)?;
+    cron::spawn(tasks, "retention", schedule, shutdown, move || {
         let (pool, rules) = (pool.clone(), rules.clone());
-        Box::pin(async move {
+        async move {
             let bounds = erasure::retention(&rules, chrono::Utc::now(), days);
             loop {
                 match store::erase_retained(&pool, bounds, BATCH).await {
@@ -51,8 +57,7 @@ pub async fn add_job(
                     }
                 }
             }
-        })
-    })?;
-    scheduler.add(job).await?;
+        }
+    });
     Ok(())
 }
