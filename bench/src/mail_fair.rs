@@ -24,11 +24,11 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use firstweek::Rules;
-use firstweek::config::Settings;
 use firstweek::decision::{self, Moment, Pair, Timing, Verdict};
 use firstweek::email::{self, Composed, Context, Links, Templates};
 use firstweek::event::MentorshipStarted;
 use firstweek::playbook::Recipient;
+use firstweek_settings::WorkerSettings;
 use firstweek_workers::mailer::{MailError, Mailer};
 
 use crate::Plan;
@@ -38,7 +38,7 @@ use crate::sink::Sink;
 /// environment and the bench's `FIRSTWEEK_SEND_WINDOW=off`, with the bench's
 /// own environment underneath, as the spawned worker inherits it), so the
 /// same playbook, templates, sender, SMTP URL and concurrency are used.
-fn worker_settings(sink: &Sink) -> anyhow::Result<Settings> {
+fn worker_settings(sink: &Sink) -> anyhow::Result<WorkerSettings> {
     let smtp = format!("smtp://127.0.0.1:{}", sink.port);
     let fixed: Vec<(&str, String)> = vec![
         // Required by the settings, never connected to here.
@@ -51,7 +51,7 @@ fn worker_settings(sink: &Sink) -> anyhow::Result<Settings> {
         ("FIRSTWEEK_DIGEST_CRON", "off".into()),
         ("FIRSTWEEK_SEND_WINDOW", "off".into()),
     ];
-    Settings::from_lookup("127.0.0.1:0", |k| {
+    WorkerSettings::from_lookup("127.0.0.1:0", |k| {
         fixed
             .iter()
             .find(|(name, _)| *name == k)
@@ -79,7 +79,7 @@ fn started(prefix: &str, i: usize, at: chrono::DateTime<Utc>) -> anyhow::Result<
 fn compose_one(
     rules: &Rules,
     templates: &Templates,
-    settings: &Settings,
+    settings: &WorkerSettings,
     pair: &MentorshipStarted,
     recipient: Recipient,
     due_at: chrono::DateTime<Utc>,
@@ -133,13 +133,13 @@ fn compose_one(
         &pair.mentorship_id,
         &step.once_key,
         recipient,
-        settings.from.email.domain(),
+        settings.mail.from.email.domain(),
     );
     email::compose(
         templates,
         &step.template,
         &ctx,
-        &settings.from,
+        &settings.mail.from,
         name,
         address,
         message_id,
@@ -151,13 +151,13 @@ pub(crate) async fn mail_fair(plan: &Plan, sink: &Sink, results: &mut Value) -> 
     let settings = worker_settings(sink)?;
     let templates = settings.templates().context("templates")?;
     let mailer = Mailer::new(
-        settings.smtp_url.as_deref(),
-        settings.outbox_dir.clone(),
-        settings.smtp_timeout,
-        settings.smtp_ca_file.as_deref(),
-        settings.mail_concurrency,
+        settings.mail.smtp_url.as_deref(),
+        settings.mail.outbox_dir.clone(),
+        settings.mail.smtp_timeout,
+        settings.mail.smtp_ca_file.as_deref(),
+        settings.mail.concurrency,
     )?;
-    let concurrency = settings.mail_concurrency;
+    let concurrency = settings.mail.concurrency;
     let n = plan.mail_emails;
     let now = Utc::now();
     let pairs = (0..n / 2 + 1)

@@ -38,7 +38,8 @@ use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
 
-pub use firstweek::config::{BrokerAddress, BrokerAddresses};
+mod addresses;
+pub use addresses::{AddressError, BrokerAddress, BrokerAddresses};
 
 mod purge;
 pub use purge::{Purged, purge_dead_letters};
@@ -88,7 +89,7 @@ pub enum BrokerError {
     Nacked(String),
     /// `AMQP_URL` cannot be used.
     #[error("{0}")]
-    Config(#[from] firstweek::config::ConfigError),
+    Config(#[from] AddressError),
     /// No node of the list answered; each node's `host:port` and its error.
     #[error("no RabbitMQ node answered: {}", .0.iter().map(|(n, e)| format!("{n}: {e}")).collect::<Vec<_>>().join("; "))]
     Unreachable(Vec<(String, String)>),

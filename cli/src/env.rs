@@ -1,15 +1,15 @@
 //! Settings from the environment, read one at a time so a command needs only
 //! what it uses (`playbook validate` needs no database), with the services'
-//! own parsers ([`firstweek::config::Environment`]). URLs are never printed
+//! own parsers ([`firstweek_settings::Environment`]). URLs are never printed
 //! with their password.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, anyhow, bail};
 use firstweek::Rules;
-use firstweek::config::Environment;
 use firstweek::playbook::Playbook;
 use firstweek_broker as broker;
+use firstweek_settings::Environment;
 use firstweek_store as store;
 use sqlx::PgPool;
 

@@ -206,7 +206,7 @@ pub struct DryRunArgs {
 
 /// Loads a playbook file; the error names the file and line.
 fn load(file: &Path) -> anyhow::Result<Playbook> {
-    Playbook::load(file).map_err(|e: PlaybookError| {
+    firstweek_settings::rules::load_playbook(file).map_err(|e: PlaybookError| {
         if e.line == 0 {
             anyhow!("{}: {}", e.source_name, e.message)
         } else {

@@ -43,7 +43,8 @@ pub fn load() -> anyhow::Result<(Templates, String)> {
         Some(d) => format!("built-in, overridden from {}", d.display()),
         None => "built-in".to_string(),
     };
-    let templates = Templates::load(dir.as_deref()).context("loading the templates")?;
+    let templates = firstweek_settings::mail::load_templates(dir.as_deref())
+        .context("loading the templates")?;
     Ok((templates, source))
 }
 

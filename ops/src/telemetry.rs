@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use tracing_subscriber::EnvFilter;
 
-use firstweek::config::LogFormat;
+use firstweek_settings::LogFormat;
 
 /// Installs the global subscriber; `RUST_LOG` filters (default `info`).
 pub fn init(format: LogFormat) {

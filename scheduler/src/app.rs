@@ -10,9 +10,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use firstweek::config::Settings;
 use firstweek_ops::admin::{self, Admin};
 use firstweek_ops::{backoff::Backoff, database};
+use firstweek_settings::SchedulerSettings;
 use firstweek_store as store;
 
 use crate::cron::Schedule;
@@ -26,7 +26,7 @@ const MIN_GAP: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A scheduler, built and ready to run.
 pub struct App {
-    settings: Settings,
+    settings: SchedulerSettings,
     /// `FIRSTWEEK_DIGEST_CRON`, checked at build.
     digest: Option<Schedule>,
     admin: Admin,
@@ -34,7 +34,7 @@ pub struct App {
 
 impl App {
     /// Checks the digest schedule and binds the admin address.
-    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+    pub async fn build(settings: SchedulerSettings) -> anyhow::Result<App> {
         let digest = settings
             .digest_cron
             .as_deref()
@@ -95,7 +95,7 @@ impl App {
 
 /// The heartbeat loop, the wall-clock jobs and the publisher, until `shutdown`.
 async fn publish(
-    settings: &Settings,
+    settings: &SchedulerSettings,
     digest: Option<Schedule>,
     pool: &PgPool,
     health: &Arc<admin::Health>,

@@ -1,14 +1,14 @@
 //! `firstweek-scheduler`: owns time. A thin `main` around [`App`].
 
 use anyhow::Context as _;
-use firstweek::config::Settings;
 use firstweek_ops::{shutdown, telemetry};
 use firstweek_scheduler::App;
+use firstweek_settings::SchedulerSettings;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = Settings::from_env("0.0.0.0:9100")?;
+    let settings = SchedulerSettings::from_env()?;
     telemetry::init(settings.log_format);
     let app = App::build(settings)
         .await

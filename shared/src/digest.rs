@@ -894,7 +894,7 @@ mod tests {
     }
 
     fn render(ctx: &DigestContext) -> String {
-        let t = crate::email::Templates::load(None).unwrap();
+        let t = crate::email::Templates::built_in().unwrap();
         let from: lettre::message::Mailbox = "fw <fw@example.org>".parse().unwrap();
         let c = crate::email::compose_any(
             &t,

@@ -4,8 +4,6 @@
 //! Templates are minijinja files (`<name>.subject`, `<name>.txt`, `<name>.html`);
 //! the built-in ones are compiled in and a directory can override any of them.
 
-use std::path::Path;
-
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -155,8 +153,18 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// The built-in templates, overridden by any file of the same name in `dir`.
-    pub fn load(dir: Option<&Path>) -> Result<Templates, EmailError> {
+    /// The built-in templates.
+    pub fn built_in() -> Result<Templates, EmailError> {
+        Templates::from_sources(std::iter::empty())
+    }
+
+    /// The built-in templates, each replaced by the override of the same
+    /// name (`welcome.subject`, ...); an override of another name is a
+    /// template of its own. Overrides are `(file name, text)`: whoever reads
+    /// the directory (`firstweek-settings`) hands them over.
+    pub fn from_sources(
+        overrides: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Templates, EmailError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         for (name, source) in BUILT_IN {
@@ -166,34 +174,19 @@ impl Templates {
                     source,
                 })?;
         }
-        if let Some(dir) = dir {
-            let derr = |message: String| EmailError::Directory {
-                dir: dir.display().to_string(),
-                message,
-            };
-            let entries = std::fs::read_dir(dir).map_err(|e| derr(e.to_string()))?;
-            for entry in entries {
-                let path = entry.map_err(|e| derr(e.to_string()))?.path();
-                let Some(name) = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .map(str::to_string)
-                else {
-                    continue;
-                };
-                if !(name.ends_with(".subject")
-                    || name.ends_with(".txt")
-                    || name.ends_with(".html"))
-                {
-                    continue;
-                }
-                let source =
-                    std::fs::read_to_string(&path).map_err(|e| derr(format!("{name}: {e}")))?;
-                env.add_template_owned(name.clone(), source)
-                    .map_err(|source| EmailError::Template { name, source })?;
-            }
+        for (name, source) in overrides {
+            env.add_template_owned(name.clone(), source)
+                .map_err(|source| EmailError::Template { name, source })?;
         }
         Ok(Templates { env })
+    }
+
+    /// Whether a file of this name is a template part (`.subject`, `.txt`
+    /// or `.html`): the others in an override directory are left alone.
+    pub fn is_part(file_name: &str) -> bool {
+        PARTS
+            .iter()
+            .any(|part| file_name.ends_with(&format!(".{part}")))
     }
 
     /// Checks that every step of the playbook, and each of the escalation's
@@ -763,7 +756,7 @@ mod tests {
     }
 
     fn render(step: &str, template: &str, r: Recipient, mentor_name: &str) -> String {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::built_in().unwrap();
         let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
         let p = pair(mentor_name);
         let ctx = Context::new(
@@ -800,7 +793,7 @@ mod tests {
 
     #[test]
     fn template_names_are_those_with_all_three_parts() {
-        let names = Templates::load(None).unwrap().names();
+        let names = Templates::built_in().unwrap().names();
         for step in &Playbook::built_in().steps {
             assert!(
                 names.contains(&step.template),
@@ -817,7 +810,7 @@ mod tests {
 
     #[test]
     fn every_built_in_step_has_its_templates() {
-        Templates::load(None)
+        Templates::built_in()
             .unwrap()
             .check(&Playbook::built_in())
             .unwrap();
@@ -855,7 +848,7 @@ mod tests {
             vec![],
             now,
         );
-        let text = Templates::load(None)
+        let text = Templates::built_in()
             .unwrap()
             .render("welcome.txt", &ctx)
             .unwrap();
@@ -1049,31 +1042,32 @@ mod tests {
     }
 
     #[test]
-    fn an_override_directory_replaces_a_template_and_a_broken_one_is_refused() {
-        let dir = std::env::temp_dir().join(format!("fw-templates-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("welcome.subject"), "Hello from {{ program_id }}").unwrap();
-        let raw_subject = {
-            let t = Templates::load(Some(&dir)).unwrap();
-            let now = Utc::now();
-            let ctx = Context::new(
-                &pair("Ada"),
-                "welcome",
-                Recipient::Mentor,
-                now,
-                crate::timeline::TimeScale::REAL,
-                Summary::default(),
-                vec![],
-                now,
-            );
-            t.render("welcome.subject", &ctx).unwrap()
-        };
-        assert_eq!(raw_subject, "Hello from spring");
-        std::fs::write(dir.join("welcome.txt"), "{% if %}").unwrap();
+    fn an_override_replaces_a_template_and_a_broken_one_is_refused() {
+        let subject = (
+            "welcome.subject".to_string(),
+            "Hello from {{ program_id }}".to_string(),
+        );
+        let t = Templates::from_sources([subject.clone()]).unwrap();
+        let now = Utc::now();
+        let ctx = Context::new(
+            &pair("Ada"),
+            "welcome",
+            Recipient::Mentor,
+            now,
+            crate::timeline::TimeScale::REAL,
+            Summary::default(),
+            vec![],
+            now,
+        );
+        assert_eq!(
+            t.render("welcome.subject", &ctx).unwrap(),
+            "Hello from spring"
+        );
+        let broken = ("welcome.txt".to_string(), "{% if %}".to_string());
         assert!(matches!(
-            Templates::load(Some(&dir)),
-            Err(EmailError::Template { .. })
+            Templates::from_sources([subject, broken]),
+            Err(EmailError::Template { name, .. }) if name == "welcome.txt"
         ));
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(Templates::is_part("welcome.html") && !Templates::is_part("notes.md"));
     }
 }

@@ -1,13 +1,15 @@
 //! firstweek's domain, and nothing else: the public event contract, playbooks,
-//! the timeline and its clock, interaction rules, the engine's decisions, the
-//! email contract and the settings every process reads.
+//! the timeline and its clock, interaction rules, the engine's decisions and
+//! the email contract.
 //!
 //! Pure code: nothing here talks to PostgreSQL (`firstweek-store`), RabbitMQ
 //! (`firstweek-broker`) or an SMTP server (the worker's mailer). The services
 //! and the CLI depend on this crate and on those adapters, never on each other.
+//! Nor does it read the environment or files: `firstweek-settings` does, and
+//! hands it text (a playbook's, a template's) to parse.
 
-pub mod config;
 pub mod decision;
+pub mod delivery;
 pub mod digest;
 pub mod email;
 pub mod erasure;

@@ -225,17 +225,6 @@ impl Playbook {
         Playbook::parse("built-in", BUILT_IN).expect("the built-in playbook is valid")
     }
 
-    /// Reads and validates a playbook file.
-    pub fn load(path: &std::path::Path) -> Result<Playbook, PlaybookError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| PlaybookError {
-            source_name: name.clone(),
-            line: 0,
-            message: format!("cannot read the file: {e}"),
-        })?;
-        Playbook::parse(&name, &text)
-    }
-
     /// Parses and validates playbook text; `source_name` names it in errors.
     pub fn parse(source_name: &str, text: &str) -> Result<Playbook, PlaybookError> {
         let err = |span: Range<usize>, message: String| PlaybookError {
@@ -523,29 +512,6 @@ pub fn version_of(text: &str) -> String {
 /// (`FIRSTWEEK_PLAYBOOKS_DIR/<program_id>.toml`), keyed by program id.
 pub type Programs = std::sync::Arc<std::collections::BTreeMap<String, Playbook>>;
 
-/// Loads every `<program_id>.toml` in `dir`, each validated (`file:line`).
-pub fn load_programs(dir: &std::path::Path) -> Result<Programs, PlaybookError> {
-    let unreadable = |message: String| PlaybookError {
-        source_name: dir.display().to_string(),
-        line: 0,
-        message,
-    };
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| unreadable(format!("cannot read the directory: {e}")))?;
-    let mut programs = std::collections::BTreeMap::new();
-    for entry in entries {
-        let path = entry.map_err(|e| unreadable(e.to_string()))?.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
-            continue;
-        }
-        let Some(program) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        programs.insert(program.to_string(), Playbook::load(&path)?);
-    }
-    Ok(std::sync::Arc::new(programs))
-}
-
 fn line_of(text: &str, byte: usize) -> usize {
     text.as_bytes()[..byte.min(text.len())]
         .iter()
@@ -686,15 +652,12 @@ mod tests {
     }
 
     #[test]
-    fn each_program_has_its_own_playbook_and_a_bad_one_is_refused_with_its_line() {
-        let dir = std::env::temp_dir().join(format!("fw-programs-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+    fn each_program_has_its_own_playbook() {
         let good = "name = \"alpha\"\n[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\n";
-        std::fs::write(dir.join("alpha.toml"), good).unwrap();
-        std::fs::write(dir.join("notes.txt"), "not a playbook").unwrap();
-        let programs = load_programs(&dir).unwrap();
-        assert_eq!(programs.keys().collect::<Vec<_>>(), ["alpha"]);
-        assert_eq!(programs["alpha"].version, version_of(good));
+        let alpha = Playbook::parse("alpha.toml", good).unwrap();
+        assert_eq!(alpha.version, version_of(good));
+        let programs: Programs =
+            std::sync::Arc::new([("alpha".to_string(), alpha)].into_iter().collect());
         let rules = crate::Rules {
             playbook: Playbook::built_in(),
             programs: programs.clone(),
@@ -709,15 +672,6 @@ mod tests {
             rules.pinned(Some(&programs["alpha"])).playbook.name,
             "alpha"
         );
-
-        std::fs::write(
-            dir.join("beta.toml"),
-            "name = \"beta\"\n\n[[step]]\nid = \"b\"\nat = \"soon\"\nto = [\"mentor\"]\n",
-        )
-        .unwrap();
-        let e = load_programs(&dir).unwrap_err();
-        assert!(e.source_name.ends_with("beta.toml") && e.line == 5, "{e}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

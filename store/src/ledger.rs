@@ -88,7 +88,7 @@ pub enum Handover {
     Lost,
 }
 
-pub use firstweek::config::UnknownDelivery;
+pub use firstweek::delivery::UnknownDelivery;
 
 /// The delivery ledger's answer to "may I send this?".
 #[derive(Debug, Clone, PartialEq, Eq)]

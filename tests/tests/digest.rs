@@ -16,8 +16,8 @@ use firstweek::Rules;
 use firstweek::digest;
 use firstweek::escalation::Sighting;
 use firstweek::interaction::Condition;
-use firstweek::playbook::Playbook;
 use firstweek::timeline::{SendWindow, TimeScale};
+use firstweek_settings::rules::load_playbook;
 use firstweek_tests::{Env, Mail, Options, Pair, digest_playbook};
 use serde_json::Value;
 
@@ -240,7 +240,7 @@ async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() 
     .await?;
     // An escalation nobody has acknowledged, opened yesterday.
     let rules = Rules {
-        playbook: Playbook::load(&playbook)?,
+        playbook: load_playbook(&playbook)?,
         programs: Default::default(),
         scale: TimeScale::new(scale).context("scale")?,
         window: SendWindow::Off,

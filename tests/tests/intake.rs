@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{SubsecRound as _, Utc};
-use firstweek::config::Settings;
 use firstweek::event::{Event, MENTORSHIP_STARTED, MentorshipStarted};
 use firstweek::playbook::Recipient;
+use firstweek_settings::SchedulerSettings;
 use firstweek_tests::{Env, Options, Pair};
 use serde_json::json;
 
@@ -174,7 +174,7 @@ async fn a_corrected_time_zone_moves_the_unsent_steps_into_the_new_local_window(
     })
     .await?;
     // Real time and the default 08:00-20:00 window: the week is still ahead.
-    let settings = Settings::from_lookup("127.0.0.1:0", |k| match k {
+    let settings = SchedulerSettings::from_lookup("127.0.0.1:0", |k| match k {
         "DATABASE_URL" => Some(env.database_url.clone()),
         "AMQP_URL" => Some(env.amqp_url.clone()),
         _ => None,

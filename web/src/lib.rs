@@ -25,8 +25,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use firstweek::Rules;
-use firstweek::config::WebSettings;
 use firstweek_ops::{admin, database};
+use firstweek_settings::WebSettings;
 
 /// What every request handler shares.
 #[derive(Clone)]

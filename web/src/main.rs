@@ -2,14 +2,14 @@
 //! `main` around [`App`].
 
 use anyhow::Context as _;
-use firstweek::config::Environment;
 use firstweek_ops::{shutdown, telemetry};
+use firstweek_settings::WebSettings;
 use firstweek_web::App;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = Environment::process().web_settings()?;
+    let settings = WebSettings::from_env()?;
     telemetry::init(settings.log_format);
     let app = App::build(settings)
         .await

@@ -9,11 +9,11 @@ use anyhow::Context as _;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use firstweek::config::{Settings, WorkerRole};
 use firstweek::email::Templates;
 use firstweek_broker::{EVENTS_QUEUE, STEPS_QUEUE};
 use firstweek_ops::admin::{self, Admin};
 use firstweek_ops::database;
+use firstweek_settings::{WorkerRole, WorkerSettings};
 
 use crate::consumer::{self, ConsumerConfig};
 use crate::intake::Intake;
@@ -25,7 +25,7 @@ const DRAIN: Duration = Duration::from_secs(20);
 
 /// A worker, built and ready to run.
 pub struct App {
-    settings: Settings,
+    settings: WorkerSettings,
     templates: Templates,
     mailer: Arc<Mailer>,
     admin: Admin,
@@ -34,14 +34,14 @@ pub struct App {
 impl App {
     /// Checks what can be checked before running (templates against the
     /// playbook, the SMTP URL, the outbox) and binds the admin address.
-    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+    pub async fn build(settings: WorkerSettings) -> anyhow::Result<App> {
         let templates = settings.templates().context("templates")?;
         let mailer = Arc::new(Mailer::new(
-            settings.smtp_url.as_deref(),
-            settings.outbox_dir.clone(),
-            settings.smtp_timeout,
-            settings.smtp_ca_file.as_deref(),
-            settings.mail_concurrency,
+            settings.mail.smtp_url.as_deref(),
+            settings.mail.outbox_dir.clone(),
+            settings.mail.smtp_timeout,
+            settings.mail.smtp_ca_file.as_deref(),
+            settings.mail.concurrency,
         )?);
         let admin = Admin::bind(settings.admin_addr).await?;
         Ok(App {
@@ -66,8 +66,8 @@ impl App {
             mailer,
             admin,
         } = self;
-        let role = settings.worker_role;
-        tracing::info!(?role, playbook = %settings.rules.playbook.name, scale = settings.rules.scale.factor(), smtp = settings.smtp_url.is_some(), "firstweek-worker starting");
+        let role = settings.role;
+        tracing::info!(?role, playbook = %settings.rules.playbook.name, scale = settings.rules.scale.factor(), smtp = settings.mail.smtp_url.is_some(), "firstweek-worker starting");
         let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
         let health = admin.spawn(&mut tasks, &shutdown);
         let mut writers = JoinSet::new();
@@ -98,10 +98,10 @@ impl App {
                     rules: settings.rules.clone(),
                     templates,
                     mailer,
-                    from: settings.from.clone(),
-                    mail_deadline: settings.mail_deadline,
-                    claim_lease: settings.claim_lease,
-                    unknown_delivery: settings.unknown_delivery,
+                    from: settings.mail.from.clone(),
+                    mail_deadline: settings.mail.deadline,
+                    claim_lease: settings.mail.claim_lease,
+                    unknown_delivery: settings.mail.unknown_delivery,
                     public_url: settings.public_url.clone(),
                     stale_after: settings
                         .stale_after

@@ -3,16 +3,16 @@
 //! `steps` (or the first argument) runs one, so roles can scale apart.
 
 use anyhow::Context as _;
-use firstweek::config::{Settings, WorkerRole};
 use firstweek_ops::{shutdown, telemetry};
+use firstweek_settings::{WorkerRole, WorkerSettings};
 use firstweek_workers::App;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut settings = Settings::from_env("0.0.0.0:9101")?;
+    let mut settings = WorkerSettings::from_env()?;
     if let Some(role) = std::env::args().nth(1) {
-        settings.worker_role = WorkerRole::parse(&role)?;
+        settings.role = WorkerRole::parse(&role)?;
     }
     telemetry::init(settings.log_format);
     let app = App::build(settings)

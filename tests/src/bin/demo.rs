@@ -430,7 +430,7 @@ fn plausible(week: &FirstWeek, ended: bool, min_interactions: u32) -> (Outcome, 
 /// Some time later, the program records how each pair is doing.
 async fn publish_outcomes(env: &Env) -> anyhow::Result<()> {
     let vars = env.service_env();
-    let rules = firstweek::config::Environment::new(|k: &str| {
+    let rules = firstweek_settings::Environment::new(|k: &str| {
         vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
     })
     .rules()?;
