@@ -192,3 +192,6 @@ impl Steps {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
