@@ -88,9 +88,13 @@ impl Steps {
             return Ok(None);
         };
         let expires = decision::delivery::link_expiry(&self.cfg.rules, None, now);
-        let token =
-            store::issue_link(&self.pool, Purpose::CoordinatorPage, coordinator_key, expires)
-                .await?;
+        let token = store::issue_link(
+            &self.pool,
+            Purpose::CoordinatorPage,
+            coordinator_key,
+            expires,
+        )
+        .await?;
         Ok(Some(format!("{base}/c/{}", token.as_str())))
     }
 

@@ -125,7 +125,10 @@ fn emails_in(dir: &Path) -> Vec<(String, String)> {
                 .filter(|p| p.extension().is_some_and(|x| x == "eml"))
                 .map(|p| {
                     let name = p.file_name().unwrap_or_default().to_string_lossy();
-                    (name.into_owned(), std::fs::read_to_string(&p).unwrap_or_default())
+                    (
+                        name.into_owned(),
+                        std::fs::read_to_string(&p).unwrap_or_default(),
+                    )
                 })
                 .collect()
         })
@@ -163,14 +166,16 @@ async fn a_due_welcome_is_written_once_to_its_recipient_with_personal_links() ->
 async fn a_step_of_an_ended_mentorship_is_cancelled_and_sends_nothing() -> anyhow::Result<()> {
     let h = harness(Duration::hours(24)).await?;
     let pair = h.started("e1").await?;
-    h.db
-        .ingest("mentorship.ended", &pair.ended(Duration::minutes(30)))
+    h.db.ingest("mentorship.ended", &pair.ended(Duration::minutes(30)))
         .await?;
     let row = h.row(&pair, "welcome", "mentor").await?;
     h.steps.process(row).await?;
     assert!(h.mail().is_empty(), "{:?}", h.mail());
     let (status, outcome, _) = h.state(row).await?;
-    assert_eq!((status.as_str(), outcome.as_str()), ("cancelled", "mentorship ended"));
+    assert_eq!(
+        (status.as_str(), outcome.as_str()),
+        ("cancelled", "mentorship ended")
+    );
     Ok(())
 }
 
@@ -186,7 +191,12 @@ async fn notices_go_only_while_called_for_and_never_to_an_erased_coordinator() -
     assert_eq!(status, "skipped", "{outcome}");
     // An erased coordinator hears nothing, whatever the notice.
     let erased = h.started("n2").await?;
-    store::erase(&h.db.pool, &Target::new(&erased.coordinator()), ErasedVia::Cli).await?;
+    store::erase(
+        &h.db.pool,
+        &Target::new(&erased.coordinator()),
+        ErasedVia::Cli,
+    )
+    .await?;
     let row = h.notice_row(&erased, "escalation_resolved").await?;
     h.steps.process(row).await?;
     let (status, outcome, _) = h.state(row).await?;
@@ -224,6 +234,9 @@ async fn a_mail_failure_is_retried_and_given_up_after_the_deadline() -> anyhow::
     late.steps.process(row).await?;
     let (status, outcome, _) = late.state(row).await?;
     assert_eq!(status, "failed", "{outcome}");
-    assert!(outcome.starts_with("gave up after the deadline: writing"), "{outcome}");
+    assert!(
+        outcome.starts_with("gave up after the deadline: writing"),
+        "{outcome}"
+    );
     Ok(())
 }
