@@ -1,6 +1,6 @@
 //! One email from claim to record: claim the delivery `(subject, once_key,
-//! recipient)` in the ledger, compose, mark the hand-over and send, then
-//! record what became of it. A failure is followed as the domain says
+//! recipient)` in the ledger, compose, open the way to the recipient, mark
+//! the hand-over and send the message, then record what became of it. A failure is followed as the domain says
 //! ([`decision::delivery::after_failure`], [`decision::delivery::give_up`]).
 
 use chrono::{Duration, Utc};
@@ -19,7 +19,7 @@ use firstweek_store::{
 };
 
 use super::Steps;
-use crate::mailer::MailError;
+use crate::mailer::{MailError, Opened, SendSlot};
 
 impl Steps {
     /// Claims the delivery in the ledger, then composes, sends and records
@@ -55,28 +55,49 @@ impl Steps {
             }
         };
         let stem = format!("{}.{}.{}", row.subject.id(), row.step_id, row.recipient);
-        let handover = || -> futures_util::future::BoxFuture<'_, Result<(), MailError>> {
-            let held = held.clone();
-            Box::pin(async move {
-                match self.groups.handover.call(held).await {
-                    Ok(Handover::Go) => Ok(()),
-                    Ok(refused) => Err(MailError::Withheld(refused)),
-                    Err(e) => Err(MailError::Transient(format!(
-                        "recording the hand-over: {e:#}"
-                    ))),
-                }
-            })
-        };
         let in_flight = metrics::gauge!("firstweek_deliveries_in_flight");
         in_flight.increment(1.0);
-        let result = self
-            .cfg
-            .mailer
-            .send(&slot, &composed, &stem, &handover)
-            .await;
+        // Boxed: the SMTP dialogue's futures are large, and every step's
+        // future would otherwise carry them.
+        let result = Box::pin(self.send(&slot, &composed, &stem, &held)).await;
         drop(slot);
         in_flight.decrement(1.0);
         self.record(row, tz, &held, result).await
+    }
+
+    /// Opens the way to the recipient, records the hand-over, and only then
+    /// lets the message itself go; a first connection that fails
+    /// transiently on the way is replaced once by a new one.
+    async fn send(
+        &self,
+        slot: &SendSlot,
+        composed: &email::Composed,
+        stem: &str,
+        held: &HeldClaim,
+    ) -> Result<(), MailError> {
+        let mailer = &self.cfg.mailer;
+        let opened = mailer.open(slot, composed, stem).await?;
+        let may_reopen = opened.may_reopen();
+        match self.hand_over(opened, held).await {
+            Err(MailError::Transient(_)) if may_reopen => {
+                let opened = mailer.reopen(slot, composed, stem).await?;
+                self.hand_over(opened, held).await
+            }
+            other => other,
+        }
+    }
+
+    /// Marks the delivery handing over (only while the claim is still ours
+    /// and the ledger lets it go), then sends the message: from here on the
+    /// outcome may be unknown. Refused, nothing is sent.
+    async fn hand_over(&self, opened: Opened<'_>, held: &HeldClaim) -> Result<(), MailError> {
+        match self.groups.handover.call(held.clone()).await {
+            Ok(Handover::Go) => opened.send().await,
+            Ok(refused) => Err(MailError::Withheld(refused)),
+            Err(e) => Err(MailError::Transient(format!(
+                "recording the hand-over: {e:#}"
+            ))),
+        }
     }
 
     /// The ledger's answer to the claim: the claim held, or `None` when the
