@@ -29,7 +29,7 @@ use firstweek::email::{self, Composed, Context, Links, Templates};
 use firstweek::event::MentorshipStarted;
 use firstweek::playbook::Recipient;
 use firstweek_settings::WorkerSettings;
-use firstweek_workers::mailer::{MailError, Mailer};
+use firstweek_workers::mailer::Mailer;
 
 use crate::Plan;
 use crate::sink::Sink;
@@ -173,9 +173,6 @@ pub(crate) async fn mail_fair(plan: &Plan, sink: &Sink, results: &mut Value) -> 
         let (shared, next) = (shared.clone(), next.clone());
         senders.spawn(async move {
             let (settings, templates, mailer, pairs) = &*shared;
-            let handover = || -> futures_util::future::BoxFuture<'_, Result<(), MailError>> {
-                Box::pin(async { Ok(()) })
-            };
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= n {
@@ -197,10 +194,12 @@ pub(crate) async fn mail_fair(plan: &Plan, sink: &Sink, results: &mut Value) -> 
                 )?;
                 let stem = format!("{}.welcome.{recipient}", pair.mentorship_id);
                 let slot = mailer.slot().await;
-                mailer
-                    .send(&slot, &composed, &stem, &handover)
-                    .await
-                    .with_context(|| format!("sending {stem}"))?;
+                // No ledger here: nothing to record between opening and sending.
+                let sent = match mailer.open(&slot, &composed, &stem).await {
+                    Ok(opened) => opened.send().await,
+                    Err(e) => Err(e),
+                };
+                sent.with_context(|| format!("sending {stem}"))?;
             }
         });
     }

@@ -17,7 +17,9 @@ use crate::interaction::{Condition, Interaction, Summary};
 use crate::playbook::{Playbook, Programs, Recipient, Trigger};
 use crate::timeline::{self, Planned, SendWindow, TimeScale};
 
+pub mod delivery;
 pub mod escalation;
+pub mod row;
 pub mod timing;
 pub use timing::{Timing, retry_at, timing};
 

@@ -38,11 +38,6 @@ pub fn step_id(day: NaiveDate) -> String {
     format!("{STEP_PREFIX}{day}")
 }
 
-/// The date part of a digest's step id.
-pub fn date_of(step_id: &str) -> Option<&str> {
-    step_id.strip_prefix(STEP_PREFIX)
-}
-
 /// What a digest email carries in `X-Firstweek-Mentorship` and derives its
 /// Message-ID from: it is about no one pair, so it names its coordinator
 /// (the email's own recipient).
@@ -462,8 +457,6 @@ mod tests {
     fn digest_step_ids_carry_their_date() {
         let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
         assert_eq!(step_id(day), "digest-2026-11-24");
-        assert_eq!(date_of(&step_id(day)), Some("2026-11-24"));
-        assert_eq!(date_of("welcome"), None);
     }
 
     #[test]

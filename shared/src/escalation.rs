@@ -139,11 +139,6 @@ impl Notice {
             Notice::Resolved => "escalation_resolved",
         }
     }
-
-    /// The notice a timeline row's step id names, if any.
-    pub fn of_step(step_id: &str) -> Option<Notice> {
-        Notice::ALL.into_iter().find(|n| n.step_id() == step_id)
-    }
 }
 
 /// What counts as a pair having recovered (`resolve_when` in a playbook):
@@ -308,9 +303,5 @@ mod tests {
         ] {
             assert_eq!(Recovery::parse(r.as_str()), Some(r));
         }
-        for n in Notice::ALL {
-            assert_eq!(Notice::of_step(n.step_id()), Some(n));
-        }
-        assert_eq!(Notice::of_step("escalation"), None);
     }
 }

@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 
 use chrono::Duration;
+use firstweek::decision::row::RowKind;
 use firstweek::escalation::{Notice, State};
 use firstweek::playbook::Recipient;
 use sqlx::{PgExecutor, PgPool};
@@ -131,7 +132,8 @@ pub async fn claim_delivery(
             .bind(subject_id)
             .fetch_optional(pool)
             .await?;
-    if ended == Some(true) && once_key != Notice::Resolved.step_id() {
+    // The resolution notice outlives an ending.
+    if ended == Some(true) && row.kind != RowKind::Notice(Notice::Resolved) {
         return Ok(Claim::Ended);
     }
     let inserted = sqlx::query(

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use firstweek::decision::row::RowKind;
 use firstweek::interaction::Interaction;
 use firstweek::playbook::Recipient;
 use sqlx::{PgConnection, PgPool, Row};
@@ -48,6 +49,8 @@ pub struct TimelineRow {
     pub id: i64,
     /// What it is about.
     pub subject: Subject,
+    /// What it is (a pair's step, a notice, a digest): read once, here.
+    pub kind: RowKind,
     /// The step (a playbook step, or `digest-<date>`).
     pub step_id: String,
     /// Whom it goes to.
@@ -65,16 +68,25 @@ pub struct TimelineRow {
 fn decode_row(row: &sqlx::postgres::PgRow) -> Result<TimelineRow, StoreError> {
     let subject_id: String = row.try_get("mentorship_id")?;
     let recipient: String = row.try_get("recipient")?;
-    let subject = match row.try_get::<SubjectKind, _>("subject")? {
-        SubjectKind::Pair => Subject::Pair {
-            mentorship_id: subject_id.clone(),
-        },
-        SubjectKind::Digest => Subject::Digest {
-            coordinator_key: subject_id.clone(),
-            coordinator_email: row
-                .try_get::<Option<String>, _>("coordinator_email")?
-                .unwrap_or_default(),
-        },
+    let step_id: String = row.try_get("step_id")?;
+    let (subject, kind) = match row.try_get::<SubjectKind, _>("subject")? {
+        SubjectKind::Pair => (
+            Subject::Pair {
+                mentorship_id: subject_id.clone(),
+            },
+            RowKind::of_pair_row(&step_id),
+        ),
+        SubjectKind::Digest => (
+            Subject::Digest {
+                coordinator_key: subject_id.clone(),
+                coordinator_email: row
+                    .try_get::<Option<String>, _>("coordinator_email")?
+                    .unwrap_or_default(),
+            },
+            RowKind::of_digest_row(&step_id).ok_or_else(|| {
+                StoreError::Corrupt(subject_id.clone(), format!("digest step {step_id:?}"))
+            })?,
+        ),
     };
     Ok(TimelineRow {
         id: row.try_get("id")?,
@@ -82,7 +94,8 @@ fn decode_row(row: &sqlx::postgres::PgRow) -> Result<TimelineRow, StoreError> {
             StoreError::Corrupt(subject_id.clone(), format!("recipient {recipient:?}"))
         })?,
         subject,
-        step_id: row.try_get("step_id")?,
+        kind,
+        step_id,
         due_at: row.try_get("due_at")?,
         send_at: row.try_get("send_at")?,
         status: row.try_get("status")?,

@@ -30,7 +30,7 @@ fn day(d: i64) -> DateTime<Utc> {
 }
 
 /// A started pair; everyone in UTC so no send window can move a row.
-fn started() -> MentorshipStarted {
+pub(super) fn started() -> MentorshipStarted {
     let person = |id: &str| Person {
         id: id.into(),
         name: id.into(),
@@ -89,7 +89,7 @@ fn rules(playbook: Playbook) -> Rules {
     }
 }
 
-fn built_in() -> Rules {
+pub(super) fn built_in() -> Rules {
     rules(Playbook::built_in())
 }
 

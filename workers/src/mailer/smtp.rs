@@ -1,64 +1,20 @@
-//! Sends composed emails: over SMTP (our own small pool of connections with
-//! TCP_NODELAY, see crate-notes on lettre's Nagle stall) or, without
-//! `SMTP_URL`, as `.eml` files in the outbox directory.
-//!
-//! Every failure is classified, because what happens next depends on it:
-//! - `Transient`: nothing was delivered (connection refused, a 4xx, any
-//!   failure before the whole message was written): retry later.
-//! - `Permanent`: the server refused the message (5xx): never retry.
-//! - `Unknown`: the whole message, final dot included, was written, and no
-//!   final reply came: a timeout, a reset and an EOF alike. The server may
-//!   have stored it (a relay that restarts between storing and replying), so
-//!   it is never retried here; what happens next is the program's policy
-//!   (`FIRSTWEEK_UNKNOWN_DELIVERY`).
-//! - `Withheld`: the ledger did not let the message go (the claim was taken
-//!   over, or the mentorship ended): nothing was sent.
-//!
-//! Every SMTP stage (connect, TLS, greeting and EHLO, STARTTLS, AUTH, MAIL,
-//! RCPT, DATA, the message, RSET) has its own timeout, so a send never hangs
-//! past what the claim lease assumes.
-//!
-//! TLS: `smtps://` is TLS from the first byte. `smtp://` to anything but a
-//! loopback address requires STARTTLS unless the URL says `?tls=opportunistic`
-//! (then STARTTLS is used when offered); credentials never go in clear.
+//! The SMTP side of the mailer: a small pool of connections, each SMTP
+//! stage under its own timeout, and the classification of every failure
+//! (see the module above).
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, MailParameter};
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use tokio::net::TcpStream;
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Mutex;
 
 use firstweek::email::Composed;
 
-/// How one send ended badly.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MailError {
-    /// Nothing was delivered (connection refused, a 4xx): retry later.
-    #[error("transient: {0}")]
-    Transient(String),
-    /// The server refused the message (a 5xx): never retried.
-    #[error("permanent: {0}")]
-    Permanent(String),
-    /// The server may have the message: never resent by itself.
-    #[error("outcome unknown: {0}")]
-    Unknown(String),
-    /// The ledger did not let the message go: nothing was sent.
-    #[error("withheld: {0:?}")]
-    Withheld(firstweek_store::Handover),
-}
-
-/// Called right before the message is handed over (see [`Mailer::send`]):
-/// `Ok` lets it go; an error (`Withheld`, or `Transient` when the ledger
-/// cannot be reached) sends nothing.
-pub type Handover<'a> =
-    dyn Fn() -> futures_util::future::BoxFuture<'a, Result<(), MailError>> + Send + Sync + 'a;
+use super::{Connection, MailError};
 
 /// Whether the connection must be encrypted before anything is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,107 +25,6 @@ enum Tls {
     Required,
     /// STARTTLS when offered, cleartext otherwise (loopback, or `?tls=opportunistic`).
     Opportunistic,
-}
-
-/// Where emails go, and how many may be on their way at once.
-pub struct Mailer {
-    to: Destination,
-    /// One permit per email being sent: as many as SMTP connections may be
-    /// open. A worker keeps more due steps in flight than this (their
-    /// database work batches better), and each waits here for its turn.
-    slots: Arc<Semaphore>,
-}
-
-enum Destination {
-    /// An SMTP server (`SMTP_URL`).
-    Smtp(SmtpPool),
-    /// `.eml` files in this directory (no `SMTP_URL`).
-    Outbox(PathBuf),
-}
-
-/// The right to send one email now (see [`Mailer::slot`]).
-pub struct SendSlot(#[allow(dead_code)] OwnedSemaphorePermit);
-
-impl Mailer {
-    /// Builds the mailer from `SMTP_URL` (or the outbox when unset), sending
-    /// at most `connections` emails at once.
-    pub fn new(
-        smtp_url: Option<&str>,
-        outbox: PathBuf,
-        timeout: Duration,
-        ca_file: Option<&std::path::Path>,
-        connections: usize,
-    ) -> anyhow::Result<Mailer> {
-        let to = match smtp_url {
-            None => {
-                std::fs::create_dir_all(&outbox).map_err(|e| {
-                    anyhow::anyhow!("FIRSTWEEK_OUTBOX_DIR {}: {e}", outbox.display())
-                })?;
-                Destination::Outbox(outbox)
-            }
-            Some(url) => Destination::Smtp(
-                SmtpPool::parse(url, timeout, ca_file)?.with_pool_size(connections),
-            ),
-        };
-        Ok(Mailer {
-            to,
-            slots: Arc::new(Semaphore::new(connections.max(1))),
-        })
-    }
-
-    /// Waits until one more email may be sent. Taken before a delivery is
-    /// claimed, so a claim never waits behind other sends and its lease
-    /// covers the send alone.
-    pub async fn slot(&self) -> SendSlot {
-        // Never closed: a permit always comes.
-        let permit = Arc::clone(&self.slots)
-            .acquire_owned()
-            .await
-            .expect("the mailer's semaphore is never closed");
-        SendSlot(permit)
-    }
-
-    /// Sends one email, in the slot taken for it.
-    /// `handover` runs just before the message itself goes out (after the
-    /// server accepted sender and recipients): it records that from now on
-    /// the outcome may be unknown. If it fails, nothing is sent.
-    pub async fn send(
-        &self,
-        _slot: &SendSlot,
-        email: &Composed,
-        file_stem: &str,
-        handover: &Handover<'_>,
-    ) -> Result<(), MailError> {
-        match &self.to {
-            Destination::Smtp(pool) => pool.send(email, handover).await,
-            Destination::Outbox(dir) => {
-                handover().await?;
-                write_eml(dir, file_stem, &email.message.formatted()).await
-            }
-        }
-    }
-}
-
-/// Writes atomically (temp file, then rename) so a reader never sees half a message.
-async fn write_eml(dir: &std::path::Path, stem: &str, bytes: &[u8]) -> Result<(), MailError> {
-    let safe: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let tmp = dir.join(format!(".{safe}.tmp"));
-    let path = dir.join(format!("{safe}.eml"));
-    tokio::fs::write(&tmp, bytes)
-        .await
-        .map_err(|e| MailError::Transient(format!("writing {}: {e}", tmp.display())))?;
-    tokio::fs::rename(&tmp, &path)
-        .await
-        .map_err(|e| MailError::Transient(format!("renaming to {}: {e}", path.display())))
 }
 
 /// A few reusable SMTP connections to one server.
@@ -342,23 +197,37 @@ impl SmtpPool {
         }
     }
 
-    /// Sends one email. A pooled connection that turns out dead before the
-    /// handover is replaced once, transparently.
-    pub async fn send(&self, email: &Composed, handover: &Handover<'_>) -> Result<(), MailError> {
-        match self.try_send(self.checkout().await?, email, handover).await {
+    /// Opens the way for one email (see [`Mailer::open`]). On a pooled
+    /// connection, one that turns out dead is replaced once, transparently.
+    pub(super) async fn open<'a>(
+        &'a self,
+        email: &'a Composed,
+        connection: Connection,
+    ) -> Result<SmtpOpened<'a>, MailError> {
+        if connection == Connection::Fresh {
+            return self
+                .envelope(self.connect().await?, email, connection)
+                .await;
+        }
+        match self
+            .envelope(self.checkout().await?, email, connection)
+            .await
+        {
             Err(MailError::Transient(_)) => {
-                self.try_send(self.connect().await?, email, handover).await
+                self.envelope(self.connect().await?, email, Connection::Fresh)
+                    .await
             }
             other => other,
         }
     }
 
-    async fn try_send(
-        &self,
+    /// MAIL, RCPT and DATA: the server is then ready for the message.
+    async fn envelope<'a>(
+        &'a self,
         mut conn: AsyncSmtpConnection,
-        email: &Composed,
-        handover: &Handover<'_>,
-    ) -> Result<(), MailError> {
+        email: &'a Composed,
+        connection: Connection,
+    ) -> Result<SmtpOpened<'a>, MailError> {
         let envelope = email.message.envelope();
         let mut params = Vec::new();
         if envelope
@@ -394,8 +263,33 @@ impl SmtpPool {
         // Ready before the handover is recorded, so a crash finds as little as
         // possible between "recorded" and "written to the socket".
         let bytes = email.message.formatted();
-        // The connection is mid-DATA: if the ledger says no, drop it unsent.
-        handover().await?;
+        // The connection is mid-DATA: if the ledger says no, it is dropped unsent.
+        Ok(SmtpOpened {
+            pool: self,
+            conn,
+            bytes,
+            connection,
+        })
+    }
+}
+
+/// A connection mid-DATA and the message for it.
+pub(super) struct SmtpOpened<'a> {
+    pool: &'a SmtpPool,
+    conn: AsyncSmtpConnection,
+    bytes: Vec<u8>,
+    pub(super) connection: Connection,
+}
+
+impl SmtpOpened<'_> {
+    /// Writes the message and reads the final reply.
+    pub(super) async fn send(self) -> Result<(), MailError> {
+        let SmtpOpened {
+            pool,
+            mut conn,
+            bytes,
+            ..
+        } = self;
         // Set once the whole body is written, right before the final dot:
         // from then on the server may have the message.
         let written = AtomicBool::new(false);
@@ -403,19 +297,19 @@ impl SmtpPool {
             written.store(true, Ordering::SeqCst);
             None
         }));
-        let reply = tokio::time::timeout(self.timeout, conn.message_iter(parts)).await;
+        let reply = tokio::time::timeout(pool.timeout, conn.message_iter(parts)).await;
         let whole = written.load(Ordering::SeqCst);
         match reply {
             Ok(Ok(_)) => {
-                self.checkin(conn).await;
+                pool.checkin(conn).await;
                 Ok(())
             }
             Ok(Err(e)) if e.is_permanent() => {
-                self.checkin(conn).await;
+                pool.checkin(conn).await;
                 Err(MailError::Permanent(e.to_string()))
             }
             Ok(Err(e)) if e.is_transient() => {
-                self.checkin(conn).await;
+                pool.checkin(conn).await;
                 Err(MailError::Transient(e.to_string()))
             }
             // No final reply: once the final dot may have reached the server it
@@ -500,6 +394,10 @@ fn classify_before_handover(e: lettre::transport::smtp::Error) -> MailError {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use super::super::Mailer;
     use super::*;
 
     const T: Duration = Duration::from_secs(30);
@@ -617,11 +515,9 @@ mod tests {
         for i in 0..24 {
             let mailer = mailer.clone();
             senders.spawn(async move {
-                let go = || -> futures_util::future::BoxFuture<'static, Result<(), MailError>> {
-                    Box::pin(async { Ok(()) })
-                };
                 let slot = mailer.slot().await;
-                mailer.send(&slot, &an_email(i), "stem", &go).await
+                let email = an_email(i);
+                mailer.open(&slot, &email, "stem").await?.send().await
             });
         }
         let mut sent = 0;

@@ -1,0 +1,84 @@
+//! A coordinator's daily digest, an action queue as of now: their
+//! escalations nobody acknowledged, their pairs trending low, the rest
+//! counted ([`digest::digest`]). Nothing to act on: no email, unless the
+//! playbook asks for an "all quiet".
+
+use chrono::{NaiveDate, Utc};
+
+use firstweek::digest::{self, DigestContext};
+use firstweek::email;
+use firstweek::playbook::Recipient;
+use firstweek::timeline::timezone_of;
+use firstweek_store::{self as store, RowStatus, Subject, TimelineRow};
+
+use super::Steps;
+
+impl Steps {
+    /// Gathers the coordinator's pairs and escalations and sends the digest
+    /// of `date`, or closes a quiet day's row.
+    pub(super) async fn process_digest(
+        &self,
+        row: &TimelineRow,
+        date: NaiveDate,
+    ) -> anyhow::Result<()> {
+        let Subject::Digest {
+            coordinator_key,
+            coordinator_email,
+        } = &row.subject
+        else {
+            return Ok(());
+        };
+        let now = Utc::now();
+        let rules = &self.cfg.rules;
+        let found =
+            store::coordinator_digest(&self.pool, rules, coordinator_key, coordinator_email, now)
+                .await?;
+        // The same pair the scheduler took the zone from (the latest in view).
+        let latest = found
+            .pairs
+            .last()
+            .or(found.escalated.last())
+            .map(|p| &p.record.started);
+        let name = latest
+            .map(|s| s.coordinator.name.clone())
+            .unwrap_or_else(|| coordinator_email.clone());
+        let tz = latest.and_then(|s| timezone_of(s, Recipient::Coordinator));
+        let pairs: Vec<_> = found
+            .pairs
+            .iter()
+            .chain(&found.escalated)
+            .map(|p| p.view())
+            .collect();
+        let date = date.to_string();
+        // Judged before the send window: a quiet day is closed at once, and
+        // a digest held for the window is judged again when it opens.
+        let mut ctx: DigestContext =
+            match digest::digest(rules, &name, &date, tz, &pairs, &found.escalations, now) {
+                digest::Digest::Send(ctx) => ctx,
+                digest::Digest::Quiet(why) => {
+                    return self.finish(row, RowStatus::Skipped, why.reason()).await;
+                }
+            };
+        if !self.on_time(row, tz).await? {
+            return Ok(());
+        }
+        if let Some(page) = self.digest_page_link(coordinator_key, now).await? {
+            ctx = ctx.with_page(page);
+        }
+        let header_id = digest::header_id(coordinator_email);
+        let message_id = self.message_id(&header_id, &row.step_id, row.recipient);
+        self.deliver(row, tz, &row.step_id, message_id, |message_id| {
+            email::compose_any(
+                &self.cfg.templates,
+                digest::TEMPLATE,
+                &ctx,
+                (row.step_id.as_str(), header_id.as_str()),
+                &self.cfg.from,
+                &name,
+                coordinator_email,
+                message_id,
+            )
+        })
+        .await
+    }
+}
