@@ -6,6 +6,7 @@
 //! are pipelined and their confirms awaited together ([`Publisher::send_all`]
 //! then [`Batch::settle`]) rather than one round trip each.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -37,8 +38,8 @@ pub struct Message<'a> {
     pub exchange: &'a str,
     /// The routing key.
     pub routing_key: &'a str,
-    /// The body.
-    pub body: &'a [u8],
+    /// The body (borrowed, or made for this message).
+    pub body: Cow<'a, [u8]>,
     /// Its properties.
     pub props: BasicProperties,
     /// Whether a message no queue receives counts as failed
@@ -52,13 +53,13 @@ impl<'a> Message<'a> {
     pub fn new(
         exchange: &'a str,
         routing_key: &'a str,
-        body: &'a [u8],
+        body: impl Into<Cow<'a, [u8]>>,
         props: BasicProperties,
     ) -> Self {
         Message {
             exchange,
             routing_key,
-            body,
+            body: body.into(),
             props,
             mandatory: false,
         }
@@ -136,7 +137,7 @@ impl Publisher {
                 m.exchange.into(),
                 m.routing_key.into(),
                 options,
-                m.body,
+                &m.body,
                 m.props,
             )
             .await?;

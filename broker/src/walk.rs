@@ -7,8 +7,8 @@
 //! - [`DeadLetters::keep`]: republished to the back of the dead queue as it
 //!   was (headers and reason kept, the broker's delivery count dropped), with
 //!   confirms, and only then acked.
-//! - [`DeadLetters::replay`]: republished where it was first published
-//!   (mandatory, with confirms), and only then acked.
+//! - [`DeadLetters::replay`] then [`DeadLetters::remove`]: republished where
+//!   it was first published (mandatory, with confirms), and only then acked.
 //!
 //! A failure part way leaves a duplicate, never a loss; a letter not settled
 //! goes back to the queue when the walk's channel closes. Only as many
@@ -116,14 +116,14 @@ impl DeadLetters {
 
     /// Puts the letter at the back of the queue as it was.
     pub async fn keep(&self, letter: &Letter) -> Result<(), BrokerError> {
-        self.keep_all(std::slice::from_ref(letter)).await
+        self.keep_all(&[letter]).await
     }
 
     /// Puts the letters at the back of the queue as they were, in their
     /// order; their confirms are awaited together. A letter not confirmed
     /// stays held (and returns when the walk ends); the first failure is
     /// returned.
-    pub async fn keep_all(&self, letters: &[Letter]) -> Result<(), BrokerError> {
+    pub async fn keep_all(&self, letters: &[&Letter]) -> Result<(), BrokerError> {
         let mut messages = Vec::with_capacity(letters.len());
         for (i, l) in letters.iter().enumerate() {
             let message = Message::new("", DEAD_QUEUE, &l.data, as_it_was(&l.properties));
@@ -136,7 +136,7 @@ impl DeadLetters {
             .settle(KEEP_TIMEOUT)
             .await;
         for i in settled.confirmed {
-            self.remove(&letters[i]).await?;
+            self.remove(letters[i]).await?;
         }
         match settled.failed.into_iter().next() {
             Some((_, e)) => Err(e),
@@ -145,8 +145,9 @@ impl DeadLetters {
     }
 
     /// Republishes the letter where it was first published (mandatory: a
-    /// message no queue would receive is an error) and, once confirmed,
-    /// removes it. On an error the letter is still held: keep it.
+    /// message no queue would receive is an error, [`BrokerError::Unroutable`]),
+    /// with confirms. The letter is still held: [`remove`](Self::remove) it
+    /// once replayed, [`keep`](Self::keep) it if not.
     pub async fn replay(&self, letter: &Letter, origin: &Origin) -> Result<(), BrokerError> {
         let message = Message::new(
             &origin.exchange,
@@ -154,8 +155,7 @@ impl DeadLetters {
             &letter.data,
             replayed(&letter.properties),
         );
-        self.publisher.publish(message.mandatory()).await?;
-        self.remove(letter).await
+        self.publisher.publish(message.mandatory()).await
     }
 
     /// Ends the walk; letters still held go back to the queue.
