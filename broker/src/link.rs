@@ -35,6 +35,9 @@ impl Watch for Unwatched {
     fn down(&self, _: &str) {}
 }
 
+/// How long a lost session's connection has to close before it is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// One long-lived connection to the broker, rebuilt on demand.
 pub struct Link {
     addrs: BrokerAddresses,
@@ -138,7 +141,12 @@ impl Link {
     /// After a loss: logs it and waits the backoff's next delay; false when
     /// `shutdown` came first.
     pub async fn pause(&mut self, error: &str, shutdown: &CancellationToken) -> bool {
-        self.lose();
+        // The connection may still be alive (the broker cancelled a consumer): close it, briefly.
+        if let Some(c) = self.current.take() {
+            let _ =
+                tokio::time::timeout(CLOSE_TIMEOUT, c.connection.close(200, "bye".into())).await;
+            self.rotate();
+        }
         self.watch.down(&self.label);
         let delay: Duration = self.backoff.next_delay();
         tracing::warn!(link = %self.label, error = %error, retry_in_ms = delay.as_millis() as u64, "broker session lost; reconnecting");
