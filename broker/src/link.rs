@@ -261,3 +261,47 @@ pub async fn connect_from(
     }
     Err(BrokerError::Unreachable(failures))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Heard(Mutex<Vec<String>>);
+
+    impl Watch for Heard {
+        fn up(&self, link: &str, node: &str) {
+            self.0.lock().unwrap().push(format!("up {link} {node}"));
+        }
+        fn down(&self, link: &str) {
+            self.0.lock().unwrap().push(format!("down {link}"));
+        }
+    }
+
+    /// Two local ports nothing listens on: each refuses at once.
+    fn two_dead_nodes() -> BrokerAddresses {
+        BrokerAddresses::parse("amqp://127.0.0.1:9/%2f,amqp://127.0.0.1:7/%2f").unwrap()
+    }
+
+    #[tokio::test]
+    async fn nodes_are_tried_in_turn_from_the_one_asked_for() {
+        let Err(BrokerError::Unreachable(failures)) =
+            connect_from(&two_dead_nodes(), 1, "test").await
+        else {
+            panic!("nothing listens there");
+        };
+        let tried: Vec<&str> = failures.iter().map(|(node, _)| node.as_str()).collect();
+        assert_eq!(tried, ["127.0.0.1:7", "127.0.0.1:9"]);
+    }
+
+    #[tokio::test]
+    async fn a_link_that_cannot_connect_says_it_is_down() {
+        let heard = Arc::new(Heard::default());
+        let mut link = Link::new(two_dead_nodes(), "test", "publisher", heard.clone());
+        assert!(link.connect().await.is_err());
+        assert!(!link.is_up());
+        assert_eq!(*heard.0.lock().unwrap(), ["down publisher"]);
+    }
+}
