@@ -1,4 +1,5 @@
-//! RabbitMQ topology and the few publishing rules everyone shares.
+//! firstweek's RabbitMQ adapter: the one place that speaks AMQP (topology,
+//! connecting, publishing, consuming, dead letters).
 //!
 //! - `firstweek` (durable topic exchange): the public contract.
 //! - `firstweek.events` (quorum queue, bound with `#`): everything published
@@ -18,7 +19,9 @@
 //!   4 KiB in its dead letter ([`dead_body`]).
 //!
 //! This crate owns what travels on the wire between firstweek's processes
-//! (the [`DueStep`]) and how a dead letter's headers read.
+//! (the [`DueStep`]) and how a dead letter's headers read. It knows nothing
+//! of the store or of the services' health endpoints: handlers classify their
+//! own errors ([`HandlerError`]) and a [`Watch`] hears how links fare.
 //!
 //! The work queues have a delivery limit: a message that keeps failing is
 //! dead-lettered by the broker (at-least-once) instead of looping forever.
