@@ -1,33 +1,30 @@
 //! `firstweek dead list|show|replay`: the dead-letter queue `firstweek.dead`.
 //!
-//! Messages are read with `basic.get` without auto-ack and held unacked while
-//! the command works; those not replayed are nacked back with requeue, so they
-//! stay in the queue. A replayed message is republished with publisher
+//! Every command walks the queue with the broker's one dead-letter walk
+//! ([`DeadLetters`]): each letter is taken once and held while the command
+//! works; those not replayed are republished to the back of the queue as
+//! they were, with confirms, and only then acked (never returned with a
+//! requeue, which a quorum queue counts against its delivery limit). A
+//! replayed message is republished where it was first published with
 //! confirms (and `mandatory`, so an unroutable one is noticed) and only then
 //! acked away from the dead queue: a crash in between leaves a duplicate,
 //! never a loss.
 //!
-//! Every command takes the whole queue and returns what it keeps in order, so
-//! the numbers `dead list` shows stay valid while no new letter arrives (a
-//! quorum queue puts returned messages at its back). Each letter also has an
-//! ID, a hash of its routing key, reason and body, that `show` and `replay`
-//! accept as well and that does not move.
+//! Every command takes the whole queue and puts back what it keeps in order,
+//! so the numbers `dead list` shows stay valid while no new letter arrives.
+//! Each letter also has an ID, a hash of its routing key, reason and body,
+//! that `show` and `replay` accept as well and that does not move.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::{Context as _, anyhow, bail};
 use chrono::Utc;
 use firstweek::event::Event;
 use firstweek_broker::{
-    self as broker, DEAD_QUEUE, EXCHANGE, Origin, is_dead_letter_header, origin, value_text,
+    self as broker, BrokerError, DEAD_QUEUE, DeadLetters, EXCHANGE, Letter, Origin, origin,
+    value_text,
 };
-use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, QueueDeclareOptions,
-};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::BasicProperties;
 
 use crate::table::{Table, clean, clip};
 
@@ -67,98 +64,50 @@ pub enum Command {
     },
 }
 
-struct Session {
-    conn: Connection,
-    channel: Channel,
-    confirms: Channel,
-}
-
-impl Session {
-    async fn open() -> anyhow::Result<(Session, u32)> {
-        let conn = crate::env::amqp().await?;
-        let channel = conn.create_channel().await?;
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        let queue = channel
-            .queue_declare(DEAD_QUEUE.into(), passive, FieldTable::default())
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "the dead-letter queue {DEAD_QUEUE} does not exist on this vhost (no firstweek service has started here yet)"
-                )
-            })?;
-        let confirms = broker::confirm_channel(&conn).await?;
-        Ok((
-            Session {
-                conn,
-                channel,
-                confirms,
-            },
-            queue.message_count(),
-        ))
-    }
-
-    /// Takes up to `n` messages off the queue (all of them: `count`), held unacked.
-    async fn take(&self, n: usize) -> anyhow::Result<Vec<Delivery>> {
-        let mut held = Vec::new();
-        while held.len() < n {
-            let got = self
-                .channel
-                .basic_get(DEAD_QUEUE.into(), BasicGetOptions { no_ack: false })
-                .await
-                .context("reading the dead-letter queue")?;
-            match got {
-                Some(message) => held.push(message.delivery),
-                None => break,
-            }
-        }
-        Ok(held)
-    }
-
-    /// Returns held messages to the queue, in order.
-    async fn give_back(&self, held: &[&Delivery]) -> anyhow::Result<()> {
-        for d in held {
-            d.acker
-                .nack(BasicNackOptions {
-                    multiple: false,
-                    requeue: true,
-                })
-                .await
-                .context("returning a dead letter to its queue")?;
-        }
-        Ok(())
-    }
-
-    async fn close(self) {
-        let _ = self.channel.close(200, "done".into()).await;
-        let _ = self.confirms.close(200, "done".into()).await;
-        let _ = self.conn.close(200, "done".into()).await;
-    }
-}
-
 pub async fn run(cmd: Command, out: &mut dyn Write) -> anyhow::Result<()> {
-    let (session, count) = Session::open().await?;
+    let conn = crate::env::amqp().await?;
+    let Some(mut walk) = DeadLetters::open(&conn).await? else {
+        let _ = conn.close(200, "done".into()).await;
+        bail!(
+            "the dead-letter queue {DEAD_QUEUE} does not exist on this vhost (no firstweek service has started here yet)"
+        );
+    };
+    let count = walk.count();
     let result = match cmd {
-        Command::List { limit } => list(&session, count, limit, out).await,
-        Command::Show { letter } => show(&session, count, &letter, out).await,
+        Command::List { limit } => list(&mut walk, count, limit, out).await,
+        Command::Show { letter } => show(&mut walk, count, &letter, out).await,
         Command::Replay { letter, all } => {
-            replay(&session, count, if all { None } else { letter }, out).await
+            replay(&mut walk, count, if all { None } else { letter }, out).await
         }
     };
-    // Anything still held goes back when the channel closes.
-    session.close().await;
+    // Anything still held goes back when the walk's channel closes.
+    walk.close().await;
+    let _ = conn.close(200, "done".into()).await;
     result
 }
 
+/// Takes up to `n` letters, held.
+async fn take(walk: &mut DeadLetters, n: usize) -> anyhow::Result<Vec<Letter>> {
+    walk.take_many(n)
+        .await
+        .context("reading the dead-letter queue")
+}
+
+/// Puts held letters back at the end of the queue, in order.
+async fn give_back(walk: &DeadLetters, held: &[&Letter]) -> anyhow::Result<()> {
+    walk.keep_all(held)
+        .await
+        .map_err(crate::env::broker_error)
+        .context("returning a dead letter to its queue")
+}
+
 async fn list(
-    session: &Session,
+    walk: &mut DeadLetters,
     count: u32,
     limit: usize,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let held = session.take(hold(count)).await?;
+    let held = take(walk, hold(count)).await?;
     let mut table = Table::new(&[
         "#",
         "ID",
@@ -183,8 +132,8 @@ async fn list(
             ),
         ]);
     }
-    let refs: Vec<&Delivery> = held.iter().collect();
-    session.give_back(&refs).await?;
+    let refs: Vec<&Letter> = held.iter().collect();
+    give_back(walk, &refs).await?;
     // More may have arrived since we counted; fewer if someone else took some.
     let total = if held.len() < hold(count) {
         held.len()
@@ -210,15 +159,15 @@ async fn list(
 }
 
 async fn show(
-    session: &Session,
+    walk: &mut DeadLetters,
     count: u32,
     letter: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let held = session.take(hold(count)).await?;
+    let held = take(walk, hold(count)).await?;
     let found = find(&held, letter);
-    let refs: Vec<&Delivery> = held.iter().collect();
-    session.give_back(&refs).await?;
+    let refs: Vec<&Letter> = held.iter().collect();
+    give_back(walk, &refs).await?;
     let n = found? + 1;
     let d = &held[n - 1];
     let p = &d.properties;
@@ -302,7 +251,7 @@ async fn show(
 }
 
 /// The index of the letter named by its number (from 1) or its ID.
-fn find(held: &[Delivery], letter: &str) -> anyhow::Result<usize> {
+fn find(held: &[Letter], letter: &str) -> anyhow::Result<usize> {
     let letter = letter.trim().trim_start_matches('#');
     if let Ok(n) = letter.parse::<usize>()
         && n <= held.len()
@@ -325,7 +274,7 @@ fn find(held: &[Delivery], letter: &str) -> anyhow::Result<usize> {
 }
 
 /// A stable ID: FNV-1a of routing key, reason and body, 8 hex digits.
-fn fingerprint(d: &Delivery) -> String {
+fn fingerprint(d: &Letter) -> String {
     let key = origin(&d.properties)
         .map(|o| o.routing_key)
         .unwrap_or_default();
@@ -341,59 +290,57 @@ fn fingerprint(d: &Delivery) -> String {
 }
 
 async fn replay(
-    session: &Session,
+    walk: &mut DeadLetters,
     count: u32,
     letter: Option<String>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let (replayed, kept) = match letter {
         Some(letter) => {
-            let held = session.take(hold(count)).await?;
+            let held = take(walk, hold(count)).await?;
             let chosen = find(&held, &letter);
             let done = match &chosen {
-                Ok(i) => replay_one(session, *i, &held[*i], out).await?,
+                Ok(i) => replay_one(walk, *i, &held[*i], out).await?,
                 Err(_) => false,
             };
-            let kept: Vec<&Delivery> = held
+            let kept: Vec<&Letter> = held
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| !(done && chosen.as_ref().is_ok_and(|c| c == i)))
                 .map(|(_, d)| d)
                 .collect();
-            session.give_back(&kept).await?;
+            give_back(walk, &kept).await?;
             chosen?;
             (usize::from(done), kept.len())
         }
         None => {
-            // One at a time, only as many as the queue held when we started:
-            // a replayed message refused again comes back behind them and is
-            // not replayed in a loop. Only those kept are held.
-            let mut kept = Vec::new();
-            let mut replayed = 0;
+            // One at a time, only as many as the queue held when we started
+            // (the walk stops there): a replayed message refused again comes
+            // back behind them and is not replayed in a loop.
+            let (mut replayed, mut kept) = (0, 0);
             for i in 0..count as usize {
-                let Some(d) = session.take(1).await?.pop() else {
+                let Some(d) = take(walk, 1).await?.pop() else {
                     break;
                 };
-                if replay_one(session, i, &d, out).await? {
+                if replay_one(walk, i, &d, out).await? {
                     replayed += 1;
                 } else {
-                    kept.push(d);
+                    give_back(walk, &[&d]).await?;
+                    kept += 1;
                 }
             }
-            let refs: Vec<&Delivery> = kept.iter().collect();
-            session.give_back(&refs).await?;
-            (replayed, refs.len())
+            (replayed, kept)
         }
     };
     writeln!(out, "replayed {replayed}, kept {kept} in {DEAD_QUEUE}")?;
     Ok(())
 }
 
-/// Replays letter `index` (0-based); whether it was replayed (and acked).
+/// Replays letter `index` (0-based); whether it was replayed (and removed).
 async fn replay_one(
-    session: &Session,
+    walk: &DeadLetters,
     index: usize,
-    d: &Delivery,
+    d: &Letter,
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
     let n = index + 1;
@@ -410,76 +357,24 @@ async fn replay_one(
         )?;
         return Ok(false);
     }
-    if let Err(e) = republish(&session.confirms, &origin, d).await {
-        writeln!(out, "#{n}: kept: {e:#}")?;
+    if let Err(e) = walk.replay(d, &origin).await {
+        let why = match e {
+            BrokerError::Unroutable(_) => anyhow!(
+                "no queue is bound for {}: nothing would receive it",
+                describe(&origin)
+            ),
+            BrokerError::Nacked(_) => anyhow!("the broker refused (nacked) the publish"),
+            e => crate::env::broker_error(e),
+        };
+        writeln!(out, "#{n}: kept: {why:#}")?;
         return Ok(false);
     }
-    d.acker
-        .ack(BasicAckOptions::default())
+    walk.remove(d)
         .await
+        .map_err(crate::env::broker_error)
         .context("removing a replayed message from the dead-letter queue")?;
     writeln!(out, "#{n}: replayed to {} (confirmed)", describe(&origin))?;
     Ok(true)
-}
-
-/// Publishes the message where it was first published, with confirms.
-async fn republish(channel: &Channel, origin: &Origin, d: &Delivery) -> anyhow::Result<()> {
-    let p = &d.properties;
-    let mut headers: BTreeMap<ShortString, AMQPValue> = p
-        .headers()
-        .as_ref()
-        .map(|h| {
-            h.inner()
-                .iter()
-                .filter(|(k, _)| !is_dead_letter_header(k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    headers.insert(
-        "x-firstweek-replayed-at".into(),
-        AMQPValue::LongString(LongString::from(Utc::now().to_rfc3339())),
-    );
-    let mut props = BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_headers(FieldTable::from(headers));
-    if let Some(v) = p.content_type() {
-        props = props.with_content_type(v.clone());
-    }
-    if let Some(v) = p.message_id() {
-        props = props.with_message_id(v.clone());
-    }
-    if let Some(v) = p.correlation_id() {
-        props = props.with_correlation_id(v.clone());
-    }
-    if let Some(v) = p.timestamp() {
-        props = props.with_timestamp(*v);
-    }
-    if let Some(v) = p.app_id() {
-        props = props.with_app_id(v.clone());
-    }
-    let options = BasicPublishOptions {
-        mandatory: true,
-        ..Default::default()
-    };
-    let confirmation = channel
-        .basic_publish(
-            origin.exchange.as_str().into(),
-            origin.routing_key.as_str().into(),
-            options,
-            &d.data,
-            props,
-        )
-        .await?
-        .await?;
-    match confirmation {
-        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
-        Confirmation::Ack(Some(_)) => Err(anyhow!(
-            "no queue is bound for {}: nothing would receive it",
-            describe(origin)
-        )),
-        Confirmation::Nack(_) => Err(anyhow!("the broker refused (nacked) the publish")),
-    }
 }
 
 fn describe(o: &Origin) -> String {
@@ -496,7 +391,7 @@ fn reason(p: &BasicProperties) -> String {
     broker::dead_letter_reason(p).unwrap_or_else(|| "-".into())
 }
 
-fn warn_returns(held: &[Delivery], out: &mut dyn Write) -> anyhow::Result<()> {
+fn warn_returns(held: &[Letter], out: &mut dyn Write) -> anyhow::Result<()> {
     let worn = held
         .iter()
         .filter(|d| broker::delivery_count(&d.properties) >= MANY_RETURNS)

@@ -68,6 +68,15 @@ pub async fn amqp() -> anyhow::Result<lapin::Connection> {
     Ok(conn)
 }
 
+/// A broker error as the AMQP client said it (what the CLI printed before
+/// the broker crate wrapped it).
+pub fn broker_error(e: broker::BrokerError) -> anyhow::Error {
+    match e {
+        broker::BrokerError::Amqp(e) => e.into(),
+        e => e.into(),
+    }
+}
+
 /// Checks that the public exchange exists (the services declare the topology
 /// at start-up; the CLI does not), so a publish has somewhere to go.
 pub async fn check_exchange(conn: &lapin::Connection) -> anyhow::Result<()> {

@@ -5,16 +5,14 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{anyhow, bail};
 use chrono::{DateTime, Utc};
 use firstweek::event::{
     Actor, Coordinator, Event, InteractionKind, InteractionRecorded, MentorshipEnded,
     MentorshipStarted, Person,
 };
 use firstweek::playbook::parse_offset;
-use firstweek_broker as broker;
-use lapin::Confirmation;
-use lapin::options::BasicPublishOptions;
+use firstweek_broker::{self as broker, BrokerError, Message, Publisher};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -241,32 +239,29 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     let conn = crate::env::amqp().await?;
     crate::env::check_exchange(&conn).await?;
-    let channel = broker::confirm_channel(&conn).await?;
-    let options = BasicPublishOptions {
-        mandatory: true,
-        ..Default::default()
+    let publisher = Publisher::open(&conn).await?;
+    let message = Message::new(
+        broker::EXCHANGE,
+        event.routing_key(),
+        &body,
+        broker::persistent_json(),
+    );
+    let confirmed = match publisher.send(message.mandatory()).await {
+        Ok(pending) => pending.confirmed().await,
+        Err(e) => return Err(crate::env::broker_error(e).context("publishing")),
     };
-    let confirmation = channel
-        .basic_publish(
-            broker::EXCHANGE.into(),
-            event.routing_key().into(),
-            options,
-            &body,
-            broker::persistent_json(),
-        )
-        .await
-        .context("publishing")?
-        .await
-        .context("waiting for the broker's confirm")?;
-    let _ = channel.close(200, "published".into()).await;
+    publisher.close().await;
     let _ = conn.close(200, "published".into()).await;
-    match confirmation {
-        Confirmation::Ack(None) | Confirmation::NotRequested => {}
-        Confirmation::Ack(Some(_)) => bail!(
+    match confirmed {
+        Ok(()) => {}
+        Err(BrokerError::Unroutable(_)) => bail!(
             "no queue is bound to {}: is a firstweek worker set up on this vhost?",
             event.routing_key()
         ),
-        Confirmation::Nack(_) => bail!("the broker refused (nacked) the publish"),
+        Err(BrokerError::Nacked(_)) => bail!("the broker refused (nacked) the publish"),
+        Err(e) => {
+            return Err(crate::env::broker_error(e).context("waiting for the broker's confirm"));
+        }
     }
     writeln!(out, "{}", String::from_utf8_lossy(&body))?;
     eprintln!(

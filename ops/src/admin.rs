@@ -118,6 +118,27 @@ impl Health {
     }
 }
 
+/// A broker link's state lands in readiness; its requeues and dead letters in the metrics.
+impl firstweek_broker::Watch for Health {
+    fn up(&self, link: &str, node: &str) {
+        self.set_broker(true);
+        self.set_broker_node(link, Some(node));
+    }
+
+    fn down(&self, link: &str) {
+        self.set_broker(false);
+        self.set_broker_node(link, None);
+    }
+
+    fn requeued(&self) {
+        metrics::counter!("firstweek_deliveries_requeued_total").increment(1);
+    }
+
+    fn dead_lettered(&self) {
+        metrics::counter!("firstweek_dead_letters_total").increment(1);
+    }
+}
+
 /// Installs the Prometheus recorder (once per process).
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     let lateness_buckets = [

@@ -1,6 +1,8 @@
 //! What every firstweek service needs to be operated, apart from the domain:
 //! admin endpoints (`/healthz`, `/readyz`, `/metrics`), logs, shutdown
-//! signalling, backoff, and telling an outage from a bug.
+//! signalling, waiting for the database (with the broker's `Backoff`,
+//! re-exported as [`backoff::Backoff`]), and the bridge that classifies an
+//! `anyhow` error as an outage after the fact ([`outage`]).
 
 pub mod admin;
 pub mod backoff;

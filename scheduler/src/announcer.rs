@@ -3,37 +3,38 @@
 //! place sees every opening, acknowledgement and resolution, whichever
 //! process (worker, web, CLI) made it.
 
-use futures_util::future::join_all;
-use lapin::Channel;
 use sqlx::PgPool;
 
 use firstweek::event;
-use firstweek_broker as broker;
+use firstweek_broker::{self as broker, Message, Publisher};
 use firstweek_store::{self as store, Pending};
 
 /// Announcements claimed per round trip.
 const BATCH: i64 = 100;
+/// How long the broker has to confirm them.
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Publishes what the outbox holds, confirmed, then records it; returns how
 /// many went out. Unconfirmed ones are released for the next tick.
-pub async fn relay(pool: &PgPool, channel: &Channel) -> anyhow::Result<usize> {
+pub async fn relay(pool: &PgPool, out: &Publisher) -> anyhow::Result<usize> {
     let pending = store::claim_announcements(pool, BATCH, chrono::Duration::seconds(30)).await?;
     if pending.is_empty() {
         return Ok(0);
     }
-    let results = join_all(pending.iter().map(|p| publish(channel, p))).await;
-    let (mut done, mut refused) = (Vec::new(), Vec::new());
-    for (p, result) in pending.iter().zip(results) {
-        match result {
-            Ok(()) => {
-                observe(p);
-                done.push(p.id);
-            }
-            Err(e) => {
-                tracing::warn!(event_id = %p.event_id, error = %e, "announcement not confirmed; retried next tick");
-                refused.push(p.id);
-            }
-        }
+    let mut messages = Vec::with_capacity(pending.len());
+    for p in &pending {
+        messages.push((p, message(p)));
+    }
+    let settled = out.send_all(messages).await.settle(CONFIRM_TIMEOUT).await;
+    let mut done = Vec::with_capacity(settled.confirmed.len());
+    for p in settled.confirmed {
+        observe(p);
+        done.push(p.id);
+    }
+    let mut refused = Vec::with_capacity(settled.failed.len());
+    for (p, e) in settled.failed {
+        tracing::warn!(event_id = %p.event_id, error = %e, "announcement not confirmed; retried next tick");
+        refused.push(p.id);
     }
     store::mark_announced(pool, &done).await?;
     if !refused.is_empty() {
@@ -42,11 +43,11 @@ pub async fn relay(pool: &PgPool, channel: &Channel) -> anyhow::Result<usize> {
     Ok(done.len())
 }
 
-async fn publish(channel: &Channel, p: &Pending) -> Result<(), broker::BrokerError> {
+fn message(p: &Pending) -> Message<'_> {
     let props = broker::persistent_json()
         .with_message_id(p.event_id.as_str().into())
         .with_app_id("firstweek".into());
-    broker::publish_confirmed(channel, broker::EXCHANGE, &p.routing_key, &p.body, props).await
+    Message::new(broker::EXCHANGE, &p.routing_key, &p.body, props)
 }
 
 /// The escalation metrics, from the events themselves.

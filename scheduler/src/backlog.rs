@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use lapin::{Channel, Connection};
+use lapin::Channel;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use firstweek_broker::{self as broker, BrokerAddresses};
+use firstweek_broker::{self as broker, BrokerAddresses, Link, Unwatched};
 use firstweek_store as store;
 
 use crate::cron::{self, Schedule};
@@ -20,8 +20,12 @@ use crate::cron::{self, Schedule};
 /// Every 10 s, seconds first, UTC.
 const EVERY: &str = "*/10 * * * * *";
 
-/// The job's own broker link, kept between samples and rebuilt when lost.
-type Link = Arc<Mutex<Option<(Connection, Channel)>>>;
+/// The job's own broker link and channel, kept between samples and rebuilt
+/// when lost (not reported in readiness: the publisher's link is).
+struct Sampler {
+    link: Link,
+    channel: Option<Channel>,
+}
 
 /// Runs the sampling job in `tasks` until `shutdown`.
 pub fn spawn(
@@ -30,13 +34,22 @@ pub fn spawn(
     amqp_url: BrokerAddresses,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let link: Link = Arc::new(Mutex::new(None));
+    let link = Link::new(
+        amqp_url,
+        "firstweek-scheduler-backlog",
+        "backlog",
+        Arc::new(Unwatched),
+    );
+    let sampler = Arc::new(Mutex::new(Sampler {
+        link,
+        channel: None,
+    }));
     let schedule = Schedule::parse(EVERY)?;
     cron::spawn(tasks, "backlog gauges", schedule, shutdown, move || {
-        let (pool, amqp_url, link) = (pool.clone(), amqp_url.clone(), link.clone());
+        let (pool, sampler) = (pool.clone(), sampler.clone());
         async move {
             sample_database(&pool).await;
-            sample_queues(&amqp_url, &link).await;
+            sample_queues(&sampler).await;
         }
     });
     Ok(())
@@ -59,39 +72,36 @@ async fn sample_database(pool: &PgPool) {
     }
 }
 
-async fn sample_queues(amqp_url: &BrokerAddresses, link: &Link) {
-    let mut link = link.lock().await;
-    if !link
+async fn sample_queues(sampler: &Mutex<Sampler>) {
+    let mut sampler = sampler.lock().await;
+    let Sampler { link, channel } = &mut *sampler;
+    let open = channel
         .as_ref()
-        .is_some_and(|(c, ch)| c.status().connected() && ch.status().connected())
-    {
-        *link = None;
-        let connected = async {
-            let conn = broker::connect(amqp_url, "firstweek-scheduler-backlog").await?;
-            let channel = conn.create_channel().await?;
-            Ok::<_, anyhow::Error>((conn, channel))
-        };
-        match connected.await {
-            Ok(l) => *link = Some(l),
-            Err(e) => {
-                tracing::debug!(error = %e, "backlog: broker not sampled");
-                return;
+        .filter(|ch| link.is_up() && ch.status().connected());
+    let channel = match open {
+        Some(ch) => ch.clone(),
+        None => {
+            let opened =
+                async { Ok::<_, anyhow::Error>(link.connect().await?.create_channel().await?) };
+            match opened.await {
+                Ok(ch) => channel.insert(ch).clone(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "backlog: broker not sampled");
+                    return;
+                }
             }
         }
-    }
-    let Some((_, channel)) = link.as_ref() else {
-        return;
     };
-    match broker::queue_depths(channel).await {
+    match broker::queue_depths(&channel).await {
         Ok(depths) => {
             for (queue, ready) in depths {
                 metrics::gauge!("firstweek_queue_messages", "queue" => queue).set(ready as f64);
             }
         }
         Err(e) => {
-            // A queue not declared yet closes the channel: start over next time.
+            // A closed channel or connection: start over next time.
             tracing::debug!(error = %e, "backlog: queues not sampled");
-            *link = None;
+            sampler.channel = None;
         }
     }
 }

@@ -7,14 +7,13 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use chrono::Duration;
-use futures_util::future::join_all;
-use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
-use lapin::{Channel, Confirmation, Connection};
 use sqlx::PgPool;
 use tokio::task::{JoinHandle, JoinSet};
 
-use firstweek_broker::{self as broker, BrokerAddresses, DueStep};
+use firstweek_broker::publish::Batch;
+use firstweek_broker::{self as broker, BrokerAddresses, DueStep, Link, Message};
 use firstweek_ops::admin::Health;
 use firstweek_store::{self as store, ClaimedStep, StepsQueue};
 
@@ -37,13 +36,12 @@ const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The publishing side of the scheduler, with its broker connection.
 pub struct Publisher {
     pool: PgPool,
-    amqp_url: BrokerAddresses,
     health: Arc<Health>,
     redeliver_after: Duration,
-    link: Option<(Connection, Channel)>,
-    /// The node to try first when (re)connecting: the one after the node
-    /// last lost, so a stopped node is not waited for.
-    next_node: usize,
+    /// The connection, rebuilt on the next node when lost.
+    link: Link,
+    /// The confirm channel on it.
+    out: Option<broker::Publisher>,
     /// Published batches whose confirms are awaited (and rows then marked).
     inflight: JoinSet<anyhow::Result<(usize, usize)>>,
 }
@@ -56,13 +54,13 @@ impl Publisher {
         health: Arc<Health>,
         redeliver_after: Duration,
     ) -> Publisher {
+        let link = Link::new(amqp_url, "firstweek-scheduler", LINK, health.clone());
         Publisher {
             pool,
-            amqp_url,
             health,
             redeliver_after,
-            link: None,
-            next_node: 0,
+            link,
+            out: None,
             inflight: JoinSet::new(),
         }
     }
@@ -81,42 +79,36 @@ impl Publisher {
         !self.inflight.is_empty()
     }
 
-    async fn channel(&mut self) -> anyhow::Result<Channel> {
-        if let Some((conn, channel)) = &self.link
-            && conn.status().connected()
-            && channel.status().connected()
+    async fn channel(&mut self) -> anyhow::Result<broker::Publisher> {
+        if let Some(out) = &self.out
+            && out.is_open()
+            && self.link.is_up()
         {
-            return Ok(channel.clone());
+            return Ok(out.clone());
         }
-        self.lose_link();
-        let connected = broker::connect_from(&self.amqp_url, self.next_node, "firstweek-scheduler")
+        if self.out.take().is_some() {
+            self.link.lose();
+        }
+        let conn = self
+            .link
+            .connect()
             .await
             .context("connecting to RabbitMQ")?;
-        self.next_node = connected.index;
-        let conn = connected.connection;
-        broker::declare(&conn)
-            .await
-            .context("declaring the topology")?;
-        let channel = broker::confirm_channel(&conn).await?;
-        self.health.set_broker(true);
-        self.health.set_broker_node(LINK, Some(&connected.node));
-        tracing::info!(node = %connected.node, "connected to RabbitMQ");
-        self.link = Some((conn, channel.clone()));
-        Ok(channel)
+        let out = broker::Publisher::open(conn).await?;
+        self.out = Some(out.clone());
+        Ok(out)
     }
 
     /// Forgets a link that failed; the next connection starts with the next node.
     fn lose_link(&mut self) {
-        if self.link.take().is_some() {
-            self.next_node = (self.next_node + 1) % self.amqp_url.len().max(1);
-            self.health.set_broker_node(LINK, None);
-        }
+        self.out = None;
+        self.link.lose();
     }
 
     /// Relays the outbox's announcements (`escalation.*`) on the same link.
     pub async fn announce(&mut self) -> anyhow::Result<usize> {
-        let channel = self.channel().await?;
-        crate::announcer::relay(&self.pool, &channel).await
+        let out = self.channel().await?;
+        crate::announcer::relay(&self.pool, &out).await
     }
 
     /// Publishes everything due now; returns how many rows were confirmed
@@ -194,14 +186,15 @@ impl Publisher {
     /// Whether messages wait in the steps queue (one passive declare), which
     /// decides whether unfinished published rows are published again.
     async fn steps_queue(&mut self) -> StepsQueue {
-        let Ok(channel) = self.channel().await else {
+        let Ok(out) = self.channel().await else {
             return StepsQueue::Waiting;
         };
         let passive = QueueDeclareOptions {
             passive: true,
             ..QueueDeclareOptions::default()
         };
-        match channel
+        match out
+            .channel()
             .queue_declare(broker::STEPS_QUEUE.into(), passive, FieldTable::default())
             .await
         {
@@ -239,7 +232,7 @@ impl Publisher {
         inflight: &mut JoinSet<anyhow::Result<(usize, usize)>>,
     ) -> anyhow::Result<()> {
         loop {
-            let channel = match self.channel().await {
+            let out = match self.channel().await {
                 Ok(c) => c,
                 Err(e) => {
                     self.health.set_broker(false);
@@ -257,9 +250,9 @@ impl Publisher {
             if full {
                 *claiming = Some(self.spawn_claim(queue));
             }
-            let (pending, failed_now) = publish_all(&channel, &due).await;
+            let batch = out.send_all(due.iter().map(message)).await;
             let (pool, redeliver_after) = (self.pool.clone(), self.redeliver_after);
-            inflight.spawn(settle(pool, pending, failed_now, redeliver_after));
+            inflight.spawn(settle(pool, batch, redeliver_after));
             // Bound what is in flight; stop early once a batch failed.
             while inflight.len() >= IN_FLIGHT {
                 match inflight.join_next().await {
@@ -280,65 +273,36 @@ impl Publisher {
     }
 }
 
-/// Confirms still to come for published rows.
-type Pending = Vec<(i64, lapin::PublisherConfirm)>;
-
-/// Publishes a batch (frames only: the confirms are awaited by [`settle`]);
-/// returns the pending confirms and the rows that could not even be sent.
-async fn publish_all(channel: &Channel, due: &[ClaimedStep]) -> (Pending, Vec<i64>) {
-    let mut pending = Vec::with_capacity(due.len());
-    let mut failed = Vec::new();
-    for step in due {
-        let body = DueStep {
-            timeline_id: step.timeline_id,
-            mentorship_id: step.subject_id.clone(),
-            step_id: step.step_id.clone(),
-            recipient: step.recipient.clone(),
-            due_at: step.due_at,
-            send_at: step.send_at,
-        }
-        .to_json();
-        let props = broker::persistent_json()
-            .with_message_id(format!("timeline-{}", step.timeline_id).into());
-        match channel
-            .basic_publish(
-                "".into(),
-                broker::STEPS_QUEUE.into(),
-                BasicPublishOptions::default(),
-                &body,
-                props,
-            )
-            .await
-        {
-            Ok(confirm) => pending.push((step.timeline_id, confirm)),
-            Err(_) => failed.push(step.timeline_id),
-        }
+/// A claimed row as its message to `firstweek.steps`, under its row's id.
+fn message(step: &ClaimedStep) -> (i64, Message<'static>) {
+    let body = DueStep {
+        timeline_id: step.timeline_id,
+        mentorship_id: step.subject_id.clone(),
+        step_id: step.step_id.clone(),
+        recipient: step.recipient.clone(),
+        due_at: step.due_at,
+        send_at: step.send_at,
     }
-    (pending, failed)
+    .to_json();
+    let props =
+        broker::persistent_json().with_message_id(format!("timeline-{}", step.timeline_id).into());
+    (
+        step.timeline_id,
+        Message::new("", broker::STEPS_QUEUE, body, props),
+    )
 }
 
 /// Awaits a batch's confirms, marks the confirmed rows published and releases
 /// the others; returns (published, released).
 async fn settle(
     pool: PgPool,
-    pending: Pending,
-    mut failed: Vec<i64>,
+    batch: Batch<i64>,
     redeliver_after: Duration,
 ) -> anyhow::Result<(usize, usize)> {
-    let (ids, confirms): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
-    let mut confirmed = Vec::with_capacity(ids.len());
     // A broker that dies mid-batch may never answer: those count as not confirmed.
-    match tokio::time::timeout(CONFIRM_TIMEOUT, join_all(confirms)).await {
-        Err(_) => failed.extend(ids),
-        Ok(results) => {
-            for (id, result) in ids.into_iter().zip(results) {
-                match result {
-                    Ok(Confirmation::Nack(_)) | Err(_) => failed.push(id),
-                    Ok(_) => confirmed.push(id),
-                }
-            }
-        }
-    }
+    let settled = batch.settle(CONFIRM_TIMEOUT).await;
+    let confirmed = settled.confirmed;
+    let failed: Vec<i64> = settled.failed.into_iter().map(|(id, _)| id).collect();
     if !confirmed.is_empty() {
         store::mark_published(&pool, &confirmed, redeliver_after).await?;
     }

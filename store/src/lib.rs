@@ -20,6 +20,7 @@ mod escalations;
 mod intake;
 mod ledger;
 mod links;
+pub mod outage;
 mod outbox;
 mod pairs;
 mod participants;

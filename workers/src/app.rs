@@ -10,12 +10,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use firstweek::email::Templates;
+use firstweek_broker::consume::{self, ConsumerConfig};
 use firstweek_broker::{EVENTS_QUEUE, STEPS_QUEUE};
 use firstweek_ops::admin::{self, Admin};
 use firstweek_ops::database;
 use firstweek_settings::{WorkerRole, WorkerSettings};
 
-use crate::consumer::{self, ConsumerConfig};
+use crate::consumer::Classified;
 use crate::intake::Intake;
 use crate::mailer::Mailer;
 use crate::steps::{Steps, StepsConfig};
@@ -78,6 +79,7 @@ impl App {
             let base = |queue, concurrency: usize| ConsumerConfig {
                 amqp_url: settings.amqp_url.clone(),
                 queue,
+                service: "firstweek-worker",
                 prefetch: (concurrency * 2).min(u16::MAX as usize) as u16,
                 concurrency,
                 drain: DRAIN,
@@ -108,7 +110,7 @@ impl App {
                         .map(|span| settings.rules.scale.wall(span)),
                     batch_linger: settings.batch_linger,
                 };
-                let steps = Arc::new(Steps::new(pool.clone(), cfg, &mut writers));
+                let steps = Arc::new(Classified(Steps::new(pool.clone(), cfg, &mut writers)));
                 let cfg = base(STEPS_QUEUE, settings.steps_in_flight);
                 tasks.spawn(consume(cfg, steps, health.clone(), shutdown.clone()));
             }
@@ -130,13 +132,13 @@ impl App {
     }
 }
 
-async fn consume<H: consumer::Handler>(
+async fn consume<H: firstweek_broker::Handler>(
     cfg: ConsumerConfig,
     handler: Arc<H>,
     health: Arc<admin::Health>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    consumer::run(cfg, handler, health, shutdown).await;
+    consume::run(cfg, handler, health, shutdown).await;
     Ok(())
 }
 

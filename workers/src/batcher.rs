@@ -42,15 +42,27 @@ pub struct Limits {
     pub linger: Duration,
 }
 
-type Job<I, O> = (I, oneshot::Sender<anyhow::Result<O>>);
-type Queue<I, O> = Arc<Mutex<mpsc::Receiver<Job<I, O>>>>;
+type Job<I, O, E> = (I, oneshot::Sender<Result<O, E>>);
+type Queue<I, O, E> = Arc<Mutex<mpsc::Receiver<Job<I, O, E>>>>;
 
-/// A bounded queue of items that writer tasks run in batches.
-pub struct Batcher<I, O> {
-    queue: mpsc::Sender<Job<I, O>>,
+/// A bounded queue of items that writer tasks run in batches; `E`: the
+/// error each item may end with.
+pub struct Batcher<I, O, E = anyhow::Error> {
+    queue: mpsc::Sender<Job<I, O, E>>,
 }
 
-impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
+/// The batch writers are gone (the service is stopping).
+#[derive(Debug, thiserror::Error)]
+pub enum Stopped {
+    /// They stopped before taking the item.
+    #[error("the batch writers stopped")]
+    Writers,
+    /// A writer dropped the item without an answer.
+    #[error("the batch writer dropped a request")]
+    Dropped,
+}
+
+impl<I: Send + 'static, O: Send + 'static, E: From<Stopped> + Send + 'static> Batcher<I, O, E> {
     /// Starts `limits.writers` writers in `tasks`, each with a state made by
     /// `make` (again after [`Limits::idle`] without work). `run` gets the
     /// writer's state and a batch, and gives back the state and one result
@@ -60,14 +72,14 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         limits: Limits,
         make: M,
         run: F,
-    ) -> Batcher<I, O>
+    ) -> Batcher<I, O, E>
     where
         S: Send + 'static,
         M: Fn() -> S + Send + Sync + 'static,
         F: Fn(S, Vec<I>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = (S, Vec<anyhow::Result<O>>)> + Send + 'static,
+        Fut: Future<Output = (S, Vec<Result<O, E>>)> + Send + 'static,
     {
-        let (queue, rx) = mpsc::channel::<Job<I, O>>(limits.max_items * limits.writers * 2);
+        let (queue, rx) = mpsc::channel::<Job<I, O, E>>(limits.max_items * limits.writers * 2);
         let rx = Arc::new(Mutex::new(rx));
         let writer = Arc::new(Writer {
             make,
@@ -81,15 +93,13 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     }
 
     /// Runs `item` in the next batch and returns its own result.
-    pub async fn call(&self, item: I) -> anyhow::Result<O> {
+    pub async fn call(&self, item: I) -> Result<O, E> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send((item, reply))
             .await
-            .map_err(|_| anyhow::anyhow!("the batch writers stopped"))?;
-        answer
-            .await
-            .map_err(|_| anyhow::anyhow!("the batch writer dropped a request"))?
+            .map_err(|_| Stopped::Writers)?;
+        answer.await.map_err(|_| Stopped::Dropped)?
     }
 }
 
@@ -102,13 +112,17 @@ struct Writer<M, F> {
 }
 
 /// What a writer found waiting for it.
-enum Next<I, O> {
-    Batch(Vec<Job<I, O>>),
+enum Next<I, O, E> {
+    Batch(Vec<Job<I, O, E>>),
     Idle,
     Closed,
 }
 
-async fn next_batch<I, O>(rx: &Queue<I, O>, limits: Limits, running: &AtomicUsize) -> Next<I, O> {
+async fn next_batch<I, O, E>(
+    rx: &Queue<I, O, E>,
+    limits: Limits,
+    running: &AtomicUsize,
+) -> Next<I, O, E> {
     let mut rx = rx.lock().await;
     let first = match tokio::time::timeout(limits.idle, rx.recv()).await {
         Ok(Some(first)) => first,
@@ -132,7 +146,11 @@ async fn next_batch<I, O>(rx: &Queue<I, O>, limits: Limits, running: &AtomicUsiz
 }
 
 /// Adds what is queued already, up to `max` items in all.
-fn take_queued<I, O>(rx: &mut mpsc::Receiver<Job<I, O>>, batch: &mut Vec<Job<I, O>>, max: usize) {
+fn take_queued<I, O, E>(
+    rx: &mut mpsc::Receiver<Job<I, O, E>>,
+    batch: &mut Vec<Job<I, O, E>>,
+    max: usize,
+) {
     while batch.len() < max {
         match rx.try_recv() {
             Ok(next) => batch.push(next),
@@ -141,11 +159,11 @@ fn take_queued<I, O>(rx: &mut mpsc::Receiver<Job<I, O>>, batch: &mut Vec<Job<I, 
     }
 }
 
-async fn write<I, O, S, M, F, Fut>(rx: Queue<I, O>, writer: Arc<Writer<M, F>>, limits: Limits)
+async fn write<I, O, E, S, M, F, Fut>(rx: Queue<I, O, E>, writer: Arc<Writer<M, F>>, limits: Limits)
 where
     M: Fn() -> S,
     F: Fn(S, Vec<I>) -> Fut,
-    Fut: Future<Output = (S, Vec<anyhow::Result<O>>)>,
+    Fut: Future<Output = (S, Vec<Result<O, E>>)>,
 {
     let mut state = None;
     loop {
@@ -219,7 +237,13 @@ mod tests {
             || (),
             |(), items: Vec<u32>| async move {
                 assert!(items.len() <= 4, "a batch never exceeds its limit");
-                ((), items.into_iter().map(|i| Ok(i * 10)).collect())
+                (
+                    (),
+                    items
+                        .into_iter()
+                        .map(|i| Ok::<_, anyhow::Error>(i * 10))
+                        .collect(),
+                )
             },
         ));
         let calls: Vec<_> = (0..20u32)
@@ -262,7 +286,13 @@ mod tests {
             },
             |runs: usize, items: Vec<()>| async move {
                 let runs = runs + 1;
-                (runs, items.into_iter().map(|()| Ok(runs)).collect())
+                (
+                    runs,
+                    items
+                        .into_iter()
+                        .map(|()| Ok::<_, anyhow::Error>(runs))
+                        .collect(),
+                )
             },
         );
         assert_eq!(batcher.call(()).await.unwrap(), 1);

@@ -9,11 +9,11 @@ use tracing::Instrument;
 use firstweek::Rules;
 use firstweek::erasure::Target;
 use firstweek::event::Event;
-use firstweek_broker::{self as broker, BrokerAddresses};
+use firstweek_broker::{self as broker, BrokerAddresses, Handler, HandlerError};
 use firstweek_store::{self as store, Ingested};
 
 use crate::batcher::{Batcher, Limits, on_own_connection};
-use crate::consumer::{Handler, Outcome};
+use crate::consumer::store_failure;
 
 /// Events per transaction and transactions in flight, for a consumer that
 /// handles `concurrency` events at once. A batch is full at half of them (two
@@ -39,7 +39,7 @@ pub struct Intake {
     /// the writers, each storing whatever has queued up meanwhile in one
     /// transaction ([`store::ingest_batch`]). A handler still returns (and its
     /// delivery is acked) only once its own event is committed.
-    batch: Batcher<Event, Ingested>,
+    batch: Batcher<Event, Ingested, HandlerError>,
 }
 
 impl Intake {
@@ -74,8 +74,10 @@ impl Intake {
     /// Before the erasure is stored: what was stored of them (names,
     /// addresses) is what the letters are matched on, and a failure here
     /// leaves the event to be retried whole.
-    async fn forget_dead_letters(&self, target: &Target) -> anyhow::Result<()> {
-        let traces = store::erasure_traces(&self.pool, target).await?;
+    async fn forget_dead_letters(&self, target: &Target) -> Result<(), HandlerError> {
+        let traces = store::erasure_traces(&self.pool, target)
+            .await
+            .map_err(store_failure)?;
         let conn = broker::connect(&self.amqp_url, "firstweek-worker erasure").await?;
         let purged = broker::purge_dead_letters(&conn, |body| traces.mentioned_in(body)).await;
         let _ = conn.close(200, "done".into()).await;
@@ -89,11 +91,13 @@ impl Intake {
     }
 
     /// Stores `event` in the next batch; same outcome as [`store::ingest`].
-    async fn ingest(&self, event: &Event) -> anyhow::Result<Ingested> {
+    async fn ingest(&self, event: &Event) -> Result<Ingested, HandlerError> {
         match self.batch.call(event.clone()).await {
             Ok(outcome) => Ok(outcome),
             // The writers are gone (shutting down): store it alone.
-            Err(_) => Ok(store::ingest(&self.pool, event, &self.rules).await?),
+            Err(_) => store::ingest(&self.pool, event, &self.rules)
+                .await
+                .map_err(store_failure),
         }
     }
 }
@@ -105,19 +109,21 @@ async fn store_batch(
     pool: &PgPool,
     rules: &Rules,
     events: Vec<Event>,
-) -> (store::Dedicated, Vec<anyhow::Result<Ingested>>) {
+) -> (store::Dedicated, Vec<Result<Ingested, HandlerError>>) {
     metrics::histogram!("firstweek_intake_batch_size").record(events.len() as f64);
     let refs: Vec<&Event> = events.iter().collect();
     let stored = on_own_connection!(conn, |c| store::ingest_batch(c, &refs, rules));
     let results = match stored {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-        Err(e) if events.len() == 1 => vec![Err(e.into())],
+        Err(e) if events.len() == 1 => vec![Err(store_failure(e))],
         Err(e) => {
             // Nothing of the batch was stored: one by one, so a bad event
             // fails alone and each gets its own error.
             tracing::warn!(error = %e, events = events.len(), "batch not stored; storing its events one by one");
             join_all(events.iter().map(|event| async move {
-                store::ingest(pool, event, rules).await.map_err(Into::into)
+                store::ingest(pool, event, rules)
+                    .await
+                    .map_err(store_failure)
             }))
             .await
         }
@@ -126,11 +132,11 @@ async fn store_batch(
 }
 
 impl Handler for Intake {
-    async fn handle(&self, delivery: &Delivery) -> anyhow::Result<Outcome> {
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
         let key = delivery.routing_key.as_str();
         if firstweek::event::is_announcement(key) {
             // Our own escalation.* events, for other services; nothing to store.
-            return Ok(Outcome::Ack);
+            return Ok(());
         }
         let content_type = delivery
             .properties
@@ -142,7 +148,7 @@ impl Handler for Intake {
             Err(invalid) => {
                 metrics::counter!("firstweek_events_rejected_total", "reason" => invalid.label())
                     .increment(1);
-                return Ok(Outcome::Dead(invalid.to_string()));
+                return Err(HandlerError::BadInput(invalid.to_string()));
             }
         };
         let span = tracing::info_span!("event", event_id = %event.event_id(), mentorship_id = event.mentorship_id(), kind = key);
@@ -155,7 +161,7 @@ impl Handler for Intake {
                 metrics::counter!("firstweek_events_rejected_total", "reason" => "conflicting_duplicate")
                     .increment(1);
                 tracing::warn!("event_id accepted before with other content; refused");
-                return Ok(Outcome::Dead(CONFLICTING_DUPLICATE.into()));
+                return Err(HandlerError::BadInput(CONFLICTING_DUPLICATE.into()));
             }
             metrics::counter!("firstweek_events_ingested_total", "kind" => event.routing_key(), "result" => label(&ingested)).increment(1);
             match &ingested {
@@ -179,7 +185,7 @@ impl Handler for Intake {
                 Ingested::Erased(e) => tracing::info!(new = e.new, pairs = e.pairs, digests_cancelled = e.digests_cancelled, "person erased; no more email to them"),
                 Ingested::Outcome { known_pair } => tracing::info!(known_pair, "outcome recorded"),
             }
-            Ok(Outcome::Ack)
+            Ok(())
         }
         .instrument(span)
         .await

@@ -4,7 +4,8 @@
 //! - [`intake`]: contract events in, validated, stored once.
 //! - [`steps`]: due steps judged ([`firstweek::decision`]), claimed in the
 //!   delivery ledger, composed and sent.
-//! - [`consumer`]: one queue consumer that survives its broker.
+//! - [`consumer`]: what the handlers share on their way to the broker's
+//!   consumer loop ([`firstweek_broker::consume`]).
 //! - [`batcher`]: the group commit both roles use.
 //! - [`mailer`]: the SMTP adapter (or `.eml` files).
 
