@@ -27,7 +27,7 @@ use firstweek::Rules;
 use firstweek::decision::{self, Moment, Pair, Timing, Verdict};
 use firstweek::email::{self, Composed, Context, Links, Templates};
 use firstweek::event::MentorshipStarted;
-use firstweek::playbook::Recipient;
+use firstweek::rule::Recipient;
 use firstweek_settings::WorkerSettings;
 use firstweek_workers::mailer::Mailer;
 

@@ -14,7 +14,7 @@ use chrono::{Duration, Utc};
 use firstweek::decision;
 use firstweek::event::InteractionKind;
 use firstweek::interaction::Summary;
-use firstweek::playbook::Recipient;
+use firstweek::rule::Recipient;
 use firstweek_store::{self as store, read};
 
 use crate::table::{clean, count, relative, span, time};

@@ -11,7 +11,8 @@ use firstweek::decision::{self, Decision, Previewed, Skip, Verdict};
 use firstweek::digest;
 use firstweek::email::{Links, Templates};
 use firstweek::escalation::Notice;
-use firstweek::playbook::{Playbook, PlaybookError, Recipient, Trigger};
+use firstweek::playbook::{Playbook, PlaybookError, Trigger};
+use firstweek::rule::Recipient;
 use firstweek::timeline::Planned;
 use firstweek_store::{self as store, read};
 

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::bail;
-use firstweek::playbook::Recipient;
+use firstweek::rule::Recipient;
 use firstweek_store::{self as store, Resend};
 
 #[derive(clap::Args)]

@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use firstweek::digest::{DigestContext, EscalationLine, Others, PairLine};
-use firstweek::email::{Context, reason_text};
-use firstweek::escalation::KindCount;
+use firstweek::email::Context;
 use firstweek::event::{Actor, Coordinator, InteractionKind, MentorshipStarted, Person};
-use firstweek::interaction::{Interaction, Summary};
-use firstweek::playbook::{Playbook, Recipient, Step, Trigger};
+use firstweek::interaction::{Interaction, KindCount, Summary};
+use firstweek::playbook::{Playbook, Step, Trigger};
+use firstweek::rule::Recipient;
 
 /// A pair far enough apart in time zones to show every branch of the welcome.
 pub fn pair(started_at: DateTime<Utc>) -> MentorshipStarted {
@@ -73,13 +73,12 @@ pub fn context(
     let started = pair(started_at);
     let ledger = ledger(started_at);
     let summary = Summary::as_of(&ledger, now);
-    let min = playbook.thresholds.min_interactions;
     // Every reason the step can give, so a preview shows them all.
     let reasons = step
         .map(|s| {
             s.when
                 .iter()
-                .map(|c| reason_text(*c, &summary, min))
+                .map(|c| c.wording(&summary, &playbook.thresholds))
                 .collect()
         })
         .unwrap_or_default();

@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use chrono::Utc;
 use firstweek::digest;
 use firstweek::email::Templates;
-use firstweek::playbook::Recipient;
+use firstweek::rule::Recipient;
 
 use crate::sample;
 

@@ -11,15 +11,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::email::reason_text;
 use crate::event::MentorshipStarted;
-use crate::interaction::{Condition, Interaction, Summary};
-use crate::playbook::{Playbook, Programs, Recipient, Trigger};
+use crate::interaction::{Evidence, Interaction, Summary};
+use crate::playbook::{Playbook, Programs, Trigger};
+use crate::rule::{Condition, Recipient};
 use crate::timeline::{self, Planned, SendWindow, TimeScale};
 
 pub mod delivery;
 pub mod escalation;
-pub mod row;
 pub mod timing;
 pub use timing::{Timing, retry_at, timing};
 
@@ -157,20 +156,6 @@ impl Skip {
     }
 }
 
-/// What was seen when a step fired: the conditions that held, in words, and
-/// the counts behind them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Evidence {
-    /// The step's conditions that held.
-    pub fired: Vec<Condition>,
-    /// Each fired condition in words, in the same order.
-    pub reasons: Vec<String>,
-    /// The pair's interactions as of the moment judged.
-    pub summary: Summary,
-    /// The instant the step was judged as of.
-    pub as_of: DateTime<Utc>,
-}
-
 /// What becomes of one step for one recipient.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -241,7 +226,7 @@ pub fn decide(
     } else {
         let reasons = fired
             .iter()
-            .map(|c| reason_text(*c, &summary, thresholds.min_interactions))
+            .map(|c| c.wording(&summary, thresholds))
             .collect();
         let evidence = Evidence {
             fired,
@@ -427,7 +412,7 @@ pub fn risks(rules: &Rules, pair: Pair<'_>, now: DateTime<Utc>) -> Vec<Risk> {
         .filter(|c| due_for_a_look(*c, day, &summary, &rules.playbook))
         .map(|condition| Risk {
             condition,
-            reason: reason_text(condition, &summary, thresholds.min_interactions),
+            reason: condition.wording(&summary, thresholds),
         })
         .collect()
 }

@@ -25,7 +25,8 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::decision::{self, Pair, Rules};
-use crate::escalation::{Escalation, KindCount, State};
+use crate::escalation::{Escalation, State};
+use crate::interaction::KindCount;
 use crate::timeline;
 
 /// Step ids of digests start with this, followed by the date.
@@ -355,7 +356,7 @@ fn escalation_line(
         // to whoever reaches out this morning.
         Some(pair) => {
             let summary = decision::week_summary(rules, *pair, now);
-            let min = rules.playbook.thresholds.min_interactions;
+            let thresholds = &rules.playbook.thresholds;
             EscalationLine {
                 mentorship_id: e.mentorship_id.clone(),
                 mentor: Some(pair.started.mentor.name.clone()),
@@ -363,7 +364,7 @@ fn escalation_line(
                 rules: e
                     .rules
                     .iter()
-                    .map(|c| crate::email::reason_text(*c, &summary, min))
+                    .map(|c| c.wording(&summary, thresholds))
                     .collect(),
                 day: timeline::program_day(pair.started.started_at, now, rules.scale),
                 total: summary.total,
@@ -398,8 +399,9 @@ fn escalation_line(
 mod tests {
     use super::*;
     use crate::event::{Actor, Coordinator, InteractionKind, MentorshipStarted, Person};
-    use crate::interaction::{Condition, Interaction};
+    use crate::interaction::Interaction;
     use crate::playbook::Playbook;
+    use crate::rule::Condition;
     use crate::timeline::{SendWindow, TimeScale};
 
     fn rules() -> Rules {

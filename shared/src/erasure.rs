@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Rules;
 use crate::event::{Coordinator, MentorshipStarted, Person};
-use crate::playbook::Recipient;
+use crate::rule::Recipient;
 
 /// The name an erased person is shown under.
 pub const ERASED_NAME: &str = "erased";

@@ -9,8 +9,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::interaction::{Condition, Summary};
-use crate::playbook::Thresholds;
+use crate::interaction::{Evidence, KindCount};
+use crate::rule::Condition;
 
 /// Where an escalation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -141,51 +141,6 @@ impl Notice {
     }
 }
 
-/// What counts as a pair having recovered (`resolve_when` in a playbook):
-/// every listed one must hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Recovery {
-    /// Both mentor and mentee have interacted.
-    TwoWay,
-    /// A plan or goals were shared.
-    PlanShared,
-    /// At least `min_interactions` interactions.
-    EnoughInteractions,
-}
-
-impl Recovery {
-    /// Names accepted in playbooks.
-    pub const NAMES: [&'static str; 3] = ["two_way", "plan_shared", "enough_interactions"];
-
-    /// The built-in rule: two-way interaction and a plan shared.
-    pub const DEFAULT: [Recovery; 2] = [Recovery::TwoWay, Recovery::PlanShared];
-
-    /// Parses a playbook name.
-    pub fn parse(s: &str) -> Option<Recovery> {
-        Some(match s {
-            "two_way" => Recovery::TwoWay,
-            "plan_shared" => Recovery::PlanShared,
-            "enough_interactions" => Recovery::EnoughInteractions,
-            _ => return None,
-        })
-    }
-
-    /// The name, as in playbooks.
-    pub fn as_str(self) -> &'static str {
-        Recovery::NAMES[self as usize]
-    }
-
-    /// Whether it holds for this summary.
-    pub fn holds(self, summary: &Summary, thresholds: &Thresholds) -> bool {
-        match self {
-            Recovery::TwoWay => summary.two_way(),
-            Recovery::PlanShared => summary.has_plan(),
-            Recovery::EnoughInteractions => summary.total >= thresholds.min_interactions,
-        }
-    }
-}
-
 /// What one coordinator step saw when it fired: counts and times, never content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sighting {
@@ -211,35 +166,9 @@ pub struct Sighting {
     pub last_activity: Option<DateTime<Utc>>,
 }
 
-/// One interaction kind's counts, by side.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KindCount {
-    /// The kind, as named in events.
-    pub kind: String,
-    /// By the mentor.
-    pub mentor: u32,
-    /// By the mentee.
-    pub mentee: u32,
-}
-
-impl KindCount {
-    /// A summary's counts by kind, in kind order.
-    pub fn of(summary: &Summary) -> Vec<KindCount> {
-        summary
-            .by_kind
-            .iter()
-            .map(|(kind, (mentor, mentee))| KindCount {
-                kind: (*kind).to_string(),
-                mentor: *mentor,
-                mentee: *mentee,
-            })
-            .collect()
-    }
-}
-
 impl Sighting {
     /// The sighting of a step that fired with this evidence.
-    pub fn new(step_id: &str, day: i64, evidence: &crate::decision::Evidence) -> Sighting {
+    pub fn new(step_id: &str, day: i64, evidence: &Evidence) -> Sighting {
         let s = &evidence.summary;
         Sighting {
             step_id: step_id.to_string(),
@@ -287,21 +216,5 @@ impl Escalation {
     /// The latest sighting (the one opening it, if no other fired since).
     pub fn latest(&self) -> Option<&Sighting> {
         self.evidence.last()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        for r in [
-            Recovery::TwoWay,
-            Recovery::PlanShared,
-            Recovery::EnoughInteractions,
-        ] {
-            assert_eq!(Recovery::parse(r.as_str()), Some(r));
-        }
     }
 }

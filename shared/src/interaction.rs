@@ -1,5 +1,7 @@
-//! Interaction rules: what a pair's ledger says as of a moment, and whether a
-//! step's condition holds. Pure logic; storage hands it the interactions.
+//! Interaction rules: what a pair's ledger says as of a moment, whether a
+//! step's condition (or a recovery) holds on it and how that is worded, and
+//! the evidence a step that fired saw. Pure logic; storage hands it the
+//! interactions.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Actor, InteractionKind};
-use crate::playbook::Thresholds;
+use crate::rule::{Condition, Recovery, Thresholds};
 
 /// One stored interaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,54 +34,6 @@ impl Interaction {
                 .is_some_and(|d| d >= thresholds.long_session_minutes),
             _ => false,
         }
-    }
-}
-
-/// A condition a step is judged on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Condition {
-    /// Always true.
-    Always,
-    /// Not both mentor and mentee have interacted yet.
-    NoTwoWay,
-    /// No `plan_shared` or `goal_set` yet.
-    NoPlan,
-    /// No interaction at all.
-    NoInteraction,
-    /// Fewer interactions than `min_interactions`.
-    LowInteraction,
-    /// Someone interacted, but only one side.
-    OneSided,
-}
-
-impl Condition {
-    /// Names accepted in playbooks.
-    pub const NAMES: [&'static str; 6] = [
-        "always",
-        "no_two_way",
-        "no_plan",
-        "no_interaction",
-        "low_interaction",
-        "one_sided",
-    ];
-
-    /// Parses a playbook condition name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "always" => Self::Always,
-            "no_two_way" => Self::NoTwoWay,
-            "no_plan" => Self::NoPlan,
-            "no_interaction" => Self::NoInteraction,
-            "low_interaction" => Self::LowInteraction,
-            "one_sided" => Self::OneSided,
-            _ => return None,
-        })
-    }
-
-    /// The condition's name, as in playbooks.
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
     }
 }
 
@@ -161,6 +115,78 @@ impl Summary {
             .filter(|c| self.holds(*c, thresholds))
             .collect()
     }
+}
+
+/// One interaction kind's counts, by side: the evidence of a summary by
+/// kind, as templates, digests and stored escalations show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindCount {
+    /// The kind, as named in events (`message`, `call`, ...).
+    pub kind: String,
+    /// By the mentor.
+    pub mentor: u32,
+    /// By the mentee.
+    pub mentee: u32,
+}
+
+impl KindCount {
+    /// A summary's counts by kind, in kind order.
+    pub fn of(summary: &Summary) -> Vec<KindCount> {
+        summary
+            .by_kind
+            .iter()
+            .map(|(kind, (mentor, mentee))| KindCount {
+                kind: (*kind).to_string(),
+                mentor: *mentor,
+                mentee: *mentee,
+            })
+            .collect()
+    }
+}
+
+impl Condition {
+    /// Words for this condition having fired on this summary.
+    pub fn wording(self, s: &Summary, thresholds: &Thresholds) -> String {
+        match self {
+            Condition::Always => "scheduled for every pair".into(),
+            Condition::NoTwoWay => "mentor and mentee have not both interacted yet".into(),
+            Condition::NoPlan => "no plan or goals shared yet".into(),
+            Condition::NoInteraction => "no interaction at all".into(),
+            Condition::LowInteraction => format!(
+                "low interaction: {} (fewer than {})",
+                s.total, thresholds.min_interactions
+            ),
+            Condition::OneSided => {
+                let side = if s.mentee == 0 { "mentor" } else { "mentee" };
+                format!("one-sided: only the {side} has interacted")
+            }
+        }
+    }
+}
+
+impl Recovery {
+    /// Whether it holds for this summary.
+    pub fn holds(self, summary: &Summary, thresholds: &Thresholds) -> bool {
+        match self {
+            Recovery::TwoWay => summary.two_way(),
+            Recovery::PlanShared => summary.has_plan(),
+            Recovery::EnoughInteractions => summary.total >= thresholds.min_interactions,
+        }
+    }
+}
+
+/// What was seen when a step fired: the conditions that held, in words, and
+/// the counts behind them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    /// The step's conditions that held.
+    pub fired: Vec<Condition>,
+    /// Each fired condition in words, in the same order.
+    pub reasons: Vec<String>,
+    /// The pair's interactions as of the moment judged.
+    pub summary: Summary,
+    /// The instant the step was judged as of.
+    pub as_of: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub mod link;
 pub mod outcome;
 pub mod participant;
 pub mod playbook;
+pub mod row;
+pub mod rule;
 pub mod timeline;
 
 pub use decision::Rules;

@@ -4,9 +4,9 @@
 //! event, so conditions, escalations and digests see it the same way.
 
 use crate::event::{Actor, InteractionKind, InteractionRecorded, ParticipantUnsubscribed};
-use crate::interaction::Condition;
 use crate::link::{LinkToken, Purpose};
-use crate::playbook::{Recipient, Step};
+use crate::playbook::Step;
+use crate::rule::{Condition, Recipient};
 use chrono::{DateTime, Utc};
 
 /// An answer a mentor or mentee can give from an email.

@@ -3,15 +3,13 @@
 //! first week. A bad playbook is refused with the line that is wrong.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::ops::Range;
 
 use chrono::{Duration, NaiveTime};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::escalation::Recovery;
-use crate::interaction::Condition;
+use crate::rule::{Condition, Recipient, Recovery, Thresholds};
 
 /// The built-in first-week playbook, used when `FIRSTWEEK_PLAYBOOK` is unset.
 pub const BUILT_IN: &str = include_str!("../playbooks/first-week.toml");
@@ -20,44 +18,6 @@ pub const BUILT_IN: &str = include_str!("../playbooks/first-week.toml");
 /// this many interactions of each kind and side of a pair, which is all a
 /// condition can count to.
 pub const MAX_MIN_INTERACTIONS: u32 = 1000;
-
-/// Who receives a step's email.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Recipient {
-    /// The pair's mentor.
-    Mentor,
-    /// The pair's mentee.
-    Mentee,
-    /// The program's coordinator (escalations and digests).
-    Coordinator,
-}
-
-impl Recipient {
-    /// The name used in playbooks, storage and templates.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Recipient::Mentor => "mentor",
-            Recipient::Mentee => "mentee",
-            Recipient::Coordinator => "coordinator",
-        }
-    }
-
-    /// Parses a recipient name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "mentor" => Some(Recipient::Mentor),
-            "mentee" => Some(Recipient::Mentee),
-            "coordinator" => Some(Recipient::Coordinator),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Recipient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What makes a step fall due.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,15 +45,6 @@ pub struct Step {
     /// Steps sharing a once-key reach a recipient at most once between them
     /// (the early and the day-7 escalation share `escalation`).
     pub once_key: String,
-}
-
-/// Thresholds the conditions use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Thresholds {
-    /// Fewer interactions than this in the first week is low interaction.
-    pub min_interactions: u32,
-    /// A session at least this long in week one is an intense start.
-    pub long_session_minutes: u32,
 }
 
 /// A validated playbook.

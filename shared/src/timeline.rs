@@ -5,7 +5,8 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::event::MentorshipStarted;
-use crate::playbook::{Playbook, Recipient, Step, Trigger};
+use crate::playbook::{Playbook, Step, Trigger};
+use crate::rule::Recipient;
 
 /// Program time runs this many times faster than the wall clock.
 #[derive(Debug, Clone, Copy, PartialEq)]

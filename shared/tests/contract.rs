@@ -556,8 +556,9 @@ fn repeats_and_corrections_are_written_into_the_contract() {
 #[test]
 fn firstweeks_own_escalation_events_match_their_schemas() {
     use firstweek::decision::escalation as rule;
-    use firstweek::escalation::{AckVia, Escalation, KindCount, Resolution, Sighting, State};
-    use firstweek::interaction::{Condition, Summary};
+    use firstweek::escalation::{AckVia, Escalation, Resolution, Sighting, State};
+    use firstweek::interaction::{KindCount, Summary};
+    use firstweek::rule::Condition;
 
     let opened_at = now();
     let sighting = Sighting {

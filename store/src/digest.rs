@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use firstweek::Rules;
 use firstweek::digest;
 use firstweek::escalation::Escalation;
-use firstweek::playbook::Recipient;
+use firstweek::rule::Recipient;
 use sqlx::PgPool;
 
 use crate::StoreError;

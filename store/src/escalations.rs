@@ -10,8 +10,9 @@ use firstweek::Rules;
 use firstweek::decision::escalation as rule;
 use firstweek::escalation::{AckVia, Escalation, Notice, Resolution, Sighting, State};
 use firstweek::event::MentorshipStarted;
-use firstweek::interaction::{Condition, Summary};
-use firstweek::playbook::Recipient;
+use firstweek::interaction::Summary;
+use firstweek::rule::Condition;
+use firstweek::rule::Recipient;
 use firstweek::timeline::timezone_of;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 

@@ -10,9 +10,9 @@
 use std::collections::HashSet;
 
 use chrono::Duration;
-use firstweek::decision::row::RowKind;
 use firstweek::escalation::{Notice, State};
-use firstweek::playbook::Recipient;
+use firstweek::row::RowKind;
+use firstweek::rule::Recipient;
 use sqlx::{PgExecutor, PgPool};
 
 use crate::StoreError;

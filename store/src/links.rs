@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use firstweek::link::{LinkToken, Purpose, TOKEN_BYTES};
-use firstweek::playbook::Recipient;
+use firstweek::rule::Recipient;
 use sqlx::PgPool;
 
 use crate::StoreError;

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use firstweek::decision::Pair;
 use firstweek::event::{Actor, InteractionKind, MentorshipStarted};
 use firstweek::interaction::Interaction;
-use firstweek::playbook::{MAX_MIN_INTERACTIONS, Playbook, Recipient};
+use firstweek::playbook::{MAX_MIN_INTERACTIONS, Playbook};
+use firstweek::rule::Recipient;
 use sqlx::{Postgres, Row};
 
 use crate::StoreError;

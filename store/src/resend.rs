@@ -2,7 +2,7 @@
 //! whose outcome is unknown, is cleared from the ledger and its timeline row
 //! scheduled again, so a worker sends it (same Message-ID) on the next tick.
 
-use firstweek::playbook::Recipient;
+use firstweek::rule::Recipient;
 use sqlx::PgPool;
 
 use crate::StoreError;

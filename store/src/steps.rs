@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use firstweek::decision::row::RowKind;
 use firstweek::interaction::Interaction;
-use firstweek::playbook::Recipient;
+use firstweek::row::RowKind;
+use firstweek::rule::Recipient;
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::StoreError;

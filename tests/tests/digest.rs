@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 use firstweek::Rules;
 use firstweek::digest;
 use firstweek::escalation::Sighting;
-use firstweek::interaction::Condition;
+use firstweek::rule::Condition;
 use firstweek::timeline::{SendWindow, TimeScale};
 use firstweek_settings::rules::load_playbook;
 use firstweek_tests::{Env, Mail, Options, Pair, digest_playbook};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::{SubsecRound as _, Utc};
 use firstweek::event::{Event, MENTORSHIP_STARTED, MentorshipStarted};
-use firstweek::playbook::Recipient;
+use firstweek::rule::Recipient;
 use firstweek_settings::SchedulerSettings;
 use firstweek_tests::{Env, Options, Pair};
 use serde_json::json;

@@ -15,7 +15,7 @@ use chrono::Utc;
 use firstweek::event::MentorshipStarted;
 use firstweek::link::{LinkToken, Purpose};
 use firstweek::participant::{self, Answer};
-use firstweek::playbook::Recipient;
+use firstweek::rule::Recipient;
 use firstweek_store::{self as store, Link, Refused};
 
 use crate::Shared;

@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::delivery::UnknownDelivery;
 use crate::decision::{self, Pair, Rules, Skip};
-use crate::playbook::Recipient;
+use crate::delivery::UnknownDelivery;
+use crate::rule::Recipient;
 
 /// How long a link lives past the default week, and at least past its
 /// issuing, in program days: a margin over any program's week short of

@@ -8,7 +8,8 @@ use serde::Serialize;
 use super::{Pair, Rules};
 use crate::escalation::{AckVia, Escalation, Notice, Resolution, Sighting, State};
 use crate::event;
-use crate::interaction::{Condition, Summary};
+use crate::interaction::{KindCount, Summary};
+use crate::rule::Condition;
 
 /// When an escalation opened at `opened_at` is reminded, if nobody
 /// acknowledges it first; `None`: the playbook never reminds.
@@ -110,7 +111,7 @@ struct Counts<'a> {
     total: u32,
     mentor: u32,
     mentee: u32,
-    by_kind: &'a [crate::escalation::KindCount],
+    by_kind: &'a [KindCount],
     last_activity: Option<DateTime<Utc>>,
     day: i64,
 }

@@ -7,7 +7,7 @@
 use super::*;
 
 use crate::event::{Actor, Coordinator, InteractionKind, Person};
-use crate::playbook::Recipient;
+use crate::rule::Recipient;
 use InteractionKind::*;
 
 // ---------------------------------------------------------------------------
@@ -1300,7 +1300,7 @@ fn built_in_risks_wait_until_the_week_has_had_time_for_them() {
         for r in &got {
             assert_eq!(
                 r.reason,
-                reason_text(r.condition, &summary, 3),
+                r.condition.wording(&summary, &rules.playbook.thresholds),
                 "{}: reason of {:?}",
                 c.name,
                 r.condition

@@ -7,11 +7,11 @@ use chrono::{Duration, Utc};
 use chrono_tz::Tz;
 
 use firstweek::decision::delivery::{AfterFailure, Failure};
-use firstweek::decision::row::RowKind;
 use firstweek::decision::{self, Skip};
 use firstweek::email;
 use firstweek::escalation::Notice;
-use firstweek::playbook::Recipient;
+use firstweek::row::RowKind;
+use firstweek::rule::Recipient;
 use firstweek_ops::backoff::Backoff;
 use firstweek_store::{
     self as store, Claim, DeliveryClaim, DeliveryEnd, DeliveryKey, DeliveryStatus, Handover,

@@ -7,7 +7,7 @@ use chrono::{NaiveDate, Utc};
 
 use firstweek::digest::{self, DigestContext};
 use firstweek::email;
-use firstweek::playbook::Recipient;
+use firstweek::rule::Recipient;
 use firstweek::timeline::timezone_of;
 use firstweek_store::{self as store, RowStatus, Subject, TimelineRow};
 

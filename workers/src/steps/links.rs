@@ -9,7 +9,8 @@ use firstweek::email::Links;
 use firstweek::event::MentorshipStarted;
 use firstweek::link::Purpose;
 use firstweek::participant::{self, Answer};
-use firstweek::playbook::{Recipient, Step};
+use firstweek::playbook::Step;
+use firstweek::rule::Recipient;
 use firstweek_store as store;
 
 use super::Steps;

@@ -29,10 +29,10 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use firstweek::Rules;
-use firstweek::decision::row::RowKind;
 use firstweek::decision::{self, Timing};
 use firstweek::email::{self, Templates};
-use firstweek::playbook::Recipient;
+use firstweek::row::RowKind;
+use firstweek::rule::Recipient;
 use firstweek_broker::{self as broker, DueStep};
 use firstweek_ops::backoff::Backoff;
 use firstweek_ops::outage::is_outage;

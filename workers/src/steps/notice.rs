@@ -9,7 +9,7 @@ use firstweek::decision;
 use firstweek::email::{self, Context, Links};
 use firstweek::escalation::Notice;
 use firstweek::interaction::{Interaction, Summary};
-use firstweek::playbook::Recipient;
+use firstweek::rule::Recipient;
 use firstweek::timeline::timezone_of;
 use firstweek_store::{self as store, PairRecord, RowStatus, TimelineRow};
 

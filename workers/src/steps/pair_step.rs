@@ -4,11 +4,12 @@
 
 use chrono::Utc;
 
-use firstweek::decision::{self, Evidence, Moment, Skip, Verdict};
+use firstweek::decision::{self, Moment, Skip, Verdict};
 use firstweek::email::{self, Context};
 use firstweek::escalation::Sighting;
+use firstweek::interaction::Evidence;
 use firstweek::interaction::Interaction;
-use firstweek::playbook::Recipient;
+use firstweek::rule::Recipient;
 use firstweek::timeline::{program_day, timezone_of};
 use firstweek_store::{self as store, PairRecord, RowStatus, TimelineRow};
 

@@ -1,0 +1,221 @@
+//! What a template sees: the pair's people with their local times, the
+//! evidence as of the due time, the reasons, the links.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::event::{MentorshipStarted, Person};
+use crate::interaction::{KindCount, Summary};
+use crate::rule::Recipient;
+use crate::timeline::{self, Morning, TimeScale};
+
+/// A person as templates see them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonView {
+    /// `mentor`, `mentee` or `coordinator`.
+    pub role: &'static str,
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+    /// IANA time zone name (`UTC` for a coordinator without one).
+    pub timezone: String,
+    /// e.g. `Tuesday 09:15 (UTC+09:00)` at the moment of sending.
+    pub local_time: String,
+}
+
+/// Everything a template may use.
+#[derive(Debug, Clone, Serialize)]
+pub struct Context {
+    /// The step's id.
+    pub step: String,
+    /// The pair's id.
+    pub mentorship_id: String,
+    /// The program, if the start event named one.
+    pub program_id: Option<String>,
+    /// Whom this email goes to.
+    pub recipient: PersonView,
+    /// The other side of the pair (the mentee, for the coordinator).
+    pub other: PersonView,
+    /// The mentor.
+    pub mentor: PersonView,
+    /// The mentee.
+    pub mentee: PersonView,
+    /// Mentor and mentee are six hours or more apart, so async may suit them better.
+    pub far_apart: bool,
+    /// Hours between the mentor's and the mentee's clocks at the moment of sending.
+    pub hours_apart: HoursApart,
+    /// Program day the step is judged on (0-based from the start).
+    pub day: i64,
+    /// The pair's interactions as of the due time.
+    pub summary: Summary,
+    /// A plan or goals were shared by the due time.
+    pub has_plan: bool,
+    /// Both sides interacted by the due time.
+    pub two_way: bool,
+    /// Interaction counts by side for each kind that occurred, in name order.
+    pub kinds: Vec<KindCount>,
+    /// When the latest interaction occurred (`YYYY-MM-DD HH:MM UTC`), if any.
+    pub last_activity: Option<String>,
+    /// Why the step fired, in words (escalations show these).
+    pub reasons: Vec<String>,
+    /// Links into `firstweek-web` (none without `FIRSTWEEK_PUBLIC_URL`).
+    pub links: Links,
+    /// The recipient's next two local mornings beside the other person's
+    /// clock at the same instant (for mentor and mentee; empty for the coordinator).
+    pub mornings: Vec<Morning>,
+}
+
+/// Links an email may carry; each is a random, expiring token of one purpose.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Links {
+    /// Opens a page that acknowledges the escalation (with a button: a GET changes nothing).
+    pub acknowledge: Option<String>,
+    /// The coordinator's page of their pairs.
+    pub page: Option<String>,
+    /// "We've been in touch": records a message of the recipient's side.
+    pub in_touch: Option<String>,
+    /// "We have a plan": records a plan of the recipient's side.
+    pub have_plan: Option<String>,
+    /// Stops firstweek's emails to the recipient (`List-Unsubscribe`, RFC 8058).
+    pub unsubscribe: Option<String>,
+}
+
+fn local_time(tz_name: &str, at: DateTime<Utc>) -> String {
+    match tz_name.parse::<Tz>() {
+        Ok(tz) => at
+            .with_timezone(&tz)
+            .format("%A %H:%M (UTC%:z)")
+            .to_string(),
+        Err(_) => at.format("%A %H:%M UTC").to_string(),
+    }
+}
+
+fn offset_minutes(tz_name: &str, at: DateTime<Utc>) -> i64 {
+    use chrono::Offset;
+    tz_name
+        .parse::<Tz>()
+        .map(|tz| i64::from(at.with_timezone(&tz).offset().fix().local_minus_utc()) / 60)
+        .unwrap_or(0)
+}
+
+/// How far apart two clocks are, in minutes: the circular difference of their
+/// UTC offsets, so UTC+14 and UTC-10 (the same time of day, a date apart) are
+/// 0 apart and +5:30 and UTC are 330. Shown in templates in hours: a whole
+/// number (`8`) when whole, else a decimal (`5.5`, `6.75`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoursApart {
+    /// The difference in minutes, 0 to 720.
+    pub minutes: i64,
+}
+
+impl HoursApart {
+    /// The circular difference between two UTC offsets given in minutes.
+    pub fn between(a_minutes: i64, b_minutes: i64) -> HoursApart {
+        let d = (a_minutes - b_minutes).rem_euclid(24 * 60);
+        HoursApart {
+            minutes: d.min(24 * 60 - d),
+        }
+    }
+}
+
+impl Serialize for HoursApart {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.minutes % 60 == 0 {
+            s.serialize_i64(self.minutes / 60)
+        } else {
+            s.serialize_f64(self.minutes as f64 / 60.0)
+        }
+    }
+}
+
+fn person_view(role: &'static str, p: &Person, now: DateTime<Utc>) -> PersonView {
+    PersonView {
+        role,
+        name: p.name.clone(),
+        email: p.email.clone(),
+        timezone: p.timezone.clone(),
+        local_time: local_time(&p.timezone, now),
+    }
+}
+
+impl Context {
+    /// The context of one step for one recipient.
+    // Every argument is a distinct input of the template context; a builder would add nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        started: &MentorshipStarted,
+        step: &str,
+        recipient: Recipient,
+        due_at: DateTime<Utc>,
+        scale: TimeScale,
+        summary: Summary,
+        reasons: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Context {
+        let mentor = person_view("mentor", &started.mentor, now);
+        let mentee = person_view("mentee", &started.mentee, now);
+        let coordinator = PersonView {
+            role: "coordinator",
+            name: started.coordinator.name.clone(),
+            email: started.coordinator.email.clone(),
+            timezone: started
+                .coordinator
+                .timezone
+                .clone()
+                .unwrap_or_else(|| "UTC".into()),
+            local_time: local_time(
+                started.coordinator.timezone.as_deref().unwrap_or("UTC"),
+                now,
+            ),
+        };
+        let (me, other) = match recipient {
+            Recipient::Mentor => (mentor.clone(), mentee.clone()),
+            Recipient::Mentee => (mentee.clone(), mentor.clone()),
+            Recipient::Coordinator => (coordinator, mentee.clone()),
+        };
+        let hours_apart = HoursApart::between(
+            offset_minutes(&started.mentor.timezone, now),
+            offset_minutes(&started.mentee.timezone, now),
+        );
+        let day = timeline::program_day(started.started_at, due_at, scale);
+        let zone = |name: &str| name.parse::<Tz>().ok();
+        let mornings = match (zone(&me.timezone), zone(&other.timezone), recipient) {
+            (Some(mine), Some(theirs), Recipient::Mentor | Recipient::Mentee) => {
+                timeline::next_mornings(mine, theirs, now, 2)
+            }
+            _ => Vec::new(),
+        };
+        let kinds = KindCount::of(&summary);
+        let last_activity = summary
+            .last_activity
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+        Context {
+            step: step.to_string(),
+            mentorship_id: started.mentorship_id.clone(),
+            program_id: started.program_id.clone(),
+            recipient: me,
+            other,
+            mentor,
+            mentee,
+            far_apart: hours_apart.minutes >= 6 * 60,
+            hours_apart,
+            day,
+            has_plan: summary.has_plan(),
+            two_way: summary.two_way(),
+            summary,
+            kinds,
+            last_activity,
+            reasons,
+            links: Links::default(),
+            mornings,
+        }
+    }
+
+    /// The same context with these links.
+    pub fn with_links(mut self, links: Links) -> Context {
+        self.links = links;
+        self
+    }
+}

@@ -1,0 +1,229 @@
+//! The template set: the built-in templates, compiled in, each replaceable
+//! by an override handed over as text, and the rendering of a template's
+//! three parts.
+
+use minijinja::Environment;
+use serde::Serialize;
+
+use super::EmailError;
+use crate::escalation::Notice;
+use crate::playbook::Playbook;
+
+const BUILT_IN: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    (
+        "welcome.subject",
+        include_str!("../../templates/welcome.subject"),
+    ),
+    ("welcome.txt", include_str!("../../templates/welcome.txt")),
+    ("welcome.html", include_str!("../../templates/welcome.html")),
+    (
+        "check_in.subject",
+        include_str!("../../templates/check_in.subject"),
+    ),
+    ("check_in.txt", include_str!("../../templates/check_in.txt")),
+    (
+        "check_in.html",
+        include_str!("../../templates/check_in.html"),
+    ),
+    (
+        "plan_reminder.subject",
+        include_str!("../../templates/plan_reminder.subject"),
+    ),
+    (
+        "plan_reminder.txt",
+        include_str!("../../templates/plan_reminder.txt"),
+    ),
+    (
+        "plan_reminder.html",
+        include_str!("../../templates/plan_reminder.html"),
+    ),
+    (
+        "wrap_up.subject",
+        include_str!("../../templates/wrap_up.subject"),
+    ),
+    ("wrap_up.txt", include_str!("../../templates/wrap_up.txt")),
+    ("wrap_up.html", include_str!("../../templates/wrap_up.html")),
+    (
+        "pacing_tip.subject",
+        include_str!("../../templates/pacing_tip.subject"),
+    ),
+    (
+        "pacing_tip.txt",
+        include_str!("../../templates/pacing_tip.txt"),
+    ),
+    (
+        "pacing_tip.html",
+        include_str!("../../templates/pacing_tip.html"),
+    ),
+    (
+        "escalation.subject",
+        include_str!("../../templates/escalation.subject"),
+    ),
+    (
+        "escalation.txt",
+        include_str!("../../templates/escalation.txt"),
+    ),
+    (
+        "escalation.html",
+        include_str!("../../templates/escalation.html"),
+    ),
+    (
+        "digest.subject",
+        include_str!("../../templates/digest.subject"),
+    ),
+    ("digest.txt", include_str!("../../templates/digest.txt")),
+    (
+        "escalation_reminder.subject",
+        include_str!("../../templates/escalation_reminder.subject"),
+    ),
+    (
+        "escalation_reminder.txt",
+        include_str!("../../templates/escalation_reminder.txt"),
+    ),
+    (
+        "escalation_reminder.html",
+        include_str!("../../templates/escalation_reminder.html"),
+    ),
+    (
+        "escalation_resolved.subject",
+        include_str!("../../templates/escalation_resolved.subject"),
+    ),
+    (
+        "escalation_resolved.txt",
+        include_str!("../../templates/escalation_resolved.txt"),
+    ),
+    (
+        "escalation_resolved.html",
+        include_str!("../../templates/escalation_resolved.html"),
+    ),
+    ("digest.html", include_str!("../../templates/digest.html")),
+];
+
+/// The three parts every template has.
+const PARTS: [&str; 3] = ["subject", "txt", "html"];
+
+/// The loaded templates.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// The built-in templates.
+    pub fn built_in() -> Result<Templates, EmailError> {
+        Templates::from_sources(std::iter::empty())
+    }
+
+    /// The built-in templates, each replaced by the override of the same
+    /// name (`welcome.subject`, ...); an override of another name is a
+    /// template of its own. Overrides are `(file name, text)`: whoever reads
+    /// the directory (`firstweek-settings`) hands them over.
+    pub fn from_sources(
+        overrides: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Templates, EmailError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, source) in BUILT_IN {
+            env.add_template(name, source)
+                .map_err(|source| EmailError::Template {
+                    name: name.to_string(),
+                    source,
+                })?;
+        }
+        for (name, source) in overrides {
+            env.add_template_owned(name.clone(), source)
+                .map_err(|source| EmailError::Template { name, source })?;
+        }
+        Ok(Templates { env })
+    }
+
+    /// Whether a file of this name is a template part (`.subject`, `.txt`
+    /// or `.html`): the others in an override directory are left alone.
+    pub fn is_part(file_name: &str) -> bool {
+        PARTS
+            .iter()
+            .any(|part| file_name.ends_with(&format!(".{part}")))
+    }
+
+    /// Checks that every step of the playbook, and each of the escalation's
+    /// notices, has all its template parts.
+    pub fn check(&self, playbook: &Playbook) -> Result<(), EmailError> {
+        let notices = Notice::ALL.map(|n| (n.step_id(), n.step_id()));
+        let steps = playbook
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.template.as_str()));
+        for (step, template) in steps.chain(notices) {
+            for part in PARTS {
+                let name = format!("{template}.{part}");
+                if self.env.get_template(&name).is_err() {
+                    return Err(EmailError::Missing {
+                        step: step.to_string(),
+                        template: template.to_string(),
+                        part: part.into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of the templates that have all three parts (`subject`, `txt`, `html`), sorted.
+    pub fn names(&self) -> Vec<String> {
+        let all: std::collections::BTreeSet<&str> =
+            self.env.templates().map(|(name, _)| name).collect();
+        all.iter()
+            .filter_map(|name| name.strip_suffix(".subject"))
+            .filter(|stem| {
+                PARTS
+                    .iter()
+                    .all(|part| all.contains(format!("{stem}.{part}").as_str()))
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Renders the three parts of `template` for `ctx`; the subject is folded to one line.
+    pub fn render_parts<C: Serialize>(
+        &self,
+        template: &str,
+        ctx: &C,
+    ) -> Result<Rendered, EmailError> {
+        let subject = self.render(&format!("{template}.subject"), ctx)?;
+        // A subject is one line, whatever a template or a name put in it.
+        let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = self.render(&format!("{template}.txt"), ctx)?;
+        let html = self.render(&format!("{template}.html"), ctx)?;
+        Ok(Rendered {
+            subject,
+            text,
+            html,
+        })
+    }
+
+    pub(super) fn render<C: Serialize>(&self, name: &str, ctx: &C) -> Result<String, EmailError> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|source| EmailError::Template {
+                name: name.to_string(),
+                source,
+            })?;
+        template.render(ctx).map_err(|source| EmailError::Template {
+            name: name.to_string(),
+            source,
+        })
+    }
+}
+
+/// The rendered parts of one email, before it is built into a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// One line.
+    pub subject: String,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
+}
