@@ -3,7 +3,7 @@
 //!
 //! Templates are minijinja files (`<name>.subject`, `<name>.txt`, `<name>.html`);
 //! the built-in ones are compiled in and a directory can override any of them.
-//! [`Templates`] is the set, [`Context`] what a template sees, [`compose`]
+//! [`Templates`] is the set, [`Context`] what a template sees, [`compose()`]
 //! builds the message, and [`without_addresses`] keeps addresses out of logs.
 
 mod compose;
