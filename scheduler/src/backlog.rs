@@ -9,13 +9,11 @@ use std::sync::Arc;
 use lapin::{Channel, Connection};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use firstweek_broker::{self as broker, BrokerAddresses};
 use firstweek_store as store;
 
-use crate::cron::{self, Schedule};
+use crate::cron::{Jobs, Schedule};
 
 /// Every 10 s, seconds first, UTC.
 const EVERY: &str = "*/10 * * * * *";
@@ -23,22 +21,18 @@ const EVERY: &str = "*/10 * * * * *";
 /// The job's own broker link, kept between samples and rebuilt when lost.
 type Link = Arc<Mutex<Option<(Connection, Channel)>>>;
 
-/// Runs the sampling job in `tasks` until `shutdown`.
-pub fn spawn(
-    tasks: &mut JoinSet<()>,
-    pool: PgPool,
-    amqp_url: BrokerAddresses,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+/// Adds the sampling job to `jobs`.
+pub async fn add_job(jobs: &mut Jobs, pool: PgPool, amqp_url: BrokerAddresses) -> anyhow::Result<()> {
     let link: Link = Arc::new(Mutex::new(None));
     let schedule = Schedule::parse(EVERY)?;
-    cron::spawn(tasks, "backlog gauges", schedule, shutdown, move || {
+    jobs.add("backlog gauges", &schedule, move || {
         let (pool, amqp_url, link) = (pool.clone(), amqp_url.clone(), link.clone());
         async move {
             sample_database(&pool).await;
             sample_queues(&amqp_url, &link).await;
         }
-    });
+    })
+    .await?;
     Ok(())
 }
 
