@@ -104,9 +104,7 @@ async fn publish(
     // Woken by the heartbeat's ticks, and by jobs that leave work (the digest).
     let wake = Arc::new(Notify::new());
     let mut ticks = heartbeat::ticks();
-    let mut jobs = Jobs::start()
-        .await
-        .context("starting the cron scheduler")?;
+    let mut jobs = Jobs::start().await.context("starting the cron scheduler")?;
     if let Some(schedule) = digest {
         digest::add_job(
             &mut jobs,

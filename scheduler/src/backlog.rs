@@ -22,7 +22,11 @@ const EVERY: &str = "*/10 * * * * *";
 type Link = Arc<Mutex<Option<(Connection, Channel)>>>;
 
 /// Adds the sampling job to `jobs`.
-pub async fn add_job(jobs: &mut Jobs, pool: PgPool, amqp_url: BrokerAddresses) -> anyhow::Result<()> {
+pub async fn add_job(
+    jobs: &mut Jobs,
+    pool: PgPool,
+    amqp_url: BrokerAddresses,
+) -> anyhow::Result<()> {
     let link: Link = Arc::new(Mutex::new(None));
     let schedule = Schedule::parse(EVERY)?;
     jobs.add("backlog gauges", &schedule, move || {
