@@ -1,6 +1,12 @@
-//! The demo's cohort: one script per kind of first week a program sees
-//! (engaged, silent, one-sided, too intense, ending early, late, recovering),
-//! shared by `firstweek-demo` and the benchmark's cohort phase.
+//! The cohorts tests play, in one vocabulary: the fault suites' archetypes
+//! (a behaviour and the emails it calls for, see [`archetypes`]), and the
+//! demo's cohort, one script per kind of first week a program sees (engaged,
+//! silent, one-sided, too intense, ending early, late, recovering), shared
+//! by `firstweek-demo` and the benchmark's cohort phase.
+
+use serde_json::Value;
+
+use crate::Pair;
 
 /// One interaction of a script: (kind, actor, program day, minutes).
 pub type Beat = (&'static str, &'static str, f64, Option<u32>);
@@ -218,4 +224,123 @@ pub fn cohort() -> Vec<Script> {
     v[16].ends_on_day = Some(1.0);
     v[20].live = true;
     v
+}
+
+/// The `interaction.recorded` bodies of `beats` for `pair`, numbered from 1;
+/// `day` turns a program day into time after the pair's start.
+pub fn interactions(
+    pair: &Pair,
+    beats: &[Beat],
+    day: impl Fn(f64) -> chrono::Duration,
+) -> Vec<Value> {
+    beats
+        .iter()
+        .zip(1..)
+        .map(|((kind, actor, d, minutes), n)| pair.interaction(n, kind, actor, day(*d), *minutes))
+        .collect()
+}
+
+/// A behaviour of the fault suites' cohort and the emails it calls for
+/// under the built-in playbook.
+#[derive(Debug, Clone)]
+pub struct Archetype {
+    /// Its name, also part of its pairs' ids.
+    pub name: &'static str,
+    /// Its interactions, in program time.
+    pub beats: Vec<Beat>,
+    /// Every email it calls for, once each, as `step->role`.
+    pub expected: Vec<&'static str>,
+}
+
+/// Welcome and wrap-up, to both: what every pair that runs its week gets.
+const WELCOME: [&str; 2] = ["welcome->mentor", "welcome->mentee"];
+const WRAP_UP: [&str; 2] = ["wrap_up->mentor", "wrap_up->mentee"];
+
+fn archetype_of(name: &'static str, beats: Vec<Beat>, nudges: &[&'static str]) -> Archetype {
+    Archetype {
+        name,
+        beats,
+        expected: [&WELCOME[..], nudges, &WRAP_UP[..]].concat(),
+    }
+}
+
+/// The fault suites' cohort: engaged, silent, one-sided, talking without a
+/// plan, too intense.
+pub fn archetypes() -> Vec<Archetype> {
+    vec![
+        // Both talk on day 0, goals set on day 1: nothing to nudge, nothing to escalate.
+        archetype_of(
+            "engaged",
+            vec![
+                ("message", "mentor", 0.1, None),
+                ("message", "mentee", 0.2, None),
+                ("goal_set", "mentee", 1.0, None),
+            ],
+            &[],
+        ),
+        // Nobody: every nudge, the early escalation and its reminder.
+        archetype_of(
+            "silent",
+            vec![],
+            &[
+                "check_in->mentor",
+                "check_in->mentee",
+                "plan_reminder->mentor",
+                "plan_reminder->mentee",
+                "escalation_early->coordinator",
+                "escalation_reminder->coordinator",
+            ],
+        ),
+        // Only the mentor, but with a plan: check-in on day 2, one-sided escalation on day 7.
+        archetype_of(
+            "one-sided",
+            vec![
+                ("message", "mentor", 0.5, None),
+                ("message", "mentor", 1.0, None),
+                ("message", "mentor", 3.0, None),
+                ("plan_shared", "mentor", 3.5, None),
+            ],
+            &[
+                "check_in->mentor",
+                "check_in->mentee",
+                "escalation->coordinator",
+                "escalation_reminder->coordinator",
+            ],
+        ),
+        // Talking, but no plan: plan reminder on day 4 and an escalation for the missing plan.
+        archetype_of(
+            "no-plan",
+            vec![
+                ("message", "mentor", 0.5, None),
+                ("message", "mentee", 0.6, None),
+                ("message", "mentor", 2.5, None),
+                ("message", "mentee", 3.0, None),
+            ],
+            &[
+                "plan_reminder->mentor",
+                "plan_reminder->mentee",
+                "escalation->coordinator",
+                "escalation_reminder->coordinator",
+            ],
+        ),
+        // A three-hour session on day 1: one pacing tip each.
+        archetype_of(
+            "intense",
+            vec![
+                ("message", "mentor", 0.2, None),
+                ("message", "mentee", 0.3, None),
+                ("session", "mentor", 1.0, Some(180)),
+                ("goal_set", "mentee", 1.2, None),
+            ],
+            &["pacing_tip->mentor", "pacing_tip->mentee"],
+        ),
+    ]
+}
+
+/// The archetype named `name` (one of [`archetypes`]).
+pub fn archetype(name: &str) -> Archetype {
+    archetypes()
+        .into_iter()
+        .find(|a| a.name == name)
+        .unwrap_or_else(|| panic!("no archetype named {name}"))
 }
