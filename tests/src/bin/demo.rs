@@ -15,7 +15,7 @@ use chrono::{Timelike, Utc};
 use firstweek::event::Outcome;
 use firstweek::outcome::{self, Escalation, FirstWeek};
 use firstweek_store::read::{self, Program};
-use firstweek_tests::cohort::{Script, cohort};
+use firstweek_tests::cohort::{Script, cohort, interactions};
 use firstweek_tests::{
     Env, Mail, Options, Pair, bin_dir, digest_playbook, http_get, http_post, link_in, port,
 };
@@ -116,8 +116,8 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     for (p, s) in pairs.iter().zip(&scripts).filter(|(_, s)| s.live) {
-        for (n, (kind, actor, day, minutes)) in s.beats.iter().enumerate() {
-            let event = p.interaction(n as u32 + 1, kind, actor, env.days(*day), *minutes);
+        let events = interactions(p, &s.beats, |d| env.days(d));
+        for ((_, _, day, _), event) in s.beats.iter().zip(events) {
             happenings.push((*day, p, event, "interaction.recorded"));
         }
     }
@@ -218,8 +218,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn publish_beats(env: &Env, p: &Pair, s: &Script) -> anyhow::Result<()> {
-    for (n, (kind, actor, day, minutes)) in s.beats.iter().enumerate() {
-        let event = p.interaction(n as u32 + 1, kind, actor, env.days(*day), *minutes);
+    for event in interactions(p, &s.beats, |d| env.days(d)) {
         env.publish_json("interaction.recorded", &event).await?;
         if s.twice {
             env.publish_json("interaction.recorded", &event).await?;
@@ -429,11 +428,7 @@ fn plausible(week: &FirstWeek, ended: bool, min_interactions: u32) -> (Outcome, 
 
 /// Some time later, the program records how each pair is doing.
 async fn publish_outcomes(env: &Env) -> anyhow::Result<()> {
-    let vars = env.service_env();
-    let rules = firstweek::config::Environment::new(|k: &str| {
-        vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    })
-    .rules()?;
+    let rules = firstweek_tests::in_process::rules(&env.service_env())?;
     let now = Utc::now();
     let entries = read::outcome_pairs(&env.pool, &Program::Any, None).await?;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
