@@ -240,6 +240,17 @@ pub fn interactions(
         .collect()
 }
 
+/// Both talk and the mentee shares a plan, all `at` after `pair`'s start:
+/// what recovers a pair (and resolves its escalation).
+pub fn talk_and_plan(pair: &Pair, at: chrono::Duration) -> Vec<Value> {
+    let beats: [Beat; 3] = [
+        ("message", "mentor", 0.0, None),
+        ("message", "mentee", 0.0, None),
+        ("plan_shared", "mentee", 0.0, None),
+    ];
+    interactions(pair, &beats, |_| at)
+}
+
 /// A behaviour of the fault suites' cohort and the emails it calls for
 /// under the built-in playbook.
 #[derive(Debug, Clone)]

@@ -166,18 +166,33 @@ impl Env {
         };
         env.start_smtp().await?;
         if options.start_services {
-            for binary in ["firstweek-scheduler", "firstweek-worker"] {
-                match options.launch {
-                    Launch::Processes => {
-                        env.spawn(binary, &[]).await?;
-                    }
-                    Launch::InProcess => {
-                        env.run_in_process(binary, &[]).await?;
-                    }
-                }
-            }
+            env.launch("firstweek-scheduler", &[]).await?;
+            env.launch("firstweek-worker", &[]).await?;
         }
         Ok(env)
+    }
+
+    /// Starts `binary` with `extra_env`, where [`Options::launch`] says:
+    /// [`Env::spawn`] or [`Env::run_in_process`].
+    pub async fn launch(&mut self, binary: &str, extra_env: &[(&str, &str)]) -> anyhow::Result<()> {
+        match self.options.launch {
+            Launch::Processes => {
+                self.spawn(binary, extra_env).await?;
+            }
+            Launch::InProcess => {
+                self.run_in_process(binary, extra_env).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a worker, a scheduler and `firstweek-web` on `web_port`.
+    pub async fn launch_with_web(&mut self, web_port: u16) -> anyhow::Result<()> {
+        self.launch("firstweek-worker", &[]).await?;
+        self.launch("firstweek-scheduler", &[]).await?;
+        let addr = format!("127.0.0.1:{web_port}");
+        self.launch("firstweek-web", &[("FIRSTWEEK_WEB_ADDR", &addr)])
+            .await
     }
 
     /// Environment variables the services get.

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use crate::cohort::talk_and_plan;
 use crate::{Env, Options, Pair, port};
 
 /// One coordinator with an at-risk pair and an on-track one, a pair of
@@ -79,16 +80,8 @@ impl CoordinatorPages {
         .await?;
         env.publish_json("mentorship.started", &elsewhere.started("elsewhere-start"))
             .await?;
-        for (n, kind, actor) in [
-            (1, "message", "mentor"),
-            (2, "message", "mentee"),
-            (3, "plan_shared", "mentee"),
-        ] {
-            env.publish_json(
-                "interaction.recorded",
-                &engaged.interaction(n, kind, actor, env.days(0.01), None),
-            )
-            .await?;
+        for body in talk_and_plan(&engaged, env.days(0.01)) {
+            env.publish_json("interaction.recorded", &body).await?;
         }
         // The digest must see the engaged pair's interactions, or it would be at risk too.
         env.wait_count(

@@ -59,13 +59,7 @@ async fn participants_answer_and_unsubscribe_by_link() -> anyhow::Result<()> {
         )
         .await?;
     }
-    env.spawn("firstweek-worker", &[]).await?;
-    env.spawn("firstweek-scheduler", &[]).await?;
-    env.spawn(
-        "firstweek-web",
-        &[("FIRSTWEEK_WEB_ADDR", &format!("127.0.0.1:{web}"))],
-    )
-    .await?;
+    env.launch_with_web(web).await?;
     let limit = Duration::from_secs(40);
     let answer_prefix = format!("http://127.0.0.1:{web}/r/");
 
