@@ -39,7 +39,7 @@ use sqlx::PgPool;
 use firstweek_broker as broker;
 
 use crate::sink::Sink;
-use crate::{Plan, cpu_seconds, heartbeat_metric, percentile, record_rss, spawn, wait_consumers};
+use crate::{IdleTicks, Plan, heartbeat_metric, percentile, record_rss, spawn, wait_consumers};
 
 /// Sizes of the phase (derived from `--smoke`).
 struct Sizes {
@@ -356,8 +356,7 @@ fn rss_summary(samples: &[Sample], of: fn(&Sample) -> Option<f64>) -> Value {
     })
 }
 
-/// The idle heartbeat as the `idle` phase measures it: mean tick from the
-/// scheduler's `/metrics` over `window`, its CPU, and the claim in PostgreSQL.
+/// The idle heartbeat as the `idle` phase measures it (see [`IdleTicks`]).
 async fn idle_heartbeat(
     pool: &PgPool,
     admin_port: u16,
@@ -365,31 +364,13 @@ async fn idle_heartbeat(
     window: Duration,
     label: &str,
 ) -> anyhow::Result<Value> {
-    let (s0, c0) = heartbeat_metric(admin_port).await?;
-    let cpu0 = cpu_seconds(scheduler).unwrap_or(0.0);
-    tokio::time::sleep(window).await;
-    let (s1, c1) = heartbeat_metric(admin_port).await?;
-    let cpu1 = cpu_seconds(scheduler).unwrap_or(0.0);
-    let ticks = (c1 - c0).max(1.0);
-    let tick_ms = (s1 - s0) / ticks * 1000.0;
-    let cpu_ms_per_s = (cpu1 - cpu0) * 1000.0 / window.as_secs_f64();
-    let plan_text: Vec<String> = sqlx::query_scalar(
-        "EXPLAIN (ANALYZE, TIMING ON) SELECT id FROM timeline WHERE next_at <= now() ORDER BY next_at LIMIT 1000 FOR UPDATE SKIP LOCKED",
-    )
-    .fetch_all(pool)
-    .await?;
-    let exec_ms = plan_text
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("Execution Time: ")
-                .and_then(|v| v.trim_end_matches(" ms").parse::<f64>().ok())
-        })
-        .unwrap_or(f64::NAN);
+    let t = IdleTicks::measure(pool, admin_port, scheduler, window).await?;
     println!(
-        "  scale: idle heartbeat ({label}): {tick_ms:.3} ms per tick over {ticks:.0} ticks, scheduler CPU {cpu_ms_per_s:.2} ms/s, claim query {exec_ms:.3} ms in PostgreSQL"
+        "  scale: idle heartbeat ({label}): {:.3} ms per tick over {:.0} ticks, scheduler CPU {:.2} ms/s, claim query {:.3} ms in PostgreSQL",
+        t.tick_ms, t.ticks, t.cpu_ms_per_s, t.exec_ms
     );
     Ok(
-        json!({"tick_ms": tick_ms, "ticks": ticks, "scheduler_cpu_ms_per_s": cpu_ms_per_s, "claim_exec_ms": exec_ms}),
+        json!({"tick_ms": t.tick_ms, "ticks": t.ticks, "scheduler_cpu_ms_per_s": t.cpu_ms_per_s, "claim_exec_ms": t.exec_ms}),
     )
 }
 
