@@ -656,7 +656,12 @@ struct IdleTicks {
 }
 
 impl IdleTicks {
-    async fn measure(pool: &PgPool, admin_port: u16, scheduler: u32, window: Duration) -> anyhow::Result<IdleTicks> {
+    async fn measure(
+        pool: &PgPool,
+        admin_port: u16,
+        scheduler: u32,
+        window: Duration,
+    ) -> anyhow::Result<IdleTicks> {
         let (s0, c0) = heartbeat_metric(admin_port).await?;
         let cpu0 = cpu_seconds(scheduler).unwrap_or(0.0);
         tokio::time::sleep(window).await;
@@ -670,7 +675,10 @@ impl IdleTicks {
         .await?;
         let exec_ms = plan_text
             .iter()
-            .find_map(|l| l.strip_prefix("Execution Time: ").and_then(|v| v.trim_end_matches(" ms").parse::<f64>().ok()))
+            .find_map(|l| {
+                l.strip_prefix("Execution Time: ")
+                    .and_then(|v| v.trim_end_matches(" ms").parse::<f64>().ok())
+            })
             .unwrap_or(f64::NAN);
         Ok(IdleTicks {
             tick_ms: (s1 - s0) / ticks * 1000.0,

@@ -309,7 +309,14 @@ impl Cluster {
     /// One column (`list_queues` info item) of `queue` in `vhost`, trimmed.
     async fn queue_info(&self, vhost: &str, queue: &str, item: &str) -> anyhow::Result<String> {
         let out = self
-            .ctl(&["list_queues", "-p", vhost, "--no-table-headers", "name", item])
+            .ctl(&[
+                "list_queues",
+                "-p",
+                vhost,
+                "--no-table-headers",
+                "name",
+                item,
+            ])
             .await?;
         out.lines()
             .filter_map(|l| l.split_once('\t'))

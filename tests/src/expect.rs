@@ -99,8 +99,7 @@ pub struct Tally<'m> {
 impl<'m> Tally<'m> {
     /// Counts `mails` for the pairs of `cohort`.
     pub fn of(mails: &'m [Mail], cohort: &[Expected]) -> Tally<'m> {
-        let roles: HashMap<String, String> =
-            cohort.iter().flat_map(|e| e.pair.roles()).collect();
+        let roles: HashMap<String, String> = cohort.iter().flat_map(|e| e.pair.roles()).collect();
         let mut by_key: HashMap<EmailKey, Vec<&Mail>> = HashMap::new();
         for m in mails {
             let role = roles.get(&m.rcpt).map(String::as_str).unwrap_or_default();

@@ -47,7 +47,11 @@ impl Env {
     ) -> anyhow::Result<Option<SocketAddr>> {
         let mut vars: HashMap<String, String> = self.service_env().into_iter().collect();
         vars.insert("FIRSTWEEK_ADMIN_ADDR".into(), "127.0.0.1:0".into());
-        vars.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        vars.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let (addr, task) = start(binary, vars, self.in_process.stop.clone()).await?;
         self.in_process.running.push((binary.to_string(), task));
         Ok(addr)

@@ -64,7 +64,6 @@ impl Env {
             format!("smtp://127.0.0.1:{}", self.smtp_port)
         }
     }
-
 }
 
 /// A private CA (`smtp-ca.pem`) and a certificate it signed for `localhost`, in `d` (made once per env).
@@ -152,4 +151,3 @@ async fn self_signed(d: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     }
     Ok((cert, key))
 }
-

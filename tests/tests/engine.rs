@@ -33,7 +33,9 @@ async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::R
             // A call too: still nothing to nudge.
             "engaged" => kind.beats.push(("call", "mentor", 1.5, Some(30))),
             // A deliverable on day 2 as well: still one pacing tip each, no more.
-            "intense" => kind.beats.push(("deliverable_requested", "mentee", 2.0, None)),
+            "intense" => kind
+                .beats
+                .push(("deliverable_requested", "mentee", 2.0, None)),
             _ => {}
         }
     }

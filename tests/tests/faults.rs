@@ -153,7 +153,11 @@ async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Resul
     events += 1;
     // The silent archetype's emails, less the mentee's: their address is refused.
     let to_mentee = |e: &&str| !e.ends_with("->mentee");
-    let owed: Vec<&str> = archetype("silent").expected.into_iter().filter(to_mentee).collect();
+    let owed: Vec<&str> = archetype("silent")
+        .expected
+        .into_iter()
+        .filter(to_mentee)
+        .collect();
     pairs.push(Expected::new(bounce.clone(), &owed));
 
     kill_a_worker(&mut env, &mut faults).await?;
@@ -278,7 +282,12 @@ async fn check(
     for key in pairs.iter().flat_map(Expected::keys) {
         if let Some(due) = send_at.get(&key) {
             let due = due.timestamp_millis() as f64 / 1000.0;
-            lateness.extend(tally.get(&key).iter().map(|m| (m.received_at - due).max(0.0)));
+            lateness.extend(
+                tally
+                    .get(&key)
+                    .iter()
+                    .map(|m| (m.received_at - due).max(0.0)),
+            );
         }
     }
     lateness.sort_by(f64::total_cmp);

@@ -621,7 +621,11 @@ async fn refused_connections_and_lock_and_statement_timeouts_lose_nothing() -> a
     let verdict = Tally::of(&mails, &cohort).check(&cohort, &HashSet::new());
     let (expected, lost, duplicated) = (verdict.expected, verdict.lost, verdict.duplicated);
     if lost > 0 {
-        let steps: Vec<&str> = silent.expected.iter().filter_map(|e| e.split("->").next()).collect();
+        let steps: Vec<&str> = silent
+            .expected
+            .iter()
+            .filter_map(|e| e.split("->").next())
+            .collect();
         // What became of the rows whose email never came, for the failure message.
         let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
             "SELECT mentorship_id, step_id, recipient, status, outcome FROM timeline
