@@ -263,6 +263,25 @@ pub struct Archetype {
     pub expected: Vec<&'static str>,
 }
 
+impl Archetype {
+    /// What a program publishes about `pair` playing this archetype, in
+    /// order: its start, then its interactions (`day` as in [`interactions`]).
+    pub fn events(
+        &self,
+        pair: &Pair,
+        day: impl Fn(f64) -> chrono::Duration,
+    ) -> Vec<(&'static str, Value)> {
+        let start = (
+            "mentorship.started",
+            pair.started(&format!("{}-start", pair.id)),
+        );
+        let beats = interactions(pair, &self.beats, day)
+            .into_iter()
+            .map(|body| ("interaction.recorded", body));
+        std::iter::once(start).chain(beats).collect()
+    }
+}
+
 /// Welcome and wrap-up, to both: what every pair that runs its week gets.
 const WELCOME: [&str; 2] = ["welcome->mentor", "welcome->mentee"];
 const WRAP_UP: [&str; 2] = ["wrap_up->mentor", "wrap_up->mentee"];

@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use firstweek_broker::{self as broker, BrokerAddresses};
 use firstweek_tests::cluster::Cluster;
-use firstweek_tests::cohort::{Archetype, archetype, interactions};
+use firstweek_tests::cohort::{Archetype, archetype};
 use firstweek_tests::expect::{Expected, Tally};
 use firstweek_tests::{Env, Options, Pair, bin_dir, http_get, port};
 
@@ -116,15 +116,8 @@ async fn feed(
         let next = Instant::now() + every;
         let kind = &kinds[i % kinds.len()];
         let pair = Pair::new(&format!("{}-{i}-{}", env.name, kind.name), Utc::now());
-        feeder
-            .publish(
-                "mentorship.started",
-                &pair.started(&format!("{}-start", pair.id)),
-            )
-            .await?;
-        events += 1;
-        for body in interactions(&pair, &kind.beats, |d| env.days(d)) {
-            feeder.publish("interaction.recorded", &body).await?;
+        for (key, body) in kind.events(&pair, |d| env.days(d)) {
+            feeder.publish(key, &body).await?;
             events += 1;
         }
         pairs.push(Expected::new(pair, &kind.expected));

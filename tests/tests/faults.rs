@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use firstweek_tests::cohort::{archetype, archetypes, interactions};
+use firstweek_tests::cohort::{archetype, archetypes};
 use firstweek_tests::expect::{EmailKey, Expected, Tally};
 use firstweek_tests::{Env, Options, Pair, bin_dir, http_status, port};
 use tokio::process::Command;
@@ -46,14 +46,8 @@ async fn publish_wave(
             let offset = spread * (i * kinds.len() + j) as f64 / (n * kinds.len()) as f64;
             let start = Utc::now() + chrono::Duration::milliseconds((offset * 1000.0) as i64);
             let pair = Pair::new(&format!("{}-{wave}{i}-{}", env.name, kind.name), start);
-            env.publish_json(
-                "mentorship.started",
-                &pair.started(&format!("{}-start", pair.id)),
-            )
-            .await?;
-            events += 1;
-            for body in interactions(&pair, &kind.beats, |d| env.days(d)) {
-                env.publish_json("interaction.recorded", &body).await?;
+            for (key, body) in kind.events(&pair, |d| env.days(d)) {
+                env.publish_json(key, &body).await?;
                 events += 1;
             }
             pairs.push(Expected::new(pair, &kind.expected));
