@@ -62,12 +62,12 @@ fn happenings(
             });
         }
         let bodies = interactions(&p, &s.beats, at);
-        for ((_, _, d, _), body) in s.beats.iter().zip(bodies) {
+        for (b, body) in s.beats.iter().zip(bodies) {
             // Interactions "before the pair" arrive just before its start.
             let when = if s.before_start {
                 started_at - chrono::Duration::milliseconds(100)
             } else {
-                started_at + at(*d)
+                started_at + at(b.day)
             };
             for _ in 0..copies {
                 all.push(Happening {

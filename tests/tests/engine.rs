@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use firstweek_tests::cohort::{archetype, archetypes, interactions};
+use firstweek_tests::cohort::{archetype, archetypes, beat, interactions};
 use firstweek_tests::expect::Expected;
 use firstweek_tests::{Env, Options, Pair, received};
 use serde_json::json;
@@ -31,11 +31,11 @@ async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::R
     for kind in &mut kinds {
         match kind.name {
             // A call too: still nothing to nudge.
-            "engaged" => kind.beats.push(("call", "mentor", 1.5, Some(30))),
+            "engaged" => kind.beats.push(beat("call", "mentor", 1.5).lasting(30)),
             // A deliverable on day 2 as well: still one pacing tip each, no more.
             "intense" => kind
                 .beats
-                .push(("deliverable_requested", "mentee", 2.0, None)),
+                .push(beat("deliverable_requested", "mentee", 2.0)),
             _ => {}
         }
     }

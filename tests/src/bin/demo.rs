@@ -117,8 +117,8 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     for (p, s) in pairs.iter().zip(&scripts).filter(|(_, s)| s.live) {
         let events = interactions(p, &s.beats, |d| env.days(d));
-        for ((_, _, day, _), event) in s.beats.iter().zip(events) {
-            happenings.push((*day, p, event, "interaction.recorded"));
+        for (b, event) in s.beats.iter().zip(events) {
+            happenings.push((b.day, p, event, "interaction.recorded"));
         }
     }
     happenings.sort_by(|a, b| a.0.total_cmp(&b.0));
