@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use firstweek_tests::cohort::talk_and_plan;
-use firstweek_tests::{Env, Options, Pair, bin_dir, http_get, link_in, port};
+use firstweek_tests::{Env, Launch, Options, Pair, bin_dir, http_get, link_in, port};
 
 fn outcome(pair: &Pair, n: u32, outcome: &str, rating: Option<u8>, hours_ago: i64) -> Value {
     let mut v = json!({
@@ -82,6 +82,7 @@ async fn a_cohort_with_known_outcomes_gives_the_known_counts() -> anyhow::Result
         // A program day lasts 4 s.
         scale: 21_600.0,
         start_services: false,
+        launch: Launch::InProcess,
         ..Options::default()
     };
     options.env.push((
