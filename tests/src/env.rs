@@ -76,6 +76,28 @@ impl Options {
     }
 }
 
+impl Options {
+    /// Services started by the test (not at once), on `broker`, with the
+    /// timeouts short enough for a fault suite's outages and killed workers
+    /// to be recovered from within its run: SMTP 2 s, claim lease 6 s,
+    /// redelivery after 10 s.
+    pub fn for_faults(broker: Broker) -> Options {
+        let mut options = Options {
+            start_services: false,
+            broker,
+            ..Options::default()
+        };
+        for (k, v) in [
+            ("FIRSTWEEK_SMTP_TIMEOUT_SECS", "2"),
+            ("FIRSTWEEK_CLAIM_LEASE_SECS", "6"),
+            ("FIRSTWEEK_REDELIVER_AFTER_SECS", "10"),
+        ] {
+            options.env.push((k.into(), v.into()));
+        }
+        options
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {

@@ -271,19 +271,7 @@ async fn a_cluster_loses_its_queue_leaders_mid_week_and_no_email_is_lost_or_sent
         .map(|(what, d)| format!("{what} {:.0} s", d.as_secs_f64()))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut options = Options {
-        start_services: false,
-        broker: cluster.broker(),
-        ..Options::default()
-    };
-    for (k, v) in [
-        ("FIRSTWEEK_SMTP_TIMEOUT_SECS", "2"),
-        ("FIRSTWEEK_CLAIM_LEASE_SECS", "6"),
-        ("FIRSTWEEK_REDELIVER_AFTER_SECS", "10"),
-    ] {
-        options.env.push((k.into(), v.into()));
-    }
-    let mut env = Env::start(options).await?;
+    let mut env = Env::start(Options::for_faults(cluster.broker())).await?;
     anyhow::ensure!(
         env.amqp_url.split(',').count() == 3,
         "the services get the three addresses"

@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use firstweek_tests::cohort::{archetype, archetypes};
 use firstweek_tests::expect::{EmailKey, Expected, Tally};
-use firstweek_tests::{Env, Options, Pair, bin_dir, http_status, port};
+use firstweek_tests::{Broker, Env, Options, Pair, bin_dir, http_status, port};
 use tokio::process::Command;
 
 struct Faults {
@@ -101,18 +101,7 @@ async fn wait_ready(admin: u16, up: bool, limit: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Result<()> {
-    let mut options = Options {
-        start_services: false,
-        ..Options::default()
-    };
-    for (k, v) in [
-        ("FIRSTWEEK_SMTP_TIMEOUT_SECS", "2"),
-        ("FIRSTWEEK_CLAIM_LEASE_SECS", "6"),
-        ("FIRSTWEEK_REDELIVER_AFTER_SECS", "10"),
-    ] {
-        options.env.push((k.into(), v.into()));
-    }
-    let mut env = Env::start(options).await?;
+    let mut env = Env::start(Options::for_faults(Broker::System)).await?;
     let bounce = Pair::new(&format!("{}-bounce", env.name), Utc::now());
     env.smtp_mode(&format!("5xx:{}", bounce.mentee()))?;
 
