@@ -116,6 +116,14 @@ impl<'m> Tally<'m> {
         self.by_key.get(key).map_or(&[], Vec::as_slice)
     }
 
+    /// Copies received beyond the first of any email, expected or not.
+    pub fn duplicated(&self) -> usize {
+        self.by_key
+            .values()
+            .map(|m| m.len().saturating_sub(1))
+            .sum()
+    }
+
     /// Checks `cohort`'s emails: each expected one received exactly once,
     /// nothing else. An expected email missing whose delivery is recorded
     /// `unknown` (in `unknown`) is not lost: by policy it is never resent.

@@ -16,6 +16,7 @@ use firstweek::event::Outcome;
 use firstweek::outcome::{self, Escalation, FirstWeek};
 use firstweek_store::read::{self, Program};
 use firstweek_tests::cohort::{Script, cohort, interactions};
+use firstweek_tests::expect::{Expected, Tally};
 use firstweek_tests::{
     Env, Mail, Options, Pair, bin_dir, digest_playbook, http_get, http_post, link_in, port,
 };
@@ -289,13 +290,11 @@ fn escalation_reasons(mails: &[&Mail]) -> Vec<String> {
 
 async fn print_table(env: &Env, pairs: &[Pair], scripts: &[Script]) -> anyhow::Result<()> {
     let mails = env.mails();
-    let mut duplicates = 0;
-    let mut seen = std::collections::HashSet::new();
-    for m in &mails {
-        if !seen.insert((m.mentorship.clone(), m.step.clone(), m.rcpt.clone())) {
-            duplicates += 1;
-        }
-    }
+    let cohort: Vec<Expected> = pairs
+        .iter()
+        .map(|p| Expected::new(p.clone(), &[]))
+        .collect();
+    let duplicates = Tally::of(&mails, &cohort).duplicated();
     let header = format!(
         "{:<8} {:<36} {:<42} {:<42} {}",
         "pair", "behaviour", "mentor received", "mentee received", "coordinator (why)"
