@@ -258,26 +258,39 @@ async fn seed_pairs(
     Ok(())
 }
 
-/// Inserts `n` welcome rows (mentor and mentee of pairs `{prefix}{i/2}`), row
-/// `i` due at `first + i * spacing`.
+/// How seeded pairs are numbered in their ids after the prefix.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Numbering {
+    /// `{prefix}{n}`, as `seed_pairs` numbers them.
+    Plain,
+    /// `{prefix}{n}` zero-padded to 7 digits, as the scale phase's pairs are.
+    Padded,
+}
+
+/// Inserts `n` welcome rows (mentor and mentee of pairs `{prefix}{i/2}`,
+/// numbered as `numbering` says), row `i` due at `first + i * spacing`.
 async fn seed_due(
     pool: &PgPool,
     prefix: &str,
+    numbering: Numbering,
     n: i64,
     first: chrono::DateTime<Utc>,
     spacing: chrono::Duration,
 ) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, next_at)
-         SELECT $1 || (i / 2), 'welcome', CASE WHEN i % 2 = 0 THEN 'mentor' ELSE 'mentee' END, d, d, d
+         SELECT $1 || CASE WHEN $5 THEN lpad((i / 2)::text, 7, '0') ELSE (i / 2)::text END,
+                'welcome', CASE WHEN i % 2 = 0 THEN 'mentor' ELSE 'mentee' END, d, d, d
          FROM generate_series(0, $2 - 1) AS i, LATERAL (SELECT $3 + i * $4 AS d) AS t",
     )
     .bind(prefix)
     .bind(n)
     .bind(first)
     .bind(spacing)
+    .bind(matches!(numbering, Numbering::Padded))
     .execute(pool)
-    .await?;
+    .await
+    .context("seeding welcome rows")?;
     Ok(())
 }
 
@@ -468,7 +481,7 @@ async fn scheduler(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Res
         seed_pairs(&env.pool, "sch", n / 2 + 1, Utc::now()).await?;
         // All due at once, a little ahead so the scheduler is up; no worker consumes.
         let due = Utc::now() + chrono::Duration::seconds(3);
-        seed_due(&env.pool, "sch", n, due, chrono::Duration::zero()).await?;
+        seed_due(&env.pool, "sch", Numbering::Plain, n, due, chrono::Duration::zero()).await?;
         sqlx::query("ANALYZE timeline").execute(&env.pool).await?;
         let limit = Duration::from_secs(60 + n as u64 / 200);
         let start = Instant::now();
@@ -526,7 +539,7 @@ async fn mail(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Result<(
         wait_consumers(&env, broker::STEPS_QUEUE, Duration::from_secs(60)).await?;
         sink.reset().await;
         let due = Utc::now() + chrono::Duration::seconds(2);
-        seed_due(&env.pool, "mail", n, due, chrono::Duration::zero()).await?;
+        seed_due(&env.pool, "mail", Numbering::Plain, n, due, chrono::Duration::zero()).await?;
         sqlx::query("ANALYZE timeline").execute(&env.pool).await?;
         let limit = Duration::from_secs(60 + n as u64 / 50);
         let start = Instant::now();
@@ -750,7 +763,7 @@ async fn lateness(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Resu
         sink.reset().await;
         let first = Utc::now() + chrono::Duration::seconds(2);
         let spacing = chrono::Duration::microseconds(1_000_000 / plan.lateness_rate as i64);
-        seed_due(&env.pool, "late", n, first, spacing).await?;
+        seed_due(&env.pool, "late", Numbering::Plain, n, first, spacing).await?;
         sqlx::query("ANALYZE timeline").execute(&env.pool).await?;
         let limit = Duration::from_secs(plan.lateness_secs as u64 + 60);
         let start = Instant::now();

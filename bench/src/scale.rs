@@ -39,7 +39,10 @@ use sqlx::PgPool;
 use firstweek_broker as broker;
 
 use crate::sink::Sink;
-use crate::{IdleTicks, Plan, heartbeat_metric, percentile, record_rss, spawn, wait_consumers};
+use crate::{
+    IdleTicks, Numbering, Plan, heartbeat_metric, percentile, record_rss, seed_due, spawn,
+    wait_consumers,
+};
 
 /// Sizes of the phase (derived from `--smoke`).
 struct Sizes {
@@ -204,30 +207,6 @@ async fn seed_recent(
     .await
     .context("seeding recent pairs' later steps")?;
     tx.commit().await?;
-    Ok(())
-}
-
-/// `n` welcome rows of pairs `{prefix}{i/2 padded}`, mentor and mentee, row
-/// `i` due at `first + i * spacing`.
-async fn seed_welcomes(
-    pool: &PgPool,
-    prefix: &str,
-    n: i64,
-    first: DateTime<Utc>,
-    spacing: chrono::Duration,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, next_at)
-         SELECT $1 || lpad((i / 2)::text, 7, '0'), 'welcome', CASE WHEN i % 2 = 0 THEN 'mentor' ELSE 'mentee' END, d, d, d
-         FROM generate_series(0, $2 - 1) AS i, LATERAL (SELECT $3 + i * $4 AS d) AS t",
-    )
-    .bind(prefix)
-    .bind(n)
-    .bind(first)
-    .bind(spacing)
-    .execute(pool)
-    .await
-    .context("seeding welcome rows")?;
     Ok(())
 }
 
@@ -435,7 +414,7 @@ pub(crate) async fn scale(plan: &Plan, sink: &Sink, results: &mut Value) -> anyh
             stage.store(1, Ordering::Relaxed);
             sink.reset().await;
             let burst_rows = 2 * s.burst;
-            seed_welcomes(&env.pool, "sb", burst_rows, Utc::now() + chrono::Duration::seconds(2), chrono::Duration::zero()).await?;
+            seed_due(&env.pool, "sb", Numbering::Padded, burst_rows, Utc::now() + chrono::Duration::seconds(2), chrono::Duration::zero()).await?;
             let limit = Duration::from_secs(60 + burst_rows as u64 / 200);
             wait_sink(sink, burst_rows as u64, limit, "welcome burst", &env.log_dir).await?;
             let accepted = sink.accepted.lock().await.clone();
@@ -463,7 +442,7 @@ pub(crate) async fn scale(plan: &Plan, sink: &Sink, results: &mut Value) -> anyh
             let n = s.paced_rows();
             let first = Utc::now() + chrono::Duration::seconds(2);
             let spacing = chrono::Duration::microseconds(1_000_000 / s.paced_rate);
-            seed_welcomes(&env.pool, "sl", n, first, spacing).await?;
+            seed_due(&env.pool, "sl", Numbering::Padded, n, first, spacing).await?;
             let limit = Duration::from_secs(s.paced_secs as u64 + 60);
             wait_sink(sink, n as u64, limit, "lateness", &env.log_dir).await?;
             let accepted = sink.accepted.lock().await.clone();
