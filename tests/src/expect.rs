@@ -179,3 +179,83 @@ pub struct Verdict {
     /// One line per email that was not received exactly once.
     pub problems: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn mail(pair: &Pair, step: &str, rcpt: String) -> Mail {
+        Mail {
+            rcpt,
+            step: step.into(),
+            mentorship: pair.id.clone(),
+            message_id: String::new(),
+            subject: String::new(),
+            received_at: 0.0,
+            headers: String::new(),
+            text: String::new(),
+        }
+    }
+
+    #[test]
+    fn each_expected_email_counts_once_and_the_rest_is_named() {
+        let p = Pair::new("p1", Utc::now());
+        let owed = [
+            "welcome->mentor",
+            "welcome->mentee",
+            "escalation_early->coordinator",
+            "wrap_up->mentor",
+        ];
+        let cohort = [Expected::new(p.clone(), &owed)];
+        // (what arrived, unknown outcomes, lost, duplicated, unexpected, unknown and missing)
+        let cases: Vec<(Vec<Mail>, Vec<EmailKey>, [usize; 4])> = vec![
+            (
+                vec![
+                    mail(&p, "welcome", p.mentor()),
+                    mail(&p, "welcome", p.mentee()),
+                    // The day-7 escalation stands for the early one: one once-key.
+                    mail(&p, "escalation", p.coordinator()),
+                    mail(&p, "wrap_up", p.mentor()),
+                ],
+                vec![],
+                [0, 0, 0, 0],
+            ),
+            (
+                vec![
+                    mail(&p, "welcome", p.mentor()),
+                    mail(&p, "welcome", p.mentor()),
+                    mail(&p, "escalation_early", p.coordinator()),
+                    mail(&p, "escalation", p.coordinator()),
+                    mail(&p, "check_in", p.mentee()),
+                ],
+                vec![EmailKey::new("p1", "wrap_up", "mentor")],
+                [1, 2, 1, 1],
+            ),
+        ];
+        for (mails, unknown, [lost, duplicated, unexpected, unknown_missing]) in cases {
+            let unknown: HashSet<EmailKey> = unknown.into_iter().collect();
+            let v = Tally::of(&mails, &cohort).check(&cohort, &unknown);
+            assert_eq!(
+                (
+                    v.expected,
+                    v.received,
+                    v.lost,
+                    v.duplicated,
+                    v.unexpected,
+                    v.unknown_missing
+                ),
+                (
+                    4,
+                    mails.len(),
+                    lost,
+                    duplicated,
+                    unexpected,
+                    unknown_missing
+                ),
+                "{:?}",
+                v.problems
+            );
+        }
+    }
+}
