@@ -91,7 +91,8 @@ async fn start(
     let env = environment(vars);
     Ok(match binary {
         "firstweek-scheduler" => {
-            let app = firstweek_scheduler::App::build(env.scheduler_settings("127.0.0.1:0")?).await?;
+            let app =
+                firstweek_scheduler::App::build(env.scheduler_settings("127.0.0.1:0")?).await?;
             (app.admin_addr(), tokio::spawn(app.run_until_stopped(stop)))
         }
         "firstweek-worker" | "firstweek-workers" => {

@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::delivery::UnknownDelivery;
 use crate::decision::{self, Pair, Rules, Skip};
+use crate::delivery::UnknownDelivery;
 use crate::playbook::Recipient;
 
 /// How long a link lives past the default week, and at least past its

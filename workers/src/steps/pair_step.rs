@@ -2,6 +2,7 @@
 //! ([`firstweek::decision::plan::plan_step`]) closes the row, or sends the
 //! step's email, opening the pair's escalation first when the step is one.
 
+use super::StepError;
 use chrono::Utc;
 
 use firstweek::decision::plan::{Closing, Sending, StepPlan, plan_step};
@@ -22,7 +23,7 @@ impl Steps {
         row: &TimelineRow,
         pair: Option<PairRecord>,
         ledger: &[Interaction],
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StepError> {
         let view = pair.as_ref().map(|p| p.with_ledger(ledger));
         let rules = self.cfg.rules.pinned(view.and_then(|p| p.playbook));
         let plan = plan_step(&rules, &row.step_id, row.recipient, row.due_at, view);
