@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use firstweek_broker as broker;
 
 use crate::sink::Sink;
-use crate::{Plan, broker_raw, env, interaction, record_rss, seed_due, seed_pairs, spawn};
+use crate::{
+    Numbering, Plan, broker_raw, env, interaction, record_rss, seed_due, seed_pairs, spawn,
+};
 
 /// The worker's prefetch for each queue: twice its concurrency
 /// (`FIRSTWEEK_INTAKE_CONCURRENCY` 128, `FIRSTWEEK_MAIL_CONCURRENCY` 64 by default).
@@ -93,7 +95,7 @@ pub(crate) async fn steps(plan: &Plan, sink: &Sink, results: &mut Value) -> anyh
         // The real backlog: the scheduler publishes the due rows, nobody consumes.
         seed_pairs(&env.pool, "blg", n as i64 / 2 + 1, Utc::now()).await?;
         let scheduler = spawn(&mut env, "firstweek-scheduler", sink, &[]).await?;
-        seed_due(&env.pool, "blg", n as i64, Utc::now(), chrono::Duration::zero()).await?;
+        seed_due(&env.pool, "blg", Numbering::Plain, n as i64, Utc::now(), chrono::Duration::zero()).await?;
         let probe = conn.create_channel().await?;
         let waiting = Instant::now();
         while (broker_raw::depth(&probe, broker::STEPS_QUEUE).await?.0 as usize) < n {

@@ -22,7 +22,7 @@ use firstweek_tests::Broker;
 use firstweek_tests::cluster::Cluster;
 
 use crate::sink::Sink;
-use crate::{Plan, baseline, ingest, lateness, machine, scheduler, table};
+use crate::{Plan, baseline, ingest, lateness, machine, record_phase, scheduler, table};
 
 /// Where the phases' vhosts go: the cluster once [`run`] started it.
 static BROKER: OnceLock<Broker> = OnceLock::new();
@@ -116,12 +116,7 @@ pub async fn run(plan: &Plan, json: &str, only: Option<&[String]>) -> anyhow::Re
             "scheduler" => scheduler(plan, &sink, &mut results).await,
             _ => lateness(plan, &sink, &mut results).await,
         };
-        if let Err(e) = done {
-            println!("  FAILED: {e:#}");
-            results["errors"][name] = json!(format!("{e:#}"));
-            failed.push(name);
-        }
-        results["phase_seconds"][name] = json!((t.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+        record_phase(&mut results, &mut failed, name, t, done);
     }
     let (text, rows) = table(&results);
     results["table"] = rows;

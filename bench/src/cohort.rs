@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use firstweek_broker as broker;
-use firstweek_tests::cohort::cohort as scripts;
+use firstweek_tests::cohort::{cohort as scripts, interactions};
 use firstweek_tests::{Env, Options, Pair};
 
 use crate::sink::Sink;
@@ -61,13 +61,13 @@ fn happenings(
                 body: started.clone(),
             });
         }
-        for (n, (kind, actor, d, minutes)) in s.beats.iter().enumerate() {
-            let body = p.interaction(n as u32 + 1, kind, actor, at(*d), *minutes);
+        let bodies = interactions(&p, &s.beats, at);
+        for (b, body) in s.beats.iter().zip(bodies) {
             // Interactions "before the pair" arrive just before its start.
             let when = if s.before_start {
                 started_at - chrono::Duration::milliseconds(100)
             } else {
-                started_at + at(*d)
+                started_at + at(b.day)
             };
             for _ in 0..copies {
                 all.push(Happening {

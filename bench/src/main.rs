@@ -258,26 +258,39 @@ async fn seed_pairs(
     Ok(())
 }
 
-/// Inserts `n` welcome rows (mentor and mentee of pairs `{prefix}{i/2}`), row
-/// `i` due at `first + i * spacing`.
+/// How seeded pairs are numbered in their ids after the prefix.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Numbering {
+    /// `{prefix}{n}`, as `seed_pairs` numbers them.
+    Plain,
+    /// `{prefix}{n}` zero-padded to 7 digits, as the scale phase's pairs are.
+    Padded,
+}
+
+/// Inserts `n` welcome rows (mentor and mentee of pairs `{prefix}{i/2}`,
+/// numbered as `numbering` says), row `i` due at `first + i * spacing`.
 async fn seed_due(
     pool: &PgPool,
     prefix: &str,
+    numbering: Numbering,
     n: i64,
     first: chrono::DateTime<Utc>,
     spacing: chrono::Duration,
 ) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, next_at)
-         SELECT $1 || (i / 2), 'welcome', CASE WHEN i % 2 = 0 THEN 'mentor' ELSE 'mentee' END, d, d, d
+         SELECT $1 || CASE WHEN $5 THEN lpad((i / 2)::text, 7, '0') ELSE (i / 2)::text END,
+                'welcome', CASE WHEN i % 2 = 0 THEN 'mentor' ELSE 'mentee' END, d, d, d
          FROM generate_series(0, $2 - 1) AS i, LATERAL (SELECT $3 + i * $4 AS d) AS t",
     )
     .bind(prefix)
     .bind(n)
     .bind(first)
     .bind(spacing)
+    .bind(matches!(numbering, Numbering::Padded))
     .execute(pool)
-    .await?;
+    .await
+    .context("seeding welcome rows")?;
     Ok(())
 }
 
@@ -468,7 +481,7 @@ async fn scheduler(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Res
         seed_pairs(&env.pool, "sch", n / 2 + 1, Utc::now()).await?;
         // All due at once, a little ahead so the scheduler is up; no worker consumes.
         let due = Utc::now() + chrono::Duration::seconds(3);
-        seed_due(&env.pool, "sch", n, due, chrono::Duration::zero()).await?;
+        seed_due(&env.pool, "sch", Numbering::Plain, n, due, chrono::Duration::zero()).await?;
         sqlx::query("ANALYZE timeline").execute(&env.pool).await?;
         let limit = Duration::from_secs(60 + n as u64 / 200);
         let start = Instant::now();
@@ -526,7 +539,7 @@ async fn mail(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Result<(
         wait_consumers(&env, broker::STEPS_QUEUE, Duration::from_secs(60)).await?;
         sink.reset().await;
         let due = Utc::now() + chrono::Duration::seconds(2);
-        seed_due(&env.pool, "mail", n, due, chrono::Duration::zero()).await?;
+        seed_due(&env.pool, "mail", Numbering::Plain, n, due, chrono::Duration::zero()).await?;
         sqlx::query("ANALYZE timeline").execute(&env.pool).await?;
         let limit = Duration::from_secs(60 + n as u64 / 50);
         let start = Instant::now();
@@ -598,6 +611,23 @@ async fn breakdown(pool: &PgPool) -> anyhow::Result<Value> {
     }))
 }
 
+/// Records how phase `name`, begun at `began`, ended: its time, and its
+/// error (printed, and kept in `failed`) if it failed.
+fn record_phase(
+    results: &mut Value,
+    failed: &mut Vec<&'static str>,
+    name: &'static str,
+    began: Instant,
+    done: anyhow::Result<()>,
+) {
+    if let Err(e) = done {
+        println!("  FAILED: {e:#}");
+        results["errors"][name] = json!(format!("{e:#}"));
+        failed.push(name);
+    }
+    results["phase_seconds"][name] = json!((began.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+}
+
 /// Scrapes the scheduler's heartbeat histogram: (sum seconds, count).
 async fn heartbeat_metric(port: u16) -> anyhow::Result<(f64, f64)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -628,6 +658,51 @@ async fn heartbeat_metric(port: u16) -> anyhow::Result<(f64, f64)> {
     ))
 }
 
+/// The idle heartbeat over a window: mean tick from the scheduler's
+/// `/metrics`, its CPU, and the claim query timed inside PostgreSQL.
+struct IdleTicks {
+    tick_ms: f64,
+    ticks: f64,
+    cpu_ms_per_s: f64,
+    exec_ms: f64,
+    plan_text: Vec<String>,
+}
+
+impl IdleTicks {
+    async fn measure(
+        pool: &PgPool,
+        admin_port: u16,
+        scheduler: u32,
+        window: Duration,
+    ) -> anyhow::Result<IdleTicks> {
+        let (s0, c0) = heartbeat_metric(admin_port).await?;
+        let cpu0 = cpu_seconds(scheduler).unwrap_or(0.0);
+        tokio::time::sleep(window).await;
+        let (s1, c1) = heartbeat_metric(admin_port).await?;
+        let cpu1 = cpu_seconds(scheduler).unwrap_or(0.0);
+        let ticks = (c1 - c0).max(1.0);
+        let plan_text: Vec<String> = sqlx::query_scalar(
+            "EXPLAIN (ANALYZE, TIMING ON) SELECT id FROM timeline WHERE next_at <= now() ORDER BY next_at LIMIT 1000 FOR UPDATE SKIP LOCKED",
+        )
+        .fetch_all(pool)
+        .await?;
+        let exec_ms = plan_text
+            .iter()
+            .find_map(|l| {
+                l.strip_prefix("Execution Time: ")
+                    .and_then(|v| v.trim_end_matches(" ms").parse::<f64>().ok())
+            })
+            .unwrap_or(f64::NAN);
+        Ok(IdleTicks {
+            tick_ms: (s1 - s0) / ticks * 1000.0,
+            ticks,
+            cpu_ms_per_s: (cpu1 - cpu0) * 1000.0 / window.as_secs_f64(),
+            exec_ms,
+            plan_text,
+        })
+    }
+}
+
 async fn idle(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Result<()> {
     let mut env = env(&[]).await?;
     let result = async {
@@ -646,27 +721,10 @@ async fn idle(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Result<(
             let pool = env.pool.clone();
             let window = plan.idle_window;
             async move {
-                let (s0, c0) = heartbeat_metric(admin_port).await?;
-                let cpu0 = cpu_seconds(scheduler).unwrap_or(0.0);
-                tokio::time::sleep(window).await;
-                let (s1, c1) = heartbeat_metric(admin_port).await?;
-                let cpu1 = cpu_seconds(scheduler).unwrap_or(0.0);
-                let ticks = (c1 - c0).max(1.0);
-                let tick_ms = (s1 - s0) / ticks * 1000.0;
-                let cpu_ms_per_s = (cpu1 - cpu0) * 1000.0 / window.as_secs_f64();
-                // The same lookup, timed inside PostgreSQL.
-                let plan_text: Vec<String> = sqlx::query_scalar(
-                    "EXPLAIN (ANALYZE, TIMING ON) SELECT id FROM timeline WHERE next_at <= now() ORDER BY next_at LIMIT 1000 FOR UPDATE SKIP LOCKED",
-                )
-                .fetch_all(&pool)
-                .await?;
-                let exec_ms = plan_text
-                    .iter()
-                    .find_map(|l| l.strip_prefix("Execution Time: ").and_then(|v| v.trim_end_matches(" ms").parse::<f64>().ok()))
-                    .unwrap_or(f64::NAN);
+                let t = IdleTicks::measure(&pool, admin_port, scheduler, window).await?;
                 let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM timeline").fetch_one(&pool).await?;
-                println!("  idle heartbeat ({label}, {rows} future steps): {tick_ms:.3} ms per tick over {ticks:.0} ticks, scheduler CPU {cpu_ms_per_s:.2} ms/s, claim query {exec_ms:.3} ms in PostgreSQL");
-                Ok::<_, anyhow::Error>(json!({"rows": rows, "tick_ms": tick_ms, "ticks": ticks, "scheduler_cpu_ms_per_s": cpu_ms_per_s, "claim_exec_ms": exec_ms, "plan": plan_text}))
+                println!("  idle heartbeat ({label}, {rows} future steps): {:.3} ms per tick over {:.0} ticks, scheduler CPU {:.2} ms/s, claim query {:.3} ms in PostgreSQL", t.tick_ms, t.ticks, t.cpu_ms_per_s, t.exec_ms);
+                Ok::<_, anyhow::Error>(json!({"rows": rows, "tick_ms": t.tick_ms, "ticks": t.ticks, "scheduler_cpu_ms_per_s": t.cpu_ms_per_s, "claim_exec_ms": t.exec_ms, "plan": t.plan_text}))
             }
         };
         let empty = measure("empty").await?;
@@ -705,7 +763,7 @@ async fn lateness(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Resu
         sink.reset().await;
         let first = Utc::now() + chrono::Duration::seconds(2);
         let spacing = chrono::Duration::microseconds(1_000_000 / plan.lateness_rate as i64);
-        seed_due(&env.pool, "late", n, first, spacing).await?;
+        seed_due(&env.pool, "late", Numbering::Plain, n, first, spacing).await?;
         sqlx::query("ANALYZE timeline").execute(&env.pool).await?;
         let limit = Duration::from_secs(plan.lateness_secs as u64 + 60);
         let start = Instant::now();
@@ -945,12 +1003,8 @@ async fn main() -> anyhow::Result<()> {
         }
         println!("{name}:");
         let t = Instant::now();
-        if let Err(e) = phase(&plan, &sink, &mut results).await {
-            println!("  FAILED: {e:#}");
-            results["errors"][name] = json!(format!("{e:#}"));
-            failed.push(name);
-        }
-        results["phase_seconds"][name] = json!((t.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+        let done = phase(&plan, &sink, &mut results).await;
+        record_phase(&mut results, &mut failed, name, t, done);
     }
     let (text, rows) = table(&results);
     results["table"] = rows;

@@ -39,7 +39,10 @@ use sqlx::PgPool;
 use firstweek_broker as broker;
 
 use crate::sink::Sink;
-use crate::{Plan, cpu_seconds, heartbeat_metric, percentile, record_rss, spawn, wait_consumers};
+use crate::{
+    IdleTicks, Numbering, Plan, heartbeat_metric, percentile, record_rss, seed_due, spawn,
+    wait_consumers,
+};
 
 /// Sizes of the phase (derived from `--smoke`).
 struct Sizes {
@@ -207,30 +210,6 @@ async fn seed_recent(
     Ok(())
 }
 
-/// `n` welcome rows of pairs `{prefix}{i/2 padded}`, mentor and mentee, row
-/// `i` due at `first + i * spacing`.
-async fn seed_welcomes(
-    pool: &PgPool,
-    prefix: &str,
-    n: i64,
-    first: DateTime<Utc>,
-    spacing: chrono::Duration,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, next_at)
-         SELECT $1 || lpad((i / 2)::text, 7, '0'), 'welcome', CASE WHEN i % 2 = 0 THEN 'mentor' ELSE 'mentee' END, d, d, d
-         FROM generate_series(0, $2 - 1) AS i, LATERAL (SELECT $3 + i * $4 AS d) AS t",
-    )
-    .bind(prefix)
-    .bind(n)
-    .bind(first)
-    .bind(spacing)
-    .execute(pool)
-    .await
-    .context("seeding welcome rows")?;
-    Ok(())
-}
-
 async fn seed(pool: &PgPool, s: &Sizes, now: DateTime<Utc>) -> anyhow::Result<Value> {
     let start = Instant::now();
     let chunks = |total: i64| {
@@ -356,8 +335,7 @@ fn rss_summary(samples: &[Sample], of: fn(&Sample) -> Option<f64>) -> Value {
     })
 }
 
-/// The idle heartbeat as the `idle` phase measures it: mean tick from the
-/// scheduler's `/metrics` over `window`, its CPU, and the claim in PostgreSQL.
+/// The idle heartbeat as the `idle` phase measures it (see [`IdleTicks`]).
 async fn idle_heartbeat(
     pool: &PgPool,
     admin_port: u16,
@@ -365,31 +343,13 @@ async fn idle_heartbeat(
     window: Duration,
     label: &str,
 ) -> anyhow::Result<Value> {
-    let (s0, c0) = heartbeat_metric(admin_port).await?;
-    let cpu0 = cpu_seconds(scheduler).unwrap_or(0.0);
-    tokio::time::sleep(window).await;
-    let (s1, c1) = heartbeat_metric(admin_port).await?;
-    let cpu1 = cpu_seconds(scheduler).unwrap_or(0.0);
-    let ticks = (c1 - c0).max(1.0);
-    let tick_ms = (s1 - s0) / ticks * 1000.0;
-    let cpu_ms_per_s = (cpu1 - cpu0) * 1000.0 / window.as_secs_f64();
-    let plan_text: Vec<String> = sqlx::query_scalar(
-        "EXPLAIN (ANALYZE, TIMING ON) SELECT id FROM timeline WHERE next_at <= now() ORDER BY next_at LIMIT 1000 FOR UPDATE SKIP LOCKED",
-    )
-    .fetch_all(pool)
-    .await?;
-    let exec_ms = plan_text
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("Execution Time: ")
-                .and_then(|v| v.trim_end_matches(" ms").parse::<f64>().ok())
-        })
-        .unwrap_or(f64::NAN);
+    let t = IdleTicks::measure(pool, admin_port, scheduler, window).await?;
     println!(
-        "  scale: idle heartbeat ({label}): {tick_ms:.3} ms per tick over {ticks:.0} ticks, scheduler CPU {cpu_ms_per_s:.2} ms/s, claim query {exec_ms:.3} ms in PostgreSQL"
+        "  scale: idle heartbeat ({label}): {:.3} ms per tick over {:.0} ticks, scheduler CPU {:.2} ms/s, claim query {:.3} ms in PostgreSQL",
+        t.tick_ms, t.ticks, t.cpu_ms_per_s, t.exec_ms
     );
     Ok(
-        json!({"tick_ms": tick_ms, "ticks": ticks, "scheduler_cpu_ms_per_s": cpu_ms_per_s, "claim_exec_ms": exec_ms}),
+        json!({"tick_ms": t.tick_ms, "ticks": t.ticks, "scheduler_cpu_ms_per_s": t.cpu_ms_per_s, "claim_exec_ms": t.exec_ms}),
     )
 }
 
@@ -454,7 +414,7 @@ pub(crate) async fn scale(plan: &Plan, sink: &Sink, results: &mut Value) -> anyh
             stage.store(1, Ordering::Relaxed);
             sink.reset().await;
             let burst_rows = 2 * s.burst;
-            seed_welcomes(&env.pool, "sb", burst_rows, Utc::now() + chrono::Duration::seconds(2), chrono::Duration::zero()).await?;
+            seed_due(&env.pool, "sb", Numbering::Padded, burst_rows, Utc::now() + chrono::Duration::seconds(2), chrono::Duration::zero()).await?;
             let limit = Duration::from_secs(60 + burst_rows as u64 / 200);
             wait_sink(sink, burst_rows as u64, limit, "welcome burst", &env.log_dir).await?;
             let accepted = sink.accepted.lock().await.clone();
@@ -482,7 +442,7 @@ pub(crate) async fn scale(plan: &Plan, sink: &Sink, results: &mut Value) -> anyh
             let n = s.paced_rows();
             let first = Utc::now() + chrono::Duration::seconds(2);
             let spacing = chrono::Duration::microseconds(1_000_000 / s.paced_rate);
-            seed_welcomes(&env.pool, "sl", n, first, spacing).await?;
+            seed_due(&env.pool, "sl", Numbering::Padded, n, first, spacing).await?;
             let limit = Duration::from_secs(s.paced_secs as u64 + 60);
             wait_sink(sink, n as u64, limit, "lateness", &env.log_dir).await?;
             let accepted = sink.accepted.lock().await.clone();

@@ -139,8 +139,14 @@ impl firstweek_broker::Watch for Health {
     }
 }
 
-/// Installs the Prometheus recorder (once per process).
+/// Installs the Prometheus recorder once per process; later calls get the
+/// same recorder (services run side by side in one test process share it).
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    static INSTALLED: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
+    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(handle) = installed.as_ref() {
+        return Ok(handle.clone());
+    }
     let lateness_buckets = [
         0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
     ];
@@ -150,6 +156,7 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
             &lateness_buckets,
         )?
         .install_recorder()?;
+    *installed = Some(handle.clone());
     Ok(handle)
 }
 

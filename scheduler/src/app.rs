@@ -15,7 +15,7 @@ use firstweek_ops::{backoff::Backoff, database};
 use firstweek_settings::SchedulerSettings;
 use firstweek_store as store;
 
-use crate::cron::Schedule;
+use crate::cron::{Jobs, Schedule};
 use crate::publisher::Publisher;
 use crate::{backlog, digest, heartbeat, retention};
 
@@ -104,35 +104,26 @@ async fn publish(
     // Woken by the heartbeat's ticks, and by jobs that leave work (the digest).
     let wake = Arc::new(Notify::new());
     let mut ticks = heartbeat::ticks();
-    let mut jobs = JoinSet::new();
-    let jobs_stop = shutdown.child_token();
+    let mut jobs = Jobs::start().await.context("starting the cron scheduler")?;
     if let Some(schedule) = digest {
-        digest::spawn(
+        digest::add_job(
             &mut jobs,
-            schedule,
+            &schedule,
             pool.clone(),
             settings.rules.clone(),
             wake.clone(),
-            jobs_stop.clone(),
-        );
+        )
+        .await
+        .context("starting the daily digest")?;
     }
     if let Some(days) = settings.retention_days {
-        retention::spawn(
-            &mut jobs,
-            days,
-            pool.clone(),
-            settings.rules.clone(),
-            jobs_stop.clone(),
-        )
-        .context("starting the retention job")?;
+        retention::add_job(&mut jobs, days, pool.clone(), settings.rules.clone())
+            .await
+            .context("starting the retention job")?;
     }
-    backlog::spawn(
-        &mut jobs,
-        pool.clone(),
-        settings.amqp_url.clone(),
-        jobs_stop.clone(),
-    )
-    .context("starting the backlog gauges")?;
+    backlog::add_job(&mut jobs, pool.clone(), settings.amqp_url.clone())
+        .await
+        .context("starting the backlog gauges")?;
     let mut publisher = Publisher::new(
         pool.clone(),
         settings.amqp_url.clone(),
@@ -175,8 +166,7 @@ async fn publish(
     }
     publisher.drain().await;
     probe.close().await;
-    jobs_stop.cancel();
-    while jobs.join_next().await.is_some() {}
+    jobs.stop().await;
     Ok(())
 }
 

@@ -9,13 +9,11 @@ use std::sync::Arc;
 use lapin::Channel;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use firstweek_broker::{self as broker, BrokerAddresses, Link, Unwatched};
 use firstweek_store as store;
 
-use crate::cron::{self, Schedule};
+use crate::cron::{Jobs, Schedule};
 
 /// Every 10 s, seconds first, UTC.
 const EVERY: &str = "*/10 * * * * *";
@@ -27,12 +25,11 @@ struct Sampler {
     channel: Option<Channel>,
 }
 
-/// Runs the sampling job in `tasks` until `shutdown`.
-pub fn spawn(
-    tasks: &mut JoinSet<()>,
+/// Adds the sampling job to `jobs`.
+pub async fn add_job(
+    jobs: &mut Jobs,
     pool: PgPool,
     amqp_url: BrokerAddresses,
-    shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let link = Link::new(
         amqp_url,
@@ -45,13 +42,14 @@ pub fn spawn(
         channel: None,
     }));
     let schedule = Schedule::parse(EVERY)?;
-    cron::spawn(tasks, "backlog gauges", schedule, shutdown, move || {
+    jobs.add("backlog gauges", &schedule, move || {
         let (pool, sampler) = (pool.clone(), sampler.clone());
         async move {
             sample_database(&pool).await;
             sample_queues(&sampler).await;
         }
-    });
+    })
+    .await?;
     Ok(())
 }
 

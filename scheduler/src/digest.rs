@@ -10,30 +10,27 @@
 
 use sqlx::PgPool;
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use firstweek::Rules;
 use firstweek_store as store;
 
-use crate::cron::{self, Schedule};
+use crate::cron::{CronError, Jobs, Schedule};
 
 /// Checks the expression now, so a typo stops start-up with the variable's name.
 pub fn check_cron(expr: &str) -> anyhow::Result<Schedule> {
     Schedule::parse(expr).map_err(|e| anyhow::anyhow!("FIRSTWEEK_DIGEST_CRON: {e}"))
 }
 
-/// Runs the digest job at `schedule` in `tasks` until `shutdown`; `wake`
-/// nudges the publisher when it added a digest.
-pub fn spawn(
-    tasks: &mut JoinSet<()>,
-    schedule: Schedule,
+/// Adds the digest job, at `schedule`, to `jobs`; `wake` nudges the
+/// publisher when it added a digest.
+pub async fn add_job(
+    jobs: &mut Jobs,
+    schedule: &Schedule,
     pool: PgPool,
     rules: Rules,
     wake: std::sync::Arc<Notify>,
-    shutdown: CancellationToken,
-) {
-    cron::spawn(tasks, "digest", schedule, shutdown, move || {
+) -> Result<(), CronError> {
+    jobs.add("digest", schedule, move || {
         let (pool, rules, wake) = (pool.clone(), rules.clone(), wake.clone());
         async move {
             let now = chrono::Utc::now();
@@ -47,5 +44,6 @@ pub fn spawn(
                 Err(e) => tracing::warn!(error = %e, "could not schedule the due digests"),
             }
         }
-    });
+    })
+    .await
 }

@@ -2,8 +2,10 @@
 //! only wake; all state lives in PostgreSQL, so a missed or doubled tick (or
 //! a second scheduler replica) changes nothing.
 //!
-//! The one-second beat is a plain interval; the wall-clock schedules (the
-//! digest, retention, the backlog gauges) are [`crate::cron`]'s.
+//! The one-second beat is a plain interval, not a cron job: the wall-clock
+//! schedules (the digest, retention, the backlog gauges) are
+//! [`crate::cron`]'s, and a one-second job there would cost the crate's
+//! dispatch every second.
 
 use std::time::Duration;
 

@@ -11,14 +11,12 @@
 //! every scheduler replica may run it at once.
 
 use sqlx::PgPool;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use firstweek::Rules;
 use firstweek::erasure;
 use firstweek_store as store;
 
-use crate::cron::{self, Schedule};
+use crate::cron::{Jobs, Schedule};
 
 /// How often the job looks: every ten seconds (a compressed clock, as in the
 /// demo and the tests, makes days seconds; an idle look is one indexed query).
@@ -27,17 +25,10 @@ const TICK: &str = "*/10 * * * * *";
 /// Pairs per transaction.
 const BATCH: i64 = 200;
 
-/// Runs the retention job in `tasks` until `shutdown`, keeping people
-/// `days` program days.
-pub fn spawn(
-    tasks: &mut JoinSet<()>,
-    days: u32,
-    pool: PgPool,
-    rules: Rules,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+/// Adds the retention job to `jobs`, keeping people `days` program days.
+pub async fn add_job(jobs: &mut Jobs, days: u32, pool: PgPool, rules: Rules) -> anyhow::Result<()> {
     let schedule = Schedule::parse(TICK)?;
-    cron::spawn(tasks, "retention", schedule, shutdown, move || {
+    jobs.add("retention", &schedule, move || {
         let (pool, rules) = (pool.clone(), rules.clone());
         async move {
             let bounds = erasure::retention(&rules, chrono::Utc::now(), days);
@@ -58,6 +49,7 @@ pub fn spawn(
                 }
             }
         }
-    });
+    })
+    .await?;
     Ok(())
 }

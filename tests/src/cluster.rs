@@ -291,49 +291,38 @@ impl Cluster {
 
     /// The node leading `queue` in `vhost` (`fwcN@localhost`).
     pub async fn leader(&self, vhost: &str, queue: &str) -> anyhow::Result<String> {
-        let out = self
-            .ctl(&[
-                "list_queues",
-                "-p",
-                vhost,
-                "--no-table-headers",
-                "name",
-                "leader",
-            ])
-            .await?;
-        out.lines()
-            .filter_map(|l| l.split_once('\t'))
-            .find(|(name, _)| name.trim() == queue)
-            .map(|(_, leader)| leader.trim().to_string())
-            .with_context(|| format!("no leader of {queue} in {out:?}"))
+        self.queue_info(vhost, queue, "leader").await
     }
 
     /// The members (replicas) of `queue` in `vhost`.
     pub async fn members(&self, vhost: &str, queue: &str) -> anyhow::Result<Vec<String>> {
-        let out = self
-            .ctl(&[
-                "list_queues",
-                "-p",
-                vhost,
-                "--no-table-headers",
-                "name",
-                "members",
-            ])
-            .await?;
-        let line = out
-            .lines()
-            .filter_map(|l| l.split_once('\t'))
-            .find(|(name, _)| name.trim() == queue)
-            .map(|(_, m)| m.to_string())
-            .with_context(|| format!("no members of {queue} in {out:?}"))?;
+        let line = self.queue_info(vhost, queue, "members").await?;
         Ok(line
-            .trim()
             .trim_start_matches('[')
             .trim_end_matches(']')
             .split(',')
             .map(|m| m.trim().to_string())
             .filter(|m| !m.is_empty())
             .collect())
+    }
+
+    /// One column (`list_queues` info item) of `queue` in `vhost`, trimmed.
+    async fn queue_info(&self, vhost: &str, queue: &str, item: &str) -> anyhow::Result<String> {
+        let out = self
+            .ctl(&[
+                "list_queues",
+                "-p",
+                vhost,
+                "--no-table-headers",
+                "name",
+                item,
+            ])
+            .await?;
+        out.lines()
+            .filter_map(|l| l.split_once('\t'))
+            .find(|(name, _)| name.trim() == queue)
+            .map(|(_, value)| value.trim().to_string())
+            .with_context(|| format!("no {item} of {queue} in {out:?}"))
     }
 
     /// Waits until `queue` is led by a running node other than `not`.

@@ -2,13 +2,14 @@
 //! `firstweek-web` tests share (`tests/web.rs` over HTTP, `tests/browser.rs`
 //! in a real browser).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::{Env, Options, Pair, port};
+use crate::cohort::talk_and_plan;
+use crate::{Env, Options, Pair, link_in, port};
 
 /// One coordinator with an at-risk pair and an on-track one, a pair of
 /// another coordinator's, the scheduler, a worker and `firstweek-web`
@@ -79,16 +80,8 @@ impl CoordinatorPages {
         .await?;
         env.publish_json("mentorship.started", &elsewhere.started("elsewhere-start"))
             .await?;
-        for (n, kind, actor) in [
-            (1, "message", "mentor"),
-            (2, "message", "mentee"),
-            (3, "plan_shared", "mentee"),
-        ] {
-            env.publish_json(
-                "interaction.recorded",
-                &engaged.interaction(n, kind, actor, env.days(0.01), None),
-            )
-            .await?;
+        for body in talk_and_plan(&engaged, env.days(0.01)) {
+            env.publish_json("interaction.recorded", &body).await?;
         }
         // The digest must see the engaged pair's interactions, or it would be at risk too.
         env.wait_count(
@@ -104,32 +97,13 @@ impl CoordinatorPages {
         env.spawn_without("firstweek-web", &["AMQP_URL", "SMTP_URL"], &extra)
             .await?;
 
-        let start = Instant::now();
-        let digest = loop {
-            if let Some(m) = env
-                .mails()
-                .into_iter()
-                .find(|m| m.step.starts_with("digest-") && m.rcpt == coordinator)
-            {
-                break m;
-            }
-            anyhow::ensure!(
-                start.elapsed() < Duration::from_secs(40),
-                "no digest; logs in {}",
-                env.log_dir.display()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        let prefix = format!("http://127.0.0.1:{web_port}/c/");
-        let token = digest
-            .text
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(&prefix))
-            .map(|t| {
-                t.trim_end_matches(|c: char| !c.is_ascii_hexdigit())
-                    .to_string()
+        let digest = env
+            .wait_mail_where("digest", Duration::from_secs(40), |m| {
+                m.step.starts_with("digest-") && m.rcpt == coordinator
             })
-            .context("the digest carries no page link")?;
+            .await?;
+        let prefix = format!("http://127.0.0.1:{web_port}/c/");
+        let token = link_in(&digest.text, &prefix).context("the digest carries no page link")?;
         Ok(CoordinatorPages {
             env,
             web_port,
@@ -153,21 +127,12 @@ impl CoordinatorPages {
 
     /// Waits until `pair` was sent its `step` (so its timeline shows it sent).
     pub async fn wait_sent(&self, pair: &Pair, step: &str) -> anyhow::Result<()> {
-        let start = Instant::now();
-        while !self
-            .env
-            .mails()
-            .iter()
-            .any(|m| m.mentorship == pair.id && m.step == step)
-        {
-            anyhow::ensure!(
-                start.elapsed() < Duration::from_secs(40),
-                "{} was not sent {step}; logs in {}",
-                pair.id,
-                self.env.log_dir.display()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let what = format!("{step} to {}", pair.id);
+        self.env
+            .wait_mail_where(&what, Duration::from_secs(40), |m| {
+                m.mentorship == pair.id && m.step == step
+            })
+            .await?;
         Ok(())
     }
 }

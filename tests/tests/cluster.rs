@@ -11,7 +11,7 @@
 //! The cluster's nodes are stopped and their files removed when the test
 //! ends, passed or failed; the system broker on 5672 is never touched.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -22,82 +22,9 @@ use serde_json::Value;
 
 use firstweek_broker::{self as broker, BrokerAddresses};
 use firstweek_tests::cluster::Cluster;
-use firstweek_tests::{Env, Options, Pair, bin_dir, http_get, once_key, port};
-
-/// (kind, actor, program day, minutes)
-type Beat = (&'static str, &'static str, f64, Option<u32>);
-
-/// Behaviours of the cohort and the emails each calls for (as in the fault suite).
-fn archetypes() -> Vec<(&'static str, Vec<Beat>, Vec<&'static str>)> {
-    vec![
-        (
-            "engaged",
-            vec![
-                ("message", "mentor", 0.1, None),
-                ("message", "mentee", 0.2, None),
-                ("goal_set", "mentee", 1.0, None),
-            ],
-            vec![
-                "welcome->mentor",
-                "welcome->mentee",
-                "wrap_up->mentor",
-                "wrap_up->mentee",
-            ],
-        ),
-        (
-            "silent",
-            vec![],
-            vec![
-                "welcome->mentor",
-                "welcome->mentee",
-                "check_in->mentor",
-                "check_in->mentee",
-                "plan_reminder->mentor",
-                "plan_reminder->mentee",
-                "escalation->coordinator",
-                "escalation_reminder->coordinator",
-                "wrap_up->mentor",
-                "wrap_up->mentee",
-            ],
-        ),
-        (
-            "one-sided",
-            vec![
-                ("message", "mentor", 0.5, None),
-                ("message", "mentor", 1.0, None),
-                ("message", "mentor", 3.0, None),
-                ("plan_shared", "mentor", 3.5, None),
-            ],
-            vec![
-                "welcome->mentor",
-                "welcome->mentee",
-                "check_in->mentor",
-                "check_in->mentee",
-                "escalation->coordinator",
-                "escalation_reminder->coordinator",
-                "wrap_up->mentor",
-                "wrap_up->mentee",
-            ],
-        ),
-        (
-            "intense",
-            vec![
-                ("message", "mentor", 0.2, None),
-                ("message", "mentee", 0.3, None),
-                ("session", "mentor", 1.0, Some(180)),
-                ("goal_set", "mentee", 1.2, None),
-            ],
-            vec![
-                "welcome->mentor",
-                "welcome->mentee",
-                "pacing_tip->mentor",
-                "pacing_tip->mentee",
-                "wrap_up->mentor",
-                "wrap_up->mentee",
-            ],
-        ),
-    ]
-}
+use firstweek_tests::cohort::{Archetype, archetype};
+use firstweek_tests::expect::{Expected, Tally};
+use firstweek_tests::{Env, Options, Pair, bin_dir, http_get, port};
 
 /// A program's publisher given the cluster's addresses: on a failed or
 /// unconfirmed publish it reconnects (the next node first) and publishes
@@ -168,33 +95,32 @@ impl Feeder {
     }
 }
 
-/// Publishes a pair every `every` until `stop`; returns (pair, expected emails) and the event count.
+/// The fault suite's archetypes but one (talking without a plan).
+fn kinds() -> Vec<Archetype> {
+    ["engaged", "silent", "one-sided", "intense"]
+        .map(archetype)
+        .to_vec()
+}
+
+/// Publishes a pair every `every` until `stop`; returns the pairs and the event count.
 async fn feed(
     env: &Env,
     feeder: &mut Feeder,
     every: Duration,
     stop: &AtomicBool,
-) -> anyhow::Result<(Vec<(Pair, Vec<String>)>, usize)> {
-    let kinds = archetypes();
+) -> anyhow::Result<(Vec<Expected>, usize)> {
+    let kinds = kinds();
     let (mut pairs, mut events) = (Vec::new(), 0);
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
         let next = Instant::now() + every;
-        let (name, beats, expected) = &kinds[i % kinds.len()];
-        let pair = Pair::new(&format!("{}-{i}-{name}", env.name), Utc::now());
-        feeder
-            .publish(
-                "mentorship.started",
-                &pair.started(&format!("{}-start", pair.id)),
-            )
-            .await?;
-        events += 1;
-        for (k, (kind, actor, day, minutes)) in beats.iter().enumerate() {
-            let body = pair.interaction(k as u32 + 1, kind, actor, env.days(*day), *minutes);
-            feeder.publish("interaction.recorded", &body).await?;
+        let kind = &kinds[i % kinds.len()];
+        let pair = Pair::new(&format!("{}-{i}-{}", env.name, kind.name), Utc::now());
+        for (key, body) in kind.events(&pair, |d| env.days(d)) {
+            feeder.publish(key, &body).await?;
             events += 1;
         }
-        pairs.push((pair, expected.iter().map(|s| s.to_string()).collect()));
+        pairs.push(Expected::new(pair, &kind.expected));
         i += 1;
         tokio::time::sleep_until(next.into()).await;
     }
@@ -345,19 +271,7 @@ async fn a_cluster_loses_its_queue_leaders_mid_week_and_no_email_is_lost_or_sent
         .map(|(what, d)| format!("{what} {:.0} s", d.as_secs_f64()))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut options = Options {
-        start_services: false,
-        broker: cluster.broker(),
-        ..Options::default()
-    };
-    for (k, v) in [
-        ("FIRSTWEEK_SMTP_TIMEOUT_SECS", "2"),
-        ("FIRSTWEEK_CLAIM_LEASE_SECS", "6"),
-        ("FIRSTWEEK_REDELIVER_AFTER_SECS", "10"),
-    ] {
-        options.env.push((k.into(), v.into()));
-    }
-    let mut env = Env::start(options).await?;
+    let mut env = Env::start(Options::for_faults(cluster.broker())).await?;
     anyhow::ensure!(
         env.amqp_url.split(',').count() == 3,
         "the services get the three addresses"
@@ -441,11 +355,12 @@ async fn a_cluster_loses_its_queue_leaders_mid_week_and_no_email_is_lost_or_sent
     let stops = vec![first?, second?];
     let fed_for = week_began.elapsed();
 
-    let ids: Vec<&str> = pairs.iter().map(|(p, _)| p.id.as_str()).collect();
+    let ids: Vec<&str> = pairs.iter().map(|e| e.pair.id.as_str()).collect();
     env.wait_settled(&ids, Duration::from_secs(180)).await?;
     // Anything still in flight has had its chance; nothing may come twice later.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let report = check(&env, &pairs).await?;
+    let mails = env.mails();
+    let report = Tally::of(&mails, &pairs).check(&pairs, &HashSet::new());
 
     // How long each side paused after each stop.
     let published: Vec<f64> = sqlx::query_scalar(
@@ -459,7 +374,7 @@ async fn a_cluster_loses_its_queue_leaders_mid_week_and_no_email_is_lost_or_sent
     )
     .fetch_all(&env.pool)
     .await?;
-    let mut sent: Vec<f64> = env.mails().iter().map(|m| m.received_at).collect();
+    let mut sent: Vec<f64> = mails.iter().map(|m| m.received_at).collect();
     sent.sort_by(f64::total_cmp);
     let mut text = format!(
         "cluster fault suite: 3 RabbitMQ nodes (started and clustered in {:.0} s: {}), 2 schedulers + 2 workers given all three addresses\n\
@@ -523,62 +438,6 @@ async fn a_cluster_loses_its_queue_leaders_mid_week_and_no_email_is_lost_or_sent
     env.stop().await;
     drop(cluster);
     Ok(())
-}
-
-struct Report {
-    expected: usize,
-    received: usize,
-    lost: usize,
-    duplicated: usize,
-    unexpected: usize,
-    problems: Vec<String>,
-}
-
-async fn check(env: &Env, pairs: &[(Pair, Vec<String>)]) -> anyhow::Result<Report> {
-    let mails = env.mails();
-    let roles: HashMap<String, String> = pairs.iter().flat_map(|(p, _)| p.roles()).collect();
-    let mut got: HashMap<(String, String), usize> = HashMap::new();
-    for m in &mails {
-        let role = roles.get(&m.rcpt).cloned().unwrap_or_default();
-        *got.entry((
-            m.mentorship.clone(),
-            format!("{}->{role}", once_key(&m.step)),
-        ))
-        .or_default() += 1;
-    }
-    let (mut expected, mut lost, mut duplicated) = (0, 0, 0);
-    let mut problems = Vec::new();
-    let mut wanted = HashSet::new();
-    for (pair, want) in pairs {
-        for key in want {
-            expected += 1;
-            let k = (pair.id.clone(), key.clone());
-            match got.get(&k).copied().unwrap_or(0) {
-                0 => {
-                    lost += 1;
-                    problems.push(format!("lost: {} {key}", pair.id));
-                }
-                1 => {}
-                n => {
-                    duplicated += n - 1;
-                    problems.push(format!("duplicated x{n}: {} {key}", pair.id));
-                }
-            }
-            wanted.insert(k);
-        }
-    }
-    let unexpected: Vec<&(String, String)> = got.keys().filter(|k| !wanted.contains(*k)).collect();
-    for k in &unexpected {
-        problems.push(format!("unexpected: {} {}", k.0, k.1));
-    }
-    Ok(Report {
-        expected,
-        received: mails.len(),
-        lost,
-        duplicated,
-        unexpected: unexpected.len(),
-        problems,
-    })
 }
 
 /// An installation from before replication was declared keeps its queues:

@@ -18,7 +18,7 @@ use firstweek::escalation::Sighting;
 use firstweek::rule::Condition;
 use firstweek::timeline::{SendWindow, TimeScale};
 use firstweek_settings::rules::load_playbook;
-use firstweek_tests::{Env, Mail, Options, Pair, digest_playbook};
+use firstweek_tests::{Env, Launch, Mail, Options, Pair, digest_playbook};
 use serde_json::Value;
 
 /// `pair`'s start, with its coordinator (`zone`: their `timezone`, if any).
@@ -44,6 +44,7 @@ fn digest_options(scale: f64, playbook: &std::path::Path) -> Options {
     let mut options = Options {
         scale,
         start_services: false,
+        launch: Launch::InProcess,
         ..Options::default()
     };
     options.env.extend([
@@ -70,7 +71,7 @@ async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow:
     let lonely_coordinator = format!("other.{}@example.org", env.name);
 
     // Everything is stored before the scheduler (and so the digest job) starts.
-    env.spawn("firstweek-worker", &[]).await?;
+    env.launch("firstweek-worker", &[]).await?;
     env.publish_json(
         "mentorship.started",
         &with_coordinator(&engaged, &coordinator),
@@ -112,7 +113,7 @@ async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow:
         Duration::from_secs(30),
     )
     .await?;
-    env.spawn("firstweek-scheduler", &[]).await?;
+    env.launch("firstweek-scheduler", &[]).await?;
 
     env.wait_count(
         "SELECT count(*) FROM timeline WHERE step_id LIKE 'digest-%' AND status NOT IN ('scheduled', 'published')",
@@ -218,7 +219,7 @@ async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() 
     let later = pair("later", 2.5);
     let calm = pair("calm", 0.0);
 
-    env.spawn("firstweek-worker", &[]).await?;
+    env.launch("firstweek-worker", &[]).await?;
     for (p, address, zone) in [
         (&escalated, &a, &zone_a),
         (&low, &a, &zone_a),
@@ -271,8 +272,8 @@ async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() 
     assert!(opening.opens);
 
     // Two scheduler replicas.
-    env.spawn("firstweek-scheduler", &[]).await?;
-    env.spawn("firstweek-scheduler", &[]).await?;
+    env.launch("firstweek-scheduler", &[]).await?;
+    env.launch("firstweek-scheduler", &[]).await?;
 
     let start = Instant::now();
     while digests(&env).iter().all(|m| m.rcpt != a) {
@@ -349,7 +350,7 @@ async fn with_digest_all_quiet_a_quiet_coordinator_hears_all_is_quiet() -> anyho
     let mut env = Env::start(digest_options(8_640.0, &playbook)).await?;
     let coordinator = format!("quiet.{}@example.org", env.name);
     let calm = Pair::new(&format!("{}-calm", env.name), Utc::now());
-    env.spawn("firstweek-worker", &[]).await?;
+    env.launch("firstweek-worker", &[]).await?;
     env.publish_json(
         "mentorship.started",
         &started_with(&calm, "Cy Coordinator", &coordinator, None),
@@ -361,7 +362,7 @@ async fn with_digest_all_quiet_a_quiet_coordinator_hears_all_is_quiet() -> anyho
         Duration::from_secs(30),
     )
     .await?;
-    env.spawn("firstweek-scheduler", &[]).await?;
+    env.launch("firstweek-scheduler", &[]).await?;
     env.wait_count(
         "SELECT count(*) FROM timeline WHERE subject = 'digest' AND status = 'sent'",
         1,

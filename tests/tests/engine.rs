@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
+use firstweek_tests::cohort::{archetype, archetypes, beat, interactions};
+use firstweek_tests::expect::Expected;
 use firstweek_tests::{Env, Options, Pair, received};
 use serde_json::json;
 
@@ -17,7 +19,6 @@ fn list(items: &[&str]) -> Vec<String> {
 }
 
 const BOTH_WELCOME: [&str; 2] = ["welcome->mentor", "welcome->mentee"];
-const BOTH_WRAP_UP: [&str; 2] = ["wrap_up->mentor", "wrap_up->mentee"];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::Result<()> {
@@ -26,145 +27,65 @@ async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::R
     let d = |days: f64| env.days(days);
     let p = |name: &str| Pair::new(&format!("{}-{name}", env.name), start);
 
-    let engaged = p("engaged");
-    let silent = p("silent");
-    let one_sided = p("one-sided");
-    let no_plan = p("no-plan");
-    let intense = p("intense");
+    let mut kinds = archetypes();
+    for kind in &mut kinds {
+        match kind.name {
+            // A call too: still nothing to nudge.
+            "engaged" => kind.beats.push(beat("call", "mentor", 1.5).lasting(30)),
+            // A deliverable on day 2 as well: still one pacing tip each, no more.
+            "intense" => kind
+                .beats
+                .push(beat("deliverable_requested", "mentee", 2.0)),
+            _ => {}
+        }
+    }
+    let mut cohort: Vec<Expected> = kinds
+        .iter()
+        .map(|k| Expected::new(p(k.name), &k.expected))
+        .collect();
+    // The pair that ends early: once its day-2 check-in is out, it ends on day 3.
     let ends_early = p("ends-early");
-    let pairs = [
-        &engaged,
-        &silent,
-        &one_sided,
-        &no_plan,
-        &intense,
-        &ends_early,
-    ];
-    for pair in pairs {
+    cohort.push(Expected::new(
+        ends_early.clone(),
+        &[
+            "welcome->mentor",
+            "welcome->mentee",
+            "check_in->mentor",
+            "check_in->mentee",
+        ],
+    ));
+    for e in &cohort {
+        let pair = &e.pair;
         env.publish_json(
             "mentorship.started",
             &pair.started(&format!("{}-start", pair.id)),
         )
         .await?;
     }
-    let plays = [
-        // Both talk on day 0, goals set on day 1: nothing to nudge, nothing to escalate.
-        (
-            &engaged,
-            vec![
-                (1, "message", "mentor", 0.1, None),
-                (2, "message", "mentee", 0.2, None),
-                (3, "goal_set", "mentee", 1.0, None),
-                (4, "call", "mentor", 1.5, Some(30)),
-            ],
-        ),
-        // Only the mentor, but with a plan: check-in on day 2, one-sided escalation on day 7.
-        (
-            &one_sided,
-            vec![
-                (1, "message", "mentor", 0.5, None),
-                (2, "message", "mentor", 1.0, None),
-                (3, "message", "mentor", 3.0, None),
-                (4, "plan_shared", "mentor", 3.5, None),
-            ],
-        ),
-        // Talking, but no plan: plan reminder on day 4 and an escalation for the missing plan.
-        (
-            &no_plan,
-            vec![
-                (1, "message", "mentor", 0.5, None),
-                (2, "message", "mentee", 0.6, None),
-                (3, "message", "mentor", 2.5, None),
-                (4, "message", "mentee", 3.0, None),
-            ],
-        ),
-        // A three-hour session on day 1 and a deliverable on day 2: one pacing tip each, no more.
-        (
-            &intense,
-            vec![
-                (1, "message", "mentor", 0.2, None),
-                (2, "message", "mentee", 0.3, None),
-                (3, "session", "mentor", 1.0, Some(180)),
-                (4, "goal_set", "mentee", 1.2, None),
-                (5, "deliverable_requested", "mentee", 2.0, None),
-            ],
-        ),
-    ];
-    for (pair, events) in &plays {
-        for (n, kind, actor, day, minutes) in events {
-            env.publish_json(
-                "interaction.recorded",
-                &pair.interaction(*n, kind, actor, d(*day), *minutes),
-            )
-            .await?;
+    for (kind, e) in kinds.iter().zip(&cohort) {
+        for body in interactions(&e.pair, &kind.beats, d) {
+            env.publish_json("interaction.recorded", &body).await?;
         }
     }
-    // The pair that ends early: once its day-2 check-in is out, it ends on day 3.
     env.wait_count("SELECT count(*) FROM timeline WHERE step_id = 'check_in' AND status IN ('sent', 'skipped')", 12, Duration::from_secs(30)).await?;
     env.publish_json("mentorship.ended", &ends_early.ended(d(3.0)))
         .await?;
 
-    let ids: Vec<&str> = pairs.iter().map(|p| p.id.as_str()).collect();
+    let ids: Vec<&str> = cohort.iter().map(|e| e.pair.id.as_str()).collect();
     env.wait_settled(&ids, Duration::from_secs(60)).await?;
     let mails = env.mails();
-    let roles: BTreeMap<String, String> = pairs.iter().flat_map(|p| p.roles()).collect();
+    let roles: BTreeMap<String, String> = cohort.iter().flat_map(|e| e.pair.roles()).collect();
     let got = received(&mails, &roles);
-    let expect = |extra: &[&str]| {
-        let mut v: Vec<&str> = BOTH_WELCOME.to_vec();
-        v.extend_from_slice(extra);
-        list(&v)
-    };
-    let mut want = BTreeMap::new();
-    want.insert(engaged.id.clone(), expect(&BOTH_WRAP_UP));
-    want.insert(
-        silent.id.clone(),
-        expect(&[
-            "check_in->mentor",
-            "check_in->mentee",
-            "plan_reminder->mentor",
-            "plan_reminder->mentee",
-            "escalation_early->coordinator",
-            "escalation_reminder->coordinator",
-            "wrap_up->mentor",
-            "wrap_up->mentee",
-        ]),
-    );
-    want.insert(
-        one_sided.id.clone(),
-        expect(&[
-            "check_in->mentor",
-            "check_in->mentee",
-            "escalation->coordinator",
-            "escalation_reminder->coordinator",
-            "wrap_up->mentor",
-            "wrap_up->mentee",
-        ]),
-    );
-    want.insert(
-        no_plan.id.clone(),
-        expect(&[
-            "plan_reminder->mentor",
-            "plan_reminder->mentee",
-            "escalation->coordinator",
-            "escalation_reminder->coordinator",
-            "wrap_up->mentor",
-            "wrap_up->mentee",
-        ]),
-    );
-    want.insert(
-        intense.id.clone(),
-        expect(&[
-            "pacing_tip->mentor",
-            "pacing_tip->mentee",
-            "wrap_up->mentor",
-            "wrap_up->mentee",
-        ]),
-    );
-    want.insert(
-        ends_early.id.clone(),
-        expect(&["check_in->mentor", "check_in->mentee"]),
-    );
+    let want: BTreeMap<String, Vec<String>> = cohort
+        .iter()
+        .map(|e| {
+            let mut emails = e.emails.clone();
+            emails.sort();
+            (e.pair.id.clone(), emails)
+        })
+        .collect();
     assert_eq!(got, want, "logs in {}", env.log_dir.display());
+    let [engaged, silent, one_sided] = ["engaged", "silent", "one-sided"].map(p);
 
     // The email contract: multipart, the two headers, one Message-ID per (pair, step, recipient).
     let mut ids_seen = std::collections::HashSet::new();
@@ -337,16 +258,7 @@ async fn duplicates_count_once_and_early_interactions_are_kept() -> anyhow::Resu
     // `twice`: two interactions (not four) means low interaction and no plan.
     assert_eq!(
         got[&twice.id],
-        list(&[
-            "welcome->mentor",
-            "welcome->mentee",
-            "plan_reminder->mentor",
-            "plan_reminder->mentee",
-            "escalation->coordinator",
-            "escalation_reminder->coordinator",
-            "wrap_up->mentor",
-            "wrap_up->mentee"
-        ]),
+        list(&archetype("no-plan").expected),
         "logs in {}",
         env.log_dir.display()
     );
@@ -357,17 +269,7 @@ async fn duplicates_count_once_and_early_interactions_are_kept() -> anyhow::Resu
             .await?;
     assert_eq!(stored, 2);
     // `early`: its earlier interactions counted (two-way by day 2, a plan, 4 interactions) and fired the pacing tip.
-    assert_eq!(
-        got[&early.id],
-        list(&[
-            "welcome->mentor",
-            "welcome->mentee",
-            "pacing_tip->mentor",
-            "pacing_tip->mentee",
-            "wrap_up->mentor",
-            "wrap_up->mentee"
-        ])
-    );
+    assert_eq!(got[&early.id], list(&archetype("intense").expected));
     env.stop().await;
     Ok(())
 }
@@ -461,15 +363,7 @@ async fn invalid_messages_are_dead_lettered_alongside_good_traffic() -> anyhow::
     );
     // The good pair was not held up: welcome and wrap-up, nothing else (it only had three interactions, a plan, both sides).
     let got = received(&env.mails(), &good.roles());
-    assert_eq!(
-        got[&good.id],
-        list(&[
-            "welcome->mentor",
-            "welcome->mentee",
-            "wrap_up->mentor",
-            "wrap_up->mentee"
-        ])
-    );
+    assert_eq!(got[&good.id], list(&archetype("engaged").expected));
     assert_eq!(env.mails().len(), 4, "no email for any invalid event");
     env.stop().await;
     Ok(())

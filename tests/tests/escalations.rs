@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::Utc;
-use firstweek_tests::{Env, Mail, Options, Pair, bin_dir, http_get, http_post, link_in, port};
+use firstweek_tests::cohort::talk_and_plan;
+use firstweek_tests::{
+    Env, Launch, Mail, Options, Pair, bin_dir, http_get, http_post, link_in, port,
+};
 
 /// The coordinator emails of one pair, by step.
 fn to_coordinator<'a>(mails: &'a [Mail], pair: &Pair, step: &str) -> Vec<&'a Mail> {
@@ -32,7 +35,10 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
     let (web, admin) = (port(), port());
     // A program day lasts 6 s: the reminder (2 days) comes 12 s after the
     // escalation, the day-7 escalation 17 s into the test.
-    let options = Options::with_links(14_400.0, web);
+    let options = Options {
+        launch: Launch::InProcess,
+        ..Options::with_links(14_400.0, web)
+    };
     let mut env = Env::start(options).await?;
     let events = env.listen("escalation.#").await?;
     // Silent since their start 4.3 program days ago: the early escalation is due.
@@ -43,13 +49,13 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
         env.publish_json("mentorship.started", &p.started(&format!("{}-start", p.id)))
             .await?;
     }
-    env.spawn("firstweek-worker", &[]).await?;
-    env.spawn(
+    env.launch("firstweek-worker", &[]).await?;
+    env.launch(
         "firstweek-scheduler",
         &[("FIRSTWEEK_ADMIN_ADDR", &format!("127.0.0.1:{admin}"))],
     )
     .await?;
-    env.spawn(
+    env.launch(
         "firstweek-web",
         &[("FIRSTWEEK_WEB_ADDR", &format!("127.0.0.1:{web}"))],
     )
@@ -103,16 +109,8 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
     env.wait_mail(&recovers.coordinator(), "escalation_early", limit)
         .await?;
     let now_in_week = Utc::now() - recovers.started_at;
-    for (n, kind, actor) in [
-        (1, "message", "mentor"),
-        (2, "message", "mentee"),
-        (3, "plan_shared", "mentee"),
-    ] {
-        env.publish_json(
-            "interaction.recorded",
-            &recovers.interaction(n, kind, actor, now_in_week, None),
-        )
-        .await?;
+    for body in talk_and_plan(&recovers, now_in_week) {
+        env.publish_json("interaction.recorded", &body).await?;
     }
     let resolved = env
         .wait_mail(&recovers.coordinator(), "escalation_resolved", limit)

@@ -12,107 +12,15 @@
 //! test binary (cargo runs test binaries one at a time) with a single test.
 //! The report is printed and written to `target/<profile>/fault-suite-report.txt`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use firstweek_tests::{Env, Mail, Options, Pair, bin_dir, http_status, once_key, port};
+use firstweek_tests::cohort::{archetype, archetypes};
+use firstweek_tests::expect::{EmailKey, Expected, Tally};
+use firstweek_tests::{Broker, Env, Options, Pair, bin_dir, http_status, port};
 use tokio::process::Command;
-
-/// (kind, actor, program day, minutes)
-type Beat = (&'static str, &'static str, f64, Option<u32>);
-
-/// The behaviours of the cohort and the emails each calls for.
-fn archetypes() -> Vec<(&'static str, Vec<Beat>, Vec<&'static str>)> {
-    vec![
-        (
-            "engaged",
-            vec![
-                ("message", "mentor", 0.1, None),
-                ("message", "mentee", 0.2, None),
-                ("goal_set", "mentee", 1.0, None),
-            ],
-            vec![
-                "welcome->mentor",
-                "welcome->mentee",
-                "wrap_up->mentor",
-                "wrap_up->mentee",
-            ],
-        ),
-        (
-            "silent",
-            vec![],
-            vec![
-                "welcome->mentor",
-                "welcome->mentee",
-                "check_in->mentor",
-                "check_in->mentee",
-                "plan_reminder->mentor",
-                "plan_reminder->mentee",
-                "escalation_early->coordinator",
-                "escalation_reminder->coordinator",
-                "wrap_up->mentor",
-                "wrap_up->mentee",
-            ],
-        ),
-        (
-            "one-sided",
-            vec![
-                ("message", "mentor", 0.5, None),
-                ("message", "mentor", 1.0, None),
-                ("message", "mentor", 3.0, None),
-                ("plan_shared", "mentor", 3.5, None),
-            ],
-            vec![
-                "welcome->mentor",
-                "welcome->mentee",
-                "check_in->mentor",
-                "check_in->mentee",
-                "escalation->coordinator",
-                "escalation_reminder->coordinator",
-                "wrap_up->mentor",
-                "wrap_up->mentee",
-            ],
-        ),
-        (
-            "no-plan",
-            vec![
-                ("message", "mentor", 0.5, None),
-                ("message", "mentee", 0.6, None),
-                ("message", "mentor", 2.5, None),
-                ("message", "mentee", 3.0, None),
-            ],
-            vec![
-                "welcome->mentor",
-                "welcome->mentee",
-                "plan_reminder->mentor",
-                "plan_reminder->mentee",
-                "escalation->coordinator",
-                "escalation_reminder->coordinator",
-                "wrap_up->mentor",
-                "wrap_up->mentee",
-            ],
-        ),
-        (
-            "intense",
-            vec![
-                ("message", "mentor", 0.2, None),
-                ("message", "mentee", 0.3, None),
-                ("session", "mentor", 1.0, Some(180)),
-                ("goal_set", "mentee", 1.2, None),
-            ],
-            vec![
-                "welcome->mentor",
-                "welcome->mentee",
-                "pacing_tip->mentor",
-                "pacing_tip->mentee",
-                "wrap_up->mentor",
-                "wrap_up->mentee",
-            ],
-        ),
-    ]
-}
 
 struct Faults {
     kills: u32,
@@ -123,36 +31,26 @@ struct Faults {
     readiness_went_down: bool,
 }
 
-/// Publishes `n` pairs per archetype, starting over the next `spread` seconds; returns (pair, expected) and the event count.
+/// Publishes `n` pairs per archetype, starting over the next `spread` seconds; returns them and the event count.
 async fn publish_wave(
     env: &Env,
     wave: &str,
     n: usize,
     spread: f64,
-) -> anyhow::Result<(Vec<(Pair, Vec<String>)>, usize)> {
+) -> anyhow::Result<(Vec<Expected>, usize)> {
     let mut pairs = Vec::new();
     let mut events = 0;
     let kinds = archetypes();
     for i in 0..n {
-        for (j, (name, beats, expected)) in kinds.iter().enumerate() {
+        for (j, kind) in kinds.iter().enumerate() {
             let offset = spread * (i * kinds.len() + j) as f64 / (n * kinds.len()) as f64;
             let start = Utc::now() + chrono::Duration::milliseconds((offset * 1000.0) as i64);
-            let pair = Pair::new(&format!("{}-{wave}{i}-{name}", env.name), start);
-            env.publish_json(
-                "mentorship.started",
-                &pair.started(&format!("{}-start", pair.id)),
-            )
-            .await?;
-            events += 1;
-            for (k, (kind, actor, day, minutes)) in beats.iter().enumerate() {
-                env.publish_json(
-                    "interaction.recorded",
-                    &pair.interaction(k as u32 + 1, kind, actor, env.days(*day), *minutes),
-                )
-                .await?;
+            let pair = Pair::new(&format!("{}-{wave}{i}-{}", env.name, kind.name), start);
+            for (key, body) in kind.events(&pair, |d| env.days(d)) {
+                env.publish_json(key, &body).await?;
                 events += 1;
             }
-            pairs.push((pair, expected.iter().map(|s| s.to_string()).collect()));
+            pairs.push(Expected::new(pair, &kind.expected));
         }
     }
     Ok((pairs, events))
@@ -203,18 +101,7 @@ async fn wait_ready(admin: u16, up: bool, limit: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Result<()> {
-    let mut options = Options {
-        start_services: false,
-        ..Options::default()
-    };
-    for (k, v) in [
-        ("FIRSTWEEK_SMTP_TIMEOUT_SECS", "2"),
-        ("FIRSTWEEK_CLAIM_LEASE_SECS", "6"),
-        ("FIRSTWEEK_REDELIVER_AFTER_SECS", "10"),
-    ] {
-        options.env.push((k.into(), v.into()));
-    }
-    let mut env = Env::start(options).await?;
+    let mut env = Env::start(Options::for_faults(Broker::System)).await?;
     let bounce = Pair::new(&format!("{}-bounce", env.name), Utc::now());
     env.smtp_mode(&format!("5xx:{}", bounce.mentee()))?;
 
@@ -247,20 +134,14 @@ async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Resul
     )
     .await?;
     events += 1;
-    pairs.push((
-        bounce.clone(),
-        [
-            "welcome->mentor",
-            "check_in->mentor",
-            "plan_reminder->mentor",
-            "escalation_early->coordinator",
-            "escalation_reminder->coordinator",
-            "wrap_up->mentor",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
-    ));
+    // The silent archetype's emails, less the mentee's: their address is refused.
+    let to_mentee = |e: &&str| !e.ends_with("->mentee");
+    let owed: Vec<&str> = archetype("silent")
+        .expected
+        .into_iter()
+        .filter(to_mentee)
+        .collect();
+    pairs.push(Expected::new(bounce.clone(), &owed));
 
     kill_a_worker(&mut env, &mut faults).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -303,7 +184,7 @@ async fn the_promises_hold_under_crashes_restarts_and_outages() -> anyhow::Resul
         kill_a_worker(&mut env, &mut faults).await?;
     }
 
-    let ids: Vec<&str> = pairs.iter().map(|(p, _)| p.id.as_str()).collect();
+    let ids: Vec<&str> = pairs.iter().map(|e| e.pair.id.as_str()).collect();
     env.wait_settled(&ids, Duration::from_secs(180)).await?;
     let metrics = firstweek_tests::http_get(admin, "/metrics").await;
     for name in [
@@ -348,33 +229,21 @@ struct Report {
 
 async fn check(
     env: &Env,
-    pairs: &[(Pair, Vec<String>)],
+    pairs: &[Expected],
     events: usize,
     faults: &Faults,
     took: Duration,
 ) -> anyhow::Result<Report> {
     let mails = env.mails();
-    let roles: HashMap<String, String> = pairs.iter().flat_map(|(p, _)| p.roles()).collect();
-    let mut got: HashMap<(String, String), Vec<&Mail>> = HashMap::new();
-    for m in &mails {
-        let role = roles.get(&m.rcpt).cloned().unwrap_or_default();
-        got.entry((
-            m.mentorship.clone(),
-            format!("{}->{role}", once_key(&m.step)),
-        ))
-        .or_default()
-        .push(m);
-    }
+    let tally = Tally::of(&mails, pairs);
     let send_at: Vec<(String, String, String, DateTime<Utc>)> =
         sqlx::query_as("SELECT mentorship_id, step_id, recipient, send_at FROM timeline")
             .fetch_all(&env.pool)
             .await?;
     // One escalation per pair: early or day-7, whichever got the once-key first.
-    let mut by_key: HashMap<(String, String), DateTime<Utc>> = HashMap::new();
+    let mut by_key: HashMap<EmailKey, DateTime<Utc>> = HashMap::new();
     for (m, s, r, t) in send_at {
-        let slot = by_key
-            .entry((m, format!("{}->{r}", once_key(&s))))
-            .or_insert(t);
+        let slot = by_key.entry(EmailKey::new(&m, &s, &r)).or_insert(t);
         *slot = (*slot).min(t);
     }
     let send_at = by_key;
@@ -387,49 +256,22 @@ async fn check(
     )
     .fetch_all(&env.pool)
     .await?;
-    let unknown: std::collections::HashSet<(String, String)> = unknown
+    let unknown: HashSet<EmailKey> = unknown
         .into_iter()
-        .map(|(m, o, r)| (m, format!("{o}->{r}")))
+        .map(|(m, o, r)| EmailKey::new(&m, &o, &r))
         .collect();
-    let (mut expected, mut lost, mut duplicated, mut unknown_missing) = (0, 0, 0, 0);
+    let verdict = tally.check(pairs, &unknown);
     let mut lateness = Vec::new();
-    let mut problems = Vec::new();
-    for (pair, want) in pairs {
-        for key in want {
-            expected += 1;
-            let key = key.replace("escalation_early", "escalation");
-            let k = (pair.id.clone(), key.clone());
-            match got.get(&k).map(Vec::len).unwrap_or(0) {
-                0 if unknown.contains(&k) => {
-                    unknown_missing += 1;
-                    problems.push(format!("unknown outcome, not received: {} {key}", pair.id));
-                }
-                0 => {
-                    lost += 1;
-                    problems.push(format!("lost: {} {key}", pair.id));
-                }
-                1 => {}
-                n => {
-                    duplicated += n - 1;
-                    problems.push(format!("duplicated x{n}: {} {key}", pair.id));
-                }
-            }
-            if let (Some(ms), Some(due)) = (got.get(&k), send_at.get(&k)) {
-                let due = due.timestamp_millis() as f64 / 1000.0;
-                lateness.extend(ms.iter().map(|m| (m.received_at - due).max(0.0)));
-            }
+    for key in pairs.iter().flat_map(Expected::keys) {
+        if let Some(due) = send_at.get(&key) {
+            let due = due.timestamp_millis() as f64 / 1000.0;
+            lateness.extend(
+                tally
+                    .get(&key)
+                    .iter()
+                    .map(|m| (m.received_at - due).max(0.0)),
+            );
         }
-    }
-    let wanted: std::collections::HashSet<(String, String)> = pairs
-        .iter()
-        .flat_map(|(p, w)| {
-            w.iter()
-                .map(|k| (p.id.clone(), k.replace("escalation_early", "escalation")))
-        })
-        .collect();
-    let unexpected: Vec<&(String, String)> = got.keys().filter(|k| !wanted.contains(*k)).collect();
-    for k in &unexpected {
-        problems.push(format!("unexpected: {} {}", k.0, k.1));
     }
     lateness.sort_by(f64::total_cmp);
     let pct = |p: f64| {
@@ -447,8 +289,8 @@ async fn check(
         "fault suite: {} pairs, {events} events published, run {:.0} s\n\
          faults injected: {} worker SIGKILLs, {} RabbitMQ restart, {} PostgreSQL restart, {} SMTP outage, {} SMTP 4xx period, 1 address refused (5xx) throughout; 2 schedulers + 2 workers\n\
          readiness reported the broker outage: {}\n\
-         emails expected {expected}, received {}; lost {lost}, duplicated {duplicated}, unexpected {}\n\
-         outcome unknown (hand-over to SMTP interrupted; recorded, never resent): {}, of which received {}, not received {unknown_missing}\n\
+         emails expected {}, received {}; lost {}, duplicated {}, unexpected {}\n\
+         outcome unknown (hand-over to SMTP interrupted; recorded, never resent): {}, of which received {}, not received {}\n\
          lateness (SMTP accepted - send time): p50 {:.2} s, p99 {:.2} s, worst {:.2} s\n\
          delivery ledger: {statuses:?}\n{}",
         pairs.len(),
@@ -459,19 +301,23 @@ async fn check(
         faults.smtp_outages,
         faults.smtp_4xx_periods,
         faults.readiness_went_down,
-        mails.len(),
-        unexpected.len(),
+        verdict.expected,
+        verdict.received,
+        verdict.lost,
+        verdict.duplicated,
+        verdict.unexpected,
         unknown.len(),
-        unknown.len() - unknown_missing,
+        unknown.len() - verdict.unknown_missing,
+        verdict.unknown_missing,
         pct(0.5),
         pct(0.99),
         lateness.last().copied().unwrap_or(0.0),
-        problems.join("\n")
+        verdict.problems.join("\n")
     );
     Ok(Report {
-        lost,
-        duplicated,
-        unexpected: unexpected.len(),
+        lost: verdict.lost,
+        duplicated: verdict.duplicated,
+        unexpected: verdict.unexpected,
         text,
     })
 }

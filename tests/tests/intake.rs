@@ -9,8 +9,7 @@ use anyhow::Context as _;
 use chrono::{SubsecRound as _, Utc};
 use firstweek::event::{Event, MENTORSHIP_STARTED, MentorshipStarted};
 use firstweek::rule::Recipient;
-use firstweek_settings::SchedulerSettings;
-use firstweek_tests::{Env, Options, Pair};
+use firstweek_tests::{Env, Launch, Options, Pair};
 use serde_json::json;
 
 /// Dead letters, collected until `want` arrived or `limit` passed.
@@ -31,7 +30,11 @@ async fn dead_letters(
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_event_id_with_another_body_is_dead_lettered_as_a_conflicting_duplicate()
 -> anyhow::Result<()> {
-    let env = Env::start(Options::default()).await?;
+    let env = Env::start(Options {
+        launch: Launch::InProcess,
+        ..Options::default()
+    })
+    .await?;
     let pair = Pair::new(&format!("{}-conflict", env.name), Utc::now());
     let start_id = format!("{}-start", pair.id);
     env.publish_json("mentorship.started", &pair.started(&start_id))
@@ -105,6 +108,7 @@ async fn a_corrected_mentee_address_gets_the_later_emails_and_the_old_one_none()
     // welcome (day 0) and the check-in (day 2).
     let env = Env::start(Options {
         scale: 21_600.0,
+        launch: Launch::InProcess,
         ..Options::default()
     })
     .await?;
@@ -174,12 +178,10 @@ async fn a_corrected_time_zone_moves_the_unsent_steps_into_the_new_local_window(
     })
     .await?;
     // Real time and the default 08:00-20:00 window: the week is still ahead.
-    let settings = SchedulerSettings::from_lookup("127.0.0.1:0", |k| match k {
-        "DATABASE_URL" => Some(env.database_url.clone()),
-        "AMQP_URL" => Some(env.amqp_url.clone()),
-        _ => None,
-    })?;
-    let rules = settings.rules;
+    let rules = firstweek_tests::in_process::rules(&[
+        ("DATABASE_URL".into(), env.database_url.clone()),
+        ("AMQP_URL".into(), env.amqp_url.clone()),
+    ])?;
     // Whole seconds: PostgreSQL keeps microseconds, the plan nanoseconds.
     let mut pair = Pair::new(&format!("{}-tz", env.name), Utc::now().trunc_subsecs(0));
     pair.tz_mentee = "Asia/Tokyo".into();

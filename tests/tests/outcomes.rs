@@ -11,7 +11,8 @@ use anyhow::{Context as _, bail};
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use firstweek_tests::{Env, Options, Pair, bin_dir, http_get, link_in, port};
+use firstweek_tests::cohort::talk_and_plan;
+use firstweek_tests::{Env, Launch, Options, Pair, bin_dir, http_get, link_in, port};
 
 fn outcome(pair: &Pair, n: u32, outcome: &str, rating: Option<u8>, hours_ago: i64) -> Value {
     let mut v = json!({
@@ -81,6 +82,7 @@ async fn a_cohort_with_known_outcomes_gives_the_known_counts() -> anyhow::Result
         // A program day lasts 4 s.
         scale: 21_600.0,
         start_services: false,
+        launch: Launch::InProcess,
         ..Options::default()
     };
     options.env.push((
@@ -143,41 +145,18 @@ async fn a_cohort_with_known_outcomes_gives_the_known_counts() -> anyhow::Result
         .await?;
     }
 
-    env.spawn("firstweek-worker", &[]).await?;
-    env.spawn("firstweek-scheduler", &[]).await?;
-    env.spawn(
-        "firstweek-web",
-        &[("FIRSTWEEK_WEB_ADDR", &format!("127.0.0.1:{web}"))],
-    )
-    .await?;
+    env.launch_with_web(web).await?;
     let limit = Duration::from_secs(45);
 
     // The recovering pair's early escalation, with the coordinator's page link.
-    let start = Instant::now();
-    let escalation = loop {
-        if let Some(m) = env
-            .mails()
-            .into_iter()
-            .find(|m| m.mentorship == recovers.id && m.step == "escalation_early")
-        {
-            break m;
-        }
-        if start.elapsed() > limit {
-            bail!("no early escalation; logs in {}", env.log_dir.display());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let since = Utc::now() - recovers.started_at;
-    for (n, kind, actor) in [
-        (1, "message", "mentor"),
-        (2, "message", "mentee"),
-        (3, "plan_shared", "mentee"),
-    ] {
-        env.publish_json(
-            "interaction.recorded",
-            &recovers.interaction(n, kind, actor, since, None),
-        )
+    let escalation = env
+        .wait_mail_where("early escalation", limit, |m| {
+            m.mentorship == recovers.id && m.step == "escalation_early"
+        })
         .await?;
+    let since = Utc::now() - recovers.started_at;
+    for body in talk_and_plan(&recovers, since) {
+        env.publish_json("interaction.recorded", &body).await?;
     }
 
     // Outcomes: two for the engaged pair, published latest first: the later

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use firstweek_tests::{Env, Mail, Options, Pair, http_get, http_post, link_in, port};
+use firstweek_tests::{Env, Launch, Mail, Options, Pair, http_get, http_post, link_in, port};
 
 fn steps_to(mails: &[Mail], rcpt: &str) -> Vec<String> {
     let mut v: Vec<String> = mails
@@ -41,7 +41,10 @@ fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
 async fn participants_answer_and_unsubscribe_by_link() -> anyhow::Result<()> {
     let web = port();
     // A program day lasts 6 s: check-in at 12 s, plan reminder at 24 s, day 7 at 42 s.
-    let options = Options::with_links(14_400.0, web);
+    let options = Options {
+        launch: Launch::InProcess,
+        ..Options::with_links(14_400.0, web)
+    };
     let mut env = Env::start(options).await?;
     let events = env.listen("participant.#").await?;
     let start = Utc::now();
@@ -59,13 +62,7 @@ async fn participants_answer_and_unsubscribe_by_link() -> anyhow::Result<()> {
         )
         .await?;
     }
-    env.spawn("firstweek-worker", &[]).await?;
-    env.spawn("firstweek-scheduler", &[]).await?;
-    env.spawn(
-        "firstweek-web",
-        &[("FIRSTWEEK_WEB_ADDR", &format!("127.0.0.1:{web}"))],
-    )
-    .await?;
+    env.launch_with_web(web).await?;
     let limit = Duration::from_secs(40);
     let answer_prefix = format!("http://127.0.0.1:{web}/r/");
 

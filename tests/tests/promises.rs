@@ -11,12 +11,17 @@
 //! Each test adds a line (lost, duplicated, unknown, late) to
 //! `target/<profile>/fault-suite-promises.txt`, which `scripts/test.sh` prints.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{Timelike, Utc};
-use firstweek_tests::{Env, Mail, Options, Pair, bin_dir, once_key};
+use firstweek_tests::cohort::archetype;
+use firstweek_tests::expect::{Expected, Tally};
+use firstweek_tests::{Env, Mail, Options, Pair, bin_dir};
+
+/// The welcome, to both.
+const WELCOME: [&str; 2] = ["welcome->mentor", "welcome->mentee"];
 
 fn options(extra: &[(&str, &str)]) -> Options {
     let mut o = Options {
@@ -26,21 +31,6 @@ fn options(extra: &[(&str, &str)]) -> Options {
     o.env
         .extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     o
-}
-
-/// Emails received per (pair, step or its once-key, recipient address).
-fn tally(mails: &[Mail]) -> HashMap<(String, String, String), Vec<&Mail>> {
-    let mut got: HashMap<(String, String, String), Vec<&Mail>> = HashMap::new();
-    for m in mails {
-        got.entry((
-            m.mentorship.clone(),
-            once_key(&m.step).to_string(),
-            m.rcpt.clone(),
-        ))
-        .or_default()
-        .push(m);
-    }
-    got
 }
 
 /// One line of the report: what this fault did to the promises.
@@ -92,21 +82,21 @@ async fn a_message_stored_before_a_reset_is_unknown_and_never_resent() -> anyhow
     env.expect_no_more_mail_where(Duration::from_secs(6), welcome)
         .await?;
     let mails = env.mails();
-    let got = tally(&mails);
-    let copies = |addr: String| {
-        got.get(&(pair.id.clone(), "welcome".into(), addr))
-            .map_or(0, Vec::len)
-    };
-    let (mentor, mentee) = (copies(pair.mentor()), copies(pair.mentee()));
+    let welcome = [Expected::new(pair, &WELCOME)];
+    let verdict = Tally::of(&mails, &welcome).check(&welcome, &HashSet::new());
     report(
         "SMTP stores, then resets before its reply",
         2,
-        [mentor, mentee].iter().filter(|n| **n == 0).count(),
-        (mentor.saturating_sub(1)) + (mentee.saturating_sub(1)),
+        verdict.lost,
+        verdict.duplicated,
         2,
         "not resent",
     );
-    assert_eq!((mentor, mentee), (1, 1), "stored once each, never resent");
+    assert_eq!(
+        (verdict.lost, verdict.duplicated),
+        (0, 0),
+        "stored once each, never resent"
+    );
     env.stop().await;
     Ok(())
 }
@@ -215,19 +205,12 @@ async fn a_worker_frozen_past_its_lease_sends_nothing_when_it_wakes() -> anyhow:
         .await
         .ok();
     let mails = env.mails();
-    let got = tally(&mails);
-    let (mut lost, mut duplicated) = (0, 0);
-    for p in &pairs {
-        for addr in [p.mentor(), p.mentee()] {
-            match got
-                .get(&(p.id.clone(), "welcome".into(), addr))
-                .map_or(0, Vec::len)
-            {
-                0 => lost += 1,
-                n => duplicated += n - 1,
-            }
-        }
-    }
+    let welcomes: Vec<Expected> = pairs
+        .into_iter()
+        .map(|p| Expected::new(p, &WELCOME))
+        .collect();
+    let verdict = Tally::of(&mails, &welcomes).check(&welcomes, &HashSet::new());
+    let (lost, duplicated) = (verdict.lost, verdict.duplicated);
     report(
         &format!(
             "worker frozen (SIGSTOP) mid-send for {:.0} s, past its lease",
@@ -560,14 +543,7 @@ async fn refused_connections_and_lock_and_statement_timeouts_lose_nothing() -> a
         .await?;
     env.spawn("firstweek-worker", &[("DATABASE_URL", &url)])
         .await?;
-    let silent = [
-        "welcome",
-        "check_in",
-        "plan_reminder",
-        "escalation_early",
-        "escalation_reminder",
-        "wrap_up",
-    ];
+    let silent = archetype("silent");
     let mut pairs = Vec::new();
     let wave = |tag: &str, n: usize| -> Vec<Pair> {
         (0..n)
@@ -638,34 +614,24 @@ async fn refused_connections_and_lock_and_statement_timeouts_lose_nothing() -> a
     env.wait_settled(&ids, Duration::from_secs(90)).await?;
     env.expect_no_more_mail(Duration::from_secs(3)).await?;
     let mails = env.mails();
-    let got = tally(&mails);
-    let (mut expected, mut lost, mut duplicated) = (0, 0, 0);
-    for p in &pairs {
-        for step in silent {
-            let to: Vec<String> = if step.starts_with("escalation") {
-                vec![p.coordinator()]
-            } else {
-                vec![p.mentor(), p.mentee()]
-            };
-            for addr in to {
-                expected += 1;
-                match got
-                    .get(&(p.id.clone(), once_key(step).into(), addr))
-                    .map_or(0, Vec::len)
-                {
-                    0 => lost += 1,
-                    n => duplicated += n - 1,
-                }
-            }
-        }
-    }
+    let cohort: Vec<Expected> = pairs
+        .into_iter()
+        .map(|p| Expected::new(p, &silent.expected))
+        .collect();
+    let verdict = Tally::of(&mails, &cohort).check(&cohort, &HashSet::new());
+    let (expected, lost, duplicated) = (verdict.expected, verdict.lost, verdict.duplicated);
     if lost > 0 {
+        let steps: Vec<&str> = silent
+            .expected
+            .iter()
+            .filter_map(|e| e.split("->").next())
+            .collect();
         // What became of the rows whose email never came, for the failure message.
         let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
             "SELECT mentorship_id, step_id, recipient, status, outcome FROM timeline
              WHERE step_id = ANY($1) AND status <> 'sent' ORDER BY 1, 2, 3",
         )
-        .bind(&silent[..])
+        .bind(steps)
         .fetch_all(&env.pool)
         .await?;
         for row in rows {

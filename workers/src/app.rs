@@ -16,7 +16,6 @@ use firstweek_ops::admin::{self, Admin};
 use firstweek_ops::database;
 use firstweek_settings::{WorkerRole, WorkerSettings};
 
-use crate::consumer::Classified;
 use crate::intake::Intake;
 use crate::mailer::Mailer;
 use crate::steps::{Steps, StepsConfig};
@@ -110,7 +109,7 @@ impl App {
                         .map(|span| settings.rules.scale.wall(span)),
                     batch_linger: settings.batch_linger,
                 };
-                let steps = Arc::new(Classified(Steps::new(pool.clone(), cfg, &mut writers)));
+                let steps = Arc::new(Steps::new(pool.clone(), cfg, &mut writers));
                 let cfg = base(STEPS_QUEUE, settings.steps_in_flight);
                 tasks.spawn(consume(cfg, steps, health.clone(), shutdown.clone()));
             }

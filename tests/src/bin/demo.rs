@@ -15,7 +15,8 @@ use chrono::{Timelike, Utc};
 use firstweek::event::Outcome;
 use firstweek::outcome::{self, Escalation, FirstWeek};
 use firstweek_store::read::{self, Program};
-use firstweek_tests::cohort::{Script, cohort};
+use firstweek_tests::cohort::{Script, cohort, interactions};
+use firstweek_tests::expect::{Expected, Tally};
 use firstweek_tests::{
     Env, Mail, Options, Pair, bin_dir, digest_playbook, http_get, http_post, link_in, port,
 };
@@ -116,9 +117,9 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     for (p, s) in pairs.iter().zip(&scripts).filter(|(_, s)| s.live) {
-        for (n, (kind, actor, day, minutes)) in s.beats.iter().enumerate() {
-            let event = p.interaction(n as u32 + 1, kind, actor, env.days(*day), *minutes);
-            happenings.push((*day, p, event, "interaction.recorded"));
+        let events = interactions(p, &s.beats, |d| env.days(d));
+        for (b, event) in s.beats.iter().zip(events) {
+            happenings.push((b.day, p, event, "interaction.recorded"));
         }
     }
     happenings.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -218,8 +219,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn publish_beats(env: &Env, p: &Pair, s: &Script) -> anyhow::Result<()> {
-    for (n, (kind, actor, day, minutes)) in s.beats.iter().enumerate() {
-        let event = p.interaction(n as u32 + 1, kind, actor, env.days(*day), *minutes);
+    for event in interactions(p, &s.beats, |d| env.days(d)) {
         env.publish_json("interaction.recorded", &event).await?;
         if s.twice {
             env.publish_json("interaction.recorded", &event).await?;
@@ -290,13 +290,11 @@ fn escalation_reasons(mails: &[&Mail]) -> Vec<String> {
 
 async fn print_table(env: &Env, pairs: &[Pair], scripts: &[Script]) -> anyhow::Result<()> {
     let mails = env.mails();
-    let mut duplicates = 0;
-    let mut seen = std::collections::HashSet::new();
-    for m in &mails {
-        if !seen.insert((m.mentorship.clone(), m.step.clone(), m.rcpt.clone())) {
-            duplicates += 1;
-        }
-    }
+    let cohort: Vec<Expected> = pairs
+        .iter()
+        .map(|p| Expected::new(p.clone(), &[]))
+        .collect();
+    let duplicates = Tally::of(&mails, &cohort).duplicated();
     let header = format!(
         "{:<8} {:<36} {:<42} {:<42} {}",
         "pair", "behaviour", "mentor received", "mentee received", "coordinator (why)"
@@ -429,11 +427,7 @@ fn plausible(week: &FirstWeek, ended: bool, min_interactions: u32) -> (Outcome, 
 
 /// Some time later, the program records how each pair is doing.
 async fn publish_outcomes(env: &Env) -> anyhow::Result<()> {
-    let vars = env.service_env();
-    let rules = firstweek_settings::Environment::new(|k: &str| {
-        vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    })
-    .rules()?;
+    let rules = firstweek_tests::in_process::rules(&env.service_env())?;
     let now = Utc::now();
     let entries = read::outcome_pairs(&env.pool, &Program::Any, None).await?;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();

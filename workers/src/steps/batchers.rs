@@ -8,22 +8,22 @@ use sqlx::PgPool;
 use tokio::task::JoinSet;
 
 use firstweek_store::{
-    self as store, Claim, DeliveryClaim, DeliveryEnd, Handover, HeldClaim, StepState,
+    self as store, Claim, DeliveryClaim, DeliveryEnd, Handover, HeldClaim, StepState, StoreError,
 };
 
-use super::{StepsConfig, limits};
+use super::{StepError, StepsConfig, limits};
 use crate::batcher::{Batcher, on_own_connection};
 
 /// The four batchers a steps handler calls.
 pub(super) struct Groups {
     /// Reads a due row with its pair and ledger (and marks it picked up).
-    pub(super) load: Batcher<i64, Option<StepState>>,
+    pub(super) load: Batcher<i64, Option<StepState>, StepError>,
     /// Claims a delivery in the ledger.
-    pub(super) claim: Batcher<DeliveryClaim, Claim>,
+    pub(super) claim: Batcher<DeliveryClaim, Claim, StepError>,
     /// Marks a claimed delivery as being handed to the SMTP server.
-    pub(super) handover: Batcher<HeldClaim, Handover>,
+    pub(super) handover: Batcher<HeldClaim, Handover, StepError>,
     /// Records a delivery's end.
-    pub(super) finish: Batcher<DeliveryEnd, bool>,
+    pub(super) finish: Batcher<DeliveryEnd, bool, StepError>,
 }
 
 impl Groups {
@@ -130,9 +130,9 @@ async fn or_one_by_one<I, O, F>(
     batch: Result<Vec<O>, store::StoreError>,
     items: Vec<I>,
     one: impl Fn(I) -> F,
-) -> Vec<anyhow::Result<O>>
+) -> Vec<Result<O, StepError>>
 where
-    F: std::future::Future<Output = anyhow::Result<O>>,
+    F: std::future::Future<Output = Result<O, StepError>>,
 {
     match batch {
         Ok(answers) => answers.into_iter().map(Ok).collect(),
@@ -147,8 +147,8 @@ where
     }
 }
 
-async fn pick_one(pool: &PgPool, id: i64) -> anyhow::Result<Option<StepState>> {
-    let mut conn = pool.acquire().await?;
+async fn pick_one(pool: &PgPool, id: i64) -> Result<Option<StepState>, StepError> {
+    let mut conn = pool.acquire().await.map_err(StoreError::from)?;
     let mut states = store::pick_steps(&mut conn, &[id]).await?;
     Ok(states.pop().flatten())
 }

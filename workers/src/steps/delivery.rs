@@ -3,6 +3,7 @@
 //! the hand-over and send the message, then record what became of it. A failure is followed as the domain says
 //! ([`decision::delivery::after_failure`], [`decision::delivery::give_up`]).
 
+use super::StepError;
 use chrono::{Duration, Utc};
 use chrono_tz::Tz;
 
@@ -32,7 +33,7 @@ impl Steps {
         once_key: &str,
         message_id: String,
         compose: impl FnOnce(String) -> Result<email::Composed, email::EmailError>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StepError> {
         let claim = DeliveryClaim {
             row: row.clone(),
             once_key: once_key.to_string(),
@@ -107,7 +108,7 @@ impl Steps {
         row: &TimelineRow,
         once_key: &str,
         claim: DeliveryClaim,
-    ) -> anyhow::Result<Option<HeldClaim>> {
+    ) -> Result<Option<HeldClaim>, StepError> {
         let attempt = match self.groups.claim.call(claim).await? {
             Claim::Granted { attempt } => attempt,
             Claim::Ended => {
@@ -150,7 +151,7 @@ impl Steps {
         tz: Option<Tz>,
         held: &HeldClaim,
         result: Result<(), MailError>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StepError> {
         let (failure, why) = match result {
             Ok(()) => return self.record_sent(row, held).await,
             Err(MailError::Withheld(refused)) => return self.withheld(row, held, refused).await,
@@ -184,7 +185,7 @@ impl Steps {
         }
     }
 
-    async fn record_sent(&self, row: &TimelineRow, held: &HeldClaim) -> anyhow::Result<()> {
+    async fn record_sent(&self, row: &TimelineRow, held: &HeldClaim) -> Result<(), StepError> {
         self.settle_delivery(row, held, DeliveryStatus::Sent, "accepted")
             .await?;
         let lateness = (Utc::now() - row.due_at).num_milliseconds().max(0) as f64 / 1000.0;
@@ -211,7 +212,7 @@ impl Steps {
         row: &TimelineRow,
         held: &HeldClaim,
         refused: Handover,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StepError> {
         match refused {
             Handover::Withdrawn => {
                 tracing::info!(
@@ -252,7 +253,7 @@ impl Steps {
         held: &HeldClaim,
         status: DeliveryStatus,
         detail: &str,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StepError> {
         let mut backoff = Backoff::default();
         let started = std::time::Instant::now();
         loop {
@@ -290,7 +291,7 @@ impl Steps {
         tz: Option<Tz>,
         held: &HeldClaim,
         why: &str,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StepError> {
         store::release_delivery(&self.pool, held).await?;
         if decision::delivery::give_up(row.due_at, Utc::now(), self.cfg.mail_deadline) {
             tracing::error!(error = %why, "mail still failing after the deadline; giving up");

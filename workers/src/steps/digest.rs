@@ -3,6 +3,7 @@
 //! counted ([`digest::digest`]). Nothing to act on: no email, unless the
 //! playbook asks for an "all quiet".
 
+use super::StepError;
 use chrono::{NaiveDate, Utc};
 
 use firstweek::digest::{self, DigestContext};
@@ -20,7 +21,7 @@ impl Steps {
         &self,
         row: &TimelineRow,
         date: NaiveDate,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StepError> {
         let Subject::Digest {
             coordinator_key,
             coordinator_email,

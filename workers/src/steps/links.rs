@@ -2,6 +2,7 @@
 //! until [`decision::delivery::link_expiry`]; none without
 //! `FIRSTWEEK_PUBLIC_URL`.
 
+use super::StepError;
 use chrono::{DateTime, Utc};
 
 use firstweek::decision;
@@ -22,7 +23,7 @@ impl Steps {
         &self,
         started: &MentorshipStarted,
         coordinator_key: &str,
-    ) -> anyhow::Result<Links> {
+    ) -> Result<Links, StepError> {
         let Some(base) = &self.cfg.public_url else {
             return Ok(Links::default());
         };
@@ -55,7 +56,7 @@ impl Steps {
         started: &MentorshipStarted,
         step: &Step,
         recipient: Recipient,
-    ) -> anyhow::Result<Links> {
+    ) -> Result<Links, StepError> {
         let (Some(base), Some(_)) = (&self.cfg.public_url, participant::actor_of(recipient)) else {
             return Ok(Links::default());
         };
@@ -84,7 +85,7 @@ impl Steps {
         &self,
         coordinator_key: &str,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Option<String>> {
+    ) -> Result<Option<String>, StepError> {
         let Some(base) = &self.cfg.public_url else {
             return Ok(None);
         };

@@ -14,6 +14,7 @@
 mod batchers;
 mod delivery;
 mod digest;
+mod error;
 mod links;
 mod notice;
 mod pair_step;
@@ -33,15 +34,14 @@ use firstweek::decision::{self, Timing};
 use firstweek::email::{self, Templates};
 use firstweek::row::RowKind;
 use firstweek::rule::Recipient;
-use firstweek_broker::{self as broker, DueStep};
+use firstweek_broker::{self as broker, DueStep, Handler, HandlerError};
 use firstweek_ops::backoff::Backoff;
-use firstweek_ops::outage::is_outage;
 use firstweek_store::{self as store, RowStatus, StepState, TimelineRow, UnknownDelivery};
 
 use crate::batcher::Limits;
-use crate::consumer::{Handler, Outcome};
 use crate::mailer::Mailer;
 use batchers::Groups;
+pub use error::StepError;
 
 /// Items per statement at most, and statements of one kind in flight;
 /// `linger`: how long a quiet stage waits for company (see the batcher).
@@ -90,31 +90,30 @@ pub struct Steps {
 }
 
 impl Handler for Steps {
-    async fn handle(&self, delivery: &Delivery) -> anyhow::Result<Outcome> {
-        let due = match DueStep::from_json(&delivery.data) {
-            Ok(d) => d,
-            Err(why) => return Ok(Outcome::Dead(why)),
-        };
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
+        let due = DueStep::from_json(&delivery.data).map_err(HandlerError::BadInput)?;
         // A digest's subject id is its coordinator's opaque key, never an address.
         let span = tracing::info_span!("step", mentorship_id = %due.mentorship_id, step = %due.step_id, recipient = %due.recipient, timeline_id = due.timeline_id);
         let timeline_id = due.timeline_id;
         // Boxed: the whole path (escalation, notices, links, delivery) is a
         // large future; one allocation per step keeps the consumer's small.
         match Box::pin(self.process(timeline_id).instrument(span)).await {
-            Ok(()) => Ok(Outcome::Ack),
+            Ok(()) => Ok(()),
             // The last attempt of a step that keeps failing (not an outage):
             // close its row so the scheduler does not offer it again, and dead-letter it.
             Err(e)
-                if !is_outage(&e)
+                if !e.is_outage()
                     && broker::delivery_count(&delivery.properties) + 1
                         >= broker::DELIVERY_LIMIT =>
             {
-                let reason = format!("failed {} times: {e:#}", broker::DELIVERY_LIMIT);
+                let reason = format!("failed {} times: {e}", broker::DELIVERY_LIMIT);
                 tracing::error!(timeline_id, error = %reason, "giving up on a step");
-                store::finish_row(&self.pool, timeline_id, RowStatus::Failed, &reason).await?;
-                Ok(Outcome::Dead(reason))
+                store::finish_row(&self.pool, timeline_id, RowStatus::Failed, &reason)
+                    .await
+                    .map_err(StepError::from)?;
+                Err(HandlerError::BadInput(reason))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -135,7 +134,7 @@ impl Steps {
     }
 
     /// Handles one timeline row, by what it is.
-    async fn process(&self, timeline_id: i64) -> anyhow::Result<()> {
+    async fn process(&self, timeline_id: i64) -> Result<(), StepError> {
         let Some(state) = self.groups.load.call(timeline_id).await? else {
             tracing::warn!("timeline row not found; ignored");
             return Ok(());
@@ -156,7 +155,7 @@ impl Steps {
     /// it waits for the window to open; long past its time it is skipped.
     /// Asked on every path a step arrives by (on time, retried, republished,
     /// late after an outage), so none of them emails anyone at night.
-    async fn on_time(&self, row: &TimelineRow, tz: Option<Tz>) -> anyhow::Result<bool> {
+    async fn on_time(&self, row: &TimelineRow, tz: Option<Tz>) -> Result<bool, StepError> {
         let now = Utc::now();
         match decision::timing(
             self.cfg.rules.window,
@@ -185,7 +184,12 @@ impl Steps {
     }
 
     /// Closes the row without an email.
-    async fn finish(&self, row: &TimelineRow, status: RowStatus, why: &str) -> anyhow::Result<()> {
+    async fn finish(
+        &self,
+        row: &TimelineRow,
+        status: RowStatus,
+        why: &str,
+    ) -> Result<(), StepError> {
         tracing::info!(%status, why, "step closed without an email");
         metrics::counter!("firstweek_steps_closed_total", "status" => status.as_str()).increment(1);
         store::finish_row(&self.pool, row.id, status, why).await?;

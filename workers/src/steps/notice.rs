@@ -3,6 +3,7 @@
 //! ([`decision::escalation::notice`]) and the coordinator may be emailed
 //! ([`decision::delivery::notice_skip`]).
 
+use super::StepError;
 use chrono::Utc;
 
 use firstweek::decision;
@@ -24,7 +25,7 @@ impl Steps {
         notice: Notice,
         pair: Option<PairRecord>,
         ledger: &[Interaction],
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StepError> {
         let view = pair.as_ref().map(|p| p.with_ledger(ledger));
         if let Some(skip) = decision::delivery::notice_skip(view.as_ref()) {
             return self.finish(row, RowStatus::Skipped, &skip.reason()).await;

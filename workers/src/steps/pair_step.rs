@@ -1,10 +1,12 @@
-//! A step of a pair's playbook: the domain's verdict ([`decision::decide`])
-//! closes the row, or sends the step's email, opening the pair's escalation
-//! first when the step is one.
+//! A step of a pair's playbook: the domain's plan
+//! ([`firstweek::decision::plan::plan_step`]) closes the row, or sends the
+//! step's email, opening the pair's escalation first when the step is one.
 
+use super::StepError;
 use chrono::Utc;
 
-use firstweek::decision::{self, Moment, Skip, Verdict};
+use firstweek::decision::Skip;
+use firstweek::decision::plan::{Closing, Sending, StepPlan, plan_step};
 use firstweek::email::{self, Context};
 use firstweek::escalation::Sighting;
 use firstweek::interaction::Evidence;
@@ -22,47 +24,31 @@ impl Steps {
         row: &TimelineRow,
         pair: Option<PairRecord>,
         ledger: &[Interaction],
-    ) -> anyhow::Result<()> {
-        let decision = decision::decide(
-            &self.cfg.rules,
-            &row.step_id,
-            row.recipient,
-            row.due_at,
-            pair.as_ref().map(|p| p.with_ledger(ledger)),
-            Moment::Processing,
-        );
-        let escalating = matches!(decision.verdict, Verdict::Escalate(_));
-        let evidence = match decision.verdict {
-            Verdict::Send(evidence) | Verdict::Escalate(evidence) => evidence,
-            Verdict::Skip(skip) => {
-                return self.finish(row, RowStatus::Skipped, &skip.reason()).await;
-            }
-            Verdict::Cancel => {
-                return self
-                    .finish(row, RowStatus::Cancelled, "mentorship ended")
-                    .await;
+    ) -> Result<(), StepError> {
+        let view = pair.as_ref().map(|p| p.with_ledger(ledger));
+        let rules = self.cfg.rules.pinned(view.and_then(|p| p.playbook));
+        let plan = plan_step(&rules, &row.step_id, row.recipient, row.due_at, view);
+        let Sending {
+            step,
+            started,
+            evidence,
+            escalate,
+        } = match plan {
+            StepPlan::Send(sending) => sending,
+            StepPlan::Close(closing) => {
+                let status = match closing {
+                    Closing::Skip(_) => RowStatus::Skipped,
+                    Closing::Cancel => RowStatus::Cancelled,
+                };
+                return self.finish(row, status, &closing.reason()).await;
             }
         };
-        // A verdict to send implies the pair and its step (in the playbook
-        // the pair is pinned to) exist.
-        let Some(pair) = pair else {
-            return self
-                .finish(row, RowStatus::Skipped, &Skip::UnknownPair.reason())
-                .await;
-        };
-        let rules = self.cfg.rules.pinned(pair.playbook.as_deref());
-        let Some(step) = rules.playbook.step(&row.step_id) else {
-            return self
-                .finish(row, RowStatus::Skipped, &Skip::NotInPlaybook.reason())
-                .await;
-        };
-        let started = &pair.started;
         let tz = timezone_of(started, row.recipient);
         if !self.on_time(row, tz).await? {
             return Ok(());
         }
         let links;
-        if escalating {
+        if escalate {
             let day = program_day(started.started_at, evidence.as_of, self.cfg.rules.scale);
             let sighting = Sighting::new(&row.step_id, day, &evidence);
             let opening =

@@ -1,9 +1,6 @@
-//! The demo's cohort: one script per kind of first week a program sees
-//! (engaged, silent, one-sided, too intense, ending early, late, recovering),
-//! shared by `firstweek-demo` and the benchmark's cohort phase.
+//! The demo's cohort: twenty pairs, one of each behaviour a program sees.
 
-/// One interaction of a script: (kind, actor, program day, minutes).
-pub type Beat = (&'static str, &'static str, f64, Option<u32>);
+use super::{Beat, beat};
 
 /// How one pair of the cohort behaves during its week.
 #[derive(Debug, Clone)]
@@ -48,8 +45,8 @@ const US: (&str, &str) = ("America/New_York", "America/Los_Angeles");
 pub fn cohort() -> Vec<Script> {
     let talk = |d: f64| -> Vec<Beat> {
         vec![
-            ("message", "mentor", d, None),
-            ("message", "mentee", d + 0.1, None),
+            beat("message", "mentor", d),
+            beat("message", "mentee", d + 0.1),
         ]
     };
     let mut v = vec![
@@ -59,8 +56,8 @@ pub fn cohort() -> Vec<Script> {
             [
                 talk(0.2),
                 vec![
-                    ("goal_set", "mentee", 1.0, None),
-                    ("call", "mentor", 1.5, Some(30)),
+                    beat("goal_set", "mentee", 1.0),
+                    beat("call", "mentor", 1.5).lasting(30),
                 ],
             ]
             .concat(),
@@ -71,7 +68,7 @@ pub fn cohort() -> Vec<Script> {
             [
                 talk(0.3),
                 talk(1.2),
-                vec![("plan_shared", "mentor", 2.0, None)],
+                vec![beat("plan_shared", "mentor", 2.0)],
             ]
             .concat(),
         ),
@@ -81,8 +78,8 @@ pub fn cohort() -> Vec<Script> {
             [
                 talk(0.1),
                 vec![
-                    ("call", "mentee", 0.8, Some(30)),
-                    ("plan_shared", "mentee", 3.0, None),
+                    beat("call", "mentee", 0.8).lasting(30),
+                    beat("plan_shared", "mentee", 3.0),
                 ],
             ]
             .concat(),
@@ -93,19 +90,19 @@ pub fn cohort() -> Vec<Script> {
             "one-sided: mentor only",
             US,
             vec![
-                ("message", "mentor", 0.2, None),
-                ("message", "mentor", 1.5, None),
-                ("message", "mentor", 3.0, None),
-                ("plan_shared", "mentor", 3.1, None),
+                beat("message", "mentor", 0.2),
+                beat("message", "mentor", 1.5),
+                beat("message", "mentor", 3.0),
+                beat("plan_shared", "mentor", 3.1),
             ],
         ),
         script(
             "one-sided: mentee only",
             EU,
             vec![
-                ("message", "mentee", 0.5, None),
-                ("goal_set", "mentee", 1.0, None),
-                ("message", "mentee", 4.5, None),
+                beat("message", "mentee", 0.5),
+                beat("goal_set", "mentee", 1.0),
+                beat("message", "mentee", 4.5),
             ],
         ),
         script(
@@ -117,8 +114,8 @@ pub fn cohort() -> Vec<Script> {
             "low interaction",
             FAR,
             vec![
-                ("message", "mentor", 1.0, None),
-                ("message", "mentee", 1.5, None),
+                beat("message", "mentor", 1.0),
+                beat("message", "mentee", 1.5),
             ],
         ),
         script(
@@ -127,8 +124,8 @@ pub fn cohort() -> Vec<Script> {
             [
                 talk(0.2),
                 vec![
-                    ("session", "mentor", 1.0, Some(180)),
-                    ("goal_set", "mentee", 1.1, None),
+                    beat("session", "mentor", 1.0).lasting(180),
+                    beat("goal_set", "mentee", 1.1),
                 ],
             ]
             .concat(),
@@ -139,8 +136,8 @@ pub fn cohort() -> Vec<Script> {
             [
                 talk(0.1),
                 vec![
-                    ("deliverable_requested", "mentee", 0.5, None),
-                    ("plan_shared", "mentor", 2.0, None),
+                    beat("deliverable_requested", "mentee", 0.5),
+                    beat("plan_shared", "mentor", 2.0),
                 ],
             ]
             .concat(),
@@ -151,8 +148,8 @@ pub fn cohort() -> Vec<Script> {
             [
                 talk(3.0),
                 vec![
-                    ("goal_set", "mentee", 5.0, None),
-                    ("message", "mentor", 5.5, None),
+                    beat("goal_set", "mentee", 5.0),
+                    beat("message", "mentor", 5.5),
                 ],
             ]
             .concat(),
@@ -161,32 +158,27 @@ pub fn cohort() -> Vec<Script> {
             "mentor wakes up on day 6",
             EU,
             vec![
-                ("message", "mentee", 0.5, None),
-                ("message", "mentee", 2.5, None),
-                ("message", "mentor", 6.0, None),
+                beat("message", "mentee", 0.5),
+                beat("message", "mentee", 2.5),
+                beat("message", "mentor", 6.0),
             ],
         ),
         script(
             "engaged, events delivered twice",
             US,
-            [talk(0.3), vec![("goal_set", "mentor", 1.0, None)]].concat(),
+            [talk(0.3), vec![beat("goal_set", "mentor", 1.0)]].concat(),
         ),
         script(
             "interactions arrive before the pair",
             EU,
-            [talk(0.2), vec![("plan_shared", "mentee", 1.0, None)]].concat(),
+            [talk(0.2), vec![beat("plan_shared", "mentee", 1.0)]].concat(),
         ),
-        script("ends on day 3", FAR, vec![("message", "mentor", 0.5, None)]),
+        script("ends on day 3", FAR, vec![beat("message", "mentor", 0.5)]),
         script("ends on day 1", EU, vec![]),
         script(
             "engaged, goals on day 6",
             US,
-            [
-                talk(0.5),
-                talk(2.0),
-                vec![("goal_set", "mentee", 6.0, None)],
-            ]
-            .concat(),
+            [talk(0.5), talk(2.0), vec![beat("goal_set", "mentee", 6.0)]].concat(),
         ),
         script(
             "engaged, plenty of calls",
@@ -194,9 +186,9 @@ pub fn cohort() -> Vec<Script> {
             [
                 talk(0.2),
                 vec![
-                    ("call", "mentor", 1.0, Some(30)),
-                    ("call", "mentee", 2.0, Some(45)),
-                    ("goal_set", "mentee", 2.1, None),
+                    beat("call", "mentor", 1.0).lasting(30),
+                    beat("call", "mentee", 2.0).lasting(45),
+                    beat("goal_set", "mentee", 2.1),
                 ],
             ]
             .concat(),
@@ -204,12 +196,12 @@ pub fn cohort() -> Vec<Script> {
         script(
             "engaged",
             EU,
-            [talk(0.1), vec![("plan_shared", "mentor", 0.9, None)]].concat(),
+            [talk(0.1), vec![beat("plan_shared", "mentor", 0.9)]].concat(),
         ),
         script(
             "silent 4 days, then recovers",
             US,
-            [talk(4.5), vec![("plan_shared", "mentee", 5.0, None)]].concat(),
+            [talk(4.5), vec![beat("plan_shared", "mentee", 5.0)]].concat(),
         ),
     ];
     v[13].twice = true;

@@ -1,0 +1,62 @@
+//! Plain HTTP/1.1 to the services on loopback (admin endpoints, pages),
+//! and the links emails carry.
+
+use std::time::Duration;
+
+/// GET `path` on 127.0.0.1:`port`; the whole response ("" when nothing answers).
+pub async fn http_get(port: u16, path: &str) -> String {
+    http(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// POST a form (`application/x-www-form-urlencoded`) to `path` on
+/// 127.0.0.1:`port`; the whole response ("" when nothing answers).
+pub async fn http_post(port: u16, path: &str, form: &str) -> String {
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    http(port, &request).await
+}
+
+/// Sends one raw HTTP/1.1 request and reads the whole response (3 s at most).
+async fn http(port: u16, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        s.write_all(request.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        Some(String::from_utf8_lossy(&buf).into_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(3), attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// The first link in `text` that starts with `prefix`, up to its token's end.
+pub fn link_in(text: &str, prefix: &str) -> Option<String> {
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix(prefix))
+        .map(|t| {
+            t.trim_end_matches(|c: char| !c.is_ascii_hexdigit())
+                .to_string()
+        })
+}
+
+/// GET `path` on 127.0.0.1:`port`; returns the status code (0 when nothing answers).
+pub async fn http_status(port: u16, path: &str) -> u16 {
+    http_get(port, path)
+        .await
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}

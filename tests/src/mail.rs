@@ -1,0 +1,148 @@
+//! What the SMTP capture server received: each email parsed, and waiting
+//! for an email (or for none).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+use crate::Env;
+
+impl Env {
+    /// Every email the SMTP server accepted so far.
+    pub fn mails(&self) -> Vec<Mail> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.mail_dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+        files.sort();
+        files
+            .iter()
+            .filter_map(|p| std::fs::read(p).ok())
+            .map(|raw| Mail::parse(&raw))
+            .collect()
+    }
+
+    /// Waits for the first captured email to `rcpt` of `step`.
+    pub async fn wait_mail(&self, rcpt: &str, step: &str, limit: Duration) -> anyhow::Result<Mail> {
+        self.wait_mail_where(&format!("{step} email to {rcpt}"), limit, |m| {
+            m.rcpt == rcpt && m.step == step
+        })
+        .await
+    }
+
+    /// Waits for the first captured email `wanted` picks; `what` names it
+    /// when none comes within `limit`.
+    pub async fn wait_mail_where(
+        &self,
+        what: &str,
+        limit: Duration,
+        wanted: impl Fn(&Mail) -> bool,
+    ) -> anyhow::Result<Mail> {
+        let start = Instant::now();
+        loop {
+            if let Some(m) = self.mails().into_iter().find(|m| wanted(m)) {
+                return Ok(m);
+            }
+            anyhow::ensure!(
+                start.elapsed() < limit,
+                "no {what} within {limit:?}; logs in {}",
+                self.log_dir.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Holds for `hold` and fails as soon as another email arrives meanwhile:
+    /// for "nothing more is sent" checks, which no condition can end early.
+    pub async fn expect_no_more_mail(&self, hold: Duration) -> anyhow::Result<()> {
+        self.expect_no_more_mail_where(hold, |_| true).await
+    }
+
+    /// [`Env::expect_no_more_mail`], counting only the emails `counts` picks.
+    pub async fn expect_no_more_mail_where(
+        &self,
+        hold: Duration,
+        counts: impl Fn(&Mail) -> bool,
+    ) -> anyhow::Result<()> {
+        let seen = || self.mails().iter().filter(|m| counts(m)).count();
+        let before = seen();
+        let deadline = Instant::now() + hold;
+        while Instant::now() < deadline {
+            let now = seen();
+            if now > before {
+                bail!("{} more email(s) arrived while none should", now - before);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+}
+
+/// One received email.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    /// Envelope recipients, comma-separated (`X-Rcpt-To`).
+    pub rcpt: String,
+    /// The `X-Firstweek-Step` header.
+    pub step: String,
+    /// The `X-Firstweek-Mentorship` header.
+    pub mentorship: String,
+    /// The `Message-ID` header.
+    pub message_id: String,
+    /// The `Subject` header, as sent (possibly encoded).
+    pub subject: String,
+    /// When the server received it, in Unix seconds (`X-Received-At`).
+    pub received_at: f64,
+    /// The header block, unfolded.
+    pub headers: String,
+    /// The decoded text of the message (quoted-printable undone).
+    pub text: String,
+}
+
+impl Mail {
+    fn parse(raw: &[u8]) -> Mail {
+        let s = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+        let (headers, body) = s.split_once("\n\n").unwrap_or((&s, ""));
+        let unfolded = headers.replace("\n ", " ").replace("\n\t", " ");
+        let get = |name: &str| {
+            unfolded
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                })
+                .unwrap_or_default()
+        };
+        Mail {
+            rcpt: get("X-Rcpt-To"),
+            step: get("X-Firstweek-Step"),
+            mentorship: get("X-Firstweek-Mentorship"),
+            message_id: get("Message-ID"),
+            subject: get("Subject"),
+            received_at: get("X-Received-At").parse().unwrap_or(0.0),
+            headers: unfolded.clone(),
+            text: decode_qp(body),
+        }
+    }
+}
+
+fn decode_qp(s: &str) -> String {
+    let s = s.replace("=\n", "");
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 3 <= bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
