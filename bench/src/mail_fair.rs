@@ -29,7 +29,7 @@ use firstweek::email::{self, Composed, Context, Links, Templates};
 use firstweek::event::MentorshipStarted;
 use firstweek::rule::Recipient;
 use firstweek_settings::WorkerSettings;
-use firstweek_workers::mailer::Mailer;
+use firstweek_workers::mailer::{Connection, Mailer};
 
 use crate::Plan;
 use crate::sink::Sink;
@@ -195,7 +195,10 @@ pub(crate) async fn mail_fair(plan: &Plan, sink: &Sink, results: &mut Value) -> 
                 let stem = format!("{}.welcome.{recipient}", pair.mentorship_id);
                 let slot = mailer.slot().await;
                 // No ledger here: nothing to record between opening and sending.
-                let sent = match mailer.open(&slot, &composed, &stem).await {
+                let sent = match mailer
+                    .open(&slot, &composed, &stem, Connection::Pooled)
+                    .await
+                {
                     Ok(opened) => opened.send().await,
                     Err(e) => Err(e),
                 };

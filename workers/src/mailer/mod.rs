@@ -118,31 +118,14 @@ impl Mailer {
 
     /// Opens the way for one email, in the slot taken for it: over SMTP the
     /// server has accepted sender and recipients and waits for the message
-    /// (a pooled connection found dead on the way is replaced once). The
-    /// caller records the hand-over, then [`Opened::send`]s the message;
-    /// dropping it sends nothing.
+    /// on the connection asked for (a pooled connection found dead on the
+    /// way is replaced once; [`Connection::Fresh`] after an
+    /// [`Opened::may_reopen`] that failed transiently). The caller records
+    /// the hand-over, then [`Opened::send`]s the message; dropping it sends
+    /// nothing.
     pub async fn open<'a>(
         &'a self,
         _slot: &SendSlot,
-        email: &'a Composed,
-        file_stem: &'a str,
-    ) -> Result<Opened<'a>, MailError> {
-        self.opened(email, file_stem, Connection::Pooled).await
-    }
-
-    /// [`Mailer::open`] again on a new SMTP connection, after an
-    /// [`Opened::may_reopen`] that failed transiently.
-    pub async fn reopen<'a>(
-        &'a self,
-        _slot: &SendSlot,
-        email: &'a Composed,
-        file_stem: &'a str,
-    ) -> Result<Opened<'a>, MailError> {
-        self.opened(email, file_stem, Connection::Fresh).await
-    }
-
-    async fn opened<'a>(
-        &'a self,
         email: &'a Composed,
         file_stem: &'a str,
         connection: Connection,
@@ -163,7 +146,7 @@ impl Mailer {
 
 /// Which connection an email is opened on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Connection {
+pub enum Connection {
     /// An idle pooled one if there is one.
     Pooled,
     /// A new one.
@@ -199,8 +182,8 @@ impl Opened<'_> {
 
     /// Whether a transient failure from here on (recording the hand-over,
     /// or the message) is tried once more on a new connection
-    /// ([`Mailer::reopen`]): over SMTP, when this is the first connection
-    /// tried; never for the outbox.
+    /// ([`Mailer::open`] on a [`Connection::Fresh`]): over SMTP, when this
+    /// is the first connection tried; never for the outbox.
     pub fn may_reopen(&self) -> bool {
         matches!(&self.to, OpenedTo::Smtp(o) if o.connection == Connection::Pooled)
     }

@@ -517,7 +517,11 @@ mod tests {
             senders.spawn(async move {
                 let slot = mailer.slot().await;
                 let email = an_email(i);
-                mailer.open(&slot, &email, "stem").await?.send().await
+                mailer
+                    .open(&slot, &email, "stem", Connection::Pooled)
+                    .await?
+                    .send()
+                    .await
             });
         }
         let mut sent = 0;
