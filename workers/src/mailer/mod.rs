@@ -144,6 +144,30 @@ impl Mailer {
     }
 }
 
+/// Decodes the escapes `<marker>XX` (two hex digits) into the bytes they
+/// stand for: `%` in URLs, `=` in quoted-printable text. Anything else,
+/// a marker without two hex digits included, stays as it is; bytes that are
+/// not UTF-8 afterwards become U+FFFD.
+pub fn decode_hex_escapes(s: &str, marker: u8) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == marker
+            && let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Which connection an email is opened on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Connection {
@@ -209,4 +233,22 @@ async fn write_eml(dir: &std::path::Path, stem: &str, bytes: &[u8]) -> Result<()
     tokio::fs::rename(&tmp, &path)
         .await
         .map_err(|e| MailError::Transient(format!("renaming to {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_hex_escapes;
+
+    #[test]
+    fn hex_escapes_decode_only_after_their_marker() {
+        for (text, marker, decoded) in [
+            ("p%3Aw%40rd", b'%', "p:w@rd"),
+            ("caf=C3=A9", b'=', "café"),
+            ("caf=C3=A9", b'%', "caf=C3=A9"),
+            ("100%", b'%', "100%"),
+            ("%zz%4", b'%', "%zz%4"),
+        ] {
+            assert_eq!(decode_hex_escapes(text, marker), decoded, "{text}");
+        }
+    }
 }
