@@ -40,7 +40,7 @@ use firstweek_broker as broker;
 
 use crate::sink::Sink;
 use crate::{
-    IdleTicks, Numbering, Plan, heartbeat_metric, percentile, record_rss, seed_due, spawn,
+    IdleTicks, Numbering, Plan, heartbeat_metric, percentile, record_rss, seed_due, spans, spawn,
     wait_consumers,
 };
 
@@ -460,21 +460,7 @@ pub(crate) async fn scale(plan: &Plan, sink: &Sink, results: &mut Value) -> anyh
             anyhow::ensure!(late.len() as i64 == n, "scale: matched {} of {n} paced emails to their due time", late.len());
             late.sort_by(|a, b| a.total_cmp(b));
             let (p50, p99, max) = (percentile(&late, 50.0), percentile(&late, 99.0), percentile(&late, 100.0));
-            type Spans = (Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
-            let parts: Spans = sqlx::query_as(
-                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.published_at - t.due_at))::float8,
-                        percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM t.published_at - t.due_at))::float8,
-                        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.claimed_at - t.published_at))::float8,
-                        percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM d.claimed_at - t.published_at))::float8,
-                        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.finished_at - d.claimed_at))::float8,
-                        percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM d.finished_at - d.claimed_at))::float8
-                 FROM timeline t JOIN deliveries d ON d.timeline_id = t.id WHERE t.id > $1 AND d.status = 'sent'",
-            )
-            .bind(before)
-            .fetch_one(&env.pool)
-            .await?;
-            let breakdown = json!({"due_to_published_s": {"p50": parts.0, "p99": parts.1},
-                "published_to_claimed_s": {"p50": parts.2, "p99": parts.3}, "claimed_to_sent_s": {"p50": parts.4, "p99": parts.5}});
+            let breakdown = spans(&env.pool, before).await?;
             println!("  scale: lateness at {}/s for {}s: p50 {p50:.3}s, p99 {p99:.3}s, max {max:.3}s; where the time goes: {breakdown}", s.paced_rate, s.paced_secs);
             results["scale"]["lateness"] = json!({"steps": n, "per_second": s.paced_rate, "p50_s": p50, "p99_s": p99, "max_s": max, "breakdown": breakdown});
 
