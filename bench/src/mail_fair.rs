@@ -89,14 +89,7 @@ fn compose_one(
         "welcome",
         recipient,
         due_at,
-        Some(Pair {
-            started: pair,
-            ended_at: None,
-            ledger: &[],
-            unsubscribed: &[],
-            playbook: None,
-            erased: &[],
-        }),
+        Some(Pair::with_ledger(pair, &[])),
         Moment::Processing,
     );
     let Verdict::Send(evidence) = decision.verdict else {
