@@ -28,7 +28,7 @@ use firstweek::decision::{self, Moment, Pair, Timing, Verdict};
 use firstweek::email::{self, Composed, Context, Links, Templates};
 use firstweek::event::MentorshipStarted;
 use firstweek::rule::Recipient;
-use firstweek_settings::WorkerSettings;
+use firstweek_settings::{Environment, WorkerSettings};
 use firstweek_workers::mailer::{Connection, Mailer};
 
 use crate::Plan;
@@ -51,13 +51,14 @@ fn worker_settings(sink: &Sink) -> anyhow::Result<WorkerSettings> {
         ("FIRSTWEEK_DIGEST_CRON", "off".into()),
         ("FIRSTWEEK_SEND_WINDOW", "off".into()),
     ];
-    WorkerSettings::from_lookup("127.0.0.1:0", |k| {
+    Environment::new(|k: &str| {
         fixed
             .iter()
             .find(|(name, _)| *name == k)
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var(k).ok())
     })
+    .worker_settings("127.0.0.1:0")
     .context("the worker's settings")
 }
 
