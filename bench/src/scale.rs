@@ -92,12 +92,12 @@ impl Sizes {
     }
 }
 
-/// Pairs past their week, `sp0000000` on: finished timeline rows,
-/// deliveries for the sent ones, three interactions each.
-async fn seed_past(pool: &PgPool, lo: i64, hi: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO mentorships (id, program_id, started_at, people, ended_at, ended_reason)
+/// What the past pairs are seeded with, in order: each statement takes the
+/// pair numbers `$1..$2` and `now` (`$3`).
+const PAST_SEEDS: [PastSeed; 3] = [
+    PastSeed {
+        what: "seeding past pairs",
+        sql: "INSERT INTO mentorships (id, program_id, started_at, people, ended_at, ended_reason)
          SELECT p.id, 'bench', p.s, jsonb_build_object(
              'event_id', p.id || '-start', 'mentorship_id', p.id, 'program_id', 'bench', 'started_at', p.s,
              'mentor', jsonb_build_object('id', p.id || '-mentor', 'name', 'Ada Mentor', 'email', 'mentor.' || p.id || '@example.org', 'timezone', 'Europe/Berlin'),
@@ -107,29 +107,19 @@ async fn seed_past(pool: &PgPool, lo: i64, hi: i64, now: DateTime<Utc>) -> anyho
              CASE WHEN i % 4 = 0 THEN 'completed' END
          FROM generate_series($1::int8, $2::int8 - 1) AS i,
               LATERAL (SELECT 'sp' || lpad(i::text, 7, '0') AS id, $3 - interval '8 days' - i * interval '1 minute' AS s) AS p",
-    )
-    .bind(lo)
-    .bind(hi)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .context("seeding past pairs")?;
-    sqlx::query(
-        "INSERT INTO interactions (event_id, mentorship_id, kind, actor, occurred_at, duration_minutes)
+    },
+    PastSeed {
+        what: "seeding past interactions",
+        sql: "INSERT INTO interactions (event_id, mentorship_id, kind, actor, occurred_at, duration_minutes)
          SELECT p.id || '-i' || k, p.id, (ARRAY['message', 'call', 'plan_shared'])[k + 1],
                 (ARRAY['mentor', 'mentee', 'mentor'])[k + 1], p.s + (k + 1) * interval '1 day',
                 CASE WHEN k = 1 THEN 30 END
          FROM generate_series($1::int8, $2::int8 - 1) AS i, generate_series(0, 2) AS k,
               LATERAL (SELECT 'sp' || lpad(i::text, 7, '0') AS id, $3 - interval '8 days' - i * interval '1 minute' AS s) AS p",
-    )
-    .bind(lo)
-    .bind(hi)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .context("seeding past interactions")?;
-    sqlx::query(
-        "WITH t AS (
+    },
+    PastSeed {
+        what: "seeding past timelines and deliveries",
+        sql: "WITH t AS (
              INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, status, attempts, outcome,
                                    published_at, last_published_at, picked_at, finished_at)
              SELECT p.id, st.step, st.rcpt, p.s + st.off, p.s + st.off,
@@ -150,13 +140,28 @@ async fn seed_past(pool: &PgPool, lo: i64, hi: i64, now: DateTime<Utc>) -> anyho
          SELECT mentorship_id, CASE WHEN step_id LIKE 'escalation%' THEN 'escalation' ELSE step_id END, recipient,
                 step_id, id, '<' || id || '.bench@example.org>', 'sent', 'accepted', due_at, due_at + interval '1 second'
          FROM t WHERE status = 'sent'",
-    )
-    .bind(lo)
-    .bind(hi)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .context("seeding past timelines and deliveries")?;
+    },
+];
+
+/// One statement of [`seed_past`], and what it seeds (for its error).
+struct PastSeed {
+    what: &'static str,
+    sql: &'static str,
+}
+
+/// Pairs past their week, `sp0000000` on: finished timeline rows,
+/// deliveries for the sent ones, three interactions each.
+async fn seed_past(pool: &PgPool, lo: i64, hi: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    for seed in PAST_SEEDS {
+        sqlx::query(seed.sql)
+            .bind(lo)
+            .bind(hi)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context(seed.what)?;
+    }
     tx.commit().await?;
     Ok(())
 }
