@@ -94,8 +94,8 @@ impl Sizes {
 
 /// What the past pairs are seeded with, in order: each statement takes the
 /// pair numbers `$1..$2` and `now` (`$3`).
-const PAST_SEEDS: [PastSeed; 3] = [
-    PastSeed {
+const PAST_SEEDS: [Seed; 3] = [
+    Seed {
         what: "seeding past pairs",
         sql: "INSERT INTO mentorships (id, program_id, started_at, people, ended_at, ended_reason)
          SELECT p.id, 'bench', p.s, jsonb_build_object(
@@ -108,7 +108,7 @@ const PAST_SEEDS: [PastSeed; 3] = [
          FROM generate_series($1::int8, $2::int8 - 1) AS i,
               LATERAL (SELECT 'sp' || lpad(i::text, 7, '0') AS id, $3 - interval '8 days' - i * interval '1 minute' AS s) AS p",
     },
-    PastSeed {
+    Seed {
         what: "seeding past interactions",
         sql: "INSERT INTO interactions (event_id, mentorship_id, kind, actor, occurred_at, duration_minutes)
          SELECT p.id || '-i' || k, p.id, (ARRAY['message', 'call', 'plan_shared'])[k + 1],
@@ -117,7 +117,7 @@ const PAST_SEEDS: [PastSeed; 3] = [
          FROM generate_series($1::int8, $2::int8 - 1) AS i, generate_series(0, 2) AS k,
               LATERAL (SELECT 'sp' || lpad(i::text, 7, '0') AS id, $3 - interval '8 days' - i * interval '1 minute' AS s) AS p",
     },
-    PastSeed {
+    Seed {
         what: "seeding past timelines and deliveries",
         sql: "WITH t AS (
              INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, status, attempts, outcome,
@@ -143,8 +143,8 @@ const PAST_SEEDS: [PastSeed; 3] = [
     },
 ];
 
-/// One statement of [`seed_past`], and what it seeds (for its error).
-struct PastSeed {
+/// One seeding statement, and what it seeds (for its error).
+struct Seed {
     what: &'static str,
     sql: &'static str,
 }
@@ -166,6 +166,34 @@ async fn seed_past(pool: &PgPool, lo: i64, hi: i64, now: DateTime<Utc>) -> anyho
     Ok(())
 }
 
+/// What the recent pairs are seeded with, in order: each statement takes the
+/// id prefix (`$1`), the pair numbers `$2..$3` and `now` (`$4`).
+const RECENT_SEEDS: [Seed; 2] = [
+    Seed {
+        what: "seeding recent pairs",
+        sql: "INSERT INTO mentorships (id, program_id, started_at, people)
+         SELECT p.id, 'bench', p.s, jsonb_build_object(
+             'event_id', p.id || '-start', 'mentorship_id', p.id, 'program_id', 'bench', 'started_at', p.s,
+             'mentor', jsonb_build_object('id', p.id || '-mentor', 'name', 'Ada Mentor', 'email', 'mentor.' || p.id || '@example.org', 'timezone', 'Europe/Berlin'),
+             'mentee', jsonb_build_object('id', p.id || '-mentee', 'name', 'Bo Mentee', 'email', 'mentee.' || p.id || '@example.org', 'timezone', 'America/Sao_Paulo'),
+             'coordinator', jsonb_build_object('name', 'Cy Coordinator', 'email', 'coordinator.' || $1 || (i / 50) || '@example.org'))
+         FROM generate_series($2::int8, $3::int8 - 1) AS i,
+              LATERAL (SELECT $1 || lpad(i::text, 7, '0') AS id, $4 - (i % 3600) * interval '1 second' AS s) AS p",
+    },
+    Seed {
+        what: "seeding recent pairs' later steps",
+        sql: "INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, next_at)
+         SELECT p.id, st.step, st.rcpt, p.s + st.off, p.s + st.off, p.s + st.off
+         FROM generate_series($2::int8, $3::int8 - 1) AS i,
+              LATERAL (SELECT $1 || lpad(i::text, 7, '0') AS id, $4 - (i % 3600) * interval '1 second' AS s) AS p,
+              (VALUES ('check_in', 'mentor', interval '2 days'), ('check_in', 'mentee', interval '2 days'),
+                      ('plan_reminder', 'mentor', interval '4 days'), ('plan_reminder', 'mentee', interval '4 days'),
+                      ('escalation_early', 'coordinator', interval '4 days'),
+                      ('wrap_up', 'mentor', interval '7 days'), ('wrap_up', 'mentee', interval '7 days'),
+                      ('escalation', 'coordinator', interval '7 days')) AS st(step, rcpt, off)",
+    },
+];
+
 /// Pairs `{prefix}0000000` on that started within the hour before `now`,
 /// with their eight later rows scheduled (their welcomes come later).
 async fn seed_recent(
@@ -176,41 +204,16 @@ async fn seed_recent(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO mentorships (id, program_id, started_at, people)
-         SELECT p.id, 'bench', p.s, jsonb_build_object(
-             'event_id', p.id || '-start', 'mentorship_id', p.id, 'program_id', 'bench', 'started_at', p.s,
-             'mentor', jsonb_build_object('id', p.id || '-mentor', 'name', 'Ada Mentor', 'email', 'mentor.' || p.id || '@example.org', 'timezone', 'Europe/Berlin'),
-             'mentee', jsonb_build_object('id', p.id || '-mentee', 'name', 'Bo Mentee', 'email', 'mentee.' || p.id || '@example.org', 'timezone', 'America/Sao_Paulo'),
-             'coordinator', jsonb_build_object('name', 'Cy Coordinator', 'email', 'coordinator.' || $1 || (i / 50) || '@example.org'))
-         FROM generate_series($2::int8, $3::int8 - 1) AS i,
-              LATERAL (SELECT $1 || lpad(i::text, 7, '0') AS id, $4 - (i % 3600) * interval '1 second' AS s) AS p",
-    )
-    .bind(prefix)
-    .bind(lo)
-    .bind(hi)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .context("seeding recent pairs")?;
-    sqlx::query(
-        "INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, next_at)
-         SELECT p.id, st.step, st.rcpt, p.s + st.off, p.s + st.off, p.s + st.off
-         FROM generate_series($2::int8, $3::int8 - 1) AS i,
-              LATERAL (SELECT $1 || lpad(i::text, 7, '0') AS id, $4 - (i % 3600) * interval '1 second' AS s) AS p,
-              (VALUES ('check_in', 'mentor', interval '2 days'), ('check_in', 'mentee', interval '2 days'),
-                      ('plan_reminder', 'mentor', interval '4 days'), ('plan_reminder', 'mentee', interval '4 days'),
-                      ('escalation_early', 'coordinator', interval '4 days'),
-                      ('wrap_up', 'mentor', interval '7 days'), ('wrap_up', 'mentee', interval '7 days'),
-                      ('escalation', 'coordinator', interval '7 days')) AS st(step, rcpt, off)",
-    )
-    .bind(prefix)
-    .bind(lo)
-    .bind(hi)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .context("seeding recent pairs' later steps")?;
+    for seed in RECENT_SEEDS {
+        sqlx::query(seed.sql)
+            .bind(prefix)
+            .bind(lo)
+            .bind(hi)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context(seed.what)?;
+    }
     tx.commit().await?;
     Ok(())
 }
