@@ -152,9 +152,27 @@ struct Seed {
 /// Pairs past their week, `sp0000000` on: finished timeline rows,
 /// deliveries for the sent ones, three interactions each.
 async fn seed_past(pool: &PgPool, lo: i64, hi: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+    run_seeds(pool, &PAST_SEEDS, None, lo, hi, now).await
+}
+
+/// Runs `seeds` in one transaction, each with the id prefix (if its
+/// statement takes one, as `$1`), then the pair numbers `lo..hi` and `now`.
+async fn run_seeds(
+    pool: &PgPool,
+    seeds: &[Seed],
+    prefix: Option<&str>,
+    lo: i64,
+    hi: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    for seed in PAST_SEEDS {
-        sqlx::query(seed.sql)
+    for seed in seeds {
+        let query = sqlx::query(seed.sql);
+        let query = match prefix {
+            Some(prefix) => query.bind(prefix),
+            None => query,
+        };
+        query
             .bind(lo)
             .bind(hi)
             .bind(now)
@@ -203,19 +221,7 @@ async fn seed_recent(
     hi: i64,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
-    for seed in RECENT_SEEDS {
-        sqlx::query(seed.sql)
-            .bind(prefix)
-            .bind(lo)
-            .bind(hi)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .context(seed.what)?;
-    }
-    tx.commit().await?;
-    Ok(())
+    run_seeds(pool, &RECENT_SEEDS, Some(prefix), lo, hi, now).await
 }
 
 async fn seed(pool: &PgPool, s: &Sizes, now: DateTime<Utc>) -> anyhow::Result<Value> {
