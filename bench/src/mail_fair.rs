@@ -28,8 +28,8 @@ use firstweek::decision::{self, Moment, Pair, Timing, Verdict};
 use firstweek::email::{self, Composed, Context, Links, Templates};
 use firstweek::event::MentorshipStarted;
 use firstweek::rule::Recipient;
-use firstweek_settings::WorkerSettings;
-use firstweek_workers::mailer::Mailer;
+use firstweek_settings::{Environment, WorkerSettings};
+use firstweek_workers::mailer::{Connection, Mailer};
 
 use crate::Plan;
 use crate::sink::Sink;
@@ -51,13 +51,14 @@ fn worker_settings(sink: &Sink) -> anyhow::Result<WorkerSettings> {
         ("FIRSTWEEK_DIGEST_CRON", "off".into()),
         ("FIRSTWEEK_SEND_WINDOW", "off".into()),
     ];
-    WorkerSettings::from_lookup("127.0.0.1:0", |k| {
+    Environment::new(|k: &str| {
         fixed
             .iter()
             .find(|(name, _)| *name == k)
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var(k).ok())
     })
+    .worker_settings("127.0.0.1:0")
     .context("the worker's settings")
 }
 
@@ -89,14 +90,7 @@ fn compose_one(
         "welcome",
         recipient,
         due_at,
-        Some(Pair {
-            started: pair,
-            ended_at: None,
-            ledger: &[],
-            unsubscribed: &[],
-            playbook: None,
-            erased: &[],
-        }),
+        Some(Pair::with_ledger(pair, &[])),
         Moment::Processing,
     );
     let Verdict::Send(evidence) = decision.verdict else {
@@ -195,7 +189,10 @@ pub(crate) async fn mail_fair(plan: &Plan, sink: &Sink, results: &mut Value) -> 
                 let stem = format!("{}.welcome.{recipient}", pair.mentorship_id);
                 let slot = mailer.slot().await;
                 // No ledger here: nothing to record between opening and sending.
-                let sent = match mailer.open(&slot, &composed, &stem).await {
+                let sent = match mailer
+                    .open(&slot, &composed, &stem, Connection::Pooled)
+                    .await
+                {
                     Ok(opened) => opened.send().await,
                     Err(e) => Err(e),
                 };

@@ -40,7 +40,7 @@ use firstweek_broker as broker;
 
 use crate::sink::Sink;
 use crate::{
-    IdleTicks, Numbering, Plan, heartbeat_metric, percentile, record_rss, seed_due, spawn,
+    IdleTicks, Numbering, Plan, heartbeat_metric, percentile, record_rss, seed_due, spans, spawn,
     wait_consumers,
 };
 
@@ -92,12 +92,12 @@ impl Sizes {
     }
 }
 
-/// Pairs past their week, `sp0000000` on: finished timeline rows,
-/// deliveries for the sent ones, three interactions each.
-async fn seed_past(pool: &PgPool, lo: i64, hi: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO mentorships (id, program_id, started_at, people, ended_at, ended_reason)
+/// What the past pairs are seeded with, in order: each statement takes the
+/// pair numbers `$1..$2` and `now` (`$3`).
+const PAST_SEEDS: [Seed; 3] = [
+    Seed {
+        what: "seeding past pairs",
+        sql: "INSERT INTO mentorships (id, program_id, started_at, people, ended_at, ended_reason)
          SELECT p.id, 'bench', p.s, jsonb_build_object(
              'event_id', p.id || '-start', 'mentorship_id', p.id, 'program_id', 'bench', 'started_at', p.s,
              'mentor', jsonb_build_object('id', p.id || '-mentor', 'name', 'Ada Mentor', 'email', 'mentor.' || p.id || '@example.org', 'timezone', 'Europe/Berlin'),
@@ -107,29 +107,19 @@ async fn seed_past(pool: &PgPool, lo: i64, hi: i64, now: DateTime<Utc>) -> anyho
              CASE WHEN i % 4 = 0 THEN 'completed' END
          FROM generate_series($1::int8, $2::int8 - 1) AS i,
               LATERAL (SELECT 'sp' || lpad(i::text, 7, '0') AS id, $3 - interval '8 days' - i * interval '1 minute' AS s) AS p",
-    )
-    .bind(lo)
-    .bind(hi)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .context("seeding past pairs")?;
-    sqlx::query(
-        "INSERT INTO interactions (event_id, mentorship_id, kind, actor, occurred_at, duration_minutes)
+    },
+    Seed {
+        what: "seeding past interactions",
+        sql: "INSERT INTO interactions (event_id, mentorship_id, kind, actor, occurred_at, duration_minutes)
          SELECT p.id || '-i' || k, p.id, (ARRAY['message', 'call', 'plan_shared'])[k + 1],
                 (ARRAY['mentor', 'mentee', 'mentor'])[k + 1], p.s + (k + 1) * interval '1 day',
                 CASE WHEN k = 1 THEN 30 END
          FROM generate_series($1::int8, $2::int8 - 1) AS i, generate_series(0, 2) AS k,
               LATERAL (SELECT 'sp' || lpad(i::text, 7, '0') AS id, $3 - interval '8 days' - i * interval '1 minute' AS s) AS p",
-    )
-    .bind(lo)
-    .bind(hi)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .context("seeding past interactions")?;
-    sqlx::query(
-        "WITH t AS (
+    },
+    Seed {
+        what: "seeding past timelines and deliveries",
+        sql: "WITH t AS (
              INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, status, attempts, outcome,
                                    published_at, last_published_at, picked_at, finished_at)
              SELECT p.id, st.step, st.rcpt, p.s + st.off, p.s + st.off,
@@ -150,16 +140,77 @@ async fn seed_past(pool: &PgPool, lo: i64, hi: i64, now: DateTime<Utc>) -> anyho
          SELECT mentorship_id, CASE WHEN step_id LIKE 'escalation%' THEN 'escalation' ELSE step_id END, recipient,
                 step_id, id, '<' || id || '.bench@example.org>', 'sent', 'accepted', due_at, due_at + interval '1 second'
          FROM t WHERE status = 'sent'",
-    )
-    .bind(lo)
-    .bind(hi)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .context("seeding past timelines and deliveries")?;
+    },
+];
+
+/// One seeding statement, and what it seeds (for its error).
+struct Seed {
+    what: &'static str,
+    sql: &'static str,
+}
+
+/// Pairs past their week, `sp0000000` on: finished timeline rows,
+/// deliveries for the sent ones, three interactions each.
+async fn seed_past(pool: &PgPool, lo: i64, hi: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+    run_seeds(pool, &PAST_SEEDS, None, lo, hi, now).await
+}
+
+/// Runs `seeds` in one transaction, each with the id prefix (if its
+/// statement takes one, as `$1`), then the pair numbers `lo..hi` and `now`.
+async fn run_seeds(
+    pool: &PgPool,
+    seeds: &[Seed],
+    prefix: Option<&str>,
+    lo: i64,
+    hi: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    for seed in seeds {
+        let query = sqlx::query(seed.sql);
+        let query = match prefix {
+            Some(prefix) => query.bind(prefix),
+            None => query,
+        };
+        query
+            .bind(lo)
+            .bind(hi)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context(seed.what)?;
+    }
     tx.commit().await?;
     Ok(())
 }
+
+/// What the recent pairs are seeded with, in order: each statement takes the
+/// id prefix (`$1`), the pair numbers `$2..$3` and `now` (`$4`).
+const RECENT_SEEDS: [Seed; 2] = [
+    Seed {
+        what: "seeding recent pairs",
+        sql: "INSERT INTO mentorships (id, program_id, started_at, people)
+         SELECT p.id, 'bench', p.s, jsonb_build_object(
+             'event_id', p.id || '-start', 'mentorship_id', p.id, 'program_id', 'bench', 'started_at', p.s,
+             'mentor', jsonb_build_object('id', p.id || '-mentor', 'name', 'Ada Mentor', 'email', 'mentor.' || p.id || '@example.org', 'timezone', 'Europe/Berlin'),
+             'mentee', jsonb_build_object('id', p.id || '-mentee', 'name', 'Bo Mentee', 'email', 'mentee.' || p.id || '@example.org', 'timezone', 'America/Sao_Paulo'),
+             'coordinator', jsonb_build_object('name', 'Cy Coordinator', 'email', 'coordinator.' || $1 || (i / 50) || '@example.org'))
+         FROM generate_series($2::int8, $3::int8 - 1) AS i,
+              LATERAL (SELECT $1 || lpad(i::text, 7, '0') AS id, $4 - (i % 3600) * interval '1 second' AS s) AS p",
+    },
+    Seed {
+        what: "seeding recent pairs' later steps",
+        sql: "INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, next_at)
+         SELECT p.id, st.step, st.rcpt, p.s + st.off, p.s + st.off, p.s + st.off
+         FROM generate_series($2::int8, $3::int8 - 1) AS i,
+              LATERAL (SELECT $1 || lpad(i::text, 7, '0') AS id, $4 - (i % 3600) * interval '1 second' AS s) AS p,
+              (VALUES ('check_in', 'mentor', interval '2 days'), ('check_in', 'mentee', interval '2 days'),
+                      ('plan_reminder', 'mentor', interval '4 days'), ('plan_reminder', 'mentee', interval '4 days'),
+                      ('escalation_early', 'coordinator', interval '4 days'),
+                      ('wrap_up', 'mentor', interval '7 days'), ('wrap_up', 'mentee', interval '7 days'),
+                      ('escalation', 'coordinator', interval '7 days')) AS st(step, rcpt, off)",
+    },
+];
 
 /// Pairs `{prefix}0000000` on that started within the hour before `now`,
 /// with their eight later rows scheduled (their welcomes come later).
@@ -170,44 +221,7 @@ async fn seed_recent(
     hi: i64,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO mentorships (id, program_id, started_at, people)
-         SELECT p.id, 'bench', p.s, jsonb_build_object(
-             'event_id', p.id || '-start', 'mentorship_id', p.id, 'program_id', 'bench', 'started_at', p.s,
-             'mentor', jsonb_build_object('id', p.id || '-mentor', 'name', 'Ada Mentor', 'email', 'mentor.' || p.id || '@example.org', 'timezone', 'Europe/Berlin'),
-             'mentee', jsonb_build_object('id', p.id || '-mentee', 'name', 'Bo Mentee', 'email', 'mentee.' || p.id || '@example.org', 'timezone', 'America/Sao_Paulo'),
-             'coordinator', jsonb_build_object('name', 'Cy Coordinator', 'email', 'coordinator.' || $1 || (i / 50) || '@example.org'))
-         FROM generate_series($2::int8, $3::int8 - 1) AS i,
-              LATERAL (SELECT $1 || lpad(i::text, 7, '0') AS id, $4 - (i % 3600) * interval '1 second' AS s) AS p",
-    )
-    .bind(prefix)
-    .bind(lo)
-    .bind(hi)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .context("seeding recent pairs")?;
-    sqlx::query(
-        "INSERT INTO timeline (mentorship_id, step_id, recipient, due_at, send_at, next_at)
-         SELECT p.id, st.step, st.rcpt, p.s + st.off, p.s + st.off, p.s + st.off
-         FROM generate_series($2::int8, $3::int8 - 1) AS i,
-              LATERAL (SELECT $1 || lpad(i::text, 7, '0') AS id, $4 - (i % 3600) * interval '1 second' AS s) AS p,
-              (VALUES ('check_in', 'mentor', interval '2 days'), ('check_in', 'mentee', interval '2 days'),
-                      ('plan_reminder', 'mentor', interval '4 days'), ('plan_reminder', 'mentee', interval '4 days'),
-                      ('escalation_early', 'coordinator', interval '4 days'),
-                      ('wrap_up', 'mentor', interval '7 days'), ('wrap_up', 'mentee', interval '7 days'),
-                      ('escalation', 'coordinator', interval '7 days')) AS st(step, rcpt, off)",
-    )
-    .bind(prefix)
-    .bind(lo)
-    .bind(hi)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .context("seeding recent pairs' later steps")?;
-    tx.commit().await?;
-    Ok(())
+    run_seeds(pool, &RECENT_SEEDS, Some(prefix), lo, hi, now).await
 }
 
 async fn seed(pool: &PgPool, s: &Sizes, now: DateTime<Utc>) -> anyhow::Result<Value> {
@@ -460,21 +474,7 @@ pub(crate) async fn scale(plan: &Plan, sink: &Sink, results: &mut Value) -> anyh
             anyhow::ensure!(late.len() as i64 == n, "scale: matched {} of {n} paced emails to their due time", late.len());
             late.sort_by(|a, b| a.total_cmp(b));
             let (p50, p99, max) = (percentile(&late, 50.0), percentile(&late, 99.0), percentile(&late, 100.0));
-            type Spans = (Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
-            let parts: Spans = sqlx::query_as(
-                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.published_at - t.due_at))::float8,
-                        percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM t.published_at - t.due_at))::float8,
-                        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.claimed_at - t.published_at))::float8,
-                        percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM d.claimed_at - t.published_at))::float8,
-                        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.finished_at - d.claimed_at))::float8,
-                        percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM d.finished_at - d.claimed_at))::float8
-                 FROM timeline t JOIN deliveries d ON d.timeline_id = t.id WHERE t.id > $1 AND d.status = 'sent'",
-            )
-            .bind(before)
-            .fetch_one(&env.pool)
-            .await?;
-            let breakdown = json!({"due_to_published_s": {"p50": parts.0, "p99": parts.1},
-                "published_to_claimed_s": {"p50": parts.2, "p99": parts.3}, "claimed_to_sent_s": {"p50": parts.4, "p99": parts.5}});
+            let breakdown = spans(&env.pool, before).await?;
             println!("  scale: lateness at {}/s for {}s: p50 {p50:.3}s, p99 {p99:.3}s, max {max:.3}s; where the time goes: {breakdown}", s.paced_rate, s.paced_secs);
             results["scale"]["lateness"] = json!({"steps": n, "per_second": s.paced_rate, "p50_s": p50, "p99_s": p99, "max_s": max, "breakdown": breakdown});
 

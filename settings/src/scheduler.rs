@@ -64,15 +64,6 @@ impl SchedulerSettings {
     pub fn from_env() -> Result<SchedulerSettings, SettingsError> {
         Environment::process().scheduler_settings(DEFAULT_ADMIN_ADDR)
     }
-
-    /// Reads settings through `get` (tests pass a map); `default_admin` is
-    /// the admin address when `FIRSTWEEK_ADMIN_ADDR` is unset.
-    pub fn from_lookup(
-        default_admin: &str,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<SchedulerSettings, SettingsError> {
-        Environment::new(get).scheduler_settings(default_admin)
-    }
 }
 
 impl<G: Fn(&str) -> Option<String>> Environment<G> {

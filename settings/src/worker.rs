@@ -97,15 +97,6 @@ impl WorkerSettings {
         Environment::process().worker_settings(DEFAULT_ADMIN_ADDR)
     }
 
-    /// Reads settings through `get` (tests pass a map); `default_admin` is
-    /// the admin address when `FIRSTWEEK_ADMIN_ADDR` is unset.
-    pub fn from_lookup(
-        default_admin: &str,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<WorkerSettings, SettingsError> {
-        Environment::new(get).worker_settings(default_admin)
-    }
-
     /// Loads the email templates and checks every playbook's steps against them.
     pub fn templates(&self) -> Result<Templates, EmailError> {
         self.mail.templates(&self.rules)

@@ -88,6 +88,21 @@ pub struct Pair<'a> {
     pub erased: &'a [Recipient],
 }
 
+impl<'a> Pair<'a> {
+    /// A pair with this ledger and nothing else recorded: not ended, nobody
+    /// unsubscribed or erased, on the default playbook.
+    pub fn with_ledger(started: &'a MentorshipStarted, ledger: &'a [Interaction]) -> Pair<'a> {
+        Pair {
+            started,
+            ended_at: None,
+            ledger,
+            unsubscribed: &[],
+            playbook: None,
+            erased: &[],
+        }
+    }
+}
+
 /// Who asks, and so from which moment a step is judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Moment {

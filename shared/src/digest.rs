@@ -667,18 +667,7 @@ mod tests {
     }
 
     fn at(started: &MentorshipStarted, ledger: &[Interaction], now: DateTime<Utc>) -> PairLine {
-        line(
-            &rules(),
-            Pair {
-                started,
-                ended_at: None,
-                ledger,
-                unsubscribed: &[],
-                playbook: None,
-                erased: &[],
-            },
-            now,
-        )
+        line(&rules(), Pair::with_ledger(started, ledger), now)
     }
 
     #[test]
@@ -775,14 +764,7 @@ mod tests {
             .pairs
             .iter()
             .filter(|p| which.contains(&p.mentorship_id.as_str()))
-            .map(|started| Pair {
-                started,
-                ended_at: None,
-                ledger: &w.ledger,
-                unsubscribed: &[],
-                playbook: None,
-                erased: &[],
-            })
+            .map(|started| Pair::with_ledger(started, &w.ledger))
             .collect();
         digest(
             rules,

@@ -302,6 +302,34 @@ async fn store_people(
     Ok(())
 }
 
+/// The statement that replaces a free text (a table's column) naming any of
+/// the needles (`$2`) in the pairs `$1`. A literal, so no SQL is built at run
+/// time.
+macro_rules! scrub_sql {
+    ($table:literal, $column:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " SET ",
+            $column,
+            " = 'erased'
+         WHERE mentorship_id = ANY($1) AND ",
+            $column,
+            " IS NOT NULL
+           AND EXISTS (SELECT 1 FROM UNNEST($2::text[]) AS n WHERE strpos(lower(",
+            $column,
+            "), n) > 0)"
+        )
+    };
+}
+
+/// The free texts that may quote an address: a delivery's SMTP detail, a
+/// timeline row's outcome.
+const SCRUBS: [&str; 2] = [
+    scrub_sql!("deliveries", "detail"),
+    scrub_sql!("timeline", "outcome"),
+];
+
 /// A delivery's SMTP detail or a row's outcome may quote an address (a
 /// server's refusal does): any naming one of the traces is replaced.
 async fn scrub_texts(
@@ -319,23 +347,13 @@ async fn scrub_texts(
     if ids.is_empty() || needles.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "UPDATE deliveries SET detail = 'erased'
-         WHERE mentorship_id = ANY($1) AND detail IS NOT NULL
-           AND EXISTS (SELECT 1 FROM UNNEST($2::text[]) AS n WHERE strpos(lower(detail), n) > 0)",
-    )
-    .bind(ids)
-    .bind(&needles)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "UPDATE timeline SET outcome = 'erased'
-         WHERE mentorship_id = ANY($1) AND outcome IS NOT NULL
-           AND EXISTS (SELECT 1 FROM UNNEST($2::text[]) AS n WHERE strpos(lower(outcome), n) > 0)",
-    )
-    .bind(ids)
-    .bind(&needles)
-    .execute(&mut **tx)
-    .await?;
+    for sql in SCRUBS {
+        sqlx::query(sql)
+            .bind(ids)
+            .bind(&needles)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
+

@@ -149,14 +149,7 @@ async fn a_noisy_pair_loads_a_bounded_ledger_that_changes_no_decision() -> anyho
     let Event::Started(started) = &event else {
         unreachable!()
     };
-    let pair = |ledger| Pair {
-        started,
-        ended_at: None,
-        ledger,
-        unsubscribed: &[],
-        playbook: None,
-        erased: &[],
-    };
+    let pair = |ledger| Pair::with_ledger(started, ledger);
     let want = decisions(&rules, pair(&full));
     assert!(
         want.iter().any(|d| d.starts_with("pacing pacing_tip")),

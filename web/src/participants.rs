@@ -79,17 +79,33 @@ fn names(o: &Opened) -> (String, String) {
 
 const ANSWERS: [Purpose; 2] = [Purpose::AnswerInTouch, Purpose::AnswerPlan];
 
+/// An answer link opened, and the answer it carries.
+struct AnswerLink {
+    opened: Opened,
+    answer: Answer,
+}
+
+/// Opens an answer link (`/r/{token}`): refused as unknown when its purpose
+/// carries no answer.
+async fn open_answer(s: &Shared, token: &str) -> Result<Result<AnswerLink, Refused>, Failure> {
+    let opened = match open(s, token, &ANSWERS).await? {
+        Ok(o) => o,
+        Err(why) => return Ok(Err(why)),
+    };
+    Ok(match Answer::of(opened.link.purpose) {
+        Some(answer) => Ok(AnswerLink { opened, answer }),
+        None => Err(Refused::Unknown),
+    })
+}
+
 /// `GET /r/{token}`: "We've been in touch?" / "We have a plan?" and a button.
 pub async fn show_answer(
     State(s): State<Shared>,
     Path(token): Path<String>,
 ) -> Result<Response, Failure> {
-    let o = match open(&s, &token, &ANSWERS).await? {
-        Ok(o) => o,
+    let AnswerLink { opened: o, answer } = match open_answer(&s, &token).await? {
+        Ok(link) => link,
         Err(why) => return Ok(s.pages.refused(why)),
-    };
-    let Some(answer) = Answer::of(o.link.purpose) else {
-        return Ok(s.pages.refused(Refused::Unknown));
     };
     metrics::counter!("firstweek_web_pages_total", "page" => "answer").increment(1);
     let (me, other) = names(&o);
@@ -109,14 +125,11 @@ pub async fn answer(
     State(s): State<Shared>,
     Path(token): Path<String>,
 ) -> Result<Response, Failure> {
-    let o = match open(&s, &token, &ANSWERS).await? {
-        Ok(o) => o,
+    let AnswerLink { opened: o, answer } = match open_answer(&s, &token).await? {
+        Ok(link) => link,
         Err(why) => return Ok(s.pages.refused(why)),
     };
-    let (Some(answer), Some(actor)) = (
-        Answer::of(o.link.purpose),
-        participant::actor_of(o.recipient),
-    ) else {
+    let Some(actor) = participant::actor_of(o.recipient) else {
         return Ok(s.pages.refused(Refused::Unknown));
     };
     let event = participant::answered(answer, &o.token, &o.pair.mentorship_id, actor, Utc::now());

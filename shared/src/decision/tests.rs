@@ -112,12 +112,8 @@ fn pair<'a>(
     ledger: &'a [Interaction],
 ) -> Pair<'a> {
     Pair {
-        started,
         ended_at,
-        ledger,
-        unsubscribed: &[],
-        playbook: None,
-        erased: &[],
+        ..Pair::with_ledger(started, ledger)
     }
 }
 

@@ -33,6 +33,21 @@ fn pair(mentor_name: &str) -> MentorshipStarted {
     }
 }
 
+/// The welcome step's context for the mentor, due and judged at `now`, with
+/// no interactions.
+fn welcome_to_mentor(p: &MentorshipStarted, now: DateTime<Utc>) -> Context {
+    Context::new(
+        p,
+        "welcome",
+        Recipient::Mentor,
+        now,
+        crate::timeline::TimeScale::REAL,
+        Summary::default(),
+        vec![],
+        now,
+    )
+}
+
 fn render(step: &str, template: &str, r: Recipient, mentor_name: &str) -> String {
     let t = Templates::built_in().unwrap();
     let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
@@ -116,16 +131,7 @@ fn apart(mentor_tz: &str, mentee_tz: &str) -> (String, bool) {
     p.mentor.timezone = mentor_tz.into();
     p.mentee.timezone = mentee_tz.into();
     let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
-    let ctx = Context::new(
-        &p,
-        "welcome",
-        Recipient::Mentor,
-        now,
-        crate::timeline::TimeScale::REAL,
-        Summary::default(),
-        vec![],
-        now,
-    );
+    let ctx = welcome_to_mentor(&p, now);
     let text = Templates::built_in()
         .unwrap()
         .render("welcome.txt", &ctx)
@@ -327,16 +333,7 @@ fn an_override_replaces_a_template_and_a_broken_one_is_refused() {
     );
     let t = Templates::from_sources([subject.clone()]).unwrap();
     let now = Utc::now();
-    let ctx = Context::new(
-        &pair("Ada"),
-        "welcome",
-        Recipient::Mentor,
-        now,
-        crate::timeline::TimeScale::REAL,
-        Summary::default(),
-        vec![],
-        now,
-    );
+    let ctx = welcome_to_mentor(&pair("Ada"), now);
     assert_eq!(
         t.render("welcome.subject", &ctx).unwrap(),
         "Hello from spring"

@@ -118,31 +118,14 @@ impl Mailer {
 
     /// Opens the way for one email, in the slot taken for it: over SMTP the
     /// server has accepted sender and recipients and waits for the message
-    /// (a pooled connection found dead on the way is replaced once). The
-    /// caller records the hand-over, then [`Opened::send`]s the message;
-    /// dropping it sends nothing.
+    /// on the connection asked for (a pooled connection found dead on the
+    /// way is replaced once; [`Connection::Fresh`] after an
+    /// [`Opened::may_reopen`] that failed transiently). The caller records
+    /// the hand-over, then [`Opened::send`]s the message; dropping it sends
+    /// nothing.
     pub async fn open<'a>(
         &'a self,
         _slot: &SendSlot,
-        email: &'a Composed,
-        file_stem: &'a str,
-    ) -> Result<Opened<'a>, MailError> {
-        self.opened(email, file_stem, Connection::Pooled).await
-    }
-
-    /// [`Mailer::open`] again on a new SMTP connection, after an
-    /// [`Opened::may_reopen`] that failed transiently.
-    pub async fn reopen<'a>(
-        &'a self,
-        _slot: &SendSlot,
-        email: &'a Composed,
-        file_stem: &'a str,
-    ) -> Result<Opened<'a>, MailError> {
-        self.opened(email, file_stem, Connection::Fresh).await
-    }
-
-    async fn opened<'a>(
-        &'a self,
         email: &'a Composed,
         file_stem: &'a str,
         connection: Connection,
@@ -161,9 +144,33 @@ impl Mailer {
     }
 }
 
+/// Decodes the escapes `<marker>XX` (two hex digits) into the bytes they
+/// stand for: `%` in URLs, `=` in quoted-printable text. Anything else,
+/// a marker without two hex digits included, stays as it is; bytes that are
+/// not UTF-8 afterwards become U+FFFD.
+pub fn decode_hex_escapes(s: &str, marker: u8) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == marker
+            && let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Which connection an email is opened on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Connection {
+pub enum Connection {
     /// An idle pooled one if there is one.
     Pooled,
     /// A new one.
@@ -199,8 +206,8 @@ impl Opened<'_> {
 
     /// Whether a transient failure from here on (recording the hand-over,
     /// or the message) is tried once more on a new connection
-    /// ([`Mailer::reopen`]): over SMTP, when this is the first connection
-    /// tried; never for the outbox.
+    /// ([`Mailer::open`] on a [`Connection::Fresh`]): over SMTP, when this
+    /// is the first connection tried; never for the outbox.
     pub fn may_reopen(&self) -> bool {
         matches!(&self.to, OpenedTo::Smtp(o) if o.connection == Connection::Pooled)
     }
@@ -226,4 +233,22 @@ async fn write_eml(dir: &std::path::Path, stem: &str, bytes: &[u8]) -> Result<()
     tokio::fs::rename(&tmp, &path)
         .await
         .map_err(|e| MailError::Transient(format!("renaming to {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_hex_escapes;
+
+    #[test]
+    fn hex_escapes_decode_only_after_their_marker() {
+        for (text, marker, decoded) in [
+            ("p%3Aw%40rd", b'%', "p:w@rd"),
+            ("caf=C3=A9", b'=', "café"),
+            ("caf=C3=A9", b'%', "caf=C3=A9"),
+            ("100%", b'%', "100%"),
+            ("%zz%4", b'%', "%zz%4"),
+        ] {
+            assert_eq!(decode_hex_escapes(text, marker), decoded, "{text}");
+        }
+    }
 }

@@ -332,23 +332,7 @@ impl SmtpOpened<'_> {
 
 /// Decodes `%XX` escapes (credentials in URLs).
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    super::decode_hex_escapes(s, b'%')
 }
 
 /// The TLS rule for a URL: `smtps://` is implicit; `smtp://` requires
@@ -517,7 +501,11 @@ mod tests {
             senders.spawn(async move {
                 let slot = mailer.slot().await;
                 let email = an_email(i);
-                mailer.open(&slot, &email, "stem").await?.send().await
+                mailer
+                    .open(&slot, &email, "stem", Connection::Pooled)
+                    .await?
+                    .send()
+                    .await
             });
         }
         let mut sent = 0;

@@ -20,7 +20,7 @@ use firstweek_store::{
 };
 
 use super::Steps;
-use crate::mailer::{MailError, Opened, SendSlot};
+use crate::mailer::{Connection, MailError, Opened, SendSlot};
 
 impl Steps {
     /// Claims the delivery in the ledger, then composes, sends and records
@@ -77,11 +77,13 @@ impl Steps {
         held: &HeldClaim,
     ) -> Result<(), MailError> {
         let mailer = &self.cfg.mailer;
-        let opened = mailer.open(slot, composed, stem).await?;
+        let opened = mailer
+            .open(slot, composed, stem, Connection::Pooled)
+            .await?;
         let may_reopen = opened.may_reopen();
         match self.hand_over(opened, held).await {
             Err(MailError::Transient(_)) if may_reopen => {
-                let opened = mailer.reopen(slot, composed, stem).await?;
+                let opened = mailer.open(slot, composed, stem, Connection::Fresh).await?;
                 self.hand_over(opened, held).await
             }
             other => other,
