@@ -851,18 +851,11 @@ mod tests {
     fn an_escalation_whose_pair_is_gone_shows_its_last_evidence() {
         let w = week();
         let mut e = escalation("erased", State::Open, w.now - Duration::hours(30));
-        e.evidence = vec![crate::escalation::Sighting {
-            step_id: "escalation_early".into(),
-            as_of: w.now - Duration::hours(30),
-            day: 4,
-            fired: vec![Condition::NoInteraction],
-            reasons: vec!["no interaction at all".into()],
-            total: 0,
-            mentor: 0,
-            mentee: 0,
-            by_kind: vec![],
-            last_activity: None,
-        }];
+        e.evidence = vec![crate::escalation::Sighting::of_silence(
+            "escalation_early",
+            w.now - Duration::hours(30),
+            4,
+        )];
         let Digest::Send(ctx) = digest_of(&rules(), &w, &[e], &[]) else {
             panic!("an open escalation is something to act on")
         };

@@ -9,8 +9,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::interaction::{Evidence, KindCount};
-use crate::rule::Condition;
+use crate::interaction::{Evidence, KindCount, Summary};
+use crate::rule::{Condition, Thresholds};
 
 /// Where an escalation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -167,6 +167,26 @@ pub struct Sighting {
 }
 
 impl Sighting {
+    /// The sighting of a step that fired on a pair with no interaction at
+    /// all as of `as_of` (`Condition::NoInteraction` alone): what an early
+    /// escalation records of a silent pair.
+    pub fn of_silence(step_id: &str, as_of: DateTime<Utc>, day: i64) -> Sighting {
+        let summary = Summary::default();
+        let fired = Condition::NoInteraction;
+        // Its words do not depend on the thresholds.
+        let any = Thresholds {
+            min_interactions: 0,
+            long_session_minutes: 0,
+        };
+        let evidence = Evidence {
+            fired: vec![fired],
+            reasons: vec![fired.wording(&summary, &any)],
+            summary,
+            as_of,
+        };
+        Sighting::new(step_id, day, &evidence)
+    }
+
     /// The sighting of a step that fired with this evidence.
     pub fn new(step_id: &str, day: i64, evidence: &Evidence) -> Sighting {
         let s = &evidence.summary;

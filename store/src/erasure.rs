@@ -356,4 +356,3 @@ async fn scrub_texts(
     }
     Ok(())
 }
-

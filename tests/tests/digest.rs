@@ -15,7 +15,6 @@ use chrono_tz::Tz;
 use firstweek::Rules;
 use firstweek::digest;
 use firstweek::escalation::Sighting;
-use firstweek::rule::Condition;
 use firstweek::timeline::{SendWindow, TimeScale};
 use firstweek_settings::rules::load_playbook;
 use firstweek_tests::{Env, Launch, Mail, Options, Pair, digest_playbook};
@@ -249,18 +248,7 @@ async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() 
     let record = firstweek_store::mentorship(&env.pool, &escalated.id)
         .await?
         .context("the escalated pair is stored")?;
-    let seen = Sighting {
-        step_id: "escalation_early".into(),
-        as_of: now,
-        day: 2,
-        fired: vec![Condition::NoInteraction],
-        reasons: vec!["no interaction at all".into()],
-        total: 0,
-        mentor: 0,
-        mentee: 0,
-        by_kind: vec![],
-        last_activity: None,
-    };
+    let seen = Sighting::of_silence("escalation_early", now, 2);
     let opening = firstweek_store::open_escalation(
         &env.pool,
         &rules,
