@@ -22,8 +22,23 @@ pub async fn relay(pool: &PgPool, out: &Publisher) -> anyhow::Result<usize> {
         return Ok(0);
     }
     let mut messages = Vec::with_capacity(pending.len());
+    let mut unknown = Vec::new();
     for p in &pending {
-        messages.push((p, message(p)));
+        // Only what firstweek announces goes out: a row naming another key
+        // (written around the outbox's check) is held back, never published.
+        if event::ANNOUNCED.contains(&p.routing_key.as_str()) {
+            messages.push((p, message(p)));
+        } else {
+            tracing::error!(event_id = %p.event_id, routing_key = %p.routing_key, "the outbox holds a routing key firstweek does not announce; not published");
+            unknown.push(p.id);
+        }
+    }
+    if !unknown.is_empty() {
+        metrics::counter!("firstweek_announcements_refused_total").increment(unknown.len() as u64);
+        store::hold_announcements(pool, &unknown).await?;
+    }
+    if messages.is_empty() {
+        return Ok(0);
     }
     let settled = out.send_all(messages).await.settle(CONFIRM_TIMEOUT).await;
     let mut done = Vec::with_capacity(settled.confirmed.len());

@@ -47,6 +47,18 @@ pub const ESCALATION_ACKNOWLEDGED: &str = "escalation.acknowledged";
 /// Published by firstweek when an escalation is resolved.
 pub const ESCALATION_RESOLVED: &str = "escalation.resolved";
 
+/// Every routing key firstweek itself publishes (through the outbox): its
+/// escalations, and what mentors and mentees do through their links. The
+/// outbox refuses any other (migration `outbox_keys`) and the relay skips
+/// one, so a row written there cannot make firstweek announce a start.
+pub const ANNOUNCED: [&str; 5] = [
+    ESCALATION_OPENED,
+    ESCALATION_ACKNOWLEDGED,
+    ESCALATION_RESOLVED,
+    INTERACTION_RECORDED,
+    PARTICIPANT_UNSUBSCRIBED,
+];
+
 /// Whether a routing key is one of firstweek's own announcements: they
 /// travel on the same exchange as its inputs (and so reach its own events
 /// queue, bound with `#`), and are not input to it.

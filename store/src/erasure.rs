@@ -124,6 +124,8 @@ pub(crate) async fn erase_in(
         pairs += 1;
     }
     scrub_texts(tx, &ids, &traces).await?;
+    crate::links::revoke_links_of_erased(tx, &ids, target.is_address().then(|| target.as_str()))
+        .await?;
     let mut digests_cancelled = 0;
     if target.is_address() {
         digests_cancelled = sqlx::query(

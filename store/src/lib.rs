@@ -29,6 +29,7 @@ mod resend;
 mod schedule;
 pub mod status;
 mod steps;
+mod web;
 
 pub use backlog::{Backlog, backlog};
 pub use dedicated::Dedicated;
@@ -47,11 +48,15 @@ pub use ledger::{
     mark_handing_over_many, release_delivery,
 };
 pub use links::{
-    Link, Refused, issue_link, issue_personal_link, open_link, revoke_links, use_link,
+    Link, Refused, issue_link, issue_personal_link, open_link, revoke_links,
+    revoke_links_of_coordinator, revoke_links_of_pair, revoke_links_of_person, use_link,
 };
-pub use outbox::{Pending, claim_announcements, mark_announced, release_announcements};
+pub use outbox::{
+    Pending, claim_announcements, hold_announcements, mark_announced, release_announcements,
+};
 pub use pairs::{PairRecord, StoredPair, interactions, ledgers, mentorship};
-pub use participants::{is_unsubscribed, record_answer, unsubscribe_by_link};
+pub use participants::is_unsubscribed;
+pub use web::{Acted, web_acknowledge, web_answer, web_resolve, web_unsubscribe};
 pub use resend::{Resend, resend};
 pub use schedule::{
     ClaimedStep, StepsQueue, Waiting, claim_due, mark_published, next_due, release, waiting,

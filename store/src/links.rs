@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use firstweek::link::{LinkToken, Purpose, TOKEN_BYTES};
 use firstweek::rule::Recipient;
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::StoreError;
 
@@ -114,8 +114,9 @@ pub async fn open_link(
     token: &LinkToken,
     purpose: Purpose,
 ) -> Result<Result<Link, Refused>, StoreError> {
+    // Through the function firstweek-web's role may run (it reads no table of links).
     let row: Option<Row> = sqlx::query_as(
-        "SELECT subject_id, expires_at, used_at, revoked_at, recipient FROM links WHERE token_hash = $1 AND purpose = $2",
+        "SELECT subject_id, expires_at, used_at, revoked_at, recipient FROM firstweek_web_link($1, $2)",
     )
     .bind(&token.hash()[..])
     .bind(purpose.as_str())
@@ -168,4 +169,147 @@ pub async fn revoke_links(
     .execute(pool)
     .await?
     .rows_affected())
+}
+
+/// The purposes of the links personal to a mentor or mentee.
+const PERSONAL: [Purpose; 3] = [
+    Purpose::AnswerInTouch,
+    Purpose::AnswerPlan,
+    Purpose::Unsubscribe,
+];
+
+fn names(purposes: &[Purpose]) -> Vec<&'static str> {
+    purposes.iter().map(|p| p.as_str()).collect()
+}
+
+/// Revokes every link about pair `mentorship_id` (its acknowledge links and
+/// its mentor's and mentee's links); returns how many.
+pub async fn revoke_links_of_pair(pool: &PgPool, mentorship_id: &str) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE links SET revoked_at = now() WHERE subject_id = $1 AND purpose <> $2 AND revoked_at IS NULL",
+    )
+    .bind(mentorship_id)
+    .bind(Purpose::CoordinatorPage.as_str())
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+/// Revokes the links personal to mentor or mentee `person_id`, in every
+/// pair they are part of; returns how many.
+pub async fn revoke_links_of_person(pool: &PgPool, person_id: &str) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE links l SET revoked_at = now() FROM mentorships m
+         WHERE l.subject_id = m.id AND l.purpose = ANY($2) AND l.revoked_at IS NULL
+           AND l.recipient IN ('mentor', 'mentee') AND m.people -> l.recipient ->> 'id' = $1",
+    )
+    .bind(person_id)
+    .bind(names(&PERSONAL))
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+/// Revokes a coordinator's links, named by address or by their key
+/// (`coordinator-…`): their page links (a forwarded digest opens nothing
+/// more) and the acknowledge links of the escalations filed under them;
+/// returns how many.
+pub async fn revoke_links_of_coordinator(
+    pool: &PgPool,
+    coordinator: &str,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "WITH k AS (SELECT CASE WHEN strpos($1, '@') > 0 THEN firstweek_coordinator_key($1) ELSE $1 END AS key)
+         UPDATE links l SET revoked_at = now() FROM k
+         WHERE l.revoked_at IS NULL
+           AND ((l.purpose = $2 AND l.subject_id = k.key)
+                OR (l.purpose = $3 AND l.subject_id IN (SELECT e.mentorship_id FROM escalations e
+                                                         WHERE e.coordinator_key = k.key)))",
+    )
+    .bind(coordinator.trim())
+    .bind(Purpose::CoordinatorPage.as_str())
+    .bind(Purpose::Acknowledge.as_str())
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+/// On a correction that hands pair `mentorship_id` to another coordinator
+/// (in intake's transaction): its escalation is filed under the new one,
+/// and the acknowledge links the old one was sent open nothing more.
+pub(crate) async fn reassign_in(
+    tx: &mut Transaction<'_, Postgres>,
+    mentorship_id: &str,
+    new_coordinator_email: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE escalations SET coordinator_key = firstweek_coordinator_key($2)
+         WHERE mentorship_id = $1 AND coordinator_key <> firstweek_coordinator_key($2)",
+    )
+    .bind(mentorship_id)
+    .bind(new_coordinator_email)
+    .execute(&mut **tx)
+    .await?;
+    revoke_in(tx, &[mentorship_id.to_string()], &[Purpose::Acknowledge]).await
+}
+
+/// When pair `mentorship_id` ends (in intake's transaction): its answer
+/// links no longer serve. Unsubscribe links keep working.
+pub(crate) async fn revoke_ended_in(
+    tx: &mut Transaction<'_, Postgres>,
+    mentorship_id: &str,
+) -> Result<(), StoreError> {
+    revoke_in(
+        tx,
+        &[mentorship_id.to_string()],
+        &[Purpose::AnswerInTouch, Purpose::AnswerPlan],
+    )
+    .await
+}
+
+/// On an erasure (in its transaction): every link about the pairs naming
+/// the person, and, when an address was erased, that coordinator's page links.
+pub(crate) async fn revoke_links_of_erased(
+    tx: &mut Transaction<'_, Postgres>,
+    pairs: &[String],
+    address: Option<&str>,
+) -> Result<(), StoreError> {
+    revoke_in(
+        tx,
+        pairs,
+        &[
+            Purpose::Acknowledge,
+            Purpose::AnswerInTouch,
+            Purpose::AnswerPlan,
+            Purpose::Unsubscribe,
+        ],
+    )
+    .await?;
+    if let Some(address) = address {
+        sqlx::query(
+            "UPDATE links SET revoked_at = now()
+             WHERE purpose = $2 AND subject_id = firstweek_coordinator_key($1) AND revoked_at IS NULL",
+        )
+        .bind(address)
+        .bind(Purpose::CoordinatorPage.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn revoke_in(
+    tx: &mut Transaction<'_, Postgres>,
+    subjects: &[String],
+    purposes: &[Purpose],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE links SET revoked_at = now()
+         WHERE subject_id = ANY($1) AND purpose = ANY($2) AND revoked_at IS NULL",
+    )
+    .bind(subjects)
+    .bind(names(purposes))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -91,3 +91,15 @@ pub async fn release_announcements(pool: &PgPool, ids: &[i64]) -> Result<(), Sto
     .await?;
     Ok(())
 }
+
+/// Holds announcements back for good (a routing key firstweek does not
+/// announce): never published, never claimed again, left for an operator.
+pub async fn hold_announcements(pool: &PgPool, ids: &[i64]) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET claimed_until = 'infinity' WHERE id = ANY($1) AND published_at IS NULL",
+    )
+    .bind(ids)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

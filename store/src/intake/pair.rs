@@ -12,6 +12,7 @@ use sqlx::{Postgres, Transaction};
 use crate::StoreError;
 use crate::erasure::erased_keys;
 use crate::escalations::resolve_in;
+use crate::links::{reassign_in, revoke_ended_in};
 use crate::pairs::{interactions, mentorship};
 use crate::status::{DeliveryStatus, RowStatus, SubjectKind};
 
@@ -128,6 +129,11 @@ pub(super) async fn correct(
         .bind(people)
         .execute(&mut **tx)
         .await?;
+    // Another coordinator now: the pair's escalation is theirs, and what the
+    // first one was sent about it opens nothing more.
+    if was.coordinator.email != corrected.coordinator.email {
+        reassign_in(tx, &e.mentorship_id, &corrected.coordinator.email).await?;
+    }
     // A recipient's send window is in their time zone: the domain plans the
     // week again with the new people, and rows not yet tried take its send
     // times. Rows being published, sent or retried keep theirs (a retry's
@@ -199,6 +205,8 @@ pub(super) async fn end(
     .rows_affected();
     // After the cancelling above, so the resolution notice it plans stands.
     resolve_in(tx, rules, &e.mentorship_id, Resolution::Ended).await?;
+    // "We've been in touch" means nothing for a pair that ended.
+    revoke_ended_in(tx, &e.mentorship_id).await?;
     Ok(Ingested::Ended { cancelled })
 }
 
