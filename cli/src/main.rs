@@ -13,6 +13,7 @@ mod dead;
 mod env;
 mod erase;
 mod escalation;
+mod link;
 mod playbook;
 mod publish;
 mod report;
@@ -74,6 +75,14 @@ enum Command {
     /// Both are announced on the exchange (`escalation.*`).
     #[command(subcommand)]
     Escalation(escalation::Command),
+    /// Links in emails: revoke those of a pair, a person or a coordinator (needs DATABASE_URL)
+    ///
+    /// A revoked link opens the page saying it no longer works. Links are
+    /// also revoked by themselves: on erasure, when a correction hands a
+    /// pair to another coordinator (the first one's acknowledge links), and
+    /// when a pair ends (its answer links).
+    #[command(subcommand)]
+    Link(link::Command),
     /// Check a playbook file, or preview what it would do to the stored pairs
     #[command(subcommand)]
     Playbook(playbook::Command),
@@ -136,6 +145,7 @@ async fn run_async(command: Command, out: &mut dyn Write) -> anyhow::Result<()> 
         Command::Dead(cmd) => dead::run(cmd, out).await,
         Command::Erase(args) => erase::run(args, out).await,
         Command::Escalation(cmd) => escalation::run(cmd, out).await,
+        Command::Link(cmd) => link::run(cmd, out).await,
         Command::Playbook(playbook::Command::DryRun(args)) => playbook::dry_run(args, out).await,
         Command::Playbook(playbook::Command::List) => playbook::list(out).await,
         Command::Playbook(playbook::Command::Diff {

@@ -8,9 +8,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use firstweek::escalation::{AckVia, Escalation, State as EscalationState};
+use firstweek::decision::escalation as rule;
+use firstweek::escalation::{AckVia, Escalation, Resolution, State as EscalationState};
+use firstweek::interaction::Summary;
 use firstweek::link::{LinkToken, Purpose};
-use firstweek_store::{self as store, Change, Refused};
+use firstweek_store::{self as store, Acted, Refused};
 
 use crate::Shared;
 use crate::pages::Failure;
@@ -85,7 +87,10 @@ fn via_words(via: AckVia) -> &'static str {
 }
 
 /// The escalation an acknowledge link was issued for.
-async fn escalation_of(s: &Shared, token: &str) -> Result<Result<Escalation, Refused>, Failure> {
+async fn escalation_of(
+    s: &Shared,
+    token: &str,
+) -> Result<Result<(LinkToken, Escalation), Refused>, Failure> {
     let Ok(token) = LinkToken::parse(token) else {
         return Ok(Err(Refused::Unknown));
     };
@@ -95,14 +100,37 @@ async fn escalation_of(s: &Shared, token: &str) -> Result<Result<Escalation, Ref
     };
     Ok(store::escalation(&s.pool, &link.subject_id)
         .await?
+        .map(|e| (token, e))
         .ok_or(Refused::Unknown))
+}
+
+/// Acknowledges `e` with `token` (an acknowledge or a page link), through
+/// the database function that checks the link covers it.
+async fn acknowledge_with(
+    s: &Shared,
+    token: &LinkToken,
+    e: &Escalation,
+    via: AckVia,
+) -> Result<Acted, Failure> {
+    let at = Utc::now();
+    let announcement = rule::acknowledged(e, at, via);
+    Ok(store::web_acknowledge(&s.pool, token, &e.mentorship_id, at, &announcement.payload).await?)
+}
+
+/// Closes `e` with a page link, announcing the pair's counts as of now.
+async fn resolve_with(s: &Shared, token: &LinkToken, e: &Escalation) -> Result<Acted, Failure> {
+    let at = Utc::now();
+    let ledger = store::interactions(&s.pool, &e.mentorship_id).await?;
+    let summary = Summary::as_of(&ledger, at);
+    let announcement = rule::resolved(e, at, Resolution::Coordinator, &summary);
+    Ok(store::web_resolve(&s.pool, token, &e.mentorship_id, at, &announcement.payload).await?)
 }
 
 /// `GET /a/{token}`: the pair, the evidence and an acknowledge button.
 /// Changes nothing.
 pub async fn show(State(s): State<Shared>, Path(token): Path<String>) -> Result<Response, Failure> {
-    let e = match escalation_of(&s, &token).await? {
-        Ok(e) => e,
+    let (_, e) = match escalation_of(&s, &token).await? {
+        Ok(found) => found,
         Err(why) => return Ok(s.pages.refused(why)),
     };
     metrics::counter!("firstweek_web_pages_total", "page" => "acknowledge").increment(1);
@@ -125,15 +153,17 @@ pub async fn acknowledge(
     State(s): State<Shared>,
     Path(token): Path<String>,
 ) -> Result<Response, Failure> {
-    let e = match escalation_of(&s, &token).await? {
-        Ok(e) => e,
+    let (parsed, e) = match escalation_of(&s, &token).await? {
+        Ok(found) => found,
         Err(why) => return Ok(s.pages.refused(why)),
     };
-    match store::acknowledge(&s.pool, &e.mentorship_id, AckVia::Link, None).await? {
-        Change::Done(_) => {
+    match acknowledge_with(&s, &parsed, &e, AckVia::Link).await? {
+        Acted::Done => {
             tracing::info!(mentorship_id = %e.mentorship_id, "escalation acknowledged by link");
         }
-        Change::Already(_) | Change::NotFound => {}
+        Acted::Already => {}
+        // Revoked or moved to another coordinator since it was opened above.
+        Acted::NotFound | Acted::Refused => return Ok(s.pages.refused(Refused::Revoked)),
     }
     Ok(Redirect::to(&format!("/a/{token}")).into_response())
 }
@@ -158,14 +188,23 @@ async fn act(
         Ok(link) => link,
         Err(why) => return Ok(s.pages.refused(why)),
     };
-    // Only the coordinator's own escalation: another's is "not found".
-    let key = Some(link.subject_id.as_str());
-    let change = match act {
-        Act::Acknowledge => store::acknowledge(&s.pool, &mentorship_id, AckVia::Page, key).await?,
-        Act::Resolve => store::close_escalation(&s.pool, &s.rules, &mentorship_id, key).await?,
-    };
-    if let Change::NotFound = change {
+    // Only an escalation of a pair that is the coordinator's now: another's
+    // (or one moved to another coordinator by a correction) is "not found",
+    // as the database function checks again under the pair's lock.
+    let Some(e) = store::escalation(&s.pool, &mentorship_id)
+        .await?
+        .filter(|e| e.coordinator_key == link.subject_id)
+    else {
         return Ok(s.pages.refused(Refused::Unknown));
+    };
+    let acted = match act {
+        Act::Acknowledge => acknowledge_with(&s, &parsed, &e, AckVia::Page).await?,
+        Act::Resolve => resolve_with(&s, &parsed, &e).await?,
+    };
+    match acted {
+        Acted::Done | Acted::Already => {}
+        Acted::NotFound => return Ok(s.pages.refused(Refused::Unknown)),
+        Acted::Refused => return Ok(s.pages.refused(Refused::Revoked)),
     }
     tracing::info!(%mentorship_id, action = ?act, "escalation changed from the coordinator page");
     Ok(Redirect::to(&format!("/c/{token}")).into_response())

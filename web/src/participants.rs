@@ -16,7 +16,7 @@ use firstweek::event::MentorshipStarted;
 use firstweek::link::{LinkToken, Purpose};
 use firstweek::participant::{self, Answer};
 use firstweek::rule::Recipient;
-use firstweek_store::{self as store, Link, Refused};
+use firstweek_store::{self as store, Acted, Link, Refused};
 
 use crate::Shared;
 use crate::pages::Failure;
@@ -133,10 +133,14 @@ pub async fn answer(
         return Ok(s.pages.refused(Refused::Unknown));
     };
     let event = participant::answered(answer, &o.token, &o.pair.mentorship_id, actor, Utc::now());
-    if store::record_answer(&s.pool, &event).await? {
-        metrics::counter!("firstweek_answers_total", "answer" => o.link.purpose.as_str())
-            .increment(1);
-        tracing::info!(mentorship_id = %o.pair.mentorship_id, event_id = %event.event_id, "answer recorded from a link");
+    match store::web_answer(&s.pool, &o.token, &event).await? {
+        Acted::Done => {
+            metrics::counter!("firstweek_answers_total", "answer" => o.link.purpose.as_str())
+                .increment(1);
+            tracing::info!(mentorship_id = %o.pair.mentorship_id, event_id = %event.event_id, "answer recorded from a link");
+        }
+        Acted::Already => {}
+        Acted::NotFound | Acted::Refused => return Ok(s.pages.refused(Refused::Revoked)),
     }
     let (me, other) = names(&o);
     Ok(s.pages.render(
@@ -185,9 +189,13 @@ pub async fn unsubscribe(
         Err(why) => return Ok(s.pages.refused(why)),
     };
     let event = participant::unsubscribed(person_id(&o), Utc::now());
-    if store::unsubscribe_by_link(&s.pool, &event).await? {
-        metrics::counter!("firstweek_unsubscribes_total").increment(1);
-        tracing::info!(mentorship_id = %o.pair.mentorship_id, recipient = %o.recipient, "unsubscribed through the link");
+    match store::web_unsubscribe(&s.pool, &o.token, &event).await? {
+        Acted::Done => {
+            metrics::counter!("firstweek_unsubscribes_total").increment(1);
+            tracing::info!(mentorship_id = %o.pair.mentorship_id, recipient = %o.recipient, "unsubscribed through the link");
+        }
+        Acted::Already => {}
+        Acted::NotFound | Acted::Refused => return Ok(s.pages.refused(Refused::Revoked)),
     }
     let (me, _) = names(&o);
     Ok(s.pages
