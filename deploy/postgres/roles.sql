@@ -16,9 +16,9 @@
 --   firstweek_scheduler  LOGIN, member of firstweek_owner; sessions run as firstweek_owner
 --   firstweek_worker     LOGIN, member of firstweek_owner; sessions run as firstweek_owner
 --   firstweek_readonly   LOGIN, SELECT only, read-only transactions (operator CLI, dashboards)
---   firstweek_web        LOGIN, firstweek-web: reads the pairs, marks links used, acknowledges
---                        and closes escalations, records unsubscribes, writes announcements to
---                        the outbox; nothing else
+--   firstweek_web        LOGIN, firstweek-web: reads what its pages show; acts (acknowledge,
+--                        resolve, answer, unsubscribe) only through database functions keyed by
+--                        a link token's hash; writes no table itself
 -- Both services run the sqlx migrations at start-up; because both sessions `SET ROLE firstweek_owner`
 -- (per-role setting below), a table created by either is owned by firstweek_owner and usable by both.
 
@@ -85,29 +85,14 @@ ALTER DEFAULT PRIVILEGES FOR ROLE firstweek_owner IN SCHEMA firstweek
   GRANT SELECT ON TABLES TO firstweek_readonly;
 
 -- firstweek-web: not a member of firstweek_owner, so it can create, alter and drop nothing and
--- cannot run the migrations (it waits for them, reading _sqlx_migrations). Default privileges
--- cannot name single tables, and this script first runs before the migrations create any: so
--- each grant below is made for the tables that exist now, and a run after the migrations makes
--- the rest (compose's db-grants service does; see deploy/README.md). Sequences of its INSERTs
--- need USAGE too.
-SELECT format('GRANT %s ON TABLE firstweek.%I TO firstweek_web', g.privileges, g.tbl)
-  FROM (VALUES
-          ('_sqlx_migrations', 'SELECT'),
-          ('mentorships',      'SELECT'),
-          ('interactions',     'SELECT'),
-          ('deliveries',       'SELECT'),
-          -- withdrawing an escalation's reminder when the coordinator acknowledges or closes it
-          ('timeline',         'SELECT, UPDATE (status, outcome, next_at, finished_at)'),
-          ('links',            'SELECT, UPDATE (used_at)'),
-          ('escalations',      'SELECT, UPDATE'),
-          -- announcements; an answer link's event is looked up by id, nothing else is read
-          ('outbox',           'SELECT (event_id), INSERT'),
-          ('unsubscribed',     'SELECT, INSERT'),
-          -- which sides carry an erased person's placeholder (they get no email)
-          ('erasures',         'SELECT (placeholder_id, placeholder_email)'),
-          -- the outcome chart on the coordinator's page
-          ('outcomes',         'SELECT')
-       ) AS g(tbl, privileges)
- WHERE to_regclass(format('firstweek.%I', g.tbl)) IS NOT NULL \gexec
-SELECT 'GRANT USAGE ON SEQUENCE firstweek.outbox_id_seq TO firstweek_web'
- WHERE to_regclass('firstweek.outbox_id_seq') IS NOT NULL \gexec
+-- cannot run the migrations (it waits for them, reading _sqlx_migrations). It writes no table
+-- itself: each thing a link allows (acknowledge, resolve, answer, unsubscribe) is a database
+-- function keyed by the link token's hash, owned by firstweek_owner and run as it (SECURITY
+-- DEFINER, search_path pinned), which checks the link before it acts; it reads only what its pages
+-- show, and links only through such a function. firstweek_grant_web (migration
+-- 20261207000300_web_functions.sql) grants exactly that and takes back anything else the role held
+-- (the test suite grants its own role with the same function). The function exists once the
+-- migrations ran: this script first runs before them and grants the web nothing then; the run
+-- after the migrations does (compose's db-grants service; see deploy/README.md).
+SELECT 'SELECT firstweek.firstweek_grant_web(''firstweek_web'')'
+ WHERE to_regprocedure('firstweek.firstweek_grant_web(name)') IS NOT NULL \gexec

@@ -29,6 +29,7 @@ mod mail;
 mod pair;
 mod processes;
 mod resources;
+pub mod restricted;
 mod smtp;
 pub mod web;
 pub use env::{Broker, Env, Launch, Options};
