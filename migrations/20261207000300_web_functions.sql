@@ -186,9 +186,10 @@ BEGIN
     EXECUTE format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA %I FROM %I', s, grantee);
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', s, grantee);
     -- What the pages show: a coordinator's pairs, counts, timelines,
-    -- escalations and outcome charts; whether a person unsubscribed; which
+    -- escalations and outcome charts (and the playbook each pair is pinned
+    -- to, by which its day and risks are judged); whether a person unsubscribed; which
     -- sides carry an erased person's placeholder; is the schema current.
-    FOREACH t IN ARRAY ARRAY['_sqlx_migrations', 'mentorships', 'interactions', 'deliveries',
+    FOREACH t IN ARRAY ARRAY['_sqlx_migrations', 'mentorships', 'playbooks', 'interactions', 'deliveries',
                              'timeline', 'escalations', 'unsubscribed', 'outcomes'] LOOP
         IF to_regclass(format('%I.%I', s, t)) IS NOT NULL THEN
             EXECUTE format('GRANT SELECT ON TABLE %I.%I TO %I', s, t, grantee);
