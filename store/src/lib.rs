@@ -56,7 +56,6 @@ pub use outbox::{
 };
 pub use pairs::{PairRecord, StoredPair, interactions, ledgers, mentorship};
 pub use participants::is_unsubscribed;
-pub use web::{Acted, web_acknowledge, web_answer, web_resolve, web_unsubscribe};
 pub use resend::{Resend, resend};
 pub use schedule::{
     ClaimedStep, StepsQueue, Waiting, claim_due, mark_published, next_due, release, waiting,
@@ -66,6 +65,7 @@ pub use steps::{
     StepState, Subject, TimelineRow, finish_row, load_steps, pick_steps, recheck_at, retry_row,
     timeline_row,
 };
+pub use web::{Acted, web_acknowledge, web_answer, web_resolve, web_unsubscribe};
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]

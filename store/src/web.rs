@@ -82,7 +82,15 @@ pub async fn web_acknowledge(
     at: DateTime<Utc>,
     payload: &serde_json::Value,
 ) -> Result<Acted, StoreError> {
-    escalation_action(pool, EscalationAct::Acknowledge, token, mentorship_id, at, payload).await
+    escalation_action(
+        pool,
+        EscalationAct::Acknowledge,
+        token,
+        mentorship_id,
+        at,
+        payload,
+    )
+    .await
 }
 
 /// Closes the pair's escalation with a coordinator page link, dated `at`
@@ -94,7 +102,15 @@ pub async fn web_resolve(
     at: DateTime<Utc>,
     payload: &serde_json::Value,
 ) -> Result<Acted, StoreError> {
-    escalation_action(pool, EscalationAct::Resolve, token, mentorship_id, at, payload).await
+    escalation_action(
+        pool,
+        EscalationAct::Resolve,
+        token,
+        mentorship_id,
+        at,
+        payload,
+    )
+    .await
 }
 
 /// Queues the interaction an answer link records (once per link).

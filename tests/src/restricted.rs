@@ -92,7 +92,10 @@ impl RestrictedWeb {
             .env_clear()
             .env("DATABASE_URL", &role.url)
             .env("FIRSTWEEK_WEB_ADDR", format!("127.0.0.1:{web_port}"))
-            .env("FIRSTWEEK_PUBLIC_URL", format!("http://127.0.0.1:{web_port}"))
+            .env(
+                "FIRSTWEEK_PUBLIC_URL",
+                format!("http://127.0.0.1:{web_port}"),
+            )
             .env("FIRSTWEEK_ADMIN_ADDR", "off")
             .env("RUST_LOG", "warn")
             .kill_on_drop(true)

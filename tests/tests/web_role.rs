@@ -37,9 +37,15 @@ impl Site {
 
     /// A pair started a day ago, stored as a worker would.
     async fn pair(&self, name: &str) -> anyhow::Result<Pair> {
-        let pair = Pair::new(&format!("{}-{name}", self.db.name), Utc::now() - Duration::days(1));
+        let pair = Pair::new(
+            &format!("{}-{name}", self.db.name),
+            Utc::now() - Duration::days(1),
+        );
         self.db
-            .ingest("mentorship.started", &pair.started(&format!("{}-start", pair.id)))
+            .ingest(
+                "mentorship.started",
+                &pair.started(&format!("{}-start", pair.id)),
+            )
             .await?;
         Ok(pair)
     }
@@ -75,9 +81,18 @@ impl Site {
         Ok(format!("/a/{}", t.as_str()))
     }
 
-    async fn personal(&self, pair: &Pair, purpose: Purpose, who: Recipient) -> anyhow::Result<String> {
+    async fn personal(
+        &self,
+        pair: &Pair,
+        purpose: Purpose,
+        who: Recipient,
+    ) -> anyhow::Result<String> {
         let t = store::issue_personal_link(self.pool(), purpose, &pair.id, who, week()).await?;
-        let path = if purpose == Purpose::Unsubscribe { "u" } else { "r" };
+        let path = if purpose == Purpose::Unsubscribe {
+            "u"
+        } else {
+            "r"
+        };
         Ok(format!("/{path}/{}", t.as_str()))
     }
 
@@ -91,10 +106,12 @@ impl Site {
     }
 
     async fn announced(&self, routing_key: &str) -> anyhow::Result<Vec<serde_json::Value>> {
-        Ok(sqlx::query_scalar("SELECT payload FROM outbox WHERE routing_key = $1 ORDER BY id")
-            .bind(routing_key)
-            .fetch_all(self.pool())
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT payload FROM outbox WHERE routing_key = $1 ORDER BY id")
+                .bind(routing_key)
+                .fetch_all(self.pool())
+                .await?,
+        )
     }
 }
 
@@ -112,7 +129,10 @@ fn status(response: &str) -> u16 {
 
 /// The SQLSTATE a statement run as `pool`'s role fails with ("" if it ran).
 async fn refusal(pool: &PgPool, sql: &str) -> String {
-    match sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(pool).await {
+    match sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(pool)
+        .await
+    {
         Ok(_) => String::new(),
         Err(e) => e
             .as_database_error()
@@ -122,21 +142,34 @@ async fn refusal(pool: &PgPool, sql: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_web_role_writes_nothing_itself_and_every_one_click_action_still_works(
-) -> anyhow::Result<()> {
+async fn the_web_role_writes_nothing_itself_and_every_one_click_action_still_works()
+-> anyhow::Result<()> {
     let site = Site::start("webrole").await?;
     let web = site.web.port;
     let pair = site.pair("acts").await?;
     site.escalate(&pair).await?;
-    let (page, ack) = (site.page_link(&pair.coordinator()).await?, site.ack_link(&pair).await?);
-    let answer = site.personal(&pair, Purpose::AnswerInTouch, Recipient::Mentor).await?;
-    let unsubscribe = site.personal(&pair, Purpose::Unsubscribe, Recipient::Mentee).await?;
+    let (page, ack) = (
+        site.page_link(&pair.coordinator()).await?,
+        site.ack_link(&pair).await?,
+    );
+    let answer = site
+        .personal(&pair, Purpose::AnswerInTouch, Recipient::Mentor)
+        .await?;
+    let unsubscribe = site
+        .personal(&pair, Purpose::Unsubscribe, Recipient::Mentee)
+        .await?;
 
     // The pages, as the web role.
     let shown = http_get(web, &page).await;
-    assert!(shown.starts_with("HTTP/1.1 200") && shown.contains(&pair.id), "{shown}");
+    assert!(
+        shown.starts_with("HTTP/1.1 200") && shown.contains(&pair.id),
+        "{shown}"
+    );
     let shown = http_get(web, &ack).await;
-    assert!(shown.starts_with("HTTP/1.1 200") && shown.contains("Ada Mentor"), "{shown}");
+    assert!(
+        shown.starts_with("HTTP/1.1 200") && shown.contains("Ada Mentor"),
+        "{shown}"
+    );
 
     // Acknowledge by link, resolve from the page: done and announced.
     assert_eq!(status(&http_post(web, &ack, "").await), 303);
@@ -155,10 +188,17 @@ async fn the_web_role_writes_nothing_itself_and_every_one_click_action_still_wor
 
     // The mentor answers; the mentee unsubscribes (RFC 8058 one-click).
     let done = http_post(web, &answer, "").await;
-    assert!(done.starts_with("HTTP/1.1 200") && done.contains("No more nudges"), "{done}");
+    assert!(
+        done.starts_with("HTTP/1.1 200") && done.contains("No more nudges"),
+        "{done}"
+    );
     http_post(web, &answer, "").await;
     let answers = site.announced("interaction.recorded").await?;
-    assert_eq!(answers.len(), 1, "the same link twice is one answer: {answers:?}");
+    assert_eq!(
+        answers.len(),
+        1,
+        "the same link twice is one answer: {answers:?}"
+    );
     assert_eq!(answers[0]["mentorship_id"], pair.id.as_str());
     assert_eq!(answers[0]["actor"], "mentor");
     assert_eq!(answers[0]["kind"], "message");
@@ -197,7 +237,11 @@ async fn the_web_role_writes_nothing_itself_and_every_one_click_action_still_wor
     // Not even the owner can queue an event firstweek does not announce.
     let forged = "INSERT INTO outbox (event_id, routing_key, payload)
                   VALUES ('forged-start', 'mentorship.started', '{}')";
-    assert_eq!(refusal(site.pool(), forged).await, "23514", "a CHECK violation");
+    assert_eq!(
+        refusal(site.pool(), forged).await,
+        "23514",
+        "a CHECK violation"
+    );
     Ok(())
 }
 
@@ -208,7 +252,10 @@ async fn a_correction_hands_the_pair_and_its_links_to_the_new_coordinator() -> a
     let pair = site.pair("moved").await?;
     site.escalate(&pair).await?;
     let new_coordinator = format!("other.{}@example.org", pair.id);
-    let (old_page, ack) = (site.page_link(&pair.coordinator()).await?, site.ack_link(&pair).await?);
+    let (old_page, ack) = (
+        site.page_link(&pair.coordinator()).await?,
+        site.ack_link(&pair).await?,
+    );
     let new_page = site.page_link(&new_coordinator).await?;
     assert!(http_get(web, &ack).await.contains("Bo Mentee"));
 
@@ -216,13 +263,19 @@ async fn a_correction_hands_the_pair_and_its_links_to_the_new_coordinator() -> a
     let mut corrected = pair.started(&format!("{}-correction", pair.id));
     corrected["coordinator"] = serde_json::json!({"name": "Di Other", "email": new_coordinator});
     site.db.ingest("mentorship.started", &corrected).await?;
-    assert_eq!(site.state(&pair).await?.1, site.key(&new_coordinator).await?);
+    assert_eq!(
+        site.state(&pair).await?.1,
+        site.key(&new_coordinator).await?
+    );
 
     // The first coordinator: her acknowledge link shows nothing of the pair,
     // her page's buttons do nothing to it, her page no longer lists it.
     let shown = http_get(web, &ack).await;
     assert_eq!(status(&shown), 410, "{shown}");
-    assert!(!shown.contains("Ada") && !shown.contains("Bo Mentee"), "{shown}");
+    assert!(
+        !shown.contains("Ada") && !shown.contains("Bo Mentee"),
+        "{shown}"
+    );
     assert_eq!(status(&http_post(web, &ack, "").await), 410);
     for act in ["resolve", "acknowledge"] {
         let path = format!("{old_page}/pairs/{}/{act}", pair.id);
@@ -259,7 +312,8 @@ async fn revoke(site: &Site, args: &[&str]) -> anyhow::Result<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn links_are_revoked_by_pair_person_coordinator_on_end_and_on_erasure() -> anyhow::Result<()> {
+async fn links_are_revoked_by_pair_person_coordinator_on_end_and_on_erasure() -> anyhow::Result<()>
+{
     let site = Site::start("revoke").await?;
     let web = site.web.port;
     let [by_pair, by_person, by_coordinator, ended, erased] =
@@ -272,20 +326,43 @@ async fn links_are_revoked_by_pair_person_coordinator_on_end_and_on_erasure() ->
     site.escalate(&by_pair).await?;
     site.escalate(&by_coordinator).await?;
     let pair_ack = site.ack_link(&by_pair).await?;
-    let pair_answer = site.personal(&by_pair, Purpose::AnswerPlan, Recipient::Mentor).await?;
-    let mentee_answer = site.personal(&by_person, Purpose::AnswerInTouch, Recipient::Mentee).await?;
-    let mentee_unsub = site.personal(&by_person, Purpose::Unsubscribe, Recipient::Mentee).await?;
-    let mentor_answer = site.personal(&by_person, Purpose::AnswerInTouch, Recipient::Mentor).await?;
+    let pair_answer = site
+        .personal(&by_pair, Purpose::AnswerPlan, Recipient::Mentor)
+        .await?;
+    let mentee_answer = site
+        .personal(&by_person, Purpose::AnswerInTouch, Recipient::Mentee)
+        .await?;
+    let mentee_unsub = site
+        .personal(&by_person, Purpose::Unsubscribe, Recipient::Mentee)
+        .await?;
+    let mentor_answer = site
+        .personal(&by_person, Purpose::AnswerInTouch, Recipient::Mentor)
+        .await?;
     // A digest's page link, forwarded; and an escalation's acknowledge link.
     let digest = site.page_link(&by_coordinator.coordinator()).await?;
     let coordinator_ack = site.ack_link(&by_coordinator).await?;
-    let ended_answer = site.personal(&ended, Purpose::AnswerInTouch, Recipient::Mentor).await?;
-    let ended_unsub = site.personal(&ended, Purpose::Unsubscribe, Recipient::Mentor).await?;
-    let erased_answer = site.personal(&erased, Purpose::AnswerInTouch, Recipient::Mentee).await?;
+    let ended_answer = site
+        .personal(&ended, Purpose::AnswerInTouch, Recipient::Mentor)
+        .await?;
+    let ended_unsub = site
+        .personal(&ended, Purpose::Unsubscribe, Recipient::Mentor)
+        .await?;
+    let erased_answer = site
+        .personal(&erased, Purpose::AnswerInTouch, Recipient::Mentee)
+        .await?;
     let erased_digest = site.page_link(&erased.coordinator()).await?;
     let all = [
-        &pair_ack, &pair_answer, &mentee_answer, &mentee_unsub, &mentor_answer, &digest,
-        &coordinator_ack, &ended_answer, &ended_unsub, &erased_answer, &erased_digest,
+        &pair_ack,
+        &pair_answer,
+        &mentee_answer,
+        &mentee_unsub,
+        &mentor_answer,
+        &digest,
+        &coordinator_ack,
+        &ended_answer,
+        &ended_unsub,
+        &erased_answer,
+        &erased_digest,
     ];
     for link in all {
         assert_eq!(http_status(web, link).await, 200, "{link} opens before");
@@ -298,11 +375,23 @@ async fn links_are_revoked_by_pair_person_coordinator_on_end_and_on_erasure() ->
     site.db
         .ingest("mentorship.ended", &ended.ended(Duration::hours(25)))
         .await?;
-    store::erase(site.pool(), &Target::new(&erased.coordinator()), ErasedVia::Cli).await?;
+    store::erase(
+        site.pool(),
+        &Target::new(&erased.coordinator()),
+        ErasedVia::Cli,
+    )
+    .await?;
 
     for link in [
-        &pair_ack, &pair_answer, &mentee_answer, &mentee_unsub, &digest, &coordinator_ack,
-        &ended_answer, &erased_answer, &erased_digest,
+        &pair_ack,
+        &pair_answer,
+        &mentee_answer,
+        &mentee_unsub,
+        &digest,
+        &coordinator_ack,
+        &ended_answer,
+        &erased_answer,
+        &erased_digest,
     ] {
         let page = http_get(web, link).await;
         assert_eq!(status(&page), 410, "{link} opens nothing after: {page}");
