@@ -47,6 +47,23 @@ CREATE FUNCTION firstweek_withdraw_reminder(p_mentorship_id TEXT, p_why TEXT)
                               WHERE d.mentorship_id = t.mentorship_id AND d.timeline_id = t.id
                                 AND d.status = 'handing_over') $$;
 
+-- The fields of an escalation.* event the database decides (the web's
+-- payload keeps only the times it was checked against): the pair, its
+-- coordinator, program and rules as stored.
+CREATE FUNCTION firstweek_escalation_facts(e escalations, kind TEXT) RETURNS JSONB
+    LANGUAGE sql STABLE
+    AS $$ SELECT jsonb_build_object('event_id', e.mentorship_id || ':' || kind,
+                                    'mentorship_id', e.mentorship_id,
+                                    'coordinator_key', e.coordinator_key,
+                                    'rules', to_jsonb(e.rules))
+              || CASE WHEN e.program_id IS NULL THEN '{}'::jsonb
+                      ELSE jsonb_build_object('program_id', e.program_id) END $$;
+
+-- The same moment, to the database's microsecond (the web's clock has nanoseconds).
+CREATE FUNCTION firstweek_same_instant(a TIMESTAMPTZ, b TIMESTAMPTZ) RETURNS BOOLEAN
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT coalesce(abs(extract(epoch FROM a - b)) < 0.000002, false) $$;
+
 -- A time the web gives must be now (its clock and the database's may differ a little).
 CREATE FUNCTION firstweek_is_now(p_at TIMESTAMPTZ) RETURNS BOOLEAN LANGUAGE sql STABLE
     AS $$ SELECT p_at BETWEEN now() - interval '5 minutes' AND now() + interval '5 minutes' $$;
@@ -77,11 +94,15 @@ BEGIN
     UPDATE escalations SET state = 'acknowledged', acknowledged_at = p_at, acknowledged_via = via
      WHERE mentorship_id = p_mentorship_id;
     PERFORM firstweek_withdraw_reminder(p_mentorship_id, 'the escalation was acknowledged');
+    IF NOT firstweek_same_instant((p_payload ->> 'acknowledged_at')::timestamptz, p_at) THEN
+        RAISE EXCEPTION 'firstweek: the announcement must carry the acknowledgement''s time';
+    END IF;
     INSERT INTO outbox (event_id, routing_key, payload)
     VALUES (p_mentorship_id || ':escalation.acknowledged', 'escalation.acknowledged',
-            p_payload || jsonb_build_object('event_id', p_mentorship_id || ':escalation.acknowledged',
-                                            'mentorship_id', p_mentorship_id,
-                                            'coordinator_key', e.coordinator_key, 'via', via))
+            (p_payload - 'program_id')
+            || firstweek_escalation_facts(e, 'escalation.acknowledged')
+            || jsonb_build_object('via', via, 'seconds_to_acknowledge',
+                                  GREATEST(0, floor(extract(epoch FROM p_at - e.opened_at) * 1000)) / 1000))
     ON CONFLICT (event_id) DO NOTHING;
     RETURN 'done';
 END $$;
@@ -108,13 +129,22 @@ BEGIN
     UPDATE escalations SET state = 'resolved', resolved_at = p_at, resolved_how = 'coordinator'
      WHERE mentorship_id = p_mentorship_id;
     PERFORM firstweek_withdraw_reminder(p_mentorship_id, 'the escalation was resolved');
+    IF NOT firstweek_same_instant((p_payload ->> 'resolved_at')::timestamptz, p_at) THEN
+        RAISE EXCEPTION 'firstweek: the announcement must carry the resolution''s time';
+    END IF;
     INSERT INTO outbox (event_id, routing_key, payload)
     VALUES (p_mentorship_id || ':escalation.resolved', 'escalation.resolved',
-            p_payload || jsonb_build_object('event_id', p_mentorship_id || ':escalation.resolved',
-                                            'mentorship_id', p_mentorship_id,
-                                            'coordinator_key', e.coordinator_key,
-                                            'how', 'coordinator',
-                                            'acknowledged', e.acknowledged_at IS NOT NULL))
+            (p_payload - 'program_id')
+            || firstweek_escalation_facts(e, 'escalation.resolved')
+            || jsonb_build_object('how', 'coordinator',
+                                  'acknowledged', e.acknowledged_at IS NOT NULL,
+                                  'counts', (SELECT jsonb_build_object(
+                                                 'total', count(*),
+                                                 'mentor', count(*) FILTER (WHERE i.actor = 'mentor'),
+                                                 'mentee', count(*) FILTER (WHERE i.actor = 'mentee'))
+                                               FROM interactions i
+                                              WHERE i.mentorship_id = p_mentorship_id
+                                                AND i.occurred_at <= p_at)))
     ON CONFLICT (event_id) DO NOTHING;
     RETURN 'done';
 END $$;
@@ -132,9 +162,12 @@ DECLARE
 BEGIN
     SELECT * INTO l FROM firstweek_live_link(p_token_hash, ARRAY['answer_in_touch', 'answer_plan']);
     IF NOT FOUND OR l.recipient IS NULL THEN RETURN 'refused'; END IF;
+    IF NOT firstweek_is_now((p_payload ->> 'occurred_at')::timestamptz) THEN
+        RAISE EXCEPTION 'firstweek: an answer must be dated now';
+    END IF;
     INSERT INTO outbox (event_id, routing_key, payload)
     VALUES (v_id, 'interaction.recorded',
-            p_payload || jsonb_build_object('event_id', v_id, 'mentorship_id', l.subject_id,
+            (p_payload - 'duration_minutes') || jsonb_build_object('event_id', v_id, 'mentorship_id', l.subject_id,
                                             'actor', l.recipient,
                                             'kind', CASE l.purpose WHEN 'answer_plan' THEN 'plan_shared'
                                                                    ELSE 'message' END))
@@ -156,7 +189,9 @@ DECLARE
 BEGIN
     SELECT * INTO l FROM firstweek_live_link(p_token_hash, ARRAY['unsubscribe']);
     IF NOT FOUND OR l.recipient IS NULL THEN RETURN 'refused'; END IF;
-    IF NOT firstweek_is_now(p_at) THEN RAISE EXCEPTION 'firstweek: an unsubscribe must be dated now'; END IF;
+    IF NOT firstweek_is_now(p_at) OR NOT firstweek_same_instant((p_payload ->> 'unsubscribed_at')::timestamptz, p_at) THEN
+        RAISE EXCEPTION 'firstweek: an unsubscribe must be dated now';
+    END IF;
     SELECT m.people -> l.recipient ->> 'id' INTO person FROM mentorships m WHERE m.id = l.subject_id;
     IF person IS NULL THEN RETURN 'refused'; END IF;
     INSERT INTO unsubscribed (person_id, unsubscribed_at, via) VALUES (person, p_at, 'link')
@@ -214,7 +249,7 @@ BEGIN
     FOREACH f IN ARRAY ARRAY[
         'firstweek_live_link(BYTEA, TEXT[])', 'firstweek_link_covers(links, TEXT)',
         'firstweek_web_link(BYTEA, TEXT)', 'firstweek_withdraw_reminder(TEXT, TEXT)',
-        'firstweek_is_now(TIMESTAMPTZ)',
+        'firstweek_is_now(TIMESTAMPTZ)', 'firstweek_same_instant(TIMESTAMPTZ, TIMESTAMPTZ)', 'firstweek_escalation_facts(escalations, TEXT)',
         'firstweek_web_acknowledge(BYTEA, TEXT, TIMESTAMPTZ, JSONB)',
         'firstweek_web_resolve(BYTEA, TEXT, TIMESTAMPTZ, JSONB)',
         'firstweek_web_answer(BYTEA, JSONB)',

@@ -185,6 +185,8 @@ async fn the_web_role_writes_nothing_itself_and_every_one_click_action_still_wor
     assert_eq!(resolved.len(), 1, "{resolved:?}");
     assert_eq!(resolved[0]["how"], "coordinator");
     assert_eq!(resolved[0]["acknowledged"], true);
+    assert_eq!(resolved[0]["rules"], serde_json::json!(["no_interaction"]));
+    assert_eq!(resolved[0]["counts"]["total"], 0);
 
     // The mentor answers; the mentee unsubscribes (RFC 8058 one-click).
     let done = http_post(web, &answer, "").await;
@@ -232,6 +234,38 @@ async fn the_web_role_writes_nothing_itself_and_every_one_click_action_still_wor
         .fetch_one(&as_web)
         .await?;
     assert_eq!(word, "refused");
+    // Nor does a live link let the role announce what the link does not say:
+    // the pair, side and kind are the link's, whatever the payload claims.
+    let other = site.pair("other").await?;
+    let token = store::issue_personal_link(
+        site.pool(),
+        Purpose::AnswerPlan,
+        &pair.id,
+        Recipient::Mentee,
+        week(),
+    )
+    .await?;
+    let forged = serde_json::json!({
+        "mentorship_id": other.id, "actor": "mentor", "kind": "meeting",
+        "occurred_at": Utc::now(), "duration_minutes": 600,
+    });
+    let word: String = sqlx::query_scalar("SELECT firstweek_web_answer($1, $2::jsonb)")
+        .bind(&token.hash()[..])
+        .bind(forged.to_string())
+        .fetch_one(&as_web)
+        .await?;
+    assert_eq!(word, "done");
+    let queued = site.announced("interaction.recorded").await?;
+    let last = queued.last().context("the answer is queued")?;
+    assert_eq!(
+        (&last["mentorship_id"], &last["actor"], &last["kind"]),
+        (
+            &serde_json::json!(pair.id),
+            &serde_json::json!("mentee"),
+            &serde_json::json!("plan_shared")
+        )
+    );
+    assert!(last.get("duration_minutes").is_none(), "{last}");
     as_web.close().await;
 
     // Not even the owner can queue an event firstweek does not announce.
