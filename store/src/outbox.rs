@@ -103,3 +103,27 @@ pub async fn hold_announcements(pool: &PgPool, ids: &[i64]) -> Result<(), StoreE
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The outbox's CHECK and the relay's list are the same keys: one more
+    /// announcement in the code without the migration would be refused at
+    /// its first write, one more in the migration only would never be relayed.
+    #[test]
+    fn the_outbox_check_lists_exactly_what_firstweek_announces() {
+        let sql = include_str!("../../migrations/20261207000310_outbox_keys.sql");
+        let check = sql
+            .split_once("CHECK (routing_key IN (")
+            .and_then(|(_, rest)| rest.split_once("))"))
+            .map(|(list, _)| list)
+            .unwrap_or_default();
+        let mut listed: Vec<&str> = check
+            .split(',')
+            .map(|k| k.trim().trim_matches('\''))
+            .collect();
+        listed.sort_unstable();
+        let mut announced = firstweek::event::ANNOUNCED.to_vec();
+        announced.sort_unstable();
+        assert_eq!(listed, announced);
+    }
+}
