@@ -4,12 +4,15 @@
 //! neither their address nor their name, and the dead letter mentioning them
 //! is gone while another stays; `firstweek erase` does the same for a
 //! coordinator's address; `FIRSTWEEK_RETENTION_DAYS` forgets the people of
-//! a pair that ended longer ago.
+//! a pair that ended longer ago. Erasing an address reaches the person's
+//! id too, the reason their pair ended with, and a dead letter quoting
+//! them inside a longer text (issue 26).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use chrono::Utc;
+use firstweek_store as store;
 use firstweek_tests::{Env, Mail, Options, Pair, bin_dir};
 use serde_json::{Value, json};
 
@@ -106,7 +109,8 @@ async fn an_erased_mentee_receives_nothing_more_and_is_found_nowhere() -> anyhow
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM erasures")
             .fetch_one(&env.pool)
             .await?;
-        Ok(n == 1)
+        // Her id, and the address her pairs gave her.
+        Ok(n >= 1)
     })
     .await?;
     let before = to(&env.mails(), &gone.mentee());
@@ -236,8 +240,10 @@ async fn the_cli_erases_a_coordinator_and_retention_forgets_ended_pairs() -> any
         &old.started(&format!("{}-start", old.id)),
     )
     .await?;
-    env.publish_json("mentorship.ended", &old.ended(env.days(0.5)))
-        .await?;
+    // Its ending quotes its mentee: the program's free text is theirs too.
+    let mut old_ended = old.ended(env.days(0.5));
+    old_ended["reason"] = format!("moved on; write to {}", old.mentee()).into();
+    env.publish_json("mentorship.ended", &old_ended).await?;
 
     wait_until(
         "both pairs and two dead letters",
@@ -314,6 +320,115 @@ async fn the_cli_erases_a_coordinator_and_retention_forgets_ended_pairs() -> any
     let letters = env.dead_letters().await?;
     assert_eq!(letters.len(), 1);
     assert!(String::from_utf8_lossy(&letters[0].2).contains("dead-other"));
+    env.stop().await;
+    Ok(())
+}
+
+/// Runs `firstweek erase` on the env's database and vhost; what it said.
+fn erase_with_cli(env: &Env, person: &str) -> anyhow::Result<String> {
+    let cli = std::process::Command::new(bin_dir().join("firstweek"))
+        .args(["erase", person])
+        .env("DATABASE_URL", &env.database_url)
+        .env("AMQP_URL", &env.amqp_url)
+        .output()?;
+    let said = String::from_utf8_lossy(&cli.stdout).to_string();
+    ensure!(
+        cli.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    Ok(said)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn erasing_an_address_leaves_no_id_reason_or_quoting_dead_letter() -> anyhow::Result<()> {
+    let env = Env::start(Options {
+        scale: 14_400.0,
+        ..Options::default()
+    })
+    .await?;
+    let start = Utc::now();
+    let gone = Pair::new(&format!("{}-gone", env.name), start);
+    let kept = Pair::new(&format!("{}-kept", env.name), start);
+    let name = "Mira Forgettable";
+    let mut started = gone.started(&format!("{}-start", gone.id));
+    started["mentee"]["name"] = name.into();
+    env.publish_json("mentorship.started", &started).await?;
+    env.publish_json(
+        "mentorship.started",
+        &kept.started(&format!("{}-start", kept.id)),
+    )
+    .await?;
+    env.wait_mail(&gone.mentee(), "welcome", Duration::from_secs(20))
+        .await?;
+
+    // She unsubscribes through her link (as the web does): a row keyed by
+    // her id, and its announcement in the outbox.
+    let mentee_id = format!("{}-mentee", gone.id);
+    let unsubscribed = firstweek::participant::unsubscribed(&mentee_id, Utc::now());
+    ensure!(store::unsubscribe_by_link(&env.pool, &unsubscribed).await?);
+    // The program ends the pair with a reason quoting her address.
+    let mut ended = gone.ended(env.days(0.2));
+    ended["reason"] = format!("asked to stop; contact {}", gone.mentee()).into();
+    env.publish_json("mentorship.ended", &ended).await?;
+    // A start refused for a mentor address written with her name.
+    let refused = Pair::new(&format!("{}-refused", env.name), start);
+    let mut bad = refused.started(&format!("{}-start", refused.id));
+    bad["mentor"]["email"] = format!("{name} <{}>", gone.mentee()).into();
+    env.publish_json("mentorship.started", &bad).await?;
+    dead_letter(
+        &env,
+        json!({"event_id": "dead-other", "mentorship_id": kept.id, "note": "nobody"}),
+    )
+    .await?;
+    wait_until(
+        "the ending stored and two dead letters",
+        Duration::from_secs(20),
+        async || {
+            let ended: Option<String> =
+                sqlx::query_scalar("SELECT ended_reason FROM mentorships WHERE id = $1")
+                    .bind(&gone.id)
+                    .fetch_one(&env.pool)
+                    .await?;
+            Ok(ended.is_some() && env.queue_depth("firstweek.dead").await? >= 2)
+        },
+    )
+    .await?;
+    ensure!(
+        dump(&env)?.contains(&mentee_id.to_lowercase()),
+        "her id is stored before"
+    );
+
+    let said = erase_with_cli(&env, &gone.mentee().to_uppercase())?;
+    assert!(said.contains("from 1 pair"), "{said}");
+    assert!(said.contains("1 dead letter removed"), "{said}");
+
+    let dumped = dump(&env)?;
+    for trace in [
+        gone.mentee(),
+        mentee_id.clone(),
+        name.to_lowercase(),
+        "forgettable".into(),
+    ] {
+        assert!(
+            !dumped.contains(&trace.to_lowercase()),
+            "{trace} is still in the database"
+        );
+    }
+    assert!(dumped.contains(&gone.mentor()), "her mentor stays");
+    assert!(dumped.contains(&kept.mentee()), "another pair's people stay");
+    let unsubscribed: i64 = sqlx::query_scalar("SELECT count(*) FROM unsubscribed")
+        .fetch_one(&env.pool)
+        .await?;
+    assert_eq!(unsubscribed, 0, "her unsubscribe is forgotten with her");
+
+    let letters = env.dead_letters().await?;
+    let bodies: Vec<String> = letters
+        .iter()
+        .map(|(_, _, b)| String::from_utf8_lossy(b).to_string())
+        .collect();
+    assert_eq!(letters.len(), 1, "{bodies:?}");
+    assert!(bodies[0].contains("dead-other"), "{bodies:?}");
     env.stop().await;
     Ok(())
 }
