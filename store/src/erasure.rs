@@ -48,12 +48,27 @@ const PEOPLE_NAMING: &str = naming!("id, people");
 pub(crate) const ERASURE_LOCK: &str = "firstweek-erasure";
 
 /// Everything stored of the target (ids, names, addresses), to find them
-/// in dead letters before [`erase`] replaces them: the target's pairs give
-/// the ids and addresses of its sides, and those name more pairs (the same
-/// person under another id, or as a coordinator), as [`erase`] follows them.
-/// Read-only; never log it.
+/// in dead letters before [`erase`] replaces them: see [`erasure_reach`].
 pub async fn erasure_traces(pool: &PgPool, target: &Target) -> Result<Traces, StoreError> {
+    Ok(erasure_reach(pool, target).await?.traces)
+}
+
+/// What an erasure of the target will reach, found before it is stored.
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    /// Their ids, names and addresses as stored. Never log them.
+    pub traces: Traces,
+    /// The pairs naming them.
+    pub pairs: Vec<String>,
+}
+
+/// The traces and pairs of the target: the target's pairs give the ids and
+/// addresses of its sides, and those name more pairs (the same person
+/// under another id, or as a coordinator), as [`erase`] follows them.
+/// Read-only.
+pub async fn erasure_reach(pool: &PgPool, target: &Target) -> Result<Reach, StoreError> {
     let mut traces = Traces::of(target);
+    let mut pairs: Vec<String> = Vec::new();
     let mut pending = vec![target.clone()];
     let mut seen: Vec<String> = Vec::new();
     while let Some(t) = pending.pop() {
@@ -70,10 +85,13 @@ pub async fn erasure_traces(pool: &PgPool, target: &Target) -> Result<Traces, St
             if let Some((scrubbed, found)) = erasure::scrub(&started, &t) {
                 traces.extend(found);
                 pending.extend(named_by(&started, &scrubbed));
+                if !pairs.contains(&id) {
+                    pairs.push(id);
+                }
             }
         }
     }
-    Ok(traces)
+    Ok(Reach { traces, pairs })
 }
 
 /// Whether `target` is seen for the first time (ids as given, addresses

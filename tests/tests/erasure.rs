@@ -432,3 +432,110 @@ async fn erasing_an_address_leaves_no_id_reason_or_quoting_dead_letter() -> anyh
     env.stop().await;
     Ok(())
 }
+
+/// The `.eml` files in the outbox directory whose name starts with a pair's id.
+fn files_of(dir: &std::path::Path, pair: &Pair) -> anyhow::Result<Vec<String>> {
+    let prefix = format!("{}.", pair.id);
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".eml") {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Whether any `.eml` file in the outbox directory names one of `traces`
+/// (read through its encodings, without regard to case).
+fn outbox_names(dir: &std::path::Path, traces: &[String]) -> anyhow::Result<bool> {
+    for entry in std::fs::read_dir(dir)? {
+        let bytes = std::fs::read(entry?.path())?;
+        let text = firstweek_workers::mailer::outbox::eml_text(&bytes).to_lowercase();
+        if traces.iter().any(|t| text.contains(&t.to_lowercase())) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_outbox_files_go_with_erasure_and_retention() -> anyhow::Result<()> {
+    // A program day lasts 6 s; retention keeps the files three of them (18 s).
+    let mut env = Env::start(Options {
+        scale: 14_400.0,
+        start_services: false,
+        ..Options::default()
+    })
+    .await?;
+    let outbox = std::env::temp_dir().join(&env.name).join("outbox");
+    std::fs::create_dir_all(&outbox)?;
+    let dir = outbox.display().to_string();
+    env.spawn("firstweek-scheduler", &[]).await?;
+    env.spawn_without(
+        "firstweek-worker",
+        &["SMTP_URL"],
+        &[
+            ("FIRSTWEEK_OUTBOX_DIR", &dir),
+            ("FIRSTWEEK_RETENTION_DAYS", "3"),
+        ],
+    )
+    .await?;
+    let start = Utc::now();
+    let pairs = ["cli", "event", "kept"].map(|n| Pair::new(&format!("{}-{n}", env.name), start));
+    let names = ["Ona Clifile", "Eve Eventfile", "Kai Keptfile"];
+    for (p, name) in pairs.iter().zip(names) {
+        let mut started = p.started(&format!("{}-start", p.id));
+        started["mentee"]["name"] = name.into();
+        env.publish_json("mentorship.started", &started).await?;
+    }
+    wait_until("the welcomes written", Duration::from_secs(20), async || {
+        for p in &pairs {
+            if files_of(&outbox, p)?.len() < 2 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .await?;
+    let [by_cli, by_event, kept] = &pairs;
+    let welcome = outbox.join(&files_of(&outbox, kept)?[0]);
+
+    // `firstweek erase` with the outbox directory: the pair's files go.
+    let cli = std::process::Command::new(bin_dir().join("firstweek"))
+        .args(["erase", &by_cli.mentee()])
+        .env("DATABASE_URL", &env.database_url)
+        .env("AMQP_URL", &env.amqp_url)
+        .env("FIRSTWEEK_OUTBOX_DIR", &dir)
+        .output()?;
+    let said = String::from_utf8_lossy(&cli.stdout).to_string();
+    assert!(cli.status.success(), "{said}");
+    assert!(said.contains("removed from the outbox"), "{said}");
+    assert_eq!(files_of(&outbox, by_cli)?, Vec::<String>::new());
+    assert!(!outbox_names(&outbox, &[by_cli.mentee(), names[0].into()])?);
+
+    // `person.erased`: the worker removes them.
+    env.publish_json(
+        "person.erased",
+        &json!({"event_id": format!("{}-erase", by_event.id), "person_id": format!("{}-mentee", by_event.id)}),
+    )
+    .await?;
+    wait_until(
+        "the erased mentee's emails removed",
+        Duration::from_secs(10),
+        async || Ok(!outbox_names(&outbox, &[by_event.mentee(), names[1].into()])?),
+    )
+    .await?;
+    assert!(welcome.exists(), "another pair's emails stay");
+    assert!(outbox_names(&outbox, &[kept.mentee(), names[2].into()])?);
+
+    // Retention: three program days after it was written, a file goes.
+    wait_until(
+        "the kept pair's welcome past retention",
+        Duration::from_secs(45),
+        async || Ok(!welcome.exists()),
+    )
+    .await?;
+    env.stop().await;
+    Ok(())
+}
