@@ -42,7 +42,11 @@ pub async fn dead_letter(
     reason: &str,
 ) -> Result<(), BrokerError> {
     let (kept, reason) = dead_body(body, reason);
-    let id = dead_letter_id(origin, original.message_id().as_ref().map(|m| m.as_str()), body);
+    let id = dead_letter_id(
+        origin,
+        original.message_id().as_ref().map(|m| m.as_str()),
+        body,
+    );
     let mut headers = original.headers().clone().unwrap_or_default();
     headers.insert(
         DEAD_ID_HEADER.into(),
@@ -111,7 +115,11 @@ pub fn identity(props: &BasicProperties, body: &[u8]) -> String {
         exchange: String::new(),
         routing_key: String::new(),
     });
-    dead_letter_id(&origin, props.message_id().as_ref().map(|m| m.as_str()), body)
+    dead_letter_id(
+        &origin,
+        props.message_id().as_ref().map(|m| m.as_str()),
+        body,
+    )
 }
 
 /// The size of the original body, if this dead letter keeps only its start.

@@ -3,8 +3,8 @@
 use lapin::Connection;
 
 use crate::dead::header_text;
-use crate::{BrokerError, ERROR_HEADER};
 use crate::walk::DeadLetters;
+use crate::{BrokerError, ERROR_HEADER};
 
 /// What a purge of `firstweek.dead` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

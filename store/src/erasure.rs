@@ -115,7 +115,10 @@ fn first_visit(seen: &mut Vec<String>, target: &Target) -> bool {
 /// an announcement), and one erased by id may be a coordinator elsewhere.
 fn named_by(before: &MentorshipStarted, after: &MentorshipStarted) -> Vec<Target> {
     let mut found = Vec::new();
-    for (was, now) in [(&before.mentor, &after.mentor), (&before.mentee, &after.mentee)] {
+    for (was, now) in [
+        (&before.mentor, &after.mentor),
+        (&before.mentee, &after.mentee),
+    ] {
         if was != now {
             found.push(Target::new(&was.id));
             found.push(Target::new(&was.email));

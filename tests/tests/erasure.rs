@@ -416,7 +416,10 @@ async fn erasing_an_address_leaves_no_id_reason_or_quoting_dead_letter() -> anyh
         );
     }
     assert!(dumped.contains(&gone.mentor()), "her mentor stays");
-    assert!(dumped.contains(&kept.mentee()), "another pair's people stay");
+    assert!(
+        dumped.contains(&kept.mentee()),
+        "another pair's people stay"
+    );
     let unsubscribed: i64 = sqlx::query_scalar("SELECT count(*) FROM unsubscribed")
         .fetch_one(&env.pool)
         .await?;
@@ -489,14 +492,18 @@ async fn the_outbox_files_go_with_erasure_and_retention() -> anyhow::Result<()> 
         started["mentee"]["name"] = name.into();
         env.publish_json("mentorship.started", &started).await?;
     }
-    wait_until("the welcomes written", Duration::from_secs(20), async || {
-        for p in &pairs {
-            if files_of(&outbox, p)?.len() < 2 {
-                return Ok(false);
+    wait_until(
+        "the welcomes written",
+        Duration::from_secs(20),
+        async || {
+            for p in &pairs {
+                if files_of(&outbox, p)?.len() < 2 {
+                    return Ok(false);
+                }
             }
-        }
-        Ok(true)
-    })
+            Ok(true)
+        },
+    )
     .await?;
     let [by_cli, by_event, kept] = &pairs;
     let welcome = outbox.join(&files_of(&outbox, kept)?[0]);
@@ -523,7 +530,12 @@ async fn the_outbox_files_go_with_erasure_and_retention() -> anyhow::Result<()> 
     wait_until(
         "the erased mentee's emails removed",
         Duration::from_secs(10),
-        async || Ok(!outbox_names(&outbox, &[by_event.mentee(), names[1].into()])?),
+        async || {
+            Ok(!outbox_names(
+                &outbox,
+                &[by_event.mentee(), names[1].into()],
+            )?)
+        },
     )
     .await?;
     assert!(welcome.exists(), "another pair's emails stay");

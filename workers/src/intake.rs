@@ -15,8 +15,8 @@ use firstweek_broker::{self as broker, BrokerAddresses, Handler, HandlerError};
 use firstweek_store::{self as store, Ingested};
 
 use crate::batcher::{Batcher, Limits, on_own_connection};
-use crate::mailer::outbox;
 use crate::consumer::store_failure;
+use crate::mailer::outbox;
 
 /// Events per transaction and transactions in flight, for a consumer that
 /// handles `concurrency` events at once. A batch is full at half of them (two

@@ -64,8 +64,12 @@ pub async fn retain(
         let d = dir.clone();
         match tokio::task::spawn_blocking(move || remove_older_than(&d, cutoff)).await {
             Ok(Ok(0)) => {}
-            Ok(Ok(removed)) => tracing::info!(removed, "emails past retention removed from the outbox"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "could not remove emails past retention from the outbox"),
+            Ok(Ok(removed)) => {
+                tracing::info!(removed, "emails past retention removed from the outbox")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not remove emails past retention from the outbox")
+            }
             Err(e) => tracing::warn!(error = %e, "the outbox's retention stopped"),
         }
     }
@@ -155,7 +159,9 @@ pub fn eml_text(bytes: &[u8]) -> String {
             out.push_str(&decode_words(line));
             out.push('\n');
             if let Some((name, value)) = line.split_once(':')
-                && name.trim().eq_ignore_ascii_case("content-transfer-encoding")
+                && name
+                    .trim()
+                    .eq_ignore_ascii_case("content-transfer-encoding")
             {
                 encoding = value.trim().to_ascii_lowercase();
             }
@@ -243,7 +249,12 @@ mod tests {
                    --b\r\nContent-Transfer-Encoding: base64\r\n\r\n\
                    PHA+QWRhIExvdmVsYWNlPC9wPg==\r\n--b--\r\n";
         let text = eml_text(eml.as_bytes());
-        for shown in ["Mira Förgettable", "Hallo Mïra", "Jörg Smith", "<p>Ada Lovelace</p>"] {
+        for shown in [
+            "Mira Förgettable",
+            "Hallo Mïra",
+            "Jörg Smith",
+            "<p>Ada Lovelace</p>",
+        ] {
             assert!(text.contains(shown), "{shown} in {text}");
         }
     }
@@ -253,9 +264,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fw-outbox-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
-        write("m-1.welcome.mentor.eml", "To: ada@example.org\n\nHi Ada, meet Bo");
+        write(
+            "m-1.welcome.mentor.eml",
+            "To: ada@example.org\n\nHi Ada, meet Bo",
+        );
         write("m-2.welcome.mentor.eml", "To: cy@example.org\n\nHi Cy");
-        write("coordinator-1.digest-2026-12-07.coordinator.eml", "\nBo Diddley, silent");
+        write(
+            "coordinator-1.digest-2026-12-07.coordinator.eml",
+            "\nBo Diddley, silent",
+        );
         write("m-3.welcome.mentee.eml", "To: bob@example.org\n\nHi Bob");
         write("notes.txt", "Bo Diddley");
         let traces = Traces {
@@ -268,7 +285,14 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, ["m-2.welcome.mentor.eml", "m-3.welcome.mentee.eml", "notes.txt"]);
+        assert_eq!(
+            left,
+            [
+                "m-2.welcome.mentor.eml",
+                "m-3.welcome.mentee.eml",
+                "notes.txt"
+            ]
+        );
         let later = SystemTime::now() + std::time::Duration::from_secs(1);
         assert_eq!(remove_older_than(&dir, later).unwrap(), 2);
         assert_eq!(
