@@ -182,6 +182,7 @@ mod tests {
                 ("FIRSTWEEK_UNKNOWN_DELIVERY", "maybe"),
                 ("FIRSTWEEK_STALE_AFTER", "1 week"),
                 ("FIRSTWEEK_STALE_AFTER", "0h"),
+                ("FIRSTWEEK_RETENTION_DAYS", "soon"),
                 ("FIRSTWEEK_PUBLIC_URL", "firstweek.example.org"),
                 ("FIRSTWEEK_PUBLIC_URL", "https://x.org/?a=b"),
                 ("FIRSTWEEK_WORKER_ROLE", "both"),
