@@ -5,9 +5,11 @@ use lapin::types::{AMQPValue, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
 
 use crate::publish::{Message, Publisher};
+use sha2::{Digest, Sha256};
+
 use crate::{
-    BrokerError, DEAD_BODY_KEPT, DEAD_BODY_WHOLE_MAX, DEAD_QUEUE, ERROR_HEADER, EVENTS_QUEUE,
-    EXCHANGE, EXCHANGE_HEADER, ORIGINAL_SIZE_HEADER, ROUTING_KEY_HEADER, STEPS_QUEUE,
+    BrokerError, DEAD_BODY_KEPT, DEAD_BODY_WHOLE_MAX, DEAD_ID_HEADER, DEAD_QUEUE, ERROR_HEADER,
+    EVENTS_QUEUE, EXCHANGE, EXCHANGE_HEADER, ORIGINAL_SIZE_HEADER, ROUTING_KEY_HEADER, STEPS_QUEUE,
 };
 
 /// What a dead letter keeps of a refused body, and the reason it carries: a
@@ -26,10 +28,12 @@ pub fn dead_body<'a>(body: &'a [u8], reason: &str) -> (&'a [u8], String) {
     )
 }
 
-/// Publishes a refused message to the dead-letter queue with its reason and
-/// where it was first published (`origin`); returns once the broker has
-/// confirmed it (only then may the original be acked). An oversized body is
-/// cut (see [`dead_body`]).
+/// Publishes a refused message to the dead-letter queue with its reason,
+/// where it was first published (`origin`) and its identity
+/// ([`dead_letter_id`]); returns once the broker has confirmed it (only then
+/// may the original be acked: a worker that dies in between leaves a second
+/// copy with the same identity). An oversized body is cut (see
+/// [`dead_body`]).
 pub async fn dead_letter(
     channel: &Channel,
     origin: &Origin,
@@ -38,7 +42,16 @@ pub async fn dead_letter(
     reason: &str,
 ) -> Result<(), BrokerError> {
     let (kept, reason) = dead_body(body, reason);
+    let id = dead_letter_id(
+        origin,
+        original.message_id().as_ref().map(|m| m.as_str()),
+        body,
+    );
     let mut headers = original.headers().clone().unwrap_or_default();
+    headers.insert(
+        DEAD_ID_HEADER.into(),
+        AMQPValue::LongString(LongString::from(id)),
+    );
     headers.insert(
         ERROR_HEADER.into(),
         AMQPValue::LongString(LongString::from(reason)),
@@ -63,9 +76,50 @@ pub async fn dead_letter(
     if let Some(ct) = original.content_type() {
         props = props.with_content_type(ct.clone());
     }
+    // Kept so a replay carries it again (and has the same identity).
+    if let Some(m) = original.message_id() {
+        props = props.with_message_id(m.clone());
+    }
     Publisher::on(channel.clone())
         .publish(Message::new("", DEAD_QUEUE, kept, props))
         .await
+}
+
+/// The identity of a refused message, which its dead letter keeps: a
+/// SHA-256 (hex) of where it was first published, its `message_id` if it
+/// had one, and its whole body. A message delivered again (its first
+/// dead-lettering not acked) has the same; two messages alike in all of
+/// these are one for whoever consumes them.
+pub fn dead_letter_id(origin: &Origin, message_id: Option<&str>, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        origin.exchange.as_bytes(),
+        origin.routing_key.as_bytes(),
+        message_id.unwrap_or_default().as_bytes(),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    h.update(body);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A dead letter's identity: the one it was written with, else (a letter
+/// the broker dead-lettered at its delivery limit, or one written before
+/// identities) computed the same way from what it holds.
+pub fn identity(props: &BasicProperties, body: &[u8]) -> String {
+    if let Some(id) = header_text(props, DEAD_ID_HEADER) {
+        return id;
+    }
+    let origin = origin(props).unwrap_or(Origin {
+        exchange: String::new(),
+        routing_key: String::new(),
+    });
+    dead_letter_id(
+        &origin,
+        props.message_id().as_ref().map(|m| m.as_str()),
+        body,
+    )
 }
 
 /// The size of the original body, if this dead letter keeps only its start.
@@ -100,6 +154,7 @@ pub struct Origin {
 /// Headers the broker or firstweek added when dead-lettering.
 pub fn is_dead_letter_header(name: &str) -> bool {
     name == ERROR_HEADER
+        || name == DEAD_ID_HEADER
         || name == ROUTING_KEY_HEADER
         || name == EXCHANGE_HEADER
         || name == ORIGINAL_SIZE_HEADER
@@ -241,6 +296,29 @@ mod tests {
         assert_eq!(origin(&legacy_event).unwrap().exchange, EXCHANGE);
         assert!(is_dead_letter_header(EXCHANGE_HEADER));
         assert!(is_dead_letter_header(ORIGINAL_SIZE_HEADER));
+        assert!(is_dead_letter_header(DEAD_ID_HEADER));
+    }
+
+    #[test]
+    fn a_dead_letter_has_the_identity_of_the_message_it_came_from() {
+        let origin = Origin {
+            exchange: EXCHANGE.into(),
+            routing_key: "mentorship.started".into(),
+        };
+        let id = dead_letter_id(&origin, None, b"{}");
+        assert_eq!(id, dead_letter_id(&origin, None, b"{}"));
+        assert_ne!(id, dead_letter_id(&origin, Some("m-1"), b"{}"));
+        assert_ne!(id, dead_letter_id(&origin, None, b"{ }"));
+        let elsewhere = Origin {
+            exchange: String::new(),
+            routing_key: STEPS_QUEUE.into(),
+        };
+        assert_ne!(id, dead_letter_id(&elsewhere, None, b"{}"));
+        // Read back: the header, else the same hash of what the letter holds.
+        let written = with_headers(&[(DEAD_ID_HEADER, "abc")]);
+        assert_eq!(identity(&written, b"{}"), "abc");
+        let legacy = with_headers(&[(ROUTING_KEY_HEADER, "mentorship.started")]);
+        assert_eq!(identity(&legacy, b"{}"), id);
     }
 
     #[test]

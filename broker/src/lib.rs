@@ -58,8 +58,8 @@ mod purge;
 pub use backoff::Backoff;
 pub use consume::{Handler, HandlerError};
 pub use dead::{
-    Origin, dead_body, dead_letter, dead_letter_reason, delivery_count, header_text,
-    is_dead_letter_header, origin, original_size, value_text,
+    Origin, dead_body, dead_letter, dead_letter_id, dead_letter_reason, delivery_count,
+    header_text, identity, is_dead_letter_header, origin, original_size, value_text,
 };
 pub use link::{Connected, Link, ToBrokerAddresses, Unwatched, Watch, connect, connect_from};
 pub use publish::{Message, Publisher, confirm_channel, persistent_json, publish_confirmed};
@@ -82,6 +82,10 @@ pub const ROUTING_KEY_HEADER: &str = "x-firstweek-routing-key";
 /// Header carrying the exchange a dead letter was first published to (empty:
 /// the default exchange, as for `firstweek.steps`), so a replay goes back there.
 pub const EXCHANGE_HEADER: &str = "x-firstweek-exchange";
+/// Header carrying a dead letter's identity: that of the message it came
+/// from ([`dead_letter_id`]), so the copies a worker that died between
+/// dead-lettering and acking leaves behind are seen as one letter.
+pub const DEAD_ID_HEADER: &str = "x-firstweek-dead-id";
 /// Header set on a dead letter whose body was cut: the original body's size in bytes.
 pub const ORIGINAL_SIZE_HEADER: &str = "x-firstweek-original-size";
 /// A refused body up to this size (the contract's largest event) is kept whole

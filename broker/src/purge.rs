@@ -2,8 +2,9 @@
 
 use lapin::Connection;
 
-use crate::BrokerError;
+use crate::dead::header_text;
 use crate::walk::DeadLetters;
+use crate::{BrokerError, ERROR_HEADER};
 
 /// What a purge of `firstweek.dead` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -14,8 +15,9 @@ pub struct Purged {
     pub kept: usize,
 }
 
-/// Walks `firstweek.dead` once ([`DeadLetters`]): a letter whose body
-/// `mentions` says mentions the person is removed, any other kept as it was.
+/// Walks `firstweek.dead` once ([`DeadLetters`]): a letter whose body, or
+/// reason (which may quote a value of the body), `mentions` says mentions
+/// the person is removed, any other kept as it was.
 /// A vhost without the dead queue has nothing to purge.
 pub async fn purge_dead_letters(
     conn: &Connection,
@@ -27,7 +29,8 @@ pub async fn purge_dead_letters(
     let mut purged = Purged::default();
     let result = async {
         while let Some(letter) = walk.take().await? {
-            if mentions(&letter.data) {
+            let reason = header_text(&letter.properties, ERROR_HEADER);
+            if mentions(&letter.data) || reason.is_some_and(|r| mentions(r.as_bytes())) {
                 walk.remove(&letter).await?;
                 purged.removed += 1;
             } else {

@@ -12,8 +12,11 @@
 //!
 //! Every command takes the whole queue and puts back what it keeps in order,
 //! so the numbers `dead list` shows stay valid while no new letter arrives.
-//! Each letter also has an ID, a hash of its routing key, reason and body,
-//! that `show` and `replay` accept as well and that does not move.
+//! Each letter also has an ID, the start of the identity of the message it
+//! came from (`broker::identity`), that `show` and `replay` accept as well
+//! and that does not move. Copies with one identity (a worker that died
+//! between dead-lettering a message and acking it leaves two) are one
+//! letter: listed and shown once, replayed once, all removed by the replay.
 
 use std::io::Write;
 
@@ -108,6 +111,7 @@ async fn list(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let held = take(walk, hold(count)).await?;
+    let letters = distinct(&held);
     let mut table = Table::new(&[
         "#",
         "ID",
@@ -117,7 +121,8 @@ async fn list(
         "RETURNS",
         "BODY",
     ]);
-    for (i, d) in held.iter().enumerate().take(limit) {
+    for (i, copies) in letters.iter().enumerate().take(limit) {
+        let d = &held[copies[0]];
         let origin = origin(&d.properties);
         table.row(vec![
             (i + 1).to_string(),
@@ -136,11 +141,11 @@ async fn list(
     give_back(walk, &refs).await?;
     // More may have arrived since we counted; fewer if someone else took some.
     let total = if held.len() < hold(count) {
-        held.len()
+        letters.len()
     } else {
-        (count as usize).max(held.len())
+        (count as usize).max(held.len()) - (held.len() - letters.len())
     };
-    let shown = held.len().min(limit);
+    let shown = letters.len().min(limit);
     writeln!(
         out,
         "{DEAD_QUEUE}: {}{}",
@@ -165,18 +170,27 @@ async fn show(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let held = take(walk, hold(count)).await?;
-    let found = find(&held, letter);
+    let letters = distinct(&held);
+    let found = find(&held, &letters, letter);
     let refs: Vec<&Letter> = held.iter().collect();
     give_back(walk, &refs).await?;
     let n = found? + 1;
-    let d = &held[n - 1];
+    let first = letters[n - 1][0];
+    let d = &held[first];
     let p = &d.properties;
     writeln!(
         out,
         "dead letter #{n} of {}, ID {}",
-        held.len(),
+        letters.len(),
         fingerprint(d)
     )?;
+    let copies = letters[n - 1].len();
+    if copies > 1 {
+        writeln!(
+            out,
+            "  copies              {copies} (the same message dead-lettered again)"
+        )?;
+    }
     let origin = origin(p);
     writeln!(
         out,
@@ -246,15 +260,34 @@ async fn show(
         writeln!(out, "check (this version's parser)")?;
         writeln!(out, "  {}", clean(&verdict))?;
     }
-    warn_returns(&held[n - 1..n], out)?;
+    warn_returns(&held[first..=first], out)?;
     Ok(())
 }
 
-/// The index of the letter named by its number (from 1) or its ID.
-fn find(held: &[Letter], letter: &str) -> anyhow::Result<usize> {
+/// The letters held, each as the indices of its copies (one identity), in
+/// the order of their first copies.
+fn distinct(held: &[Letter]) -> Vec<Vec<usize>> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut letters: Vec<Vec<usize>> = Vec::new();
+    for (i, d) in held.iter().enumerate() {
+        let id = broker::identity(&d.properties, &d.data);
+        match ids.iter().position(|known| *known == id) {
+            Some(at) => letters[at].push(i),
+            None => {
+                ids.push(id);
+                letters.push(vec![i]);
+            }
+        }
+    }
+    letters
+}
+
+/// The index (in `letters`, see [`distinct`]) of the letter named by its
+/// number (from 1) or its ID.
+fn find(held: &[Letter], letters: &[Vec<usize>], letter: &str) -> anyhow::Result<usize> {
     let letter = letter.trim().trim_start_matches('#');
     if let Ok(n) = letter.parse::<usize>()
-        && n <= held.len()
+        && n <= letters.len()
     {
         if n == 0 {
             bail!("dead letters are numbered from 1");
@@ -263,30 +296,24 @@ fn find(held: &[Letter], letter: &str) -> anyhow::Result<usize> {
     }
     let id = letter.to_ascii_lowercase();
     if id.len() >= 4
-        && let Some(i) = held.iter().position(|d| fingerprint(d).starts_with(&id))
+        && let Some(i) = letters
+            .iter()
+            .position(|copies| fingerprint(&held[copies[0]]).starts_with(&id))
     {
         return Ok(i);
     }
     bail!(
         "there is no dead letter {letter:?} (neither a number up to {} nor an ID in {DEAD_QUEUE})",
-        held.len()
+        letters.len()
     )
 }
 
-/// A stable ID: FNV-1a of routing key, reason and body, 8 hex digits.
+/// A stable ID: the first 8 hex digits of the letter's identity.
 fn fingerprint(d: &Letter) -> String {
-    let key = origin(&d.properties)
-        .map(|o| o.routing_key)
-        .unwrap_or_default();
-    let why = reason(&d.properties);
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [key.as_bytes(), &[0], why.as_bytes(), &[0], &d.data] {
-        for b in part {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{:08x}", (h >> 32) ^ (h & 0xffff_ffff))
+    broker::identity(&d.properties, &d.data)
+        .chars()
+        .take(8)
+        .collect()
 }
 
 async fn replay(
@@ -298,35 +325,56 @@ async fn replay(
     let (replayed, kept) = match letter {
         Some(letter) => {
             let held = take(walk, hold(count)).await?;
-            let chosen = find(&held, &letter);
+            let letters = distinct(&held);
+            let chosen = find(&held, &letters, &letter);
             let done = match &chosen {
-                Ok(i) => replay_one(walk, *i, &held[*i], out).await?,
+                Ok(i) => replay_one(walk, *i, &held[letters[*i][0]], out).await?,
                 Err(_) => false,
             };
+            // The copies of a replayed letter go with it.
+            let gone: &[usize] = match &chosen {
+                Ok(i) if done => &letters[*i],
+                _ => &[],
+            };
+            for i in gone.iter().skip(1) {
+                remove_copy(walk, &held[*i]).await?;
+            }
             let kept: Vec<&Letter> = held
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| !(done && chosen.as_ref().is_ok_and(|c| c == i)))
+                .filter(|(i, _)| !gone.contains(i))
                 .map(|(_, d)| d)
                 .collect();
             give_back(walk, &kept).await?;
             chosen?;
-            (usize::from(done), kept.len())
+            (usize::from(done), letters.len() - usize::from(done))
         }
         None => {
             // One at a time, only as many as the queue held when we started
             // (the walk stops there): a replayed message refused again comes
             // back behind them and is not replayed in a loop.
+            // A copy of a letter replayed before in this walk is removed,
+            // not published again; a copy of one kept is kept with it.
             let (mut replayed, mut kept) = (0, 0);
-            for i in 0..count as usize {
+            let mut seen: Vec<(String, bool)> = Vec::new();
+            for _ in 0..count as usize {
                 let Some(d) = take(walk, 1).await?.pop() else {
                     break;
                 };
-                if replay_one(walk, i, &d, out).await? {
-                    replayed += 1;
-                } else {
-                    give_back(walk, &[&d]).await?;
-                    kept += 1;
+                let id = broker::identity(&d.properties, &d.data);
+                match seen.iter().find(|(known, _)| *known == id) {
+                    Some((_, true)) => remove_copy(walk, &d).await?,
+                    Some((_, false)) => give_back(walk, &[&d]).await?,
+                    None => {
+                        let done = replay_one(walk, seen.len(), &d, out).await?;
+                        if done {
+                            replayed += 1;
+                        } else {
+                            give_back(walk, &[&d]).await?;
+                            kept += 1;
+                        }
+                        seen.push((id, done));
+                    }
                 }
             }
             (replayed, kept)
@@ -375,6 +423,14 @@ async fn replay_one(
         .context("removing a replayed message from the dead-letter queue")?;
     writeln!(out, "#{n}: replayed to {} (confirmed)", describe(&origin))?;
     Ok(true)
+}
+
+/// Removes a copy of a letter just replayed.
+async fn remove_copy(walk: &DeadLetters, d: &Letter) -> anyhow::Result<()> {
+    walk.remove(d)
+        .await
+        .map_err(crate::env::broker_error)
+        .context("removing a copy of a replayed message from the dead-letter queue")
 }
 
 fn describe(o: &Origin) -> String {

@@ -37,6 +37,11 @@ pub fn rules(playbook: Option<Playbook>) -> anyhow::Result<Rules> {
     })
 }
 
+/// `FIRSTWEEK_OUTBOX_DIR`, if set: the worker's `.eml` files.
+pub fn outbox_dir() -> Option<PathBuf> {
+    env().outbox_dir_set()
+}
+
 /// `FIRSTWEEK_TEMPLATES_DIR`, if set.
 pub fn templates_dir() -> Option<PathBuf> {
     env().templates_dir()

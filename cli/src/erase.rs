@@ -1,5 +1,6 @@
 //! `firstweek erase <person_id | address>`: forget a person, as a
-//! `person.erased` event does.
+//! `person.erased` event does; with `FIRSTWEEK_OUTBOX_DIR` set, the
+//! worker's `.eml` files naming them go too.
 
 use std::io::Write;
 
@@ -9,6 +10,7 @@ use firstweek::erasure::Target;
 use firstweek::event::{Event, PERSON_ERASED, PersonErased};
 use firstweek_broker as broker;
 use firstweek_store::{self as store, ErasedVia};
+use firstweek_workers::mailer::outbox;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -30,12 +32,20 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     let target = Target::new(&args.person);
     let pool = crate::env::pool().await?;
-    // Dead letters first, matched on what is stored of the person: after
-    // the erasure nothing of them is left to match on but the id.
+    // Dead letters and emails first, matched on what is stored of the
+    // person: after the erasure nothing of them is left to match on but the id.
+    let reach = store::erasure_reach(&pool, &target).await?;
+    let traces = &reach.traces;
+    let files = match crate::env::outbox_dir() {
+        Some(dir) => Some(
+            outbox::remove_naming(&dir, traces, &reach.pairs)
+                .with_context(|| format!("removing their emails from {}", dir.display()))?,
+        ),
+        None => None,
+    };
     let removed = if args.keep_dead_letters {
         None
     } else {
-        let traces = store::erasure_traces(&pool, &target).await?;
         let conn = crate::env::amqp().await?;
         let purged = broker::purge_dead_letters(&conn, |body| traces.mentioned_in(body)).await;
         let _ = conn.close(200, "done".into()).await;
@@ -61,6 +71,12 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             );
         }
         None => said += "; dead letters not checked (--keep-dead-letters)",
+    }
+    if let Some(n) = files {
+        said += &format!(
+            "; {} removed from the outbox",
+            crate::table::count(n, "email file", "email files")
+        );
     }
     if !erased.new {
         said += " (erased before)";

@@ -634,6 +634,57 @@ async fn dead_letters_are_listed_shown_and_replayed() {
     assert_eq!(usage.status.code(), Some(2), "{}", stderr(&usage));
 }
 
+/// A worker that dies between dead-lettering a message and acking it
+/// leaves two copies of its dead letter: they are one letter to list, show
+/// and replay, and a replay publishes it once and removes both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_stored_twice_is_listed_and_replayed_once() {
+    let vhost = Vhost::new().await;
+    let env = vhost.env();
+    let twice = r#"{"event_id":"e-twice","mentorship_id":"m-1"}"#;
+    let once = r#"{"event_id":"e-once"}"#;
+    for (key, body) in [
+        ("mentorship.started", twice),
+        ("mentorship.started", twice),
+        ("mentorship.ended", once),
+    ] {
+        vhost
+            .dead_letter(key, body.as_bytes(), "field `started_at`: missing")
+            .await;
+    }
+    let out = ok(&cli(&env, &["dead", "list"]).await);
+    assert!(out.starts_with("firstweek.dead: 2 dead letters\n"), "{out}");
+    assert_eq!(out.matches("e-twice").count(), 1, "{out}");
+    let out = ok(&cli(&env, &["dead", "show", "2"]).await);
+    assert!(out.contains("dead letter #2 of 2"), "{out}");
+    assert!(out.contains("e-once"), "{out}");
+
+    let out = ok(&cli(&env, &["dead", "replay", "1"]).await);
+    assert!(out.contains("replayed 1, kept 1"), "{out}");
+    let events = vhost.drain(broker::EVENTS_QUEUE).await;
+    assert_eq!(events.len(), 1, "published once");
+    assert_eq!(events[0].2, twice.as_bytes());
+    let out = ok(&cli(&env, &["dead", "list"]).await);
+    assert!(out.starts_with("firstweek.dead: 1 dead letter\n"), "{out}");
+    assert!(!out.contains("e-twice"), "both copies removed: {out}");
+
+    // The same through `replay --all`.
+    for _ in 0..2 {
+        vhost
+            .dead_letter("mentorship.started", twice.as_bytes(), "again")
+            .await;
+    }
+    let out = ok(&cli(&env, &["dead", "replay", "--all"]).await);
+    assert!(out.contains("replayed 2, kept 0"), "{out}");
+    let events = vhost.drain(broker::EVENTS_QUEUE).await;
+    let bodies: Vec<&[u8]> = events.iter().map(|e| e.2.as_slice()).collect();
+    assert_eq!(bodies, [once.as_bytes(), twice.as_bytes()]);
+    assert_eq!(
+        ok(&cli(&env, &["dead", "list"]).await),
+        "firstweek.dead: 0 dead letters\n"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_sends_valid_events_with_confirms() {
     let vhost = Vhost::new().await;

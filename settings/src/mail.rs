@@ -121,6 +121,12 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
         Ok(smtp_url)
     }
 
+    /// `FIRSTWEEK_OUTBOX_DIR`, only if set: where a tool that is not the
+    /// worker (`firstweek erase`) finds the worker's `.eml` files.
+    pub fn outbox_dir_set(&self) -> Option<PathBuf> {
+        self.var("FIRSTWEEK_OUTBOX_DIR").map(PathBuf::from)
+    }
+
     /// `FIRSTWEEK_TEMPLATES_DIR`, if set.
     pub fn templates_dir(&self) -> Option<PathBuf> {
         self.var("FIRSTWEEK_TEMPLATES_DIR").map(PathBuf::from)

@@ -74,6 +74,10 @@ pub struct WorkerSettings {
     /// `FIRSTWEEK_STALE_AFTER`: a step handled more than this (program time)
     /// after it became sendable is skipped as stale; `None`: never (`off`).
     pub stale_after: Option<chrono::Duration>,
+    /// `FIRSTWEEK_RETENTION_DAYS`, read by a worker writing `.eml` files (no
+    /// `SMTP_URL`): a file is removed this many program days after it was
+    /// written; `None`: kept.
+    pub retention_days: Option<u32>,
 }
 
 // Secrets (URLs with passwords) are never printed, not even in debug output.
@@ -119,6 +123,7 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
             role: self.worker_role()?,
             public_url: self.public_url()?,
             stale_after: self.stale_after()?,
+            retention_days: self.retention_days()?,
         })
     }
 
@@ -177,6 +182,7 @@ mod tests {
                 ("FIRSTWEEK_UNKNOWN_DELIVERY", "maybe"),
                 ("FIRSTWEEK_STALE_AFTER", "1 week"),
                 ("FIRSTWEEK_STALE_AFTER", "0h"),
+                ("FIRSTWEEK_RETENTION_DAYS", "soon"),
                 ("FIRSTWEEK_PUBLIC_URL", "firstweek.example.org"),
                 ("FIRSTWEEK_PUBLIC_URL", "https://x.org/?a=b"),
                 ("FIRSTWEEK_WORKER_ROLE", "both"),
@@ -192,7 +198,6 @@ mod tests {
     #[test]
     fn the_schedulers_and_the_webs_own_settings_are_not_the_workers_concern() {
         let s = with(&[
-            ("FIRSTWEEK_RETENTION_DAYS", "soon"),
             ("FIRSTWEEK_REDELIVER_AFTER_SECS", "0"),
             ("FIRSTWEEK_WEB_ADDR", "8080"),
         ]);

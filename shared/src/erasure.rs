@@ -151,35 +151,63 @@ impl Traces {
         }
     }
 
-    /// Whether a message body mentions any of them: a JSON body when one of
-    /// its strings is one of them (without regard to case; a name or id
-    /// inside a longer text does not count, so `p-1` does not match
-    /// `p-10`), any other body when it contains one of their addresses or
-    /// ids.
+    /// Whether a message body mentions any of them, without regard to
+    /// case: a JSON body in one of its strings, any other body in its text.
+    /// A trace counts where it stands whole: the string itself, or inside a
+    /// longer text (`"Ada Lovelace <ada@example.org>"`, a reason quoting an
+    /// address) between characters that cannot continue it, so `p-1` is
+    /// not found in `p-10` nor `ada@example.org` in `nada@example.org`. A
+    /// trace shorter than three characters counts only as a whole string.
     pub fn mentioned_in(&self, body: &[u8]) -> bool {
         match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(v) => self.in_json(&v),
-            Err(_) => {
-                let text = String::from_utf8_lossy(body).to_lowercase();
-                self.values
-                    .iter()
-                    .filter(|v| v.contains('@') || !v.contains(' '))
-                    .filter(|v| v.chars().count() >= 3)
-                    .any(|v| text.contains(&v.to_lowercase()))
-            }
+            Err(_) => self.in_text(&String::from_utf8_lossy(body)),
         }
     }
 
     fn in_json(&self, v: &serde_json::Value) -> bool {
         match v {
-            serde_json::Value::String(s) => {
-                self.values.iter().any(|t| t.eq_ignore_ascii_case(s.trim()))
-            }
+            serde_json::Value::String(s) => self.in_text(s),
             serde_json::Value::Array(items) => items.iter().any(|i| self.in_json(i)),
             serde_json::Value::Object(map) => map.values().any(|i| self.in_json(i)),
             _ => false,
         }
     }
+
+    /// Whether a text is one of the traces or holds one whole.
+    pub fn in_text(&self, text: &str) -> bool {
+        let text = text.trim().to_lowercase();
+        self.values.iter().any(|t| {
+            let t = t.trim().to_lowercase();
+            !t.is_empty() && (text == t || (t.chars().count() >= 3 && holds_whole(&text, &t)))
+        })
+    }
+}
+
+/// Whether `needle` occurs in `text` with no character on either side that
+/// would continue it (a letter, a digit, or one of `-_+@`, or a `.`
+/// followed by one of those, as inside an address or a domain).
+fn holds_whole(text: &str, needle: &str) -> bool {
+    let continues = |c: char| c.is_alphanumeric() || "-_+@".contains(c);
+    let mut from = 0;
+    while let Some(at) = text[from..].find(needle) {
+        let start = from + at;
+        let end = start + needle.len();
+        let before = text[..start].chars().next_back();
+        let mut after = text[end..].chars();
+        let next = after.next();
+        let open_before = before.is_none_or(|c| !continues(c) && c != '.');
+        let open_after = match next {
+            None => true,
+            Some('.') => after.next().is_none_or(|c| !continues(c)),
+            Some(c) => !continues(c),
+        };
+        if open_before && open_after {
+            return true;
+        }
+        from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+    }
+    false
 }
 
 /// A stored pair's people with the target's replaced, and what was there
@@ -381,6 +409,35 @@ mod tests {
         )));
         assert!(traces.mentioned_in(b"not json, bo@example.org inside"));
         assert!(!traces.mentioned_in(b"not json at all"));
+    }
+
+    #[test]
+    fn dead_letters_are_matched_on_a_trace_inside_a_longer_text() {
+        let (_, traces) = scrub(&started(), &Target::new("BO@example.org")).unwrap();
+        let json = |v: serde_json::Value| v.to_string().into_bytes();
+        for named in [
+            serde_json::json!({"mentor": {"email": "Bo Diddley <bo@EXAMPLE.org>"}}),
+            serde_json::json!({"note": "asked to stop; contact bo@example.org."}),
+            serde_json::json!({"note": "from BO DIDDLEY, twice"}),
+        ] {
+            assert!(traces.mentioned_in(&json(named.clone())), "{named}");
+        }
+        for other in [
+            serde_json::json!({"mentor": {"email": "Nabo <nabo@example.org>"}}),
+            serde_json::json!({"email": "bo@example.org.uk"}),
+            serde_json::json!({"person_id": "bo-2"}),
+            serde_json::json!({"note": "bob did it"}),
+        ] {
+            assert!(!traces.mentioned_in(&json(other.clone())), "{other}");
+        }
+        // An id shorter than three characters counts only whole.
+        let short = Traces::of(&Target::new("p1"));
+        assert!(short.mentioned_in(&json(serde_json::json!({"id": "P1"}))));
+        assert!(!short.mentioned_in(&json(serde_json::json!({"note": "see p1 here"}))));
+        let id = Traces::of(&Target::new("p-1"));
+        assert!(id.mentioned_in(&json(serde_json::json!({"note": "for p-1: late"}))));
+        assert!(!id.mentioned_in(&json(serde_json::json!({"note": "for p-10: late"}))));
+        assert!(!id.mentioned_in(b"sp-1 is another"));
     }
 
     #[test]

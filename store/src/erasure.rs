@@ -48,21 +48,86 @@ const PEOPLE_NAMING: &str = naming!("id, people");
 pub(crate) const ERASURE_LOCK: &str = "firstweek-erasure";
 
 /// Everything stored of the target (ids, names, addresses), to find them
-/// in dead letters before [`erase`] replaces them. Read-only; never log it.
+/// in dead letters before [`erase`] replaces them: see [`erasure_reach`].
 pub async fn erasure_traces(pool: &PgPool, target: &Target) -> Result<Traces, StoreError> {
+    Ok(erasure_reach(pool, target).await?.traces)
+}
+
+/// What an erasure of the target will reach, found before it is stored.
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    /// Their ids, names and addresses as stored. Never log them.
+    pub traces: Traces,
+    /// The pairs naming them.
+    pub pairs: Vec<String>,
+}
+
+/// The traces and pairs of the target: the target's pairs give the ids and
+/// addresses of its sides, and those name more pairs (the same person
+/// under another id, or as a coordinator), as [`erase`] follows them.
+/// Read-only.
+pub async fn erasure_reach(pool: &PgPool, target: &Target) -> Result<Reach, StoreError> {
     let mut traces = Traces::of(target);
-    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(PEOPLE_NAMING)
-        .bind(target.as_str())
-        .bind(target.is_address())
-        .fetch_all(pool)
-        .await?;
-    for (id, people) in rows {
-        let started = started_of(&id, people)?;
-        if let Some((_, found)) = erasure::scrub(&started, target) {
-            traces.extend(found);
+    let mut pairs: Vec<String> = Vec::new();
+    let mut pending = vec![target.clone()];
+    let mut seen: Vec<String> = Vec::new();
+    while let Some(t) = pending.pop() {
+        if !first_visit(&mut seen, &t) {
+            continue;
+        }
+        let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(PEOPLE_NAMING)
+            .bind(t.as_str())
+            .bind(t.is_address())
+            .fetch_all(pool)
+            .await?;
+        for (id, people) in rows {
+            let started = started_of(&id, people)?;
+            if let Some((scrubbed, found)) = erasure::scrub(&started, &t) {
+                traces.extend(found);
+                pending.extend(named_by(&started, &scrubbed));
+                if !pairs.contains(&id) {
+                    pairs.push(id);
+                }
+            }
         }
     }
-    Ok(traces)
+    Ok(Reach { traces, pairs })
+}
+
+/// Whether `target` is seen for the first time (ids as given, addresses
+/// without regard to case); records it.
+fn first_visit(seen: &mut Vec<String>, target: &Target) -> bool {
+    let key = if target.is_address() {
+        target.as_str().to_lowercase()
+    } else {
+        target.as_str().to_string()
+    };
+    if seen.contains(&key) {
+        return false;
+    }
+    seen.push(key);
+    true
+}
+
+/// The ids and addresses of the sides a scrub replaced: the same person
+/// (or people) by their other names, to erase as well. A mentor or mentee
+/// erased by address leaves their id in rows keyed by it (an unsubscribe,
+/// an announcement), and one erased by id may be a coordinator elsewhere.
+fn named_by(before: &MentorshipStarted, after: &MentorshipStarted) -> Vec<Target> {
+    let mut found = Vec::new();
+    for (was, now) in [
+        (&before.mentor, &after.mentor),
+        (&before.mentee, &after.mentee),
+    ] {
+        if was != now {
+            found.push(Target::new(&was.id));
+            found.push(Target::new(&was.email));
+        }
+    }
+    if before.coordinator != after.coordinator {
+        found.push(Target::new(&before.coordinator.email));
+    }
+    found
 }
 
 /// Erases a person (`firstweek erase`): see [`erase_in`].
@@ -77,19 +142,81 @@ pub async fn erase(pool: &PgPool, target: &Target, via: ErasedVia) -> Result<Era
     Ok(erased)
 }
 
-/// Erases a person in `tx`: records the erasure (its hash and placeholder),
-/// replaces them in every pair naming them (under each pair's lock, so a
-/// correction being ingested cannot put them back), removes their name or
-/// address from the delivery ledger's and timeline's texts, renames their
-/// digest rows and cancels those not sent, forgets their unsubscribe and
-/// takes their id out of the outbox. Interactions and rows stay: the
-/// pairs' counts are the program's. Their sides are skipped from now on
-/// (the placeholder is in `erasures`).
+/// Erases a person in `tx`, by the id or address the request named and by
+/// every other id and address of theirs that the pairs naming them hold
+/// (each erased as [`erase_one`] does, each with its own entry in
+/// `erasures`), then removes what the free texts of those pairs quote of
+/// them (see [`scrub_texts`]). Interactions and rows stay: the pairs'
+/// counts are the program's.
 pub(crate) async fn erase_in(
     tx: &mut Transaction<'_, Postgres>,
     target: &Target,
     via: ErasedVia,
 ) -> Result<Erased, StoreError> {
+    let mut pending = vec![target.clone()];
+    let mut seen: Vec<String> = Vec::new();
+    let mut traces = Traces::of(target);
+    let mut ids: Vec<String> = Vec::new();
+    let mut changed: Vec<String> = Vec::new();
+    let mut erased = Erased {
+        new: false,
+        pairs: 0,
+        digests_cancelled: 0,
+    };
+    while let Some(t) = pending.pop() {
+        if !first_visit(&mut seen, &t) {
+            continue;
+        }
+        let one = erase_one(tx, &t, via).await?;
+        if &t == target {
+            erased.new = one.new;
+        }
+        erased.digests_cancelled += one.digests_cancelled;
+        for id in one.changed {
+            if !changed.contains(&id) {
+                changed.push(id);
+            }
+        }
+        traces.extend(one.traces);
+        for id in one.pairs {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        pending.extend(one.more);
+    }
+    erased.pairs = changed.len() as u64;
+    scrub_texts(tx, &ids, &traces).await?;
+    Ok(erased)
+}
+
+/// What erasing one id or address found.
+struct ErasedOne {
+    /// It had not been erased before.
+    new: bool,
+    /// Digests to it not sent yet, cancelled.
+    digests_cancelled: u64,
+    /// The pairs whose people changed.
+    changed: Vec<String>,
+    /// The pairs naming it.
+    pairs: Vec<String>,
+    /// What was stored of the person there.
+    traces: Traces,
+    /// Their other ids and addresses.
+    more: Vec<Target>,
+}
+
+/// Erases one id or address in `tx`: records the erasure (its hash and
+/// placeholder), replaces them in every pair naming them (under each pair's
+/// lock, so a correction being ingested cannot put them back), renames
+/// their digest rows and cancels those not sent, forgets their unsubscribe
+/// and takes their id out of the outbox. Their sides are skipped from now
+/// on (the placeholder is in `erasures`).
+async fn erase_one(
+    tx: &mut Transaction<'_, Postgres>,
+    target: &Target,
+    via: ErasedVia,
+) -> Result<ErasedOne, StoreError> {
     let placeholder = target.placeholder();
     let new = sqlx::query(
         "INSERT INTO erasures (subject_hash, placeholder_id, placeholder_email, via)
@@ -111,7 +238,8 @@ pub(crate) async fn erase_in(
     let more = naming_locked(tx, target, &ids).await?;
     ids.extend(more);
     let mut traces = Traces::of(target);
-    let mut pairs = 0;
+    let mut others = Vec::new();
+    let mut changed = Vec::new();
     for id in &ids {
         let Some(record) = mentorship(&mut **tx, id).await? else {
             continue;
@@ -120,10 +248,10 @@ pub(crate) async fn erase_in(
             continue;
         };
         store_people(tx, &scrubbed, false).await?;
+        others.extend(named_by(&record.started, &scrubbed));
         traces.extend(found);
-        pairs += 1;
+        changed.push(id.clone());
     }
-    scrub_texts(tx, &ids, &traces).await?;
     crate::links::revoke_links_of_erased(tx, &ids, target.is_address().then(|| target.as_str()))
         .await?;
     let mut digests_cancelled = 0;
@@ -149,22 +277,28 @@ pub(crate) async fn erase_in(
         .await?
         .rows_affected();
     }
-    sqlx::query("DELETE FROM unsubscribed WHERE person_id = $1")
+    // Rows keyed by a person's id (a program may use addresses as ids).
+    {
+        sqlx::query("DELETE FROM unsubscribed WHERE person_id = $1")
+            .bind(target.as_str())
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "UPDATE outbox SET payload = jsonb_set(payload, '{person_id}', to_jsonb($2::text))
+             WHERE payload ->> 'person_id' = $1",
+        )
         .bind(target.as_str())
+        .bind(&placeholder.id)
         .execute(&mut **tx)
         .await?;
-    sqlx::query(
-        "UPDATE outbox SET payload = jsonb_set(payload, '{person_id}', to_jsonb($2::text))
-         WHERE payload ->> 'person_id' = $1",
-    )
-    .bind(target.as_str())
-    .bind(&placeholder.id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(Erased {
+    }
+    Ok(ErasedOne {
         new,
-        pairs,
         digests_cancelled,
+        changed,
+        pairs: ids,
+        traces,
+        more: others,
     })
 }
 
@@ -264,6 +398,12 @@ pub async fn erase_retained(
         }
         store_people(&mut tx, &erasure::scrub_all(s), true).await?;
         scrub_texts(&mut tx, std::slice::from_ref(id), &traces).await?;
+        for sql in FORGET_REASONS {
+            sqlx::query(sql)
+                .bind(std::slice::from_ref(id))
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "UPDATE timeline SET status = $2, outcome = 'people erased (retention)', next_at = NULL, finished_at = now()
              WHERE mentorship_id = $1 AND subject = $4 AND status = ANY($3)
@@ -305,17 +445,19 @@ async fn store_people(
 }
 
 /// The statement that replaces a free text (a table's column) naming any of
-/// the needles (`$2`) in the pairs `$1`. A literal, so no SQL is built at run
-/// time.
+/// the needles (`$2`) in the pairs `$1` (the table's column `$key` names
+/// the pair). A literal, so no SQL is built at run time.
 macro_rules! scrub_sql {
-    ($table:literal, $column:literal) => {
+    ($table:literal, $key:literal, $column:literal) => {
         concat!(
             "UPDATE ",
             $table,
             " SET ",
             $column,
             " = 'erased'
-         WHERE mentorship_id = ANY($1) AND ",
+         WHERE ",
+            $key,
+            " = ANY($1) AND ",
             $column,
             " IS NOT NULL
            AND EXISTS (SELECT 1 FROM UNNEST($2::text[]) AS n WHERE strpos(lower(",
@@ -325,27 +467,26 @@ macro_rules! scrub_sql {
     };
 }
 
-/// The free texts that may quote an address: a delivery's SMTP detail, a
-/// timeline row's outcome.
-const SCRUBS: [&str; 2] = [
-    scrub_sql!("deliveries", "detail"),
-    scrub_sql!("timeline", "outcome"),
+/// The free texts that may quote a person: a delivery's SMTP detail, a
+/// timeline row's outcome, and the reason a pair ended (given by the
+/// program, as the pair and as an ending that came before its start).
+const SCRUBS: [&str; 4] = [
+    scrub_sql!("deliveries", "mentorship_id", "detail"),
+    scrub_sql!("timeline", "mentorship_id", "outcome"),
+    scrub_sql!("mentorships", "id", "ended_reason"),
+    scrub_sql!("mentorship_endings", "mentorship_id", "reason"),
 ];
 
-/// A delivery's SMTP detail or a row's outcome may quote an address (a
-/// server's refusal does): any naming one of the traces is replaced.
+/// A free text of the pairs `ids` (see [`SCRUBS`]) naming one of the
+/// traces (an address, an id, a name or a word of it, without regard to
+/// case) is replaced: a server's refusal quotes an address, a program's
+/// reason for an ending may say "asked to stop; contact <address>".
 async fn scrub_texts(
     tx: &mut Transaction<'_, Postgres>,
     ids: &[String],
     traces: &Traces,
 ) -> Result<(), StoreError> {
-    // Ids and short names would match inside unrelated words.
-    let needles: Vec<String> = traces
-        .values
-        .iter()
-        .filter(|v| v.chars().count() >= 3)
-        .map(|v| v.to_lowercase())
-        .collect();
+    let needles = needles(traces);
     if ids.is_empty() || needles.is_empty() {
         return Ok(());
     }
@@ -357,4 +498,45 @@ async fn scrub_texts(
             .await?;
     }
     Ok(())
+}
+
+/// What a free text is searched for: each trace and each word of a name
+/// ("Zora" of "Zora Erasable"), lowercased. Shorter than three characters
+/// they would match inside too many unrelated words; a longer one matching
+/// inside another word only costs that text.
+fn needles(traces: &Traces) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in &traces.values {
+        let v = v.to_lowercase();
+        let words = v.split_whitespace().map(str::to_string);
+        for n in std::iter::once(v.clone()).chain(words) {
+            if n.chars().count() >= 3 && !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
+/// The retention job forgets every person of these pairs: the reasons they
+/// ended are the program's free text about them, replaced whatever they say.
+const FORGET_REASONS: [&str; 2] = [
+    "UPDATE mentorships SET ended_reason = 'erased' WHERE id = ANY($1) AND ended_reason IS NOT NULL",
+    "UPDATE mentorship_endings SET reason = 'erased' WHERE mentorship_id = ANY($1) AND reason IS NOT NULL",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_texts_are_searched_for_each_trace_and_each_word_of_a_name() {
+        let traces = Traces {
+            values: vec!["Zora Erasable".into(), "z@Example.org".into(), "p1".into()],
+        };
+        assert_eq!(
+            needles(&traces),
+            ["zora erasable", "zora", "erasable", "z@example.org"]
+        );
+    }
 }

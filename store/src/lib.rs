@@ -36,7 +36,7 @@ pub use dedicated::Dedicated;
 pub use digest::{
     CoordinatorDigest, coordinator_digest, coordinator_email, coordinator_pairs, schedule_digests,
 };
-pub use erasure::{Erased, erase, erase_retained, erasure_traces};
+pub use erasure::{Erased, Reach, erase, erase_retained, erasure_reach, erasure_traces};
 pub use escalations::{
     Change, EscalationFilter, Opening, acknowledge, close_escalation, escalation, escalations,
     mark_reminded, open_escalation,

@@ -131,3 +131,11 @@ impl Mail {
 fn decode_qp(s: &str) -> String {
     decode_hex_escapes(&s.replace("=\n", ""), b'=')
 }
+
+/// The header's value in a raw header block, if present.
+pub fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
+    headers.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}

@@ -4,12 +4,15 @@
 //! neither their address nor their name, and the dead letter mentioning them
 //! is gone while another stays; `firstweek erase` does the same for a
 //! coordinator's address; `FIRSTWEEK_RETENTION_DAYS` forgets the people of
-//! a pair that ended longer ago.
+//! a pair that ended longer ago. Erasing an address reaches the person's
+//! id too, the reason their pair ended with, and a dead letter quoting
+//! them inside a longer text (issue 26).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use chrono::Utc;
+use firstweek_store as store;
 use firstweek_tests::{Env, Mail, Options, Pair, bin_dir};
 use serde_json::{Value, json};
 
@@ -106,7 +109,8 @@ async fn an_erased_mentee_receives_nothing_more_and_is_found_nowhere() -> anyhow
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM erasures")
             .fetch_one(&env.pool)
             .await?;
-        Ok(n == 1)
+        // Her id, and the address her pairs gave her.
+        Ok(n >= 1)
     })
     .await?;
     let before = to(&env.mails(), &gone.mentee());
@@ -236,8 +240,10 @@ async fn the_cli_erases_a_coordinator_and_retention_forgets_ended_pairs() -> any
         &old.started(&format!("{}-start", old.id)),
     )
     .await?;
-    env.publish_json("mentorship.ended", &old.ended(env.days(0.5)))
-        .await?;
+    // Its ending quotes its mentee: the program's free text is theirs too.
+    let mut old_ended = old.ended(env.days(0.5));
+    old_ended["reason"] = format!("moved on; write to {}", old.mentee()).into();
+    env.publish_json("mentorship.ended", &old_ended).await?;
 
     wait_until(
         "both pairs and two dead letters",
@@ -314,6 +320,248 @@ async fn the_cli_erases_a_coordinator_and_retention_forgets_ended_pairs() -> any
     let letters = env.dead_letters().await?;
     assert_eq!(letters.len(), 1);
     assert!(String::from_utf8_lossy(&letters[0].2).contains("dead-other"));
+    env.stop().await;
+    Ok(())
+}
+
+/// Runs `firstweek erase` on the env's database and vhost; what it said.
+fn erase_with_cli(env: &Env, person: &str) -> anyhow::Result<String> {
+    let cli = std::process::Command::new(bin_dir().join("firstweek"))
+        .args(["erase", person])
+        .env("DATABASE_URL", &env.database_url)
+        .env("AMQP_URL", &env.amqp_url)
+        .output()?;
+    let said = String::from_utf8_lossy(&cli.stdout).to_string();
+    ensure!(
+        cli.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    Ok(said)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn erasing_an_address_leaves_no_id_reason_or_quoting_dead_letter() -> anyhow::Result<()> {
+    let env = Env::start(Options {
+        scale: 14_400.0,
+        ..Options::default()
+    })
+    .await?;
+    let start = Utc::now();
+    let gone = Pair::new(&format!("{}-gone", env.name), start);
+    let kept = Pair::new(&format!("{}-kept", env.name), start);
+    let name = "Mira Forgettable";
+    let mut started = gone.started(&format!("{}-start", gone.id));
+    started["mentee"]["name"] = name.into();
+    env.publish_json("mentorship.started", &started).await?;
+    env.publish_json(
+        "mentorship.started",
+        &kept.started(&format!("{}-start", kept.id)),
+    )
+    .await?;
+    env.wait_mail(&gone.mentee(), "welcome", Duration::from_secs(20))
+        .await?;
+
+    // She unsubscribes through her link (as the web does): a row keyed by
+    // her id, and its announcement in the outbox.
+    let mentee_id = format!("{}-mentee", gone.id);
+    let unsubscribed = firstweek::participant::unsubscribed(&mentee_id, Utc::now());
+    let welcome = env
+        .wait_mail(&gone.mentee(), "welcome", Duration::from_secs(20))
+        .await?;
+    let url = firstweek_tests::header(&welcome.headers, "List-Unsubscribe")
+        .context("the welcome carries List-Unsubscribe")?;
+    let token = url
+        .trim_matches(|c| c == '<' || c == '>')
+        .rsplit('/')
+        .next()
+        .context("a link ends with its token")?;
+    let token = firstweek::link::LinkToken::parse(token)?;
+    ensure!(matches!(
+        store::web_unsubscribe(&env.pool, &token, &unsubscribed).await?,
+        store::Acted::Done
+    ));
+    // The program ends the pair with a reason quoting her address.
+    let mut ended = gone.ended(env.days(0.2));
+    ended["reason"] = format!("asked to stop; contact {}", gone.mentee()).into();
+    env.publish_json("mentorship.ended", &ended).await?;
+    // A start refused for a mentor address written with her name.
+    let refused = Pair::new(&format!("{}-refused", env.name), start);
+    let mut bad = refused.started(&format!("{}-start", refused.id));
+    bad["mentor"]["email"] = format!("{name} <{}>", gone.mentee()).into();
+    env.publish_json("mentorship.started", &bad).await?;
+    dead_letter(
+        &env,
+        json!({"event_id": "dead-other", "mentorship_id": kept.id, "note": "nobody"}),
+    )
+    .await?;
+    wait_until(
+        "the ending stored and two dead letters",
+        Duration::from_secs(20),
+        async || {
+            let ended: Option<String> =
+                sqlx::query_scalar("SELECT ended_reason FROM mentorships WHERE id = $1")
+                    .bind(&gone.id)
+                    .fetch_one(&env.pool)
+                    .await?;
+            Ok(ended.is_some() && env.queue_depth("firstweek.dead").await? >= 2)
+        },
+    )
+    .await?;
+    ensure!(
+        dump(&env)?.contains(&mentee_id.to_lowercase()),
+        "her id is stored before"
+    );
+
+    let said = erase_with_cli(&env, &gone.mentee().to_uppercase())?;
+    assert!(said.contains("from 1 pair"), "{said}");
+    assert!(said.contains("1 dead letter removed"), "{said}");
+
+    let dumped = dump(&env)?;
+    for trace in [
+        gone.mentee(),
+        mentee_id.clone(),
+        name.to_lowercase(),
+        "forgettable".into(),
+    ] {
+        assert!(
+            !dumped.contains(&trace.to_lowercase()),
+            "{trace} is still in the database"
+        );
+    }
+    assert!(dumped.contains(&gone.mentor()), "her mentor stays");
+    assert!(
+        dumped.contains(&kept.mentee()),
+        "another pair's people stay"
+    );
+    let unsubscribed: i64 = sqlx::query_scalar("SELECT count(*) FROM unsubscribed")
+        .fetch_one(&env.pool)
+        .await?;
+    assert_eq!(unsubscribed, 0, "her unsubscribe is forgotten with her");
+
+    let letters = env.dead_letters().await?;
+    let bodies: Vec<String> = letters
+        .iter()
+        .map(|(_, _, b)| String::from_utf8_lossy(b).to_string())
+        .collect();
+    assert_eq!(letters.len(), 1, "{bodies:?}");
+    assert!(bodies[0].contains("dead-other"), "{bodies:?}");
+    env.stop().await;
+    Ok(())
+}
+
+/// The `.eml` files in the outbox directory whose name starts with a pair's id.
+fn files_of(dir: &std::path::Path, pair: &Pair) -> anyhow::Result<Vec<String>> {
+    let prefix = format!("{}.", pair.id);
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".eml") {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Whether any `.eml` file in the outbox directory names one of `traces`
+/// (read through its encodings, without regard to case).
+fn outbox_names(dir: &std::path::Path, traces: &[String]) -> anyhow::Result<bool> {
+    for entry in std::fs::read_dir(dir)? {
+        let bytes = std::fs::read(entry?.path())?;
+        let text = firstweek_workers::mailer::outbox::eml_text(&bytes).to_lowercase();
+        if traces.iter().any(|t| text.contains(&t.to_lowercase())) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_outbox_files_go_with_erasure_and_retention() -> anyhow::Result<()> {
+    // A program day lasts 6 s; retention keeps the files three of them (18 s).
+    let mut env = Env::start(Options {
+        scale: 14_400.0,
+        start_services: false,
+        ..Options::default()
+    })
+    .await?;
+    let outbox = std::env::temp_dir().join(&env.name).join("outbox");
+    std::fs::create_dir_all(&outbox)?;
+    let dir = outbox.display().to_string();
+    env.spawn("firstweek-scheduler", &[]).await?;
+    env.spawn_without(
+        "firstweek-worker",
+        &["SMTP_URL"],
+        &[
+            ("FIRSTWEEK_OUTBOX_DIR", &dir),
+            ("FIRSTWEEK_RETENTION_DAYS", "3"),
+        ],
+    )
+    .await?;
+    let start = Utc::now();
+    let pairs = ["cli", "event", "kept"].map(|n| Pair::new(&format!("{}-{n}", env.name), start));
+    let names = ["Ona Clifile", "Eve Eventfile", "Kai Keptfile"];
+    for (p, name) in pairs.iter().zip(names) {
+        let mut started = p.started(&format!("{}-start", p.id));
+        started["mentee"]["name"] = name.into();
+        env.publish_json("mentorship.started", &started).await?;
+    }
+    wait_until(
+        "the welcomes written",
+        Duration::from_secs(20),
+        async || {
+            for p in &pairs {
+                if files_of(&outbox, p)?.len() < 2 {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        },
+    )
+    .await?;
+    let [by_cli, by_event, kept] = &pairs;
+    let welcome = outbox.join(&files_of(&outbox, kept)?[0]);
+
+    // `firstweek erase` with the outbox directory: the pair's files go.
+    let cli = std::process::Command::new(bin_dir().join("firstweek"))
+        .args(["erase", &by_cli.mentee()])
+        .env("DATABASE_URL", &env.database_url)
+        .env("AMQP_URL", &env.amqp_url)
+        .env("FIRSTWEEK_OUTBOX_DIR", &dir)
+        .output()?;
+    let said = String::from_utf8_lossy(&cli.stdout).to_string();
+    assert!(cli.status.success(), "{said}");
+    assert!(said.contains("removed from the outbox"), "{said}");
+    assert_eq!(files_of(&outbox, by_cli)?, Vec::<String>::new());
+    assert!(!outbox_names(&outbox, &[by_cli.mentee(), names[0].into()])?);
+
+    // `person.erased`: the worker removes them.
+    env.publish_json(
+        "person.erased",
+        &json!({"event_id": format!("{}-erase", by_event.id), "person_id": format!("{}-mentee", by_event.id)}),
+    )
+    .await?;
+    wait_until(
+        "the erased mentee's emails removed",
+        Duration::from_secs(10),
+        async || {
+            Ok(!outbox_names(
+                &outbox,
+                &[by_event.mentee(), names[1].into()],
+            )?)
+        },
+    )
+    .await?;
+    assert!(welcome.exists(), "another pair's emails stay");
+    assert!(outbox_names(&outbox, &[kept.mentee(), names[2].into()])?);
+
+    // Retention: three program days after it was written, a file goes.
+    wait_until(
+        "the kept pair's welcome past retention",
+        Duration::from_secs(45),
+        async || Ok(!welcome.exists()),
+    )
+    .await?;
     env.stop().await;
     Ok(())
 }

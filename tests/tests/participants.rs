@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use firstweek_tests::{Env, Launch, Mail, Options, Pair, http_get, http_post, link_in, port};
+use firstweek_tests::{Env, Launch, Mail, header, Options, Pair, http_get, http_post, link_in, port};
 
 fn steps_to(mails: &[Mail], rcpt: &str) -> Vec<String> {
     let mut v: Vec<String> = mails
@@ -27,14 +27,6 @@ async fn interactions(env: &Env, pair: &Pair) -> anyhow::Result<Vec<(String, Str
     .bind(&pair.id)
     .fetch_all(&env.pool)
     .await?)
-}
-
-/// The header's value in a raw header block, if present.
-fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
-    headers.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
 }
 
 #[tokio::test(flavor = "multi_thread")]

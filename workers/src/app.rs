@@ -83,14 +83,34 @@ impl App {
                 concurrency,
                 drain: DRAIN,
             };
-            if role != WorkerRole::Steps {
-                let intake = Arc::new(Intake::new(
-                    pool.clone(),
-                    settings.rules.clone(),
-                    settings.amqp_url.clone(),
-                    crate::intake::limits(settings.intake_concurrency, settings.batch_linger),
-                    &mut writers,
+            // The `.eml` files this worker writes, without an SMTP server.
+            let outbox = settings
+                .mail
+                .smtp_url
+                .is_none()
+                .then(|| settings.mail.outbox_dir.clone());
+            if let (Some(dir), Some(days)) = (&outbox, settings.retention_days) {
+                let keep = settings
+                    .rules
+                    .scale
+                    .wall(chrono::Duration::days(i64::from(days)));
+                tasks.spawn(crate::mailer::outbox::retain(
+                    dir.clone(),
+                    keep,
+                    shutdown.clone(),
                 ));
+            }
+            if role != WorkerRole::Steps {
+                let intake = Arc::new(
+                    Intake::new(
+                        pool.clone(),
+                        settings.rules.clone(),
+                        settings.amqp_url.clone(),
+                        crate::intake::limits(settings.intake_concurrency, settings.batch_linger),
+                        &mut writers,
+                    )
+                    .with_outbox(outbox.clone()),
+                );
                 let cfg = base(EVENTS_QUEUE, settings.intake_concurrency);
                 tasks.spawn(consume(cfg, intake, health.clone(), shutdown.clone()));
             }

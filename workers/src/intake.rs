@@ -1,5 +1,7 @@
 //! Intake: contract events in, validated, stored once.
 
+use std::path::PathBuf;
+
 use futures_util::future::join_all;
 use lapin::message::Delivery;
 use sqlx::PgPool;
@@ -14,6 +16,7 @@ use firstweek_store::{self as store, Ingested};
 
 use crate::batcher::{Batcher, Limits, on_own_connection};
 use crate::consumer::store_failure;
+use crate::mailer::outbox;
 
 /// Events per transaction and transactions in flight, for a consumer that
 /// handles `concurrency` events at once. A batch is full at half of them (two
@@ -40,6 +43,9 @@ pub struct Intake {
     /// transaction ([`store::ingest_batch`]). A handler still returns (and its
     /// delivery is acked) only once its own event is committed.
     batch: Batcher<Event, Ingested, HandlerError>,
+    /// The outbox directory this worker writes `.eml` files to (no
+    /// `SMTP_URL`), for an erasure to remove those naming its person.
+    outbox: Option<PathBuf>,
 }
 
 impl Intake {
@@ -67,17 +73,39 @@ impl Intake {
             rules,
             amqp_url,
             batch,
+            outbox: None,
         }
     }
 
-    /// Removes the dead letters that mention the person about to be erased.
-    /// Before the erasure is stored: what was stored of them (names,
-    /// addresses) is what the letters are matched on, and a failure here
-    /// leaves the event to be retried whole.
+    /// Erasures also remove the `.eml` files naming their person in `dir`
+    /// (the worker's outbox, when it has no `SMTP_URL`).
+    pub fn with_outbox(mut self, dir: Option<PathBuf>) -> Intake {
+        self.outbox = dir;
+        self
+    }
+
+    /// Removes the dead letters and the outbox's `.eml` files that mention
+    /// the person about to be erased. Before the erasure is stored: what
+    /// was stored of them (names, addresses, pairs) is what they are
+    /// matched on, and a failure here leaves the event to be retried whole.
     async fn forget_dead_letters(&self, target: &Target) -> Result<(), HandlerError> {
-        let traces = store::erasure_traces(&self.pool, target)
+        let reach = store::erasure_reach(&self.pool, target)
             .await
             .map_err(store_failure)?;
+        if let Some(dir) = &self.outbox {
+            let (dir, r) = (dir.clone(), reach.clone());
+            let removed = tokio::task::spawn_blocking(move || {
+                outbox::remove_naming(&dir, &r.traces, &r.pairs)
+            })
+            .await
+            .map_err(|e| HandlerError::Failed(Box::new(e)))?
+            .map_err(|e| HandlerError::Failed(Box::new(e)))?;
+            tracing::info!(
+                removed,
+                "emails naming the erased person removed from the outbox"
+            );
+        }
+        let traces = reach.traces;
         let conn = broker::connect(&self.amqp_url, "firstweek-worker erasure").await?;
         let purged = broker::purge_dead_letters(&conn, |body| traces.mentioned_in(body)).await;
         let _ = conn.close(200, "done".into()).await;

@@ -28,6 +28,7 @@
 //! loopback address requires STARTTLS unless the URL says `?tls=opportunistic`
 //! (then STARTTLS is used when offered); credentials never go in clear.
 
+pub mod outbox;
 mod smtp;
 
 use std::path::PathBuf;
@@ -213,10 +214,9 @@ impl Opened<'_> {
     }
 }
 
-/// Writes atomically (temp file, then rename) so a reader never sees half a message.
-async fn write_eml(dir: &std::path::Path, stem: &str, bytes: &[u8]) -> Result<(), MailError> {
-    let safe: String = stem
-        .chars()
+/// A file name's stem with anything but `[A-Za-z0-9._-]` replaced by `_`.
+fn safe_stem(stem: &str) -> String {
+    stem.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
                 c
@@ -224,7 +224,12 @@ async fn write_eml(dir: &std::path::Path, stem: &str, bytes: &[u8]) -> Result<()
                 '_'
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Writes atomically (temp file, then rename) so a reader never sees half a message.
+async fn write_eml(dir: &std::path::Path, stem: &str, bytes: &[u8]) -> Result<(), MailError> {
+    let safe = safe_stem(stem);
     let tmp = dir.join(format!(".{safe}.tmp"));
     let path = dir.join(format!("{safe}.eml"));
     tokio::fs::write(&tmp, bytes)
