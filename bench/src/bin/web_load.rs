@@ -115,12 +115,10 @@ async fn request(s: &mut TcpStream, raw: &[u8], buf: &mut Vec<u8>) -> anyhow::Re
         if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break at + 4;
         }
-        let mut chunk = [0u8; 16 * 1024];
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
+        buf.reserve(16 * 1024);
+        if s.read_buf(buf).await? == 0 {
             bail!("connection closed mid-response");
         }
-        buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
     let status: u16 = head
@@ -134,12 +132,10 @@ async fn request(s: &mut TcpStream, raw: &[u8], buf: &mut Vec<u8>) -> anyhow::Re
         .and_then(|v| v.trim().parse().ok())
         .context("no content-length")?;
     while buf.len() < head_end + length {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
+        buf.reserve(16 * 1024);
+        if s.read_buf(buf).await? == 0 {
             bail!("connection closed mid-body");
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
     Ok(status)
 }
