@@ -110,8 +110,10 @@ svc_ports = {}
 for name in stages:
     if name.startswith("svc-"):
         body = dockerfile.split(f"AS {name}", 1)[1].split("\nFROM", 1)[0]
-        m = re.search(r"^EXPOSE\s+(\d+)", body, re.M)
-        svc_ports[name[4:]] = int(m.group(1)) if m else None
+        # A service's admin port: its FIRSTWEEK_ADMIN_ADDR, which it must EXPOSE.
+        m = re.search(r"FIRSTWEEK_ADMIN_ADDR=[^\s:]+:(\d+)", body)
+        exposed = [int(p) for e in re.findall(r"^EXPOSE\s+(.+)$", body, re.M) for p in e.split()]
+        svc_ports[name[4:]] = int(m.group(1)) if m and int(m.group(1)) in exposed else None
 
 # 2. Dockerfile and .dockerignore.
 problems = []
@@ -247,8 +249,12 @@ for name, s in services.items():
         if role not in roles_sql: problems.append(f"{name}: role {role} is not created by roles.sql")
         if pg_env.get(key) != unquote(u.password or ""): problems.append(f"{name}: DATABASE_URL password differs from postgres {key}")
         if u.path != "/firstweek": problems.append(f"{name}: database is not firstweek")
-    # firstweek-web serves its health and metrics on its one address, FIRSTWEEK_WEB_ADDR.
-    listen = next((v for v in ("FIRSTWEEK_ADMIN_ADDR", "FIRSTWEEK_WEB_ADDR") if v in env), None)
+    # Every service, firstweek-web too, serves its health and metrics on FIRSTWEEK_ADMIN_ADDR,
+    # never on firstweek-web's public address.
+    listen = "FIRSTWEEK_ADMIN_ADDR" if "FIRSTWEEK_ADMIN_ADDR" in env else None
+    if build and build["args"]["SERVICE"] == "firstweek-web":
+        if not listen: problems.append(f"{name}: firstweek-web has no FIRSTWEEK_ADMIN_ADDR (its /metrics would be off)")
+        elif env.get("FIRSTWEEK_WEB_ADDR", "").rsplit(":", 1)[-1] == env[listen].rsplit(":", 1)[-1]: problems.append(f"{name}: the admin port is the public port")
     if build and build["args"]["SERVICE"] == "firstweek-web" and "AMQP_URL" in env: problems.append(f"{name}: firstweek-web gets AMQP_URL, which it has no use for")
     if listen:
         port = int(env[listen].rsplit(":", 1)[1])
@@ -368,8 +374,10 @@ for name, d in by_kind.get("Deployment", {}).items():
     for c in pod["containers"]:
         ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
         env = {e["name"]: e.get("value") for e in c.get("env", [])}
-        # The port /healthz, /readyz and /metrics are on: the admin port, or firstweek-web's own.
-        listen, pname = ("FIRSTWEEK_WEB_ADDR", "http") if "FIRSTWEEK_WEB_ADDR" in env else ("FIRSTWEEK_ADMIN_ADDR", "admin")
+        # The port /healthz, /readyz and /metrics are on: the admin port (firstweek-web's too,
+        # apart from its public `http` port).
+        listen, pname = "FIRSTWEEK_ADMIN_ADDR", "admin"
+        if "FIRSTWEEK_WEB_ADDR" in env and ports.get("http") == ports.get("admin"): problems.append(f"{name}: the admin port is the public port")
         admin = int(env.get(listen, ":0").rsplit(":", 1)[1])
         if ports.get(pname) != admin: problems.append(f"{name}: containerPort {pname} != {listen} port")
         if admin != svc_ports.get(name): problems.append(f"{name}: admin port {admin} differs from the image's EXPOSE {svc_ports.get(name)}")

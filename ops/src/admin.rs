@@ -25,12 +25,23 @@ pub struct Health {
     nodes: Mutex<BTreeMap<String, String>>,
     /// When the service's own work last had an answer from PostgreSQL.
     database_answered: Mutex<Option<Instant>>,
+    /// The service uses no broker (`firstweek-web`): readiness is the database alone.
+    without_broker: bool,
 }
 
 impl Health {
     /// A fresh state: nothing reachable yet.
     pub fn new() -> Arc<Health> {
         Arc::new(Health::default())
+    }
+
+    /// A fresh state for a service without a broker (`firstweek-web`):
+    /// ready when the database answers, and readiness does not mention RabbitMQ.
+    pub fn without_broker() -> Arc<Health> {
+        Arc::new(Health {
+            without_broker: true,
+            ..Health::default()
+        })
     }
 
     /// Records whether PostgreSQL answers.
@@ -93,9 +104,10 @@ impl Health {
         self.nodes.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Both reachable.
+    /// Both reachable (the database alone for a service without a broker).
     pub fn ready(&self) -> bool {
-        self.database.load(Ordering::Relaxed) && self.broker.load(Ordering::Relaxed)
+        self.database.load(Ordering::Relaxed)
+            && (self.without_broker || self.broker.load(Ordering::Relaxed))
     }
 
     fn describe(&self) -> String {
@@ -106,11 +118,10 @@ impl Health {
                 "down"
             }
         };
-        let mut text = format!(
-            "postgresql: {}\nrabbitmq: {}\n",
-            s(&self.database),
-            s(&self.broker)
-        );
+        let mut text = format!("postgresql: {}\n", s(&self.database));
+        if !self.without_broker {
+            text.push_str(&format!("rabbitmq: {}\n", s(&self.broker)));
+        }
         for (link, node) in self.broker_nodes() {
             text.push_str(&format!("rabbitmq node: {node} ({link})\n"));
         }
@@ -330,6 +341,15 @@ impl Admin {
             health: Health::new(),
             metrics: install_metrics()?,
             listener,
+        })
+    }
+
+    /// [`Admin::bind`] for a service that uses no broker: its readiness is
+    /// the database alone.
+    pub async fn bind_without_broker(addr: AdminAddr) -> anyhow::Result<Admin> {
+        Ok(Admin {
+            health: Health::without_broker(),
+            ..Admin::bind(addr).await?
         })
     }
 

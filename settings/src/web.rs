@@ -4,11 +4,17 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use firstweek::Rules;
 
 use crate::environment::invalid;
-use crate::{Environment, LogFormat, SettingsError};
+use crate::{AdminAddr, Environment, LogFormat, SettingsError};
+
+/// Where the web service's `/healthz`, `/readyz` and `/metrics` listen
+/// unless told otherwise: beside the scheduler's 9100 and the worker's 9101,
+/// never on the public address.
+pub const DEFAULT_WEB_ADMIN_ADDR: &str = "0.0.0.0:9102";
 
 /// The web service's settings.
 #[derive(Clone)]
@@ -22,6 +28,16 @@ pub struct WebSettings {
     pub public_url: Option<String>,
     /// `FIRSTWEEK_WEB_ADDR`: where it listens (default `0.0.0.0:8080`).
     pub web_addr: SocketAddr,
+    /// `FIRSTWEEK_ADMIN_ADDR`: `/healthz`, `/readyz` and `/metrics`
+    /// (default [`DEFAULT_WEB_ADMIN_ADDR`]; `off`).
+    pub admin_addr: AdminAddr,
+    /// `FIRSTWEEK_WEB_READ_TIMEOUT_SECS`: a client must send a request's
+    /// headers within this, and then its body and get its answer within it
+    /// again (default 10 s); a client that trickles is cut off.
+    pub read_timeout: Duration,
+    /// `FIRSTWEEK_WEB_MAX_CONNECTIONS`: open connections at most (default
+    /// 512); more wait in the listen backlog until one closes.
+    pub max_connections: usize,
     /// `FIRSTWEEK_WEB_TEMPLATES_DIR`: page template overrides; `None`: the built-in pages.
     pub templates_dir: Option<PathBuf>,
     /// `FIRSTWEEK_LOG_FORMAT`: JSON unless stdout is a terminal.
@@ -35,6 +51,9 @@ impl std::fmt::Debug for WebSettings {
             .field("scale", &self.rules.scale.factor())
             .field("public_url", &self.public_url)
             .field("web_addr", &self.web_addr)
+            .field("admin_addr", &self.admin_addr)
+            .field("read_timeout", &self.read_timeout)
+            .field("max_connections", &self.max_connections)
             .field("templates_dir", &self.templates_dir)
             .finish_non_exhaustive()
     }
@@ -55,6 +74,12 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
             rules: self.rules()?,
             public_url: self.public_url()?,
             web_addr: self.web_addr()?,
+            admin_addr: self.admin_addr(DEFAULT_WEB_ADMIN_ADDR)?,
+            read_timeout: Duration::from_secs(
+                self.seconds("FIRSTWEEK_WEB_READ_TIMEOUT_SECS", 10)?
+                    .unsigned_abs(),
+            ),
+            max_connections: self.count("FIRSTWEEK_WEB_MAX_CONNECTIONS", 512)?,
             templates_dir: self.var("FIRSTWEEK_WEB_TEMPLATES_DIR").map(PathBuf::from),
             log_format: self.log_format()?,
         })
@@ -86,6 +111,12 @@ mod tests {
         assert_eq!(s.web_addr, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(s.public_url, None);
         assert_eq!(s.templates_dir, None);
+        assert_eq!(
+            s.admin_addr,
+            AdminAddr::Default(DEFAULT_WEB_ADMIN_ADDR.parse().unwrap())
+        );
+        assert_eq!(s.read_timeout, Duration::from_secs(10));
+        assert_eq!(s.max_connections, 512);
         assert_eq!(s.rules.playbook.name, "first-week");
         assert!(
             !format!("{s:?}").contains("postgres://"),
@@ -112,6 +143,10 @@ mod tests {
             ("FIRSTWEEK_WEB_ADDR", "8080"),
             ("FIRSTWEEK_PUBLIC_URL", "fw.example.org"),
             ("FIRSTWEEK_TIME_SCALE", "fast"),
+            ("FIRSTWEEK_ADMIN_ADDR", "9102"),
+            ("FIRSTWEEK_WEB_READ_TIMEOUT_SECS", "0"),
+            ("FIRSTWEEK_WEB_MAX_CONNECTIONS", "100000"),
+            ("FIRSTWEEK_PUBLIC_URL", "http://fw.example.org"),
         ] {
             let e = web_settings(&[("DATABASE_URL", "postgres://x"), (k, v)]).unwrap_err();
             assert!(e.to_string().starts_with(k), "{e}");
@@ -126,7 +161,6 @@ mod tests {
             ("SMTP_URL", "http://not-smtp"),
             ("FIRSTWEEK_FROM", "nobody"),
             ("FIRSTWEEK_CLAIM_LEASE_SECS", "10"),
-            ("FIRSTWEEK_ADMIN_ADDR", "9100"),
             ("FIRSTWEEK_RETENTION_DAYS", "soon"),
         ]);
         assert!(s.is_ok(), "{s:?}");

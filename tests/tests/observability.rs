@@ -76,3 +76,39 @@ async fn the_scheduler_reports_queue_and_ledger_backlog() -> anyhow::Result<()> 
     env.stop().await;
     Ok(())
 }
+
+/// A worker reads a whole message before its 64 KiB check, so the broker's
+/// `max_message_size` is what bounds its memory: at start-up it checks the
+/// broker and says so when the limit is missing. This machine's broker runs
+/// with RabbitMQ's default (128 MiB), which is exactly that case.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_warns_at_start_up_when_the_broker_takes_bodies_over_its_limit()
+-> anyhow::Result<()> {
+    let mut env = Env::start(Options {
+        start_services: false,
+        ..Options::default()
+    })
+    .await?;
+    env.spawn("firstweek-worker", &[]).await?;
+    let started = Instant::now();
+    let warning = loop {
+        let log = env.logs("firstweek-worker").concat();
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains("max_message_size") && l.contains("WARN"))
+        {
+            break line.to_string();
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(20),
+            "no warning about the broker's max_message_size:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        warning.contains("262144") && warning.contains("64 KiB"),
+        "the warning states the requirement: {warning}"
+    );
+    env.stop().await;
+    Ok(())
+}

@@ -5,12 +5,16 @@
 //! daily digest. A link opens one coordinator's pages only; no message
 //! content is shown, only counts, times and reasons.
 //!
-//! `/healthz`, `/readyz` (the database answers) and `/metrics` are served on
-//! the same address (`FIRSTWEEK_WEB_ADDR`).
+//! The pages are served on the public address (`FIRSTWEEK_WEB_ADDR`),
+//! within the limits in [`server`] and with its security headers on every
+//! answer. `/healthz`, `/readyz` (the database answers) and `/metrics` are
+//! served on the admin address (`FIRSTWEEK_ADMIN_ADDR`, like the other
+//! services'), never on the public one.
 
 mod escalations;
 mod pages;
 mod participants;
+pub mod server;
 mod templates;
 
 use std::net::SocketAddr;
@@ -18,14 +22,15 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
+use axum::middleware;
 use axum::routing::{get, post};
-use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use firstweek::Rules;
-use firstweek_ops::{admin, database};
+use firstweek_ops::admin::{self, Admin};
+use firstweek_ops::database;
 use firstweek_settings::WebSettings;
 
 /// What every request handler shares.
@@ -34,35 +39,42 @@ struct Shared {
     pool: PgPool,
     rules: Rules,
     pages: Arc<pages::Pages>,
-    metrics: PrometheusHandle,
 }
 
 /// The web service, bound and ready to run.
 pub struct App {
     settings: WebSettings,
     listener: TcpListener,
+    admin: Admin,
     pages: pages::Pages,
 }
 
 impl App {
-    /// Loads the page templates and binds `FIRSTWEEK_WEB_ADDR`; a template
-    /// that cannot be used names its file, an address that cannot be bound
-    /// names the variable.
+    /// Loads the page templates and binds `FIRSTWEEK_WEB_ADDR` and
+    /// `FIRSTWEEK_ADMIN_ADDR`; a template that cannot be used names its
+    /// file, an address that cannot be bound names its variable.
     pub async fn build(settings: WebSettings) -> anyhow::Result<App> {
         let pages = pages::Pages::new(settings.templates_dir.as_deref())?;
         let listener = TcpListener::bind(settings.web_addr)
             .await
             .with_context(|| format!("FIRSTWEEK_WEB_ADDR={} cannot be bound", settings.web_addr))?;
+        let admin = Admin::bind_without_broker(settings.admin_addr).await?;
         Ok(App {
             settings,
             listener,
+            admin,
             pages,
         })
     }
 
-    /// Where it listens.
+    /// Where the pages are served.
     pub fn addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr().ok()
+    }
+
+    /// Where the admin endpoints listen, if they do.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.addr()
     }
 
     /// Serves until `shutdown`, then finishes the requests in flight.
@@ -70,37 +82,52 @@ impl App {
         let App {
             settings,
             listener,
+            admin,
             pages,
         } = self;
-        let metrics = admin::install_metrics()?;
         tracing::info!(addr = ?listener.local_addr().ok(), "firstweek-web starting");
+        // The admin endpoints answer (not ready) while the database is awaited.
+        let mut tasks = tokio::task::JoinSet::new();
+        let admin_stop = shutdown.child_token();
+        let health = admin.spawn(&mut tasks, &admin_stop);
         let Some(pool) =
             database::connect_when_migrated(&settings.database_url, 8, &shutdown).await
         else {
+            admin_stop.cancel();
+            while tasks.join_next().await.is_some() {}
             return Ok(());
         };
+        tasks.spawn(admin::watch_database(
+            pool.clone(),
+            health,
+            admin_stop.clone(),
+        ));
         let shared = Shared {
             pool: pool.clone(),
             rules: settings.rules.clone(),
             pages: Arc::new(pages),
-            metrics,
         };
-        let stop = shutdown.clone();
-        axum::serve(listener, router(shared))
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-            .context("serving")?;
+        let limits = server::Limits {
+            read_timeout: settings.read_timeout,
+            max_connections: settings.max_connections,
+        };
+        server::serve(listener, router(shared, limits), limits, shutdown).await;
+        admin_stop.cancel();
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(Err(e)) = done {
+                tracing::warn!(error = %format!("{e:#}"), "admin endpoints");
+            }
+        }
         pool.close().await;
         tracing::info!("firstweek-web stopped");
         Ok(())
     }
 }
 
-fn router(shared: Shared) -> Router {
+/// The public routes: the pages links open, nothing else (an unknown path
+/// is a 404 with the security headers like any other answer).
+fn router(shared: Shared, limits: server::Limits) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(pages::ready))
-        .route("/metrics", get(pages::metrics))
         .route("/c/{token}", get(pages::coordinator))
         .route("/c/{token}/pairs/{mentorship_id}", get(pages::pair))
         .route(
@@ -124,4 +151,9 @@ fn router(shared: Shared) -> Router {
             get(participants::show_unsubscribe).post(participants::unsubscribe),
         )
         .with_state(shared)
+        .layer(middleware::from_fn_with_state(
+            limits.read_timeout,
+            server::deadline,
+        ))
+        .layer(middleware::from_fn(server::security_headers))
 }

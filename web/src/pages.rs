@@ -80,19 +80,6 @@ impl IntoResponse for Failure {
     }
 }
 
-/// `/readyz`: the database answers.
-pub async fn ready(State(s): State<Shared>) -> Response {
-    match sqlx::query("SELECT 1").execute(&s.pool).await {
-        Ok(_) => (StatusCode::OK, "postgresql: up\n").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "postgresql: down\n").into_response(),
-    }
-}
-
-/// `/metrics`: Prometheus text.
-pub async fn metrics(State(s): State<Shared>) -> String {
-    s.metrics.render()
-}
-
 /// The coordinator a page link was issued for, and their pairs as of now.
 struct Coordinator {
     token: String,

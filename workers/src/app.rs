@@ -70,6 +70,16 @@ impl App {
         tracing::info!(?role, playbook = %settings.rules.playbook.name, scale = settings.rules.scale.factor(), smtp = settings.mail.smtp_url.is_some(), "firstweek-worker starting");
         let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
         let health = admin.spawn(&mut tasks, &shutdown);
+        // Beside start-up, not in its way: a warning if the broker would hand
+        // a worker a body larger than firstweek allows.
+        let (amqp, stop) = (settings.amqp_url.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = crate::broker_limit::check(amqp) => {}
+                _ = stop.cancelled() => {}
+            }
+            Ok(())
+        });
         let mut writers = JoinSet::new();
         if let Some(pool) =
             database::connect_when_ready(&settings.database_url, 10, &shutdown).await

@@ -10,6 +10,7 @@
 //! - [`mailer`]: the SMTP adapter (or `.eml` files).
 
 pub mod batcher;
+pub mod broker_limit;
 pub mod consumer;
 pub mod intake;
 pub mod mailer;
