@@ -83,7 +83,11 @@ mod tests {
             "http://LOCALHOST",
             "http://[::1]:8080",
         ] {
-            assert!(public_url(ok).is_ok(), "{ok} is refused: {:?}", public_url(ok));
+            assert!(
+                public_url(ok).is_ok(),
+                "{ok} is refused: {:?}",
+                public_url(ok)
+            );
         }
         for refused in [
             "http://fw.example.org",

@@ -342,11 +342,15 @@ fn erase_with_cli(env: &Env, person: &str) -> anyhow::Result<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn erasing_an_address_leaves_no_id_reason_or_quoting_dead_letter() -> anyhow::Result<()> {
-    let env = Env::start(Options {
+    // Emails carry links (the test uses one as the web would; no web runs).
+    let mut options = Options {
         scale: 14_400.0,
         ..Options::default()
-    })
-    .await?;
+    };
+    options
+        .env
+        .push(("FIRSTWEEK_PUBLIC_URL".into(), "http://127.0.0.1:9".into()));
+    let env = Env::start(options).await?;
     let start = Utc::now();
     let gone = Pair::new(&format!("{}-gone", env.name), start);
     let kept = Pair::new(&format!("{}-kept", env.name), start);

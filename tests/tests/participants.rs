@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use firstweek_tests::{Env, Launch, Mail, header, Options, Pair, http_get, http_post, link_in, port};
+use firstweek_tests::{
+    Env, Launch, Mail, Options, Pair, header, http_get, http_post, link_in, port,
+};
 
 fn steps_to(mails: &[Mail], rcpt: &str) -> Vec<String> {
     let mut v: Vec<String> = mails

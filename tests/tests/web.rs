@@ -106,7 +106,10 @@ async fn the_digest_link_opens_the_coordinators_own_page_and_nothing_else() -> a
         ready.starts_with("HTTP/1.1 200") && ready.contains("postgresql: up"),
         "{ready}"
     );
-    assert!(!ready.contains("rabbitmq"), "the web uses no broker: {ready}");
+    assert!(
+        !ready.contains("rabbitmq"),
+        "the web uses no broker: {ready}"
+    );
     assert!(
         http_get(admin, "/metrics")
             .await

@@ -51,7 +51,12 @@ async fn publish_probe(conn: &lapin::Connection) -> BrokerLimit {
     let body = vec![b' '; PROBE_BYTES];
     let sent = async {
         publisher
-            .send(Message::new("", PROBE_KEY, body, BasicProperties::default()))
+            .send(Message::new(
+                "",
+                PROBE_KEY,
+                body,
+                BasicProperties::default(),
+            ))
             .await?
             .confirmed()
             .await

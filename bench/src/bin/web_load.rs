@@ -263,7 +263,10 @@ async fn main() -> anyhow::Result<()> {
         "firstweek-web under load: {} connections kept alive, {} s per figure, {} round(s)",
         a.connections, a.seconds, a.rounds
     );
-    println!("{:<10} {:>5} {:<22} {:>9} {:>8} {:>8} {:>6}", "binary", "round", "request", "req/s", "p50 ms", "p99 ms", "errors");
+    println!(
+        "{:<10} {:>5} {:<22} {:>9} {:>8} {:>8} {:>6}",
+        "binary", "round", "request", "req/s", "p50 ms", "p99 ms", "errors"
+    );
     let mut summary: Vec<(String, &str, Vec<Figures>)> = Vec::new();
     for round in 1..=a.rounds {
         for (label, bin) in &a.webs {
@@ -275,7 +278,10 @@ async fn main() -> anyhow::Result<()> {
                     "{label:<10} {round:>5} {what:<22} {:>9.0} {:>8.2} {:>8.2} {:>6}",
                     f.rps, f.p50_ms, f.p99_ms, f.errors
                 );
-                match summary.iter_mut().find(|(l, w, _)| l == label && *w == what) {
+                match summary
+                    .iter_mut()
+                    .find(|(l, w, _)| l == label && *w == what)
+                {
                     Some((_, _, all)) => all.push(f),
                     None => summary.push((label.clone(), what, vec![f])),
                 }
