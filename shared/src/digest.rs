@@ -871,7 +871,10 @@ mod tests {
             &t,
             TEMPLATE,
             ctx,
-            ("digest-2026-11-24", &header_id("coordinator-3f2a9c0d1e4b5a6f")),
+            (
+                "digest-2026-11-24",
+                &header_id("coordinator-3f2a9c0d1e4b5a6f"),
+            ),
             &from,
             "Cy",
             "cy@example.org",

@@ -38,8 +38,12 @@ fn decode(row: &sqlx::postgres::PgRow) -> Result<Escalation, StoreError> {
         .map(|r| Condition::parse(r).ok_or_else(|| corrupt(format!("escalation rule {r:?}"))))
         .collect::<Result<Vec<_>, _>>()?;
     let evidence: String = row.try_get("evidence")?;
-    let evidence: Vec<Sighting> = serde_json::from_str(&evidence)
-        .map_err(|e| corrupt(format!("escalation evidence: {e}")))?;
+    let evidence: Vec<Sighting> = serde_json::from_str(&evidence).map_err(|e| {
+        corrupt(format!(
+            "escalation evidence: {}",
+            firstweek::event::json::problem_in(&evidence, &e)
+        ))
+    })?;
     let state: String = row.try_get("state")?;
     let state =
         State::parse(&state).ok_or_else(|| corrupt(format!("escalation state {state:?}")))?;

@@ -149,7 +149,10 @@ async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow:
         .filter(|l| !l.starts_with("To:") && !l.starts_with("X-Rcpt-To:"))
         .filter(|l| l.to_lowercase().contains(&coordinator.to_lowercase()))
         .collect();
-    assert!(quoting.is_empty(), "headers quoting the address: {quoting:?}");
+    assert!(
+        quoting.is_empty(),
+        "headers quoting the address: {quoting:?}"
+    );
     assert_eq!(digest.subject, "Your pairs today: 1 pair trending low");
     let start = digest
         .text
