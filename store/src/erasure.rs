@@ -5,6 +5,7 @@
 use chrono::Utc;
 use firstweek::erasure::{self, Retention, Target, Traces};
 use firstweek::event::MentorshipStarted;
+use firstweek::pseudonym::PseudonymKey;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::StoreError;
@@ -66,13 +67,18 @@ pub async fn erasure_traces(pool: &PgPool, target: &Target) -> Result<Traces, St
 }
 
 /// Erases a person (`firstweek erase`): see [`erase_in`].
-pub async fn erase(pool: &PgPool, target: &Target, via: ErasedVia) -> Result<Erased, StoreError> {
+pub async fn erase(
+    pool: &PgPool,
+    target: &Target,
+    via: ErasedVia,
+    key: &PseudonymKey,
+) -> Result<Erased, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(firstweek_pair_lock($1))")
         .bind(target.as_str())
         .execute(&mut *tx)
         .await?;
-    let erased = erase_in(&mut tx, target, via).await?;
+    let erased = erase_in(&mut tx, target, via, key).await?;
     tx.commit().await?;
     Ok(erased)
 }
@@ -89,6 +95,7 @@ pub(crate) async fn erase_in(
     tx: &mut Transaction<'_, Postgres>,
     target: &Target,
     via: ErasedVia,
+    key: &PseudonymKey,
 ) -> Result<Erased, StoreError> {
     let placeholder = target.placeholder();
     let new = sqlx::query(
@@ -119,7 +126,7 @@ pub(crate) async fn erase_in(
         let Some((scrubbed, found)) = erasure::scrub(&record.started, target) else {
             continue;
         };
-        store_people(tx, &scrubbed, false).await?;
+        store_people(tx, &scrubbed, false, key).await?;
         traces.extend(found);
         pairs += 1;
     }
@@ -218,6 +225,7 @@ pub async fn erase_retained(
     pool: &PgPool,
     retention: Retention,
     limit: i64,
+    key: &PseudonymKey,
 ) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
     let ids: Vec<String> = sqlx::query_scalar(
@@ -260,7 +268,7 @@ pub async fn erase_retained(
                 values: vec![v.clone()],
             });
         }
-        store_people(&mut tx, &erasure::scrub_all(s), true).await?;
+        store_people(&mut tx, &erasure::scrub_all(s), true, key).await?;
         scrub_texts(&mut tx, std::slice::from_ref(id), &traces).await?;
         sqlx::query(
             "UPDATE timeline SET status = $2, outcome = 'people erased (retention)', next_at = NULL, finished_at = now()
@@ -285,11 +293,12 @@ async fn store_people(
     tx: &mut Transaction<'_, Postgres>,
     started: &MentorshipStarted,
     retained: bool,
+    key: &PseudonymKey,
 ) -> Result<(), StoreError> {
     let people = serde_json::to_value(started)
         .map_err(|err| StoreError::Corrupt(started.mentorship_id.clone(), err.to_string()))?;
     sqlx::query(
-        "UPDATE mentorships SET people = $2,
+        "UPDATE mentorships SET people = $2, coordinator_key = $5,
                 people_erased_at = CASE WHEN $3 THEN $4 ELSE people_erased_at END
          WHERE id = $1",
     )
@@ -297,6 +306,7 @@ async fn store_people(
     .bind(people)
     .bind(retained)
     .bind(Utc::now())
+    .bind(key.coordinator(&started.coordinator.email))
     .execute(&mut **tx)
     .await?;
     Ok(())

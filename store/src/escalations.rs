@@ -176,11 +176,11 @@ pub async fn open_escalation(
     lock_pair(&mut tx, id).await?;
     let opened_at: Option<DateTime<Utc>> = sqlx::query_scalar(
         "INSERT INTO escalations (mentorship_id, coordinator_key, program_id, opened_by, rules, evidence)
-         VALUES ($1, firstweek_coordinator_key($2), $3, $4, $5, jsonb_build_array($6::jsonb))
+         VALUES ($1, (SELECT coordinator_key FROM mentorships WHERE id = $1), $2, $3, $4,
+                 jsonb_build_array($5::jsonb))
          ON CONFLICT DO NOTHING RETURNING opened_at",
     )
     .bind(id)
-    .bind(&started.coordinator.email)
     .bind(&started.program_id)
     .bind(step_id)
     .bind(&fired)

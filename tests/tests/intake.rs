@@ -198,8 +198,14 @@ async fn a_corrected_time_zone_moves_the_unsent_steps_into_the_new_local_window(
     };
     let first = event(&first)?;
     let corrected = event(&corrected)?;
-    firstweek_store::ingest(&env.pool, &first, &rules).await?;
-    firstweek_store::ingest(&env.pool, &corrected, &rules).await?;
+    firstweek_store::ingest(&env.pool, &first, &rules, &firstweek_tests::pseudonym_key()).await?;
+    firstweek_store::ingest(
+        &env.pool,
+        &corrected,
+        &rules,
+        &firstweek_tests::pseudonym_key(),
+    )
+    .await?;
 
     let Event::Started(started) = &corrected else {
         anyhow::bail!("not a start");

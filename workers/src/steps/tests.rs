@@ -191,10 +191,12 @@ async fn notices_go_only_while_called_for_and_never_to_an_erased_coordinator() -
     assert_eq!(status, "skipped", "{outcome}");
     // An erased coordinator hears nothing, whatever the notice.
     let erased = h.started("n2").await?;
+    let key = firstweek_tests::pseudonym_key();
     store::erase(
         &h.db.pool,
-        &Target::new(&erased.coordinator()),
+        &Target::new(&erased.coordinator(), &key),
         ErasedVia::Cli,
+        &key,
     )
     .await?;
     let row = h.notice_row(&erased, "escalation_resolved").await?;
