@@ -13,6 +13,8 @@
 -- key is refused.
 ALTER TABLE mentorships ADD COLUMN coordinator_key TEXT;
 CREATE INDEX mentorships_by_coordinator_key ON mentorships (coordinator_key);
+-- The pairs still without one (from before keying, or seeded by hand).
+CREATE INDEX mentorships_without_coordinator_key ON mentorships (id) WHERE coordinator_key IS NULL;
 
 CREATE TABLE pseudonym_key (
     -- One row: the database's pseudonyms are keyed.

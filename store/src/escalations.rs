@@ -161,10 +161,13 @@ pub struct Opening {
 /// `sighting`: the first opens the pair's escalation (with its reminder
 /// row and `escalation.opened`), a later one adds its evidence to it.
 /// Idempotent: a step's evidence is added once, however often it is handled.
+/// `coordinator_key` is the pair's coordinator's
+/// ([`firstweek::pseudonym::PseudonymKey::coordinator`]).
 pub async fn open_escalation(
     pool: &PgPool,
     rules: &Rules,
     started: &MentorshipStarted,
+    coordinator_key: &str,
     step_id: &str,
     sighting: &Sighting,
 ) -> Result<Opening, StoreError> {
@@ -176,11 +179,11 @@ pub async fn open_escalation(
     lock_pair(&mut tx, id).await?;
     let opened_at: Option<DateTime<Utc>> = sqlx::query_scalar(
         "INSERT INTO escalations (mentorship_id, coordinator_key, program_id, opened_by, rules, evidence)
-         VALUES ($1, (SELECT coordinator_key FROM mentorships WHERE id = $1), $2, $3, $4,
-                 jsonb_build_array($5::jsonb))
+         VALUES ($1, $2, $3, $4, $5, jsonb_build_array($6::jsonb))
          ON CONFLICT DO NOTHING RETURNING opened_at",
     )
     .bind(id)
+    .bind(coordinator_key)
     .bind(&started.program_id)
     .bind(step_id)
     .bind(&fired)

@@ -53,7 +53,7 @@ pub use links::{
 pub use outbox::{Pending, claim_announcements, mark_announced, release_announcements};
 pub use pairs::{PairRecord, StoredPair, interactions, ledgers, mentorship};
 pub use participants::{is_unsubscribed, record_answer, unsubscribe_by_link};
-pub use pseudonyms::{Keyed, key_pseudonyms};
+pub use pseudonyms::{Keyed, fill_coordinator_keys, key_pseudonyms};
 pub use resend::{Resend, resend};
 pub use schedule::{
     ClaimedStep, StepsQueue, Waiting, claim_due, mark_published, next_due, release, waiting,

@@ -112,6 +112,15 @@ async fn key_erasures(
     Ok(rows.len() as u64)
 }
 
+/// Gives every pair stored without a coordinator key (rows written by hand,
+/// a benchmark's seeds) the one of its coordinator's address; returns how many.
+pub async fn fill_coordinator_keys(pool: &PgPool, key: &PseudonymKey) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    let filled = key_pairs(&mut tx, key).await?;
+    tx.commit().await?;
+    Ok(filled)
+}
+
 /// Every pair without a coordinator key gets the one of its coordinator's address.
 async fn key_pairs(
     tx: &mut Transaction<'_, Postgres>,

@@ -267,10 +267,13 @@ async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() 
         .await?
         .context("the escalated pair is stored")?;
     let seen = Sighting::of_silence("escalation_early", now, 2);
+    let coordinator =
+        firstweek_tests::pseudonym_key().coordinator(&record.started.coordinator.email);
     let opening = firstweek_store::open_escalation(
         &env.pool,
         &rules,
         &record.started,
+        &coordinator,
         "escalation_early",
         &seen,
     )

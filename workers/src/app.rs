@@ -116,6 +116,7 @@ impl App {
                         .stale_after
                         .map(|span| settings.rules.scale.wall(span)),
                     batch_linger: settings.batch_linger,
+                    pseudonym_key: settings.pseudonym_key.clone(),
                 };
                 let steps = Arc::new(Steps::new(pool.clone(), cfg, &mut writers));
                 let cfg = base(STEPS_QUEUE, settings.steps_in_flight);

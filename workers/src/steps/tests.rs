@@ -56,6 +56,7 @@ async fn harness(mail_deadline: Duration) -> anyhow::Result<Harness> {
         stale_after: None,
         public_url: Some("https://firstweek.example.org".into()),
         batch_linger: std::time::Duration::ZERO,
+        pseudonym_key: firstweek_tests::pseudonym_key(),
     };
     let mut writers = JoinSet::new();
     let steps = Steps::new(db.pool.clone(), cfg, &mut writers);
