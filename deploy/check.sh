@@ -437,7 +437,7 @@ if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ] && com
     refused() { ! psql_as firstweek_web -d firstweek -Atc "$1" >/dev/null 2>&1 || { echo "firstweek_web should be refused: $1"; return 1; }; }
     test "$(psql_as firstweek_web -d firstweek -Atc 'SELECT current_user')" = firstweek_web &&
     allowed 'SELECT count(*) FROM _sqlx_migrations WHERE success' &&
-    allowed "SELECT people -> 'coordinator' ->> 'email' FROM mentorships WHERE firstweek_coordinator_key(people -> 'coordinator' ->> 'email') = 'k' LIMIT 1" &&
+    allowed "SELECT people -> 'coordinator' ->> 'email' FROM mentorships WHERE coordinator_key = 'k' LIMIT 1" &&
     allowed 'SELECT count(*) FROM interactions i LEFT JOIN mentorships m ON m.id = i.mentorship_id' &&
     allowed 'SELECT count(*) FROM timeline, deliveries, escalations, unsubscribed, outcomes WHERE false' &&
     allowed "SELECT EXISTS (SELECT 1 FROM erasures e WHERE e.placeholder_id = 'p' OR e.placeholder_email = 'p')" &&

@@ -24,7 +24,7 @@ CREATE FUNCTION firstweek_link_covers(p_link links, p_mentorship_id TEXT)
              WHEN 'coordinator_page' THEN EXISTS (
                  SELECT 1 FROM escalations e JOIN mentorships m ON m.id = e.mentorship_id
                   WHERE e.mentorship_id = p_mentorship_id AND e.coordinator_key = p_link.subject_id
-                    AND firstweek_coordinator_key(m.people -> 'coordinator' ->> 'email') = p_link.subject_id)
+                    AND m.coordinator_key = p_link.subject_id)
              ELSE false END $$;
 
 -- What a link is (revoked, expired and used ones too, so the page can say why
@@ -236,8 +236,8 @@ BEGIN
                    '%I.firstweek_web_resolve(BYTEA, TEXT, TIMESTAMPTZ, JSONB), '
                    '%I.firstweek_web_answer(BYTEA, JSONB), '
                    '%I.firstweek_web_unsubscribe(BYTEA, TIMESTAMPTZ, JSONB), '
-                   '%I.firstweek_coordinator_key(TEXT), %I.firstweek_pair_lock(TEXT) TO %I',
-                   s, s, s, s, s, s, s, grantee);
+                   '%I.firstweek_pair_lock(TEXT) TO %I',
+                   s, s, s, s, s, s, grantee);
 END $$;
 
 -- Nobody runs these but whom firstweek_grant_web names (functions are

@@ -32,6 +32,7 @@ trap cleanup EXIT
 env -i PATH="$PATH" \
   DATABASE_URL="$pg/$name" \
   AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$name" \
+  FIRSTWEEK_PSEUDONYM_KEY="idle-scheduler pseudonym key, not a secret" \
   SMTP_URL="smtp://127.0.0.1:2525" \
   FIRSTWEEK_FROM="firstweek <firstweek@example.org>" \
   FIRSTWEEK_SEND_WINDOW=off \

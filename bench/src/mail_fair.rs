@@ -44,6 +44,10 @@ fn worker_settings(sink: &Sink) -> anyhow::Result<WorkerSettings> {
         // Required by the settings, never connected to here.
         ("DATABASE_URL", "postgres://unused@127.0.0.1/unused".into()),
         ("AMQP_URL", "amqp://unused@127.0.0.1:5672/unused".into()),
+        (
+            "FIRSTWEEK_PSEUDONYM_KEY",
+            firstweek_tests::PSEUDONYM_KEY.into(),
+        ),
         ("SMTP_URL", smtp),
         ("FIRSTWEEK_TIME_SCALE", "1".into()),
         ("FIRSTWEEK_ADMIN_ADDR", "off".into()),

@@ -255,6 +255,8 @@ async fn seed_pairs(
     .bind(n)
     .execute(pool)
     .await?;
+    // As intake would store them: with their coordinator's key.
+    firstweek_store::fill_coordinator_keys(pool, &firstweek_tests::pseudonym_key()).await?;
     Ok(())
 }
 

@@ -181,6 +181,8 @@ async fn run_seeds(
             .context(seed.what)?;
     }
     tx.commit().await?;
+    // Seeded as intake would store them: with their coordinator's key.
+    firstweek_store::fill_coordinator_keys(pool, &firstweek_tests::pseudonym_key()).await?;
     Ok(())
 }
 

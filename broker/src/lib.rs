@@ -156,6 +156,12 @@ impl DueStep {
 
     /// Parses a message body; the error says what is wrong.
     pub fn from_json(body: &[u8]) -> Result<DueStep, String> {
-        serde_json::from_slice(body).map_err(|e| format!("not a due step: {e}"))
+        serde_json::from_slice(body).map_err(|e| {
+            let text = String::from_utf8_lossy(body);
+            format!(
+                "not a due step: {}",
+                firstweek::event::json::problem_in(&text, &e)
+            )
+        })
     }
 }

@@ -42,6 +42,12 @@ pub fn outbox_dir() -> Option<PathBuf> {
     env().outbox_dir_set()
 }
 
+/// `FIRSTWEEK_PSEUDONYM_KEY`: the services' key, for a command that
+/// computes pseudonyms (`erase`). Never printed.
+pub fn pseudonym_key() -> anyhow::Result<firstweek::pseudonym::PseudonymKey> {
+    Ok(env().pseudonym_key()?)
+}
+
 /// `FIRSTWEEK_TEMPLATES_DIR`, if set.
 pub fn templates_dir() -> Option<PathBuf> {
     env().templates_dir()

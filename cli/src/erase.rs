@@ -30,11 +30,15 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Err(e) = Event::parse(PERSON_ERASED, None, &probe.to_json(), Utc::now()) {
         bail!("{e}");
     }
-    let target = Target::new(&args.person);
+    let key = crate::env::pseudonym_key()?;
+    let target = Target::new(&args.person, &key);
     let pool = crate::env::pool().await?;
+    // A database no service has keyed yet is keyed first (the same step
+    // the services take at start-up), one keyed with another key refused.
+    store::key_pseudonyms(&pool, &key).await?;
     // Dead letters and emails first, matched on what is stored of the
     // person: after the erasure nothing of them is left to match on but the id.
-    let reach = store::erasure_reach(&pool, &target).await?;
+    let reach = store::erasure_reach(&pool, &target, &key).await?;
     let traces = &reach.traces;
     let files = match crate::env::outbox_dir() {
         Some(dir) => Some(
@@ -51,7 +55,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         let _ = conn.close(200, "done".into()).await;
         Some(purged.context("removing their dead letters from firstweek.dead")?)
     };
-    let erased = store::erase(&pool, &target, ErasedVia::Cli).await?;
+    let erased = store::erase(&pool, &target, ErasedVia::Cli, &key).await?;
     let mut said = format!(
         "erased {} from {}",
         args.person.trim(),

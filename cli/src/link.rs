@@ -46,7 +46,8 @@ pub async fn run(cmd: Command, out: &mut dyn Write) -> anyhow::Result<()> {
             "the person",
         ),
         (_, _, Some(coordinator)) => (
-            store::revoke_links_of_coordinator(&pool, &coordinator).await?,
+            store::revoke_links_of_coordinator(&pool, &coordinator, &crate::env::pseudonym_key()?)
+                .await?,
             "the coordinator",
         ),
         // clap requires exactly one of them.

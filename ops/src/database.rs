@@ -74,3 +74,21 @@ async fn connect(
         }
     }
 }
+
+/// Keys the database's pseudonyms with `key` once (the first service with
+/// it to start does; [`firstweek_store::key_pseudonyms`]). A database keyed
+/// with another key is refused: the service must not start.
+pub async fn key_pseudonyms(
+    pool: &PgPool,
+    key: &firstweek::pseudonym::PseudonymKey,
+) -> Result<(), firstweek_store::StoreError> {
+    if let Some(done) = firstweek_store::key_pseudonyms(pool, key).await? {
+        tracing::info!(
+            erasures = done.erasures,
+            pairs = done.pairs,
+            coordinator_keys = done.coordinator_keys,
+            "pseudonyms keyed with FIRSTWEEK_PSEUDONYM_KEY"
+        );
+    }
+    Ok(())
+}

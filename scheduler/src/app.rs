@@ -73,7 +73,11 @@ impl App {
                     health.clone(),
                     shutdown.clone(),
                 ));
-                let published = publish(&settings, digest, &pool, &health, &shutdown).await;
+                let published = match database::key_pseudonyms(&pool, &settings.pseudonym_key).await
+                {
+                    Ok(()) => publish(&settings, digest, &pool, &health, &shutdown).await,
+                    Err(e) => Err(anyhow::Error::new(e).context("keying the pseudonyms")),
+                };
                 pool.close().await;
                 published
             }
@@ -117,7 +121,8 @@ async fn publish(
         .context("starting the daily digest")?;
     }
     if let Some(days) = settings.retention_days {
-        retention::add_job(&mut jobs, days, pool.clone(), settings.rules.clone())
+        let key = settings.pseudonym_key.clone();
+        retention::add_job(&mut jobs, days, pool.clone(), settings.rules.clone(), key)
             .await
             .context("starting the retention job")?;
     }

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 
 use firstweek::Rules;
 use firstweek::erasure;
+use firstweek::pseudonym::PseudonymKey;
 use firstweek_store as store;
 
 use crate::cron::{Jobs, Schedule};
@@ -26,14 +27,21 @@ const TICK: &str = "*/10 * * * * *";
 const BATCH: i64 = 200;
 
 /// Adds the retention job to `jobs`, keeping people `days` program days.
-pub async fn add_job(jobs: &mut Jobs, days: u32, pool: PgPool, rules: Rules) -> anyhow::Result<()> {
+/// `key` makes the coordinator key of the placeholders it stores.
+pub async fn add_job(
+    jobs: &mut Jobs,
+    days: u32,
+    pool: PgPool,
+    rules: Rules,
+    key: PseudonymKey,
+) -> anyhow::Result<()> {
     let schedule = Schedule::parse(TICK)?;
     jobs.add("retention", &schedule, move || {
-        let (pool, rules) = (pool.clone(), rules.clone());
+        let (pool, rules, key) = (pool.clone(), rules.clone(), key.clone());
         async move {
             let bounds = erasure::retention(&rules, chrono::Utc::now(), days);
             loop {
-                match store::erase_retained(&pool, bounds, BATCH).await {
+                match store::erase_retained(&pool, bounds, BATCH, &key).await {
                     Ok(0) => break,
                     Ok(pairs) => {
                         tracing::info!(pairs, "people of pairs past retention erased");

@@ -19,6 +19,7 @@ mod environment;
 pub mod links;
 pub mod logging;
 pub mod mail;
+pub mod pseudonym;
 pub mod rules;
 pub mod scheduler;
 pub mod web;
@@ -38,8 +39,15 @@ mod test_support {
 
     use crate::{Environment, SettingsError};
 
-    /// The two variables the scheduler and the worker require.
-    const BASE: [(&str, &str); 2] = [("DATABASE_URL", "postgres://x"), ("AMQP_URL", "amqp://y")];
+    /// The variables the scheduler and the worker require.
+    const BASE: [(&str, &str); 3] = [
+        ("DATABASE_URL", "postgres://x"),
+        ("AMQP_URL", "amqp://y"),
+        (
+            "FIRSTWEEK_PSEUDONYM_KEY",
+            "a test key of at least thirty-two characters",
+        ),
+    ];
 
     /// An environment of exactly these variables.
     pub fn env_of(pairs: &[(&str, &str)]) -> Environment<impl Fn(&str) -> Option<String> + use<>> {

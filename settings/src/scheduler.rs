@@ -23,6 +23,8 @@ pub struct SchedulerSettings {
     pub database_url: String,
     /// `AMQP_URL`: the RabbitMQ broker, one URL per node of a cluster (required).
     pub amqp_url: BrokerAddresses,
+    /// `FIRSTWEEK_PSEUDONYM_KEY`: what pseudonyms are keyed with (required; never printed).
+    pub pseudonym_key: firstweek::pseudonym::PseudonymKey,
     /// The playbook, time scale and send window (`FIRSTWEEK_PLAYBOOK`,
     /// `FIRSTWEEK_PLAYBOOKS_DIR`, `FIRSTWEEK_TIME_SCALE`, `FIRSTWEEK_SEND_WINDOW`).
     pub rules: Rules,
@@ -75,6 +77,7 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
         Ok(SchedulerSettings {
             database_url: self.database_url()?,
             amqp_url: self.amqp_url()?,
+            pseudonym_key: self.pseudonym_key()?,
             rules: self.rules()?,
             admin_addr: self.admin_addr(default_admin)?,
             log_format: self.log_format()?,

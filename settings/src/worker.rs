@@ -46,6 +46,8 @@ pub struct WorkerSettings {
     pub database_url: String,
     /// `AMQP_URL`: the RabbitMQ broker, one URL per node of a cluster (required).
     pub amqp_url: BrokerAddresses,
+    /// `FIRSTWEEK_PSEUDONYM_KEY`: what pseudonyms are keyed with (required; never printed).
+    pub pseudonym_key: firstweek::pseudonym::PseudonymKey,
     /// The playbook, time scale and send window (`FIRSTWEEK_PLAYBOOK`,
     /// `FIRSTWEEK_PLAYBOOKS_DIR`, `FIRSTWEEK_TIME_SCALE`, `FIRSTWEEK_SEND_WINDOW`).
     pub rules: Rules,
@@ -113,6 +115,7 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
         Ok(WorkerSettings {
             database_url: self.database_url()?,
             amqp_url: self.amqp_url()?,
+            pseudonym_key: self.pseudonym_key()?,
             mail: self.mail()?,
             rules: self.rules()?,
             admin_addr: self.admin_addr(default_admin)?,
@@ -186,6 +189,7 @@ mod tests {
                 ("FIRSTWEEK_PUBLIC_URL", "firstweek.example.org"),
                 ("FIRSTWEEK_PUBLIC_URL", "https://x.org/?a=b"),
                 ("FIRSTWEEK_WORKER_ROLE", "both"),
+                ("FIRSTWEEK_PSEUDONYM_KEY", "too short"),
                 ("FIRSTWEEK_ADMIN_ADDR", "9101"),
                 ("FIRSTWEEK_LOG_FORMAT", "xml"),
                 ("AMQP_URL", "amqp://a/v, "),

@@ -40,10 +40,11 @@ pub fn step_id(day: NaiveDate) -> String {
 }
 
 /// What a digest email carries in `X-Firstweek-Mentorship` and derives its
-/// Message-ID from: it is about no one pair, so it names its coordinator
-/// (the email's own recipient).
-pub fn header_id(coordinator_email: &str) -> String {
-    format!("digest:{coordinator_email}")
+/// Message-ID from: it is about no one pair, so it names its coordinator by
+/// their opaque key (the one their escalations carry), never by address: a
+/// downstream system stores this header as a key, where erasure cannot reach.
+pub fn header_id(coordinator_key: &str) -> String {
+    format!("digest:{coordinator_key}")
 }
 
 /// How far back a pair still belongs in the digest: its first week and one day.
@@ -870,7 +871,10 @@ mod tests {
             &t,
             TEMPLATE,
             ctx,
-            ("digest-2026-11-24", "digest:cy@example.org"),
+            (
+                "digest-2026-11-24",
+                &header_id("coordinator-3f2a9c0d1e4b5a6f"),
+            ),
             &from,
             "Cy",
             "cy@example.org",

@@ -10,10 +10,10 @@
 //! skipped like an unsubscribed person.
 
 use chrono::{DateTime, Duration, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::Rules;
 use crate::event::{Coordinator, MentorshipStarted, Person};
+use crate::pseudonym::{PseudonymKey, unkeyed_subject};
 use crate::rule::Recipient;
 
 /// The name an erased person is shown under.
@@ -28,13 +28,15 @@ pub const ERASED_TIMEZONE: &str = "UTC";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     value: String,
+    key: String,
 }
 
 impl Target {
-    /// The person named by an id or an address.
-    pub fn new(value: &str) -> Target {
+    /// The person named by an id or an address, with their pseudonym under `key`.
+    pub fn new(value: &str, key: &PseudonymKey) -> Target {
         Target {
             value: value.trim().to_string(),
+            key: key.subject(value),
         }
     }
 
@@ -48,28 +50,17 @@ impl Target {
         self.value.contains('@')
     }
 
-    /// The key the erasure ledger keeps instead of the value: a SHA-256, so
-    /// a repeat (a later start naming them) is recognised without keeping
-    /// who they were.
+    /// The key the erasure ledger keeps instead of the value: their keyed
+    /// pseudonym ([`PseudonymKey::subject`]), so a repeat (a later start
+    /// naming them) is recognised without keeping who they were.
     pub fn key(&self) -> String {
-        key_of(&self.value)
+        self.key.clone()
     }
 
     /// What replaces their id and address, the same for every pair.
     pub fn placeholder(&self) -> Placeholder {
         Placeholder::from_key(&self.key())
     }
-}
-
-/// The erasure ledger's key of an id or an address (addresses without regard to case).
-pub fn key_of(value: &str) -> String {
-    let value = value.trim();
-    let normal = if value.contains('@') {
-        value.to_lowercase()
-    } else {
-        value.to_string()
-    };
-    hex(&Sha256::digest(normal.as_bytes()))
 }
 
 /// What an erased person becomes in every pair they were part of.
@@ -92,9 +83,10 @@ impl Placeholder {
     }
 
     /// The placeholder of one side of one pair, for the retention job (which
-    /// forgets a pair's people there, not a person everywhere).
+    /// forgets a pair's people there, not a person everywhere). Unkeyed: it
+    /// is derived from the pair's id, which the row keeps anyway.
     pub fn retained(mentorship_id: &str, side: Recipient) -> Placeholder {
-        Placeholder::from_key(&key_of(&format!(
+        Placeholder::from_key(&unkeyed_subject(&format!(
             "retained:{}:{mentorship_id}",
             side.as_str()
         )))
@@ -251,20 +243,25 @@ pub fn scrub_all(started: &MentorshipStarted) -> MentorshipStarted {
 
 /// The erasure keys a start names (ids and addresses), to look up in the
 /// ledger: a start naming an erased person is stored with their placeholder.
-pub fn keys_named(started: &MentorshipStarted) -> Vec<String> {
+pub fn keys_named(started: &MentorshipStarted, key: &PseudonymKey) -> Vec<String> {
     vec![
-        key_of(&started.mentor.id),
-        key_of(&started.mentor.email),
-        key_of(&started.mentee.id),
-        key_of(&started.mentee.email),
-        key_of(&started.coordinator.email),
+        key.subject(&started.mentor.id),
+        key.subject(&started.mentor.email),
+        key.subject(&started.mentee.id),
+        key.subject(&started.mentee.email),
+        key.subject(&started.coordinator.email),
     ]
 }
 
 /// A start with every person whose id or address has an erasure replaced by
 /// that erasure's placeholder (`erased`: the keys of [`keys_named`] that the
 /// ledger holds), so a repeat or a correction never brings them back.
-pub fn scrub_erased(started: &MentorshipStarted, erased: &[String]) -> MentorshipStarted {
+pub fn scrub_erased(
+    started: &MentorshipStarted,
+    erased: &[String],
+    key: &PseudonymKey,
+) -> MentorshipStarted {
+    let key_of = |value: &str| key.subject(value);
     let has = |value: &str| erased.contains(&key_of(value));
     let mut out = started.clone();
     for person in [&mut out.mentor, &mut out.mentee] {
@@ -303,13 +300,17 @@ pub fn retention(rules: &Rules, now: DateTime<Utc>, days: u32) -> Retention {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key() -> PseudonymKey {
+        PseudonymKey::new("a test key of at least thirty-two characters").unwrap()
+    }
+
+    fn target(value: &str) -> Target {
+        Target::new(value, &key())
+    }
 
     fn started() -> MentorshipStarted {
         let person = |id: &str, name: &str| Person {
@@ -335,7 +336,7 @@ mod tests {
 
     #[test]
     fn a_mentee_named_by_id_is_replaced_and_the_rest_of_the_pair_kept() {
-        let (out, traces) = scrub(&started(), &Target::new("bo")).unwrap();
+        let (out, traces) = scrub(&started(), &target("bo")).unwrap();
         assert_eq!(out.mentee.name, ERASED_NAME);
         assert_eq!(out.mentee.timezone, ERASED_TIMEZONE);
         assert!(out.mentee.email.starts_with("erased+") && out.mentee.email.ends_with("@invalid"));
@@ -350,38 +351,50 @@ mod tests {
             assert!(traces.values.contains(&v.to_string()), "{v}");
         }
         // The same placeholder in every pair, so every pair skips them.
-        let again = scrub(&started(), &Target::new(" bo ")).unwrap().0;
+        let again = scrub(&started(), &target(" bo ")).unwrap().0;
         assert_eq!(again.mentee, out.mentee);
     }
 
     #[test]
     fn a_coordinator_is_named_by_address_without_regard_to_case() {
-        let (out, traces) = scrub(&started(), &Target::new("cy@example.ORG")).unwrap();
+        let (out, traces) = scrub(&started(), &target("cy@example.ORG")).unwrap();
         assert_eq!(out.coordinator.name, ERASED_NAME);
         assert_eq!(out.coordinator.timezone, None);
         assert!(out.coordinator.email.ends_with("@invalid"));
         assert_eq!(out.mentor, started().mentor);
         assert!(traces.values.contains(&"Cy Twombly".to_string()));
-        assert_eq!(scrub(&started(), &Target::new("nobody")), None);
+        assert_eq!(scrub(&started(), &target("nobody")), None);
         // An id is not an address: `ada` names the mentor, not by email.
-        assert!(scrub(&started(), &Target::new("ada@example.org")).is_some());
+        assert!(scrub(&started(), &target("ada@example.org")).is_some());
     }
 
     #[test]
     fn a_later_start_naming_an_erased_person_takes_their_placeholder() {
-        let erased = vec![Target::new("bo").key()];
-        let keys = keys_named(&started());
+        let erased = vec![target("bo").key()];
+        let keys = keys_named(&started(), &key());
         assert!(keys.contains(&erased[0]));
-        let out = scrub_erased(&started(), &erased);
+        let out = scrub_erased(&started(), &erased, &key());
         assert_eq!(
             out.mentee,
-            scrub(&started(), &Target::new("bo")).unwrap().0.mentee
+            scrub(&started(), &target("bo")).unwrap().0.mentee
         );
         assert_eq!(out.mentor, started().mentor);
         // By address too, for the coordinator.
-        let out = scrub_erased(&started(), &[key_of("CY@example.org")]);
+        let out = scrub_erased(&started(), &[key().subject("CY@example.org")], &key());
         assert_eq!(out.coordinator.name, ERASED_NAME);
-        assert_eq!(scrub_erased(&started(), &[]), started());
+        assert_eq!(scrub_erased(&started(), &[], &key()), started());
+    }
+
+    #[test]
+    fn the_ledger_key_and_placeholder_depend_on_the_operators_key() {
+        let other = PseudonymKey::new("another key of at least thirty-two characters").unwrap();
+        let (one, two) = (
+            target("bo@example.org"),
+            Target::new("bo@example.org", &other),
+        );
+        assert_ne!(one.key(), two.key());
+        assert_ne!(one.placeholder(), two.placeholder());
+        assert_ne!(one.key(), unkeyed_subject("bo@example.org"));
     }
 
     #[test]
@@ -396,7 +409,7 @@ mod tests {
 
     #[test]
     fn dead_letters_are_matched_on_whole_values() {
-        let (_, traces) = scrub(&started(), &Target::new("bo")).unwrap();
+        let (_, traces) = scrub(&started(), &target("bo")).unwrap();
         let json = |v: serde_json::Value| v.to_string().into_bytes();
         assert!(traces.mentioned_in(&json(serde_json::json!({"person_id": "bo"}))));
         assert!(traces.mentioned_in(&json(
@@ -413,7 +426,7 @@ mod tests {
 
     #[test]
     fn dead_letters_are_matched_on_a_trace_inside_a_longer_text() {
-        let (_, traces) = scrub(&started(), &Target::new("BO@example.org")).unwrap();
+        let (_, traces) = scrub(&started(), &target("BO@example.org")).unwrap();
         let json = |v: serde_json::Value| v.to_string().into_bytes();
         for named in [
             serde_json::json!({"mentor": {"email": "Bo Diddley <bo@EXAMPLE.org>"}}),
@@ -431,10 +444,10 @@ mod tests {
             assert!(!traces.mentioned_in(&json(other.clone())), "{other}");
         }
         // An id shorter than three characters counts only whole.
-        let short = Traces::of(&Target::new("p1"));
+        let short = Traces::of(&target("p1"));
         assert!(short.mentioned_in(&json(serde_json::json!({"id": "P1"}))));
         assert!(!short.mentioned_in(&json(serde_json::json!({"note": "see p1 here"}))));
-        let id = Traces::of(&Target::new("p-1"));
+        let id = Traces::of(&target("p-1"));
         assert!(id.mentioned_in(&json(serde_json::json!({"note": "for p-1: late"}))));
         assert!(!id.mentioned_in(&json(serde_json::json!({"note": "for p-10: late"}))));
         assert!(!id.mentioned_in(b"sp-1 is another"));

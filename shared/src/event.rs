@@ -4,6 +4,8 @@
 //! Parsing is strict on purpose: an event that does not match the contract is
 //! refused with a reason that names the field, so its publisher can fix it.
 
+pub mod json;
+
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
@@ -588,8 +590,11 @@ impl Event {
     }
 }
 
+/// The reason names the field and what it should be, never its value
+/// (serde's own message quotes it: a name, an address).
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, InvalidEvent> {
-    serde_json::from_str(text).map_err(|e| InvalidEvent::Json(clip(&e.to_string(), 200)))
+    serde_json::from_str(text)
+        .map_err(|e| InvalidEvent::Json(clip(&json::problem_in(text, &e), 300)))
 }
 
 fn clip(s: &str, max: usize) -> String {
@@ -673,13 +678,12 @@ fn check_email(field: &str, value: &str) -> Result<(), InvalidEvent> {
         .map_err(|e| InvalidEvent::field(field, format!("is not an email address ({e})")))
 }
 
+/// The value is not echoed: a mistyped zone may be anything (a name, an address).
 fn check_timezone(field: &str, value: &str) -> Result<(), InvalidEvent> {
-    value.parse::<chrono_tz::Tz>().map(|_| ()).map_err(|_| {
-        InvalidEvent::field(
-            field,
-            format!("{:?} is not an IANA time zone", clip(value, 60)),
-        )
-    })
+    value
+        .parse::<chrono_tz::Tz>()
+        .map(|_| ())
+        .map_err(|_| InvalidEvent::field(field, "is not an IANA time zone (e.g. Europe/Berlin)"))
 }
 
 fn check_person(role: &str, p: &Person) -> Result<(), InvalidEvent> {
@@ -878,6 +882,38 @@ mod tests {
         v["mentee"]["email"] = 7.into();
         let reason = parse(MENTORSHIP_STARTED, &v).unwrap_err().to_string();
         assert!(!reason.contains("bo@example.org"), "{reason}");
+    }
+
+    #[test]
+    fn a_mistyped_field_or_zone_is_named_without_its_value() {
+        let secret = "Bo Diddley <bo@example.org>";
+        let refused = |key: &str, v: &serde_json::Value, field: &str| {
+            let reason = parse(key, v).unwrap_err().to_string();
+            assert!(reason.contains(&format!("field `{field}`")), "{reason}");
+            assert!(
+                !reason.contains("Diddley") && !reason.contains("example.org"),
+                "{reason}"
+            );
+        };
+        let mut v = started();
+        v["mentee"]["timezone"] = secret.into();
+        refused(MENTORSHIP_STARTED, &v, "mentee.timezone");
+        let mut v = started();
+        v["coordinator"]["timezone"] = secret.into();
+        refused(MENTORSHIP_STARTED, &v, "coordinator.timezone");
+        let mut v = started();
+        v["mentee"]["id"] = serde_json::json!({"name": secret});
+        refused(MENTORSHIP_STARTED, &v, "mentee.id");
+        let interaction = serde_json::json!({"event_id": "e", "mentorship_id": "m",
+            "kind": secret, "actor": "mentor", "occurred_at": "2026-11-24T10:00:00Z"});
+        refused(INTERACTION_RECORDED, &interaction, "kind");
+        let mut interaction = interaction;
+        interaction["kind"] = "call".into();
+        interaction["duration_minutes"] = secret.into();
+        refused(INTERACTION_RECORDED, &interaction, "duration_minutes");
+        let outcome = serde_json::json!({"event_id": "e", "mentorship_id": "m",
+            "outcome": "thriving", "rating": secret, "recorded_at": "2026-11-24T10:00:00Z"});
+        refused(MENTORSHIP_OUTCOME, &outcome, "rating");
     }
 
     #[test]

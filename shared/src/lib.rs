@@ -20,6 +20,7 @@ pub mod link;
 pub mod outcome;
 pub mod participant;
 pub mod playbook;
+pub mod pseudonym;
 pub mod row;
 pub mod rule;
 pub mod timeline;

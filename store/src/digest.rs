@@ -26,12 +26,15 @@ pub async fn schedule_digests(
 ) -> Result<u64, StoreError> {
     // One row per coordinator: the zone their latest pair names (the same
     // pair the worker takes their name and zone from).
-    let coordinators: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT DISTINCT ON (email) email, timezone
-         FROM (SELECT people -> 'coordinator' ->> 'email' AS email,
+    // A pair without a coordinator key is from before its database's
+    // pseudonyms were keyed (a worker keys them at start-up), or its
+    // coordinator was erased: no digest until it has one.
+    let coordinators: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT DISTINCT ON (email) email, coordinator_key, timezone
+         FROM (SELECT people -> 'coordinator' ->> 'email' AS email, coordinator_key,
                       people -> 'coordinator' ->> 'timezone' AS timezone, started_at, id
                FROM mentorships WHERE ended_at IS NULL AND started_at > $1 - $2
-                 AND people_erased_at IS NULL) AS m
+                 AND people_erased_at IS NULL AND coordinator_key IS NOT NULL) AS m
          -- An erased coordinator's pairs carry their placeholder: no digest to it.
          WHERE NOT EXISTS (SELECT 1 FROM erasures e WHERE e.placeholder_email = m.email)
          ORDER BY email, started_at DESC, id DESC",
@@ -41,15 +44,18 @@ pub async fn schedule_digests(
     .fetch_all(pool)
     .await?;
     let at = rules.playbook.coordinators.digest_at;
-    let (emails, steps): (Vec<String>, Vec<String>) = coordinators
-        .into_iter()
-        .filter_map(|(email, tz)| {
-            // Intake refuses a zone that does not parse; UTC is the contract's default.
-            let tz = tz.and_then(|t| t.parse().ok());
-            let day = digest::due_today(at, tz, now)?;
-            Some((email, digest::step_id(day)))
-        })
-        .unzip();
+    let mut emails = Vec::new();
+    let mut keys = Vec::new();
+    let mut steps = Vec::new();
+    for (email, key, tz) in coordinators {
+        // Intake refuses a zone that does not parse; UTC is the contract's default.
+        let tz = tz.and_then(|t| t.parse().ok());
+        if let Some(day) = digest::due_today(at, tz, now) {
+            emails.push(email);
+            keys.push(key);
+            steps.push(digest::step_id(day));
+        }
+    }
     if emails.is_empty() {
         return Ok(0);
     }
@@ -59,8 +65,7 @@ pub async fn schedule_digests(
     let added = sqlx::query(
         "INSERT INTO timeline (mentorship_id, subject, coordinator_email, step_id, recipient, due_at, send_at, next_at)
          SELECT c.key, $3, c.email, c.step_id, $4, now(), now(), now()
-         FROM (SELECT firstweek_coordinator_key(email) AS key, email, step_id
-               FROM UNNEST($1::text[], $2::text[]) AS u(email, step_id)) AS c
+         FROM UNNEST($1::text[], $2::text[], $5::text[]) AS c(email, step_id, key)
          WHERE NOT EXISTS (SELECT 1 FROM timeline t
                            WHERE t.mentorship_id = c.key AND t.step_id = c.step_id AND t.recipient = $4)
          ON CONFLICT (mentorship_id, step_id, recipient) DO NOTHING",
@@ -69,6 +74,7 @@ pub async fn schedule_digests(
     .bind(&steps)
     .bind(SubjectKind::Digest)
     .bind(Recipient::Coordinator.as_str())
+    .bind(&keys)
     .execute(pool)
     .await?
     .rows_affected();
@@ -163,7 +169,7 @@ pub async fn coordinator_pairs(
 pub async fn coordinator_email(pool: &PgPool, key: &str) -> Result<Option<String>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT people -> 'coordinator' ->> 'email' FROM mentorships
-         WHERE firstweek_coordinator_key(people -> 'coordinator' ->> 'email') = $1 LIMIT 1",
+         WHERE coordinator_key = $1 LIMIT 1",
     )
     .bind(key)
     .fetch_optional(pool)

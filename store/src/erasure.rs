@@ -5,6 +5,7 @@
 use chrono::Utc;
 use firstweek::erasure::{self, Retention, Target, Traces};
 use firstweek::event::MentorshipStarted;
+use firstweek::pseudonym::PseudonymKey;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::StoreError;
@@ -49,8 +50,12 @@ pub(crate) const ERASURE_LOCK: &str = "firstweek-erasure";
 
 /// Everything stored of the target (ids, names, addresses), to find them
 /// in dead letters before [`erase`] replaces them: see [`erasure_reach`].
-pub async fn erasure_traces(pool: &PgPool, target: &Target) -> Result<Traces, StoreError> {
-    Ok(erasure_reach(pool, target).await?.traces)
+pub async fn erasure_traces(
+    pool: &PgPool,
+    target: &Target,
+    key: &PseudonymKey,
+) -> Result<Traces, StoreError> {
+    Ok(erasure_reach(pool, target, key).await?.traces)
 }
 
 /// What an erasure of the target will reach, found before it is stored.
@@ -66,7 +71,11 @@ pub struct Reach {
 /// addresses of its sides, and those name more pairs (the same person
 /// under another id, or as a coordinator), as [`erase`] follows them.
 /// Read-only.
-pub async fn erasure_reach(pool: &PgPool, target: &Target) -> Result<Reach, StoreError> {
+pub async fn erasure_reach(
+    pool: &PgPool,
+    target: &Target,
+    key: &PseudonymKey,
+) -> Result<Reach, StoreError> {
     let mut traces = Traces::of(target);
     let mut pairs: Vec<String> = Vec::new();
     let mut pending = vec![target.clone()];
@@ -84,7 +93,7 @@ pub async fn erasure_reach(pool: &PgPool, target: &Target) -> Result<Reach, Stor
             let started = started_of(&id, people)?;
             if let Some((scrubbed, found)) = erasure::scrub(&started, &t) {
                 traces.extend(found);
-                pending.extend(named_by(&started, &scrubbed));
+                pending.extend(named_by(&started, &scrubbed, key));
                 if !pairs.contains(&id) {
                     pairs.push(id);
                 }
@@ -113,31 +122,40 @@ fn first_visit(seen: &mut Vec<String>, target: &Target) -> bool {
 /// (or people) by their other names, to erase as well. A mentor or mentee
 /// erased by address leaves their id in rows keyed by it (an unsubscribe,
 /// an announcement), and one erased by id may be a coordinator elsewhere.
-fn named_by(before: &MentorshipStarted, after: &MentorshipStarted) -> Vec<Target> {
+fn named_by(
+    before: &MentorshipStarted,
+    after: &MentorshipStarted,
+    key: &PseudonymKey,
+) -> Vec<Target> {
     let mut found = Vec::new();
     for (was, now) in [
         (&before.mentor, &after.mentor),
         (&before.mentee, &after.mentee),
     ] {
         if was != now {
-            found.push(Target::new(&was.id));
-            found.push(Target::new(&was.email));
+            found.push(Target::new(&was.id, key));
+            found.push(Target::new(&was.email, key));
         }
     }
     if before.coordinator != after.coordinator {
-        found.push(Target::new(&before.coordinator.email));
+        found.push(Target::new(&before.coordinator.email, key));
     }
     found
 }
 
 /// Erases a person (`firstweek erase`): see [`erase_in`].
-pub async fn erase(pool: &PgPool, target: &Target, via: ErasedVia) -> Result<Erased, StoreError> {
+pub async fn erase(
+    pool: &PgPool,
+    target: &Target,
+    via: ErasedVia,
+    key: &PseudonymKey,
+) -> Result<Erased, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(firstweek_pair_lock($1))")
         .bind(target.as_str())
         .execute(&mut *tx)
         .await?;
-    let erased = erase_in(&mut tx, target, via).await?;
+    let erased = erase_in(&mut tx, target, via, key).await?;
     tx.commit().await?;
     Ok(erased)
 }
@@ -152,6 +170,7 @@ pub(crate) async fn erase_in(
     tx: &mut Transaction<'_, Postgres>,
     target: &Target,
     via: ErasedVia,
+    key: &PseudonymKey,
 ) -> Result<Erased, StoreError> {
     let mut pending = vec![target.clone()];
     let mut seen: Vec<String> = Vec::new();
@@ -167,7 +186,7 @@ pub(crate) async fn erase_in(
         if !first_visit(&mut seen, &t) {
             continue;
         }
-        let one = erase_one(tx, &t, via).await?;
+        let one = erase_one(tx, &t, via, key).await?;
         if &t == target {
             erased.new = one.new;
         }
@@ -216,6 +235,7 @@ async fn erase_one(
     tx: &mut Transaction<'_, Postgres>,
     target: &Target,
     via: ErasedVia,
+    key: &PseudonymKey,
 ) -> Result<ErasedOne, StoreError> {
     let placeholder = target.placeholder();
     let new = sqlx::query(
@@ -247,13 +267,19 @@ async fn erase_one(
         let Some((scrubbed, found)) = erasure::scrub(&record.started, target) else {
             continue;
         };
-        store_people(tx, &scrubbed, false).await?;
-        others.extend(named_by(&record.started, &scrubbed));
+        store_people(tx, &scrubbed, false, key).await?;
+        others.extend(named_by(&record.started, &scrubbed, key));
         traces.extend(found);
         changed.push(id.clone());
     }
-    crate::links::revoke_links_of_erased(tx, &ids, target.is_address().then(|| target.as_str()))
-        .await?;
+    crate::links::revoke_links_of_erased(
+        tx,
+        &ids,
+        target
+            .is_address()
+            .then(|| key.coordinator(target.as_str())),
+    )
+    .await?;
     let mut digests_cancelled = 0;
     if target.is_address() {
         digests_cancelled = sqlx::query(
@@ -354,6 +380,7 @@ pub async fn erase_retained(
     pool: &PgPool,
     retention: Retention,
     limit: i64,
+    key: &PseudonymKey,
 ) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
     let ids: Vec<String> = sqlx::query_scalar(
@@ -396,7 +423,7 @@ pub async fn erase_retained(
                 values: vec![v.clone()],
             });
         }
-        store_people(&mut tx, &erasure::scrub_all(s), true).await?;
+        store_people(&mut tx, &erasure::scrub_all(s), true, key).await?;
         scrub_texts(&mut tx, std::slice::from_ref(id), &traces).await?;
         for sql in FORGET_REASONS {
             sqlx::query(sql)
@@ -427,11 +454,12 @@ async fn store_people(
     tx: &mut Transaction<'_, Postgres>,
     started: &MentorshipStarted,
     retained: bool,
+    key: &PseudonymKey,
 ) -> Result<(), StoreError> {
     let people = serde_json::to_value(started)
         .map_err(|err| StoreError::Corrupt(started.mentorship_id.clone(), err.to_string()))?;
     sqlx::query(
-        "UPDATE mentorships SET people = $2,
+        "UPDATE mentorships SET people = $2, coordinator_key = $5,
                 people_erased_at = CASE WHEN $3 THEN $4 ELSE people_erased_at END
          WHERE id = $1",
     )
@@ -439,6 +467,7 @@ async fn store_people(
     .bind(people)
     .bind(retained)
     .bind(Utc::now())
+    .bind(key.coordinator(&started.coordinator.email))
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -38,8 +38,12 @@ fn decode(row: &sqlx::postgres::PgRow) -> Result<Escalation, StoreError> {
         .map(|r| Condition::parse(r).ok_or_else(|| corrupt(format!("escalation rule {r:?}"))))
         .collect::<Result<Vec<_>, _>>()?;
     let evidence: String = row.try_get("evidence")?;
-    let evidence: Vec<Sighting> = serde_json::from_str(&evidence)
-        .map_err(|e| corrupt(format!("escalation evidence: {e}")))?;
+    let evidence: Vec<Sighting> = serde_json::from_str(&evidence).map_err(|e| {
+        corrupt(format!(
+            "escalation evidence: {}",
+            firstweek::event::json::problem_in(&evidence, &e)
+        ))
+    })?;
     let state: String = row.try_get("state")?;
     let state =
         State::parse(&state).ok_or_else(|| corrupt(format!("escalation state {state:?}")))?;
@@ -157,10 +161,13 @@ pub struct Opening {
 /// `sighting`: the first opens the pair's escalation (with its reminder
 /// row and `escalation.opened`), a later one adds its evidence to it.
 /// Idempotent: a step's evidence is added once, however often it is handled.
+/// `coordinator_key` is the pair's coordinator's
+/// ([`firstweek::pseudonym::PseudonymKey::coordinator`]).
 pub async fn open_escalation(
     pool: &PgPool,
     rules: &Rules,
     started: &MentorshipStarted,
+    coordinator_key: &str,
     step_id: &str,
     sighting: &Sighting,
 ) -> Result<Opening, StoreError> {
@@ -172,11 +179,11 @@ pub async fn open_escalation(
     lock_pair(&mut tx, id).await?;
     let opened_at: Option<DateTime<Utc>> = sqlx::query_scalar(
         "INSERT INTO escalations (mentorship_id, coordinator_key, program_id, opened_by, rules, evidence)
-         VALUES ($1, firstweek_coordinator_key($2), $3, $4, $5, jsonb_build_array($6::jsonb))
+         VALUES ($1, $2, $3, $4, $5, jsonb_build_array($6::jsonb))
          ON CONFLICT DO NOTHING RETURNING opened_at",
     )
     .bind(id)
-    .bind(&started.coordinator.email)
+    .bind(coordinator_key)
     .bind(&started.program_id)
     .bind(step_id)
     .bind(&fired)

@@ -24,6 +24,7 @@ pub mod outage;
 mod outbox;
 mod pairs;
 mod participants;
+mod pseudonyms;
 pub mod read;
 mod resend;
 mod schedule;
@@ -56,6 +57,7 @@ pub use outbox::{
 };
 pub use pairs::{PairRecord, StoredPair, interactions, ledgers, mentorship};
 pub use participants::is_unsubscribed;
+pub use pseudonyms::{Keyed, fill_coordinator_keys, key_pseudonyms};
 pub use resend::{Resend, resend};
 pub use schedule::{
     ClaimedStep, StepsQueue, Waiting, claim_due, mark_published, next_due, release, waiting,
@@ -82,6 +84,12 @@ pub enum StoreError {
     /// The operating system gave no random bytes for a link token.
     #[error("no randomness for a link token: {0}")]
     Randomness(String),
+    /// The database's pseudonyms were keyed with another key.
+    #[error(
+        "FIRSTWEEK_PSEUDONYM_KEY is not the key this database's pseudonyms were made with; \
+         give the one it was keyed with (pseudonyms cannot be rekeyed without their addresses)"
+    )]
+    PseudonymKeyChanged,
 }
 
 /// The embedded migrations (`migrations/` at the workspace root).

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use firstweek::link::{LinkToken, Purpose, TOKEN_BYTES};
+use firstweek::pseudonym::PseudonymKey;
 use firstweek::rule::Recipient;
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -217,16 +218,22 @@ pub async fn revoke_links_of_person(pool: &PgPool, person_id: &str) -> Result<u6
 pub async fn revoke_links_of_coordinator(
     pool: &PgPool,
     coordinator: &str,
+    key: &PseudonymKey,
 ) -> Result<u64, StoreError> {
+    let coordinator = coordinator.trim();
+    let coordinator_key = if coordinator.contains('@') {
+        key.coordinator(coordinator)
+    } else {
+        coordinator.to_string()
+    };
     Ok(sqlx::query(
-        "WITH k AS (SELECT CASE WHEN strpos($1, '@') > 0 THEN firstweek_coordinator_key($1) ELSE $1 END AS key)
-         UPDATE links l SET revoked_at = now() FROM k
+        "UPDATE links l SET revoked_at = now()
          WHERE l.revoked_at IS NULL
-           AND ((l.purpose = $2 AND l.subject_id = k.key)
+           AND ((l.purpose = $2 AND l.subject_id = $1)
                 OR (l.purpose = $3 AND l.subject_id IN (SELECT e.mentorship_id FROM escalations e
-                                                         WHERE e.coordinator_key = k.key)))",
+                                                         WHERE e.coordinator_key = $1)))",
     )
-    .bind(coordinator.trim())
+    .bind(coordinator_key)
     .bind(Purpose::CoordinatorPage.as_str())
     .bind(Purpose::Acknowledge.as_str())
     .execute(pool)
@@ -240,14 +247,14 @@ pub async fn revoke_links_of_coordinator(
 pub(crate) async fn reassign_in(
     tx: &mut Transaction<'_, Postgres>,
     mentorship_id: &str,
-    new_coordinator_email: &str,
+    new_coordinator_key: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE escalations SET coordinator_key = firstweek_coordinator_key($2)
-         WHERE mentorship_id = $1 AND coordinator_key <> firstweek_coordinator_key($2)",
+        "UPDATE escalations SET coordinator_key = $2
+         WHERE mentorship_id = $1 AND coordinator_key <> $2",
     )
     .bind(mentorship_id)
-    .bind(new_coordinator_email)
+    .bind(new_coordinator_key)
     .execute(&mut **tx)
     .await?;
     revoke_in(tx, &[mentorship_id.to_string()], &[Purpose::Acknowledge]).await
@@ -268,11 +275,12 @@ pub(crate) async fn revoke_ended_in(
 }
 
 /// On an erasure (in its transaction): every link about the pairs naming
-/// the person, and, when an address was erased, that coordinator's page links.
+/// the person, and, when an address was erased, the page links of the
+/// coordinator it was (by their key).
 pub(crate) async fn revoke_links_of_erased(
     tx: &mut Transaction<'_, Postgres>,
     pairs: &[String],
-    address: Option<&str>,
+    coordinator_key: Option<String>,
 ) -> Result<(), StoreError> {
     revoke_in(
         tx,
@@ -285,12 +293,12 @@ pub(crate) async fn revoke_links_of_erased(
         ],
     )
     .await?;
-    if let Some(address) = address {
+    if let Some(coordinator_key) = coordinator_key {
         sqlx::query(
             "UPDATE links SET revoked_at = now()
-             WHERE purpose = $2 AND subject_id = firstweek_coordinator_key($1) AND revoked_at IS NULL",
+             WHERE purpose = $2 AND subject_id = $1 AND revoked_at IS NULL",
         )
-        .bind(address)
+        .bind(coordinator_key)
         .bind(Purpose::CoordinatorPage.as_str())
         .execute(&mut **tx)
         .await?;

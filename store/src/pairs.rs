@@ -69,7 +69,9 @@ pub(crate) fn started_of(
     id: &str,
     people: serde_json::Value,
 ) -> Result<MentorshipStarted, StoreError> {
-    serde_json::from_value(people).map_err(|e| StoreError::Corrupt(id.to_string(), e.to_string()))
+    // serde's own message would quote a name or an address into the log.
+    serde_json::from_value(people)
+        .map_err(|e| StoreError::Corrupt(id.to_string(), firstweek::event::json::problem(&e)))
 }
 
 /// The sides of a pair whose person unsubscribed (mentor, mentee), as a

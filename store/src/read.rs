@@ -363,7 +363,7 @@ pub async fn coordinator_programs(
 ) -> Result<Vec<Option<String>>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT program_id FROM mentorships
-         WHERE firstweek_coordinator_key(people -> 'coordinator' ->> 'email') = $1
+         WHERE coordinator_key = $1
          ORDER BY program_id NULLS LAST",
     )
     .bind(coordinator_key)

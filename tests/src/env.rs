@@ -222,6 +222,10 @@ impl Env {
         let mut env = vec![
             ("DATABASE_URL".to_string(), self.database_url.clone()),
             ("AMQP_URL".into(), self.amqp_url.clone()),
+            (
+                "FIRSTWEEK_PSEUDONYM_KEY".into(),
+                crate::PSEUDONYM_KEY.into(),
+            ),
             ("SMTP_URL".into(), self.smtp_url()),
             (
                 "FIRSTWEEK_TIME_SCALE".into(),

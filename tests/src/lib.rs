@@ -43,6 +43,13 @@ pub use resources::{Drained, TestDb, TestVhost};
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// RabbitMQ host (per-test vhosts are appended).
 pub const AMQP_BASE: &str = "amqp://guest:guest@127.0.0.1:5672";
+/// `FIRSTWEEK_PSEUDONYM_KEY` of every test's services (not a secret: a test's).
+pub const PSEUDONYM_KEY: &str = "firstweek test pseudonym key, not a secret";
+
+/// The key of [`PSEUDONYM_KEY`], for a test that computes a pseudonym itself.
+pub fn pseudonym_key() -> firstweek::pseudonym::PseudonymKey {
+    firstweek::pseudonym::PseudonymKey::new(PSEUDONYM_KEY).expect("a long enough test key")
+}
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

@@ -57,7 +57,7 @@ impl TestDb {
         };
         let event = Event::parse(routing_key, None, body.to_string().as_bytes(), Utc::now())
             .map_err(|e| anyhow::anyhow!("not a valid event: {e}"))?;
-        firstweek_store::ingest(&self.pool, &event, &rules).await?;
+        firstweek_store::ingest(&self.pool, &event, &rules, &crate::pseudonym_key()).await?;
         Ok(())
     }
 

@@ -134,7 +134,25 @@ async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow:
     let digest = &digests[0];
     assert_eq!(digest.rcpt, coordinator);
     assert_eq!(digest.step, format!("digest-{}", Utc::now().date_naive()));
-    assert_eq!(digest.mentorship, format!("digest:{coordinator}"));
+    // The digest names its coordinator by the opaque key of its timeline row
+    // (the one their escalations carry): no header but the recipient's
+    // quotes their address, since a downstream system keeps these as keys.
+    let key: String =
+        sqlx::query_scalar("SELECT mentorship_id FROM timeline WHERE subject = 'digest'")
+            .fetch_one(&env.pool)
+            .await?;
+    assert!(key.starts_with("coordinator-"), "{key}");
+    assert_eq!(digest.mentorship, format!("digest:{key}"));
+    let quoting: Vec<&str> = digest
+        .headers
+        .lines()
+        .filter(|l| !l.starts_with("To:") && !l.starts_with("X-Rcpt-To:"))
+        .filter(|l| l.to_lowercase().contains(&coordinator.to_lowercase()))
+        .collect();
+    assert!(
+        quoting.is_empty(),
+        "headers quoting the address: {quoting:?}"
+    );
     assert_eq!(digest.subject, "Your pairs today: 1 pair trending low");
     let start = digest
         .text
@@ -249,10 +267,13 @@ async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() 
         .await?
         .context("the escalated pair is stored")?;
     let seen = Sighting::of_silence("escalation_early", now, 2);
+    let coordinator =
+        firstweek_tests::pseudonym_key().coordinator(&record.started.coordinator.email);
     let opening = firstweek_store::open_escalation(
         &env.pool,
         &rules,
         &record.started,
+        &coordinator,
         "escalation_early",
         &seen,
     )

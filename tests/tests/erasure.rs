@@ -261,6 +261,7 @@ async fn the_cli_erases_a_coordinator_and_retention_forgets_ended_pairs() -> any
         .args(["erase", &coordinator.to_uppercase()])
         .env("DATABASE_URL", &env.database_url)
         .env("AMQP_URL", &env.amqp_url)
+        .env("FIRSTWEEK_PSEUDONYM_KEY", firstweek_tests::PSEUDONYM_KEY)
         .output()?;
     let said = String::from_utf8_lossy(&cli.stdout).to_string();
     assert!(
@@ -330,6 +331,7 @@ fn erase_with_cli(env: &Env, person: &str) -> anyhow::Result<String> {
         .args(["erase", person])
         .env("DATABASE_URL", &env.database_url)
         .env("AMQP_URL", &env.amqp_url)
+        .env("FIRSTWEEK_PSEUDONYM_KEY", firstweek_tests::PSEUDONYM_KEY)
         .output()?;
     let said = String::from_utf8_lossy(&cli.stdout).to_string();
     ensure!(
@@ -531,6 +533,7 @@ async fn the_outbox_files_go_with_erasure_and_retention() -> anyhow::Result<()> 
         .args(["erase", &by_cli.mentee()])
         .env("DATABASE_URL", &env.database_url)
         .env("AMQP_URL", &env.amqp_url)
+        .env("FIRSTWEEK_PSEUDONYM_KEY", firstweek_tests::PSEUDONYM_KEY)
         .env("FIRSTWEEK_OUTBOX_DIR", &dir)
         .output()?;
     let said = String::from_utf8_lossy(&cli.stdout).to_string();
@@ -566,6 +569,119 @@ async fn the_outbox_files_go_with_erasure_and_retention() -> anyhow::Result<()> 
         async || Ok(!welcome.exists()),
     )
     .await?;
+    env.stop().await;
+    Ok(())
+}
+
+/// A database from before pseudonyms were keyed: an erasure recorded as the
+/// bare SHA-256 of the address, its placeholder in the pair it was erased
+/// from, a pair without a coordinator key and an escalation with the old
+/// unkeyed one. The first service with the key keys them all without
+/// anyone's address, so the erased person still cannot come back; another
+/// key is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn erasures_recorded_before_keying_still_stop_the_person_after_it() -> anyhow::Result<()> {
+    use firstweek::erasure::Placeholder;
+    use firstweek::pseudonym::{PseudonymKey, unkeyed_coordinator, unkeyed_subject};
+
+    let mut env = Env::start(Options {
+        start_services: false,
+        ..Options::default()
+    })
+    .await?;
+    let key = firstweek_tests::pseudonym_key();
+    let erased = format!("Bo.Erased.{}@Example.org", env.name);
+    let old_hash = unkeyed_subject(&erased);
+    let old_placeholder = Placeholder::from_key(&old_hash);
+    sqlx::query(
+        "INSERT INTO erasures (subject_hash, placeholder_id, placeholder_email, via) VALUES ($1, $2, $3, 'cli')",
+    )
+    .bind(&old_hash)
+    .bind(&old_placeholder.id)
+    .bind(&old_placeholder.email)
+    .execute(&env.pool)
+    .await?;
+    let before = Pair::new(&format!("{}-before", env.name), Utc::now());
+    let mut people = before.started(&format!("{}-start", before.id));
+    people["mentee"] = json!({"id": old_placeholder.id, "name": "erased",
+        "email": old_placeholder.email, "timezone": "UTC"});
+    sqlx::query(
+        "INSERT INTO mentorships (id, program_id, started_at, people) VALUES ($1, 'test-program', now(), $2)",
+    )
+    .bind(&before.id)
+    .bind(&people)
+    .execute(&env.pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO escalations (mentorship_id, coordinator_key, opened_by, rules, evidence)
+         VALUES ($1, $2, 'early_escalation', ARRAY['silent'], '[]')",
+    )
+    .bind(&before.id)
+    .bind(unkeyed_coordinator(&before.coordinator()))
+    .execute(&env.pool)
+    .await?;
+
+    env.launch("firstweek-worker", &[]).await?;
+    // A new pair naming the erased person (by address, in another case).
+    let after = Pair::new(&format!("{}-after", env.name), Utc::now());
+    let mut started = after.started(&format!("{}-start", after.id));
+    started["mentee"]["email"] = json!(erased.to_lowercase());
+    env.publish_json("mentorship.started", &started).await?;
+    wait_until("the new pair stored", Duration::from_secs(20), async || {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM mentorships WHERE id = $1")
+            .bind(&after.id)
+            .fetch_one(&env.pool)
+            .await?;
+        Ok(n == 1)
+    })
+    .await?;
+
+    let keyed = Placeholder::from_key(&key.subject(&erased));
+    let mentee: Value =
+        sqlx::query_scalar("SELECT people -> 'mentee' FROM mentorships WHERE id = $1")
+            .bind(&after.id)
+            .fetch_one(&env.pool)
+            .await?;
+    assert_eq!(
+        mentee["email"],
+        json!(keyed.email),
+        "still erased: {mentee}"
+    );
+    assert_eq!(mentee["name"], json!("erased"));
+    let ledger: Vec<(String, String)> =
+        sqlx::query_as("SELECT subject_hash, placeholder_id FROM erasures")
+            .fetch_all(&env.pool)
+            .await?;
+    assert_eq!(ledger, vec![(key.subject(&erased), keyed.id.clone())]);
+    // Nothing unkeyed is left to confirm a guess against.
+    let dumped = dump(&env)?;
+    for unkeyed in [
+        old_hash.clone(),
+        old_placeholder.id.clone(),
+        unkeyed_coordinator(&before.coordinator()),
+    ] {
+        assert!(!dumped.contains(&unkeyed), "{unkeyed} is still stored");
+    }
+    let (pair_key, escalation_key): (Option<String>, String) = sqlx::query_as(
+        "SELECT m.coordinator_key, e.coordinator_key FROM mentorships m
+         JOIN escalations e ON e.mentorship_id = m.id WHERE m.id = $1",
+    )
+    .bind(&before.id)
+    .fetch_one(&env.pool)
+    .await?;
+    let coordinator = key.coordinator(&before.coordinator());
+    assert_eq!(pair_key.as_deref(), Some(coordinator.as_str()));
+    assert_eq!(escalation_key, coordinator);
+
+    // Done once: the same key changes nothing more; another is refused.
+    assert_eq!(
+        firstweek_store::key_pseudonyms(&env.pool, &key).await?,
+        None
+    );
+    let other = PseudonymKey::new("another operator's key, 32 characters or more")?;
+    let refused = firstweek_store::key_pseudonyms(&env.pool, &other).await;
+    let refused = refused.err().context("another key is refused")?.to_string();
+    assert!(refused.starts_with("FIRSTWEEK_PSEUDONYM_KEY"), "{refused}");
     env.stop().await;
     Ok(())
 }

@@ -198,8 +198,14 @@ async fn a_corrected_time_zone_moves_the_unsent_steps_into_the_new_local_window(
     };
     let first = event(&first)?;
     let corrected = event(&corrected)?;
-    firstweek_store::ingest(&env.pool, &first, &rules).await?;
-    firstweek_store::ingest(&env.pool, &corrected, &rules).await?;
+    firstweek_store::ingest(&env.pool, &first, &rules, &firstweek_tests::pseudonym_key()).await?;
+    firstweek_store::ingest(
+        &env.pool,
+        &corrected,
+        &rules,
+        &firstweek_tests::pseudonym_key(),
+    )
+    .await?;
 
     let Event::Started(started) = &corrected else {
         anyhow::bail!("not a start");
@@ -240,6 +246,51 @@ async fn a_corrected_time_zone_moves_the_unsent_steps_into_the_new_local_window(
         planned(started),
         "and the scheduler wakes for it then"
     );
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_event_is_dead_lettered_naming_the_field_never_the_value() -> anyhow::Result<()> {
+    let mut env = Env::start(Options {
+        start_services: false,
+        ..Options::default()
+    })
+    .await?;
+    env.launch("firstweek-worker", &[]).await?;
+    // A publisher that put a person where a zone, an id or a kind belongs.
+    let secret = "Bo Diddley <bo.diddley@example.org>";
+    let pair = Pair::new(&format!("{}-mistyped", env.name), Utc::now());
+    let mut zone = pair.started(&format!("{}-zone", pair.id));
+    zone["mentee"]["timezone"] = json!(secret);
+    env.publish_json("mentorship.started", &zone).await?;
+    let mut id = pair.started(&format!("{}-id", pair.id));
+    id["mentee"]["id"] = json!({ "name": secret });
+    env.publish_json("mentorship.started", &id).await?;
+    let mut kind = pair.interaction(1, "message", "mentor", chrono::Duration::zero(), None);
+    kind["kind"] = json!(secret);
+    env.publish_json("interaction.recorded", &kind).await?;
+
+    let dead = dead_letters(&env, 3, Duration::from_secs(30)).await?;
+    let reasons: Vec<&str> = dead.iter().map(|(_, reason, _)| reason.as_str()).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    for field in [
+        "field `kind`",
+        "field `mentee.id`",
+        "field `mentee.timezone`",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.contains(field)),
+            "no reason names {field}: {reasons:?}"
+        );
+    }
+    let logs = env.logs("firstweek-worker").join("\n");
+    for text in reasons.iter().copied().chain([logs.as_str()]) {
+        assert!(
+            !text.contains("Diddley") && !text.contains("diddley@"),
+            "the value is quoted: {text}"
+        );
+    }
     env.stop().await;
     Ok(())
 }

@@ -79,7 +79,7 @@ async fn a_noisy_pair_loads_a_bounded_ledger_that_changes_no_decision() -> anyho
         noisy.started("noisy-start").to_string().as_bytes(),
         now,
     )?;
-    store::ingest(&db.pool, &event, &rules).await?;
+    store::ingest(&db.pool, &event, &rules, &firstweek_tests::pseudonym_key()).await?;
 
     // A bot on the mentor's side: 20,000 messages and 5,000 short sessions in
     // the week, then one long session on day 5 (the pacing tip's trigger),

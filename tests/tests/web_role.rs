@@ -54,20 +54,17 @@ impl Site {
     async fn escalate(&self, pair: &Pair) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO escalations (mentorship_id, coordinator_key, opened_by, rules, evidence)
-             VALUES ($1, firstweek_coordinator_key($2), 'escalation_early', ARRAY['no_interaction'], '[]')",
+             VALUES ($1, $2, 'escalation_early', ARRAY['no_interaction'], '[]')",
         )
         .bind(&pair.id)
-        .bind(pair.coordinator())
+        .bind(firstweek_tests::pseudonym_key().coordinator(&pair.coordinator()))
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
     async fn key(&self, address: &str) -> anyhow::Result<String> {
-        Ok(sqlx::query_scalar("SELECT firstweek_coordinator_key($1)")
-            .bind(address)
-            .fetch_one(self.pool())
-            .await?)
+        Ok(firstweek_tests::pseudonym_key().coordinator(address))
     }
 
     async fn page_link(&self, address: &str) -> anyhow::Result<String> {
@@ -331,6 +328,7 @@ async fn revoke(site: &Site, args: &[&str]) -> anyhow::Result<String> {
     let out = tokio::process::Command::new(bin_dir().join("firstweek"))
         .env_clear()
         .env("DATABASE_URL", &site.db.url)
+        .env("FIRSTWEEK_PSEUDONYM_KEY", firstweek_tests::PSEUDONYM_KEY)
         .args(["link", "revoke"])
         .args(args)
         .output()
@@ -409,10 +407,12 @@ async fn links_are_revoked_by_pair_person_coordinator_on_end_and_on_erasure() ->
     site.db
         .ingest("mentorship.ended", &ended.ended(Duration::hours(25)))
         .await?;
+    let key = firstweek_tests::pseudonym_key();
     store::erase(
         site.pool(),
-        &Target::new(&erased.coordinator()),
+        &Target::new(&erased.coordinator(), &key),
         ErasedVia::Cli,
+        &key,
     )
     .await?;
 

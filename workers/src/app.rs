@@ -84,6 +84,13 @@ impl App {
         if let Some(pool) =
             database::connect_when_ready(&settings.database_url, 10, &shutdown).await
         {
+            // Before any event is stored: the pseudonyms it looks up are keyed.
+            if let Err(e) = database::key_pseudonyms(&pool, &settings.pseudonym_key).await {
+                shutdown.cancel();
+                join(&mut tasks, &shutdown).await;
+                pool.close().await;
+                return Err(anyhow::Error::new(e).context("keying the pseudonyms"));
+            }
             health.set_database(true);
             let base = |queue, concurrency: usize| ConsumerConfig {
                 amqp_url: settings.amqp_url.clone(),
@@ -115,6 +122,7 @@ impl App {
                     Intake::new(
                         pool.clone(),
                         settings.rules.clone(),
+                        settings.pseudonym_key.clone(),
                         settings.amqp_url.clone(),
                         crate::intake::limits(settings.intake_concurrency, settings.batch_linger),
                         &mut writers,
@@ -138,6 +146,7 @@ impl App {
                         .stale_after
                         .map(|span| settings.rules.scale.wall(span)),
                     batch_linger: settings.batch_linger,
+                    pseudonym_key: settings.pseudonym_key.clone(),
                 };
                 let steps = Arc::new(Steps::new(pool.clone(), cfg, &mut writers));
                 let cfg = base(STEPS_QUEUE, settings.steps_in_flight);

@@ -11,6 +11,7 @@ use tracing::Instrument;
 use firstweek::Rules;
 use firstweek::erasure::Target;
 use firstweek::event::Event;
+use firstweek::pseudonym::PseudonymKey;
 use firstweek_broker::{self as broker, BrokerAddresses, Handler, HandlerError};
 use firstweek_store::{self as store, Ingested};
 
@@ -36,6 +37,8 @@ pub fn limits(concurrency: usize, linger: std::time::Duration) -> Limits {
 pub struct Intake {
     pool: PgPool,
     rules: Rules,
+    /// What the pseudonyms it stores or looks up are keyed with.
+    key: PseudonymKey,
     /// Where the dead letters are, for an erasure to remove those naming its person.
     amqp_url: BrokerAddresses,
     /// Group commit: the consumer's concurrent handlers hand their event to
@@ -53,24 +56,26 @@ impl Intake {
     pub fn new(
         pool: PgPool,
         rules: Rules,
+        key: PseudonymKey,
         amqp_url: BrokerAddresses,
         limits: Limits,
         tasks: &mut JoinSet<()>,
     ) -> Intake {
-        let (p, r) = (pool.clone(), rules.clone());
+        let (p, r, k) = (pool.clone(), rules.clone(), key.clone());
         let own = pool.clone();
         let batch = Batcher::spawn(
             tasks,
             limits,
             move || store::Dedicated::new(own.clone()),
             move |conn, events: Vec<Event>| {
-                let (pool, rules) = (p.clone(), r.clone());
-                async move { store_batch(conn, &pool, &rules, events).await }
+                let (pool, rules, key) = (p.clone(), r.clone(), k.clone());
+                async move { store_batch(conn, &pool, &rules, &key, events).await }
             },
         );
         Intake {
             pool,
             rules,
+            key,
             amqp_url,
             batch,
             outbox: None,
@@ -89,7 +94,7 @@ impl Intake {
     /// was stored of them (names, addresses, pairs) is what they are
     /// matched on, and a failure here leaves the event to be retried whole.
     async fn forget_dead_letters(&self, target: &Target) -> Result<(), HandlerError> {
-        let reach = store::erasure_reach(&self.pool, target)
+        let reach = store::erasure_reach(&self.pool, target, &self.key)
             .await
             .map_err(store_failure)?;
         if let Some(dir) = &self.outbox {
@@ -123,7 +128,7 @@ impl Intake {
         match self.batch.call(event.clone()).await {
             Ok(outcome) => Ok(outcome),
             // The writers are gone (shutting down): store it alone.
-            Err(_) => store::ingest(&self.pool, event, &self.rules)
+            Err(_) => store::ingest(&self.pool, event, &self.rules, &self.key)
                 .await
                 .map_err(store_failure),
         }
@@ -136,11 +141,12 @@ async fn store_batch(
     mut conn: store::Dedicated,
     pool: &PgPool,
     rules: &Rules,
+    key: &PseudonymKey,
     events: Vec<Event>,
 ) -> (store::Dedicated, Vec<Result<Ingested, HandlerError>>) {
     metrics::histogram!("firstweek_intake_batch_size").record(events.len() as f64);
     let refs: Vec<&Event> = events.iter().collect();
-    let stored = on_own_connection!(conn, |c| store::ingest_batch(c, &refs, rules));
+    let stored = on_own_connection!(conn, |c| store::ingest_batch(c, &refs, rules, key));
     let results = match stored {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(e) if events.len() == 1 => vec![Err(store_failure(e))],
@@ -149,7 +155,7 @@ async fn store_batch(
             // fails alone and each gets its own error.
             tracing::warn!(error = %e, events = events.len(), "batch not stored; storing its events one by one");
             join_all(events.iter().map(|event| async move {
-                store::ingest(pool, event, rules)
+                store::ingest(pool, event, rules, key)
                     .await
                     .map_err(store_failure)
             }))
@@ -182,7 +188,7 @@ impl Handler for Intake {
         let span = tracing::info_span!("event", event_id = %event.event_id(), mentorship_id = event.mentorship_id(), kind = key);
         async {
             if let Event::Erased(e) = &event {
-                self.forget_dead_letters(&Target::new(&e.person_id)).await?;
+                self.forget_dead_letters(&Target::new(&e.person_id, &self.key)).await?;
             }
             let ingested = self.ingest(&event).await?;
             if ingested == Ingested::ConflictingDuplicate {

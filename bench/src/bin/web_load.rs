@@ -82,10 +82,9 @@ async fn seed(db: &firstweek_tests::TestDb) -> anyhow::Result<Targets> {
     .bind(PAIRS)
     .execute(&db.pool)
     .await?;
-    let key: String = sqlx::query_scalar("SELECT firstweek_coordinator_key($1)")
-        .bind(coordinator)
-        .fetch_one(&db.pool)
-        .await?;
+    let pseudonyms = firstweek_tests::pseudonym_key();
+    firstweek_store::fill_coordinator_keys(&db.pool, &pseudonyms).await?;
+    let key = pseudonyms.coordinator(coordinator);
     let expires = Utc::now() + chrono::Duration::days(7);
     let page =
         firstweek_store::issue_link(&db.pool, Purpose::CoordinatorPage, &key, expires).await?;

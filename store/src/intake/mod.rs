@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use firstweek::Rules;
 use firstweek::erasure::Target;
 use firstweek::event::{Event, InteractionRecorded};
+use firstweek::pseudonym::PseudonymKey;
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::StoreError;
@@ -80,8 +81,14 @@ pub enum Ingested {
     },
 }
 
-/// Stores one validated event, exactly once per `event_id`.
-pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Ingested, StoreError> {
+/// Stores one validated event, exactly once per `event_id`; `key` makes the
+/// pseudonyms it stores or looks up (erasures, coordinator keys).
+pub async fn ingest(
+    pool: &PgPool,
+    event: &Event,
+    rules: &Rules,
+    key: &PseudonymKey,
+) -> Result<Ingested, StoreError> {
     let mut tx = pool.begin().await?;
     let fresh = sqlx::query(
         "INSERT INTO processed_events (event_id, kind, fingerprint) VALUES ($1, $2, sha256($3))
@@ -108,7 +115,7 @@ pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Inges
         .execute(&mut *tx)
         .await?;
     let outcome = match event {
-        Event::Started(e) => start(&mut tx, e, rules).await?,
+        Event::Started(e) => start(&mut tx, e, rules, key).await?,
         Event::Interaction(e) => {
             let outcome = record(&mut tx, e, rules).await?;
             resolve_recovered(&mut tx, rules, &[e.mentorship_id.as_str()]).await?;
@@ -117,7 +124,8 @@ pub async fn ingest(pool: &PgPool, event: &Event, rules: &Rules) -> Result<Inges
         Event::Ended(e) => end(&mut tx, e, rules).await?,
         Event::Unsubscribed(e) => unsubscribe(&mut tx, e).await?,
         Event::Erased(e) => {
-            Ingested::Erased(erase_in(&mut tx, &Target::new(&e.person_id), ErasedVia::Event).await?)
+            let target = Target::new(&e.person_id, key);
+            Ingested::Erased(erase_in(&mut tx, &target, ErasedVia::Event, key).await?)
         }
         Event::Outcome(e) => record_outcome(&mut tx, e).await?,
     };
@@ -147,6 +155,7 @@ pub async fn ingest_batch(
     conn: &mut PgConnection,
     events: &[&Event],
     rules: &Rules,
+    key: &PseudonymKey,
 ) -> Result<Vec<Ingested>, StoreError> {
     let mut outcomes = vec![Ingested::Duplicate; events.len()];
     if events.is_empty() {
@@ -207,11 +216,12 @@ pub async fn ingest_batch(
 
     for &i in &fresh {
         match events[i] {
-            Event::Started(e) => outcomes[i] = start(&mut tx, e, rules).await?,
+            Event::Started(e) => outcomes[i] = start(&mut tx, e, rules, key).await?,
             Event::Unsubscribed(e) => outcomes[i] = unsubscribe(&mut tx, e).await?,
             Event::Erased(e) => {
-                let target = Target::new(&e.person_id);
-                outcomes[i] = Ingested::Erased(erase_in(&mut tx, &target, ErasedVia::Event).await?);
+                let target = Target::new(&e.person_id, key);
+                outcomes[i] =
+                    Ingested::Erased(erase_in(&mut tx, &target, ErasedVia::Event, key).await?);
             }
             Event::Outcome(e) => outcomes[i] = record_outcome(&mut tx, e).await?,
             _ => {}

@@ -6,6 +6,7 @@ use firstweek::decision;
 use firstweek::erasure::{self};
 use firstweek::escalation::Resolution;
 use firstweek::event::{MentorshipEnded, MentorshipStarted};
+use firstweek::pseudonym::PseudonymKey;
 use firstweek::timeline::Planned;
 use sqlx::{Postgres, Transaction};
 
@@ -22,15 +23,16 @@ pub(super) async fn start(
     tx: &mut Transaction<'_, Postgres>,
     e: &MentorshipStarted,
     rules: &Rules,
+    key: &PseudonymKey,
 ) -> Result<Ingested, StoreError> {
     // A start naming an erased person (a repeat, a correction, a new pair)
     // is stored with their placeholder: it never brings them back.
-    let erased = erased_keys(tx, &erasure::keys_named(e)).await?;
+    let erased = erased_keys(tx, &erasure::keys_named(e, key)).await?;
     let scrubbed;
     let e = if erased.is_empty() {
         e
     } else {
-        scrubbed = erasure::scrub_erased(e, &erased);
+        scrubbed = erasure::scrub_erased(e, &erased, key);
         &scrubbed
     };
     let people = serde_json::to_value(e)
@@ -53,18 +55,20 @@ pub(super) async fn start(
     .execute(&mut **tx)
     .await?;
     let inserted = sqlx::query(
-        "INSERT INTO mentorships (id, program_id, started_at, people, playbook_version) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO mentorships (id, program_id, started_at, people, playbook_version, coordinator_key)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&e.mentorship_id)
     .bind(&e.program_id)
     .bind(e.started_at)
     .bind(people)
     .bind(&playbook.version)
+    .bind(key.coordinator(&e.coordinator.email))
     .execute(&mut **tx)
     .await?
     .rows_affected();
     if inserted == 0 {
-        return correct(tx, e, rules).await;
+        return correct(tx, e, rules, key).await;
     }
     let rules = &starting;
     let ending: Option<(DateTime<Utc>, Option<String>)> =
@@ -98,6 +102,7 @@ pub(super) async fn correct(
     tx: &mut Transaction<'_, Postgres>,
     e: &MentorshipStarted,
     rules: &Rules,
+    key: &PseudonymKey,
 ) -> Result<Ingested, StoreError> {
     let Some(stored) = mentorship(&mut **tx, &e.mentorship_id).await? else {
         return Ok(Ingested::AlreadyStarted);
@@ -124,15 +129,21 @@ pub(super) async fn correct(
     };
     let people = serde_json::to_value(&corrected)
         .map_err(|err| StoreError::Corrupt(e.mentorship_id.clone(), err.to_string()))?;
-    sqlx::query("UPDATE mentorships SET people = $2 WHERE id = $1")
+    sqlx::query("UPDATE mentorships SET people = $2, coordinator_key = $3 WHERE id = $1")
         .bind(&e.mentorship_id)
         .bind(people)
+        .bind(key.coordinator(&corrected.coordinator.email))
         .execute(&mut **tx)
         .await?;
     // Another coordinator now: the pair's escalation is theirs, and what the
     // first one was sent about it opens nothing more.
     if was.coordinator.email != corrected.coordinator.email {
-        reassign_in(tx, &e.mentorship_id, &corrected.coordinator.email).await?;
+        reassign_in(
+            tx,
+            &e.mentorship_id,
+            &key.coordinator(&corrected.coordinator.email),
+        )
+        .await?;
     }
     // A recipient's send window is in their time zone: the domain plans the
     // week again with the new people, and rows not yet tried take its send

@@ -296,7 +296,18 @@ mod tests {
         let later = SystemTime::now() + std::time::Duration::from_secs(1);
         assert_eq!(remove_older_than(&dir, later).unwrap(), 2);
         assert_eq!(
-            remove_naming(&dir.join("none"), &Traces::of(&Target::new("x")), &[]).unwrap(),
+            remove_naming(
+                &dir.join("none"),
+                &Traces::of(&Target::new(
+                    "x",
+                    &firstweek::pseudonym::PseudonymKey::new(
+                        "a test key of at least thirty-two characters"
+                    )
+                    .unwrap()
+                )),
+                &[]
+            )
+            .unwrap(),
             0
         );
         std::fs::remove_dir_all(&dir).unwrap();

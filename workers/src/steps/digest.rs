@@ -66,7 +66,7 @@ impl Steps {
         if let Some(page) = self.digest_page_link(coordinator_key, now).await? {
             ctx = ctx.with_page(page);
         }
-        let header_id = digest::header_id(coordinator_email);
+        let header_id = digest::header_id(coordinator_key);
         let message_id = self.message_id(&header_id, &row.step_id, row.recipient);
         self.deliver(row, tz, &row.step_id, message_id, |message_id| {
             email::compose_any(

@@ -78,6 +78,8 @@ pub struct StepsConfig {
     pub public_url: Option<String>,
     /// How long a quiet stage's statement waits for others to join it.
     pub batch_linger: std::time::Duration,
+    /// What the coordinators' keys of the escalations it opens are made with.
+    pub pseudonym_key: firstweek::pseudonym::PseudonymKey,
 }
 
 /// Evaluates and sends due steps.

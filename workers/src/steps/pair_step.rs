@@ -51,9 +51,19 @@ impl Steps {
         if escalate {
             let day = program_day(started.started_at, evidence.as_of, self.cfg.rules.scale);
             let sighting = Sighting::new(&row.step_id, day, &evidence);
-            let opening =
-                store::open_escalation(&self.pool, &rules, started, &row.step_id, &sighting)
-                    .await?;
+            let coordinator = self
+                .cfg
+                .pseudonym_key
+                .coordinator(&started.coordinator.email);
+            let opening = store::open_escalation(
+                &self.pool,
+                &rules,
+                started,
+                &coordinator,
+                &row.step_id,
+                &sighting,
+            )
+            .await?;
             if !opening.opens {
                 let skip = Skip::AddedToEscalation {
                     opened_by: opening.escalation.opened_by,

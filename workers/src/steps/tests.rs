@@ -56,6 +56,7 @@ async fn harness(mail_deadline: Duration) -> anyhow::Result<Harness> {
         stale_after: None,
         public_url: Some("https://firstweek.example.org".into()),
         batch_linger: std::time::Duration::ZERO,
+        pseudonym_key: firstweek_tests::pseudonym_key(),
     };
     let mut writers = JoinSet::new();
     let steps = Steps::new(db.pool.clone(), cfg, &mut writers);
@@ -191,10 +192,12 @@ async fn notices_go_only_while_called_for_and_never_to_an_erased_coordinator() -
     assert_eq!(status, "skipped", "{outcome}");
     // An erased coordinator hears nothing, whatever the notice.
     let erased = h.started("n2").await?;
+    let key = firstweek_tests::pseudonym_key();
     store::erase(
         &h.db.pool,
-        &Target::new(&erased.coordinator()),
+        &Target::new(&erased.coordinator(), &key),
         ErasedVia::Cli,
+        &key,
     )
     .await?;
     let row = h.notice_row(&erased, "escalation_resolved").await?;
