@@ -65,10 +65,10 @@ pub async fn retain(
         match tokio::task::spawn_blocking(move || remove_older_than(&d, cutoff)).await {
             Ok(Ok(0)) => {}
             Ok(Ok(removed)) => {
-                tracing::info!(removed, "emails past retention removed from the outbox")
+                tracing::info!(removed, "emails past retention removed from the outbox");
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "could not remove emails past retention from the outbox")
+                tracing::warn!(error = %e, "could not remove emails past retention from the outbox");
             }
             Err(e) => tracing::warn!(error = %e, "the outbox's retention stopped"),
         }
