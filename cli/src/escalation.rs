@@ -6,7 +6,7 @@ use std::io::Write;
 
 use anyhow::bail;
 use firstweek::escalation::{AckVia, Escalation};
-use firstweek_store::{self as store, Change, EscalationFilter};
+use firstweek_store::{self as store, Change, EscalationFilter, Reminder};
 
 use crate::table::{Table, time};
 
@@ -61,8 +61,11 @@ pub async fn run(cmd: Command, out: &mut dyn Write) -> anyhow::Result<()> {
                 "by step",
                 "rules",
                 "acknowledged",
+                "reminder",
                 "resolved",
             ]);
+            let ids: Vec<String> = all.iter().map(|e| e.mentorship_id.clone()).collect();
+            let reminders = store::reminders(&pool, &ids).await?;
             for e in &all {
                 table.row(vec![
                     e.mentorship_id.clone(),
@@ -73,6 +76,7 @@ pub async fn run(cmd: Command, out: &mut dyn Write) -> anyhow::Result<()> {
                     e.acknowledged
                         .map(|(at, via)| format!("{} ({})", time(at), via.as_str()))
                         .unwrap_or_else(|| "-".into()),
+                    reminder(e, reminders.get(&e.mentorship_id)),
                     e.resolved
                         .map(|(at, how)| format!("{} ({})", time(at), how.as_str()))
                         .unwrap_or_else(|| "-".into()),
@@ -84,7 +88,8 @@ pub async fn run(cmd: Command, out: &mut dyn Write) -> anyhow::Result<()> {
             let Some(e) = store::escalation(&pool, &mentorship_id).await? else {
                 bail!("mentorship {mentorship_id:?} has no escalation");
             };
-            show(&e, out)?;
+            let reminders = store::reminders(&pool, std::slice::from_ref(&e.mentorship_id)).await?;
+            show(&e, reminders.get(&e.mentorship_id), out)?;
         }
         Command::Ack { mentorship_id } => {
             match store::acknowledge(&pool, &mentorship_id, AckVia::Cli, None).await? {
@@ -126,7 +131,21 @@ fn rules(e: &Escalation) -> String {
         .join(",")
 }
 
-fn show(e: &Escalation, out: &mut dyn Write) -> anyhow::Result<()> {
+/// When the reminder went out, or will, or why it will not: the one an
+/// operator asks about ("was the coordinator told again?").
+fn reminder(e: &Escalation, row: Option<&Reminder>) -> String {
+    match (e.reminded_at, row) {
+        (Some(at), _) => format!("sent {}", time(at)),
+        (None, Some(Reminder::Pending { at })) => format!("due {}", time(*at)),
+        (None, Some(Reminder::Closed { outcome, .. })) if !outcome.is_empty() => {
+            format!("none: {outcome}")
+        }
+        (None, Some(Reminder::Closed { status, .. })) => format!("none: {status}"),
+        (None, None) => "none planned".into(),
+    }
+}
+
+fn show(e: &Escalation, reminder_row: Option<&Reminder>, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(out, "escalation of {}", e.mentorship_id)?;
     writeln!(out, "  state:        {}", e.state.as_str())?;
     writeln!(
@@ -139,9 +158,7 @@ fn show(e: &Escalation, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some((at, via)) = e.acknowledged {
         writeln!(out, "  acknowledged: {} via {}", time(at), via.as_str())?;
     }
-    if let Some(at) = e.reminded_at {
-        writeln!(out, "  reminded:     {}", time(at))?;
-    }
+    writeln!(out, "  reminder:     {}", reminder(e, reminder_row))?;
     if let Some((at, how)) = e.resolved {
         writeln!(out, "  resolved:     {} ({})", time(at), how.as_str())?;
     }

@@ -159,15 +159,21 @@ pub fn table(
                     )
                 });
             }
-            row.push(match g.mean_rating {
-                Some(m) => format!("{m:.1} of {}", g.rated),
-                None => "-".into(),
-            });
+            row.push(rating_cell(g.mean_rating, g.rated));
             t.row(row);
         }
         t.write(out, 2)?;
     }
     Ok(())
+}
+
+/// A group's rating column: the mean and how many pairs it is the mean of
+/// ("mean 4.5 (2 rated)"), so a mean of one rating is not read as a trend.
+fn rating_cell(mean: Option<f64>, rated: u32) -> String {
+    match mean {
+        Some(m) => format!("mean {m:.1} ({rated} rated)"),
+        None => "none rated".into(),
+    }
 }
 
 /// `factor,group,pairs,outcome,count,share,ci95_low,ci95_high`, one line per
@@ -199,4 +205,16 @@ pub fn csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rating_cell;
+
+    #[test]
+    fn the_rating_column_says_it_is_a_mean_and_of_how_many() {
+        assert_eq!(rating_cell(Some(1.0), 2), "mean 1.0 (2 rated)");
+        assert_eq!(rating_cell(Some(4.5), 1), "mean 4.5 (1 rated)");
+        assert_eq!(rating_cell(None, 0), "none rated");
+    }
 }

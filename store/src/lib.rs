@@ -26,6 +26,7 @@ mod pairs;
 mod participants;
 mod pseudonyms;
 pub mod read;
+mod reminders;
 mod resend;
 mod schedule;
 pub mod status;
@@ -58,6 +59,7 @@ pub use outbox::{
 pub use pairs::{PairRecord, StoredPair, interactions, ledgers, mentorship};
 pub use participants::is_unsubscribed;
 pub use pseudonyms::{Keyed, fill_coordinator_keys, key_pseudonyms};
+pub use reminders::{Reminder, reminders};
 pub use resend::{Resend, resend};
 pub use schedule::{
     ClaimedStep, StepsQueue, Waiting, claim_due, mark_published, next_due, release, waiting,

@@ -24,6 +24,7 @@ pub mod cohort;
 mod env;
 pub mod expect;
 mod http;
+pub mod kept;
 pub mod in_process;
 mod mail;
 mod pair;

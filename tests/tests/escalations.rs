@@ -293,6 +293,19 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
         !listed.contains(&recovers.id),
         "resolved ones are not open: {listed}"
     );
+    // Item 9: the list says what became of each reminder.
+    let line_of = |id: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line_of(&reminded.id).contains("sent "), "{listed}");
+    assert!(
+        line_of(&acked.id).contains("none: the escalation was acknowledged"),
+        "{listed}"
+    );
 
     // The page link in the reminder opens that coordinator's page: the open
     // escalation with its buttons; another coordinator's pair is not theirs.

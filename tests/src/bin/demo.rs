@@ -17,6 +17,7 @@ use firstweek::outcome::{self, Escalation, FirstWeek};
 use firstweek_store::read::{self, Program};
 use firstweek_tests::cohort::{Script, cohort, interactions};
 use firstweek_tests::expect::{Expected, Tally};
+use firstweek_tests::kept;
 use firstweek_tests::{
     Env, Mail, Options, Pair, bin_dir, digest_playbook, http_get, http_post, link_in, port,
 };
@@ -25,7 +26,52 @@ use firstweek_tests::{
 const COORDINATOR: &str = "coordinator@program.example.org";
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    // An operator reads one sentence and its causes, never a backtrace.
+    if let Err(e) = run().await {
+        eprintln!("firstweek-demo: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// How long the demo waits for PostgreSQL and RabbitMQ to answer (a broker
+/// restarting as the demo starts takes a few seconds to tens of seconds).
+const READY_WITHIN: Duration = Duration::from_secs(120);
+
+/// Starts the demo's private installation, waiting for a broker (or
+/// database) that is restarting instead of failing on it.
+async fn start_when_ready(options: Options) -> anyhow::Result<Env> {
+    let started = Instant::now();
+    let mut said = false;
+    loop {
+        match Env::start(options.clone()).await {
+            Ok(env) => {
+                if said {
+                    println!("  …they answer now.");
+                }
+                return Ok(env);
+            }
+            Err(e) if started.elapsed() < READY_WITHIN => {
+                if !said {
+                    println!(
+                        "  RabbitMQ or PostgreSQL is not ready ({e:#}); waiting for it (up to {} s)…",
+                        READY_WITHIN.as_secs()
+                    );
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => {
+                return Err(e.context(format!(
+                    "RabbitMQ or PostgreSQL did not answer within {} s (is `rabbitmq-diagnostics check_running` ok?)",
+                    READY_WITHIN.as_secs()
+                )));
+            }
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let keep = args.iter().any(|a| a == "--keep");
     let scale = args
@@ -49,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
     options
         .env
         .push(("FIRSTWEEK_PLAYBOOK".into(), playbook.display().to_string()));
-    let mut env = Env::start(options).await?;
+    let mut env = start_when_ready(options).await?;
     let start = Utc::now() + chrono::Duration::seconds(2);
     // The digest job's one tick, on program day 3 (cron is UTC).
     let digest_at = start + env.days(3.0);
@@ -94,8 +140,12 @@ async fn main() -> anyhow::Result<()> {
             publish_beats(&env, p, s).await?;
         }
     }
-    for (p, s) in pairs.iter().zip(&scripts) {
+    for (i, (p, s)) in pairs.iter().zip(&scripts).enumerate() {
         let mut start_event = p.started(&format!("{}-start", p.id));
+        // Each pair its own people, so the emails, pages and CLI read as a real cohort.
+        let (mentor, mentee) = names(i);
+        start_event["mentor"]["name"] = mentor.into();
+        start_event["mentee"]["name"] = mentee.into();
         // One coordinator for the whole cohort, as in a real program.
         start_event["coordinator"]["email"] = COORDINATOR.into();
         env.publish_json("mentorship.started", &start_event).await?;
@@ -203,10 +253,7 @@ async fn main() -> anyhow::Result<()> {
     print_outcome_report(&env)?;
     if keep {
         println!("\nCaptured emails: {}", env.mail_dir.display());
-        println!(
-            "Kept: DATABASE_URL={} AMQP_URL={}",
-            env.database_url, env.amqp_url
-        );
+        print_kept_settings(&env, web)?;
         let mut env = env;
         env.stop_processes().await;
         // Dropping would not remove anything either; this just says so.
@@ -215,6 +262,48 @@ async fn main() -> anyhow::Result<()> {
         println!("\n(run with --keep to keep the database and the captured emails)");
         env.stop().await;
     }
+    Ok(())
+}
+
+/// The `i`-th pair's mentor and mentee: distinct first and last names for
+/// up to 20 pairs (then the list starts over with a number).
+fn names(i: usize) -> (String, String) {
+    const MENTORS: [&str; 20] = [
+        "Ada Lindqvist", "Bruno Costa", "Chiara Rossi", "Dmitri Volkov", "Esther Cohen",
+        "Farid Haddad", "Grace Okafor", "Hiro Tanaka", "Ingrid Berg", "Jonas Weber",
+        "Kavya Iyer", "Luis Ortega", "Maya Levi", "Nils Andersen", "Olga Nowak",
+        "Pedro Alves", "Qin Wei", "Rosa Martins", "Samuel Mensah", "Tara Quinn",
+    ];
+    const MENTEES: [&str; 20] = [
+        "Uma Patel", "Victor Hugo Lima", "Wen Li", "Xavier Dubois", "Yara Nasser",
+        "Zoe Fischer", "Amir Karimi", "Bea Santos", "Carlos Ruiz", "Dana Kowalski",
+        "Emil Novak", "Fatima Zahra", "Gustav Holm", "Hana Sato", "Ivan Petrov",
+        "Julia Moreau", "Kofi Boateng", "Lena Schmidt", "Marco Bianchi", "Nora Eriksen",
+    ];
+    let round = i / MENTORS.len();
+    let suffix = if round == 0 { String::new() } else { format!(" {}", round + 1) };
+    (
+        format!("{}{suffix}", MENTORS[i % MENTORS.len()]),
+        format!("{}{suffix}", MENTEES[i % MENTEES.len()]),
+    )
+}
+
+/// The settings that make the CLI and `firstweek-web` read the kept data as
+/// the services wrote it (same database, pseudonym key, program clock,
+/// playbook and links), in a file to source, and how to use them.
+fn print_kept_settings(env: &Env, web: u16) -> anyhow::Result<()> {
+    let settings = kept::read_settings(env, &format!("127.0.0.1:{web}"));
+    let dir = env.mail_dir.parent().unwrap_or(&env.mail_dir);
+    let file = kept::write_settings(dir, &settings)?;
+    println!("Kept. To read it, load these settings (the pseudonym key is in the file):");
+    for line in kept::printable(&settings) {
+        println!("  {line}");
+    }
+    println!("\n  . {}", file.display());
+    println!("  firstweek at-risk");
+    println!("  firstweek playbook dry-run \"$FIRSTWEEK_PLAYBOOK\" --mentorship pair-05");
+    println!("  firstweek escalation list");
+    println!("  firstweek-web    # then open the links in the captured emails");
     Ok(())
 }
 
