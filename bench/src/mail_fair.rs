@@ -106,7 +106,8 @@ fn compose_one(
         .context("the playbook has no welcome step")?;
     let tz = firstweek::timeline::timezone_of(pair, recipient);
     let stale_after = settings.stale_after.map(|span| rules.scale.wall(span));
-    let timing = decision::timing(rules.window, tz, due_at, Utc::now(), stale_after);
+    let expiry = decision::relevance::Expiry::Fixed(stale_after);
+    let timing = decision::timing(rules.window, tz, due_at, Utc::now(), &expiry);
     anyhow::ensure!(
         matches!(timing, Timing::Now),
         "the welcome may not go now: {timing:?}"

@@ -341,6 +341,7 @@ async fn timeline_at_risk_and_dry_run_read_an_ingested_pair() {
         row: row.clone(),
         once_key: "welcome".into(),
         message_id: "<abc.welcome@example.org>".into(),
+        budget: None,
     };
     let store::Claim::Granted { attempt } = store::claim_delivery(
         &db.pool,
@@ -449,6 +450,11 @@ async fn timeline_at_risk_and_dry_run_read_an_ingested_pair() {
     let out = ok(&cli(&env, &["playbook", "dry-run", strict.to_str().unwrap()]).await);
     eprintln!("{out}");
     assert!(out.contains("on 3 stored pairs"), "{out}");
+    // Item 8: the playbook's daily budget (the default, 1) is stated.
+    assert!(
+        out.contains("daily nudge budget: 1 nudge per person per local day"),
+        "{out}"
+    );
     assert!(
         out.contains("escalated: m-engaged (escalation), m-silent (escalation)"),
         "{out}"

@@ -20,6 +20,7 @@ use crate::timeline::{self, Planned, SendWindow, TimeScale};
 pub mod delivery;
 pub mod escalation;
 pub mod plan;
+pub mod relevance;
 pub mod timing;
 pub use timing::{Timing, retry_at, timing};
 

@@ -19,6 +19,11 @@ pub const BUILT_IN: &str = include_str!("../playbooks/first-week.toml");
 /// condition can count to.
 pub const MAX_MIN_INTERACTIONS: u32 = 1000;
 
+/// Nudges a person gets per local day when the playbook does not say.
+pub const DEFAULT_DAILY_NUDGE_BUDGET: u32 = 1;
+/// The most `daily_nudge_budget` may be.
+pub const MAX_DAILY_NUDGE_BUDGET: u32 = 10;
+
 /// What makes a step fall due.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
@@ -60,6 +65,10 @@ pub struct Playbook {
     pub steps: Vec<Step>,
     /// The coordinator's side: reminders, recovery, the digest.
     pub coordinators: CoordinatorRules,
+    /// At most this many nudges reach a person in one of their local days
+    /// (`daily_nudge_budget`, default 1); the welcome and the coordinators'
+    /// emails are not counted (see [`crate::decision::relevance`]).
+    pub daily_nudge_budget: u32,
     /// What a pair is pinned to: the first 16 hex digits of the SHA-256 of
     /// its text. Editing the file makes a new version; pairs already started
     /// keep theirs.
@@ -115,6 +124,7 @@ struct RawPlaybook {
     resolve_when: Option<Spanned<OneOrMany>>,
     digest_at: Option<Spanned<String>>,
     digest_all_quiet: Option<bool>,
+    daily_nudge_budget: Option<Spanned<i64>>,
     #[serde(default)]
     thresholds: RawThresholds,
     #[serde(default)]
@@ -219,6 +229,21 @@ impl Playbook {
         if raw.step.is_empty() {
             return Err(err(0..0, "the playbook has no [[step]]".into()));
         }
+        let daily_nudge_budget = match &raw.daily_nudge_budget {
+            None => DEFAULT_DAILY_NUDGE_BUDGET,
+            Some(b) => match u32::try_from(*b.get_ref()) {
+                Ok(n) if (1..=MAX_DAILY_NUDGE_BUDGET).contains(&n) => n,
+                _ => {
+                    return Err(err(
+                        b.span(),
+                        format!(
+                            "`daily_nudge_budget` must be 1 to {MAX_DAILY_NUDGE_BUDGET}, got {}",
+                            b.get_ref()
+                        ),
+                    ));
+                }
+            },
+        };
 
         let mut seen = HashSet::new();
         let mut steps = Vec::with_capacity(raw.step.len());
@@ -348,6 +373,7 @@ impl Playbook {
             version: version_of(text),
             source: text.to_string(),
             coordinators,
+            daily_nudge_budget,
             name: raw.name.into_inner(),
             week_days,
             thresholds: Thresholds {
@@ -549,6 +575,21 @@ mod tests {
                 long_session_minutes: 120
             }
         );
+    }
+
+    #[test]
+    fn the_daily_nudge_budget_defaults_to_one_and_is_checked_with_its_line() {
+        const STEP: &str = "[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\n";
+        assert_eq!(Playbook::built_in().daily_nudge_budget, 1);
+        let p = Playbook::parse("p.toml", &format!("name = \"x\"\ndaily_nudge_budget = 3\n{STEP}"))
+            .unwrap();
+        assert_eq!(p.daily_nudge_budget, 3);
+        for bad in ["0", "-1", "11", "\"two\""] {
+            let e = error_of(&format!("name = \"x\"\n\ndaily_nudge_budget = {bad}\n{STEP}"));
+            assert_eq!(e.line, 3, "{bad}: {e}");
+            assert!(e.to_string().starts_with("p.toml:3: "), "{e}");
+            assert!(e.message.contains("daily_nudge_budget") || bad.contains('"'), "{e}");
+        }
     }
 
     #[test]

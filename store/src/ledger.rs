@@ -50,6 +50,9 @@ pub struct DeliveryClaim {
     pub once_key: String,
     /// The email's Message-ID, recorded with the claim.
     pub message_id: String,
+    /// A nudge: the recipient's daily budget it must fit in
+    /// ([`crate::claim_within_budget`]); `None`: not counted.
+    pub budget: Option<crate::Budget>,
 }
 
 /// A claim a worker holds: the delivery and the claim's number.
@@ -110,6 +113,11 @@ pub enum Claim {
     },
     /// Another worker is sending it right now.
     Busy,
+    /// A nudge, and its recipient's budget for the day is spent.
+    OverBudget {
+        /// How many nudges that day already holds.
+        spent: u32,
+    },
 }
 
 /// Claims the right to send one email. The unique key (subject, once-key,
@@ -366,7 +374,8 @@ pub async fn finish_deliveries(
                AND d.attempt = u.a AND d.status = ANY($10)
              RETURNING d.mentorship_id, d.once_key, d.recipient
          ), t AS (
-             UPDATE timeline t SET status = u.row_status, outcome = u.detail, next_at = NULL, finished_at = now()
+             UPDATE timeline t SET status = u.row_status, next_at = NULL, finished_at = now(),
+                    outcome = CASE WHEN t.outcome LIKE 'deferred:%' THEN u.detail || ' (' || t.outcome || ')' ELSE u.detail END
              FROM u JOIN d ON d.mentorship_id = u.m AND d.once_key = u.o AND d.recipient = u.r
              WHERE t.id = u.tid AND t.status = ANY($8)
          )

@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 mod backlog;
+mod budget;
 mod dedicated;
 mod digest;
 mod erasure;
@@ -34,6 +35,7 @@ mod steps;
 mod web;
 
 pub use backlog::{Backlog, backlog};
+pub use budget::{Budget, claim_within_budget};
 pub use dedicated::Dedicated;
 pub use digest::{
     CoordinatorDigest, coordinator_digest, coordinator_email, coordinator_pairs, schedule_digests,
@@ -66,8 +68,8 @@ pub use schedule::{
 };
 pub use status::{DeliveryStatus, ErasedVia, RowStatus, SubjectKind};
 pub use steps::{
-    StepState, Subject, TimelineRow, finish_row, load_steps, pick_steps, recheck_at, retry_row,
-    timeline_row,
+    StepState, Subject, TimelineRow, defer_row, finish_row, load_steps, pick_steps, recheck_at,
+    retry_row, timeline_row,
 };
 pub use web::{Acted, web_acknowledge, web_answer, web_resolve, web_unsubscribe};
 

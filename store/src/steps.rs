@@ -240,6 +240,27 @@ pub async fn retry_row(
     Ok(())
 }
 
+/// Offers a row again at `at`, recording why it waits (a nudge over its
+/// recipient's daily budget: `deferred: ...`); the note is kept beside the
+/// outcome once the row is sent.
+pub async fn defer_row(
+    pool: &PgPool,
+    id: i64,
+    at: DateTime<Utc>,
+    outcome: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE timeline SET next_at = $2, outcome = $3 WHERE id = $1 AND status = ANY($4)",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(outcome)
+    .bind(RowStatus::OPEN)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Asks the scheduler to offer a row again at `at` (another worker holds its claim).
 pub async fn recheck_at(pool: &PgPool, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
     sqlx::query("UPDATE timeline SET next_at = $2 WHERE id = $1 AND status = ANY($3)")

@@ -45,6 +45,11 @@ pub async fn dry_run(args: DryRunArgs, out: &mut dyn Write) -> anyhow::Result<()
         count(pairs.len(), "stored pair", "stored pairs"),
         time(now)
     )?;
+    writeln!(
+        out,
+        "daily nudge budget: {} per person per local day (the welcome and the coordinator's emails not counted; more on one day wait for the next, or are dropped once a later step is due)",
+        count(playbook.daily_nudge_budget as usize, "nudge", "nudges")
+    )?;
     if let Some(e) = &template_problem {
         writeln!(out, "warning: templates ({source}): {e}")?;
     }

@@ -58,18 +58,35 @@ impl Groups {
             move |mut conn, claims: Vec<DeliveryClaim>| {
                 let pool = p.clone();
                 async move {
-                    let granted = on_own_connection!(conn, |c| store::claim_deliveries(c, &claims))
-                        .unwrap_or_else(|_| vec![false; claims.len()]);
+                    // Nudges are counted against their recipient's daily
+                    // budget, each in its own transaction under the pair's
+                    // lock; the rest are claimed in one statement.
+                    let plain: Vec<DeliveryClaim> = claims
+                        .iter()
+                        .filter(|c| c.budget.is_none())
+                        .cloned()
+                        .collect();
+                    let granted = if plain.is_empty() {
+                        Vec::new()
+                    } else {
+                        on_own_connection!(conn, |c| store::claim_deliveries(c, &plain))
+                            .unwrap_or_else(|_| vec![false; plain.len()])
+                    };
+                    let mut granted = granted.into_iter();
                     let mut out = Vec::with_capacity(claims.len());
-                    for (claim, granted) in claims.iter().zip(granted) {
-                        out.push(if granted {
-                            Ok(Claim::Granted { attempt: 1 })
-                        } else {
+                    for claim in &claims {
+                        let answer = match claim.budget {
+                            Some(budget) => {
+                                store::claim_within_budget(&pool, claim, budget, lease, unknown)
+                                    .await
+                            }
+                            None if granted.next().unwrap_or(false) => {
+                                Ok(Claim::Granted { attempt: 1 })
+                            }
                             // The key exists already, the pair ended, or the batch failed: the full answer.
-                            store::claim_delivery(&pool, claim, lease, unknown)
-                                .await
-                                .map_err(Into::into)
-                        });
+                            None => store::claim_delivery(&pool, claim, lease, unknown).await,
+                        };
+                        out.push(answer.map_err(Into::into));
                     }
                     (conn, out)
                 }

@@ -20,7 +20,18 @@ use firstweek_store::{
 };
 
 use super::Steps;
+use firstweek::decision::relevance::OverBudget;
 use crate::mailer::{Connection, MailError, Opened, SendSlot};
+
+/// A nudge's place in its recipient's daily budget (see
+/// [`firstweek::decision::relevance`]).
+#[derive(Debug, Clone)]
+pub(super) struct Budgeted {
+    /// The local day it counts against, and the playbook's budget.
+    pub(super) budget: store::Budget,
+    /// What becomes of it when that day is spent.
+    pub(super) over: OverBudget,
+}
 
 impl Steps {
     /// Claims the delivery in the ledger, then composes, sends and records
@@ -32,16 +43,18 @@ impl Steps {
         tz: Option<Tz>,
         once_key: &str,
         message_id: String,
+        budget: Option<Budgeted>,
         compose: impl FnOnce(String) -> Result<email::Composed, email::EmailError>,
     ) -> Result<(), StepError> {
         let claim = DeliveryClaim {
             row: row.clone(),
             once_key: once_key.to_string(),
             message_id: message_id.clone(),
+            budget: budget.as_ref().map(|b| b.budget),
         };
         // Before the claim: waiting for a turn must not eat into its lease.
         let slot = self.cfg.mailer.slot().await;
-        let Some(held) = self.claim(row, once_key, claim).await? else {
+        let Some(held) = self.claim(row, once_key, claim, budget.as_ref()).await? else {
             return Ok(());
         };
         let composed = match compose(message_id) {
@@ -110,9 +123,32 @@ impl Steps {
         row: &TimelineRow,
         once_key: &str,
         claim: DeliveryClaim,
+        budget: Option<&Budgeted>,
     ) -> Result<Option<HeldClaim>, StepError> {
         let attempt = match self.groups.claim.call(claim).await? {
             Claim::Granted { attempt } => attempt,
+            Claim::OverBudget { spent } => {
+                let Some(budgeted) = budget else {
+                    // Only a counted claim is ever over budget.
+                    return Err(StepError::from(store::StoreError::Corrupt(
+                        row.subject.id().to_string(),
+                        "an uncounted delivery was refused for the budget".into(),
+                    )));
+                };
+                let why = budgeted.over.reason(budgeted.budget.limit);
+                tracing::info!(spent, why, "the recipient's daily nudge budget is spent");
+                match budgeted.over {
+                    OverBudget::Defer(at) => {
+                        metrics::counter!("firstweek_nudges_deferred_total").increment(1);
+                        store::defer_row(&self.pool, row.id, at, &why).await?;
+                    }
+                    OverBudget::Drop(_) => {
+                        metrics::counter!("firstweek_nudges_dropped_total").increment(1);
+                        self.finish(row, RowStatus::Skipped, &why).await?;
+                    }
+                }
+                return Ok(None);
+            }
             Claim::Ended => {
                 self.finish(row, RowStatus::Cancelled, "mentorship ended")
                     .await?;

@@ -6,6 +6,7 @@
 use super::StepError;
 use chrono::{NaiveDate, Utc};
 
+use firstweek::decision::relevance::Expiry;
 use firstweek::digest::{self, DigestContext};
 use firstweek::email;
 use firstweek::rule::Recipient;
@@ -60,7 +61,7 @@ impl Steps {
                     return self.finish(row, RowStatus::Skipped, why.reason()).await;
                 }
             };
-        if !self.on_time(row, tz).await? {
+        if !self.on_time(row, tz, &Expiry::Fixed(self.cfg.stale_after)).await? {
             return Ok(());
         }
         if let Some(page) = self.digest_page_link(coordinator_key, now).await? {
@@ -68,7 +69,7 @@ impl Steps {
         }
         let header_id = digest::header_id(coordinator_key);
         let message_id = self.message_id(&header_id, &row.step_id, row.recipient);
-        self.deliver(row, tz, &row.step_id, message_id, |message_id| {
+        self.deliver(row, tz, &row.step_id, message_id, None, |message_id| {
             email::compose_any(
                 &self.cfg.templates,
                 digest::TEMPLATE,

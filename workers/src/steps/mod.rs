@@ -30,6 +30,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use firstweek::Rules;
+use firstweek::decision::relevance::Expiry;
 use firstweek::decision::{self, Timing};
 use firstweek::email::{self, Templates};
 use firstweek::row::RowKind;
@@ -71,8 +72,10 @@ pub struct StepsConfig {
     pub claim_lease: Duration,
     /// What becomes of an email the SMTP server may or may not have.
     pub unknown_delivery: UnknownDelivery,
-    /// A step handled more than this (wall-clock) after it became sendable
-    /// is skipped as stale; `None`: never.
+    /// A coordinator's email (escalation, notice, digest) handled more than
+    /// this (wall-clock) after it became sendable is skipped as stale;
+    /// `None`: never. A participant's step is stale when it no longer makes
+    /// sense instead ([`decision::relevance`]).
     pub stale_after: Option<Duration>,
     /// The base of links in emails; `None`: no links.
     pub public_url: Option<String>,
@@ -154,28 +157,27 @@ impl Steps {
     }
 
     /// Whether the step may go out now. Outside the recipient's send window
-    /// it waits for the window to open; long past its time it is skipped.
-    /// Asked on every path a step arrives by (on time, retried, republished,
-    /// late after an outage), so none of them emails anyone at night.
-    async fn on_time(&self, row: &TimelineRow, tz: Option<Tz>) -> Result<bool, StepError> {
+    /// it waits for the window to open; once it no longer makes sense
+    /// (`expiry`) it is skipped. Asked on every path a step arrives by (on
+    /// time, retried, republished, late after an outage), so none of them
+    /// emails anyone at night.
+    async fn on_time(
+        &self,
+        row: &TimelineRow,
+        tz: Option<Tz>,
+        expiry: &Expiry,
+    ) -> Result<bool, StepError> {
         let now = Utc::now();
-        match decision::timing(
-            self.cfg.rules.window,
-            tz,
-            row.send_at,
-            now,
-            self.cfg.stale_after,
-        ) {
+        match decision::timing(self.cfg.rules.window, tz, row.send_at, now, expiry) {
             Timing::Now => Ok(true),
             Timing::Wait(until) => {
                 tracing::info!(%until, "outside the recipient's send window; waiting for it to open");
                 store::recheck_at(&self.pool, row.id, until).await?;
                 Ok(false)
             }
-            Timing::Stale { late_by } => {
+            Timing::Stale(stale) => {
                 metrics::counter!("firstweek_steps_stale_total").increment(1);
-                let why = decision::timing::stale_reason(late_by);
-                self.finish(row, RowStatus::Skipped, &why).await?;
+                self.finish(row, RowStatus::Skipped, &stale.reason()).await?;
                 Ok(false)
             }
         }

@@ -7,6 +7,7 @@ use super::StepError;
 use chrono::Utc;
 
 use firstweek::decision;
+use firstweek::decision::relevance::Expiry;
 use firstweek::email::{self, Context, Links};
 use firstweek::escalation::Notice;
 use firstweek::interaction::{Interaction, Summary};
@@ -44,7 +45,7 @@ impl Steps {
         };
         let started = &pair.started;
         let tz = timezone_of(started, Recipient::Coordinator);
-        if !self.on_time(row, tz).await? {
+        if !self.on_time(row, tz, &Expiry::Fixed(self.cfg.stale_after)).await? {
             return Ok(());
         }
         let now = Utc::now();
@@ -68,7 +69,7 @@ impl Steps {
         .with_links(links);
         let once_key = notice.step_id();
         let message_id = self.message_id(&started.mentorship_id, once_key, Recipient::Coordinator);
-        self.deliver(row, tz, once_key, message_id, |message_id| {
+        self.deliver(row, tz, once_key, message_id, None, |message_id| {
             email::compose(
                 &self.cfg.templates,
                 once_key,

@@ -5,7 +5,11 @@
 use super::StepError;
 use chrono::Utc;
 
-use firstweek::decision::Skip;
+use firstweek::decision::relevance::{self, Expiry};
+use firstweek::decision::{Rules, Skip};
+use firstweek::event::MentorshipStarted;
+use firstweek::playbook::Step;
+use chrono_tz::Tz;
 use firstweek::decision::plan::{Closing, Sending, StepPlan, plan_step};
 use firstweek::email::{self, Context};
 use firstweek::escalation::Sighting;
@@ -16,6 +20,7 @@ use firstweek::timeline::{program_day, timezone_of};
 use firstweek_store::{self as store, PairRecord, RowStatus, TimelineRow};
 
 use super::Steps;
+use super::delivery::Budgeted;
 
 impl Steps {
     /// Judges the step as of its due time and carries the verdict out.
@@ -44,9 +49,18 @@ impl Steps {
             }
         };
         let tz = timezone_of(started, row.recipient);
-        if !self.on_time(row, tz).await? {
+        let expiry = relevance::expiry(
+            &rules,
+            step,
+            row.recipient,
+            started.started_at,
+            row.due_at,
+            self.cfg.stale_after,
+        );
+        if !self.on_time(row, tz, &expiry).await? {
             return Ok(());
         }
+        let budget = budgeted(&rules, step, row, started, tz, &expiry, Utc::now());
         let links;
         if escalate {
             let day = program_day(started.started_at, evidence.as_of, self.cfg.rules.scale);
@@ -96,7 +110,7 @@ impl Steps {
             Recipient::Coordinator => (&started.coordinator.name, &started.coordinator.email),
         };
         let message_id = self.message_id(&started.mentorship_id, &step.once_key, row.recipient);
-        self.deliver(row, tz, &step.once_key, message_id, |message_id| {
+        self.deliver(row, tz, &step.once_key, message_id, budget, |message_id| {
             email::compose(
                 &self.cfg.templates,
                 &step.template,
@@ -109,4 +123,30 @@ impl Steps {
         })
         .await
     }
+}
+
+/// A nudge's place in its recipient's daily budget: the local day it counts
+/// against (as of `now`), and what becomes of it if that day is spent;
+/// `None` for a step the budget does not count (the welcome, a coordinator's).
+fn budgeted(
+    rules: &Rules,
+    step: &Step,
+    row: &TimelineRow,
+    started: &MentorshipStarted,
+    tz: Option<Tz>,
+    expiry: &Expiry,
+    now: chrono::DateTime<Utc>,
+) -> Option<Budgeted> {
+    if !relevance::role(&rules.playbook, step, row.recipient).counted() {
+        return None;
+    }
+    let day = relevance::local_day(started.started_at, now, rules.scale, tz);
+    let next = relevance::next_day_starts(started.started_at, day, rules.scale, tz);
+    Some(Budgeted {
+        budget: store::Budget {
+            day,
+            limit: rules.playbook.daily_nudge_budget,
+        },
+        over: relevance::over_budget(rules.window, tz, expiry, row.send_at, next),
+    })
 }
