@@ -11,7 +11,7 @@ use super::relevance::{Expiry, Stale};
 use crate::timeline::SendWindow;
 
 /// What a worker does with a due step at this moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Timing {
     /// Send it now.
     Now,

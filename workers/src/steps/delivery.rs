@@ -136,7 +136,7 @@ impl Steps {
                     )));
                 };
                 let why = budgeted.over.reason(budgeted.budget.limit);
-                tracing::info!(spent, why, "the recipient's daily nudge budget is spent");
+                tracing::info!(spent, why = %why, "the recipient's daily nudge budget is spent");
                 match budgeted.over {
                     OverBudget::Defer(at) => {
                         metrics::counter!("firstweek_nudges_deferred_total").increment(1);
