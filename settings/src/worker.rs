@@ -73,8 +73,10 @@ pub struct WorkerSettings {
     /// database work running), how long an item waits for others to share its
     /// transaction: CPU saved at a cohort's pace, for this much latency.
     pub batch_linger: std::time::Duration,
-    /// `FIRSTWEEK_STALE_AFTER`: a step handled more than this (program time)
-    /// after it became sendable is skipped as stale; `None`: never (`off`).
+    /// `FIRSTWEEK_STALE_AFTER`: a coordinator's email handled more than this
+    /// (program time) after it became sendable is skipped as stale (a
+    /// participant's step when it no longer makes sense,
+    /// `firstweek::decision::relevance`); `None` (`off`): nothing is ever stale.
     pub stale_after: Option<chrono::Duration>,
     /// `FIRSTWEEK_RETENTION_DAYS`, read by a worker writing `.eml` files (no
     /// `SMTP_URL`): a file is removed this many program days after it was

@@ -110,9 +110,14 @@ async fn many_steps_on_one_day_reach_each_person_at_most_the_budget() -> anyhow:
         scale: SCALE,
         ..Options::default()
     };
-    options
-        .env
-        .push(("FIRSTWEEK_PLAYBOOK".into(), playbook.display().to_string()));
+    // Staleness on (the tests' default is off): what is dropped is what would be stale.
+    options.env.retain(|(k, _)| k != "FIRSTWEEK_STALE_AFTER");
+    for (k, v) in [
+        ("FIRSTWEEK_PLAYBOOK", playbook.display().to_string()),
+        ("FIRSTWEEK_STALE_AFTER", "1d".to_string()),
+    ] {
+        options.env.push((k.into(), v));
+    }
     let mut env = Env::start(options).await?;
     // A second replica: the budget's count is the database's, not a worker's.
     env.spawn("firstweek-worker", &[]).await?;

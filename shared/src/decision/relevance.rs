@@ -15,7 +15,10 @@
 //!   no later step, once the wrap-up's grace is over.
 //!
 //! Coordinator steps (escalations, reminders, resolutions, digests) keep the
-//! fixed `FIRSTWEEK_STALE_AFTER` rule ([`Expiry::Fixed`]).
+//! fixed `FIRSTWEEK_STALE_AFTER` rule ([`Expiry::Fixed`]). With
+//! `FIRSTWEEK_STALE_AFTER=off` nothing is ever stale, by either rule (a
+//! deployment that wants every step out however late; the tests on a clock
+//! where a program day lasts seconds).
 //!
 //! **The daily budget**: a person gets at most the playbook's
 //! `daily_nudge_budget` nudges (wrap-up included) per local day: their own
@@ -153,7 +156,7 @@ impl Expiry {
 
 /// Until when `step`, due at `due_at` for `recipient` of a pair started at
 /// `started_at`, makes sense; a coordinator's is [`Expiry::Fixed`] with
-/// `stale_after` (wall clock).
+/// `stale_after` (wall clock). `stale_after` `None` (`off`): nothing is stale.
 pub fn expiry(
     rules: &Rules,
     step: &Step,
@@ -162,6 +165,9 @@ pub fn expiry(
     due_at: DateTime<Utc>,
     stale_after: Option<Duration>,
 ) -> Expiry {
+    if stale_after.is_none() {
+        return Expiry::Fixed(None);
+    }
     let playbook = &rules.playbook;
     let at = |offset: Duration| started_at + rules.scale.wall(offset);
     let week_end = at(playbook.week());

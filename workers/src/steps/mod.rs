@@ -75,7 +75,7 @@ pub struct StepsConfig {
     /// A coordinator's email (escalation, notice, digest) handled more than
     /// this (wall-clock) after it became sendable is skipped as stale;
     /// `None`: never. A participant's step is stale when it no longer makes
-    /// sense instead ([`decision::relevance`]).
+    /// sense instead ([`decision::relevance`]); `None` turns both off.
     pub stale_after: Option<Duration>,
     /// The base of links in emails; `None`: no links.
     pub public_url: Option<String>,

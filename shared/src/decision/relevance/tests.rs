@@ -11,6 +11,9 @@ fn at(hours: i64) -> DateTime<Utc> {
     start() + Duration::hours(hours)
 }
 
+/// Staleness on, with the coordinator's fixed limit a day.
+const ON: Option<Duration> = Some(Duration::days(1));
+
 fn rules(playbook: Playbook, scale: f64) -> Rules {
     Rules {
         playbook,
@@ -120,10 +123,13 @@ fn a_step_is_stale_when_it_no_longer_makes_sense_not_when_it_is_late() {
             "{id} to {recipient}, due at hour {due}, handled at hour {handled}"
         );
     }
-    // Without a fixed limit, a coordinator's step is never stale.
-    let step = r.playbook.step("escalation").unwrap();
-    let e = expiry(&r, step, Recipient::Coordinator, start(), at(168), None);
-    assert_eq!(e.stale_at(at(168), at(1000)), None);
+    // With staleness off (`FIRSTWEEK_STALE_AFTER=off`), nothing is stale.
+    for (id, recipient) in [("escalation", Recipient::Coordinator), ("check_in", Recipient::Mentee)] {
+        let step = r.playbook.step(id).unwrap();
+        let e = expiry(&r, step, recipient, start(), at(48), None);
+        assert_eq!(e, Expiry::Fixed(None));
+        assert_eq!(e.stale_at(at(48), at(1000)), None);
+    }
 }
 
 #[test]
@@ -132,7 +138,7 @@ fn relevance_runs_on_the_program_clock() {
     let r = rules(Playbook::built_in(), 43_200.0);
     let step = r.playbook.step("check_in").unwrap();
     let due = start() + Duration::seconds(4);
-    let e = expiry(&r, step, Recipient::Mentor, start(), due, None);
+    let e = expiry(&r, step, Recipient::Mentor, start(), due, ON);
     assert_eq!(
         e,
         Expiry::Until(
@@ -178,7 +184,7 @@ fn a_nudge_over_the_budget_waits_for_the_next_day_or_is_dropped() {
     assert_eq!(tomorrow, at(39));
     let verdict = |id: &str, due: i64, window: SendWindow, tz: Option<Tz>| {
         let step = r.playbook.step(id).unwrap();
-        let e = expiry(&r, step, Recipient::Mentee, start(), at(due), None);
+        let e = expiry(&r, step, Recipient::Mentee, start(), at(due), ON);
         over_budget(window, tz, &e, at(due), tomorrow)
     };
     // Superseded by tomorrow: dropped, with the reason.
@@ -209,7 +215,7 @@ fn a_nudge_over_the_budget_waits_for_the_next_day_or_is_dropped() {
     );
     // A wrap-up over the budget on the week's last day is deferred; two days on, dropped.
     let step = r.playbook.step("goodbye").unwrap();
-    let e = expiry(&r, step, Recipient::Mentee, start(), at(168), None);
+    let e = expiry(&r, step, Recipient::Mentee, start(), at(168), ON);
     assert!(matches!(over_budget(SendWindow::Off, None, &e, at(168), at(168 + 15)), OverBudget::Defer(_)));
     assert_eq!(
         over_budget(SendWindow::Off, None, &e, at(168), at(168 + 48)),
