@@ -145,7 +145,11 @@ fn reminder(e: &Escalation, row: Option<&Reminder>) -> String {
     }
 }
 
-fn show(e: &Escalation, reminder_row: Option<&Reminder>, out: &mut dyn Write) -> anyhow::Result<()> {
+fn show(
+    e: &Escalation,
+    reminder_row: Option<&Reminder>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     writeln!(out, "escalation of {}", e.mentorship_id)?;
     writeln!(out, "  state:        {}", e.state.as_str())?;
     writeln!(

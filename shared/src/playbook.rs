@@ -581,14 +581,22 @@ mod tests {
     fn the_daily_nudge_budget_defaults_to_one_and_is_checked_with_its_line() {
         const STEP: &str = "[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\n";
         assert_eq!(Playbook::built_in().daily_nudge_budget, 1);
-        let p = Playbook::parse("p.toml", &format!("name = \"x\"\ndaily_nudge_budget = 3\n{STEP}"))
-            .unwrap();
+        let p = Playbook::parse(
+            "p.toml",
+            &format!("name = \"x\"\ndaily_nudge_budget = 3\n{STEP}"),
+        )
+        .unwrap();
         assert_eq!(p.daily_nudge_budget, 3);
         for bad in ["0", "-1", "11", "\"two\""] {
-            let e = error_of(&format!("name = \"x\"\n\ndaily_nudge_budget = {bad}\n{STEP}"));
+            let e = error_of(&format!(
+                "name = \"x\"\n\ndaily_nudge_budget = {bad}\n{STEP}"
+            ));
             assert_eq!(e.line, 3, "{bad}: {e}");
             assert!(e.to_string().starts_with("p.toml:3: "), "{e}");
-            assert!(e.message.contains("daily_nudge_budget") || bad.contains('"'), "{e}");
+            assert!(
+                e.message.contains("daily_nudge_budget") || bad.contains('"'),
+                "{e}"
+            );
         }
     }
 

@@ -35,15 +35,20 @@ pub async fn reminders(
     pool: &PgPool,
     mentorship_ids: &[String],
 ) -> Result<HashMap<String, Reminder>, StoreError> {
-    let rows: Vec<(String, RowStatus, DateTime<Utc>, Option<String>, Option<DateTime<Utc>>)> =
-        sqlx::query_as(
-            "SELECT mentorship_id, status, coalesce(next_at, send_at), outcome, finished_at
+    let rows: Vec<(
+        String,
+        RowStatus,
+        DateTime<Utc>,
+        Option<String>,
+        Option<DateTime<Utc>>,
+    )> = sqlx::query_as(
+        "SELECT mentorship_id, status, coalesce(next_at, send_at), outcome, finished_at
              FROM timeline WHERE step_id = $1 AND mentorship_id = ANY($2)",
-        )
-        .bind(Notice::Reminder.step_id())
-        .bind(mentorship_ids)
-        .fetch_all(pool)
-        .await?;
+    )
+    .bind(Notice::Reminder.step_id())
+    .bind(mentorship_ids)
+    .fetch_all(pool)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|(id, status, at, outcome, finished_at)| {

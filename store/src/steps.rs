@@ -242,7 +242,9 @@ pub async fn retry_row(
 
 /// Offers a row again at `at`, recording why it waits (a nudge over its
 /// recipient's daily budget: `deferred: ...`); the note is kept beside the
-/// outcome once the row is sent.
+/// outcome once the row is sent. The worker is done with the copy it had
+/// (no copy of the row is outstanding), so the scheduler publishes it at
+/// `at` without waiting for the redelivery interval.
 pub async fn defer_row(
     pool: &PgPool,
     id: i64,
@@ -250,7 +252,8 @@ pub async fn defer_row(
     outcome: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE timeline SET next_at = $2, outcome = $3 WHERE id = $1 AND status = ANY($4)",
+        "UPDATE timeline SET next_at = $2, outcome = $3, last_published_at = NULL
+         WHERE id = $1 AND status = ANY($4)",
     )
     .bind(id)
     .bind(at)

@@ -84,7 +84,10 @@ mod tests {
     fn the_settings_file_is_shell_and_the_key_is_not_printed() {
         let settings = vec![
             ("DATABASE_URL".to_string(), "postgres://h/db".to_string()),
-            ("FIRSTWEEK_PSEUDONYM_KEY".to_string(), "it's a key".to_string()),
+            (
+                "FIRSTWEEK_PSEUDONYM_KEY".to_string(),
+                "it's a key".to_string(),
+            ),
         ];
         let dir = std::env::temp_dir().join(format!("kept-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

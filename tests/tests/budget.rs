@@ -24,7 +24,10 @@ async fn outcomes(env: &Env, id: &str) -> anyhow::Result<BTreeMap<String, (Strin
     Ok(rows
         .into_iter()
         .map(|(step, to, status, outcome)| {
-            (format!("{step}->{to}"), (status, outcome.unwrap_or_default()))
+            (
+                format!("{step}->{to}"),
+                (status, outcome.unwrap_or_default()),
+            )
         })
         .collect())
 }
@@ -168,7 +171,10 @@ async fn many_steps_on_one_day_reach_each_person_at_most_the_budget() -> anyhow:
             .iter()
             .filter(|m| m.mentorship == pair.id && m.rcpt == address)
             .count();
-        assert_eq!(got, 3, "{side}: the welcome and one tip on each of two days");
+        assert_eq!(
+            got, 3,
+            "{side}: the welcome and one tip on each of two days"
+        );
     }
     // Never more than the budget counted against one person's day.
     let per_day: Vec<(String, i64)> = sqlx::query_as(
@@ -178,7 +184,11 @@ async fn many_steps_on_one_day_reach_each_person_at_most_the_budget() -> anyhow:
     .bind(&pair.id)
     .fetch_all(&env.pool)
     .await?;
-    assert_eq!(per_day.len(), 4, "two days for each of two people: {per_day:?}");
+    assert_eq!(
+        per_day.len(),
+        4,
+        "two days for each of two people: {per_day:?}"
+    );
     assert!(per_day.iter().all(|(_, n)| *n == 1), "{per_day:?}");
     env.stop().await;
     std::fs::remove_file(&playbook).ok();

@@ -192,7 +192,11 @@ pub fn expiry(
 
 /// The instant on the pair's program clock that wall-clock `at` is (the
 /// pair's start is the same instant on both clocks).
-fn program_instant(started_at: DateTime<Utc>, at: DateTime<Utc>, scale: TimeScale) -> DateTime<Utc> {
+fn program_instant(
+    started_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+    scale: TimeScale,
+) -> DateTime<Utc> {
     let ms = (at - started_at).num_milliseconds() as f64 * scale.factor();
     started_at + Duration::milliseconds(ms.round() as i64)
 }

@@ -60,7 +60,6 @@ pub fn retry_at(
     window.next_open(now + delay, tz)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -269,19 +269,55 @@ async fn run() -> anyhow::Result<()> {
 /// up to 20 pairs (then the list starts over with a number).
 fn names(i: usize) -> (String, String) {
     const MENTORS: [&str; 20] = [
-        "Ada Lindqvist", "Bruno Costa", "Chiara Rossi", "Dmitri Volkov", "Esther Cohen",
-        "Farid Haddad", "Grace Okafor", "Hiro Tanaka", "Ingrid Berg", "Jonas Weber",
-        "Kavya Iyer", "Luis Ortega", "Maya Levi", "Nils Andersen", "Olga Nowak",
-        "Pedro Alves", "Qin Wei", "Rosa Martins", "Samuel Mensah", "Tara Quinn",
+        "Ada Lindqvist",
+        "Bruno Costa",
+        "Chiara Rossi",
+        "Dmitri Volkov",
+        "Esther Cohen",
+        "Farid Haddad",
+        "Grace Okafor",
+        "Hiro Tanaka",
+        "Ingrid Berg",
+        "Jonas Weber",
+        "Kavya Iyer",
+        "Luis Ortega",
+        "Maya Levi",
+        "Nils Andersen",
+        "Olga Nowak",
+        "Pedro Alves",
+        "Qin Wei",
+        "Rosa Martins",
+        "Samuel Mensah",
+        "Tara Quinn",
     ];
     const MENTEES: [&str; 20] = [
-        "Uma Patel", "Victor Hugo Lima", "Wen Li", "Xavier Dubois", "Yara Nasser",
-        "Zoe Fischer", "Amir Karimi", "Bea Santos", "Carlos Ruiz", "Dana Kowalski",
-        "Emil Novak", "Fatima Zahra", "Gustav Holm", "Hana Sato", "Ivan Petrov",
-        "Julia Moreau", "Kofi Boateng", "Lena Schmidt", "Marco Bianchi", "Nora Eriksen",
+        "Uma Patel",
+        "Victor Hugo Lima",
+        "Wen Li",
+        "Xavier Dubois",
+        "Yara Nasser",
+        "Zoe Fischer",
+        "Amir Karimi",
+        "Bea Santos",
+        "Carlos Ruiz",
+        "Dana Kowalski",
+        "Emil Novak",
+        "Fatima Zahra",
+        "Gustav Holm",
+        "Hana Sato",
+        "Ivan Petrov",
+        "Julia Moreau",
+        "Kofi Boateng",
+        "Lena Schmidt",
+        "Marco Bianchi",
+        "Nora Eriksen",
     ];
     let round = i / MENTORS.len();
-    let suffix = if round == 0 { String::new() } else { format!(" {}", round + 1) };
+    let suffix = if round == 0 {
+        String::new()
+    } else {
+        format!(" {}", round + 1)
+    };
     (
         format!("{}{suffix}", MENTORS[i % MENTORS.len()]),
         format!("{}{suffix}", MENTEES[i % MENTEES.len()]),

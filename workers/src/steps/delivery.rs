@@ -20,8 +20,8 @@ use firstweek_store::{
 };
 
 use super::Steps;
-use firstweek::decision::relevance::OverBudget;
 use crate::mailer::{Connection, MailError, Opened, SendSlot};
+use firstweek::decision::relevance::OverBudget;
 
 /// A nudge's place in its recipient's daily budget (see
 /// [`firstweek::decision::relevance`]).

@@ -61,7 +61,10 @@ impl Steps {
                     return self.finish(row, RowStatus::Skipped, why.reason()).await;
                 }
             };
-        if !self.on_time(row, tz, &Expiry::Fixed(self.cfg.stale_after)).await? {
+        if !self
+            .on_time(row, tz, &Expiry::Fixed(self.cfg.stale_after))
+            .await?
+        {
             return Ok(());
         }
         if let Some(page) = self.digest_page_link(coordinator_key, now).await? {

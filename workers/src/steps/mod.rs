@@ -177,7 +177,8 @@ impl Steps {
             }
             Timing::Stale(stale) => {
                 metrics::counter!("firstweek_steps_stale_total").increment(1);
-                self.finish(row, RowStatus::Skipped, &stale.reason()).await?;
+                self.finish(row, RowStatus::Skipped, &stale.reason())
+                    .await?;
                 Ok(false)
             }
         }

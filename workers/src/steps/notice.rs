@@ -45,7 +45,10 @@ impl Steps {
         };
         let started = &pair.started;
         let tz = timezone_of(started, Recipient::Coordinator);
-        if !self.on_time(row, tz, &Expiry::Fixed(self.cfg.stale_after)).await? {
+        if !self
+            .on_time(row, tz, &Expiry::Fixed(self.cfg.stale_after))
+            .await?
+        {
             return Ok(());
         }
         let now = Utc::now();

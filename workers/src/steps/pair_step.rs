@@ -5,16 +5,16 @@
 use super::StepError;
 use chrono::Utc;
 
-use firstweek::decision::relevance::{self, Expiry};
-use firstweek::decision::{Rules, Skip};
-use firstweek::event::MentorshipStarted;
-use firstweek::playbook::Step;
 use chrono_tz::Tz;
 use firstweek::decision::plan::{Closing, Sending, StepPlan, plan_step};
+use firstweek::decision::relevance::{self, Expiry};
+use firstweek::decision::{Rules, Skip};
 use firstweek::email::{self, Context};
 use firstweek::escalation::Sighting;
+use firstweek::event::MentorshipStarted;
 use firstweek::interaction::Evidence;
 use firstweek::interaction::Interaction;
+use firstweek::playbook::Step;
 use firstweek::rule::Recipient;
 use firstweek::timeline::{program_day, timezone_of};
 use firstweek_store::{self as store, PairRecord, RowStatus, TimelineRow};

@@ -63,8 +63,18 @@ fn each_step_has_a_role_for_its_recipient() {
         (&built_in, "plan_reminder", Recipient::Mentor, Role::Nudge),
         (&built_in, "pacing_tip", Recipient::Mentee, Role::Nudge),
         (&built_in, "wrap_up", Recipient::Mentee, Role::WrapUp),
-        (&built_in, "escalation", Recipient::Coordinator, Role::Coordinator),
-        (&built_in, "escalation_early", Recipient::Coordinator, Role::Coordinator),
+        (
+            &built_in,
+            "escalation",
+            Recipient::Coordinator,
+            Role::Coordinator,
+        ),
+        (
+            &built_in,
+            "escalation_early",
+            Recipient::Coordinator,
+            Role::Coordinator,
+        ),
         // A program's own steps: its first step is the welcome, whatever its name.
         (&busy, "hello", Recipient::Mentee, Role::Welcome),
         (&busy, "tips_b", Recipient::Mentee, Role::Nudge),
@@ -73,7 +83,11 @@ fn each_step_has_a_role_for_its_recipient() {
     ];
     for (playbook, id, recipient, expected) in cases {
         let step = playbook.step(id).unwrap();
-        assert_eq!(role(playbook, step, recipient), expected, "{id} to {recipient}");
+        assert_eq!(
+            role(playbook, step, recipient),
+            expected,
+            "{id} to {recipient}"
+        );
     }
     assert!(!Role::Welcome.counted() && !Role::Coordinator.counted());
     assert!(Role::Nudge.counted() && Role::WrapUp.counted());
@@ -97,15 +111,39 @@ fn a_step_is_stale_when_it_no_longer_makes_sense_not_when_it_is_late() {
         ("welcome", Recipient::Mentee, 0, 24 * 7, week_over.clone()),
         // A nudge is sent however late, until the next step to the person is due.
         ("check_in", Recipient::Mentee, 48, 95, None),
-        ("check_in", Recipient::Mentee, 48, 96, superseded("plan_reminder")),
+        (
+            "check_in",
+            Recipient::Mentee,
+            48,
+            96,
+            superseded("plan_reminder"),
+        ),
         ("plan_reminder", Recipient::Mentor, 96, 24 * 7 - 1, None),
-        ("plan_reminder", Recipient::Mentor, 96, 24 * 7, superseded("wrap_up")),
+        (
+            "plan_reminder",
+            Recipient::Mentor,
+            96,
+            24 * 7,
+            superseded("wrap_up"),
+        ),
         // The pacing tip (due when the intense session happened, hour 30).
         ("pacing_tip", Recipient::Mentee, 30, 47, None),
-        ("pacing_tip", Recipient::Mentee, 30, 48, superseded("check_in")),
+        (
+            "pacing_tip",
+            Recipient::Mentee,
+            30,
+            48,
+            superseded("check_in"),
+        ),
         // The wrap-up: until two days after the week.
         ("wrap_up", Recipient::Mentee, 168, 168 + 47, None),
-        ("wrap_up", Recipient::Mentee, 168, 168 + 48, week_over.clone()),
+        (
+            "wrap_up",
+            Recipient::Mentee,
+            168,
+            168 + 48,
+            week_over.clone(),
+        ),
         // The coordinator's steps keep the fixed rule (a day after sendable).
         ("escalation", Recipient::Coordinator, 168, 168 + 24, None),
         (
@@ -124,7 +162,10 @@ fn a_step_is_stale_when_it_no_longer_makes_sense_not_when_it_is_late() {
         );
     }
     // With staleness off (`FIRSTWEEK_STALE_AFTER=off`), nothing is stale.
-    for (id, recipient) in [("escalation", Recipient::Coordinator), ("check_in", Recipient::Mentee)] {
+    for (id, recipient) in [
+        ("escalation", Recipient::Coordinator),
+        ("check_in", Recipient::Mentee),
+    ] {
         let step = r.playbook.step(id).unwrap();
         let e = expiry(&r, step, recipient, start(), at(48), None);
         assert_eq!(e, Expiry::Fixed(None));
@@ -156,14 +197,23 @@ fn local_days_follow_the_persons_zone_on_the_program_clock() {
     let real = TimeScale::REAL;
     let day = |s: &str| s.parse::<NaiveDate>().unwrap();
     // Monday 09:00 UTC is Monday 18:00 in Tokyo; 15:00 UTC is Tuesday 00:00 there.
-    assert_eq!(local_day(start(), at(0), real, Some(tokyo)), day("2026-11-02"));
-    assert_eq!(local_day(start(), at(6), real, Some(tokyo)), day("2026-11-03"));
+    assert_eq!(
+        local_day(start(), at(0), real, Some(tokyo)),
+        day("2026-11-02")
+    );
+    assert_eq!(
+        local_day(start(), at(6), real, Some(tokyo)),
+        day("2026-11-03")
+    );
     assert_eq!(local_day(start(), at(6), real, None), day("2026-11-02"));
     assert_eq!(
         next_day_starts(start(), day("2026-11-02"), real, Some(tokyo)),
         at(6)
     );
-    assert_eq!(next_day_starts(start(), day("2026-11-02"), real, None), at(15));
+    assert_eq!(
+        next_day_starts(start(), day("2026-11-02"), real, None),
+        at(15)
+    );
     // A day lasts 2 s at 43200: 1 s after a 09:00 start is program 21:00, 2 s is Tuesday 09:00.
     let fast = TimeScale::new(43_200.0).unwrap();
     let s = |secs: i64| start() + Duration::seconds(secs);
@@ -180,7 +230,12 @@ fn local_days_follow_the_persons_zone_on_the_program_clock() {
 fn a_nudge_over_the_budget_waits_for_the_next_day_or_is_dropped() {
     let r = rules(Playbook::parse("busy.toml", BUSY).unwrap(), 1.0);
     // tips_a, _b, _c fall due on Tuesday at 09:00, 11:00, 13:00 UTC; Wednesday starts at hour 39.
-    let tomorrow = next_day_starts(start(), local_day(start(), at(24), r.scale, None), r.scale, None);
+    let tomorrow = next_day_starts(
+        start(),
+        local_day(start(), at(24), r.scale, None),
+        r.scale,
+        None,
+    );
     assert_eq!(tomorrow, at(39));
     let verdict = |id: &str, due: i64, window: SendWindow, tz: Option<Tz>| {
         let step = r.playbook.step(id).unwrap();
@@ -199,7 +254,10 @@ fn a_nudge_over_the_budget_waits_for_the_next_day_or_is_dropped() {
         dropped.reason(1),
         "dropped: the daily budget of 1 nudge is spent, and by the next local day a later step (tips_b) is due for this person"
     );
-    assert!(matches!(verdict("tips_b", 26, SendWindow::Off, None), OverBudget::Drop(_)));
+    assert!(matches!(
+        verdict("tips_b", 26, SendWindow::Off, None),
+        OverBudget::Drop(_)
+    ));
     // The last of the day is not superseded before the wrap-up: deferred.
     let deferred = verdict("tips_c", 28, SendWindow::Off, None);
     assert_eq!(deferred, OverBudget::Defer(tomorrow));
@@ -216,7 +274,10 @@ fn a_nudge_over_the_budget_waits_for_the_next_day_or_is_dropped() {
     // A wrap-up over the budget on the week's last day is deferred; two days on, dropped.
     let step = r.playbook.step("goodbye").unwrap();
     let e = expiry(&r, step, Recipient::Mentee, start(), at(168), ON);
-    assert!(matches!(over_budget(SendWindow::Off, None, &e, at(168), at(168 + 15)), OverBudget::Defer(_)));
+    assert!(matches!(
+        over_budget(SendWindow::Off, None, &e, at(168), at(168 + 15)),
+        OverBudget::Defer(_)
+    ));
     assert_eq!(
         over_budget(SendWindow::Off, None, &e, at(168), at(168 + 48)),
         OverBudget::Drop(Stale::WeekOver)
