@@ -377,7 +377,7 @@ mod tests {
         assert_eq!(s.len(), 3, "{s:?}");
         assert!(s[0].start >= utc("2026-11-30T11:00:00Z") + LEAD, "{s:?}");
         assert!(s[2].end() <= utc("2026-12-07T05:00:00Z"));
-        let mut unknown = started.clone();
+        let mut unknown = started;
         unknown.mentee.timezone = "Mars/Olympus".into();
         assert_eq!(for_pair(&unknown, SendWindow::default(), 7), []);
     }
