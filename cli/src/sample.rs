@@ -82,6 +82,9 @@ pub fn context(
                 .collect()
         })
         .unwrap_or_default();
+    // How the pair reaches each other, and the welcome's call times, as the
+    // services would send them with the default send window.
+    let template = step.map_or(step_id, |s| s.template.as_str());
     Context::new(
         &started,
         step_id,
@@ -90,6 +93,13 @@ pub fn context(
         firstweek::timeline::TimeScale::REAL,
         summary,
         reasons,
+        now,
+    )
+    .with_reach(
+        &started,
+        playbook,
+        firstweek::timeline::SendWindow::default(),
+        template,
         now,
     )
 }

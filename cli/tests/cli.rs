@@ -220,6 +220,10 @@ async fn template_render_previews_built_in_and_overridden_templates() {
         out.contains("Grace Hopper"),
         "the mentor reads about the mentee: {out}"
     );
+    assert!(
+        out.contains("write to grace@example.org") && out.contains("times suit you both"),
+        "the preview shows how to reach the mentee and the call times: {out}"
+    );
 
     let out = ok(&cli(
         &[],

@@ -8,11 +8,14 @@
 
 mod compose;
 mod context;
+pub mod ics;
+mod reach;
 mod redact;
 mod templates;
 
 pub use compose::{Composed, MENTORSHIP_HEADER, STEP_HEADER, compose, compose_any, message_id};
 pub use context::{Context, HoursApart, Links, PersonView};
+pub use reach::{INTRO_TEMPLATE, Reach, SlotView};
 pub use redact::without_addresses;
 pub use templates::{Rendered, Templates};
 

@@ -8,6 +8,7 @@
 //! Nor does it read the environment or files: `firstweek-settings` does, and
 //! hands it text (a playbook's, a template's) to parse.
 
+pub mod contact;
 pub mod decision;
 pub mod delivery;
 pub mod digest;
@@ -16,6 +17,7 @@ pub mod erasure;
 pub mod escalation;
 pub mod event;
 pub mod interaction;
+pub mod intro_call;
 pub mod link;
 pub mod outcome;
 pub mod participant;

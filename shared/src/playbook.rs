@@ -9,6 +9,7 @@ use chrono::{Duration, NaiveTime};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::contact::Contact;
 use crate::rule::{Condition, Recipient, Recovery, Thresholds};
 
 /// The built-in first-week playbook, used when `FIRSTWEEK_PLAYBOOK` is unset.
@@ -69,6 +70,8 @@ pub struct Playbook {
     /// (`daily_nudge_budget`, default 1); the welcome and the coordinators'
     /// emails are not counted (see [`crate::decision::relevance`]).
     pub daily_nudge_budget: u32,
+    /// How mentor and mentee reach each other (`contact`).
+    pub contact: Contact,
     /// What a pair is pinned to: the first 16 hex digits of the SHA-256 of
     /// its text. Editing the file makes a new version; pairs already started
     /// keep theirs.
@@ -125,6 +128,7 @@ struct RawPlaybook {
     digest_at: Option<Spanned<String>>,
     digest_all_quiet: Option<bool>,
     daily_nudge_budget: Option<Spanned<i64>>,
+    contact: Option<Spanned<String>>,
     #[serde(default)]
     thresholds: RawThresholds,
     #[serde(default)]
@@ -369,11 +373,18 @@ impl Playbook {
             raw.digest_all_quiet,
             &err,
         )?;
+        let contact = match &raw.contact {
+            None => Contact::default(),
+            Some(c) => {
+                Contact::parse(c.get_ref()).map_err(|m| err(c.span(), format!("`contact` {m}")))?
+            }
+        };
         Ok(Playbook {
             version: version_of(text),
             source: text.to_string(),
             coordinators,
             daily_nudge_budget,
+            contact,
             name: raw.name.into_inner(),
             week_days,
             thresholds: Thresholds {
@@ -649,6 +660,35 @@ mod tests {
         let e = error_of(&format!("name = \"x\"\ndigest_at = \"8am\"\n{STEP}"));
         assert_eq!(e.line, 2, "{e}");
         assert!(e.message.contains("`digest_at`"), "{e}");
+    }
+
+    #[test]
+    fn the_contact_is_the_partners_address_or_a_checked_program_link() {
+        const STEP: &str = "[[step]]\nid = \"a\"\nat = \"1d\"\nto = [\"mentor\"]\n";
+        assert_eq!(Playbook::built_in().contact, Contact::PartnerEmail);
+        let p = Playbook::parse(
+            "p.toml",
+            &format!("name = \"x\"\ncontact = \"https://program.example/pairs/{{pair_id}}/messages\"\n{STEP}"),
+        )
+        .unwrap();
+        let Contact::ProgramLink(link) = &p.contact else {
+            panic!("a program link: {:?}", p.contact);
+        };
+        assert_eq!(
+            link.url_for("m-1"),
+            "https://program.example/pairs/m-1/messages"
+        );
+        let e = error_of(&format!(
+            "name = \"x\"\n\ncontact = \"https://program.example/pairs/messages\"\n{STEP}"
+        ));
+        assert_eq!(e.line, 3, "{e}");
+        assert!(
+            e.to_string().starts_with("p.toml:3: `contact`") && e.message.contains("{pair_id}"),
+            "{e}"
+        );
+        let e = error_of(&format!("name = \"x\"\ncontact = \"phone\"\n{STEP}"));
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("\"email\" or a link"), "{e}");
     }
 
     #[test]

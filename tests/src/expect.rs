@@ -195,6 +195,7 @@ mod tests {
             received_at: 0.0,
             headers: String::new(),
             text: String::new(),
+            raw: String::new(),
         }
     }
 

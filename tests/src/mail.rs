@@ -99,6 +99,19 @@ pub struct Mail {
     pub headers: String,
     /// The decoded text of the message (quoted-printable undone).
     pub text: String,
+    /// The message as received, CRLF line endings included.
+    pub raw: String,
+}
+
+/// One leaf part of a MIME message (`text/plain`, `text/html`, an attachment).
+#[derive(Debug, Clone)]
+pub struct MimePart {
+    /// Its `Content-Type` header value.
+    pub content_type: String,
+    /// Its `Content-Disposition` header value (empty when none).
+    pub disposition: String,
+    /// Its body, decoded from base64 or quoted-printable, line endings kept.
+    pub body: String,
 }
 
 impl Mail {
@@ -124,7 +137,44 @@ impl Mail {
             received_at: get("X-Received-At").parse().unwrap_or(0.0),
             headers: unfolded.clone(),
             text: decode_qp(body),
+            raw: String::from_utf8_lossy(raw).into_owned(),
         }
+    }
+
+    /// The message's leaf parts, in order. A plain reader of what lettre
+    /// writes: every line starting with `--` is taken for a boundary.
+    pub fn parts(&self) -> Vec<MimePart> {
+        let mut out = Vec::new();
+        let mut chunks = self.raw.split("\r\n--");
+        chunks.next(); // the message's own headers
+        for chunk in chunks {
+            let Some((headers, body)) = chunk.split_once("\r\n\r\n") else {
+                continue;
+            };
+            let unfolded = headers.replace("\r\n ", " ").replace("\r\n\t", " ");
+            let get =
+                |name: &str| header(&unfolded.replace("\r\n", "\n"), name).map(str::to_string);
+            let Some(content_type) = get("Content-Type") else {
+                continue;
+            };
+            if content_type.starts_with("multipart/") {
+                continue;
+            }
+            let body = match get("Content-Transfer-Encoding").as_deref() {
+                Some("base64") => {
+                    String::from_utf8_lossy(&firstweek_workers::mailer::outbox::decode_base64(body))
+                        .into_owned()
+                }
+                Some("quoted-printable") => decode_hex_escapes(&body.replace("=\r\n", ""), b'='),
+                _ => body.to_string(),
+            };
+            out.push(MimePart {
+                content_type,
+                disposition: get("Content-Disposition").unwrap_or_default(),
+                body,
+            });
+        }
+        out
     }
 }
 

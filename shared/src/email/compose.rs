@@ -2,13 +2,15 @@
 //! contract's headers (`X-Firstweek-*`, a safe Subject, `List-Unsubscribe`)
 //! and its stable Message-ID.
 
+use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart};
 use lettre::{Address, Message};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Context, EmailError, Rendered, Templates};
+use super::reach::Extras;
+use super::{Context, EmailError, Rendered, Templates, ics};
 use crate::rule::Recipient;
 
 /// The stable Message-ID of (pair, once-key, recipient): a repeat is recognisable downstream.
@@ -103,8 +105,15 @@ pub fn compose(
     message_id: String,
 ) -> Result<Composed, EmailError> {
     let headers = (ctx.step.as_str(), ctx.mentorship_id.as_str());
-    let mut composed = compose_any(
-        templates, template, ctx, headers, from, to_name, to_email, message_id,
+    let mut composed = build(
+        templates,
+        template,
+        ctx,
+        headers,
+        from,
+        (to_name, to_email),
+        message_id,
+        &ctx.extras,
     )?;
     // Only mentors and mentees may unsubscribe: a coordinator's emails never
     // carry the headers (and are never suppressed).
@@ -135,6 +144,39 @@ pub fn compose_any<C: Serialize>(
     to_email: &str,
     message_id: String,
 ) -> Result<Composed, EmailError> {
+    build(
+        templates,
+        template,
+        ctx,
+        headers,
+        from,
+        (to_name, to_email),
+        message_id,
+        &Extras::default(),
+    )
+}
+
+/// A display name safe for a header. Intake refuses control characters in
+/// names; this keeps a header safe even so.
+fn header_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Renders and builds one email, with `extras`: Reply-To, and `.ics` files
+/// after the text (multipart/mixed around the multipart/alternative).
+#[allow(clippy::too_many_arguments)]
+fn build<C: Serialize>(
+    templates: &Templates,
+    template: &str,
+    ctx: &C,
+    headers: (&str, &str),
+    from: &Mailbox,
+    (to_name, to_email): (&str, &str),
+    message_id: String,
+    extras: &Extras,
+) -> Result<Composed, EmailError> {
     let Rendered {
         subject,
         text,
@@ -143,12 +185,7 @@ pub fn compose_any<C: Serialize>(
     let to: Address = to_email
         .parse()
         .map_err(|e| EmailError::Address(format!("{e}")))?;
-    // Intake refuses control characters in names; this keeps a header safe even so.
-    let to_name: String = to_name
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let mailbox = Mailbox::new(Some(to_name), to.clone());
+    let mailbox = Mailbox::new(Some(header_name(to_name)), to.clone());
     let mut builder = Message::builder()
         .from(from.clone())
         .to(mailbox)
@@ -165,8 +202,34 @@ pub fn compose_any<C: Serialize>(
             HeaderName::new_from_ascii_str(MENTORSHIP_HEADER),
             headers.1.to_string(),
         ));
+    if let Some((name, address)) = &extras.reply_to {
+        let address: Address = address
+            .parse()
+            .map_err(|e| EmailError::Address(format!("{e}")))?;
+        builder = builder.reply_to(Mailbox::new(Some(header_name(name)), address));
+    }
+    let alternative = MultiPart::alternative_plain_html(text, html);
+    let body = if extras.invites.is_empty() {
+        alternative
+    } else {
+        // Calendar apps import text/calendar with METHOD:PUBLISH as an event
+        // to add; base64 keeps its CRLF line endings exactly as written.
+        let calendar = ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH")
+            .map_err(|e| EmailError::Build(e.to_string()))?;
+        let domain = from.email.domain();
+        let mut mixed = MultiPart::mixed().multipart(alternative);
+        for (file, event) in &extras.invites {
+            let mut event = event.clone();
+            event.uid = format!("{}@{domain}", event.uid);
+            let body =
+                Body::new_with_encoding(ics::calendar(&event), ContentTransferEncoding::Base64)
+                    .map_err(|_| EmailError::Build("encoding an .ics file".into()))?;
+            mixed = mixed.singlepart(Attachment::new(file.clone()).body(body, calendar.clone()));
+        }
+        mixed
+    };
     let message = builder
-        .multipart(MultiPart::alternative_plain_html(text, html))
+        .multipart(body)
         .map_err(|e| EmailError::Build(e.to_string()))?;
     Ok(Composed {
         message,

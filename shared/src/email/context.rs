@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::reach::{Extras, Reach};
 use crate::event::{MentorshipStarted, Person};
 use crate::interaction::{KindCount, Summary};
 use crate::rule::Recipient;
-use crate::timeline::{self, Morning, TimeScale};
+use crate::timeline::{self, TimeScale};
 
 /// A person as templates see them.
 #[derive(Debug, Clone, Serialize)]
@@ -62,9 +63,12 @@ pub struct Context {
     pub reasons: Vec<String>,
     /// Links into `firstweek-web` (none without `FIRSTWEEK_PUBLIC_URL`).
     pub links: Links,
-    /// The recipient's next two local mornings beside the other person's
-    /// clock at the same instant (for mentor and mentee; empty for the coordinator).
-    pub mornings: Vec<Morning>,
+    /// How the recipient reaches the other person, and the intro call's
+    /// times (mentor and mentee; see [`Context::with_reach`]).
+    pub reach: Option<Reach>,
+    /// What the message carries besides its text (Reply-To, `.ics` files).
+    #[serde(skip)]
+    pub(crate) extras: Extras,
 }
 
 /// Links an email may carry; each is a random, expiring token of one purpose.
@@ -180,13 +184,6 @@ impl Context {
             offset_minutes(&started.mentee.timezone, now),
         );
         let day = timeline::program_day(started.started_at, due_at, scale);
-        let zone = |name: &str| name.parse::<Tz>().ok();
-        let mornings = match (zone(&me.timezone), zone(&other.timezone), recipient) {
-            (Some(mine), Some(theirs), Recipient::Mentor | Recipient::Mentee) => {
-                timeline::next_mornings(mine, theirs, now, 2)
-            }
-            _ => Vec::new(),
-        };
         let kinds = KindCount::of(&summary);
         let last_activity = summary
             .last_activity
@@ -209,7 +206,8 @@ impl Context {
             last_activity,
             reasons,
             links: Links::default(),
-            mornings,
+            reach: None,
+            extras: Extras::default(),
         }
     }
 

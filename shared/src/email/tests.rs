@@ -7,7 +7,7 @@ use crate::interaction::Summary;
 use crate::playbook::Playbook;
 use crate::rule::Recipient;
 
-fn pair(mentor_name: &str) -> MentorshipStarted {
+pub(super) fn pair(mentor_name: &str) -> MentorshipStarted {
     MentorshipStarted {
         event_id: "e".into(),
         mentorship_id: "m-42".into(),
@@ -194,7 +194,7 @@ fn headers_of(raw: &str) -> Vec<(String, String)> {
     out
 }
 
-fn base64_decode(s: &str) -> Vec<u8> {
+pub(super) fn base64_decode(s: &str) -> Vec<u8> {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let (mut bits, mut n, mut out) = (0u32, 0, Vec::new());
     for c in s.bytes().filter(|c| *c != b'=') {

@@ -244,6 +244,94 @@ async fn write_eml(dir: &std::path::Path, stem: &str, bytes: &[u8]) -> Result<()
 mod tests {
     use super::decode_hex_escapes;
 
+    /// The outbox writes the welcome as SMTP would send it: answered to the
+    /// partner, with its intro-call times as text/calendar parts.
+    #[tokio::test]
+    async fn the_outbox_keeps_the_welcomes_reply_to_and_calendar_files() -> anyhow::Result<()> {
+        use firstweek::email::{self, Context, Templates};
+        use firstweek::event::{Coordinator, MentorshipStarted, Person};
+        use firstweek::playbook::Playbook;
+        use firstweek::rule::Recipient;
+        use firstweek::timeline::{SendWindow, TimeScale};
+
+        let person = |name: &str, tz: &str| Person {
+            id: name.into(),
+            name: name.into(),
+            email: format!("{name}@example.org"),
+            timezone: tz.into(),
+        };
+        let now = chrono::Utc::now();
+        let started = MentorshipStarted {
+            event_id: "e".into(),
+            mentorship_id: "m-outbox".into(),
+            program_id: None,
+            started_at: now,
+            mentor: person("ada", "Europe/Berlin"),
+            mentee: person("bo", "Europe/Berlin"),
+            coordinator: Coordinator {
+                name: "cy".into(),
+                email: "cy@example.org".into(),
+                timezone: None,
+            },
+        };
+        let ctx = Context::new(
+            &started,
+            "welcome",
+            Recipient::Mentee,
+            now,
+            TimeScale::REAL,
+            Default::default(),
+            vec![],
+            now,
+        )
+        .with_reach(
+            &started,
+            &Playbook::built_in(),
+            SendWindow::Off,
+            "welcome",
+            now,
+        );
+        let from = "firstweek <fw@example.org>".parse()?;
+        let composed = email::compose(
+            &Templates::built_in()?,
+            "welcome",
+            &ctx,
+            &from,
+            "bo",
+            "bo@example.org",
+            "<m@example.org>".into(),
+        )?;
+        let dir = std::env::temp_dir().join(format!("fw-outbox-reach-{}", std::process::id()));
+        let mailer = super::Mailer::new(
+            None,
+            dir.clone(),
+            std::time::Duration::from_secs(5),
+            None,
+            1,
+        )?;
+        let slot = mailer.slot().await;
+        mailer
+            .open(&slot, &composed, "welcome", super::Connection::Pooled)
+            .await?
+            .send()
+            .await?;
+        let written = std::fs::read_to_string(dir.join("welcome.eml"))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            written.contains("Reply-To: ada <ada@example.org>"),
+            "{written}"
+        );
+        assert!(
+            written.contains("Content-Type: multipart/mixed"),
+            "{written}"
+        );
+        let calendars = written
+            .matches("Content-Type: text/calendar; charset=utf-8; method=PUBLISH")
+            .count();
+        assert!((2..=3).contains(&calendars), "{calendars} in {written}");
+        Ok(())
+    }
+
     #[test]
     fn hex_escapes_decode_only_after_their_marker() {
         for (text, marker, decoded) in [

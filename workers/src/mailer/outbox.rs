@@ -211,7 +211,7 @@ fn decode_words(line: &str) -> String {
 }
 
 /// Standard base64 (padding and anything outside the alphabet skipped).
-fn decode_base64(text: &str) -> Vec<u8> {
+pub fn decode_base64(text: &str) -> Vec<u8> {
     let value = |c: u8| match c {
         b'A'..=b'Z' => Some(c - b'A'),
         b'a'..=b'z' => Some(c - b'a' + 26),

@@ -93,6 +93,7 @@ impl Steps {
         let Evidence {
             summary, reasons, ..
         } = evidence;
+        let now = Utc::now();
         let ctx = Context::new(
             started,
             &row.step_id,
@@ -101,9 +102,16 @@ impl Steps {
             self.cfg.rules.scale,
             summary,
             reasons,
-            Utc::now(),
+            now,
         )
-        .with_links(links);
+        .with_links(links)
+        .with_reach(
+            started,
+            &rules.playbook,
+            self.cfg.rules.window,
+            &step.template,
+            now,
+        );
         let (name, address) = match row.recipient {
             Recipient::Mentor => (&started.mentor.name, &started.mentor.email),
             Recipient::Mentee => (&started.mentee.name, &started.mentee.email),
