@@ -1,0 +1,438 @@
+//! The outcome report as an SVG chart, drawn to be read on a phone: per
+//! factor, one stacked bar per group (the share of each outcome), with every
+//! count, share and 95 % interval written out under it, not hidden in a
+//! tooltip.
+//!
+//! - Responsive: a `viewBox` 360 units wide (a phone's width, so its text is
+//!   drawn at its own size there) and `width="100%"`, never a fixed width:
+//!   the chart shrinks to its column and grows on a desktop up to
+//!   [`MAX_WIDTH`].
+//! - Colour-blind safe: the Okabe–Ito blue, sky blue, orange and vermillion,
+//!   which differ in hue for every common colour vision deficiency and in
+//!   lightness for greyscale, and colour is never the only cue (each share
+//!   is written with its outcome's name).
+//! - Honest about small groups: a group of fewer than [`FEW_PAIRS`] pairs is
+//!   drawn light, with a dashed outline, and says "few pairs".
+//!
+//! Self-contained (no script, no external font or style), so it can be a
+//! file (`firstweek report outcomes --svg`) or inline in a page.
+
+use std::fmt::Write as _;
+
+use super::{Group, Report, percent};
+use crate::event::Outcome;
+
+/// Groups with fewer pairs than this are marked as few: below 5, the 95 %
+/// interval of any share is wider than half the scale (2 of 4 pairs:
+/// 15 %–85 %), so the bar's split says next to nothing.
+pub const FEW_PAIRS: u32 = 5;
+
+/// How wide the chart grows on a wide screen (CSS): its text at about
+/// 1.3 times its phone size, no larger.
+pub const MAX_WIDTH: &str = "30rem";
+
+/// How the chart is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Title<'a> {
+    /// Drawn at its top: a chart that stands alone (a file).
+    Drawn(&'a str),
+    /// Only for assistive technology: a page that already shows it as its
+    /// heading (it would be said twice otherwise).
+    Labelled(&'a str),
+}
+
+impl Title<'_> {
+    fn text(&self) -> &str {
+        match self {
+            Title::Drawn(t) | Title::Labelled(t) => t,
+        }
+    }
+}
+
+/// The width of the drawing, in its own units.
+const WIDTH: f64 = 360.0;
+/// The margin at either side.
+const PAD: f64 = 8.0;
+/// The width of a bar (the whole drawing but the margins).
+const BAR: f64 = WIDTH - 2.0 * PAD;
+/// A bar's height.
+const BAR_HEIGHT: f64 = 20.0;
+/// The font size of names and headings.
+const FONT: f64 = 13.0;
+/// The font size of counts, shares and notes.
+const SMALL: f64 = 11.0;
+/// Height of a line of small text.
+const SMALL_LINE: f64 = 14.0;
+
+/// The colour of each outcome, best to worst (Okabe–Ito: blues for the
+/// better, oranges for the worse), and the colour of a count written on it
+/// (each at least 4.5:1 against its fill, light ones too).
+fn colour(o: Outcome) -> (&'static str, &'static str) {
+    match o {
+        Outcome::Thriving => ("#0072B2", "#fff"),
+        Outcome::Continuing => ("#56B4E9", "#000"),
+        Outcome::Struggling => ("#E69F00", "#000"),
+        Outcome::Ended => ("#D55E00", "#000"),
+    }
+}
+
+/// About how wide `text` is drawn at `size` (sans-serif averages a little
+/// over half an em): enough to lay text out without measuring it.
+fn text_width(text: &str, size: f64) -> f64 {
+    text.chars().count() as f64 * size * 0.58
+}
+
+/// `text` cut into lines that fit `width` at `size`, at spaces.
+fn wrap(text: &str, size: f64, width: f64) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let candidate = if line.is_empty() {
+            word.to_string()
+        } else {
+            format!("{line} {word}")
+        };
+        if !line.is_empty() && text_width(&candidate, size) > width {
+            lines.push(std::mem::replace(&mut line, word.to_string()));
+        } else {
+            line = candidate;
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The report as an SVG chart named `title` (see the module's notes).
+pub fn svg(report: &Report, title: Title<'_>) -> String {
+    let mut body = String::new();
+    let mut y = 0.0;
+    if let Title::Drawn(t) = title {
+        for line in wrap(t, 15.0, BAR) {
+            y += 20.0;
+            let _ = write!(
+                body,
+                r#"<text x="{PAD}" y="{y}" font-size="15" font-weight="bold">{}</text>"#,
+                escape(&line)
+            );
+        }
+        y += 6.0;
+    }
+    y = legend(&mut body, y);
+    for f in &report.factors {
+        y += 26.0;
+        let _ = write!(
+            body,
+            r#"<text x="{PAD}" y="{y}" font-weight="bold">{}</text>"#,
+            escape(f.title)
+        );
+        for g in &f.groups {
+            y = group(&mut body, g, y + 8.0);
+        }
+    }
+    y += 10.0;
+    let note = format!(
+        "{} pairs with an outcome ({} without one yet). Each share comes with its 95% interval in brackets.",
+        report.pairs, report.without_outcome
+    );
+    for line in wrap(&note, SMALL, BAR) {
+        y += SMALL_LINE;
+        let _ = write!(
+            body,
+            r##"<text x="{PAD}" y="{y}" font-size="{SMALL}" fill="#333">{}</text>"##,
+            escape(&line)
+        );
+    }
+    let height = y + 8.0;
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" style="display:block;max-width:{MAX_WIDTH};height:auto" font-family="sans-serif" font-size="{FONT}" role="img" aria-label="{}">{body}</svg>"#,
+        escape(title.text())
+    )
+}
+
+/// The legend below the title, from `y`: each outcome's colour and name,
+/// then what a light bar means. Returns where it ends.
+fn legend(body: &mut String, mut y: f64) -> f64 {
+    y += 18.0;
+    let step = BAR / Outcome::ALL.len() as f64;
+    for (i, o) in Outcome::ALL.into_iter().enumerate() {
+        let x = PAD + step * i as f64;
+        let _ = write!(
+            body,
+            r##"<rect x="{x:.1}" y="{}" width="12" height="12" fill="{}" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="{y}">{}</text>"##,
+            y - 10.0,
+            colour(o).0,
+            x + 16.0,
+            o.as_str()
+        );
+    }
+    y += 18.0;
+    let _ = write!(
+        body,
+        r##"<rect x="{PAD}" y="{}" width="12" height="12" fill="#0072B2" fill-opacity="0.5" stroke="#333" stroke-dasharray="2 2"/><text x="{}" y="{y}" font-size="{SMALL}" fill="#333">few pairs (fewer than {FEW_PAIRS}): read with care</text>"##,
+        y - 10.0,
+        PAD + 16.0
+    );
+    y
+}
+
+/// One group from `top`: its name and size, its bar, then each outcome's
+/// count, share and interval. Returns where it ends.
+fn group(body: &mut String, g: &Group, top: f64) -> f64 {
+    let few = g.pairs > 0 && g.pairs < FEW_PAIRS;
+    let size = match g.pairs {
+        0 => "no pairs".to_string(),
+        1 => "1 pair".to_string(),
+        n => format!("{n} pairs"),
+    };
+    let size = if few {
+        format!("{size}, few pairs")
+    } else {
+        size
+    };
+    let class = if few { "group few" } else { "group" };
+    let mut y = top + 14.0;
+    let _ = write!(
+        body,
+        r##"<g class="{class}"><text x="{PAD}" y="{y}">{}</text><text x="{}" y="{y}" text-anchor="end" font-size="{SMALL}" fill="#333">{}</text>"##,
+        escape(&g.group),
+        WIDTH - PAD,
+        size
+    );
+    let bar_top = y + 5.0;
+    let mut left = PAD;
+    for s in g.outcomes.iter().filter(|s| s.count > 0) {
+        let w = s.share * BAR;
+        let (fill, ink) = colour(s.outcome);
+        let (opacity, ink) = if few {
+            (r#" fill-opacity="0.5""#, "#000")
+        } else {
+            ("", ink)
+        };
+        let _ = write!(
+            body,
+            r##"<rect x="{left:.1}" y="{bar_top}" width="{w:.1}" height="{BAR_HEIGHT}" fill="{fill}"{opacity} stroke="#fff" stroke-width="1"><title>{}: {} of {} ({}, 95% CI {}–{})</title></rect>"##,
+            s.outcome.as_str(),
+            s.count,
+            g.pairs,
+            percent(s.share),
+            percent(s.ci95.0),
+            percent(s.ci95.1)
+        );
+        let label = s.count.to_string();
+        if w >= text_width(&label, SMALL) + 6.0 {
+            let _ = write!(
+                body,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle" font-size="{SMALL}" fill="{ink}">{label}</text>"#,
+                left + w / 2.0,
+                bar_top + 14.0
+            );
+        }
+        left += w;
+    }
+    let dash = if few || g.pairs == 0 {
+        r#" stroke-dasharray="3 3""#
+    } else {
+        ""
+    };
+    let _ = write!(
+        body,
+        r##"<rect x="{PAD}" y="{bar_top}" width="{BAR}" height="{BAR_HEIGHT}" fill="none" stroke="#333"{dash}/>"##
+    );
+    y = bar_top + BAR_HEIGHT;
+    // Each outcome's count, share and interval, as many to a line as fit.
+    let items: Vec<String> = g
+        .outcomes
+        .iter()
+        .filter(|s| s.count > 0)
+        .map(|s| {
+            format!(
+                "{} {} · {} ({}–{})",
+                s.outcome.as_str(),
+                s.count,
+                percent(s.share),
+                percent(s.ci95.0),
+                percent(s.ci95.1)
+            )
+        })
+        .collect();
+    let mut line: Vec<&str> = Vec::new();
+    let mut lines: Vec<Vec<&str>> = Vec::new();
+    for item in &items {
+        let mut candidate = line.clone();
+        candidate.push(item);
+        if !line.is_empty() && text_width(&candidate.join("    "), SMALL) > BAR {
+            lines.push(std::mem::replace(&mut line, vec![item]));
+        } else {
+            line = candidate;
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    for l in lines {
+        y += SMALL_LINE;
+        let mut x = PAD;
+        for item in l {
+            let _ = write!(
+                body,
+                r##"<text x="{x:.1}" y="{y}" font-size="{SMALL}" fill="#333">{}</text>"##,
+                escape(item)
+            );
+            x += text_width(item, SMALL) + text_width("    ", SMALL);
+        }
+    }
+    body.push_str("</g>");
+    y
+}
+
+/// Escapes text for SVG (XML) content and attributes.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{Escalation, FirstWeek, Observed, report};
+
+    fn pair(interactions: u32, two_way: bool, o: Outcome) -> Observed {
+        Observed {
+            week: FirstWeek {
+                interactions,
+                two_way,
+                plan: two_way,
+                escalation: Escalation::None,
+            },
+            outcome: o,
+            rating: None,
+        }
+    }
+
+    /// Ten two-way pairs with 6+ interactions (eight thriving, two
+    /// continuing) and one silent pair that ended.
+    fn cohort() -> Vec<Observed> {
+        let mut c: Vec<Observed> = (0..8).map(|_| pair(7, true, Outcome::Thriving)).collect();
+        c.extend((0..2).map(|_| pair(7, true, Outcome::Continuing)));
+        c.push(pair(0, false, Outcome::Ended));
+        c
+    }
+
+    /// The `<g>` of the group whose name is drawn as `name` (the first one).
+    fn group_of<'a>(chart: &'a str, name: &str) -> &'a str {
+        let at = chart
+            .find(&format!(">{name}</text>"))
+            .unwrap_or_else(|| panic!("{name} is drawn: {chart}"));
+        let start = chart[..at].rfind("<g ").expect("in a group");
+        let end = at + chart[at..].find("</g>").expect("a group ends");
+        &chart[start..end]
+    }
+
+    #[test]
+    fn the_chart_scales_to_its_column_with_no_fixed_width() {
+        let chart = svg(&report(3, &cohort(), 0), Title::Drawn("t"));
+        let open = &chart[..chart.find('>').expect("an opening tag")];
+        assert!(open.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        assert!(open.contains("viewBox=\"0 0 360 "), "{open}");
+        assert!(open.contains("width=\"100%\""), "{open}");
+        assert!(!open.contains("height=\""), "the height follows: {open}");
+        assert!(
+            !open.contains("width=\"640") && !open.contains("px\""),
+            "no width in pixels: {open}"
+        );
+        // Nothing starts past the viewBox's right edge.
+        for x in chart.split(" x=\"").skip(1) {
+            let x: f64 = x[..x.find('"').expect("a value")].parse().expect("a number");
+            assert!((0.0..=WIDTH).contains(&x), "x = {x}");
+        }
+    }
+
+    #[test]
+    fn counts_shares_and_intervals_are_written_out_not_only_in_tooltips() {
+        let chart = svg(&report(3, &cohort(), 2), Title::Drawn("t"));
+        let busy = group_of(&chart, "6+");
+        // The count on the bar, then the outcome, count, share and interval in words.
+        assert!(busy.contains(">8</text>"), "{busy}");
+        assert!(
+            busy.contains(">thriving 8 · 80% (49–94%)</text>"),
+            "{busy}"
+        );
+        assert!(
+            busy.contains(">continuing 2 · 20% (6–51%)</text>"),
+            "{busy}"
+        );
+        assert!(busy.contains(">10 pairs</text>"), "{busy}");
+        // Outcomes no pair has are not listed.
+        assert!(!busy.contains("ended"), "{busy}");
+        assert!(chart.contains("11 pairs with an outcome (2 without one yet)."));
+        for g in ["0", "1-2", "3-5", "6+", "yes, recovered", "yes, not recovered"] {
+            assert!(chart.contains(&format!(">{g}</text>")), "{g}");
+        }
+        // The tooltip stays for those who hover.
+        assert!(chart.contains("<title>thriving: 8 of 10 (80%, 95% CI 49%–94%)</title>"));
+    }
+
+    #[test]
+    fn a_group_of_few_pairs_is_drawn_light_and_says_so() {
+        let chart = svg(&report(3, &cohort(), 0), Title::Drawn("t"));
+        let silent = group_of(&chart, "0");
+        assert!(silent.contains("class=\"group few\""), "{silent}");
+        assert!(silent.contains(">1 pair, few pairs</text>"), "{silent}");
+        assert!(silent.contains("fill-opacity=\"0.5\""), "{silent}");
+        assert!(silent.contains("stroke-dasharray"), "{silent}");
+        let busy = group_of(&chart, "6+");
+        assert!(busy.contains("class=\"group\""), "{busy}");
+        assert!(!busy.contains("few") && !busy.contains("fill-opacity"), "{busy}");
+        // An empty group is neither: it has no pairs.
+        let empty = group_of(&chart, "3-5");
+        assert!(empty.contains(">no pairs</text>"), "{empty}");
+        assert!(chart.contains("few pairs (fewer than 5): read with care"));
+    }
+
+    #[test]
+    fn the_palette_is_colour_blind_safe_never_red_against_green() {
+        let chart = svg(&report(3, &cohort(), 0), Title::Drawn("t"));
+        for o in Outcome::ALL {
+            assert!(chart.contains(colour(o).0), "{o:?}");
+        }
+        for old in ["#1b7837", "#a6dba0", "#f4a582", "#b2182b"] {
+            assert!(!chart.contains(old), "{old}");
+        }
+    }
+
+    #[test]
+    fn the_title_is_drawn_once_or_only_named_for_a_page_that_shows_it() {
+        let cohort = cohort();
+        let r = report(3, &cohort, 0);
+        let drawn = svg(&r, Title::Drawn("program <a&b>"));
+        assert_eq!(drawn.matches("program &lt;a&amp;b&gt;").count(), 2, "drawn and named");
+        assert!(drawn.contains(">program &lt;a&amp;b&gt;</text>"));
+        let labelled = svg(&r, Title::Labelled("program p"));
+        assert!(labelled.contains("aria-label=\"program p\""));
+        assert_eq!(labelled.matches("program p").count(), 1, "{labelled}");
+        assert!(!labelled.contains("<script"));
+    }
+
+    #[test]
+    fn long_text_wraps_within_the_width() {
+        let lines = wrap("a b c dddddddd eeeeeeee ffffffff", 10.0, 60.0);
+        assert!(lines.len() > 1, "{lines:?}");
+        for l in &lines {
+            assert!(text_width(l, 10.0) <= 60.0 || !l.contains(' '), "{l}");
+        }
+        assert_eq!(lines.join(" "), "a b c dddddddd eeeeeeee ffffffff");
+    }
+}
