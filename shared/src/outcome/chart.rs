@@ -252,7 +252,8 @@ fn group(body: &mut String, g: &Group, top: f64) -> f64 {
                 s.outcome.as_str(),
                 s.count,
                 percent(s.share),
-                percent(s.ci95.0),
+                // The interval's low end without its own "%": `21–100%`.
+                percent(s.ci95.0).trim_end_matches('%'),
                 percent(s.ci95.1)
             )
         })
