@@ -12,7 +12,8 @@
 //!   lightness for greyscale, and colour is never the only cue (each share
 //!   is written with its outcome's name).
 //! - Honest about small groups: a group of fewer than [`FEW_PAIRS`] pairs is
-//!   drawn light, with a dashed outline, and says "few pairs".
+//!   hatched (its colours stay recognisable under the stripes), with a
+//!   dashed outline, and says "few pairs".
 //!
 //! Self-contained (no script, no external font or style), so it can be a
 //! file (`firstweek report outcomes --svg`) or inline in a page.
@@ -106,7 +107,10 @@ fn wrap(text: &str, size: f64, width: f64) -> Vec<String> {
 
 /// The report as an SVG chart named `title` (see the module's notes).
 pub fn svg(report: &Report, title: Title<'_>) -> String {
-    let mut body = String::new();
+    let hatch = hatch_id(title.text());
+    let mut body = format!(
+        r##"<defs><pattern id="{hatch}" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="3" height="6" fill="#fff" fill-opacity="0.6"/></pattern></defs>"##
+    );
     let mut y = 0.0;
     if let Title::Drawn(t) = title {
         for line in wrap(t, 15.0, BAR) {
@@ -119,7 +123,7 @@ pub fn svg(report: &Report, title: Title<'_>) -> String {
         }
         y += 6.0;
     }
-    y = legend(&mut body, y);
+    y = legend(&mut body, y, &hatch);
     for f in &report.factors {
         y += 26.0;
         let _ = write!(
@@ -128,7 +132,7 @@ pub fn svg(report: &Report, title: Title<'_>) -> String {
             escape(f.title)
         );
         for g in &f.groups {
-            y = group(&mut body, g, y + 8.0);
+            y = group(&mut body, g, y + 8.0, &hatch);
         }
     }
     y += 10.0;
@@ -152,34 +156,52 @@ pub fn svg(report: &Report, title: Title<'_>) -> String {
 }
 
 /// The legend below the title, from `y`: each outcome's colour and name,
-/// then what a light bar means. Returns where it ends.
-fn legend(body: &mut String, mut y: f64) -> f64 {
+/// as many to a line as fit, then what a hatched bar means. Returns where
+/// it ends.
+fn legend(body: &mut String, mut y: f64, hatch: &str) -> f64 {
     y += 18.0;
-    let step = BAR / Outcome::ALL.len() as f64;
-    for (i, o) in Outcome::ALL.into_iter().enumerate() {
-        let x = PAD + step * i as f64;
+    let mut x = PAD;
+    for o in Outcome::ALL {
+        let name = o.as_str();
+        let width = 16.0 + text_width(name, FONT);
+        if x > PAD && x + width > WIDTH - PAD {
+            x = PAD;
+            y += 18.0;
+        }
         let _ = write!(
             body,
-            r##"<rect x="{x:.1}" y="{}" width="12" height="12" fill="{}" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="{y}">{}</text>"##,
+            r##"<rect x="{x:.1}" y="{}" width="12" height="12" fill="{}" stroke="#333" stroke-width="0.5"/><text x="{:.1}" y="{y}">{name}</text>"##,
             y - 10.0,
             colour(o).0,
             x + 16.0,
-            o.as_str()
         );
+        x += width + 10.0;
     }
     y += 18.0;
     let _ = write!(
         body,
-        r##"<rect x="{PAD}" y="{}" width="12" height="12" fill="#0072B2" fill-opacity="0.5" stroke="#333" stroke-dasharray="2 2"/><text x="{}" y="{y}" font-size="{SMALL}" fill="#333">few pairs (fewer than {FEW_PAIRS}): read with care</text>"##,
+        r##"<rect x="{PAD}" y="{}" width="12" height="12" fill="{}"/><rect x="{PAD}" y="{}" width="12" height="12" fill="url(#{hatch})" stroke="#333" stroke-dasharray="2 2"/><text x="{}" y="{y}" font-size="{SMALL}" fill="#333">few pairs (fewer than {FEW_PAIRS}): read with care</text>"##,
+        y - 10.0,
+        colour(Outcome::Thriving).0,
         y - 10.0,
         PAD + 16.0
     );
     y
 }
 
+/// The id of a chart's hatch pattern: one of its own per chart (from its
+/// title), so charts inline in one page never share an id.
+fn hatch_id(title: &str) -> String {
+    // FNV-1a: stable across builds and platforms, unlike `DefaultHasher`.
+    let hash = title.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("few-pairs-{hash:016x}")
+}
+
 /// One group from `top`: its name and size, its bar, then each outcome's
 /// count, share and interval. Returns where it ends.
-fn group(body: &mut String, g: &Group, top: f64) -> f64 {
+fn group(body: &mut String, g: &Group, top: f64, hatch: &str) -> f64 {
     let few = g.pairs > 0 && g.pairs < FEW_PAIRS;
     let size = match g.pairs {
         0 => "no pairs".to_string(),
@@ -204,15 +226,10 @@ fn group(body: &mut String, g: &Group, top: f64) -> f64 {
     let mut left = PAD;
     for s in g.outcomes.iter().filter(|s| s.count > 0) {
         let w = s.share * BAR;
-        let (fill, ink) = colour(s.outcome);
-        let (opacity, ink) = if few {
-            (r#" fill-opacity="0.5""#, "#000")
-        } else {
-            ("", ink)
-        };
+        let (fill, _) = colour(s.outcome);
         let _ = write!(
             body,
-            r##"<rect x="{left:.1}" y="{bar_top}" width="{w:.1}" height="{BAR_HEIGHT}" fill="{fill}"{opacity} stroke="#fff" stroke-width="1"><title>{}: {} of {} ({}, 95% CI {}–{})</title></rect>"##,
+            r##"<rect x="{left:.1}" y="{bar_top}" width="{w:.1}" height="{BAR_HEIGHT}" fill="{fill}" stroke="#fff" stroke-width="1"><title>{}: {} of {} ({}, 95% CI {}–{})</title></rect>"##,
             s.outcome.as_str(),
             s.count,
             g.pairs,
@@ -220,11 +237,31 @@ fn group(body: &mut String, g: &Group, top: f64) -> f64 {
             percent(s.ci95.0),
             percent(s.ci95.1)
         );
+        left += w;
+    }
+    if few {
+        let _ = write!(
+            body,
+            r#"<rect x="{PAD}" y="{bar_top}" width="{BAR}" height="{BAR_HEIGHT}" fill="url(#{hatch})"/>"#
+        );
+    }
+    // The counts on the bar, over the hatching (a halo of their
+    // background's contrast keeps them readable on the stripes).
+    let mut left = PAD;
+    for s in g.outcomes.iter().filter(|s| s.count > 0) {
+        let w = s.share * BAR;
+        let (_, ink) = colour(s.outcome);
+        let halo = if ink == "#fff" { "#000" } else { "#fff" };
         let label = s.count.to_string();
         if w >= text_width(&label, SMALL) + 6.0 {
+            let halo = if few {
+                format!(r#" stroke="{halo}" stroke-width="3" paint-order="stroke""#)
+            } else {
+                String::new()
+            };
             let _ = write!(
                 body,
-                r#"<text x="{:.1}" y="{}" text-anchor="middle" font-size="{SMALL}" fill="{ink}">{label}</text>"#,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle" font-size="{SMALL}" font-weight="bold" fill="{ink}"{halo}>{label}</text>"#,
                 left + w / 2.0,
                 bar_top + 14.0
             );
@@ -387,16 +424,18 @@ mod tests {
     }
 
     #[test]
-    fn a_group_of_few_pairs_is_drawn_light_and_says_so() {
+    fn a_group_of_few_pairs_is_hatched_and_says_so() {
         let chart = svg(&report(3, &cohort(), 0), Title::Drawn("t"));
         let silent = group_of(&chart, "0");
         assert!(silent.contains("class=\"group few\""), "{silent}");
         assert!(silent.contains(">1 pair, few pairs</text>"), "{silent}");
-        assert!(silent.contains("fill-opacity=\"0.5\""), "{silent}");
+        let hatch = hatch_id("t");
+        assert!(chart.contains(&format!("<pattern id=\"{hatch}\"")), "{chart}");
+        assert!(silent.contains(&format!("fill=\"url(#{hatch})\"")), "{silent}");
         assert!(silent.contains("stroke-dasharray"), "{silent}");
         let busy = group_of(&chart, "6+");
         assert!(busy.contains("class=\"group\""), "{busy}");
-        assert!(!busy.contains("few") && !busy.contains("fill-opacity"), "{busy}");
+        assert!(!busy.contains("few") && !busy.contains("url(#"), "{busy}");
         // An empty group is neither: it has no pairs.
         let empty = group_of(&chart, "3-5");
         assert!(empty.contains(">no pairs</text>"), "{empty}");
@@ -425,6 +464,8 @@ mod tests {
         assert!(labelled.contains("aria-label=\"program p\""));
         assert_eq!(labelled.matches("program p").count(), 1, "{labelled}");
         assert!(!labelled.contains("<script"));
+        // Two charts in one page never share their pattern's id.
+        assert_ne!(hatch_id("program p"), hatch_id("program q"));
     }
 
     #[test]
