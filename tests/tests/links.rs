@@ -6,12 +6,12 @@
 //! the right thing for its reader.
 
 use chrono::{DateTime, Duration, Utc};
+use firstweek::Rules;
 use firstweek::decision::delivery::link_expiry;
 use firstweek::link::{LinkToken, Purpose};
 use firstweek::playbook::Playbook;
 use firstweek::rule::Recipient;
 use firstweek::timeline::{SendWindow, TimeScale};
-use firstweek::Rules;
 use firstweek_store::{self as store, Refused};
 use firstweek_tests::restricted::{RestrictedWeb, WebRole};
 use firstweek_tests::{Pair, TestDb, http_get, http_post};
@@ -142,10 +142,12 @@ impl Site {
     /// Moves the clock past a link's expiry, for that link only.
     async fn expire(&self, path: &str) -> anyhow::Result<()> {
         let token = LinkToken::parse(&path[3..]).map_err(anyhow::Error::msg)?;
-        sqlx::query("UPDATE links SET expires_at = now() - interval '1 second' WHERE token_hash = $1")
-            .bind(&token.hash()[..])
-            .execute(&self.db.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE links SET expires_at = now() - interval '1 second' WHERE token_hash = $1",
+        )
+        .bind(&token.hash()[..])
+        .execute(&self.db.pool)
+        .await?;
         Ok(())
     }
 }
@@ -187,13 +189,22 @@ async fn an_unsubscribe_link_works_by_one_click_59_days_after_its_email() -> any
     // The mail provider's one-click POST (RFC 8058): 200, done.
     let one_click = http_post(web, &unsub, "List-Unsubscribe=One-Click").await;
     assert_eq!(status(&one_click), 200, "{one_click}");
-    assert!(one_click.contains("You are unsubscribed, Bo"), "{one_click}");
+    assert!(
+        one_click.contains("You are unsubscribed, Bo"),
+        "{one_click}"
+    );
     assert!(store::is_unsubscribed(&site.db.pool, &format!("{}-mentee", pair.id)).await?);
     // Used: the link says they are unsubscribed already, and a second POST is fine.
     let again = http_get(web, &unsub).await;
     assert_eq!(status(&again), 200, "{again}");
-    assert!(again.contains("You are unsubscribed, Bo") && !again.contains("<form"), "{again}");
-    assert_eq!(status(&http_post(web, &unsub, "List-Unsubscribe=One-Click").await), 200);
+    assert!(
+        again.contains("You are unsubscribed, Bo") && !again.contains("<form"),
+        "{again}"
+    );
+    assert_eq!(
+        status(&http_post(web, &unsub, "List-Unsubscribe=One-Click").await),
+        200
+    );
     // Long after, past even its expiry, it still tells her the truth.
     site.expire(&unsub).await?;
     let later = http_post(web, &unsub, "List-Unsubscribe=One-Click").await;
@@ -243,10 +254,16 @@ async fn an_answered_link_shows_the_answer_given_and_when() -> anyhow::Result<()
     let before = Utc::now();
     let done = http_post(web, &link, "").await;
     assert_eq!(status(&done), 200, "{done}");
-    assert!(done.contains("Thanks, Ada!") && says_answered(&done), "{done}");
+    assert!(
+        done.contains("Thanks, Ada!") && says_answered(&done),
+        "{done}"
+    );
     // Dated on the mentor's own clock (Europe/Berlin).
     let berlin: chrono_tz::Tz = "Europe/Berlin".parse().map_err(anyhow::Error::msg)?;
-    let day = before.with_timezone(&berlin).format("%A %-d %B").to_string();
+    let day = before
+        .with_timezone(&berlin)
+        .format("%A %-d %B")
+        .to_string();
     assert!(done.contains(&format!(", on {day} at ")), "{day}: {done}");
 
     // Opened again, days later: the answer given and when, not the question.
@@ -261,7 +278,12 @@ async fn an_answered_link_shows_the_answer_given_and_when() -> anyhow::Result<()
     assert!(used_at >= before - Duration::seconds(1), "{used_at}");
     // Pressed again: still one answer.
     assert!(says_answered(&http_post(web, &link, "").await));
-    assert_eq!(site.db.count("outbox WHERE routing_key = 'interaction.recorded'").await?, 1);
+    assert_eq!(
+        site.db
+            .count("outbox WHERE routing_key = 'interaction.recorded'")
+            .await?,
+        1
+    );
     // Past its expiry, the answer still shows (it is the mentor's own).
     site.expire(&link).await?;
     assert!(says_answered(&http_get(web, &link).await));
@@ -270,7 +292,10 @@ async fn an_answered_link_shows_the_answer_given_and_when() -> anyhow::Result<()
     store::revoke_links_of_pair(&site.db.pool, &pair.id).await?;
     let revoked = http_get(web, &link).await;
     assert_eq!(status(&revoked), 410, "{revoked}");
-    assert!(!revoked.contains("You answered") && !revoked.contains("digest"), "{revoked}");
+    assert!(
+        !revoked.contains("You answered") && !revoked.contains("digest"),
+        "{revoked}"
+    );
 
     // A coordinator's expired page link may point to their digest: they get one.
     let key = firstweek_tests::pseudonym_key().coordinator(&pair.coordinator());

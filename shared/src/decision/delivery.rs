@@ -154,7 +154,11 @@ mod tests {
         let started = utc("2026-11-23T09:00:00Z");
         for scale in [1.0, 14_400.0] {
             rules.scale = crate::timeline::TimeScale::new(scale).expect("a valid scale");
-            for now in [started, started + Duration::days(6), started + Duration::days(40)] {
+            for now in [
+                started,
+                started + Duration::days(6),
+                started + Duration::days(40),
+            ] {
                 let expires = link_expiry(&rules, Purpose::Unsubscribe, Some(started), now);
                 assert!(
                     expires >= now + Duration::days(60),

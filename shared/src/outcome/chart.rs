@@ -393,7 +393,9 @@ mod tests {
         );
         // Nothing starts past the viewBox's right edge.
         for x in chart.split(" x=\"").skip(1) {
-            let x: f64 = x[..x.find('"').expect("a value")].parse().expect("a number");
+            let x: f64 = x[..x.find('"').expect("a value")]
+                .parse()
+                .expect("a number");
             assert!((0.0..=WIDTH).contains(&x), "x = {x}");
         }
     }
@@ -404,10 +406,7 @@ mod tests {
         let busy = group_of(&chart, "6+");
         // The count on the bar, then the outcome, count, share and interval in words.
         assert!(busy.contains(">8</text>"), "{busy}");
-        assert!(
-            busy.contains(">thriving 8 · 80% (49–94%)</text>"),
-            "{busy}"
-        );
+        assert!(busy.contains(">thriving 8 · 80% (49–94%)</text>"), "{busy}");
         assert!(
             busy.contains(">continuing 2 · 20% (6–51%)</text>"),
             "{busy}"
@@ -416,7 +415,14 @@ mod tests {
         // Outcomes no pair has are not listed.
         assert!(!busy.contains("ended"), "{busy}");
         assert!(chart.contains("11 pairs with an outcome (2 without one yet)."));
-        for g in ["0", "1-2", "3-5", "6+", "yes, recovered", "yes, not recovered"] {
+        for g in [
+            "0",
+            "1-2",
+            "3-5",
+            "6+",
+            "yes, recovered",
+            "yes, not recovered",
+        ] {
             assert!(chart.contains(&format!(">{g}</text>")), "{g}");
         }
         // The tooltip stays for those who hover.
@@ -430,8 +436,14 @@ mod tests {
         assert!(silent.contains("class=\"group few\""), "{silent}");
         assert!(silent.contains(">1 pair, few pairs</text>"), "{silent}");
         let hatch = hatch_id("t");
-        assert!(chart.contains(&format!("<pattern id=\"{hatch}\"")), "{chart}");
-        assert!(silent.contains(&format!("fill=\"url(#{hatch})\"")), "{silent}");
+        assert!(
+            chart.contains(&format!("<pattern id=\"{hatch}\"")),
+            "{chart}"
+        );
+        assert!(
+            silent.contains(&format!("fill=\"url(#{hatch})\"")),
+            "{silent}"
+        );
         assert!(silent.contains("stroke-dasharray"), "{silent}");
         let busy = group_of(&chart, "6+");
         assert!(busy.contains("class=\"group\""), "{busy}");
@@ -458,7 +470,11 @@ mod tests {
         let cohort = cohort();
         let r = report(3, &cohort, 0);
         let drawn = svg(&r, Title::Drawn("program <a&b>"));
-        assert_eq!(drawn.matches("program &lt;a&amp;b&gt;").count(), 2, "drawn and named");
+        assert_eq!(
+            drawn.matches("program &lt;a&amp;b&gt;").count(),
+            2,
+            "drawn and named"
+        );
         assert!(drawn.contains(">program &lt;a&amp;b&gt;</text>"));
         let labelled = svg(&r, Title::Labelled("program p"));
         assert!(labelled.contains("aria-label=\"program p\""));
