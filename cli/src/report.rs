@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use firstweek::event::Outcome;
-use firstweek::outcome::{Report, percent, svg};
+use firstweek::outcome::{Report, Title, percent, svg};
 use firstweek_store::read::{self, Program};
 
 use crate::table::{Table, time};
@@ -81,7 +81,10 @@ pub async fn run(cmd: Command, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(path) = &args.svg {
         std::fs::write(
             path,
-            svg(&report, &format!("Outcomes by first week: {scope}")),
+            svg(
+                &report,
+                Title::Drawn(&format!("Outcomes by first week: {scope}")),
+            ),
         )
         .with_context(|| format!("writing {}", path.display()))?;
     }

@@ -7,8 +7,6 @@
 //! one group of each), rather than their cross product: with a cohort of a
 //! few dozen pairs, 64 cells would each hold one or two pairs and say nothing.
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -16,6 +14,10 @@ use crate::Rules;
 use crate::decision::{self, Pair};
 use crate::escalation::Resolution;
 use crate::event::Outcome;
+
+mod chart;
+
+pub use chart::{FEW_PAIRS, MAX_WIDTH, Title, svg};
 
 /// The normal quantile of a two-sided 95 % interval.
 const Z95: f64 = 1.959_963_984_540_054;
@@ -337,128 +339,6 @@ pub fn percent(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
 
-/// The colour of each outcome in the chart, best to worst: greens to red,
-/// distinguishable in greyscale by lightness too.
-fn colour(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Thriving => "#1b7837",
-        Outcome::Continuing => "#a6dba0",
-        Outcome::Struggling => "#f4a582",
-        Outcome::Ended => "#b2182b",
-    }
-}
-
-/// The report as an SVG chart: per factor, one horizontal bar per group,
-/// stacked by outcome share, with the group's pair count; every segment's
-/// `<title>` gives its count, share and interval. Self-contained (no script,
-/// no external font or style), so it can be a file or inline in a page.
-pub fn svg(report: &Report, title: &str) -> String {
-    const WIDTH: u32 = 640;
-    const LABEL: u32 = 160;
-    const BAR: u32 = 380;
-    const ROW: u32 = 22;
-    let mut body = String::new();
-    let mut y = 24;
-    let _ = write!(
-        body,
-        r#"<text x="8" y="{y}" font-size="15" font-weight="bold">{}</text>"#,
-        escape(title)
-    );
-    y += 20;
-    let mut x = 8;
-    for o in Outcome::ALL {
-        let _ = write!(
-            body,
-            r#"<rect x="{x}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{y}">{}</text>"#,
-            y - 10,
-            colour(o),
-            x + 16,
-            o.as_str()
-        );
-        x += 110;
-    }
-    y += 8;
-    for f in &report.factors {
-        y += 22;
-        let _ = write!(
-            body,
-            r#"<text x="8" y="{y}" font-weight="bold">{}</text>"#,
-            escape(f.title)
-        );
-        y += 6;
-        for g in &f.groups {
-            let top = y;
-            y += ROW;
-            let _ = write!(
-                body,
-                r#"<g class="group"><text x="{}" y="{}" text-anchor="end">{}</text>"#,
-                LABEL - 8,
-                top + 15,
-                escape(&g.group)
-            );
-            if g.pairs == 0 {
-                let _ = write!(
-                    body,
-                    r##"<rect x="{LABEL}" y="{}" width="{BAR}" height="16" fill="none" stroke="#999" stroke-dasharray="3 3"/>"##,
-                    top + 3
-                );
-            }
-            let mut left = f64::from(LABEL);
-            for s in g.outcomes.iter().filter(|s| s.count > 0) {
-                let w = s.share * f64::from(BAR);
-                let _ = write!(
-                    body,
-                    r#"<rect x="{left:.1}" y="{}" width="{w:.1}" height="16" fill="{}"><title>{}: {} of {} ({}, 95% CI {}–{})</title></rect>"#,
-                    top + 3,
-                    colour(s.outcome),
-                    s.outcome.as_str(),
-                    s.count,
-                    g.pairs,
-                    percent(s.share),
-                    percent(s.ci95.0),
-                    percent(s.ci95.1)
-                );
-                left += w;
-            }
-            let _ = write!(
-                body,
-                r#"<text x="{}" y="{}">n = {}</text></g>"#,
-                LABEL + BAR + 8,
-                top + 15,
-                g.pairs
-            );
-        }
-    }
-    y += 24;
-    let _ = write!(
-        body,
-        r##"<text x="8" y="{y}" fill="#555">{} pairs with an outcome ({} without one yet); hover a bar for counts and 95% intervals</text>"##,
-        report.pairs, report.without_outcome
-    );
-    let height = y + 12;
-    format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12" role="img" aria-label="{}">{body}</svg>"#,
-        escape(title)
-    )
-}
-
-/// Escapes text for SVG (XML) content and attributes.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,25 +458,5 @@ mod tests {
         assert_eq!(g.pairs, 0);
         assert_eq!(g.outcomes[0].ci95, (0.0, 1.0));
         assert_eq!(g.mean_rating, None);
-    }
-
-    #[test]
-    fn the_chart_names_every_group_and_escapes_the_title() {
-        let cohort = [pair(4, true, true, Escalation::None, Outcome::Thriving)];
-        let chart = svg(&report(3, &cohort, 0), "program <a&b>");
-        assert!(chart.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
-        assert!(chart.contains("program &lt;a&amp;b&gt;"));
-        assert!(!chart.contains("<script"));
-        for g in [
-            "0",
-            "1-2",
-            "3-5",
-            "6+",
-            "yes, recovered",
-            "yes, not recovered",
-        ] {
-            assert!(chart.contains(&format!(">{g}</text>")), "{g}");
-        }
-        assert!(chart.contains("thriving: 1 of 1 (100%, 95% CI 21%–100%)"));
     }
 }

@@ -115,6 +115,17 @@ pub fn unsubscribed(person_id: &str, at: DateTime<Utc>) -> ParticipantUnsubscrib
     }
 }
 
+/// When an answer was given, as its page tells the person who gave it: in
+/// their own time zone (their own clock needs no zone name), or in UTC,
+/// named, when theirs does not parse: `Tuesday 8 December at 14:05`.
+pub fn answered_when(timezone: &str, at: DateTime<Utc>) -> String {
+    const FORMAT: &str = "%A %-d %B at %H:%M";
+    match timezone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => at.with_timezone(&tz).format(FORMAT).to_string(),
+        Err(_) => format!("{} UTC", at.format(FORMAT)),
+    }
+}
+
 /// 128 bits of SHA-256, in hex: an id derived from a secret or a long id.
 fn short_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -129,6 +140,23 @@ fn short_digest(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::playbook::Playbook;
+
+    #[test]
+    fn an_answer_is_dated_on_the_persons_own_clock() {
+        let at: DateTime<Utc> = "2026-12-08T13:05:00Z".parse().expect("a time");
+        assert_eq!(
+            answered_when("Europe/Berlin", at),
+            "Tuesday 8 December at 14:05"
+        );
+        assert_eq!(
+            answered_when("America/Los_Angeles", at),
+            "Tuesday 8 December at 05:05"
+        );
+        assert_eq!(
+            answered_when("Not/AZone", at),
+            "Tuesday 8 December at 13:05 UTC"
+        );
+    }
 
     #[test]
     fn the_check_in_offers_in_touch_and_the_plan_reminder_a_plan() {

@@ -52,7 +52,7 @@ pub use ledger::{
     mark_handing_over_many, release_delivery,
 };
 pub use links::{
-    Link, Refused, issue_link, issue_personal_link, open_link, revoke_links,
+    Issued, Link, Refused, find_link, issue_link, issue_personal_link, open_link, revoke_links,
     revoke_links_of_coordinator, revoke_links_of_pair, revoke_links_of_person, use_link,
 };
 pub use outbox::{

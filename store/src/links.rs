@@ -88,33 +88,42 @@ type Row = (
     Option<String>,
 );
 
-fn judge(row: Option<Row>, purpose: Purpose, now: DateTime<Utc>) -> Result<Link, Refused> {
-    let Some((subject_id, expires_at, used_at, revoked_at, recipient)) = row else {
-        return Err(Refused::Unknown);
-    };
-    if revoked_at.is_some() {
-        return Err(Refused::Revoked);
-    }
-    if expires_at <= now {
-        return Err(Refused::Expired);
-    }
-    if used_at.is_some() {
-        return Err(Refused::Used);
-    }
-    Ok(Link {
-        purpose,
-        subject_id,
-        recipient: recipient.as_deref().and_then(Recipient::parse),
-        expires_at,
-    })
+/// A link as issued, whatever became of it: a page can say why it opens
+/// nothing, and show what was done with it (an answer's, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// What it is about and until when.
+    pub link: Link,
+    /// When it was used (an answer given through it), if it was.
+    pub used_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Opens a link for `purpose` without using it up (a page that is only shown).
-pub async fn open_link(
+impl Issued {
+    /// Whether it opens as of `now`, and if not why: revoked first (a
+    /// revoked link says nothing more), then expired, then used.
+    pub fn judge(&self, now: DateTime<Utc>) -> Result<(), Refused> {
+        if self.revoked_at.is_some() {
+            return Err(Refused::Revoked);
+        }
+        if self.link.expires_at <= now {
+            return Err(Refused::Expired);
+        }
+        if self.used_at.is_some() {
+            return Err(Refused::Used);
+        }
+        Ok(())
+    }
+}
+
+/// The link issued for `purpose` with this token, whatever its state;
+/// `None` when there is none (or not for this purpose).
+pub async fn find_link(
     pool: &PgPool,
     token: &LinkToken,
     purpose: Purpose,
-) -> Result<Result<Link, Refused>, StoreError> {
+) -> Result<Option<Issued>, StoreError> {
     // Through the function firstweek-web's role may run (it reads no table of links).
     let row: Option<Row> = sqlx::query_as(
         "SELECT subject_id, expires_at, used_at, revoked_at, recipient FROM firstweek_web_link($1, $2)",
@@ -123,7 +132,30 @@ pub async fn open_link(
     .bind(purpose.as_str())
     .fetch_optional(pool)
     .await?;
-    Ok(judge(row, purpose, Utc::now()))
+    Ok(row.map(
+        |(subject_id, expires_at, used_at, revoked_at, recipient)| Issued {
+            link: Link {
+                purpose,
+                subject_id,
+                recipient: recipient.as_deref().and_then(Recipient::parse),
+                expires_at,
+            },
+            used_at,
+            revoked_at,
+        },
+    ))
+}
+
+/// Opens a link for `purpose` without using it up (a page that is only shown).
+pub async fn open_link(
+    pool: &PgPool,
+    token: &LinkToken,
+    purpose: Purpose,
+) -> Result<Result<Link, Refused>, StoreError> {
+    Ok(match find_link(pool, token, purpose).await? {
+        None => Err(Refused::Unknown),
+        Some(issued) => issued.judge(Utc::now()).map(|()| issued.link),
+    })
 }
 
 /// Uses a single-use link up: it answers `Ok` once, however often (and

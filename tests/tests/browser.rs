@@ -180,3 +180,66 @@ async fn a_coordinator_acknowledges_and_a_mentor_answers_from_their_emails() -> 
     env.stop().await;
     Ok(())
 }
+
+/// The outcome chart on a phone: it fits the screen (no sideways
+/// scrolling), says its title once, writes its counts and intervals out,
+/// and marks a group of one pair as few pairs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_coordinator_reads_the_outcome_chart_on_a_phone() -> anyhow::Result<()> {
+    let pages = CoordinatorPages::start(&[]).await?;
+    for (pair, outcome) in [(&pages.silent, "struggling"), (&pages.engaged, "thriving")] {
+        let event = serde_json::json!({
+            "event_id": format!("{}-outcome", pair.id),
+            "mentorship_id": pair.id,
+            "outcome": outcome,
+            "recorded_at": chrono::Utc::now().to_rfc3339(),
+        });
+        pages.env.publish_json("mentorship.outcome", &event).await?;
+    }
+    pages
+        .env
+        .wait_count(
+            "SELECT count(*) FROM outcomes",
+            2,
+            std::time::Duration::from_secs(20),
+        )
+        .await?;
+    let browser = Browser::start().await?;
+
+    // Straight to the chart (a phone's screen shows it, for the screenshot).
+    browser
+        .open(&pages.url(&format!("{}#outcomes-1", pages.page())))
+        .await?;
+    let text = browser.text().await?;
+    assert!(
+        text.contains("How pairs fared later: program test-program"),
+        "{text}"
+    );
+    let html = browser.html().await?;
+    let chart = &html[html.find("<svg").context("the chart is on the page")?..];
+    let open = &chart[..chart.find('>').context("its opening tag")?];
+    assert!(
+        open.contains("viewBox=") && open.contains("width=\"100%\""),
+        "{open}"
+    );
+    assert!(
+        !html.contains(">Outcomes by first week"),
+        "the title once, as the page's heading"
+    );
+    // Written out, not only on hover: the engaged pair's group of one.
+    assert!(
+        chart.contains("thriving 1 · 100% (21–100%)"),
+        "counts and intervals in words: {chart}"
+    );
+    assert!(chart.contains("1 pair, few pairs"), "{chart}");
+    assert_eq!(
+        browser.overflow_x().await?,
+        0,
+        "the chart fits the phone's width"
+    );
+    browser.screenshot("coordinator-chart").await?;
+
+    browser.close().await;
+    pages.env.stop().await;
+    Ok(())
+}

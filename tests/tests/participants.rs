@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use firstweek_tests::{
     Env, Launch, Mail, Options, Pair, header, http_get, http_post, link_in, port,
 };
@@ -103,6 +103,13 @@ async fn participants_answer_and_unsubscribe_by_link() -> anyhow::Result<()> {
         );
         // Submitted twice: one interaction.
         http_post(web, &format!("/r/{token}"), "").await;
+        // Opened again: the answer given, not the question.
+        let again = http_get(web, &format!("/r/{token}")).await;
+        assert!(
+            again.contains("You answered: <strong>We&#x27;ve been in touch</strong>")
+                && !again.contains("<form"),
+            "{again}"
+        );
     }
     let check_in = env.wait_mail(&looked.mentor(), "check_in", limit).await?;
     let token = link_in(&check_in.text, &answer_prefix).context("answer link")?;
@@ -144,6 +151,23 @@ async fn participants_answer_and_unsubscribe_by_link() -> anyhow::Result<()> {
             .contains(&("plan_shared".into(), "mentee".into())),
         "the plan answer is an interaction of the mentee's side"
     );
+
+    // Unsubscribe links keep working for at least 60 calendar days after
+    // their email (the time scale compresses program days, not this
+    // promise); answer links end with the week.
+    let (unsubscribe, answers): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT min(expires_at) FILTER (WHERE purpose = 'unsubscribe'),
+                max(expires_at) FILTER (WHERE purpose IN ('answer_in_touch', 'answer_plan'))
+           FROM links",
+    )
+    .fetch_one(&env.pool)
+    .await?;
+    let unsubscribe = unsubscribe.context("unsubscribe links were issued")?;
+    assert!(
+        unsubscribe >= start + chrono::Duration::days(60),
+        "{unsubscribe}"
+    );
+    assert!(answers.context("answer links were issued")? < start + chrono::Duration::days(1));
 
     let mails = env.mails();
     // Answered the check-in: no early escalation; the plan reminder still comes.

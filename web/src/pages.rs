@@ -184,7 +184,11 @@ async fn outcome_charts(
         let entries = read::outcome_pairs(&s.pool, &filter, None).await?;
         let report = read::outcome_report(&s.rules, &entries, now);
         charts.push(Chart {
-            svg: outcome::svg(&report, &format!("Outcomes by first week: {words}")),
+            // The page's heading names the chart: drawn once.
+            svg: outcome::svg(
+                &report,
+                outcome::Title::Labelled(&format!("Outcomes by first week: {words}")),
+            ),
             program: words,
             pairs: report.pairs,
         });

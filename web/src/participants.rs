@@ -9,9 +9,11 @@
 //! is answered 200 directly.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
+use firstweek::erasure::ERASED_NAME;
 use firstweek::event::MentorshipStarted;
 use firstweek::link::{LinkToken, Purpose};
 use firstweek::participant::{self, Answer};
@@ -29,39 +31,87 @@ struct Opened {
     pair: MentorshipStarted,
 }
 
+/// What an opened personal link can still do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// It acts.
+    Live,
+    /// An answer was given through it, then: its page shows the answer,
+    /// expired or not.
+    Answered(DateTime<Utc>),
+    /// Past its expiry, never used.
+    Expired,
+}
+
+/// Opens a personal link for one of `purposes`, expired or used ones too
+/// (their pages say what became of them); revoked or unknown ones open
+/// nothing.
 async fn open(
     s: &Shared,
     token: &str,
     purposes: &[Purpose],
-) -> Result<Result<Opened, Refused>, Failure> {
+) -> Result<Result<(Opened, Standing), Refused>, Failure> {
     let Ok(token) = LinkToken::parse(token) else {
         return Ok(Err(Refused::Unknown));
     };
-    let mut why = Refused::Unknown;
     for &purpose in purposes {
-        match store::open_link(&s.pool, &token, purpose).await? {
-            Ok(link) => {
-                let Some(recipient) = link.recipient else {
-                    return Ok(Err(Refused::Unknown));
-                };
-                let Some(pair) = store::mentorship(&s.pool, &link.subject_id).await? else {
-                    return Ok(Err(Refused::Unknown));
-                };
-                return Ok(Ok(Opened {
-                    token,
-                    link,
-                    recipient,
-                    pair: pair.started,
-                }));
-            }
-            Err(Refused::Unknown) => {}
-            Err(other) => why = other,
-        }
+        let Some(issued) = store::find_link(&s.pool, &token, purpose).await? else {
+            continue;
+        };
+        let standing = match (issued.judge(Utc::now()), issued.used_at) {
+            (Err(Refused::Revoked | Refused::Unknown), _) => return Ok(Err(Refused::Revoked)),
+            (Ok(()), _) => Standing::Live,
+            (Err(Refused::Used | Refused::Expired), Some(at)) => Standing::Answered(at),
+            (Err(_), None) => Standing::Expired,
+        };
+        let Some(recipient) = issued.link.recipient else {
+            return Ok(Err(Refused::Unknown));
+        };
+        let Some(pair) = store::mentorship(&s.pool, &issued.link.subject_id).await? else {
+            return Ok(Err(Refused::Unknown));
+        };
+        let opened = Opened {
+            token,
+            link: issued.link,
+            recipient,
+            pair: pair.started,
+        };
+        return Ok(Ok((opened, standing)));
     }
-    Ok(Err(why))
+    Ok(Err(Refused::Unknown))
 }
 
+/// Which kind of personal link a refusal is about.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Answer,
+    Unsubscribe,
+}
+
+/// What a mentor's or mentee's link that opens nothing says. Never the
+/// coordinators' "your next daily digest brings a new one": participants
+/// get no digest.
+fn refused(s: &Shared, kind: Kind, why: Refused) -> Response {
+    let text = match (why, kind) {
+        (Refused::Unknown, _) => return s.pages.refused(Refused::Unknown),
+        (_, Kind::Answer) => {
+            "This link has expired. There is nothing you need to do: your mentorship goes on as before."
+        }
+        (_, Kind::Unsubscribe) => {
+            "This link has expired. Each email from your program's first-week companion carries its own unsubscribe link: the one in your latest email works."
+        }
+    };
+    let mut page = s.pages.render("refused.html", minijinja::context! { text });
+    *page.status_mut() = StatusCode::GONE;
+    page
+}
+
+/// A person's first name; none for a person the retention job forgot
+/// (their placeholder's name is no name).
 fn first_name(name: &str) -> String {
+    if name == ERASED_NAME {
+        return String::new();
+    }
     name.split_whitespace()
         .next()
         .unwrap_or_default()
@@ -82,32 +132,66 @@ const ANSWERS: [Purpose; 2] = [Purpose::AnswerInTouch, Purpose::AnswerPlan];
 /// An answer link opened, and the answer it carries.
 struct AnswerLink {
     opened: Opened,
+    standing: Standing,
     answer: Answer,
 }
 
 /// Opens an answer link (`/r/{token}`): refused as unknown when its purpose
 /// carries no answer.
 async fn open_answer(s: &Shared, token: &str) -> Result<Result<AnswerLink, Refused>, Failure> {
-    let opened = match open(s, token, &ANSWERS).await? {
+    let (opened, standing) = match open(s, token, &ANSWERS).await? {
         Ok(o) => o,
         Err(why) => return Ok(Err(why)),
     };
     Ok(match Answer::of(opened.link.purpose) {
-        Some(answer) => Ok(AnswerLink { opened, answer }),
+        Some(answer) => Ok(AnswerLink {
+            opened,
+            standing,
+            answer,
+        }),
         None => Err(Refused::Unknown),
     })
 }
 
-/// `GET /r/{token}`: "We've been in touch?" / "We have a plan?" and a button.
+/// The page of an answer given (`at`): the answer and when, and what
+/// happens next.
+fn answered(s: &Shared, o: &Opened, answer: Answer, at: DateTime<Utc>) -> Response {
+    let (me, other) = names(o);
+    let timezone = match o.recipient {
+        Recipient::Mentor => &o.pair.mentor.timezone,
+        _ => &o.pair.mentee.timezone,
+    };
+    s.pages.render(
+        "answer.html",
+        minijinja::context! {
+            me, other, done => true,
+            answer => answer.words(),
+            answered_at => participant::answered_when(timezone, at),
+            plan => answer == Answer::HavePlan,
+        },
+    )
+}
+
+/// `GET /r/{token}`: "We've been in touch?" / "We have a plan?" and a
+/// button; once answered, the answer given and when.
 pub async fn show_answer(
     State(s): State<Shared>,
     Path(token): Path<String>,
 ) -> Result<Response, Failure> {
-    let AnswerLink { opened: o, answer } = match open_answer(&s, &token).await? {
+    let AnswerLink {
+        opened: o,
+        standing,
+        answer,
+    } = match open_answer(&s, &token).await? {
         Ok(link) => link,
-        Err(why) => return Ok(s.pages.refused(why)),
+        Err(why) => return Ok(refused(&s, Kind::Answer, why)),
     };
     metrics::counter!("firstweek_web_pages_total", "page" => "answer").increment(1);
+    match standing {
+        Standing::Live => {}
+        Standing::Answered(at) => return Ok(answered(&s, &o, answer, at)),
+        Standing::Expired => return Ok(refused(&s, Kind::Answer, Refused::Expired)),
+    }
     let (me, other) = names(&o);
     Ok(s.pages.render(
         "answer.html",
@@ -120,17 +204,27 @@ pub async fn show_answer(
     ))
 }
 
-/// `POST /r/{token}`: records the answer (once), then says what happens next.
+/// `POST /r/{token}`: records the answer (once), then says what was
+/// recorded and what happens next.
 pub async fn answer(
     State(s): State<Shared>,
     Path(token): Path<String>,
 ) -> Result<Response, Failure> {
-    let AnswerLink { opened: o, answer } = match open_answer(&s, &token).await? {
+    let AnswerLink {
+        opened: o,
+        standing,
+        answer,
+    } = match open_answer(&s, &token).await? {
         Ok(link) => link,
-        Err(why) => return Ok(s.pages.refused(why)),
+        Err(why) => return Ok(refused(&s, Kind::Answer, why)),
     };
+    match standing {
+        Standing::Live => {}
+        Standing::Answered(at) => return Ok(answered(&s, &o, answer, at)),
+        Standing::Expired => return Ok(refused(&s, Kind::Answer, Refused::Expired)),
+    }
     let Some(actor) = participant::actor_of(o.recipient) else {
-        return Ok(s.pages.refused(Refused::Unknown));
+        return Ok(refused(&s, Kind::Answer, Refused::Unknown));
     };
     let event = participant::answered(answer, &o.token, &o.pair.mentorship_id, actor, Utc::now());
     match store::web_answer(&s.pool, &o.token, &event).await? {
@@ -139,18 +233,20 @@ pub async fn answer(
                 .increment(1);
             tracing::info!(mentorship_id = %o.pair.mentorship_id, event_id = %event.event_id, "answer recorded from a link");
         }
-        Acted::Already => {}
-        Acted::NotFound | Acted::Refused => return Ok(s.pages.refused(Refused::Revoked)),
+        Acted::Already => {
+            // Answered at the same moment through another request: show
+            // that one's time.
+            let at = store::find_link(&s.pool, &o.token, o.link.purpose)
+                .await?
+                .and_then(|i| i.used_at)
+                .unwrap_or(event.occurred_at);
+            return Ok(answered(&s, &o, answer, at));
+        }
+        Acted::NotFound | Acted::Refused => {
+            return Ok(refused(&s, Kind::Answer, Refused::Revoked));
+        }
     }
-    let (me, other) = names(&o);
-    Ok(s.pages.render(
-        "answer.html",
-        minijinja::context! {
-            me, other, done => true,
-            answer => answer.words(),
-            plan => answer == Answer::HavePlan,
-        },
-    ))
+    Ok(answered(&s, &o, answer, event.occurred_at))
 }
 
 fn person_id(o: &Opened) -> &str {
@@ -160,34 +256,54 @@ fn person_id(o: &Opened) -> &str {
     }
 }
 
-/// `GET /u/{token}`: a page with the unsubscribe button.
+/// The page of a person who is unsubscribed.
+fn unsubscribed(s: &Shared, o: &Opened) -> Response {
+    let (me, _) = names(o);
+    s.pages
+        .render("unsubscribe.html", minijinja::context! { me, done => true })
+}
+
+/// `GET /u/{token}`: a page with the unsubscribe button, or that they are
+/// unsubscribed already (their link may have expired since: it still says so).
 pub async fn show_unsubscribe(
     State(s): State<Shared>,
     Path(token): Path<String>,
 ) -> Result<Response, Failure> {
-    let o = match open(&s, &token, &[Purpose::Unsubscribe]).await? {
+    let (o, standing) = match open(&s, &token, &[Purpose::Unsubscribe]).await? {
         Ok(o) => o,
-        Err(why) => return Ok(s.pages.refused(why)),
+        Err(why) => return Ok(refused(&s, Kind::Unsubscribe, why)),
     };
     metrics::counter!("firstweek_web_pages_total", "page" => "unsubscribe").increment(1);
-    let done = store::is_unsubscribed(&s.pool, person_id(&o)).await?;
+    if store::is_unsubscribed(&s.pool, person_id(&o)).await? {
+        return Ok(unsubscribed(&s, &o));
+    }
+    if standing == Standing::Expired {
+        return Ok(refused(&s, Kind::Unsubscribe, Refused::Expired));
+    }
     let (me, _) = names(&o);
     Ok(s.pages.render(
         "unsubscribe.html",
-        minijinja::context! { me, done, action => format!("/u/{token}") },
+        minijinja::context! { me, done => false, action => format!("/u/{token}") },
     ))
 }
 
 /// `POST /u/{token}`: the one-click unsubscribe (RFC 8058), from the page's
-/// button or a mail provider; answered 200 with the page, no redirect.
+/// button or a mail provider; answered 200 with the page, no redirect. A
+/// person unsubscribed already is told so (200), through an expired link too.
 pub async fn unsubscribe(
     State(s): State<Shared>,
     Path(token): Path<String>,
 ) -> Result<Response, Failure> {
-    let o = match open(&s, &token, &[Purpose::Unsubscribe]).await? {
+    let (o, standing) = match open(&s, &token, &[Purpose::Unsubscribe]).await? {
         Ok(o) => o,
-        Err(why) => return Ok(s.pages.refused(why)),
+        Err(why) => return Ok(refused(&s, Kind::Unsubscribe, why)),
     };
+    if standing == Standing::Expired {
+        if store::is_unsubscribed(&s.pool, person_id(&o)).await? {
+            return Ok(unsubscribed(&s, &o));
+        }
+        return Ok(refused(&s, Kind::Unsubscribe, Refused::Expired));
+    }
     let event = participant::unsubscribed(person_id(&o), Utc::now());
     match store::web_unsubscribe(&s.pool, &o.token, &event).await? {
         Acted::Done => {
@@ -195,9 +311,9 @@ pub async fn unsubscribe(
             tracing::info!(mentorship_id = %o.pair.mentorship_id, recipient = %o.recipient, "unsubscribed through the link");
         }
         Acted::Already => {}
-        Acted::NotFound | Acted::Refused => return Ok(s.pages.refused(Refused::Revoked)),
+        Acted::NotFound | Acted::Refused => {
+            return Ok(refused(&s, Kind::Unsubscribe, Refused::Revoked));
+        }
     }
-    let (me, _) = names(&o);
-    Ok(s.pages
-        .render("unsubscribe.html", minijinja::context! { me, done => true }))
+    Ok(unsubscribed(&s, &o))
 }

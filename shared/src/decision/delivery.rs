@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::decision::{self, Pair, Rules, Skip};
 use crate::delivery::UnknownDelivery;
+use crate::link::Purpose;
 use crate::rule::Recipient;
 
 /// How long a link lives past the default week, and at least past its
@@ -14,15 +15,34 @@ use crate::rule::Recipient;
 /// that, and links are cheap to reissue.
 const LINK_MARGIN_DAYS: i64 = 8;
 
-/// Until when a link issued at `now` is valid, for every link in every
-/// email: through the week of the pair it is about and a margin
-/// (`started_at`; a digest is about no one pair), and never less than the
-/// margin from its issuing.
+/// How long an unsubscribe link works after its email, in calendar days.
+/// The product promises at least 60 (an opt-out must keep working long
+/// after the week, whenever the email is read or a mail provider sends its
+/// RFC 8058 one-click POST); 90 leaves a margin over that promise. Calendar
+/// days, not program days: a mail provider's clock is the real one, whatever
+/// `FIRSTWEEK_TIME_SCALE` says.
+pub const UNSUBSCRIBE_LINK_DAYS: i64 = 90;
+
+/// Until when a link for `purpose` issued at `now` is valid, the one rule
+/// for every link in every email:
+/// - an unsubscribe link for [`UNSUBSCRIBE_LINK_DAYS`] from its issuing;
+/// - the others (answers, acknowledge, the coordinator's page) through the
+///   week of the pair they are about and a margin (`started_at`; a digest
+///   is about no one pair), and never less than the margin from their
+///   issuing: what they answer is over by then, and a coordinator's daily
+///   digest brings a fresh page link.
+///
+/// Revocation (a pair's end, an erasure, `firstweek link revoke`) ends a
+/// link sooner, whatever this says.
 pub fn link_expiry(
     rules: &Rules,
+    purpose: Purpose,
     started_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
+    if purpose == Purpose::Unsubscribe {
+        return now + Duration::days(UNSUBSCRIBE_LINK_DAYS);
+    }
     let margin = Duration::days(LINK_MARGIN_DAYS);
     let from_now = now + rules.scale.wall(margin);
     match started_at {
@@ -112,12 +132,41 @@ mod tests {
             // A digest's link is about no pair: the margin from its issuing.
             (None, started, started + margin),
         ];
-        for (started_at, now, expected) in cases {
-            assert_eq!(
-                link_expiry(&rules, started_at, now),
-                expected,
-                "{started_at:?} {now}"
-            );
+        for purpose in [
+            Purpose::AnswerInTouch,
+            Purpose::AnswerPlan,
+            Purpose::Acknowledge,
+            Purpose::CoordinatorPage,
+        ] {
+            for (started_at, now, expected) in cases {
+                assert_eq!(
+                    link_expiry(&rules, purpose, started_at, now),
+                    expected,
+                    "{purpose:?} {started_at:?} {now}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unsubscribe_link_keeps_working_at_least_60_calendar_days_whatever_the_scale() {
+        let mut rules = crate::decision::tests::built_in();
+        let started = utc("2026-11-23T09:00:00Z");
+        for scale in [1.0, 14_400.0] {
+            rules.scale = crate::timeline::TimeScale::new(scale).expect("a valid scale");
+            for now in [
+                started,
+                started + Duration::days(6),
+                started + Duration::days(40),
+            ] {
+                let expires = link_expiry(&rules, Purpose::Unsubscribe, Some(started), now);
+                assert!(
+                    expires >= now + Duration::days(60),
+                    "scale {scale}, issued {now}: expires {expires}"
+                );
+                // Far longer than the answer links of the same email.
+                assert!(expires > link_expiry(&rules, Purpose::AnswerInTouch, Some(started), now));
+            }
         }
     }
 

@@ -1,5 +1,5 @@
 //! The links an email carries, each a token issued in the store and valid
-//! until [`decision::delivery::link_expiry`]; none without
+//! until [`decision::delivery::link_expiry`] says for its purpose; none without
 //! `FIRSTWEEK_PUBLIC_URL`.
 
 use super::StepError;
@@ -27,19 +27,18 @@ impl Steps {
         let Some(base) = &self.cfg.public_url else {
             return Ok(Links::default());
         };
-        let expires = self.link_expiry(started);
         let ack = store::issue_link(
             &self.pool,
             Purpose::Acknowledge,
             &started.mentorship_id,
-            expires,
+            self.link_expiry(Purpose::Acknowledge, started),
         )
         .await?;
         let page = store::issue_link(
             &self.pool,
             Purpose::CoordinatorPage,
             coordinator_key,
-            expires,
+            self.link_expiry(Purpose::CoordinatorPage, started),
         )
         .await?;
         Ok(Links {
@@ -60,19 +59,20 @@ impl Steps {
         let (Some(base), Some(_)) = (&self.cfg.public_url, participant::actor_of(recipient)) else {
             return Ok(Links::default());
         };
-        let expires = self.link_expiry(started);
         let id = &started.mentorship_id;
         let mut links = Links::default();
         for answer in participant::answers_for(step) {
+            let purpose = answer.purpose();
+            let expires = self.link_expiry(purpose, started);
             let token =
-                store::issue_personal_link(&self.pool, answer.purpose(), id, recipient, expires)
-                    .await?;
+                store::issue_personal_link(&self.pool, purpose, id, recipient, expires).await?;
             let url = Some(format!("{base}/r/{}", token.as_str()));
             match answer {
                 Answer::InTouch => links.in_touch = url,
                 Answer::HavePlan => links.have_plan = url,
             }
         }
+        let expires = self.link_expiry(Purpose::Unsubscribe, started);
         let token =
             store::issue_personal_link(&self.pool, Purpose::Unsubscribe, id, recipient, expires)
                 .await?;
@@ -89,7 +89,8 @@ impl Steps {
         let Some(base) = &self.cfg.public_url else {
             return Ok(None);
         };
-        let expires = decision::delivery::link_expiry(&self.cfg.rules, None, now);
+        let expires =
+            decision::delivery::link_expiry(&self.cfg.rules, Purpose::CoordinatorPage, None, now);
         let token = store::issue_link(
             &self.pool,
             Purpose::CoordinatorPage,
@@ -100,8 +101,8 @@ impl Steps {
         Ok(Some(format!("{base}/c/{}", token.as_str())))
     }
 
-    fn link_expiry(&self, started: &MentorshipStarted) -> DateTime<Utc> {
+    fn link_expiry(&self, purpose: Purpose, started: &MentorshipStarted) -> DateTime<Utc> {
         let started_at = Some(started.started_at);
-        decision::delivery::link_expiry(&self.cfg.rules, started_at, Utc::now())
+        decision::delivery::link_expiry(&self.cfg.rules, purpose, started_at, Utc::now())
     }
 }
