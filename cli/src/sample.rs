@@ -20,17 +20,20 @@ pub fn pair(started_at: DateTime<Utc>) -> MentorshipStarted {
             name: "Ada Lovelace".into(),
             email: "ada@example.org".into(),
             timezone: "Europe/London".into(),
+            locale: None,
         },
         mentee: Person {
             id: "p-grace".into(),
             name: "Grace Hopper".into(),
             email: "grace@example.org".into(),
             timezone: "Asia/Tokyo".into(),
+            locale: None,
         },
         coordinator: Coordinator {
             name: "Cy Coordinator".into(),
             email: "cy@example.org".into(),
             timezone: Some("Europe/Berlin".into()),
+            locale: None,
         },
     }
 }
@@ -98,6 +101,7 @@ pub fn context(
 /// low, and the rest counted.
 pub fn digest(now: DateTime<Utc>) -> DigestContext {
     DigestContext {
+        locale: firstweek::locale::DEFAULT.into(),
         page_url: Some("https://firstweek.example.org/c/sample-token".into()),
         coordinator: "Cy Coordinator".into(),
         date: now.format("%Y-%m-%d").to_string(),
@@ -145,6 +149,7 @@ pub fn digest(now: DateTime<Utc>) -> DigestContext {
 /// when the playbook sets `digest_all_quiet`.
 pub fn digest_all_quiet(now: DateTime<Utc>) -> DigestContext {
     DigestContext {
+        locale: firstweek::locale::DEFAULT.into(),
         escalations: vec![],
         trending_low: vec![],
         all_quiet: true,

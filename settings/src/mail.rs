@@ -155,25 +155,50 @@ pub fn load_templates(dir: Option<&Path>) -> Result<Templates, EmailError> {
     let Some(dir) = dir else {
         return Templates::built_in();
     };
+    let mut overrides = Vec::new();
+    read_parts(dir, "", &mut overrides)?;
+    // A subdirectory named by a locale (`de`, `es`, `de-AT`) holds that
+    // locale's templates: `de/welcome.txt` overrides the German welcome.
+    let derr = |message: String| EmailError::Directory {
+        dir: dir.display().to_string(),
+        message,
+    };
+    for entry in std::fs::read_dir(dir).map_err(|e| derr(e.to_string()))? {
+        let path = entry.map_err(|e| derr(e.to_string()))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if path.is_dir() && firstweek::locale::Locale::parse(name).is_ok() {
+            read_parts(&path, &format!("{name}/"), &mut overrides)?;
+        }
+    }
+    Templates::from_sources(overrides)
+}
+
+/// The template parts of one directory, named with `prefix` (`""`, `de/`).
+fn read_parts(
+    dir: &Path,
+    prefix: &str,
+    overrides: &mut Vec<(String, String)>,
+) -> Result<(), EmailError> {
     let derr = |message: String| EmailError::Directory {
         dir: dir.display().to_string(),
         message,
     };
     let entries = std::fs::read_dir(dir).map_err(|e| derr(e.to_string()))?;
-    let mut overrides = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| derr(e.to_string()))?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if !Templates::is_part(name) {
+        if !Templates::is_part(name) || !path.is_file() {
             continue;
         }
-        let name = name.to_string();
+        let name = format!("{prefix}{name}");
         let source = std::fs::read_to_string(&path).map_err(|e| derr(format!("{name}: {e}")))?;
         overrides.push((name, source));
     }
-    Templates::from_sources(overrides)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -215,6 +215,9 @@ pub struct Others {
 /// Everything the digest template may use.
 #[derive(Debug, Clone, Serialize)]
 pub struct DigestContext {
+    /// The coordinator's locale (a BCP 47 tag, from their most recent
+    /// pair; `en` without one): it chooses the templates.
+    pub locale: String,
     /// The coordinator's name.
     pub coordinator: String,
     /// The digest's local date (`YYYY-MM-DD`).
@@ -283,10 +286,22 @@ pub fn digest(
     if pairs.is_empty() && escalations.is_empty() {
         return Digest::Quiet(Quiet::NoPairs);
     }
+    // Their locale, as their zone, is the one their most recent pair names.
+    let locale = pairs
+        .iter()
+        .max_by_key(|p| p.started.started_at)
+        .and_then(|p| p.started.coordinator.locale.as_deref())
+        .and_then(|t| crate::locale::Locale::parse(t).ok())
+        .unwrap_or_default();
+    let english = locale.shipped().is_none_or(|t| t == crate::locale::DEFAULT);
     let when = |t: DateTime<Utc>| {
-        t.with_timezone(&tz.unwrap_or(Tz::UTC))
-            .format("%a %d %b %H:%M %Z")
-            .to_string()
+        if english {
+            t.with_timezone(&tz.unwrap_or(Tz::UTC))
+                .format("%a %d %b %H:%M %Z")
+                .to_string()
+        } else {
+            crate::locale::when(&locale, tz.map(|z| z.name()), t)
+        }
     };
     let pair_of = |id: &str| pairs.iter().find(|p| p.started.mentorship_id == id);
     let state_of = |id: &str| {
@@ -334,6 +349,7 @@ pub fn digest(
         return Digest::Quiet(Quiet::NothingToActOn);
     }
     Digest::Send(DigestContext {
+        locale: locale.to_string(),
         coordinator: coordinator.to_string(),
         date: date.to_string(),
         escalations: escalation_lines,
@@ -420,6 +436,7 @@ mod tests {
             name: n.into(),
             email: format!("{n}@example.org"),
             timezone: "UTC".into(),
+            locale: None,
         };
         MentorshipStarted {
             event_id: "e".into(),
@@ -432,6 +449,7 @@ mod tests {
                 name: "Cy".into(),
                 email: "cy@example.org".into(),
                 timezone: None,
+                locale: None,
             },
         }
     }

@@ -8,6 +8,7 @@
 
 mod compose;
 mod context;
+mod localized;
 mod redact;
 mod templates;
 
@@ -38,6 +39,21 @@ pub enum EmailError {
     /// A playbook step names a template that lacks one of its parts.
     #[error("step {step:?} uses template {template:?}, which has no {part} part")]
     Missing {
+        /// The step's id.
+        step: String,
+        /// The template it uses.
+        template: String,
+        /// The missing part: `subject`, `txt` or `html`.
+        part: String,
+    },
+    /// A locale that has templates lacks a step's template part (nor has
+    /// its parent locale one): its readers would get English.
+    #[error(
+        "step {step:?} uses template {template:?}, which has no {part} part in locale {locale} ({locale}/{template}.{part})"
+    )]
+    Untranslated {
+        /// The locale's tag, e.g. `de`.
+        locale: String,
         /// The step's id.
         step: String,
         /// The template it uses.

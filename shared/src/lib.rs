@@ -17,6 +17,7 @@ pub mod escalation;
 pub mod event;
 pub mod interaction;
 pub mod link;
+pub mod locale;
 pub mod outcome;
 pub mod participant;
 pub mod playbook;

@@ -18,17 +18,20 @@ fn pair(mentor_name: &str) -> MentorshipStarted {
             name: mentor_name.into(),
             email: "ada@example.org".into(),
             timezone: "Europe/Berlin".into(),
+            locale: None,
         },
         mentee: Person {
             id: "b".into(),
             name: "Bo <b>".into(),
             email: "bo@example.org".into(),
             timezone: "Asia/Tokyo".into(),
+            locale: None,
         },
         coordinator: Coordinator {
             name: "Cy".into(),
             email: "cy@example.org".into(),
             timezone: None,
+            locale: None,
         },
     }
 }
