@@ -228,4 +228,31 @@ mod tests {
             Err(EmailError::Directory { .. })
         ));
     }
+
+    #[test]
+    fn a_locale_subdirectory_overrides_that_locales_templates() {
+        let dir = std::env::temp_dir().join(format!("fw-templates-locale-{}", std::process::id()));
+        for sub in ["", "de", "es", "de-AT", "not a locale"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        for part in ["subject", "txt", "html"] {
+            std::fs::write(dir.join(format!("hello.{part}")), "Hello").unwrap();
+            std::fs::write(dir.join(format!("de/hello.{part}")), "Hallo").unwrap();
+            std::fs::write(dir.join(format!("es/hello.{part}")), "Hola").unwrap();
+        }
+        std::fs::write(dir.join("de-AT/hello.subject"), "Servus").unwrap();
+        std::fs::write(dir.join("not a locale/hello.subject"), "{% if %}").unwrap();
+        let templates = load_templates(Some(&dir)).unwrap();
+        let tags: Vec<String> = templates.locales().iter().map(|l| l.to_string()).collect();
+        assert_eq!(tags, ["de", "de-AT", "es"]);
+        let in_locale = |tag: &str| {
+            let ctx = std::collections::HashMap::from([("locale", tag)]);
+            let r = templates.render_parts("hello", &ctx).unwrap();
+            (r.subject, r.text)
+        };
+        assert_eq!(in_locale("de-AT"), ("Servus".into(), "Hallo".into()));
+        assert_eq!(in_locale("es-MX"), ("Hola".into(), "Hola".into()));
+        assert_eq!(in_locale("fr"), ("Hello".into(), "Hello".into()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -936,6 +936,33 @@ mod tests {
     }
 
     #[test]
+    fn a_coordinator_with_a_locale_gets_the_digest_in_it_with_local_dates() {
+        let mut w = week();
+        for p in &mut w.pairs {
+            p.coordinator.locale = Some("es-ES".into());
+        }
+        let escalations = [escalation("esc", State::Open, w.now - Duration::hours(30))];
+        let Digest::Send(ctx) = digest_of(&rules(), &w, &escalations, &["esc", "low", "new-1"]) else {
+            panic!("something to act on")
+        };
+        assert_eq!(ctx.locale, "es-ES");
+        let raw = text_part(&render(&ctx));
+        assert!(
+            raw.contains("Subject: Tus parejas hoy: 1 escalada pendiente, 1 pareja a la baja"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("abierta desde lun 23 nov 07:00 hora de Berl=C3=ADn (UTC+1)")
+                || raw.contains("abierta desde lun 23 nov 07:00 hora de Berlín (UTC+1)"),
+            "{raw}"
+        );
+        let mut german = ctx.clone();
+        german.locale = "de".into();
+        let raw = text_part(&render(&german));
+        assert!(raw.contains("Subject: Deine Paare heute: 1 Eskalation wartet"), "{raw}");
+    }
+
+    #[test]
     fn the_all_quiet_digest_is_short() {
         let w = week();
         let mut loud = rules();

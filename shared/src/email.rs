@@ -70,4 +70,6 @@ pub enum EmailError {
 }
 
 #[cfg(test)]
+mod locale_tests;
+#[cfg(test)]
 mod tests;

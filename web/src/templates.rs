@@ -175,6 +175,36 @@ mod tests {
     }
 
     #[test]
+    fn every_page_is_shipped_in_german_and_spanish_and_says_its_language() {
+        let env = load(None).expect("the built-in pages parse");
+        for (name, _) in BUILT_IN {
+            for tag in ["de", "es"] {
+                let page = env
+                    .get_template(&format!("{tag}/{name}"))
+                    .and_then(|t| t.render(minijinja::context! { why => "expired" }))
+                    .unwrap_or_else(|e| panic!("{tag}/{name}: {e}"));
+                assert!(page.contains(&format!("<html lang=\"{tag}\">")), "{tag}/{name}");
+            }
+        }
+        assert!(render(&env, "de/refused.html").contains("Dieser Link ist abgelaufen."));
+        assert!(render(&env, "refused.html").contains(r#"<html lang="en">"#));
+    }
+
+    #[test]
+    fn a_locale_subdirectory_overrides_that_locales_pages() {
+        let dir = TempDir::new("locale");
+        std::fs::create_dir_all(dir.0.join("de-AT")).expect("mkdir");
+        std::fs::write(
+            dir.0.join("de-AT/refused.html"),
+            r#"{% extends "de/base.html" %}{% block body %}<p>Servus, {{ text }}</p>{% endblock %}"#,
+        )
+        .expect("write");
+        let env = load(Some(&dir.0)).expect("loads");
+        let page = render(&env, "de-AT/refused.html");
+        assert!(page.contains("<p>Servus, gone</p>") && page.contains(r#"lang="de""#), "{page}");
+    }
+
+    #[test]
     fn a_file_of_the_same_name_replaces_the_page_and_may_include_its_own_parts() {
         let dir = TempDir::new("override");
         std::fs::write(

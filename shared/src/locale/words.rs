@@ -89,10 +89,11 @@ pub static DE: Words = Words {
         ("Copenhagen", "Kopenhagen"),
         ("Moscow", "Moskau"),
         ("Athens", "Athen"),
-        ("Mexico City", "Mexiko-Stadt"),
         ("Sao Paulo", "São Paulo"),
         ("Bogota", "Bogotá"),
         ("Kolkata", "Kalkutta"),
+        ("Tokyo", "Tokio"),
+        ("Mexico City", "Mexiko-Stadt"),
     ],
 };
 
