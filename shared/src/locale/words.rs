@@ -141,7 +141,7 @@ pub static ES: Words = Words {
     ],
 };
 
-const ALL: [&Words; 3] = [&EN, &DE, &ES];
+static ALL: [&Words; 3] = [&EN, &DE, &ES];
 
 impl Words {
     /// The words of the first shipped locale along `locale`'s chain (English
