@@ -147,7 +147,7 @@ fn the_check_refuses_a_missing_translation_naming_the_locale_and_the_template() 
     // A program's own template, in English only: refused for German first.
     let playbook = Playbook::parse(
         "test",
-        "[[step]]\nid = \"hello\"\nat = \"1h\"\nto = [\"mentee\"]\ntemplate = \"hello\"\n",
+        "name = \"test\"\n[[step]]\nid = \"hello\"\nat = \"1h\"\nto = [\"mentee\"]\ntemplate = \"hello\"\n",
     )
     .unwrap();
     let english = ["subject", "txt", "html"].map(|p| (format!("hello.{p}"), "Hello".to_string()));

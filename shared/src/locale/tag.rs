@@ -55,23 +55,22 @@ enum Next {
 impl Locale {
     /// Parses a tag (`de-AT`, `es`, `en-GB`, `zh-Hant-TW`, `es-419`), any
     /// case; refused unless it is a well-formed `langtag` of RFC 5646
-    /// (private-use and grandfathered tags are refused: no template could
-    /// be chosen for them).
+    /// whose language is an ISO 639 code of 2 or 3 letters (private-use
+    /// and grandfathered tags are refused: no template could be chosen for
+    /// them).
     pub fn parse(tag: &str) -> Result<Locale, InvalidTag> {
         if tag.is_empty() || tag.len() > MAX_CHARS || !tag.is_ascii() {
             return Err(InvalidTag);
         }
         let mut subtags = tag.split('-');
         let language = subtags.next().unwrap_or("");
-        if !(alpha(language, 2..=3) || alpha(language, 5..=8)) {
+        // RFC 5646 keeps 5 to 8 letters for languages it may register some
+        // day; none is, and such a "tag" is a word (`german`): refused.
+        if !alpha(language, 2..=3) {
             return Err(InvalidTag);
         }
         let mut out = vec![language.to_ascii_lowercase()];
-        let mut next = if language.len() <= 3 {
-            Next::Extlang(0)
-        } else {
-            Next::Script
-        };
+        let mut next = Next::Extlang(0);
         let mut in_extension = false;
         let mut extension_has_subtag = true;
         let mut singletons = Vec::new();
@@ -169,9 +168,13 @@ impl Locale {
     /// default (`es-MX` → `es`); `None` for a language firstweek does not
     /// ship (`fr`), whose pages fall back to the default.
     pub fn shipped(&self) -> Option<&'static str> {
-        self.chain()
-            .iter()
-            .find_map(|t| super::SHIPPED.iter().find(|s| *s == t).copied())
+        let mut tag = self.0.as_str();
+        loop {
+            if let Some(s) = super::SHIPPED.iter().find(|s| **s == tag) {
+                return Some(s);
+            }
+            tag = &tag[..tag.rfind('-')?];
+        }
     }
 }
 
