@@ -5,6 +5,7 @@
 //! refused with a reason that names the field, so its publisher can fix it.
 
 pub mod json;
+pub mod tag;
 
 use std::fmt;
 
@@ -710,7 +711,7 @@ fn check_person(role: &str, p: &Person) -> Result<(), InvalidEvent> {
 
 /// The value is not echoed: a mistyped tag may be anything (a name, an address).
 fn check_locale(field: &str, value: &str) -> Result<(), InvalidEvent> {
-    crate::locale::Locale::parse(value)
+    tag::Locale::parse(value)
         .map(|_| ())
         .map_err(|e| InvalidEvent::field(field, e.to_string()))
 }

@@ -9,17 +9,12 @@
 //! (`shared/templates/<locale>/`, `web/templates/<locale>/`). See
 //! `docs/locales.md`.
 
-mod tag;
 mod time;
 mod words;
 
-pub use tag::{InvalidTag, Locale};
+pub use crate::event::tag::{DEFAULT, InvalidTag, Locale};
 pub use time::{local_time, weekday_time, when, zone_name};
 pub use words::{Clock, Words};
-
-/// The default locale: its templates are the ones at the top of the
-/// template directories, and every chain ends there.
-pub const DEFAULT: &str = "en";
 
 /// The locales firstweek ships complete templates for: every step's email
 /// and every page exists in each of them.
@@ -29,6 +24,21 @@ pub const SHIPPED: [&str; 3] = ["en", "de", "es"];
 /// has no shipped parent: the default.
 pub fn default_locale() -> Locale {
     Locale::default()
+}
+
+impl Locale {
+    /// The first shipped locale along the chain, if one is before the
+    /// default (`es-MX` → `es`); `None` for a language firstweek does not
+    /// ship (`fr`), whose pages fall back to the default.
+    pub fn shipped(&self) -> Option<&'static str> {
+        let mut tag = self.as_str();
+        loop {
+            if let Some(s) = SHIPPED.iter().find(|s| **s == tag) {
+                return Some(s);
+            }
+            tag = &tag[..tag.rfind('-')?];
+        }
+    }
 }
 
 /// The shipped locale that best matches an `Accept-Language` header
@@ -67,6 +77,15 @@ pub fn negotiate(accept_language: &str) -> Locale {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_is_shipped_through_its_language() {
+        let shipped = |t: &str| Locale::parse(t).unwrap().shipped();
+        assert_eq!(shipped("es-MX"), Some("es"));
+        assert_eq!(shipped("de-AT"), Some("de"));
+        assert_eq!(shipped("en-GB"), Some("en"));
+        assert_eq!(shipped("fr-CA"), None);
+    }
 
     #[test]
     fn accept_language_picks_the_best_shipped_locale() {

@@ -1,7 +1,11 @@
 //! A BCP 47 language tag (RFC 5646), checked for well-formedness and kept
-//! in its conventional case (`de-AT`, `zh-Hant-TW`, `es-419`).
+//! in its conventional case (`de-AT`, `zh-Hant-TW`, `es-419`): the
+//! contract's `locale` fields. What firstweek writes in it is `crate::locale`.
 
 use std::fmt;
+
+/// The default locale: English. Every fallback chain ends here.
+pub const DEFAULT: &str = "en";
 
 /// Why a tag is refused. It never holds the tag itself: what a publisher
 /// put in the field may be anything (a name, an address).
@@ -15,7 +19,7 @@ pub struct Locale(String);
 
 impl Default for Locale {
     fn default() -> Locale {
-        Locale(super::DEFAULT.to_string())
+        Locale(DEFAULT.to_string())
     }
 }
 
@@ -158,23 +162,10 @@ impl Locale {
                 None => break,
             }
         }
-        if !out.iter().any(|t| t == super::DEFAULT) {
-            out.push(super::DEFAULT.to_string());
+        if !out.iter().any(|t| t == DEFAULT) {
+            out.push(DEFAULT.to_string());
         }
         out
-    }
-
-    /// The first shipped locale along the chain, if one is before the
-    /// default (`es-MX` → `es`); `None` for a language firstweek does not
-    /// ship (`fr`), whose pages fall back to the default.
-    pub fn shipped(&self) -> Option<&'static str> {
-        let mut tag = self.0.as_str();
-        loop {
-            if let Some(s) = super::SHIPPED.iter().find(|s| **s == tag) {
-                return Some(s);
-            }
-            tag = &tag[..tag.rfind('-')?];
-        }
     }
 }
 
@@ -235,9 +226,5 @@ mod tests {
         assert_eq!(chain("en-GB"), ["en-GB", "en"]);
         assert_eq!(chain("en"), ["en"]);
         assert_eq!(chain("fr"), ["fr", "en"]);
-        let shipped = |t: &str| Locale::parse(t).unwrap().shipped();
-        assert_eq!(shipped("es-MX"), Some("es"));
-        assert_eq!(shipped("de-AT"), Some("de"));
-        assert_eq!(shipped("fr-CA"), None);
     }
 }
