@@ -181,7 +181,14 @@ mod tests {
             for tag in ["de", "es"] {
                 let page = env
                     .get_template(&format!("{tag}/{name}"))
-                    .and_then(|t| t.render(minijinja::context! { why => "expired" }))
+                    .and_then(|t| {
+                        let none: Vec<String> = Vec::new();
+                        t.render(minijinja::context! {
+                            why => "expired", pairs => none, steps => none, charts => none,
+                            escalation => minijinja::context! { reasons => none },
+                            pair => minijinja::context! { risks => none, day => 3, total => 1 },
+                        })
+                    })
                     .unwrap_or_else(|e| panic!("{tag}/{name}: {e}"));
                 assert!(page.contains(&format!("<html lang=\"{tag}\">")), "{tag}/{name}");
             }
