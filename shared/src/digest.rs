@@ -942,7 +942,8 @@ mod tests {
             p.coordinator.locale = Some("es-ES".into());
         }
         let escalations = [escalation("esc", State::Open, w.now - Duration::hours(30))];
-        let Digest::Send(ctx) = digest_of(&rules(), &w, &escalations, &["esc", "low", "new-1"]) else {
+        let Digest::Send(ctx) = digest_of(&rules(), &w, &escalations, &["esc", "low", "new-1"])
+        else {
             panic!("something to act on")
         };
         assert_eq!(ctx.locale, "es-ES");
@@ -956,10 +957,13 @@ mod tests {
                 || raw.contains("abierta desde lun 23 nov 07:00 hora de Berlín (UTC+1)"),
             "{raw}"
         );
-        let mut german = ctx.clone();
+        let mut german = ctx;
         german.locale = "de".into();
         let raw = text_part(&render(&german));
-        assert!(raw.contains("Subject: Deine Paare heute: 1 Eskalation wartet"), "{raw}");
+        assert!(
+            raw.contains("Subject: Deine Paare heute: 1 Eskalation wartet"),
+            "{raw}"
+        );
     }
 
     #[test]

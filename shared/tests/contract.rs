@@ -424,7 +424,11 @@ fn the_schema_and_the_parser_refuse_the_same_broken_events() {
         (MENTORSHIP_STARTED, "/coordinator", json!("Cy")),
         (MENTORSHIP_STARTED, "/mentee/locale", json!("")),
         (MENTORSHIP_STARTED, "/mentee/locale", json!(7)),
-        (MENTORSHIP_STARTED, "/coordinator/locale", json!("x".repeat(71))),
+        (
+            MENTORSHIP_STARTED,
+            "/coordinator/locale",
+            json!("x".repeat(71)),
+        ),
         (INTERACTION_RECORDED, "/duration_minutes", json!(1441)),
         (INTERACTION_RECORDED, "/duration_minutes", json!(-1)),
         (INTERACTION_RECORDED, "/duration_minutes", json!("30")),

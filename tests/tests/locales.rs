@@ -28,26 +28,57 @@ async fn each_person_reads_their_welcome_and_their_pages_in_their_language() -> 
     let limit = Duration::from_secs(40);
 
     let hers = env.wait_mail(&pair.mentee(), "welcome", limit).await?;
-    assert_eq!(hers.subject, "Conoce a Ada Mentor: tu primera semana empieza ahora");
+    assert_eq!(
+        hers.subject,
+        "Conoce a Ada Mentor: tu primera semana empieza ahora"
+    );
     assert!(hers.text.contains("Hola Bo Mentee:"), "{}", hers.text);
     assert!(
-        hers.text.contains("Ada Mentor vive en hora de Viena (UTC+1), donde ahora es "),
+        hers.text
+            .contains("Ada Mentor vive en hora de Viena (UTC+1), donde ahora es "),
         "{}",
         hers.text
     );
-    assert!(hers.text.contains("No quiero más correos como este:"), "{}", hers.text);
+    assert!(
+        hers.text.contains("No quiero más correos como este:"),
+        "{}",
+        hers.text
+    );
     assert!(hers.text.contains("<html lang=\"es\">"), "{}", hers.text);
-    assert!(!hers.text.contains("Welcome to your mentorship"), "{}", hers.text);
+    assert!(
+        !hers.text.contains("Welcome to your mentorship"),
+        "{}",
+        hers.text
+    );
 
     let his = env.wait_mail(&pair.mentor(), "welcome", limit).await?;
-    assert_eq!(his.subject, "Lerne Bo Mentee kennen: eure erste Woche beginnt jetzt");
+    assert_eq!(
+        his.subject,
+        "Lerne Bo Mentee kennen: eure erste Woche beginnt jetzt"
+    );
     assert!(
-        his.text.contains("Bo Mentee lebt nach Ortszeit Mexiko-Stadt (UTC\u{2212}6); dort ist es gerade "),
+        his.text.contains(
+            "Bo Mentee lebt nach Ortszeit Mexiko-Stadt (UTC\u{2212}6); dort ist es gerade "
+        ),
         "{}",
         his.text
     );
-    let weekdays = ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"];
-    assert!(weekdays.iter().any(|d| his.text.contains(&format!("gerade {d} "))), "{}", his.text);
+    let weekdays = [
+        "Montag",
+        "Dienstag",
+        "Mittwoch",
+        "Donnerstag",
+        "Freitag",
+        "Samstag",
+        "Sonntag",
+    ];
+    assert!(
+        weekdays
+            .iter()
+            .any(|d| his.text.contains(&format!("gerade {d} "))),
+        "{}",
+        his.text
+    );
     assert!(his.text.contains("<html lang=\"de\">"), "{}", his.text);
 
     // Her unsubscribe link opens a Spanish page, whatever her browser says.
@@ -63,11 +94,22 @@ async fn each_person_reads_their_welcome_and_their_pages_in_their_language() -> 
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("<html lang=\"es\">"), "{page}");
     assert!(page.contains("¿Darte de baja, Bo?"), "{page}");
-    assert!(page.to_ascii_lowercase().contains("content-language: es"), "{page}");
+    assert!(
+        page.to_ascii_lowercase().contains("content-language: es"),
+        "{page}"
+    );
 
     // A link that opens nothing belongs to nobody: the browser's language, else English.
-    let german = http_get_with(web, "/u/nothing-here", "accept-language: fr, de-AT;q=0.8\r\n").await;
-    assert!(german.contains("<html lang=\"de\">") && german.contains("Dieser Link öffnet nichts."), "{german}");
+    let german = http_get_with(
+        web,
+        "/u/nothing-here",
+        "accept-language: fr, de-AT;q=0.8\r\n",
+    )
+    .await;
+    assert!(
+        german.contains("<html lang=\"de\">") && german.contains("Dieser Link öffnet nichts."),
+        "{german}"
+    );
     let english = http_get(web, "/u/nothing-here").await;
     assert!(english.contains("<html lang=\"en\">"), "{english}");
 

@@ -30,23 +30,53 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 /// German pages, parallel to the English ones (same variables, same blocks).
 pub const BUILT_IN_DE: &[(&str, &str)] = &[
     ("de/base.html", include_str!("../templates/de/base.html")),
-    ("de/coordinator.html", include_str!("../templates/de/coordinator.html")),
+    (
+        "de/coordinator.html",
+        include_str!("../templates/de/coordinator.html"),
+    ),
     ("de/pair.html", include_str!("../templates/de/pair.html")),
-    ("de/refused.html", include_str!("../templates/de/refused.html")),
-    ("de/acknowledge.html", include_str!("../templates/de/acknowledge.html")),
-    ("de/answer.html", include_str!("../templates/de/answer.html")),
-    ("de/unsubscribe.html", include_str!("../templates/de/unsubscribe.html")),
+    (
+        "de/refused.html",
+        include_str!("../templates/de/refused.html"),
+    ),
+    (
+        "de/acknowledge.html",
+        include_str!("../templates/de/acknowledge.html"),
+    ),
+    (
+        "de/answer.html",
+        include_str!("../templates/de/answer.html"),
+    ),
+    (
+        "de/unsubscribe.html",
+        include_str!("../templates/de/unsubscribe.html"),
+    ),
 ];
 
 /// Spanish pages, parallel to the English ones.
 pub const BUILT_IN_ES: &[(&str, &str)] = &[
     ("es/base.html", include_str!("../templates/es/base.html")),
-    ("es/coordinator.html", include_str!("../templates/es/coordinator.html")),
+    (
+        "es/coordinator.html",
+        include_str!("../templates/es/coordinator.html"),
+    ),
     ("es/pair.html", include_str!("../templates/es/pair.html")),
-    ("es/refused.html", include_str!("../templates/es/refused.html")),
-    ("es/acknowledge.html", include_str!("../templates/es/acknowledge.html")),
-    ("es/answer.html", include_str!("../templates/es/answer.html")),
-    ("es/unsubscribe.html", include_str!("../templates/es/unsubscribe.html")),
+    (
+        "es/refused.html",
+        include_str!("../templates/es/refused.html"),
+    ),
+    (
+        "es/acknowledge.html",
+        include_str!("../templates/es/acknowledge.html"),
+    ),
+    (
+        "es/answer.html",
+        include_str!("../templates/es/answer.html"),
+    ),
+    (
+        "es/unsubscribe.html",
+        include_str!("../templates/es/unsubscribe.html"),
+    ),
 ];
 
 /// Why the page templates cannot be used.
@@ -190,7 +220,10 @@ mod tests {
                         })
                     })
                     .unwrap_or_else(|e| panic!("{tag}/{name}: {e}"));
-                assert!(page.contains(&format!("<html lang=\"{tag}\">")), "{tag}/{name}");
+                assert!(
+                    page.contains(&format!("<html lang=\"{tag}\">")),
+                    "{tag}/{name}"
+                );
             }
         }
         assert!(render(&env, "de/refused.html").contains("Dieser Link ist abgelaufen."));
@@ -208,7 +241,10 @@ mod tests {
         .expect("write");
         let env = load(Some(&dir.0)).expect("loads");
         let page = render(&env, "de-AT/refused.html");
-        assert!(page.contains("<p>Servus, gone</p>") && page.contains(r#"lang="de""#), "{page}");
+        assert!(
+            page.contains("<p>Servus, gone</p>") && page.contains(r#"lang="de""#),
+            "{page}"
+        );
     }
 
     #[test]

@@ -11,7 +11,11 @@ use crate::interaction::Summary;
 use crate::playbook::Playbook;
 use crate::rule::Recipient;
 
-fn pair(mentor: Option<&str>, mentee: Option<&str>, coordinator: Option<&str>) -> MentorshipStarted {
+fn pair(
+    mentor: Option<&str>,
+    mentee: Option<&str>,
+    coordinator: Option<&str>,
+) -> MentorshipStarted {
     let person = |id: &str, name: &str, tz: &str, locale: Option<&str>| Person {
         id: id.into(),
         name: name.into(),
@@ -68,18 +72,28 @@ fn a_german_welcome_renders_in_german_with_german_dates_and_zone_names() {
     assert_eq!(r.subject, "Lerne Bo kennen: eure erste Woche beginnt jetzt");
     assert!(r.text.starts_with("Hallo Ada,"), "{}", r.text);
     assert!(
-        r.text.contains("Bo lebt nach Ortszeit Mexiko-Stadt (UTC\u{2212}6); dort ist es gerade Dienstag 04:00."),
+        r.text.contains(
+            "Bo lebt nach Ortszeit Mexiko-Stadt (UTC\u{2212}6); dort ist es gerade Dienstag 04:00."
+        ),
         "{}",
         r.text
     );
     // The next mornings, in German weekdays on both clocks.
     assert!(
-        r.text.contains("dein Mittwoch 09:00 ist bei Bo Mittwoch 02:00"),
+        r.text
+            .contains("dein Mittwoch 09:00 ist bei Bo Mittwoch 02:00"),
         "{}",
         r.text
     );
-    assert!(r.text.contains("Keine solchen E-Mails mehr: https://fw.example.org/u/t"));
-    assert!(!r.text.contains("Tuesday") && !r.text.contains("Hi "), "{}", r.text);
+    assert!(
+        r.text
+            .contains("Keine solchen E-Mails mehr: https://fw.example.org/u/t")
+    );
+    assert!(
+        !r.text.contains("Tuesday") && !r.text.contains("Hi "),
+        "{}",
+        r.text
+    );
     assert!(r.html.contains(r#"<html lang="de">"#), "{}", r.html);
     assert!(r.html.contains(">Abmelden</a>"), "{}", r.html);
 }
@@ -92,13 +106,27 @@ fn a_spanish_mentee_and_an_english_coordinator_each_read_their_own() {
         .render_parts("welcome", &ctx(&p, "welcome", Recipient::Mentee))
         .unwrap();
     assert_eq!(r.subject, "Conoce a Ada: tu primera semana empieza ahora");
-    assert!(r.text.contains("Ada vive en hora de Viena (UTC+1), donde ahora es martes 11:00."), "{}", r.text);
+    assert!(
+        r.text
+            .contains("Ada vive en hora de Viena (UTC+1), donde ahora es martes 11:00."),
+        "{}",
+        r.text
+    );
     assert!(r.html.contains(r#"<html lang="es">"#));
     let r = t
         .render_parts("escalation", &ctx(&p, "escalation", Recipient::Coordinator))
         .unwrap();
-    assert!(r.subject.starts_with("At risk: Ada and Bo"), "{}", r.subject);
-    assert!(r.text.contains("Mentee: bo@example.org, Mexico City time (UTC\u{2212}6)."), "{}", r.text);
+    assert!(
+        r.subject.starts_with("At risk: Ada and Bo"),
+        "{}",
+        r.subject
+    );
+    assert!(
+        r.text
+            .contains("Mentee: bo@example.org, Mexico City time (UTC\u{2212}6)."),
+        "{}",
+        r.text
+    );
 }
 
 #[test]
@@ -114,18 +142,30 @@ fn the_fallback_chain_takes_the_most_specific_template_part_by_part() {
         let r = t
             .render_parts("welcome", &ctx(&p, "welcome", Recipient::Mentor))
             .unwrap();
-        (r.subject, r.text.lines().next().unwrap_or_default().to_string())
+        (
+            r.subject,
+            r.text.lines().next().unwrap_or_default().to_string(),
+        )
     };
     // de-AT: its own subject, the German body (de), no English.
     assert_eq!(subject("de-AT"), ("Servus Bo".into(), "Hallo Ada,".into()));
-    assert_eq!(subject("de-DE").0, "Lerne Bo kennen: eure erste Woche beginnt jetzt");
-    assert_eq!(subject("es-MX").0, "Conoce a Bo: tu primera semana empieza ahora");
+    assert_eq!(
+        subject("de-DE").0,
+        "Lerne Bo kennen: eure erste Woche beginnt jetzt"
+    );
+    assert_eq!(
+        subject("es-MX").0,
+        "Conoce a Bo: tu primera semana empieza ahora"
+    );
     // A language firstweek does not ship: the default, English.
     assert_eq!(subject("fr-CA").1, "Hi Ada,");
     assert_eq!(subject("en-GB").1, "Hi Ada,");
     // de-AT is a locale of its own now, complete through de: the check passes.
     assert_eq!(
-        t.locales().iter().map(|l| l.to_string()).collect::<Vec<_>>(),
+        t.locales()
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>(),
         ["de", "de-AT", "es"]
     );
     t.check(&Playbook::built_in()).unwrap();
@@ -139,7 +179,10 @@ fn the_check_refuses_a_missing_translation_naming_the_locale_and_the_template() 
         .unwrap()
         .check(&Playbook::built_in())
         .unwrap_err();
-    assert!(matches!(&e, EmailError::Untranslated { locale, .. } if locale == "fr"), "{e}");
+    assert!(
+        matches!(&e, EmailError::Untranslated { locale, .. } if locale == "fr"),
+        "{e}"
+    );
     assert_eq!(
         e.to_string(),
         "step \"welcome\" uses template \"welcome\", which has no txt part in locale fr (fr/welcome.txt)"
@@ -156,7 +199,10 @@ fn the_check_refuses_a_missing_translation_naming_the_locale_and_the_template() 
         .check(&playbook)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("template \"hello\"") && e.contains("in locale de (de/hello.subject)"), "{e}");
+    assert!(
+        e.contains("template \"hello\"") && e.contains("in locale de (de/hello.subject)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -179,7 +225,8 @@ fn every_template_renders_in_every_shipped_locale_for_every_recipient() {
                     .unwrap_or_else(|e| panic!("{tag} {template} to {to:?}: {e}"));
                 let raw = String::from_utf8(composed.message.formatted()).unwrap();
                 assert!(
-                    raw.contains(&format!("lang=\"{tag}\"")) || raw.contains(&format!("lang=3D\"{tag}\"")),
+                    raw.contains(&format!("lang=\"{tag}\""))
+                        || raw.contains(&format!("lang=3D\"{tag}\"")),
                     "{tag} {template}: {raw}"
                 );
             }

@@ -107,9 +107,7 @@ impl Locale {
                 out.push(sub.to_ascii_uppercase());
             } else if next <= Next::Variant
                 && (alnum(sub, 5..=8)
-                    || (sub.len() == 4
-                        && sub.as_bytes()[0].is_ascii_digit()
-                        && alnum(sub, 4..=4)))
+                    || (sub.len() == 4 && sub.as_bytes()[0].is_ascii_digit() && alnum(sub, 4..=4)))
             {
                 next = Next::Variant;
                 out.push(sub.to_ascii_lowercase());

@@ -9,9 +9,11 @@ use super::{Clock, Locale, Words};
 /// language reads the other one (English in the US, Canada, Australia,
 /// New Zealand and the Philippines reads 12-hour).
 fn clock(locale: &Locale) -> Clock {
-    let region = locale.as_str().split('-').skip(1).find(|s| {
-        s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())
-    });
+    let region = locale
+        .as_str()
+        .split('-')
+        .skip(1)
+        .find(|s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()));
     match (locale.language(), region) {
         ("en", Some("US" | "CA" | "AU" | "NZ" | "PH")) => Clock::H12,
         _ => Words::of(locale).clock,
@@ -82,7 +84,10 @@ pub fn weekday_time(locale: &Locale, tz_name: &str, at: DateTime<Utc>) -> String
     let local = at.with_timezone(&tz);
     let words = Words::of(locale);
     let day = words.weekdays[local.weekday().num_days_from_monday() as usize];
-    format!("{day} {}", time_of_day(locale, local.hour(), local.minute()))
+    format!(
+        "{day} {}",
+        time_of_day(locale, local.hour(), local.minute())
+    )
 }
 
 /// Now on a person's clock, as the templates' `local_time` reads: the
@@ -125,11 +130,26 @@ mod tests {
     fn zones_are_named_by_their_city_and_offset_in_each_locale() {
         let winter = at("2026-11-24T17:00:00Z");
         let la = "America/Los_Angeles";
-        assert_eq!(zone_name(&l("en"), la, winter), "Los Angeles time (UTC\u{2212}8)");
-        assert_eq!(zone_name(&l("de-AT"), la, winter), "Ortszeit Los Angeles (UTC\u{2212}8)");
-        assert_eq!(zone_name(&l("es-MX"), la, winter), "hora de Los Ángeles (UTC\u{2212}8)");
-        assert_eq!(zone_name(&l("de"), "Europe/Vienna", winter), "Ortszeit Wien (UTC+1)");
-        assert_eq!(zone_name(&l("en"), "Asia/Kolkata", winter), "Kolkata time (UTC+5:30)");
+        assert_eq!(
+            zone_name(&l("en"), la, winter),
+            "Los Angeles time (UTC\u{2212}8)"
+        );
+        assert_eq!(
+            zone_name(&l("de-AT"), la, winter),
+            "Ortszeit Los Angeles (UTC\u{2212}8)"
+        );
+        assert_eq!(
+            zone_name(&l("es-MX"), la, winter),
+            "hora de Los Ángeles (UTC\u{2212}8)"
+        );
+        assert_eq!(
+            zone_name(&l("de"), "Europe/Vienna", winter),
+            "Ortszeit Wien (UTC+1)"
+        );
+        assert_eq!(
+            zone_name(&l("en"), "Asia/Kolkata", winter),
+            "Kolkata time (UTC+5:30)"
+        );
         assert_eq!(zone_name(&l("es"), "UTC", winter), "UTC");
         assert_eq!(zone_name(&l("en"), "Etc/GMT+5", winter), "UTC\u{2212}5");
         // Summer time is the offset of the moment.
@@ -143,7 +163,10 @@ mod tests {
     fn weekdays_months_and_clocks_follow_the_locale() {
         let t = at("2026-11-24T13:05:00Z"); // a Tuesday
         assert_eq!(weekday_time(&l("en"), "Europe/Berlin", t), "Tuesday 14:05");
-        assert_eq!(weekday_time(&l("de-AT"), "Europe/Vienna", t), "Dienstag 14:05");
+        assert_eq!(
+            weekday_time(&l("de-AT"), "Europe/Vienna", t),
+            "Dienstag 14:05"
+        );
         assert_eq!(weekday_time(&l("es"), "Europe/Madrid", t), "martes 14:05");
         assert_eq!(
             weekday_time(&l("en-US"), "America/New_York", t),
