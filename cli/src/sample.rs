@@ -68,12 +68,27 @@ pub fn context(
     recipient: Recipient,
     now: DateTime<Utc>,
 ) -> Context {
+    context_in(None, playbook, step, step_id, recipient, now)
+}
+
+/// [`context`], with every person of the sample pair reading `locale`.
+pub fn context_in(
+    locale: Option<&str>,
+    playbook: &Playbook,
+    step: Option<&Step>,
+    step_id: &str,
+    recipient: Recipient,
+    now: DateTime<Utc>,
+) -> Context {
     let offset = match step.map(|s| &s.trigger) {
         Some(Trigger::At(d)) => *d,
         _ => Duration::days(1),
     };
     let started_at = now - offset;
-    let started = pair(started_at);
+    let mut started = pair(started_at);
+    started.mentor.locale = locale.map(Into::into);
+    started.mentee.locale = locale.map(Into::into);
+    started.coordinator.locale = locale.map(Into::into);
     let ledger = ledger(started_at);
     let summary = Summary::as_of(&ledger, now);
     // Every reason the step can give, so a preview shows them all.

@@ -201,6 +201,45 @@ async fn playbook_validate_shows_the_steps_or_the_line_that_is_wrong() {
 }
 
 #[tokio::test]
+async fn template_render_previews_a_locale_and_refuses_a_tag_that_is_not_one() {
+    let out = ok(&cli(
+        &[],
+        &[
+            "template",
+            "render",
+            "welcome",
+            "--recipient",
+            "mentor",
+            "--locale",
+            "de-AT",
+            "--part",
+            "subject",
+        ],
+    )
+    .await);
+    assert_eq!(
+        out,
+        "Lerne Grace Hopper kennen: eure erste Woche beginnt jetzt\n"
+    );
+    let out = ok(&cli(
+        &[],
+        &[
+            "template", "render", "digest", "--locale", "es", "--part", "subject",
+        ],
+    )
+    .await);
+    assert!(out.starts_with("Tus parejas hoy: "), "{out}");
+    let err = fails(
+        &cli(
+            &[],
+            &["template", "render", "welcome", "--locale", "German"],
+        )
+        .await,
+    );
+    assert!(err.contains("is not a BCP 47 language tag"), "{err}");
+}
+
+#[tokio::test]
 async fn template_render_previews_built_in_and_overridden_templates() {
     let out = ok(&cli(
         &[],
