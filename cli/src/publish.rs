@@ -184,17 +184,20 @@ fn build(args: EventArgs, now: DateTime<Utc>) -> anyhow::Result<Event> {
                     name: mentor_name,
                     email: mentor_email,
                     timezone: mentor_tz,
+                    locale: None,
                 },
                 mentee: Person {
                     id: person_id(&mentee_name),
                     name: mentee_name,
                     email: mentee_email,
                     timezone: mentee_tz,
+                    locale: None,
                 },
                 coordinator: Coordinator {
                     name: coordinator_name,
                     email: coordinator_email,
                     timezone: coordinator_tz,
+                    locale: None,
                 },
             })
         }

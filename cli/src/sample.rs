@@ -20,17 +20,20 @@ pub fn pair(started_at: DateTime<Utc>) -> MentorshipStarted {
             name: "Ada Lovelace".into(),
             email: "ada@example.org".into(),
             timezone: "Europe/London".into(),
+            locale: None,
         },
         mentee: Person {
             id: "p-grace".into(),
             name: "Grace Hopper".into(),
             email: "grace@example.org".into(),
             timezone: "Asia/Tokyo".into(),
+            locale: None,
         },
         coordinator: Coordinator {
             name: "Cy Coordinator".into(),
             email: "cy@example.org".into(),
             timezone: Some("Europe/Berlin".into()),
+            locale: None,
         },
     }
 }
@@ -65,12 +68,27 @@ pub fn context(
     recipient: Recipient,
     now: DateTime<Utc>,
 ) -> Context {
+    context_in(None, playbook, step, step_id, recipient, now)
+}
+
+/// [`context`], with every person of the sample pair reading `locale`.
+pub fn context_in(
+    locale: Option<&str>,
+    playbook: &Playbook,
+    step: Option<&Step>,
+    step_id: &str,
+    recipient: Recipient,
+    now: DateTime<Utc>,
+) -> Context {
     let offset = match step.map(|s| &s.trigger) {
         Some(Trigger::At(d)) => *d,
         _ => Duration::days(1),
     };
     let started_at = now - offset;
-    let started = pair(started_at);
+    let mut started = pair(started_at);
+    started.mentor.locale = locale.map(Into::into);
+    started.mentee.locale = locale.map(Into::into);
+    started.coordinator.locale = locale.map(Into::into);
     let ledger = ledger(started_at);
     let summary = Summary::as_of(&ledger, now);
     // Every reason the step can give, so a preview shows them all.
@@ -108,6 +126,7 @@ pub fn context(
 /// low, and the rest counted.
 pub fn digest(now: DateTime<Utc>) -> DigestContext {
     DigestContext {
+        locale: firstweek::locale::DEFAULT.into(),
         page_url: Some("https://firstweek.example.org/c/sample-token".into()),
         coordinator: "Cy Coordinator".into(),
         date: now.format("%Y-%m-%d").to_string(),
@@ -155,6 +174,7 @@ pub fn digest(now: DateTime<Utc>) -> DigestContext {
 /// when the playbook sets `digest_all_quiet`.
 pub fn digest_all_quiet(now: DateTime<Utc>) -> DigestContext {
     DigestContext {
+        locale: firstweek::locale::DEFAULT.into(),
         escalations: vec![],
         trending_low: vec![],
         all_quiet: true,

@@ -30,6 +30,16 @@ pub struct RenderArgs {
     /// Print only one part, as is
     #[arg(long, value_parser = ["subject", "text", "html"])]
     pub part: Option<String>,
+    /// The reader's locale (a BCP 47 tag, e.g. `de-AT`): the templates
+    /// chosen along its fallback chain, dates and zones written for it
+    #[arg(long, value_parser = parse_locale)]
+    pub locale: Option<String>,
+}
+
+fn parse_locale(s: &str) -> Result<String, String> {
+    firstweek::locale::Locale::parse(s)
+        .map(|l| l.to_string())
+        .map_err(|e| format!("{s:?} {e}"))
 }
 
 fn parse_recipient(s: &str) -> Result<Recipient, String> {
@@ -79,7 +89,10 @@ fn render(
     let now = Utc::now();
     let (rendered, about) = if args.template == digest::TEMPLATE {
         // The coordinators' daily digest has its own context.
-        let ctx = sample::digest(now);
+        let mut ctx = sample::digest(now);
+        if let Some(tag) = &args.locale {
+            ctx.locale = tag.clone();
+        }
         let rendered = templates
             .render_parts(&args.template, &ctx)
             .with_context(|| format!("rendering {}", args.template))?;
@@ -91,7 +104,14 @@ fn render(
         let playbook = crate::env::playbook()?;
         let step = sample::step_for(&playbook, &args.template);
         let step_id = step.map(|s| s.id.as_str()).unwrap_or(&args.template);
-        let ctx = sample::context(&playbook, step, step_id, args.recipient, now);
+        let ctx = sample::context_in(
+            args.locale.as_deref(),
+            &playbook,
+            step,
+            step_id,
+            args.recipient,
+            now,
+        );
         let rendered = templates
             .render_parts(&args.template, &ctx)
             .with_context(|| format!("rendering {} for the {}", args.template, args.recipient))?;

@@ -201,6 +201,49 @@ async fn playbook_validate_shows_the_steps_or_the_line_that_is_wrong() {
 }
 
 #[tokio::test]
+async fn template_render_previews_a_locale_and_refuses_a_tag_that_is_not_one() {
+    let out = ok(&cli(
+        &[],
+        &[
+            "template",
+            "render",
+            "welcome",
+            "--recipient",
+            "mentor",
+            "--locale",
+            "de-AT",
+            "--part",
+            "subject",
+        ],
+    )
+    .await);
+    assert_eq!(
+        out,
+        "Lerne Grace Hopper kennen: eure erste Woche beginnt jetzt\n"
+    );
+    let out = ok(&cli(
+        &[],
+        &[
+            "template", "render", "digest", "--locale", "es", "--part", "subject",
+        ],
+    )
+    .await);
+    assert!(out.starts_with("Tus parejas hoy: "), "{out}");
+    let o = cli(
+        &[],
+        &["template", "render", "welcome", "--locale", "German"],
+    )
+    .await;
+    // A usage error, as clap reports one (exit 2), naming what a tag is.
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is not a BCP 47 language tag"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test]
 async fn template_render_previews_built_in_and_overridden_templates() {
     let out = ok(&cli(
         &[],

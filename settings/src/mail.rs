@@ -155,25 +155,50 @@ pub fn load_templates(dir: Option<&Path>) -> Result<Templates, EmailError> {
     let Some(dir) = dir else {
         return Templates::built_in();
     };
+    let mut overrides = Vec::new();
+    read_parts(dir, "", &mut overrides)?;
+    // A subdirectory named by a locale (`de`, `es`, `de-AT`) holds that
+    // locale's templates: `de/welcome.txt` overrides the German welcome.
+    let derr = |message: String| EmailError::Directory {
+        dir: dir.display().to_string(),
+        message,
+    };
+    for entry in std::fs::read_dir(dir).map_err(|e| derr(e.to_string()))? {
+        let path = entry.map_err(|e| derr(e.to_string()))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if path.is_dir() && firstweek::locale::Locale::parse(name).is_ok() {
+            read_parts(&path, &format!("{name}/"), &mut overrides)?;
+        }
+    }
+    Templates::from_sources(overrides)
+}
+
+/// The template parts of one directory, named with `prefix` (`""`, `de/`).
+fn read_parts(
+    dir: &Path,
+    prefix: &str,
+    overrides: &mut Vec<(String, String)>,
+) -> Result<(), EmailError> {
     let derr = |message: String| EmailError::Directory {
         dir: dir.display().to_string(),
         message,
     };
     let entries = std::fs::read_dir(dir).map_err(|e| derr(e.to_string()))?;
-    let mut overrides = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| derr(e.to_string()))?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if !Templates::is_part(name) {
+        if !Templates::is_part(name) || !path.is_file() {
             continue;
         }
-        let name = name.to_string();
+        let name = format!("{prefix}{name}");
         let source = std::fs::read_to_string(&path).map_err(|e| derr(format!("{name}: {e}")))?;
         overrides.push((name, source));
     }
-    Templates::from_sources(overrides)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -202,5 +227,32 @@ mod tests {
             load_templates(Some(&dir)),
             Err(EmailError::Directory { .. })
         ));
+    }
+
+    #[test]
+    fn a_locale_subdirectory_overrides_that_locales_templates() {
+        let dir = std::env::temp_dir().join(format!("fw-templates-locale-{}", std::process::id()));
+        for sub in ["", "de", "es", "de-AT", "not a locale"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        for part in ["subject", "txt", "html"] {
+            std::fs::write(dir.join(format!("hello.{part}")), "Hello").unwrap();
+            std::fs::write(dir.join(format!("de/hello.{part}")), "Hallo").unwrap();
+            std::fs::write(dir.join(format!("es/hello.{part}")), "Hola").unwrap();
+        }
+        std::fs::write(dir.join("de-AT/hello.subject"), "Servus").unwrap();
+        std::fs::write(dir.join("not a locale/hello.subject"), "{% if %}").unwrap();
+        let templates = load_templates(Some(&dir)).unwrap();
+        let tags: Vec<String> = templates.locales().iter().map(|l| l.to_string()).collect();
+        assert_eq!(tags, ["de", "de-AT", "es"]);
+        let in_locale = |tag: &str| {
+            let ctx = std::collections::HashMap::from([("locale", tag)]);
+            let r = templates.render_parts("hello", &ctx).unwrap();
+            (r.subject, r.text)
+        };
+        assert_eq!(in_locale("de-AT"), ("Servus".into(), "Hallo".into()));
+        assert_eq!(in_locale("es-MX"), ("Hola".into(), "Hola".into()));
+        assert_eq!(in_locale("fr"), ("Hello".into(), "Hello".into()));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

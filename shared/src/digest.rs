@@ -215,6 +215,9 @@ pub struct Others {
 /// Everything the digest template may use.
 #[derive(Debug, Clone, Serialize)]
 pub struct DigestContext {
+    /// The coordinator's locale (a BCP 47 tag, from their most recent
+    /// pair; `en` without one): it chooses the templates.
+    pub locale: String,
     /// The coordinator's name.
     pub coordinator: String,
     /// The digest's local date (`YYYY-MM-DD`).
@@ -283,10 +286,22 @@ pub fn digest(
     if pairs.is_empty() && escalations.is_empty() {
         return Digest::Quiet(Quiet::NoPairs);
     }
+    // Their locale, as their zone, is the one their most recent pair names.
+    let locale = pairs
+        .iter()
+        .max_by_key(|p| p.started.started_at)
+        .and_then(|p| p.started.coordinator.locale.as_deref())
+        .and_then(|t| crate::locale::Locale::parse(t).ok())
+        .unwrap_or_default();
+    let english = locale.shipped().is_none_or(|t| t == crate::locale::DEFAULT);
     let when = |t: DateTime<Utc>| {
-        t.with_timezone(&tz.unwrap_or(Tz::UTC))
-            .format("%a %d %b %H:%M %Z")
-            .to_string()
+        if english {
+            t.with_timezone(&tz.unwrap_or(Tz::UTC))
+                .format("%a %d %b %H:%M %Z")
+                .to_string()
+        } else {
+            crate::locale::when(&locale, tz.map(|z| z.name()), t)
+        }
     };
     let pair_of = |id: &str| pairs.iter().find(|p| p.started.mentorship_id == id);
     let state_of = |id: &str| {
@@ -334,6 +349,7 @@ pub fn digest(
         return Digest::Quiet(Quiet::NothingToActOn);
     }
     Digest::Send(DigestContext {
+        locale: locale.to_string(),
         coordinator: coordinator.to_string(),
         date: date.to_string(),
         escalations: escalation_lines,
@@ -420,6 +436,7 @@ mod tests {
             name: n.into(),
             email: format!("{n}@example.org"),
             timezone: "UTC".into(),
+            locale: None,
         };
         MentorshipStarted {
             event_id: "e".into(),
@@ -432,6 +449,7 @@ mod tests {
                 name: "Cy".into(),
                 email: "cy@example.org".into(),
                 timezone: None,
+                locale: None,
             },
         }
     }
@@ -915,6 +933,37 @@ mod tests {
         assert!(raw.contains("open since Mon 23 Nov 07:00 CET"), "{raw}");
         assert!(!raw.contains("(new-1)"), "pairs on track are only counted");
         assert!(raw.contains("X-Firstweek-Step: digest-2026-11-24"));
+    }
+
+    #[test]
+    fn a_coordinator_with_a_locale_gets_the_digest_in_it_with_local_dates() {
+        let mut w = week();
+        for p in &mut w.pairs {
+            p.coordinator.locale = Some("es-ES".into());
+        }
+        let escalations = [escalation("esc", State::Open, w.now - Duration::hours(30))];
+        let Digest::Send(ctx) = digest_of(&rules(), &w, &escalations, &["esc", "low", "new-1"])
+        else {
+            panic!("something to act on")
+        };
+        assert_eq!(ctx.locale, "es-ES");
+        let raw = text_part(&render(&ctx));
+        assert!(
+            raw.contains("Subject: Tus parejas hoy: 1 escalada pendiente, 1 pareja a la baja"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("abierta desde lun 23 nov 07:00 hora de Berl=C3=ADn (UTC+1)")
+                || raw.contains("abierta desde lun 23 nov 07:00 hora de Berlín (UTC+1)"),
+            "{raw}"
+        );
+        let mut german = ctx;
+        german.locale = "de".into();
+        let raw = text_part(&render(&german));
+        assert!(
+            raw.contains("Subject: Deine Paare heute: 1 Eskalation wartet"),
+            "{raw}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod compose;
 mod context;
 pub mod ics;
 mod reach;
+mod localized;
 mod redact;
 mod templates;
 
@@ -48,6 +49,21 @@ pub enum EmailError {
         /// The missing part: `subject`, `txt` or `html`.
         part: String,
     },
+    /// A locale that has templates lacks a step's template part (nor has
+    /// its parent locale one): its readers would get English.
+    #[error(
+        "step {step:?} uses template {template:?}, which has no {part} part in locale {locale} ({locale}/{template}.{part})"
+    )]
+    Untranslated {
+        /// The locale's tag, e.g. `de`.
+        locale: String,
+        /// The step's id.
+        step: String,
+        /// The template it uses.
+        template: String,
+        /// The missing part: `subject`, `txt` or `html`.
+        part: String,
+    },
     /// The recipient's address is not an email address.
     #[error("address: {0}")]
     Address(String),
@@ -56,5 +72,7 @@ pub enum EmailError {
     Build(String),
 }
 
+#[cfg(test)]
+mod locale_tests;
 #[cfg(test)]
 mod tests;

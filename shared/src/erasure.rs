@@ -98,6 +98,7 @@ impl Placeholder {
             name: ERASED_NAME.into(),
             email: self.email.clone(),
             timezone: ERASED_TIMEZONE.into(),
+            locale: None,
         }
     }
 
@@ -106,6 +107,7 @@ impl Placeholder {
             name: ERASED_NAME.into(),
             email: self.email.clone(),
             timezone: None,
+            locale: None,
         }
     }
 }
@@ -318,6 +320,7 @@ mod tests {
             name: name.into(),
             email: format!("{id}@example.org"),
             timezone: "Europe/Berlin".into(),
+            locale: None,
         };
         MentorshipStarted {
             event_id: "e-1".into(),
@@ -330,6 +333,7 @@ mod tests {
                 name: "Cy Twombly".into(),
                 email: "Cy@Example.org".into(),
                 timezone: Some("America/New_York".into()),
+                locale: None,
             },
         }
     }

@@ -5,6 +5,7 @@
 //! refused with a reason that names the field, so its publisher can fix it.
 
 pub mod json;
+pub mod tag;
 
 use std::fmt;
 
@@ -268,6 +269,10 @@ pub struct Person {
     pub email: String,
     /// IANA time zone name, e.g. `Europe/Berlin`.
     pub timezone: String,
+    /// Optional BCP 47 language tag (`de-AT`, `es`, `en-GB`): the language
+    /// of their emails and pages (see `docs/locales.md`); without one, English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 /// The program's coordinator, who receives escalations.
@@ -283,6 +288,10 @@ pub struct Coordinator {
     /// window in it. Without one: digests at `digest_at` UTC, and no window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    /// Optional BCP 47 language tag: the language of their escalations,
+    /// digests and pages; without one, English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 /// `mentorship.started`
@@ -545,6 +554,9 @@ impl Event {
                 if let Some(tz) = &e.coordinator.timezone {
                     check_timezone("coordinator.timezone", tz)?;
                 }
+                if let Some(tag) = &e.coordinator.locale {
+                    check_locale("coordinator.locale", tag)?;
+                }
                 if e.mentor.email.eq_ignore_ascii_case(&e.mentee.email) {
                     return Err(InvalidEvent::field(
                         "mentee.email",
@@ -690,7 +702,18 @@ fn check_person(role: &str, p: &Person) -> Result<(), InvalidEvent> {
     check_id(&format!("{role}.id"), &p.id)?;
     check_text(&format!("{role}.name"), &p.name)?;
     check_email(&format!("{role}.email"), &p.email)?;
-    check_timezone(&format!("{role}.timezone"), &p.timezone)
+    check_timezone(&format!("{role}.timezone"), &p.timezone)?;
+    match &p.locale {
+        Some(tag) => check_locale(&format!("{role}.locale"), tag),
+        None => Ok(()),
+    }
+}
+
+/// The value is not echoed: a mistyped tag may be anything (a name, an address).
+fn check_locale(field: &str, value: &str) -> Result<(), InvalidEvent> {
+    tag::Locale::parse(value)
+        .map(|_| ())
+        .map_err(|e| InvalidEvent::field(field, e.to_string()))
 }
 
 fn happened_ahead() -> Duration {
@@ -815,6 +838,32 @@ mod tests {
         }
         // Without one (older publishers) it is still a valid start.
         assert!(parse(MENTORSHIP_STARTED, &started()).is_ok());
+    }
+
+    #[test]
+    fn a_locale_must_be_a_bcp_47_tag_and_a_refusal_names_the_field_not_the_value() {
+        let mut v = started();
+        v["mentee"]["locale"] = "es-MX".into();
+        v["mentor"]["locale"] = "de-at".into();
+        v["coordinator"]["locale"] = "en".into();
+        match parse(MENTORSHIP_STARTED, &v) {
+            Ok(Event::Started(e)) => assert_eq!(e.mentee.locale.as_deref(), Some("es-MX")),
+            other => panic!("expected a start, got {other:?}"),
+        }
+        for (field, bad) in [
+            ("mentee", "Bo Diddley bo@example.org"),
+            ("mentor", "de_AT"),
+            ("coordinator", "German"),
+        ] {
+            let mut v = started();
+            v[field]["locale"] = bad.into();
+            let reason = parse(MENTORSHIP_STARTED, &v).unwrap_err().to_string();
+            assert!(
+                reason.starts_with(&format!("field `{field}.locale`: is not a BCP 47")),
+                "{reason}"
+            );
+            assert!(!reason.contains(bad), "{reason}");
+        }
     }
 
     #[test]

@@ -357,6 +357,7 @@ mod tests {
             name: tz.into(),
             email: "x@example.org".into(),
             timezone: tz.into(),
+            locale: None,
         };
         // Monday 05:00 UTC: 06:00 in Berlin (its welcome waits for 08:00),
         // 02:00 in São Paulo (08:00 there is 11:00 UTC).
@@ -371,6 +372,7 @@ mod tests {
                 name: "c".into(),
                 email: "c@example.org".into(),
                 timezone: None,
+                locale: None,
             },
         };
         let s = for_pair(&started, SendWindow::default(), 7);

@@ -19,6 +19,7 @@ pub mod event;
 pub mod interaction;
 pub mod intro_call;
 pub mod link;
+pub mod locale;
 pub mod outcome;
 pub mod participant;
 pub mod playbook;

@@ -135,6 +135,17 @@ pub const MORNING: NaiveTime = match NaiveTime::from_hms_opt(9, 0, 0) {
 /// the same instant on `theirs`'s clock; DST-correct on both sides (each is
 /// converted through its own zone's rules on that very date).
 pub fn next_mornings(mine: Tz, theirs: Tz, after: DateTime<Utc>, n: usize) -> Vec<Morning> {
+    next_mornings_in(&crate::locale::Locale::default(), mine, theirs, after, n)
+}
+
+/// [`next_mornings`], with weekdays and times written for `locale`.
+pub fn next_mornings_in(
+    locale: &crate::locale::Locale,
+    mine: Tz,
+    theirs: Tz,
+    after: DateTime<Utc>,
+    n: usize,
+) -> Vec<Morning> {
     let mut day = after.with_timezone(&mine).date_naive();
     let mut out = Vec::with_capacity(n);
     // A few days more than asked, in case a zone skips a whole morning.
@@ -142,8 +153,8 @@ pub fn next_mornings(mine: Tz, theirs: Tz, after: DateTime<Utc>, n: usize) -> Ve
         let at = opening(mine, day, MORNING);
         if at > after {
             out.push(Morning {
-                mine: at.with_timezone(&mine).format("%A %H:%M").to_string(),
-                theirs: at.with_timezone(&theirs).format("%A %H:%M").to_string(),
+                mine: crate::locale::weekday_time(locale, mine.name(), at),
+                theirs: crate::locale::weekday_time(locale, theirs.name(), at),
             });
             if out.len() == n {
                 break;
@@ -301,6 +312,7 @@ mod tests {
             name: id.into(),
             email: format!("{id}@example.org"),
             timezone: tz.into(),
+            locale: None,
         };
         MentorshipStarted {
             event_id: "e".into(),
@@ -313,6 +325,7 @@ mod tests {
                 name: "c".into(),
                 email: "c@example.org".into(),
                 timezone: None,
+                locale: None,
             },
         }
     }

@@ -62,6 +62,7 @@ fn full(event: &str) -> Value {
         name: format!("Person {id}"),
         email: format!("{id}@example.org"),
         timezone: tz.into(),
+        locale: Some("es-MX".into()),
     };
     let value = match event {
         MENTORSHIP_STARTED => serde_json::to_value(MentorshipStarted {
@@ -75,6 +76,7 @@ fn full(event: &str) -> Value {
                 name: "Cy".into(),
                 email: "cy@example.org".into(),
                 timezone: Some("UTC".into()),
+                locale: Some("de-AT".into()),
             },
         }),
         INTERACTION_RECORDED => serde_json::to_value(InteractionRecorded {
@@ -420,6 +422,13 @@ fn the_schema_and_the_parser_refuse_the_same_broken_events() {
         (MENTORSHIP_STARTED, "/mentor/name", json!("y".repeat(201))),
         (MENTORSHIP_STARTED, "/mentee/email", json!("not-an-address")),
         (MENTORSHIP_STARTED, "/coordinator", json!("Cy")),
+        (MENTORSHIP_STARTED, "/mentee/locale", json!("")),
+        (MENTORSHIP_STARTED, "/mentee/locale", json!(7)),
+        (
+            MENTORSHIP_STARTED,
+            "/coordinator/locale",
+            json!("x".repeat(71)),
+        ),
         (INTERACTION_RECORDED, "/duration_minutes", json!(1441)),
         (INTERACTION_RECORDED, "/duration_minutes", json!(-1)),
         (INTERACTION_RECORDED, "/duration_minutes", json!("30")),

@@ -12,6 +12,16 @@ pub async fn http_get(port: u16, path: &str) -> String {
     .await
 }
 
+/// GET `path` with extra request headers (`name: value` lines, each ending
+/// in CRLF, e.g. `accept-language: de\r\n`); the whole response.
+pub async fn http_get_with(port: u16, path: &str, headers: &str) -> String {
+    http(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{headers}\r\n"),
+    )
+    .await
+}
+
 /// POST a form (`application/x-www-form-urlencoded`) to `path` on
 /// 127.0.0.1:`port`; the whole response ("" when nothing answers).
 pub async fn http_post(port: u16, path: &str, form: &str) -> String {

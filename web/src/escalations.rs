@@ -135,6 +135,10 @@ pub async fn show(State(s): State<Shared>, Path(token): Path<String>) -> Result<
     };
     metrics::counter!("firstweek_web_pages_total", "page" => "acknowledge").increment(1);
     let pair = store::mentorship(&s.pool, &e.mentorship_id).await?;
+    crate::lang::person(
+        pair.as_ref()
+            .and_then(|p| p.started.coordinator.locale.as_deref()),
+    );
     let (mentor, mentee) = pair
         .map(|p| (p.started.mentor.name, p.started.mentee.name))
         .unwrap_or_default();

@@ -12,6 +12,7 @@
 //! services'), never on the public one.
 
 mod escalations;
+mod lang;
 mod pages;
 mod participants;
 pub mod server;
@@ -155,5 +156,6 @@ fn router(shared: Shared, limits: server::Limits) -> Router {
             limits.read_timeout,
             server::deadline,
         ))
+        .layer(middleware::from_fn(lang::choose))
         .layer(middleware::from_fn(server::security_headers))
 }

@@ -32,9 +32,31 @@ impl Pages {
         })
     }
 
+    /// Renders page `name` in the request's locale ([`crate::lang`]): the
+    /// first of `de-AT/NAME`, `de/NAME`, `NAME` along its fallback chain.
     pub(crate) fn render(&self, name: &str, ctx: impl Serialize) -> Response {
-        match self.env.get_template(name).and_then(|t| t.render(ctx)) {
-            Ok(html) => Html(html).into_response(),
+        let locale = crate::lang::current();
+        let (lang, found) = locale
+            .chain()
+            .into_iter()
+            .map(|tag| {
+                let path = match tag.as_str() {
+                    firstweek::locale::DEFAULT => name.to_string(),
+                    _ => format!("{tag}/{name}"),
+                };
+                (tag, path)
+            })
+            .find(|(_, path)| self.env.get_template(path).is_ok())
+            .unwrap_or_else(|| (firstweek::locale::DEFAULT.into(), name.to_string()));
+        match self.env.get_template(&found).and_then(|t| t.render(ctx)) {
+            Ok(html) => {
+                let mut page = Html(html).into_response();
+                if let Ok(value) = axum::http::HeaderValue::from_str(&lang) {
+                    page.headers_mut()
+                        .insert(axum::http::header::CONTENT_LANGUAGE, value);
+                }
+                page
+            }
             Err(e) => {
                 tracing::error!(template = name, error = %e, "a page does not render");
                 (
@@ -54,7 +76,9 @@ impl Pages {
                 "This link has expired. Your next daily digest brings a new one.",
             ),
         };
-        let mut page = self.render("refused.html", minijinja::context! { text });
+        // `why` lets a translation word each case its own way.
+        let why = format!("{why:?}").to_lowercase();
+        let mut page = self.render("refused.html", minijinja::context! { text, why });
         *page.status_mut() = status;
         page
     }
@@ -100,6 +124,13 @@ async fn coordinator_of(s: &Shared, token: &str) -> Result<Result<Coordinator, R
         return Ok(Err(Refused::Unknown));
     };
     let pairs = store::coordinator_pairs(&s.pool, &s.rules, &email, Utc::now()).await?;
+    // Their locale, as their zone, is the one their most recent pair names.
+    crate::lang::person(
+        pairs
+            .iter()
+            .max_by_key(|p| p.record.started.started_at)
+            .and_then(|p| p.record.started.coordinator.locale.as_deref()),
+    );
     Ok(Ok(Coordinator {
         token: token.as_str().to_string(),
         key: link.subject_id,

@@ -70,6 +70,11 @@ async fn open(
         let Some(pair) = store::mentorship(&s.pool, &issued.link.subject_id).await? else {
             return Ok(Err(Refused::Unknown));
         };
+        crate::lang::person(match recipient {
+            Recipient::Mentor => pair.started.mentor.locale.as_deref(),
+            Recipient::Mentee => pair.started.mentee.locale.as_deref(),
+            Recipient::Coordinator => pair.started.coordinator.locale.as_deref(),
+        });
         let opened = Opened {
             token,
             link: issued.link,

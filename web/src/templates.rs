@@ -27,6 +27,58 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ),
 ];
 
+/// German pages, parallel to the English ones (same variables, same blocks).
+pub const BUILT_IN_DE: &[(&str, &str)] = &[
+    ("de/base.html", include_str!("../templates/de/base.html")),
+    (
+        "de/coordinator.html",
+        include_str!("../templates/de/coordinator.html"),
+    ),
+    ("de/pair.html", include_str!("../templates/de/pair.html")),
+    (
+        "de/refused.html",
+        include_str!("../templates/de/refused.html"),
+    ),
+    (
+        "de/acknowledge.html",
+        include_str!("../templates/de/acknowledge.html"),
+    ),
+    (
+        "de/answer.html",
+        include_str!("../templates/de/answer.html"),
+    ),
+    (
+        "de/unsubscribe.html",
+        include_str!("../templates/de/unsubscribe.html"),
+    ),
+];
+
+/// Spanish pages, parallel to the English ones.
+pub const BUILT_IN_ES: &[(&str, &str)] = &[
+    ("es/base.html", include_str!("../templates/es/base.html")),
+    (
+        "es/coordinator.html",
+        include_str!("../templates/es/coordinator.html"),
+    ),
+    ("es/pair.html", include_str!("../templates/es/pair.html")),
+    (
+        "es/refused.html",
+        include_str!("../templates/es/refused.html"),
+    ),
+    (
+        "es/acknowledge.html",
+        include_str!("../templates/es/acknowledge.html"),
+    ),
+    (
+        "es/answer.html",
+        include_str!("../templates/es/answer.html"),
+    ),
+    (
+        "es/unsubscribe.html",
+        include_str!("../templates/es/unsubscribe.html"),
+    ),
+];
+
 /// Why the page templates cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -58,10 +110,11 @@ pub enum TemplateError {
 
 /// The built-in pages, with every `.html` file in `dir` added over them: a
 /// file named like a built-in page replaces it; any other is there for an
-/// override to `{% include %}` or `{% extends %}`.
+/// override to `{% include %}` or `{% extends %}`. A subdirectory named by
+/// a locale (`de`, `es`, `de-AT`) holds that locale's pages the same way.
 pub fn load(dir: Option<&Path>) -> Result<Environment<'static>, TemplateError> {
     let mut env = Environment::new();
-    for (name, source) in BUILT_IN {
+    for (name, source) in BUILT_IN.iter().chain(BUILT_IN_DE).chain(BUILT_IN_ES) {
         env.add_template(name, source)
             .map_err(|error| TemplateError::Parse {
                 origin: format!("built-in {name}"),
@@ -77,15 +130,28 @@ pub fn load(dir: Option<&Path>) -> Result<Environment<'static>, TemplateError> {
         error,
     };
     let mut overrides = Vec::new();
+    let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(listing)? {
         let path = entry.map_err(listing)?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
+        if path.is_dir() && firstweek::locale::Locale::parse(name).is_ok() {
+            let prefix = name.to_string();
+            for entry in std::fs::read_dir(&path).map_err(listing)? {
+                let inner = entry.map_err(listing)?.path();
+                if let Some(file) = inner.file_name().and_then(|n| n.to_str()) {
+                    files.push((format!("{prefix}/{file}"), inner.clone()));
+                }
+            }
+        } else {
+            files.push((name.to_string(), path.clone()));
+        }
+    }
+    for (name, path) in files {
         if !name.ends_with(".html") || !path.is_file() {
             continue;
         }
-        let name = name.to_string();
         let source = std::fs::read_to_string(&path).map_err(|error| TemplateError::Read {
             path: path.clone(),
             error,
@@ -136,6 +202,49 @@ mod tests {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
         assert!(render(&env, "refused.html").contains("<p>gone</p>"));
+    }
+
+    #[test]
+    fn every_page_is_shipped_in_german_and_spanish_and_says_its_language() {
+        let env = load(None).expect("the built-in pages parse");
+        for (name, _) in BUILT_IN {
+            for tag in ["de", "es"] {
+                let page = env
+                    .get_template(&format!("{tag}/{name}"))
+                    .and_then(|t| {
+                        let none: Vec<String> = Vec::new();
+                        t.render(minijinja::context! {
+                            why => "expired", pairs => none, steps => none, charts => none,
+                            escalation => minijinja::context! { reasons => none },
+                            pair => minijinja::context! { risks => none, day => 3, total => 1 },
+                        })
+                    })
+                    .unwrap_or_else(|e| panic!("{tag}/{name}: {e}"));
+                assert!(
+                    page.contains(&format!("<html lang=\"{tag}\">")),
+                    "{tag}/{name}"
+                );
+            }
+        }
+        assert!(render(&env, "de/refused.html").contains("Dieser Link ist abgelaufen."));
+        assert!(render(&env, "refused.html").contains(r#"<html lang="en">"#));
+    }
+
+    #[test]
+    fn a_locale_subdirectory_overrides_that_locales_pages() {
+        let dir = TempDir::new("locale");
+        std::fs::create_dir_all(dir.0.join("de-AT")).expect("mkdir");
+        std::fs::write(
+            dir.0.join("de-AT/refused.html"),
+            r#"{% extends "de/base.html" %}{% block body %}<p>Servus, {{ text }}</p>{% endblock %}"#,
+        )
+        .expect("write");
+        let env = load(Some(&dir.0)).expect("loads");
+        let page = render(&env, "de-AT/refused.html");
+        assert!(
+            page.contains("<p>Servus, gone</p>") && page.contains(r#"lang="de""#),
+            "{page}"
+        );
     }
 
     #[test]

@@ -287,13 +287,28 @@ pub fn validate(file: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Renders every step for each of its recipients with the sample pair, so a
-/// template that names an unknown variable fails here, not in production.
+/// Renders every step for each of its recipients with the sample pair, in
+/// the default locale and in each locale that has templates, so a template
+/// that names an unknown variable fails here, not in production.
 fn check_renders(playbook: &Playbook, templates: &Templates) -> anyhow::Result<()> {
+    let locales = std::iter::once(firstweek::locale::Locale::default()).chain(templates.locales());
+    for locale in locales {
+        check_renders_in(playbook, templates, locale.as_str())
+            .with_context(|| format!("in locale {locale}"))?;
+    }
+    Ok(())
+}
+
+fn check_renders_in(
+    playbook: &Playbook,
+    templates: &Templates,
+    locale: &str,
+) -> anyhow::Result<()> {
     let now = Utc::now();
     for step in &playbook.steps {
         for &r in &step.recipients {
-            let ctx = crate::sample::context(playbook, Some(step), &step.id, r, now);
+            let mut ctx = crate::sample::context(playbook, Some(step), &step.id, r, now);
+            ctx.locale = locale.to_string();
             templates
                 .render_parts(&step.template, &ctx)
                 .with_context(|| {
@@ -311,7 +326,7 @@ fn check_renders(playbook: &Playbook, templates: &Templates) -> anyhow::Result<(
             page: Some("https://firstweek.example.org/c/token".into()),
             ..Links::default()
         };
-        let ctx = crate::sample::context(
+        let mut ctx = crate::sample::context(
             playbook,
             None,
             notice.step_id(),
@@ -319,17 +334,22 @@ fn check_renders(playbook: &Playbook, templates: &Templates) -> anyhow::Result<(
             now,
         )
         .with_links(links);
+        ctx.locale = locale.to_string();
         templates
             .render_parts(notice.step_id(), &ctx)
             .with_context(|| format!("the {} template does not render", notice.step_id()))?;
     }
     // The scheduler's daily digest to coordinators uses its own template.
     if templates.names().iter().any(|n| n == digest::TEMPLATE) {
+        let mut ctx = crate::sample::digest(now);
+        ctx.locale = locale.to_string();
         templates
-            .render_parts(digest::TEMPLATE, &crate::sample::digest(now))
+            .render_parts(digest::TEMPLATE, &ctx)
             .context("the daily digest template does not render")?;
+        let mut ctx = crate::sample::digest_all_quiet(now);
+        ctx.locale = locale.to_string();
         templates
-            .render_parts(digest::TEMPLATE, &crate::sample::digest_all_quiet(now))
+            .render_parts(digest::TEMPLATE, &ctx)
             .context("the daily digest template does not render an \"all quiet\" day")?;
     }
     Ok(())

@@ -36,6 +36,7 @@ pub(super) fn started() -> MentorshipStarted {
         name: id.into(),
         email: format!("{id}@example.org"),
         timezone: "UTC".into(),
+        locale: None,
     };
     MentorshipStarted {
         event_id: "e-1".into(),
@@ -48,6 +49,7 @@ pub(super) fn started() -> MentorshipStarted {
             name: "coordinator".into(),
             email: "coordinator@example.org".into(),
             timezone: Some("UTC".into()),
+            locale: None,
         },
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::reach::{Extras, Reach};
 use crate::event::{MentorshipStarted, Person};
 use crate::interaction::{KindCount, Summary};
+use crate::locale::{self, Locale};
 use crate::rule::Recipient;
 use crate::timeline::{self, TimeScale};
 
@@ -22,13 +23,23 @@ pub struct PersonView {
     pub email: String,
     /// IANA time zone name (`UTC` for a coordinator without one).
     pub timezone: String,
-    /// e.g. `Tuesday 09:15 (UTC+09:00)` at the moment of sending.
+    /// Their zone as the reader's locale names it, at the moment of
+    /// sending: `Los Angeles time (UTC−8)`, `Ortszeit Los Angeles (UTC−8)`.
+    pub zone: String,
+    /// Their weekday and time at the moment of sending, in the reader's
+    /// locale: `Tuesday 09:15`, `Dienstag 09:15`, `martes 09:15`.
     pub local_time: String,
+    /// Their own locale (a BCP 47 tag; `en` when they named none).
+    pub locale: String,
 }
 
 /// Everything a template may use.
 #[derive(Debug, Clone, Serialize)]
 pub struct Context {
+    /// The reader's locale (a BCP 47 tag): the templates are chosen along
+    /// its fallback chain (`de-AT` → `de` → `en`), and every date, time and
+    /// zone here is written for it.
+    pub locale: String,
     /// The step's id.
     pub step: String,
     /// The pair's id.
@@ -86,16 +97,6 @@ pub struct Links {
     pub unsubscribe: Option<String>,
 }
 
-fn local_time(tz_name: &str, at: DateTime<Utc>) -> String {
-    match tz_name.parse::<Tz>() {
-        Ok(tz) => at
-            .with_timezone(&tz)
-            .format("%A %H:%M (UTC%:z)")
-            .to_string(),
-        Err(_) => at.format("%A %H:%M UTC").to_string(),
-    }
-}
-
 fn offset_minutes(tz_name: &str, at: DateTime<Utc>) -> i64 {
     use chrono::Offset;
     tz_name
@@ -134,14 +135,40 @@ impl Serialize for HoursApart {
     }
 }
 
-fn person_view(role: &'static str, p: &Person, now: DateTime<Utc>) -> PersonView {
+/// A person's locale; English for none (or one intake would have refused).
+fn locale_of(tag: Option<&str>) -> Locale {
+    tag.and_then(|t| Locale::parse(t).ok()).unwrap_or_default()
+}
+
+/// Someone as `reader` reads about them.
+fn view(
+    reader: &Locale,
+    role: &'static str,
+    (name, email): (&str, &str),
+    timezone: &str,
+    own: Option<&str>,
+    now: DateTime<Utc>,
+) -> PersonView {
     PersonView {
         role,
-        name: p.name.clone(),
-        email: p.email.clone(),
-        timezone: p.timezone.clone(),
-        local_time: local_time(&p.timezone, now),
+        name: name.to_string(),
+        email: email.to_string(),
+        timezone: timezone.to_string(),
+        zone: locale::zone_name(reader, timezone, now),
+        local_time: locale::local_time(reader, timezone, now),
+        locale: locale_of(own).to_string(),
     }
+}
+
+fn person_view(reader: &Locale, role: &'static str, p: &Person, now: DateTime<Utc>) -> PersonView {
+    view(
+        reader,
+        role,
+        (&p.name, &p.email),
+        &p.timezone,
+        p.locale.as_deref(),
+        now,
+    )
 }
 
 impl Context {
@@ -158,22 +185,22 @@ impl Context {
         reasons: Vec<String>,
         now: DateTime<Utc>,
     ) -> Context {
-        let mentor = person_view("mentor", &started.mentor, now);
-        let mentee = person_view("mentee", &started.mentee, now);
-        let coordinator = PersonView {
-            role: "coordinator",
-            name: started.coordinator.name.clone(),
-            email: started.coordinator.email.clone(),
-            timezone: started
-                .coordinator
-                .timezone
-                .clone()
-                .unwrap_or_else(|| "UTC".into()),
-            local_time: local_time(
-                started.coordinator.timezone.as_deref().unwrap_or("UTC"),
-                now,
-            ),
-        };
+        let c = &started.coordinator;
+        let reader = locale_of(match recipient {
+            Recipient::Mentor => started.mentor.locale.as_deref(),
+            Recipient::Mentee => started.mentee.locale.as_deref(),
+            Recipient::Coordinator => c.locale.as_deref(),
+        });
+        let mentor = person_view(&reader, "mentor", &started.mentor, now);
+        let mentee = person_view(&reader, "mentee", &started.mentee, now);
+        let coordinator = view(
+            &reader,
+            "coordinator",
+            (&c.name, &c.email),
+            c.timezone.as_deref().unwrap_or("UTC"),
+            c.locale.as_deref(),
+            now,
+        );
         let (me, other) = match recipient {
             Recipient::Mentor => (mentor.clone(), mentee.clone()),
             Recipient::Mentee => (mentee.clone(), mentor.clone()),
@@ -189,6 +216,7 @@ impl Context {
             .last_activity
             .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
         Context {
+            locale: reader.to_string(),
             step: step.to_string(),
             mentorship_id: started.mentorship_id.clone(),
             program_id: started.program_id.clone(),

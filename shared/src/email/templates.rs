@@ -1,12 +1,18 @@
 //! The template set: the built-in templates, compiled in, each replaceable
 //! by an override handed over as text, and the rendering of a template's
-//! three parts.
+//! three parts in the reader's locale.
+//!
+//! English templates are named as they are (`welcome.txt`); a locale's are
+//! under its tag (`de/welcome.txt`, `de-AT/welcome.txt`). A part is looked
+//! up along the locale's fallback chain: `de-AT/`, `de/`, then English.
 
 use minijinja::Environment;
 use serde::Serialize;
 
 use super::EmailError;
+use super::localized::{BUILT_IN_DE, BUILT_IN_ES};
 use crate::escalation::Notice;
+use crate::locale::{self, Locale};
 use crate::playbook::Playbook;
 
 const BUILT_IN: &[(&str, &str)] = &[
@@ -124,7 +130,8 @@ impl Templates {
     ) -> Result<Templates, EmailError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        for (name, source) in BUILT_IN {
+        let built_in = BUILT_IN.iter().chain(BUILT_IN_DE).chain(BUILT_IN_ES);
+        for (name, source) in built_in {
             env.add_template(name, source)
                 .map_err(|source| EmailError::Template {
                     name: name.to_string(),
@@ -146,9 +153,69 @@ impl Templates {
             .any(|part| file_name.ends_with(&format!(".{part}")))
     }
 
+    /// The locales that have templates of their own, beside the default:
+    /// the shipped ones and any an override directory adds (`de-AT/...`).
+    pub fn locales(&self) -> Vec<Locale> {
+        let mut out: Vec<Locale> = self
+            .env
+            .templates()
+            .filter_map(|(name, _)| name.split_once('/'))
+            .filter_map(|(dir, _)| Locale::parse(dir).ok())
+            .filter(|l| l.as_str() != locale::DEFAULT)
+            .collect();
+        out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        out.dedup();
+        out
+    }
+
+    /// The name `part` (e.g. `welcome.txt`) is found under for `locale`:
+    /// the first along its chain that exists, `None` when even the default
+    /// has none. `with_default`: whether the default counts.
+    fn find(&self, locale: &Locale, part: &str, with_default: bool) -> Option<String> {
+        locale
+            .chain()
+            .into_iter()
+            .filter(|tag| with_default || tag != locale::DEFAULT)
+            .map(|tag| match tag.as_str() {
+                locale::DEFAULT => part.to_string(),
+                _ => format!("{tag}/{part}"),
+            })
+            .find(|name| self.env.get_template(name).is_ok())
+    }
+
     /// Checks that every step of the playbook, and each of the escalation's
-    /// notices, has all its template parts.
+    /// notices, has all its template parts, in the default and in every
+    /// locale that has templates (a locale's own, or a parent's: `de-AT`
+    /// may take `de`'s, never English ones).
     pub fn check(&self, playbook: &Playbook) -> Result<(), EmailError> {
+        self.check_default(playbook)?;
+        let notices = Notice::ALL.map(|n| (n.step_id(), n.step_id()));
+        let steps = playbook
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.template.as_str()));
+        let all: Vec<(&str, &str)> = steps.chain(notices).collect();
+        for locale in self.locales() {
+            for (step, template) in &all {
+                for part in PARTS {
+                    if self
+                        .find(&locale, &format!("{template}.{part}"), false)
+                        .is_none()
+                    {
+                        return Err(EmailError::Untranslated {
+                            locale: locale.to_string(),
+                            step: step.to_string(),
+                            template: template.to_string(),
+                            part: part.into(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_default(&self, playbook: &Playbook) -> Result<(), EmailError> {
         let notices = Notice::ALL.map(|n| (n.step_id(), n.step_id()));
         let steps = playbook
             .steps
@@ -171,8 +238,13 @@ impl Templates {
 
     /// Names of the templates that have all three parts (`subject`, `txt`, `html`), sorted.
     pub fn names(&self) -> Vec<String> {
-        let all: std::collections::BTreeSet<&str> =
-            self.env.templates().map(|(name, _)| name).collect();
+        // A locale's templates (`de/welcome`) are translations, not templates of their own.
+        let all: std::collections::BTreeSet<&str> = self
+            .env
+            .templates()
+            .map(|(name, _)| name)
+            .filter(|name| !name.contains('/'))
+            .collect();
         all.iter()
             .filter_map(|name| name.strip_suffix(".subject"))
             .filter(|stem| {
@@ -184,17 +256,29 @@ impl Templates {
             .collect()
     }
 
-    /// Renders the three parts of `template` for `ctx`; the subject is folded to one line.
+    /// Renders the three parts of `template` for `ctx`; the subject is
+    /// folded to one line. A context with a `locale` field (a BCP 47 tag, as
+    /// [`super::Context`] and the digest's have) is rendered from that
+    /// locale's templates along its fallback chain; one without, in English.
     pub fn render_parts<C: Serialize>(
         &self,
         template: &str,
         ctx: &C,
     ) -> Result<Rendered, EmailError> {
-        let subject = self.render(&format!("{template}.subject"), ctx)?;
+        let locale = minijinja::Value::from_serialize(ctx)
+            .get_attr("locale")
+            .ok()
+            .and_then(|v| v.as_str().and_then(|t| Locale::parse(t).ok()))
+            .unwrap_or_default();
+        let name = |part: &str| {
+            let part = format!("{template}.{part}");
+            self.find(&locale, &part, true).unwrap_or(part)
+        };
+        let subject = self.render(&name("subject"), ctx)?;
         // A subject is one line, whatever a template or a name put in it.
         let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
-        let text = self.render(&format!("{template}.txt"), ctx)?;
-        let html = self.render(&format!("{template}.html"), ctx)?;
+        let text = self.render(&name("txt"), ctx)?;
+        let html = self.render(&name("html"), ctx)?;
         Ok(Rendered {
             subject,
             text,

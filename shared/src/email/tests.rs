@@ -18,17 +18,20 @@ pub(super) fn pair(mentor_name: &str) -> MentorshipStarted {
             name: mentor_name.into(),
             email: "ada@example.org".into(),
             timezone: "Europe/Berlin".into(),
+            locale: None,
         },
         mentee: Person {
             id: "b".into(),
             name: "Bo <b>".into(),
             email: "bo@example.org".into(),
             timezone: "Asia/Tokyo".into(),
+            locale: None,
         },
         coordinator: Coordinator {
             name: "Cy".into(),
             email: "cy@example.org".into(),
             timezone: None,
+            locale: None,
         },
     }
 }
@@ -117,7 +120,7 @@ fn the_welcome_tells_the_other_persons_local_time_and_the_contract_headers() {
     assert!(raw.contains("Message-ID: <"));
     assert!(raw.contains("multipart/alternative"));
     assert!(
-        raw.contains("Tuesday 11:00 (UTC+01:00)"),
+        raw.contains("Ada is on Berlin time (UTC+1), where it is now Tuesday 11:00."),
         "Berlin local time for the mentee: {raw}"
     );
     assert!(
@@ -173,7 +176,7 @@ fn names_never_break_headers_or_html() {
     let headers = raw.split("\r\n\r\n").next().unwrap();
     assert!(!headers.contains("\r\nBcc:"), "{headers}");
     assert!(
-        raw.contains("Bo &lt;b&gt; is in"),
+        raw.contains("Bo &lt;b&gt; is on"),
         "HTML escapes names: {raw}"
     );
     assert!(!raw.contains("<strong>Bo <b>"));

@@ -259,6 +259,7 @@ mod tests {
             name: name.into(),
             email: format!("{name}@example.org"),
             timezone: tz.into(),
+            locale: None,
         };
         let now = chrono::Utc::now();
         let started = MentorshipStarted {
@@ -272,6 +273,7 @@ mod tests {
                 name: "cy".into(),
                 email: "cy@example.org".into(),
                 timezone: None,
+                locale: None,
             },
         };
         let ctx = Context::new(
