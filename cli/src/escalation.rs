@@ -192,3 +192,58 @@ fn show(
     table.write(out, 2)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+    use firstweek::escalation::State;
+    use firstweek_store::RowStatus;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_reminder_column_says_when_it_went_or_will_go_or_why_not() {
+        let opened = utc("2026-11-24T09:00:00Z");
+        let e = |reminded_at| Escalation {
+            mentorship_id: "m-1".into(),
+            coordinator_key: "k".into(),
+            program_id: None,
+            opened_at: opened,
+            opened_by: "escalation".into(),
+            rules: Vec::new(),
+            evidence: Vec::new(),
+            state: State::Open,
+            acknowledged: None,
+            reminded_at,
+            resolved: None,
+        };
+        let due = Reminder::Pending {
+            at: utc("2026-11-26T09:00:00Z"),
+        };
+        let withdrawn = Reminder::Closed {
+            status: RowStatus::Skipped,
+            outcome: "the escalation was acknowledged".into(),
+            at: None,
+        };
+        let cases = [
+            (e(None), Some(&due), "due 2026-11-26 09:00:00"),
+            (
+                e(Some(utc("2026-11-26T09:00:05Z"))),
+                None,
+                "sent 2026-11-26 09:00:05",
+            ),
+            (
+                e(None),
+                Some(&withdrawn),
+                "none: the escalation was acknowledged",
+            ),
+            (e(None), None, "none planned"),
+        ];
+        for (escalation, row, expected) in cases {
+            assert_eq!(reminder(&escalation, row), expected);
+        }
+    }
+}

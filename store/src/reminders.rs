@@ -29,19 +29,22 @@ pub enum Reminder {
     },
 }
 
+/// A reminder row as read: pair, status, when it is offered next, outcome, when it closed.
+type ReminderRow = (
+    String,
+    RowStatus,
+    DateTime<Utc>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
+
 /// The reminder rows of these pairs, by mentorship id (a pair without one:
 /// `remind_after = "off"`, or no escalation).
 pub async fn reminders(
     pool: &PgPool,
     mentorship_ids: &[String],
 ) -> Result<HashMap<String, Reminder>, StoreError> {
-    let rows: Vec<(
-        String,
-        RowStatus,
-        DateTime<Utc>,
-        Option<String>,
-        Option<DateTime<Utc>>,
-    )> = sqlx::query_as(
+    let rows: Vec<ReminderRow> = sqlx::query_as(
         "SELECT mentorship_id, status, coalesce(next_at, send_at), outcome, finished_at
              FROM timeline WHERE step_id = $1 AND mentorship_id = ANY($2)",
     )

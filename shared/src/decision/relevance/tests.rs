@@ -137,13 +137,7 @@ fn a_step_is_stale_when_it_no_longer_makes_sense_not_when_it_is_late() {
         ),
         // The wrap-up: until two days after the week.
         ("wrap_up", Recipient::Mentee, 168, 168 + 47, None),
-        (
-            "wrap_up",
-            Recipient::Mentee,
-            168,
-            168 + 48,
-            week_over.clone(),
-        ),
+        ("wrap_up", Recipient::Mentee, 168, 168 + 48, week_over),
         // The coordinator's steps keep the fixed rule (a day after sendable).
         ("escalation", Recipient::Coordinator, 168, 168 + 24, None),
         (
