@@ -28,6 +28,7 @@ pub mod in_process;
 mod mail;
 mod pair;
 mod processes;
+pub mod reader;
 mod resources;
 pub mod restricted;
 mod smtp;
