@@ -12,8 +12,10 @@ mod parity;
 mod redact;
 mod templates;
 
-pub use compose::{Composed, MENTORSHIP_HEADER, STEP_HEADER, compose, compose_any, message_id};
-pub use context::{Context, HoursApart, Links, PersonView};
+pub use compose::{
+    Composed, MENTORSHIP_HEADER, STEP_HEADER, compose, compose_any, message_id, sender,
+};
+pub use context::{Context, HoursApart, Links, PersonView, first_name};
 pub use parity::PREHEADER_ID;
 pub use redact::without_addresses;
 pub use templates::{Rendered, Templates};

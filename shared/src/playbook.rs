@@ -11,6 +11,9 @@ use toml::Spanned;
 
 use crate::rule::{Condition, Recipient, Recovery, Thresholds};
 
+mod program;
+pub use program::Program;
+
 /// The built-in first-week playbook, used when `FIRSTWEEK_PLAYBOOK` is unset.
 pub const BUILT_IN: &str = include_str!("../playbooks/first-week.toml");
 
@@ -66,6 +69,8 @@ pub struct Playbook {
     pub version: String,
     /// The text it was parsed from (stored with the pairs pinned to it).
     pub source: String,
+    /// The program's and the sender's names (`program_name`, `sender_name`).
+    pub program: Program,
 }
 
 /// How a playbook closes the coordinator's loop.
@@ -115,6 +120,8 @@ struct RawPlaybook {
     resolve_when: Option<Spanned<OneOrMany>>,
     digest_at: Option<Spanned<String>>,
     digest_all_quiet: Option<bool>,
+    program_name: Option<Spanned<String>>,
+    sender_name: Option<Spanned<String>>,
     #[serde(default)]
     thresholds: RawThresholds,
     #[serde(default)]
@@ -344,7 +351,9 @@ impl Playbook {
             raw.digest_all_quiet,
             &err,
         )?;
+        let program = Program::parse(raw.program_name, raw.sender_name, &err)?;
         Ok(Playbook {
+            program,
             version: version_of(text),
             source: text.to_string(),
             coordinators,

@@ -62,10 +62,7 @@ async fn open(
 }
 
 fn first_name(name: &str) -> String {
-    name.split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    firstweek::email::first_name(name).to_string()
 }
 
 /// The recipient's and the other side's first names.

@@ -9,6 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{Context, EmailError, Rendered, Templates};
+use crate::playbook::Playbook;
 use crate::rule::Recipient;
 
 /// The stable Message-ID of (pair, once-key, recipient): a repeat is recognisable downstream.
@@ -26,6 +27,16 @@ pub fn message_id(
     let digest = h.finalize();
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("<{hex}.{once_key}@{domain}>")
+}
+
+/// The From of a pair's emails: `FIRSTWEEK_FROM`'s address under the
+/// playbook's `sender_name` when it has one (e.g. "Ada's Mentoring Circle"),
+/// else `from` as it is.
+pub fn sender(from: &Mailbox, playbook: &Playbook) -> Mailbox {
+    match &playbook.program.sender_name {
+        Some(name) => Mailbox::new(Some(name.clone()), from.email.clone()),
+        None => from.clone(),
+    }
 }
 
 /// A composed email and its identity.

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::event::{MentorshipStarted, Person};
 use crate::interaction::{KindCount, Summary};
+use crate::playbook::{Playbook, Program};
 use crate::rule::Recipient;
 use crate::timeline::{self, Morning, TimeScale};
 
@@ -17,6 +18,8 @@ pub struct PersonView {
     pub role: &'static str,
     /// Display name.
     pub name: String,
+    /// What greetings and prose call them: [`first_name`] of the name.
+    pub first_name: String,
     /// Email address.
     pub email: String,
     /// IANA time zone name (`UTC` for a coordinator without one).
@@ -65,6 +68,8 @@ pub struct Context {
     /// The recipient's next two local mornings beside the other person's
     /// clock at the same instant (for mentor and mentee; empty for the coordinator).
     pub mornings: Vec<Morning>,
+    /// The program's and the sender's names, from the pair's playbook.
+    pub program: Program,
 }
 
 /// Links an email may carry; each is a random, expiring token of one purpose.
@@ -130,9 +135,16 @@ impl Serialize for HoursApart {
     }
 }
 
+/// The name people are greeted by: the first word of their display name
+/// (the whole name when it has no space). Emails and pages use this one rule.
+pub fn first_name(name: &str) -> &str {
+    name.split_whitespace().next().unwrap_or(name)
+}
+
 fn person_view(role: &'static str, p: &Person, now: DateTime<Utc>) -> PersonView {
     PersonView {
         role,
+        first_name: first_name(&p.name).to_string(),
         name: p.name.clone(),
         email: p.email.clone(),
         timezone: p.timezone.clone(),
@@ -158,6 +170,7 @@ impl Context {
         let mentee = person_view("mentee", &started.mentee, now);
         let coordinator = PersonView {
             role: "coordinator",
+            first_name: first_name(&started.coordinator.name).to_string(),
             name: started.coordinator.name.clone(),
             email: started.coordinator.email.clone(),
             timezone: started
@@ -187,7 +200,10 @@ impl Context {
             }
             _ => Vec::new(),
         };
-        let kinds = KindCount::of(&summary);
+        let kinds = KindCount::of(&summary)
+            .into_iter()
+            .map(KindCount::in_words)
+            .collect();
         let last_activity = summary
             .last_activity
             .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
@@ -210,7 +226,14 @@ impl Context {
             reasons,
             links: Links::default(),
             mornings,
+            program: Program::default(),
         }
+    }
+
+    /// The same context naming the program and sender of `playbook`.
+    pub fn with_program(mut self, playbook: &Playbook) -> Context {
+        self.program = playbook.program.clone();
+        self
     }
 
     /// The same context with these links.

@@ -42,6 +42,14 @@ fn text_body(text: &str) -> String {
     let body = text.split("\n--\n").next().unwrap_or_default();
     body.lines()
         .map(|line| {
+            // List markers ("- ", "1. ") are what HTML lists draw, not words.
+            let line = line.trim_start();
+            let line = line.strip_prefix("- ").unwrap_or(line);
+            let digits = line.chars().take_while(char::is_ascii_digit).count();
+            let line = match line[digits..].strip_prefix(". ") {
+                Some(rest) if digits > 0 => rest,
+                _ => line,
+            };
             line.split_whitespace()
                 .filter(|w| !w.contains("://"))
                 .collect::<Vec<_>>()

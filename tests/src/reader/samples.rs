@@ -23,6 +23,8 @@ const TOKEN: &str = "q9XkT2mWb7LrV4sNc8YpJ3dHf6GzA1eUo5iKx0tRw_E";
 pub struct Sample {
     /// e.g. `welcome-mentor`, `wrap_up-mentee-silent`, `digest`.
     pub name: String,
+    /// The template it was rendered from.
+    pub template: String,
     /// Subject, text and HTML.
     pub rendered: Rendered,
 }
@@ -160,6 +162,7 @@ fn context(
         due,
     )
     .with_links(links(recipient, step))
+    .with_program(playbook)
 }
 
 fn role(r: Recipient) -> &'static str {
@@ -170,10 +173,19 @@ fn role(r: Recipient) -> &'static str {
     }
 }
 
+/// The built-in playbook, naming its program and sender.
+pub fn playbook() -> anyhow::Result<Playbook> {
+    let text = format!(
+        "program_name = \"Spring Mentoring 2027\"\nsender_name = \"Ada's Mentoring Circle\"\n{}",
+        Playbook::built_in().source
+    );
+    Ok(Playbook::parse("sample", &text)?)
+}
+
 /// Every email of the built-in playbook, its notices and the digest, rendered.
 pub fn all() -> anyhow::Result<Vec<Sample>> {
     let templates = Templates::built_in()?;
-    let playbook = Playbook::built_in();
+    let playbook = playbook()?;
     let mut out = Vec::new();
     for step in &playbook.steps {
         let due = match step.trigger {
@@ -190,6 +202,7 @@ pub fn all() -> anyhow::Result<Vec<Sample>> {
                 let ctx = context(&playbook, &step.id, *r, due, variant, &step.when);
                 out.push(Sample {
                     name: format!("{}-{}{suffix}", step.id, role(*r)),
+                    template: step.template.clone(),
                     rendered: templates.render_parts(&step.template, &ctx)?,
                 });
             }
@@ -217,12 +230,14 @@ pub fn all() -> anyhow::Result<Vec<Sample>> {
         }
         out.push(Sample {
             name: notice.step_id().to_string(),
+            template: notice.step_id().to_string(),
             rendered: templates.render_parts(notice.step_id(), &ctx)?,
         });
     }
     for (name, ctx) in [("digest", digest(false)), ("digest-all_quiet", digest(true))] {
         out.push(Sample {
             name: name.into(),
+            template: firstweek::digest::TEMPLATE.into(),
             rendered: templates.render_parts(firstweek::digest::TEMPLATE, &ctx)?,
         });
     }

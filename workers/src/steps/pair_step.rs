@@ -89,7 +89,9 @@ impl Steps {
             reasons,
             Utc::now(),
         )
-        .with_links(links);
+        .with_links(links)
+        .with_program(&rules.playbook);
+        let from = email::sender(&self.cfg.from, &rules.playbook);
         let (name, address) = match row.recipient {
             Recipient::Mentor => (&started.mentor.name, &started.mentor.email),
             Recipient::Mentee => (&started.mentee.name, &started.mentee.email),
@@ -101,7 +103,7 @@ impl Steps {
                 &self.cfg.templates,
                 &step.template,
                 &ctx,
-                &self.cfg.from,
+                &from,
                 name,
                 address,
                 message_id,
