@@ -93,8 +93,7 @@ pub struct Reader {
 
 /// Where axe-core's browser script is (installed by `scripts/setup.sh`).
 pub fn axe_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts/axe/node_modules/axe-core/axe.min.js")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/axe/node_modules/axe-core/axe.min.js")
 }
 
 /// The reader's working directory: screenshots, email files, the report's parts.

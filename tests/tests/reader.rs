@@ -56,7 +56,11 @@ fn every_emails_text_and_html_parts_say_the_same() -> anyhow::Result<()> {
             differ.push(format!("{}: {d}", sample.name));
         }
     }
-    assert!(differ.is_empty(), "parts that differ:\n{}", differ.join("\n"));
+    assert!(
+        differ.is_empty(),
+        "parts that differ:\n{}",
+        differ.join("\n")
+    );
     let rendered: std::collections::BTreeSet<&str> =
         samples.iter().map(|s| s.template.as_str()).collect();
     for name in firstweek::email::Templates::built_in()?.names() {
@@ -133,7 +137,9 @@ async fn every_page_passes_a_readers_check() -> anyhow::Result<()> {
 
     // A link nobody issued.
     let unknown = format!("{base}/r/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-    reader.check(Kind::Page, "refused-unknown", &unknown).await?;
+    reader
+        .check(Kind::Page, "refused-unknown", &unknown)
+        .await?;
 
     let failing = reader.report("pages")?;
     reader.close().await;

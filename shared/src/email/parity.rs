@@ -93,7 +93,9 @@ fn html_as_text(html: &str, drop_links: bool) -> String {
         }
         let hidden = tag.contains(&format!("id=\"{PREHEADER_ID}\""));
         match name.as_str() {
-            "head" | "footer" | "style" if !tag.starts_with('/') => skip_until = Some(static_name(&name)),
+            "head" | "footer" | "style" if !tag.starts_with('/') => {
+                skip_until = Some(static_name(&name));
+            }
             "div" if hidden => skip_until = Some("div"),
             "a" if drop_links && !tag.starts_with('/') => skip_until = Some("a"),
             n if BLOCKS.contains(&n) => out.push('\n'),

@@ -199,7 +199,7 @@ impl Templates {
         // the text part's opening: one source for each, so a template cannot
         // put markup in a title or say one thing in the preview and another below.
         let page = minijinja::context! {
-            subject => subject.clone(),
+            subject => subject,
             preheader => preheader(&text),
             ..minijinja::Value::from_serialize(ctx)
         };

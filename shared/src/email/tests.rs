@@ -366,7 +366,11 @@ fn the_html_title_is_the_plain_subject_and_the_preview_text_the_opening() {
     });
     let r = t.render_parts("check_in", &ctx).unwrap();
     assert_eq!(r.subject, "Say hello to Bo");
-    assert!(r.html.contains("<title>Say hello to Bo</title>"), "{}", r.html);
+    assert!(
+        r.html.contains("<title>Say hello to Bo</title>"),
+        "{}",
+        r.html
+    );
     assert!(
         r.html
             .contains(">Two days in, and you and Bo have not both said hello yet."),
@@ -397,7 +401,12 @@ fn a_playbook_names_the_program_in_the_footer_and_the_sender_in_the_from() {
         .unwrap();
     let footer = "Sent by Ada's Mentoring Circle for Spring Mentoring.";
     assert!(r.text.contains(footer), "{}", r.text);
-    assert!(r.html.contains("Sent by Ada&#x27;s Mentoring Circle for Spring Mentoring."), "{}", r.html);
+    assert!(
+        r.html
+            .contains("Sent by Ada&#x27;s Mentoring Circle for Spring Mentoring."),
+        "{}",
+        r.html
+    );
     assert!(!r.html.contains("(spring)"), "no program id: {}", r.html);
     let empty = format!("sender_name = \" \"\n{}", Playbook::built_in().source);
     let e = Playbook::parse("t", &empty).unwrap_err();

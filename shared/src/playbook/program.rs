@@ -28,21 +28,28 @@ impl Program {
         sender_name: Option<Spanned<String>>,
         err: &dyn Fn(Range<usize>, String) -> PlaybookError,
     ) -> Result<Program, PlaybookError> {
-        let check = |key: &str, v: Option<Spanned<String>>| -> Result<Option<String>, PlaybookError> {
-            let Some(v) = v else { return Ok(None) };
-            let span = v.span();
-            let text = v.into_inner().trim().to_string();
-            if text.is_empty() {
-                return Err(err(span, format!("`{key}` is empty (leave it out for the default)")));
-            }
-            if text.chars().any(char::is_control) {
-                return Err(err(span, format!("`{key}` holds a control character")));
-            }
-            if text.chars().count() > MAX_NAME_CHARS {
-                return Err(err(span, format!("`{key}` is longer than {MAX_NAME_CHARS} characters")));
-            }
-            Ok(Some(text))
-        };
+        let check =
+            |key: &str, v: Option<Spanned<String>>| -> Result<Option<String>, PlaybookError> {
+                let Some(v) = v else { return Ok(None) };
+                let span = v.span();
+                let text = v.into_inner().trim().to_string();
+                if text.is_empty() {
+                    return Err(err(
+                        span,
+                        format!("`{key}` is empty (leave it out for the default)"),
+                    ));
+                }
+                if text.chars().any(char::is_control) {
+                    return Err(err(span, format!("`{key}` holds a control character")));
+                }
+                if text.chars().count() > MAX_NAME_CHARS {
+                    return Err(err(
+                        span,
+                        format!("`{key}` is longer than {MAX_NAME_CHARS} characters"),
+                    ));
+                }
+                Ok(Some(text))
+            };
         Ok(Program {
             name: check("program_name", name)?,
             sender_name: check("sender_name", sender_name)?,

@@ -234,7 +234,10 @@ pub fn all() -> anyhow::Result<Vec<Sample>> {
             rendered: templates.render_parts(notice.step_id(), &ctx)?,
         });
     }
-    for (name, ctx) in [("digest", digest(false)), ("digest-all_quiet", digest(true))] {
+    for (name, ctx) in [
+        ("digest", digest(false)),
+        ("digest-all_quiet", digest(true)),
+    ] {
         out.push(Sample {
             name: name.into(),
             template: firstweek::digest::TEMPLATE.into(),
