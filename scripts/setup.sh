@@ -35,4 +35,22 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   fi
 fi
 
+# axe-core, pinned in scripts/axe/package-lock.json, for the reader's check
+# (tests/tests/reader.rs injects its axe.min.js into every page and email).
+axe_dir="$(dirname "$0")/axe"
+want=$(sed -n 's/.*"axe-core": "\([0-9.]*\)".*/\1/p' "$axe_dir/package.json")
+have=$(sed -n 's/.*"version": "\([0-9.]*\)".*/\1/p' "$axe_dir/node_modules/axe-core/package.json" 2>/dev/null | head -n1 || true)
+if [ "$want" != "$have" ]; then
+  if ! command -v npm >/dev/null; then
+    say "installing npm (for axe-core)"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! out=$({ apt-get update -qq && apt-get install -y -qq --no-install-recommends npm; } 2>&1); then
+      printf '%s\n' "$out" >&2
+      exit 1
+    fi
+  fi
+  say "installing axe-core $want (the reader's accessibility check)"
+  (cd "$axe_dir" && npm ci --no-audit --no-fund --silent)
+fi
+
 command -v cargo >/dev/null || { echo "cargo is required" >&2; exit 1; }

@@ -387,7 +387,10 @@ fn escalation_line(
                 total: summary.total,
                 by_mentor: summary.mentor,
                 by_mentee: summary.mentee,
-                kinds: KindCount::of(&summary),
+                kinds: KindCount::of(&summary)
+                    .into_iter()
+                    .map(KindCount::in_words)
+                    .collect(),
                 last_activity: summary.last_activity.map(when),
                 open_since,
             }
@@ -404,7 +407,9 @@ fn escalation_line(
                 total: seen.map_or(0, |s| s.total),
                 by_mentor: seen.map_or(0, |s| s.mentor),
                 by_mentee: seen.map_or(0, |s| s.mentee),
-                kinds: seen.map(|s| s.by_kind.clone()).unwrap_or_default(),
+                kinds: seen
+                    .map(|s| s.by_kind.iter().cloned().map(KindCount::in_words).collect())
+                    .unwrap_or_default(),
                 last_activity: seen.and_then(|s| s.last_activity).map(when),
                 open_since,
             }

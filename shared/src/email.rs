@@ -9,13 +9,17 @@
 mod compose;
 mod context;
 pub mod ics;
-mod reach;
 mod localized;
+mod parity;
+mod reach;
 mod redact;
 mod templates;
 
-pub use compose::{Composed, MENTORSHIP_HEADER, STEP_HEADER, compose, compose_any, message_id};
-pub use context::{Context, HoursApart, Links, PersonView};
+pub use compose::{
+    Composed, MENTORSHIP_HEADER, STEP_HEADER, compose, compose_any, message_id, sender,
+};
+pub use context::{Context, HoursApart, Links, PersonView, first_name};
+pub use parity::PREHEADER_ID;
 pub use reach::{INTRO_TEMPLATE, Reach, SlotView};
 pub use redact::without_addresses;
 pub use templates::{Rendered, Templates};

@@ -200,6 +200,19 @@ impl InteractionKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// The kind in words, as emails and pages write it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::Call => "call",
+            Self::Meeting => "meeting",
+            Self::PlanShared => "plan shared",
+            Self::GoalSet => "goals set",
+            Self::Session => "session",
+            Self::DeliverableRequested => "deliverable requested",
+        }
+    }
+
     /// A plan or goals were put in writing.
     pub fn is_plan(self) -> bool {
         matches!(self, Self::PlanShared | Self::GoalSet)

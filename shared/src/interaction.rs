@@ -144,6 +144,17 @@ impl KindCount {
     }
 }
 
+impl KindCount {
+    /// The same counts with the kind in words ("plan shared", not
+    /// `plan_shared`), as a reader sees it.
+    pub fn in_words(mut self) -> KindCount {
+        if let Some(kind) = InteractionKind::parse(&self.kind) {
+            self.kind = kind.words().to_string();
+        }
+        self
+    }
+}
+
 impl Condition {
     /// Words for this condition having fired on this summary.
     pub fn wording(self, s: &Summary, thresholds: &Thresholds) -> String {

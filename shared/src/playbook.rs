@@ -12,6 +12,9 @@ use toml::Spanned;
 use crate::contact::Contact;
 use crate::rule::{Condition, Recipient, Recovery, Thresholds};
 
+mod program;
+pub use program::Program;
+
 /// The built-in first-week playbook, used when `FIRSTWEEK_PLAYBOOK` is unset.
 pub const BUILT_IN: &str = include_str!("../playbooks/first-week.toml");
 
@@ -78,6 +81,8 @@ pub struct Playbook {
     pub version: String,
     /// The text it was parsed from (stored with the pairs pinned to it).
     pub source: String,
+    /// The program's and the sender's names (`program_name`, `sender_name`).
+    pub program: Program,
 }
 
 /// How a playbook closes the coordinator's loop.
@@ -129,6 +134,8 @@ struct RawPlaybook {
     digest_all_quiet: Option<bool>,
     daily_nudge_budget: Option<Spanned<i64>>,
     contact: Option<Spanned<String>>,
+    program_name: Option<Spanned<String>>,
+    sender_name: Option<Spanned<String>>,
     #[serde(default)]
     thresholds: RawThresholds,
     #[serde(default)]
@@ -379,7 +386,9 @@ impl Playbook {
                 Contact::parse(c.get_ref()).map_err(|m| err(c.span(), format!("`contact` {m}")))?
             }
         };
+        let program = Program::parse(raw.program_name, raw.sender_name, &err)?;
         Ok(Playbook {
+            program,
             version: version_of(text),
             source: text.to_string(),
             coordinators,

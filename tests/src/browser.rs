@@ -41,6 +41,12 @@ impl Browser {
     /// Starts ChromeDriver on a free port and opens a session in headless
     /// Chromium, emulating a phone of [`PHONE`] size.
     pub async fn start() -> anyhow::Result<Browser> {
+        Browser::start_sized(PHONE, true).await
+    }
+
+    /// Starts a session whose window is `size` CSS pixels; `phone` emulates a
+    /// phone's viewport (dense pixels, touch), else it is a plain desktop window.
+    pub async fn start_sized(size: (u32, u32), phone: bool) -> anyhow::Result<Browser> {
         let driver_port = port();
         let profile = std::env::temp_dir().join(unique("fw-chromium"));
         std::fs::create_dir_all(&profile)
@@ -59,7 +65,7 @@ impl Browser {
             driver,
             profile,
         };
-        let (width, height) = PHONE;
+        let (width, height) = size;
         let mut args = vec![
             // As root Chromium refuses to start sandboxed; this closed network
             // refuses the connections it makes at start-up unless told not to.
@@ -74,14 +80,14 @@ impl Browser {
             format!("--window-size={width},{height}"),
         ];
         args.push(format!("--user-data-dir={}", browser.profile.display()));
-        let mut options = json!({
-            "args": args,
+        let mut options = json!({ "args": args });
+        if phone {
             // A phone's viewport: the page's `<meta name="viewport">` is honoured
             // as on a real phone, and pixels are dense.
-            "mobileEmulation": {
+            options["mobileEmulation"] = json!({
                 "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true},
-            },
-        });
+            });
+        }
         if let Some(binary) = which("chromium") {
             options["binary"] = binary.display().to_string().into();
         }
@@ -212,6 +218,51 @@ impl Browser {
         std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
         println!("screenshot: {}", path.display());
         Ok(path)
+    }
+
+    /// Runs `script` as an asynchronous WebDriver script (its last argument
+    /// is the callback that ends it) and returns what it called back with.
+    pub async fn execute_async(
+        &self,
+        script: &str,
+        args: Vec<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        Ok(self.client()?.execute_async(script, args).await?)
+    }
+
+    /// Runs `script` and returns what it returns.
+    pub async fn execute(
+        &self,
+        script: &str,
+        args: Vec<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        Ok(self.client()?.execute(script, args).await?)
+    }
+
+    /// Saves the whole page, not only what fits the window, to `path`: the
+    /// window grows to the page's height for the shot (a desktop window;
+    /// an emulated phone keeps its screen), then shrinks back to `size`.
+    pub async fn screenshot_page(
+        &self,
+        path: &std::path::Path,
+        size: (u32, u32),
+    ) -> anyhow::Result<()> {
+        let client = self.client()?;
+        let height = client
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await?
+            .as_u64()
+            .unwrap_or(u64::from(size.1));
+        // Capped: a runaway page would otherwise make an enormous image.
+        let tall = u32::try_from(height).unwrap_or(size.1).clamp(size.1, 6000);
+        client.set_window_size(size.0, tall).await?;
+        let png = client.screenshot().await;
+        client.set_window_size(size.0, size.1).await?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(path, png?).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
     }
 
     /// Ends the session (Chromium quits), then ChromeDriver.

@@ -29,6 +29,7 @@ pub mod kept;
 mod mail;
 mod pair;
 mod processes;
+pub mod reader;
 mod resources;
 pub mod restricted;
 mod smtp;

@@ -117,10 +117,7 @@ fn first_name(name: &str) -> String {
     if name == ERASED_NAME {
         return String::new();
     }
-    name.split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    firstweek::email::first_name(name).to_string()
 }
 
 /// The recipient's and the other side's first names.

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::reach::Extras;
 use super::{Context, EmailError, Rendered, Templates, ics};
+use crate::playbook::Playbook;
 use crate::rule::Recipient;
 
 /// The stable Message-ID of (pair, once-key, recipient): a repeat is recognisable downstream.
@@ -28,6 +29,16 @@ pub fn message_id(
     let digest = h.finalize();
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("<{hex}.{once_key}@{domain}>")
+}
+
+/// The From of a pair's emails: `FIRSTWEEK_FROM`'s address under the
+/// playbook's `sender_name` when it has one (e.g. "Ada's Mentoring Circle"),
+/// else `from` as it is.
+pub fn sender(from: &Mailbox, playbook: &Playbook) -> Mailbox {
+    match &playbook.program.sender_name {
+        Some(name) => Mailbox::new(Some(name.clone()), from.email.clone()),
+        None => from.clone(),
+    }
 }
 
 /// A composed email and its identity.

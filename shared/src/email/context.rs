@@ -9,6 +9,7 @@ use super::reach::{Extras, Reach};
 use crate::event::{MentorshipStarted, Person};
 use crate::interaction::{KindCount, Summary};
 use crate::locale::{self, Locale};
+use crate::playbook::{Playbook, Program};
 use crate::rule::Recipient;
 use crate::timeline::{self, TimeScale};
 
@@ -19,6 +20,8 @@ pub struct PersonView {
     pub role: &'static str,
     /// Display name.
     pub name: String,
+    /// What greetings and prose call them: [`first_name`] of the name.
+    pub first_name: String,
     /// Email address.
     pub email: String,
     /// IANA time zone name (`UTC` for a coordinator without one).
@@ -80,6 +83,8 @@ pub struct Context {
     /// What the message carries besides its text (Reply-To, `.ics` files).
     #[serde(skip)]
     pub(crate) extras: Extras,
+    /// The program's and the sender's names, from the pair's playbook.
+    pub program: Program,
 }
 
 /// Links an email may carry; each is a random, expiring token of one purpose.
@@ -135,6 +140,12 @@ impl Serialize for HoursApart {
     }
 }
 
+/// The name people are greeted by: the first word of their display name
+/// (the whole name when it has no space). Emails and pages use this one rule.
+pub fn first_name(name: &str) -> &str {
+    name.split_whitespace().next().unwrap_or(name)
+}
+
 /// A person's locale; English for none (or one intake would have refused).
 fn locale_of(tag: Option<&str>) -> Locale {
     tag.and_then(|t| Locale::parse(t).ok()).unwrap_or_default()
@@ -152,6 +163,7 @@ fn view(
     PersonView {
         role,
         name: name.to_string(),
+        first_name: first_name(name).to_string(),
         email: email.to_string(),
         timezone: timezone.to_string(),
         zone: locale::zone_name(reader, timezone, now),
@@ -211,7 +223,10 @@ impl Context {
             offset_minutes(&started.mentee.timezone, now),
         );
         let day = timeline::program_day(started.started_at, due_at, scale);
-        let kinds = KindCount::of(&summary);
+        let kinds = KindCount::of(&summary)
+            .into_iter()
+            .map(KindCount::in_words)
+            .collect();
         let last_activity = summary
             .last_activity
             .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
@@ -236,7 +251,14 @@ impl Context {
             links: Links::default(),
             reach: None,
             extras: Extras::default(),
+            program: Program::default(),
         }
+    }
+
+    /// The same context naming the program and sender of `playbook`.
+    pub fn with_program(mut self, playbook: &Playbook) -> Context {
+        self.program = playbook.program.clone();
+        self
     }
 
     /// The same context with these links.

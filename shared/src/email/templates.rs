@@ -17,6 +17,7 @@ use crate::playbook::Playbook;
 
 const BUILT_IN: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
+    ("footer.txt", include_str!("../../templates/footer.txt")),
     (
         "welcome.subject",
         include_str!("../../templates/welcome.subject"),
@@ -278,7 +279,15 @@ impl Templates {
         // A subject is one line, whatever a template or a name put in it.
         let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
         let text = self.render(&name("txt"), ctx)?;
-        let html = self.render(&name("html"), ctx)?;
+        // The HTML's <title> is the subject, and its hidden preview text
+        // the text part's opening: one source for each, so a template cannot
+        // put markup in a title or say one thing in the preview and another below.
+        let page = minijinja::context! {
+            subject => subject,
+            preheader => preheader(&text),
+            ..minijinja::Value::from_serialize(ctx)
+        };
+        let html = self.render(&name("html"), &page)?;
         Ok(Rendered {
             subject,
             text,
@@ -299,6 +308,36 @@ impl Templates {
             source,
         })
     }
+}
+
+/// The longest preview text: mail apps show about this much beside the subject.
+const PREHEADER_CHARS: usize = 110;
+
+/// The preview text of an email: the text part's first paragraph after the
+/// greeting, cut at a word to [`PREHEADER_CHARS`].
+pub(super) fn preheader(text: &str) -> String {
+    let paragraph = text
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        // A greeting ("Hi Ada,") says nothing a preview needs.
+        .find(|p| !(p.ends_with(',') && p.split(' ').count() <= 4))
+        .unwrap_or_default();
+    if paragraph.chars().count() <= PREHEADER_CHARS {
+        return paragraph;
+    }
+    let mut out = String::new();
+    for word in paragraph.split(' ') {
+        if out.chars().count() + word.chars().count() + 1 > PREHEADER_CHARS - 1 {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out.push('…');
+    out
 }
 
 /// The rendered parts of one email, before it is built into a message.

@@ -348,3 +348,70 @@ fn an_override_replaces_a_template_and_a_broken_one_is_refused() {
     ));
     assert!(Templates::is_part("welcome.html") && !Templates::is_part("notes.md"));
 }
+
+#[test]
+fn the_html_title_is_the_plain_subject_and_the_preview_text_the_opening() {
+    let t = Templates::built_in().unwrap();
+    let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+    let ctx = Context::new(
+        &pair("Ada Mentor"),
+        "check_in",
+        Recipient::Mentor,
+        now,
+        crate::timeline::TimeScale::REAL,
+        Summary::default(),
+        vec![],
+        now,
+    )
+    .with_links(Links {
+        in_touch: Some("https://x.example/r/t".into()),
+        ..Links::default()
+    });
+    let r = t.render_parts("check_in", &ctx).unwrap();
+    assert_eq!(r.subject, "Say hello to Bo");
+    assert!(
+        r.html.contains("<title>Say hello to Bo</title>"),
+        "{}",
+        r.html
+    );
+    assert!(
+        r.html
+            .contains(">Two days in, and you and Bo have not both said hello yet."),
+        "the preview text is the text part's opening: {}",
+        r.html
+    );
+    assert!(r.text.starts_with("Hi Ada,"), "first names: {}", r.text);
+}
+
+#[test]
+fn a_playbook_names_the_program_in_the_footer_and_the_sender_in_the_from() {
+    let text = format!(
+        "program_name = \"Spring Mentoring\"\nsender_name = \"Ada's Mentoring Circle\"\n{}",
+        Playbook::built_in().source
+    );
+    let playbook = Playbook::parse("t", &text).unwrap();
+    let from: Mailbox = "firstweek <fw@example.org>".parse().unwrap();
+    assert_eq!(
+        sender(&from, &playbook).to_string(),
+        "Ada's Mentoring Circle <fw@example.org>"
+    );
+    assert_eq!(sender(&from, &Playbook::built_in()), from);
+    let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+    let ctx = welcome_to_mentor(&pair("Ada Mentor"), now).with_program(&playbook);
+    let r = Templates::built_in()
+        .unwrap()
+        .render_parts("wrap_up", &ctx)
+        .unwrap();
+    let footer = "Sent by Ada's Mentoring Circle for Spring Mentoring.";
+    assert!(r.text.contains(footer), "{}", r.text);
+    assert!(
+        r.html
+            .contains("Sent by Ada&#x27;s Mentoring Circle for Spring Mentoring."),
+        "{}",
+        r.html
+    );
+    assert!(!r.html.contains("(spring)"), "no program id: {}", r.html);
+    let empty = format!("sender_name = \" \"\n{}", Playbook::built_in().source);
+    let e = Playbook::parse("t", &empty).unwrap_err();
+    assert!(e.message.contains("`sender_name` is empty"), "{e:?}");
+}

@@ -28,6 +28,13 @@ impl Steps {
         ledger: &[Interaction],
     ) -> Result<(), StepError> {
         let view = pair.as_ref().map(|p| p.with_ledger(ledger));
+        // The pair's own playbook names the program and sender.
+        let playbook = self
+            .cfg
+            .rules
+            .pinned(view.as_ref().and_then(|p| p.playbook))
+            .playbook
+            .clone();
         if let Some(skip) = decision::delivery::notice_skip(view.as_ref()) {
             return self.finish(row, RowStatus::Skipped, &skip.reason()).await;
         }
@@ -69,7 +76,9 @@ impl Steps {
             decision::escalation::notice_reasons(notice, &escalation),
             now,
         )
-        .with_links(links);
+        .with_links(links)
+        .with_program(&playbook);
+        let from = email::sender(&self.cfg.from, &playbook);
         let once_key = notice.step_id();
         let message_id = self.message_id(&started.mentorship_id, once_key, Recipient::Coordinator);
         self.deliver(row, tz, once_key, message_id, None, |message_id| {
@@ -77,7 +86,7 @@ impl Steps {
                 &self.cfg.templates,
                 once_key,
                 &ctx,
-                &self.cfg.from,
+                &from,
                 &started.coordinator.name,
                 &started.coordinator.email,
                 message_id,

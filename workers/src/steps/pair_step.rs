@@ -111,7 +111,9 @@ impl Steps {
             self.cfg.rules.window,
             &step.template,
             now,
-        );
+        )
+        .with_program(&rules.playbook);
+        let from = email::sender(&self.cfg.from, &rules.playbook);
         let (name, address) = match row.recipient {
             Recipient::Mentor => (&started.mentor.name, &started.mentor.email),
             Recipient::Mentee => (&started.mentee.name, &started.mentee.email),
@@ -123,7 +125,7 @@ impl Steps {
                 &self.cfg.templates,
                 &step.template,
                 &ctx,
-                &self.cfg.from,
+                &from,
                 name,
                 address,
                 message_id,

@@ -1,0 +1,297 @@
+//! Every email firstweek sends, rendered by the domain's own templates for
+//! one realistic pair: each step of the built-in playbook for each of its
+//! recipients (in the state that makes the step fire), the silent pair's
+//! wrap-up, the escalation's notices and the coordinator's digest (with
+//! something to act on, and "all quiet").
+
+use chrono::{DateTime, Duration, Utc};
+use firstweek::digest::{DigestContext, EscalationLine, Others, PairLine};
+use firstweek::email::{Context, Links, Rendered, Templates};
+use firstweek::escalation::{Notice, Resolution};
+use firstweek::event::{Actor, Coordinator, InteractionKind, MentorshipStarted, Person};
+use firstweek::interaction::{Interaction, Summary};
+use firstweek::playbook::{Playbook, Trigger};
+use firstweek::rule::{Condition, Recipient};
+use firstweek::timeline::TimeScale;
+
+/// Where the sample links point.
+const SITE: &str = "https://mentoring.example.org";
+/// A token as long as the real ones (base64url of 32 bytes).
+const TOKEN: &str = "q9XkT2mWb7LrV4sNc8YpJ3dHf6GzA1eUo5iKx0tRw_E";
+
+/// One rendered email: its name (`step-recipient[-variant]`) and parts.
+pub struct Sample {
+    /// e.g. `welcome-mentor`, `wrap_up-mentee-silent`, `digest`.
+    pub name: String,
+    /// The template it was rendered from.
+    pub template: String,
+    /// Subject, text and HTML.
+    pub rendered: Rendered,
+}
+
+fn started_at() -> DateTime<Utc> {
+    "2027-03-01T08:00:00Z".parse().unwrap_or_default()
+}
+
+/// The sample pair: a mentor in Berlin, a mentee in São Paulo, a coordinator in London.
+pub fn pair() -> MentorshipStarted {
+    MentorshipStarted {
+        event_id: "sample-start".into(),
+        mentorship_id: "spring-2027-0042".into(),
+        program_id: Some("spring-2027".into()),
+        started_at: started_at(),
+        mentor: Person {
+            id: "p-ada".into(),
+            name: "Ada Lovelace".into(),
+            email: "ada.lovelace@example.org".into(),
+            timezone: "Europe/Berlin".into(),
+            locale: None,
+        },
+        mentee: Person {
+            id: "p-bo".into(),
+            name: "Bo Chen".into(),
+            email: "bo.chen@example.org".into(),
+            timezone: "America/Sao_Paulo".into(),
+            locale: None,
+        },
+        coordinator: Coordinator {
+            name: "Cy Okafor".into(),
+            email: "cy.okafor@example.org".into(),
+            timezone: Some("Europe/London".into()),
+            locale: None,
+        },
+    }
+}
+
+fn at(days: f64) -> DateTime<Utc> {
+    started_at() + Duration::minutes((days * 24.0 * 60.0) as i64)
+}
+
+fn interaction(kind: InteractionKind, actor: Actor, day: f64, minutes: Option<u32>) -> Interaction {
+    Interaction {
+        kind,
+        actor,
+        occurred_at: at(day),
+        duration_minutes: minutes,
+    }
+}
+
+/// What the pair did before the step that fires in that state.
+fn ledger(variant: &str) -> Vec<Interaction> {
+    use Actor::{Mentee, Mentor};
+    use InteractionKind::*;
+    match variant {
+        // Only the mentor wrote: no two-way yet.
+        "one_sided" => vec![
+            interaction(Message, Mentor, 0.2, None),
+            interaction(Message, Mentor, 1.5, None),
+        ],
+        // Talking, no plan yet.
+        "talking" => vec![
+            interaction(Message, Mentor, 0.2, None),
+            interaction(Message, Mentee, 0.4, None),
+            interaction(Call, Mentee, 1.1, Some(30)),
+        ],
+        // Diving in: a three-hour session on day one.
+        "intense" => vec![
+            interaction(Message, Mentor, 0.2, None),
+            interaction(Message, Mentee, 0.3, None),
+            interaction(Session, Mentor, 1.0, Some(180)),
+        ],
+        // A good week: talking both ways and a plan.
+        "engaged" => vec![
+            interaction(Message, Mentor, 0.2, None),
+            interaction(Message, Mentee, 0.4, None),
+            interaction(Call, Mentee, 1.1, Some(30)),
+            interaction(Message, Mentor, 2.3, None),
+            interaction(PlanShared, Mentee, 3.2, None),
+            interaction(GoalSet, Mentor, 3.5, None),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// Which state each step fires in, for the sample.
+fn variant_of(step: &str) -> &'static str {
+    match step {
+        "check_in" => "one_sided",
+        "plan_reminder" => "talking",
+        "escalation" => "one_sided",
+        "wrap_up" => "engaged",
+        "pacing_tip" => "intense",
+        _ => "silent",
+    }
+}
+
+fn links(recipient: Recipient, step: &str) -> Links {
+    let url = |p: &str| Some(format!("{SITE}/{p}/{TOKEN}"));
+    match recipient {
+        Recipient::Coordinator => Links {
+            acknowledge: url("a"),
+            page: url("c"),
+            ..Links::default()
+        },
+        _ => Links {
+            in_touch: (step == "check_in").then(|| url("r")).flatten(),
+            have_plan: (step == "plan_reminder").then(|| url("r")).flatten(),
+            unsubscribe: url("u"),
+            ..Links::default()
+        },
+    }
+}
+
+fn context(
+    playbook: &Playbook,
+    step: &str,
+    recipient: Recipient,
+    due: DateTime<Utc>,
+    variant: &str,
+    when: &[Condition],
+) -> Context {
+    let summary = Summary::as_of(&ledger(variant), due);
+    let reasons = summary
+        .judge(when, &playbook.thresholds)
+        .into_iter()
+        .map(|c| c.wording(&summary, &playbook.thresholds))
+        .collect();
+    Context::new(
+        &pair(),
+        step,
+        recipient,
+        due,
+        TimeScale::REAL,
+        summary,
+        reasons,
+        due,
+    )
+    .with_links(links(recipient, step))
+    .with_program(playbook)
+}
+
+fn role(r: Recipient) -> &'static str {
+    match r {
+        Recipient::Mentor => "mentor",
+        Recipient::Mentee => "mentee",
+        Recipient::Coordinator => "coordinator",
+    }
+}
+
+/// The built-in playbook, naming its program and sender.
+pub fn playbook() -> anyhow::Result<Playbook> {
+    let text = format!(
+        "program_name = \"Spring Mentoring 2027\"\nsender_name = \"Ada's Mentoring Circle\"\n{}",
+        Playbook::built_in().source
+    );
+    Ok(Playbook::parse("sample", &text)?)
+}
+
+/// Every email of the built-in playbook, its notices and the digest, rendered.
+pub fn all() -> anyhow::Result<Vec<Sample>> {
+    let templates = Templates::built_in()?;
+    let playbook = playbook()?;
+    let mut out = Vec::new();
+    for step in &playbook.steps {
+        let due = match step.trigger {
+            Trigger::At(offset) => started_at() + offset,
+            Trigger::IntenseInteraction => at(1.0),
+        };
+        let mut variants = vec![("", variant_of(&step.id))];
+        if step.id == "wrap_up" {
+            // The pair that never spoke gets a wrap-up too.
+            variants.push(("-silent", "silent"));
+        }
+        for (suffix, variant) in variants {
+            for r in &step.recipients {
+                let ctx = context(&playbook, &step.id, *r, due, variant, &step.when);
+                out.push(Sample {
+                    name: format!("{}-{}{suffix}", step.id, role(*r)),
+                    template: step.template.clone(),
+                    rendered: templates.render_parts(&step.template, &ctx)?,
+                });
+            }
+        }
+    }
+    // The escalation's notices, two days after the day-4 escalation opened.
+    let reasons = [Condition::NoInteraction];
+    for notice in Notice::ALL {
+        let (variant, words) = match notice {
+            Notice::Reminder => ("silent", None),
+            Notice::Resolved => ("engaged", Some(Resolution::Recovered.words())),
+        };
+        let mut ctx = context(
+            &playbook,
+            notice.step_id(),
+            Recipient::Coordinator,
+            at(6.0),
+            variant,
+            &reasons,
+        );
+        if let Some(words) = words {
+            ctx.reasons = vec![words.to_string()];
+        } else {
+            ctx.reasons = vec!["no interaction at all".into()];
+        }
+        out.push(Sample {
+            name: notice.step_id().to_string(),
+            template: notice.step_id().to_string(),
+            rendered: templates.render_parts(notice.step_id(), &ctx)?,
+        });
+    }
+    for (name, ctx) in [
+        ("digest", digest(false)),
+        ("digest-all_quiet", digest(true)),
+    ] {
+        out.push(Sample {
+            name: name.into(),
+            template: firstweek::digest::TEMPLATE.into(),
+            rendered: templates.render_parts(firstweek::digest::TEMPLATE, &ctx)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The coordinator's digest on the morning of day 5: one escalation
+/// waiting, one pair trending low, three on track (or all quiet).
+fn digest(all_quiet: bool) -> DigestContext {
+    let escalation = EscalationLine {
+        mentorship_id: "spring-2027-0042".into(),
+        mentor: Some("Ada Lovelace".into()),
+        mentee: Some("Bo Chen".into()),
+        rules: vec!["no interaction at all".into()],
+        day: 4,
+        total: 0,
+        by_mentor: 0,
+        by_mentee: 0,
+        kinds: Vec::new(),
+        last_activity: None,
+        open_since: "Thu 04 Mar 08:05 GMT".into(),
+    };
+    let trending = PairLine {
+        mentorship_id: "spring-2027-0051".into(),
+        mentor: "Grace Hopper".into(),
+        mentee: "Dev Patel".into(),
+        day: 4,
+        total: 2,
+        by_mentor: 2,
+        by_mentee: 0,
+        has_plan: false,
+        risks: vec![
+            "one-sided: only the mentor has interacted".into(),
+            "no plan or goals shared yet".into(),
+        ],
+    };
+    DigestContext {
+        coordinator: "Cy Okafor".into(),
+        date: "2027-03-05".into(),
+        escalations: if all_quiet { vec![] } else { vec![escalation] },
+        trending_low: if all_quiet { vec![] } else { vec![trending] },
+        others: Others {
+            total: 3,
+            on_track: 2,
+            acknowledged: 1,
+        },
+        all_quiet,
+        page_url: Some(format!("{SITE}/c/{TOKEN}")),
+        locale: "en".into(),
+    }
+}
