@@ -8,6 +8,8 @@
 //! Nor does it read the environment or files: `firstweek-settings` does, and
 //! hands it text (a playbook's, a template's) to parse.
 
+pub mod coordinator;
+pub mod day;
 pub mod decision;
 pub mod delivery;
 pub mod digest;

@@ -156,7 +156,7 @@ async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow:
     assert_eq!(digest.subject, "Your pairs today: 1 pair trending low");
     let start = digest
         .text
-        .find(&format!("({})", silent.id))
+        .find(&format!("(pair id {})", silent.id))
         .with_context(|| format!("{} not in the digest:\n{}", silent.id, digest.text))?;
     let silent_line = digest.text[start..]
         .lines()
@@ -320,8 +320,8 @@ async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() 
             .with_context(|| format!("{what:?} not in the digest:\n{}", mail.text))
     };
     let (esc_at, low_at, rest_at) = (
-        at(&format!("({})", escalated.id))?,
-        at(&format!("({})", low.id))?,
+        at(&format!("(pair id {})", escalated.id))?,
+        at(&format!("(pair id {})", low.id))?,
         at("1 other pair on track")?,
     );
     assert!(

@@ -5,6 +5,7 @@
 use super::StepError;
 use chrono::Utc;
 
+use firstweek::coordinator::advice;
 use firstweek::decision::Skip;
 use firstweek::decision::plan::{Closing, Sending, StepPlan, plan_step};
 use firstweek::email::{self, Context};
@@ -12,7 +13,8 @@ use firstweek::escalation::Sighting;
 use firstweek::interaction::Evidence;
 use firstweek::interaction::Interaction;
 use firstweek::rule::Recipient;
-use firstweek::timeline::{program_day, timezone_of};
+use firstweek::day::Day;
+use firstweek::timeline::timezone_of;
 use firstweek_store::{self as store, PairRecord, RowStatus, TimelineRow};
 
 use super::Steps;
@@ -49,7 +51,7 @@ impl Steps {
         }
         let links;
         if escalate {
-            let day = program_day(started.started_at, evidence.as_of, self.cfg.rules.scale);
+            let day = Day::of(started.started_at, evidence.as_of, self.cfg.rules.scale);
             let sighting = Sighting::new(&row.step_id, day, &evidence);
             let coordinator = self
                 .cfg
@@ -77,8 +79,17 @@ impl Steps {
             links = self.participant_links(started, step, row.recipient).await?;
         }
         let Evidence {
-            summary, reasons, ..
+            summary,
+            reasons,
+            fired,
+            ..
         } = evidence;
+        // The coordinator is told what to do about what fired.
+        let advice = if escalate {
+            advice::lines(&fired, &summary)
+        } else {
+            Vec::new()
+        };
         let ctx = Context::new(
             started,
             &row.step_id,
@@ -89,6 +100,7 @@ impl Steps {
             reasons,
             Utc::now(),
         )
+        .with_advice(advice)
         .with_links(links);
         let (name, address) = match row.recipient {
             Recipient::Mentor => (&started.mentor.name, &started.mentor.email),
