@@ -284,6 +284,7 @@ fn words(html: &str) -> String {
     out.replace("&amp;", "&")
         .replace("&hellip;", "…")
         .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
