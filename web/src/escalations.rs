@@ -315,14 +315,12 @@ pub async fn page_resolve_confirm(
     let (mentor, mentee) = pair
         .map(|p| (p.started.mentor.name, p.started.mentee.name))
         .unwrap_or_default();
-    let pair_page = format!("/c/{token}{}", coordinator::pair_path(&mentorship_id));
     Ok(s.pages.render(
         "resolve.html",
         minijinja::context! {
-            mentor, mentee, mentorship_id,
+            mentor, mentee, token,
+            id_in_path => coordinator::path_segment(&mentorship_id),
             escalation => EscalationView::of(&e, tz),
-            action => format!("{pair_page}/resolve"),
-            back => pair_page,
         },
     ))
 }

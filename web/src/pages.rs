@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 use chrono_tz::Tz;
-use firstweek::coordinator::pair_path;
+use firstweek::coordinator::path_segment;
 use firstweek::digest::{self, PairLine};
 use firstweek::escalation::Escalation;
 use firstweek::link::{LinkToken, Purpose};
@@ -154,7 +154,7 @@ pub async fn coordinator(
                 .remove(p.id())
                 .map(|e| EscalationView::of(&e, c.tz));
             Entry {
-                path: pair_path(p.id()),
+                id_in_path: path_segment(p.id()),
                 line,
                 escalation,
             }
@@ -216,8 +216,8 @@ struct Entry {
     #[serde(flatten)]
     line: PairLine,
     escalation: Option<EscalationView>,
-    /// The pair's page below the coordinator's (`/pairs/<id>`, encoded).
-    path: String,
+    /// The pair's id as a URL path segment (its page is `/c/<token>/pairs/<this>`).
+    id_in_path: String,
 }
 
 impl Entry {

@@ -78,7 +78,7 @@ pub async fn pair(
         c.tz,
     );
     let interactions = plain::interactions(&pair.ledger, started.started_at, rules.scale, c.tz);
-    let page = format!("/c/{}", c.token);
+
     Ok(s.pages.render(
         "pair.html",
         minijinja::context! {
@@ -92,8 +92,8 @@ pub async fn pair(
             interactions,
             steps,
             zone => c.tz.map_or_else(|| "UTC".to_string(), |tz| tz.name().to_string()),
-            path => format!("{page}{}", coordinator::pair_path(&mentorship_id)),
-            back => page,
+            token => c.token,
+            id_in_path => coordinator::path_segment(&mentorship_id),
         },
     ))
 }

@@ -26,8 +26,14 @@ pub fn when(at: DateTime<Utc>, tz: Option<Tz>) -> String {
 /// but the unreserved ones (RFC 3986) percent-encoded, so any id a program
 /// uses (`/`, `?`, `#`, `%` included) names exactly its pair.
 pub fn pair_path(mentorship_id: &str) -> String {
-    let mut path = String::from("/pairs/");
-    for b in mentorship_id.bytes() {
+    format!("/pairs/{}", path_segment(mentorship_id))
+}
+
+/// `id` as one URL path segment (see [`pair_path`]): it holds no `/`, so a
+/// template can write it into a path as is.
+pub fn path_segment(id: &str) -> String {
+    let mut path = String::new();
+    for b in id.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             path.push(char::from(b));
         } else {
