@@ -133,7 +133,10 @@ mod tests {
         let d: Day = serde_json::from_str("0").unwrap_or(Day(99));
         assert_eq!(d, Day::FIRST);
         let d: Day = serde_json::from_str("4").unwrap_or(Day(99));
-        assert_eq!((d.number(), serde_json::to_string(&d).ok()), (4, Some("4".into())));
+        assert_eq!(
+            (d.number(), serde_json::to_string(&d).ok()),
+            (4, Some("4".into()))
+        );
         assert!(Day(8).after_week(7) && !Day(7).after_week(7));
     }
 }

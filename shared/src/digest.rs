@@ -258,10 +258,16 @@ impl DigestContext {
     pub fn with_page(mut self, url: String) -> DigestContext {
         let base = url.trim_end_matches('/');
         for e in &mut self.escalations {
-            e.url = Some(format!("{base}{}", coordinator::pair_path(&e.mentorship_id)));
+            e.url = Some(format!(
+                "{base}{}",
+                coordinator::pair_path(&e.mentorship_id)
+            ));
         }
         for p in &mut self.trending_low {
-            p.url = Some(format!("{base}{}", coordinator::pair_path(&p.mentorship_id)));
+            p.url = Some(format!(
+                "{base}{}",
+                coordinator::pair_path(&p.mentorship_id)
+            ));
         }
         self.page_url = Some(url);
         self
@@ -706,7 +712,10 @@ mod tests {
         let now: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
         let silent_since_day_0 = at(&pair(now - Duration::hours(12)), &[], now);
         assert_eq!(
-            (silent_since_day_0.day.number(), silent_since_day_0.risks.len()),
+            (
+                silent_since_day_0.day.number(),
+                silent_since_day_0.risks.len()
+            ),
             (1, 0),
             "day 1: too early to worry"
         );
@@ -940,7 +949,8 @@ mod tests {
         );
         let (esc, low, rest) = (
             raw.find("(pair id esc)").expect("the escalation is listed"),
-            raw.find("(pair id low)").expect("the trending pair is listed"),
+            raw.find("(pair id low)")
+                .expect("the trending pair is listed"),
             raw.find("2 other pairs on track")
                 .expect("the rest, counted"),
         );

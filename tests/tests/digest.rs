@@ -337,7 +337,11 @@ async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() 
     // here: no links at all).
     let entry = |id: &str| -> String {
         let from = mail.text.find(&format!("(pair id {id})")).unwrap_or(0);
-        mail.text[from..].lines().take(5).collect::<Vec<_>>().join("\n")
+        mail.text[from..]
+            .lines()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     for id in [&escalated.id, &low.id] {
         assert!(

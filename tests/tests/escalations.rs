@@ -355,7 +355,11 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
         confirm.starts_with("HTTP/1.1 200") && confirm.contains("Yes, mark resolved"),
         "{confirm}"
     );
-    assert_eq!(state(&env, &reminded).await?.0, "open", "asking changed nothing");
+    assert_eq!(
+        state(&env, &reminded).await?.0,
+        "open",
+        "asking changed nothing"
+    );
     let closed = http_post(
         web,
         &format!("/c/{page_token}/pairs/{}/resolve", reminded.id),

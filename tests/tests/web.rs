@@ -77,11 +77,15 @@ async fn the_digest_link_opens_the_coordinators_own_page_and_nothing_else() -> a
         "{timeline}"
     );
     assert!(
-        timeline.contains("Check-in") && timeline.contains("not needed: they had already both been in touch"),
+        timeline.contains("Check-in")
+            && timeline.contains("not needed: they had already both been in touch"),
         "skips say why, in plain words: {timeline}"
     );
     for code in ["condition not met", "no_two_way", "check_in", "plan_shared"] {
-        assert!(!timeline.contains(code), "no code ({code}) on the page: {timeline}");
+        assert!(
+            !timeline.contains(code),
+            "no code ({code}) on the page: {timeline}"
+        );
     }
 
     // Nothing else opens: another coordinator's pair, an altered token, an id alone.
@@ -255,15 +259,11 @@ async fn half_sent_requests_are_cut_off_while_others_are_answered() -> anyhow::R
 
 /// The `Location` of a redirect answer.
 fn location(response: &str) -> Option<String> {
-    response
-        .split("\r\n\r\n")
-        .next()?
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("location")
-                .then(|| value.trim().to_string())
-        })
+    response.split("\r\n\r\n").next()?.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("location")
+            .then(|| value.trim().to_string())
+    })
 }
 
 /// The text of `html` with tags left out and whitespace folded, as a reader sees it.
@@ -413,7 +413,8 @@ async fn a_coordinator_acts_in_one_step_and_every_view_tells_the_same_day() -> a
         .collect::<Vec<_>>()
         .join("\n");
     assert!(
-        one_sided_entry.contains("what to do: Nudge the quiet side: only the mentor has been in touch so far")
+        one_sided_entry
+            .contains("what to do: Nudge the quiet side: only the mentor has been in touch so far")
             && !one_sided_entry.contains("first call"),
         "a pair that talks is never told to set up a first call: {one_sided_entry}"
     );
@@ -440,7 +441,10 @@ async fn a_coordinator_acts_in_one_step_and_every_view_tells_the_same_day() -> a
     assert!(p.contains("Day 5 of 7."), "{p}");
     assert!(p.contains("on day 4 of their week"), "{p}");
     assert!(
-        p.contains(&format!("Pair id in your program: {} (test-program)", silent.id)),
+        p.contains(&format!(
+            "Pair id in your program: {} (test-program)",
+            silent.id
+        )),
         "{p}"
     );
     assert!(

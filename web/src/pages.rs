@@ -96,7 +96,10 @@ pub(crate) struct Coordinator {
     pub(crate) tz: Option<Tz>,
 }
 
-pub(crate) async fn coordinator_of(s: &Shared, token: &str) -> Result<Result<Coordinator, Refused>, Failure> {
+pub(crate) async fn coordinator_of(
+    s: &Shared,
+    token: &str,
+) -> Result<Result<Coordinator, Refused>, Failure> {
     let Ok(token) = LinkToken::parse(token) else {
         return Ok(Err(Refused::Unknown));
     };

@@ -195,19 +195,25 @@ mod tests {
             vec![LowInteraction, OneSided, NoPlan],
             vec![NoTwoWay],
         ] {
-            for s in [summary(1, 1, false), summary(4, 3, true), summary(2, 0, false)] {
+            for s in [
+                summary(1, 1, false),
+                summary(4, 3, true),
+                summary(2, 0, false),
+            ] {
                 let advice = Advice::for_pair(&fired, &s);
                 assert!(!advice.contains(&Advice::FirstCall), "{fired:?} {s:?}");
                 assert!(
-                    advice
-                        .iter()
-                        .all(|a| !a.words().contains("first call")),
+                    advice.iter().all(|a| !a.words().contains("first call")),
                     "{advice:?}"
                 );
             }
         }
         let quiet_mentor = Advice::for_pair(&[OneSided], &summary(0, 2, false));
-        assert!(quiet_mentor[0].words().contains("only the mentee has been in touch"));
+        assert!(
+            quiet_mentor[0]
+                .words()
+                .contains("only the mentee has been in touch")
+        );
         assert!(quiet_mentor[0].words().contains("Write to the mentor"));
     }
 
@@ -217,6 +223,9 @@ mod tests {
             Advice::for_pair(&[NoPlan], &summary(2, 2, true)),
             [Advice::CheckInWithBoth]
         );
-        assert_eq!(lines(&[], &summary(0, 0, false))[0].key, "check_in_with_both");
+        assert_eq!(
+            lines(&[], &summary(0, 0, false))[0].key,
+            "check_in_with_both"
+        );
     }
 }

@@ -319,10 +319,19 @@ mod tests {
             status: "skipped",
             outcome: Some("condition not met: no_two_way"),
         }];
-        let plain = steps(&rows, &p, start, TimeScale::REAL, Some(chrono_tz::Europe::Berlin));
+        let plain = steps(
+            &rows,
+            &p,
+            start,
+            TimeScale::REAL,
+            Some(chrono_tz::Europe::Berlin),
+        );
         assert_eq!(plain[0].what, "Check-in");
         assert_eq!(plain[0].to, "to the mentee");
-        assert_eq!(plain[0].day, Day::of(start, start + chrono::Duration::days(2), TimeScale::REAL));
+        assert_eq!(
+            plain[0].day,
+            Day::of(start, start + chrono::Duration::days(2), TimeScale::REAL)
+        );
         assert_eq!(plain[0].day.number(), 2);
         assert_eq!(plain[0].when, "Wed 04 Nov 10:00 CET");
     }

@@ -6,6 +6,7 @@ use super::StepError;
 use chrono::Utc;
 
 use firstweek::coordinator::advice;
+use firstweek::day::Day;
 use firstweek::decision::Skip;
 use firstweek::decision::plan::{Closing, Sending, StepPlan, plan_step};
 use firstweek::email::{self, Context};
@@ -13,7 +14,6 @@ use firstweek::escalation::Sighting;
 use firstweek::interaction::Evidence;
 use firstweek::interaction::Interaction;
 use firstweek::rule::Recipient;
-use firstweek::day::Day;
 use firstweek::timeline::timezone_of;
 use firstweek_store::{self as store, PairRecord, RowStatus, TimelineRow};
 
