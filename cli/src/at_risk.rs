@@ -92,9 +92,9 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
             flagged += 1;
         }
         let elapsed = now - started_at;
-        let day_no = firstweek::timeline::program_day(started_at, now, scale);
-        let phase = if elapsed < week {
-            format!("day {day_no} of {}", playbook.week_days)
+        let day = firstweek::day::Day::of(started_at, now, scale);
+        let phase = if elapsed <= week {
+            format!("{day} of {}", playbook.week_days)
         } else {
             format!("first week ended {} ago", span(elapsed - week))
         };

@@ -181,7 +181,7 @@ fn show(
         table.row(vec![
             s.step_id.clone(),
             time(s.as_of),
-            (s.day + 1).to_string(),
+            s.day.number().to_string(),
             s.total.to_string(),
             s.mentor.to_string(),
             s.mentee.to_string(),

@@ -1,12 +1,14 @@
 //! A sample pair and ledger for previews and template checks.
 
 use chrono::{DateTime, Duration, Utc};
+use firstweek::coordinator::advice;
+use firstweek::day::Day;
 use firstweek::digest::{DigestContext, EscalationLine, Others, PairLine};
 use firstweek::email::Context;
 use firstweek::event::{Actor, Coordinator, InteractionKind, MentorshipStarted, Person};
 use firstweek::interaction::{Interaction, KindCount, Summary};
 use firstweek::playbook::{Playbook, Step, Trigger};
-use firstweek::rule::Recipient;
+use firstweek::rule::{Condition, Recipient};
 
 /// A pair far enough apart in time zones to show every branch of the welcome.
 pub fn pair(started_at: DateTime<Utc>) -> MentorshipStarted {
@@ -103,6 +105,12 @@ pub fn context_in(
     // How the pair reaches each other, and the welcome's call times, as the
     // services would send them with the default send window.
     let template = step.map_or(step_id, |s| s.template.as_str());
+    // The coordinator's advice follows the step's conditions, as an escalation's does.
+    let advice = match (recipient, step) {
+        (Recipient::Coordinator, Some(s)) => advice::lines(&s.when, &summary),
+        (Recipient::Coordinator, None) => advice::lines(&[Condition::OneSided], &summary),
+        _ => Vec::new(),
+    };
     Context::new(
         &started,
         step_id,
@@ -120,6 +128,7 @@ pub fn context_in(
         template,
         now,
     )
+    .with_advice(advice)
 }
 
 /// A coordinator's daily digest: an escalation waiting, a pair trending
@@ -138,7 +147,8 @@ pub fn digest(now: DateTime<Utc>) -> DigestContext {
                 "one-sided: only the mentor has interacted".into(),
                 "no plan or goals shared yet".into(),
             ],
-            day: 5,
+            day: Day::nth(5),
+            opened_day: Some(Day::nth(4)),
             total: 2,
             by_mentor: 2,
             by_mentee: 0,
@@ -149,17 +159,28 @@ pub fn digest(now: DateTime<Utc>) -> DigestContext {
             }],
             last_activity: Some("Sat 21 Nov 18:10 CET".into()),
             open_since: "Sun 22 Nov 09:00 CET".into(),
+            advice: advice::lines(
+                &[Condition::OneSided, Condition::NoPlan],
+                &Summary::as_of(&ledger(now - Duration::days(5)), now),
+            ),
+            url: Some("https://firstweek.example.org/c/sample-token/pairs/m-sample".into()),
         }],
         trending_low: vec![PairLine {
             mentorship_id: "m-sample-2".into(),
             mentor: "Alan Turing".into(),
             mentee: "Bo Chen".into(),
-            day: 3,
+            day: Day::nth(3),
+            week_days: 7,
             total: 1,
             by_mentor: 1,
             by_mentee: 0,
             has_plan: false,
             risks: vec!["one-sided: only the mentor has interacted".into()],
+            advice: advice::lines(
+                &[Condition::OneSided],
+                &Summary::as_of(&ledger(now - Duration::days(3)), now),
+            ),
+            url: Some("https://firstweek.example.org/c/sample-token/pairs/m-sample-2".into()),
         }],
         others: Others {
             total: 12,

@@ -463,7 +463,8 @@ async fn timeline_at_risk_and_dry_run_read_an_ingested_pair() {
             .to_string()
     };
     let s = block(silent);
-    assert!(s.contains("day 5 of 7") && s.contains("[AT RISK]"), "{s}");
+    // Started five days and a few seconds ago: day 6 (day 5 ended at the five days).
+    assert!(s.contains("day 6 of 7") && s.contains("[AT RISK]"), "{s}");
     assert!(
         s.contains("escalation_early (due 1d ago; scheduled)"),
         "{s}"

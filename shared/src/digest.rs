@@ -24,10 +24,11 @@ use chrono::{
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use crate::coordinator::{self, advice};
+use crate::day::Day;
 use crate::decision::{self, Pair, Rules};
 use crate::escalation::{Escalation, State};
 use crate::interaction::KindCount;
-use crate::timeline;
 
 /// Step ids of digests start with this, followed by the date.
 pub const STEP_PREFIX: &str = "digest-";
@@ -138,8 +139,10 @@ pub struct PairLine {
     pub mentor: String,
     /// The mentee's name.
     pub mentee: String,
-    /// Program day of the first week (0-based).
-    pub day: i64,
+    /// The day of the pair's week, as of now ([`Day`]).
+    pub day: Day,
+    /// How many days its first week has.
+    pub week_days: u32,
     /// Interactions so far.
     pub total: u32,
     /// Of which by the mentor.
@@ -150,6 +153,10 @@ pub struct PairLine {
     pub has_plan: bool,
     /// The escalation rules that fire as of now, in words (empty: on track).
     pub risks: Vec<String>,
+    /// What to do about those, most pressing first (empty: on track).
+    pub advice: Vec<advice::AdviceLine>,
+    /// The pair's own page (a digest with a page link), if any.
+    pub url: Option<String>,
 }
 
 /// One pair's line as of `now`.
@@ -157,19 +164,25 @@ pub fn line(rules: &Rules, pair: Pair<'_>, now: DateTime<Utc>) -> PairLine {
     let rules = &*rules.pinned(pair.playbook);
     let started = pair.started;
     let summary = decision::week_summary(rules, pair, now);
+    let risks = decision::risks(rules, pair, now);
+    let fired: Vec<_> = risks.iter().map(|r| r.condition).collect();
     PairLine {
         mentorship_id: started.mentorship_id.clone(),
         mentor: started.mentor.name.clone(),
         mentee: started.mentee.name.clone(),
-        day: timeline::program_day(started.started_at, now, rules.scale),
+        day: Day::of(started.started_at, now, rules.scale),
+        week_days: rules.playbook.week_days,
         total: summary.total,
         by_mentor: summary.mentor,
         by_mentee: summary.mentee,
         has_plan: summary.has_plan(),
-        risks: decision::risks(rules, pair, now)
-            .into_iter()
-            .map(|r| r.reason)
-            .collect(),
+        advice: if fired.is_empty() {
+            Vec::new()
+        } else {
+            advice::lines(&fired, &summary)
+        },
+        risks: risks.into_iter().map(|r| r.reason).collect(),
+        url: None,
     }
 }
 
@@ -184,9 +197,11 @@ pub struct EscalationLine {
     pub mentee: Option<String>,
     /// The rules that fired, in words.
     pub rules: Vec<String>,
-    /// Program day the counts are as of: today's when the pair is stored,
-    /// else the day of the escalation's latest evidence.
-    pub day: i64,
+    /// The day of the pair's week the counts are as of: today's when the
+    /// pair is stored, else the day of the escalation's latest evidence.
+    pub day: Day,
+    /// The day of the pair's week the escalation opened on.
+    pub opened_day: Option<Day>,
     /// Interactions by either side.
     pub total: u32,
     /// Of which by the mentor.
@@ -199,6 +214,11 @@ pub struct EscalationLine {
     pub last_activity: Option<String>,
     /// When the escalation opened, in the coordinator's zone.
     pub open_since: String,
+    /// What to do, by the rules that fired and what the pair has done since
+    /// (empty when the pair is no longer stored: nobody to reach).
+    pub advice: Vec<advice::AdviceLine>,
+    /// The pair's own page (a digest with a page link), if any.
+    pub url: Option<String>,
 }
 
 /// The rest of the coordinator's pairs, counted.
@@ -236,8 +256,22 @@ pub struct DigestContext {
 }
 
 impl DigestContext {
-    /// The same digest, linking to the coordinator's page.
+    /// The same digest, linking to the coordinator's page (`url`, a
+    /// `/c/<token>` link) and each pair to its own page below it.
     pub fn with_page(mut self, url: String) -> DigestContext {
+        let base = url.trim_end_matches('/');
+        for e in &mut self.escalations {
+            e.url = Some(format!(
+                "{base}{}",
+                coordinator::pair_path(&e.mentorship_id)
+            ));
+        }
+        for p in &mut self.trending_low {
+            p.url = Some(format!(
+                "{base}{}",
+                coordinator::pair_path(&p.mentorship_id)
+            ));
+        }
         self.page_url = Some(url);
         self
     }
@@ -296,9 +330,7 @@ pub fn digest(
     let english = locale.shipped().is_none_or(|t| t == crate::locale::DEFAULT);
     let when = |t: DateTime<Utc>| {
         if english {
-            t.with_timezone(&tz.unwrap_or(Tz::UTC))
-                .format("%a %d %b %H:%M %Z")
-                .to_string()
+            coordinator::when(t, tz)
         } else {
             crate::locale::when(&locale, tz.map(|z| z.name()), t)
         }
@@ -342,7 +374,7 @@ pub fn digest(
             trending_low.push(l);
         }
     }
-    trending_low.sort_by(|a, b| (-a.day, &a.mentorship_id).cmp(&(-b.day, &b.mentorship_id)));
+    trending_low.sort_by(|a, b| (b.day, &a.mentorship_id).cmp(&(a.day, &b.mentorship_id)));
 
     let all_quiet = escalation_lines.is_empty() && trending_low.is_empty();
     if all_quiet && !rules.playbook.coordinators.digest_all_quiet {
@@ -383,7 +415,9 @@ fn escalation_line(
                     .iter()
                     .map(|c| c.wording(&summary, thresholds))
                     .collect(),
-                day: timeline::program_day(pair.started.started_at, now, rules.scale),
+                day: Day::of(pair.started.started_at, now, rules.scale),
+                opened_day: e.opened_day(),
+                advice: advice::lines(&e.rules, &summary),
                 total: summary.total,
                 by_mentor: summary.mentor,
                 by_mentee: summary.mentee,
@@ -393,6 +427,7 @@ fn escalation_line(
                     .collect(),
                 last_activity: summary.last_activity.map(when),
                 open_since,
+                url: None,
             }
         }
         // The pair is gone (erased): what the escalation saw last.
@@ -403,7 +438,9 @@ fn escalation_line(
                 mentor: None,
                 mentee: None,
                 rules: seen.map(|s| s.reasons.clone()).unwrap_or_default(),
-                day: seen.map_or(0, |s| s.day),
+                day: seen.map_or(Day::FIRST, |s| s.day),
+                opened_day: e.opened_day(),
+                advice: Vec::new(),
                 total: seen.map_or(0, |s| s.total),
                 by_mentor: seen.map_or(0, |s| s.mentor),
                 by_mentee: seen.map_or(0, |s| s.mentee),
@@ -412,6 +449,7 @@ fn escalation_line(
                     .unwrap_or_default(),
                 last_activity: seen.and_then(|s| s.last_activity).map(when),
                 open_since,
+                url: None,
             }
         }
     }
@@ -699,9 +737,12 @@ mod tests {
         let now: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
         let silent_since_day_0 = at(&pair(now - Duration::hours(12)), &[], now);
         assert_eq!(
-            (silent_since_day_0.day, silent_since_day_0.risks.len()),
-            (0, 0),
-            "day 0: too early to worry"
+            (
+                silent_since_day_0.day.number(),
+                silent_since_day_0.risks.len()
+            ),
+            (1, 0),
+            "day 1: too early to worry"
         );
 
         let msg = |actor, h| Interaction {
@@ -712,19 +753,19 @@ mod tests {
         };
         let ledger = [msg(Actor::Mentor, 70), msg(Actor::Mentor, 50)];
         let one_sided = at(&pair(now - Duration::hours(80)), &ledger, now);
-        assert_eq!(one_sided.day, 3);
+        assert_eq!(one_sided.day.number(), 4, "3 days and 8 hours in: day 4");
         assert_eq!(
             (one_sided.total, one_sided.by_mentor, one_sided.by_mentee),
             (2, 2, 0)
         );
-        // Day 3: one-sided already; two interactions are enough for three days; a plan is not asked for before day 4.
+        // Three days in: one-sided already; two interactions are enough for three days; a plan is not asked for before day 4.
         assert_eq!(
             one_sided.risks,
             vec!["one-sided: only the mentor has interacted".to_string()]
         );
 
         let silent_day_5 = at(&pair(now - Duration::hours(125)), &[], now);
-        assert_eq!(silent_day_5.day, 5);
+        assert_eq!(silent_day_5.day.number(), 6);
         let firsts: Vec<&str> = silent_day_5
             .risks
             .iter()
@@ -766,7 +807,7 @@ mod tests {
 
     /// Five pairs: two silent since day 5 ("esc", escalated; "low", not),
     /// one silent with an acknowledged escalation ("acked"), two on track
-    /// (day 0: too early to worry).
+    /// (day 1: too early to worry).
     fn week() -> Week {
         let now = utc("2026-11-24T12:00:00Z");
         let day5 = now - Duration::hours(125);
@@ -819,7 +860,8 @@ mod tests {
             .collect();
         assert_eq!(ids, ["esc"], "only the unacknowledged one waits");
         let e = &ctx.escalations[0];
-        assert_eq!((e.day, e.total), (5, 0));
+        assert_eq!((e.day.number(), e.total), (6, 0));
+        assert_eq!(e.opened_day, None, "no evidence recorded in this test");
         assert_eq!(e.rules, vec!["no interaction at all".to_string()]);
         assert_eq!(
             e.open_since, "Mon 23 Nov 07:00 CET",
@@ -878,13 +920,15 @@ mod tests {
         e.evidence = vec![crate::escalation::Sighting::of_silence(
             "escalation_early",
             w.now - Duration::hours(30),
-            4,
+            Day::nth(4),
         )];
         let Digest::Send(ctx) = digest_of(&rules(), &w, &[e], &[]) else {
             panic!("an open escalation is something to act on")
         };
         let line = &ctx.escalations[0];
-        assert_eq!((line.mentor.as_deref(), line.day), (None, 4));
+        assert_eq!((line.mentor.as_deref(), line.day.number()), (None, 4));
+        assert_eq!(line.opened_day, Some(Day::nth(4)));
+        assert!(line.advice.is_empty(), "nobody to reach");
     }
 
     fn render(ctx: &DigestContext) -> String {
@@ -929,14 +973,28 @@ mod tests {
             "{raw}"
         );
         let (esc, low, rest) = (
-            raw.find("(esc)").expect("the escalation is listed"),
-            raw.find("(low)").expect("the trending pair is listed"),
+            raw.find("(pair id esc)").expect("the escalation is listed"),
+            raw.find("(pair id low)")
+                .expect("the trending pair is listed"),
             raw.find("2 other pairs on track")
                 .expect("the rest, counted"),
         );
         assert!(esc < low && low < rest, "{raw}");
         assert!(raw.contains("open since Mon 23 Nov 07:00 CET"), "{raw}");
-        assert!(!raw.contains("(new-1)"), "pairs on track are only counted");
+        // Each pair links to its own page: one step from the digest to acting.
+        assert!(
+            raw.contains("contacts and their week: https://fw.example.org/c/abc/pairs/esc\n"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("https://fw.example.org/c/abc/pairs/low\n"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("what to do: Help them set up a first call"),
+            "silent pairs: {raw}"
+        );
+        assert!(!raw.contains("new-1"), "pairs on track are only counted");
         assert!(raw.contains("X-Firstweek-Step: digest-2026-11-24"));
     }
 

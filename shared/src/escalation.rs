@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::day::Day;
 use crate::interaction::{Evidence, KindCount, Summary};
 use crate::rule::{Condition, Thresholds};
 
@@ -148,8 +149,8 @@ pub struct Sighting {
     pub step_id: String,
     /// The instant it was judged as of (its due time).
     pub as_of: DateTime<Utc>,
-    /// Program day of the week it was judged on (0-based).
-    pub day: i64,
+    /// The day of the pair's week it was judged on ([`Day`]).
+    pub day: Day,
     /// The conditions that held.
     pub fired: Vec<Condition>,
     /// Why, in words, one per fired condition.
@@ -170,7 +171,7 @@ impl Sighting {
     /// The sighting of a step that fired on a pair with no interaction at
     /// all as of `as_of` (`Condition::NoInteraction` alone): what an early
     /// escalation records of a silent pair.
-    pub fn of_silence(step_id: &str, as_of: DateTime<Utc>, day: i64) -> Sighting {
+    pub fn of_silence(step_id: &str, as_of: DateTime<Utc>, day: Day) -> Sighting {
         let summary = Summary::default();
         let fired = Condition::NoInteraction;
         // Its words do not depend on the thresholds.
@@ -188,7 +189,7 @@ impl Sighting {
     }
 
     /// The sighting of a step that fired with this evidence.
-    pub fn new(step_id: &str, day: i64, evidence: &Evidence) -> Sighting {
+    pub fn new(step_id: &str, day: Day, evidence: &Evidence) -> Sighting {
         let s = &evidence.summary;
         Sighting {
             step_id: step_id.to_string(),
@@ -236,5 +237,10 @@ impl Escalation {
     /// The latest sighting (the one opening it, if no other fired since).
     pub fn latest(&self) -> Option<&Sighting> {
         self.evidence.last()
+    }
+
+    /// The day of the pair's week it was opened on (its first sighting's).
+    pub fn opened_day(&self) -> Option<Day> {
+        self.evidence.first().map(|s| s.day)
     }
 }

@@ -9,6 +9,8 @@
 //! hands it text (a playbook's, a template's) to parse.
 
 pub mod contact;
+pub mod coordinator;
+pub mod day;
 pub mod decision;
 pub mod delivery;
 pub mod digest;

@@ -229,7 +229,9 @@ pub fn plan(
         .collect()
 }
 
-/// The program day `at` falls on, counted from 0 at the pair's start (never negative).
+/// Whole program days elapsed from the pair's start to `at` (never negative):
+/// an offset for the decisions' arithmetic. The day people read is
+/// [`crate::day::Day`], never this.
 pub fn program_day(started_at: DateTime<Utc>, at: DateTime<Utc>, scale: TimeScale) -> i64 {
     let day_ms = scale.wall(Duration::days(1)).num_milliseconds().max(1);
     ((at - started_at).num_milliseconds() / day_ms).max(0)

@@ -573,7 +573,7 @@ fn firstweeks_own_escalation_events_match_their_schemas() {
     let sighting = Sighting {
         step_id: "escalation".into(),
         as_of: opened_at,
-        day: 7,
+        day: firstweek::day::Day::nth(7),
         fired: vec![Condition::OneSided],
         reasons: vec!["one-sided: only the mentor has interacted".into()],
         total: 2,

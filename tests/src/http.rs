@@ -51,14 +51,13 @@ async fn http(port: u16, request: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The first link in `text` that starts with `prefix`, up to its token's end.
+/// The token of the first link in `text` that starts with `prefix`: the
+/// hex digits after it (a pair's page link, `<prefix><token>/pairs/<id>`,
+/// gives its coordinator's token).
 pub fn link_in(text: &str, prefix: &str) -> Option<String> {
     text.split_whitespace()
         .find_map(|w| w.strip_prefix(prefix))
-        .map(|t| {
-            t.trim_end_matches(|c: char| !c.is_ascii_hexdigit())
-                .to_string()
-        })
+        .map(|t| t.chars().take_while(char::is_ascii_hexdigit).collect())
 }
 
 /// GET `path` on 127.0.0.1:`port`; returns the status code (0 when nothing answers).

@@ -52,9 +52,17 @@ async fn a_coordinator_follows_the_digest_link_and_taps_through_to_the_pair_at_r
     assert!(text.contains(&label), "{text}");
     assert!(text.contains("Their first week, step by step"), "{text}");
     assert!(text.contains("Needs a look:"), "{text}");
-    for step in ["welcome", "check_in", "wrap_up"] {
+    for step in ["Welcome", "Check-in", "Wrap-up"] {
         assert!(text.contains(step), "the timeline lists {step}: {text}");
     }
+    assert!(
+        !text.contains("check_in") && !text.contains("condition not met"),
+        "plain words, no codes: {text}"
+    );
+    assert!(
+        text.contains(&pages.silent.mentor()),
+        "the pair's own page shows how to reach them: {text}"
+    );
     assert!(text.contains("sent"), "{text}");
     assert_eq!(
         browser.overflow_x().await?,
@@ -136,6 +144,57 @@ async fn a_coordinator_acknowledges_and_a_mentor_answers_from_their_emails() -> 
             .fetch_one(&env.pool)
             .await?;
     assert_eq!(state, "acknowledged");
+
+    // The escalation's link to the pair's page: contacts, the pair id, and
+    // "Mark resolved" asks first, then says what happened.
+    let pair_prefix = format!("http://127.0.0.1:{web}/c/");
+    let pair_url = escalation
+        .text
+        .split_whitespace()
+        .find(|w| w.starts_with(&pair_prefix) && w.ends_with(&format!("/pairs/{}", pair.id)))
+        .context("the escalation links the pair's page")?
+        .to_string();
+    browser.open(&pair_url).await?;
+    let text = browser.text().await?;
+    assert!(
+        text.contains(&pair.mentor()) && text.contains(&pair.mentee()),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Pair id in your program: {}", pair.id)),
+        "{text}"
+    );
+    assert!(text.contains("Help them set up a first call"), "{text}");
+    assert_eq!(browser.overflow_x().await?, 0);
+    browser.screenshot("pair-page-contacts").await?;
+    browser.click_link("Mark resolved…").await?;
+    let text = browser.text().await?;
+    assert!(
+        text.contains("Mark the escalation about Ada Mentor & Bo Mentee resolved?")
+            && text.contains("mentor and mentee are not told"),
+        "{text}"
+    );
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM escalations WHERE mentorship_id = $1")
+            .bind(&pair.id)
+            .fetch_one(&env.pool)
+            .await?;
+    assert_eq!(state, "acknowledged", "asking changed nothing");
+    browser.screenshot("resolve-confirm").await?;
+    browser.click_button("Yes, mark resolved").await?;
+    let text = browser.text().await?;
+    assert!(
+        text.contains("Resolved") && text.contains("Mentor and mentee are not told"),
+        "{text}"
+    );
+    assert!(!text.contains("Mark resolved"), "{text}");
+    browser.screenshot("resolved").await?;
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM escalations WHERE mentorship_id = $1")
+            .bind(&pair.id)
+            .fetch_one(&env.pool)
+            .await?;
+    assert_eq!(state, "resolved");
 
     let check_in = env
         .wait_mail(

@@ -156,7 +156,7 @@ async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow:
     assert_eq!(digest.subject, "Your pairs today: 1 pair trending low");
     let start = digest
         .text
-        .find(&format!("({})", silent.id))
+        .find(&format!("(pair id {})", silent.id))
         .with_context(|| format!("{} not in the digest:\n{}", silent.id, digest.text))?;
     let silent_line = digest.text[start..]
         .lines()
@@ -164,7 +164,8 @@ async fn each_coordinator_gets_one_digest_a_day_of_their_live_pairs() -> anyhow:
         .collect::<Vec<_>>()
         .join(" ");
     assert!(
-        silent_line.contains("day 1: 0 interactions") && silent_line.contains("no interaction"),
+        // A day and a half in (day 2: day 1 ends a day after the start).
+        silent_line.contains("day 2: 0 interactions") && silent_line.contains("no interaction"),
         "{silent_line}"
     );
     assert!(
@@ -266,7 +267,7 @@ async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() 
     let record = firstweek_store::mentorship(&env.pool, &escalated.id)
         .await?
         .context("the escalated pair is stored")?;
-    let seen = Sighting::of_silence("escalation_early", now, 2);
+    let seen = Sighting::of_silence("escalation_early", now, firstweek::day::Day::nth(2));
     let coordinator =
         firstweek_tests::pseudonym_key().coordinator(&record.started.coordinator.email);
     let opening = firstweek_store::open_escalation(
@@ -320,8 +321,8 @@ async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() 
             .with_context(|| format!("{what:?} not in the digest:\n{}", mail.text))
     };
     let (esc_at, low_at, rest_at) = (
-        at(&format!("({})", escalated.id))?,
-        at(&format!("({})", low.id))?,
+        at(&format!("(pair id {})", escalated.id))?,
+        at(&format!("(pair id {})", low.id))?,
         at("1 other pair on track")?,
     );
     assert!(
@@ -331,6 +332,38 @@ async fn the_digest_comes_in_each_coordinators_own_morning_as_an_action_queue() 
     );
     assert!(mail.text.contains("open since"), "{}", mail.text);
     assert!(!mail.text.contains(&fine.id), "{}", mail.text);
+    // Each entry says what to do about its pair (both silent: a first call)
+    // and leads to the pair's page in one step (no FIRSTWEEK_PUBLIC_URL
+    // here: no links at all).
+    let entry = |id: &str| -> String {
+        let from = mail.text.find(&format!("(pair id {id})")).unwrap_or(0);
+        mail.text[from..]
+            .lines()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for id in [&escalated.id, &low.id] {
+        assert!(
+            entry(id).contains("what to do: Help them set up a first call"),
+            "{}",
+            entry(id)
+        );
+    }
+    assert!(!mail.text.contains("/pairs/"), "{}", mail.text);
+    // Times are in A's zone, e.g. "open since Mon 07 Dec 14:02 +03".
+    let offset = zone_a.trim_start_matches("Etc/GMT");
+    let shown = match offset.chars().next() {
+        Some('-') => format!("+{:02}", &offset[1..].parse::<u32>().unwrap_or(0)),
+        Some('+') => format!("-{:02}", &offset[1..].parse::<u32>().unwrap_or(0)),
+        _ => "GMT".to_string(),
+    };
+    let since = mail
+        .text
+        .lines()
+        .find(|l| l.contains("open since"))
+        .unwrap_or_default();
+    assert!(since.ends_with(&shown), "in {zone_a}: {since}");
 
     let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
         "SELECT coordinator_email, status, outcome FROM timeline WHERE subject = 'digest' ORDER BY coordinator_email",

@@ -75,8 +75,31 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
         token.len() >= 32 && !token.contains(&acked.id),
         "a random token, not an id"
     );
+    // The email: the day as every view counts it, how to reach the pair,
+    // and advice that follows the reason (a silent pair: a first call).
+    assert!(
+        escalation
+            .text
+            .contains("looks at risk on day 4 of its first week"),
+        "{}",
+        escalation.text
+    );
+    assert!(
+        escalation.text.contains(&acked.mentor()) && escalation.text.contains(&acked.mentee()),
+        "{}",
+        escalation.text
+    );
+    assert!(
+        escalation.text.contains("Help them set up a first call"),
+        "{}",
+        escalation.text
+    );
     let page = http_get(web, &format!("/a/{token}")).await;
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains("on day 4 of their first week"),
+        "the day it was escalated, as the email says: {page}"
+    );
     assert!(
         page.contains("Ada Mentor") && page.contains("no interaction at all"),
         "{page}"
@@ -101,6 +124,11 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
     assert!(
         after.contains("Acknowledged") && !after.contains("<form"),
         "{after}"
+    );
+    let told = http_get(web, &format!("/a/{token}?done=acknowledged")).await;
+    assert!(
+        told.contains("Mentor and mentee are not told"),
+        "the action says what happened: {told}"
     );
     // Submitted twice: still one acknowledgement.
     http_post(web, &format!("/a/{token}"), "").await;
@@ -329,6 +357,21 @@ async fn escalations_are_acknowledged_reminded_and_resolved_once_each() -> anyho
         state(&env, &acked).await?.0,
         "acknowledged",
         "another coordinator's pair is untouched"
+    );
+    // Mark resolved asks first: the GET shows what will happen, changes nothing.
+    let confirm = http_get(
+        web,
+        &format!("/c/{page_token}/pairs/{}/resolve", reminded.id),
+    )
+    .await;
+    assert!(
+        confirm.starts_with("HTTP/1.1 200") && confirm.contains("Yes, mark resolved"),
+        "{confirm}"
+    );
+    assert_eq!(
+        state(&env, &reminded).await?.0,
+        "open",
+        "asking changed nothing"
     );
     let closed = http_post(
         web,

@@ -10,7 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use firstweek_tests::web::CoordinatorPages;
-use firstweek_tests::{Env, Options, bin_dir, http_get, http_status, port};
+use firstweek_tests::{
+    Env, Options, Pair, bin_dir, http_get, http_post, http_status, link_in, port,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_digest_link_opens_the_coordinators_own_page_and_nothing_else() -> anyhow::Result<()> {
@@ -53,7 +55,10 @@ async fn the_digest_link_opens_the_coordinators_own_page_and_nothing_else() -> a
         !page.contains(&elsewhere.id),
         "another coordinator's pair is not shown"
     );
-    assert!(!page.contains("@example.org"), "no address on the page");
+    assert!(
+        !page.contains("@example.org"),
+        "no address on the list of pairs (each pair's own page has them)"
+    );
 
     // One pair's timeline: what was sent and what was skipped, and why
     // (the engaged pair's check-in is skipped on day 2; the other
@@ -68,13 +73,20 @@ async fn the_digest_link_opens_the_coordinators_own_page_and_nothing_else() -> a
     let timeline = http_get(web, &format!("/c/{link}/pairs/{}", engaged.id)).await;
     assert!(timeline.starts_with("HTTP/1.1 200"), "{timeline}");
     assert!(
-        timeline.contains("welcome") && timeline.contains("sent"),
+        timeline.contains("Welcome") && timeline.contains("sent"),
         "{timeline}"
     );
     assert!(
-        timeline.contains("condition not met"),
-        "skips say why: {timeline}"
+        timeline.contains("Check-in")
+            && timeline.contains("not needed: they had already both been in touch"),
+        "skips say why, in plain words: {timeline}"
     );
+    for code in ["condition not met", "no_two_way", "check_in", "plan_shared"] {
+        assert!(
+            !timeline.contains(code),
+            "no code ({code}) on the page: {timeline}"
+        );
+    }
 
     // Nothing else opens: another coordinator's pair, an altered token, an id alone.
     assert_eq!(
@@ -242,5 +254,300 @@ async fn half_sent_requests_are_cut_off_while_others_are_answered() -> anyhow::R
         "{SLOW} half-sent requests still open {limit:?} after they were opened (read timeout {TIMEOUT:?})"
     );
     env.stop().await;
+    Ok(())
+}
+
+/// The `Location` of a redirect answer.
+fn location(response: &str) -> Option<String> {
+    response.split("\r\n\r\n").next()?.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("location")
+            .then(|| value.trim().to_string())
+    })
+}
+
+/// The text of `html` with tags left out and whitespace folded, as a reader sees it.
+fn words(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&amp;", "&")
+        .replace("&hellip;", "…")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A coordinator with a zone gets an escalation and a digest about their
+/// pairs in real time (a day lasts a day): the escalation email, the
+/// digest, the pair's page and the CLI say the same day; the email and the
+/// digest entry each lead to the pair's page, which shows how to reach the
+/// pair, the program's pair id, advice that follows the reason, times in
+/// the coordinator's zone, the pair's interactions and its week in plain
+/// words; acknowledging and resolving there say what happened, and
+/// resolving asks first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_coordinator_acts_in_one_step_and_every_view_tells_the_same_day() -> anyhow::Result<()> {
+    let web = port();
+    let playbook = firstweek_tests::digest_playbook("fw-web-day", "00:00", false)?;
+    let mut options = Options::with_links(1.0, web);
+    options
+        .env
+        .push(("FIRSTWEEK_PLAYBOOK".into(), playbook.display().to_string()));
+    let mut env = Env::start(options).await?;
+    let coordinator = format!("coord.{}@example.org", env.name);
+    let now = chrono::Utc::now();
+    let hours = chrono::Duration::hours;
+    // Four days and seven hours in, silent: the early escalation (at 4d,
+    // day 4) is due; today is day 5.
+    let silent = Pair::new(&format!("{}-silent", env.name), now - hours(4 * 24 + 7));
+    // Three days and five hours in (day 4): only the mentor wrote.
+    let one_sided = Pair::new(&format!("{}-onesided", env.name), now - hours(3 * 24 + 5));
+    // Same age, talking from the start: its check-in was not needed.
+    let engaged = Pair::new(&format!("{}-engaged", env.name), now - hours(3 * 24 + 5));
+    for p in [&silent, &one_sided, &engaged] {
+        let mut started = p.started(&format!("{}-start", p.id));
+        started["coordinator"] = serde_json::json!({
+            "name": "Cy Coordinator", "email": coordinator, "timezone": "Asia/Tokyo"
+        });
+        env.publish_json("mentorship.started", &started).await?;
+    }
+    env.publish_json(
+        "interaction.recorded",
+        &one_sided.interaction(1, "message", "mentor", hours(3), None),
+    )
+    .await?;
+    for body in firstweek_tests::cohort::talk_and_plan(&engaged, hours(2)) {
+        env.publish_json("interaction.recorded", &body).await?;
+    }
+    env.spawn("firstweek-worker", &[]).await?;
+    env.wait_count(
+        "SELECT count(*) FROM interactions",
+        4,
+        Duration::from_secs(30),
+    )
+    .await?;
+    // The steps first (no digest yet: its job fires on 1 January only), so
+    // the digest comes after the escalation opened.
+    env.spawn(
+        "firstweek-scheduler",
+        &[("FIRSTWEEK_DIGEST_CRON", "0 0 0 1 1 *")],
+    )
+    .await?;
+    env.spawn_without(
+        "firstweek-web",
+        &["AMQP_URL", "SMTP_URL"],
+        &[("FIRSTWEEK_WEB_ADDR", &format!("127.0.0.1:{web}"))],
+    )
+    .await?;
+
+    // The escalation: the day, the pair id, how to reach them, what to do,
+    // and a link to the pair's page.
+    let escalation = env
+        .wait_mail(&coordinator, "escalation_early", Duration::from_secs(40))
+        .await?;
+    let text = &escalation.text;
+    assert!(
+        text.contains("looks at risk on day 4 of its first week"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Pair id in your program: {}", silent.id)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Mentor: Ada Mentor <{}>", silent.mentor()))
+            && text.contains(&format!("Mentee: Bo Mentee <{}>", silent.mentee())),
+        "{text}"
+    );
+    assert!(
+        text.contains("Help them set up a first call"),
+        "a silent pair: {text}"
+    );
+    let pair_link = format!("http://127.0.0.1:{web}/c/");
+    let pair_url = text
+        .split_whitespace()
+        .find(|w| w.starts_with(&pair_link) && w.ends_with(&format!("/pairs/{}", silent.id)))
+        .with_context(|| format!("no link to the pair's page: {text}"))?
+        .to_string();
+
+    // The digest, once the escalation is open: the same days, and each
+    // entry one step from its pair's page.
+    env.spawn(
+        "firstweek-scheduler",
+        &[("FIRSTWEEK_DIGEST_CRON", "*/2 * * * * *")],
+    )
+    .await?;
+    let digest = env
+        .wait_mail_where("the digest", Duration::from_secs(40), |m| {
+            m.step.starts_with("digest-") && m.rcpt == coordinator
+        })
+        .await?;
+    let d = &digest.text;
+    assert!(
+        d.contains(&format!(
+            "(pair id {}), day 5, escalated on day 4, open since",
+            silent.id
+        )),
+        "{d}"
+    );
+    assert!(
+        d.contains(&format!("(pair id {}), day 4: 1 interaction", one_sided.id)),
+        "{d}"
+    );
+    let one_sided_entry: String = d[d.find(&format!("(pair id {})", one_sided.id)).unwrap_or(0)..]
+        .lines()
+        .take(5)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        one_sided_entry
+            .contains("what to do: Nudge the quiet side: only the mentor has been in touch so far")
+            && !one_sided_entry.contains("first call"),
+        "a pair that talks is never told to set up a first call: {one_sided_entry}"
+    );
+    for p in [&silent, &one_sided] {
+        let entry_link = format!("/pairs/{}", p.id);
+        assert!(
+            d.split_whitespace()
+                .any(|w| w.starts_with(&pair_link) && w.ends_with(&entry_link)),
+            "the digest links {} to its page: {d}",
+            p.id
+        );
+    }
+    assert!(
+        d.contains("Ada Mentor &amp; Bo Mentee</a></strong> (pair id"),
+        "the HTML entry links the pair: {d}"
+    );
+
+    // The pair's page, from the escalation's link: the same days, contacts,
+    // the pair id, the advice, times in Tokyo, its week in plain words.
+    let path = pair_url.trim_start_matches(&format!("http://127.0.0.1:{web}"));
+    let page = http_get(web, path).await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let p = words(&page);
+    assert!(p.contains("Day 5 of 7."), "{p}");
+    assert!(p.contains("on day 4 of their week"), "{p}");
+    assert!(
+        p.contains(&format!(
+            "Pair id in your program: {} (test-program)",
+            silent.id
+        )),
+        "{p}"
+    );
+    assert!(
+        p.contains(&format!("Mentor: Ada Mentor, {}", silent.mentor()))
+            && p.contains(&format!("Mentee: Bo Mentee, {}", silent.mentee())),
+        "{p}"
+    );
+    assert!(p.contains("Help them set up a first call"), "{p}");
+    assert!(
+        p.contains("JST") && p.contains("Times are in Asia/Tokyo") && !p.contains(" UTC"),
+        "times in the coordinator's zone: {p}"
+    );
+    assert!(
+        p.contains("Escalation to you day 4,") && p.contains("Check-in to the mentor day 2,"),
+        "{p}"
+    );
+    assert!(p.contains("None recorded yet."), "{p}");
+
+    // Another pair's page: its interactions (kinds and times), its
+    // skipped check-in in words, and advice for a pair that talks.
+    let token = link_in(&pair_url, &pair_link).context("the page token")?;
+    let engaged_page = words(&http_get(web, &format!("/c/{token}/pairs/{}", engaged.id)).await);
+    assert!(
+        engaged_page.contains("Message by the mentor, day 1")
+            && engaged_page.contains("Plan shared by the mentee, day 1"),
+        "{engaged_page}"
+    );
+    assert!(
+        engaged_page.contains("Check-in to the mentor day 2,")
+            && engaged_page.contains("not needed: they had already both been in touch"),
+        "{engaged_page}"
+    );
+    let one_sided_page = words(&http_get(web, &format!("/c/{token}/pairs/{}", one_sided.id)).await);
+    assert!(
+        one_sided_page.contains("Day 4 of 7.") && one_sided_page.contains("Nudge the quiet side"),
+        "{one_sided_page}"
+    );
+    assert!(!one_sided_page.contains("first call"), "{one_sided_page}");
+
+    // Acknowledge on the page: it says what happened.
+    let acked = http_post(web, &format!("{path}/acknowledge"), "").await;
+    assert!(acked.starts_with("HTTP/1.1 303"), "{acked}");
+    let back = location(&acked).context("a redirect")?;
+    assert!(back.ends_with("?done=acknowledged"), "{back}");
+    let p = words(&http_get(web, &back).await);
+    assert!(
+        p.contains("Acknowledged") && p.contains("Mentor and mentee are not told"),
+        "{p}"
+    );
+
+    // Mark resolved asks first: the GET shows what will happen and changes nothing.
+    let confirm = http_get(web, &format!("{path}/resolve")).await;
+    assert!(confirm.starts_with("HTTP/1.1 200"), "{confirm}");
+    let c = words(&confirm);
+    assert!(
+        c.contains("Mark the escalation about Ada Mentor & Bo Mentee resolved?")
+            && c.contains("mentor and mentee are not told")
+            && c.contains("Yes, mark resolved"),
+        "{c}"
+    );
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM escalations WHERE mentorship_id = $1")
+            .bind(&silent.id)
+            .fetch_one(&env.pool)
+            .await?;
+    assert_eq!(state, "acknowledged", "asking changed nothing");
+    let resolved = http_post(web, &format!("{path}/resolve"), "").await;
+    assert!(resolved.starts_with("HTTP/1.1 303"), "{resolved}");
+    let back = location(&resolved).context("a redirect")?;
+    let p = words(&http_get(web, &back).await);
+    assert!(
+        p.contains("Resolved") && p.contains("JST: it was closed by a coordinator"),
+        "resolved, when, in the coordinator's zone: {p}"
+    );
+    assert!(!p.contains("Mark resolved"), "nothing left to resolve: {p}");
+
+    // The operator's CLI counts the same day.
+    let cli = std::process::Command::new(bin_dir().join("firstweek"))
+        .args(["at-risk", "--all"])
+        .env("DATABASE_URL", &env.database_url)
+        .env("FIRSTWEEK_PLAYBOOK", &playbook)
+        .output()?;
+    let out = String::from_utf8_lossy(&cli.stdout);
+    let block = out
+        .split("\n\n")
+        .find(|b| b.starts_with(&silent.id))
+        .with_context(|| format!("{} in {out}", silent.id))?;
+    assert!(block.contains("day 5 of 7"), "{block}");
+    let cli = std::process::Command::new(bin_dir().join("firstweek"))
+        .args(["escalation", "show", &silent.id])
+        .env("DATABASE_URL", &env.database_url)
+        .output()?;
+    let shown = String::from_utf8_lossy(&cli.stdout);
+    let evidence = shown
+        .lines()
+        .find(|l| l.trim_start().starts_with("escalation_early"))
+        .with_context(|| format!("the evidence row: {shown}"))?;
+    assert_eq!(
+        evidence.split_whitespace().nth(3),
+        Some("4"),
+        "evidence of day 4: {evidence}"
+    );
+    env.stop().await;
+    let _ = std::fs::remove_file(&playbook);
     Ok(())
 }

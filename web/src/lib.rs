@@ -14,6 +14,7 @@
 mod escalations;
 mod lang;
 mod pages;
+mod pair;
 mod participants;
 pub mod server;
 mod templates;
@@ -130,14 +131,14 @@ impl App {
 fn router(shared: Shared, limits: server::Limits) -> Router {
     Router::new()
         .route("/c/{token}", get(pages::coordinator))
-        .route("/c/{token}/pairs/{mentorship_id}", get(pages::pair))
+        .route("/c/{token}/pairs/{mentorship_id}", get(pair::pair))
         .route(
             "/c/{token}/pairs/{mentorship_id}/acknowledge",
             post(escalations::page_acknowledge),
         )
         .route(
             "/c/{token}/pairs/{mentorship_id}/resolve",
-            post(escalations::page_resolve),
+            get(escalations::page_resolve_confirm).post(escalations::page_resolve),
         )
         .route(
             "/a/{token}",

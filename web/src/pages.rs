@@ -1,5 +1,6 @@
-//! The pages: a coordinator's pairs and one pair's timeline, both opened
-//! with a coordinator-page link; and what a link that opens nothing says.
+//! The pages: a coordinator's pairs (one pair's page is in
+//! [`crate::pair`]), opened with a coordinator-page link; and what a link
+//! that opens nothing says.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,10 +11,14 @@ use serde::Serialize;
 
 use std::collections::HashMap;
 
+use chrono_tz::Tz;
+use firstweek::coordinator::path_segment;
 use firstweek::digest::{self, PairLine};
 use firstweek::escalation::Escalation;
 use firstweek::link::{LinkToken, Purpose};
 use firstweek::outcome;
+use firstweek::rule::Recipient;
+use firstweek::timeline::timezone_of;
 use firstweek_store::{self as store, Refused, StoredPair, read};
 
 use crate::Shared;
@@ -105,14 +110,20 @@ impl IntoResponse for Failure {
 }
 
 /// The coordinator a page link was issued for, and their pairs as of now.
-struct Coordinator {
-    token: String,
+pub(crate) struct Coordinator {
+    pub(crate) token: String,
     /// Their opaque key (what escalations are filed under).
-    key: String,
-    pairs: Vec<StoredPair>,
+    pub(crate) key: String,
+    pub(crate) pairs: Vec<StoredPair>,
+    /// Their zone (as their latest pair names it, as the digest takes it);
+    /// `None`: UTC.
+    pub(crate) tz: Option<Tz>,
 }
 
-async fn coordinator_of(s: &Shared, token: &str) -> Result<Result<Coordinator, Refused>, Failure> {
+pub(crate) async fn coordinator_of(
+    s: &Shared,
+    token: &str,
+) -> Result<Result<Coordinator, Refused>, Failure> {
     let Ok(token) = LinkToken::parse(token) else {
         return Ok(Err(Refused::Unknown));
     };
@@ -131,10 +142,14 @@ async fn coordinator_of(s: &Shared, token: &str) -> Result<Result<Coordinator, R
             .max_by_key(|p| p.record.started.started_at)
             .and_then(|p| p.record.started.coordinator.locale.as_deref()),
     );
+    let tz = pairs
+        .last()
+        .and_then(|p| timezone_of(&p.record.started, Recipient::Coordinator));
     Ok(Ok(Coordinator {
         token: token.as_str().to_string(),
         key: link.subject_id,
         pairs,
+        tz,
     }))
 }
 
@@ -169,13 +184,19 @@ pub async fn coordinator(
         .iter()
         .map(|p| {
             let line = digest::line(&s.rules, p.view(), now);
-            let escalation = escalations.remove(p.id()).map(|e| EscalationView::of(&e));
-            Entry { line, escalation }
+            let escalation = escalations
+                .remove(p.id())
+                .map(|e| EscalationView::of(&e, c.tz));
+            Entry {
+                id_in_path: path_segment(p.id()),
+                line,
+                escalation,
+            }
         })
         .collect();
     // Escalations waiting for the coordinator first, then the others still
     // open, then pairs at risk; among each, the furthest into their week first.
-    entries.sort_by_key(|e| (e.rank(), -e.line.day));
+    entries.sort_by_key(|e| (e.rank(), std::cmp::Reverse(e.line.day)));
     let at_risk = entries.iter().filter(|e| e.rank() < 3).count();
     let charts = outcome_charts(&s, &c.key, now).await?;
     Ok(s.pages.render(
@@ -233,6 +254,8 @@ struct Entry {
     #[serde(flatten)]
     line: PairLine,
     escalation: Option<EscalationView>,
+    /// The pair's id as a URL path segment (its page is `/c/<token>/pairs/<this>`).
+    id_in_path: String,
 }
 
 impl Entry {
@@ -244,62 +267,4 @@ impl Entry {
             _ => 3,
         }
     }
-}
-
-/// One row of a pair's timeline as the page shows it.
-#[derive(Serialize)]
-struct Step {
-    step: String,
-    recipient: String,
-    due_at: String,
-    status: &'static str,
-    why: Option<String>,
-}
-
-/// `/c/{token}/pairs/{mentorship_id}`: one of the coordinator's pairs, step
-/// by step: what was sent, skipped, and why. Another coordinator's pair is
-/// not found, whatever its id.
-pub async fn pair(
-    State(s): State<Shared>,
-    Path((token, mentorship_id)): Path<(String, String)>,
-) -> Result<Response, Failure> {
-    let c = match coordinator_of(&s, &token).await? {
-        Ok(c) => c,
-        Err(why) => return Ok(s.pages.refused(why)),
-    };
-    let Some(pair) = c
-        .pairs
-        .iter()
-        .find(|p| p.record.started.mentorship_id == mentorship_id)
-    else {
-        return Ok(s.pages.refused(Refused::Unknown));
-    };
-    metrics::counter!("firstweek_web_pages_total", "page" => "pair").increment(1);
-    let line = digest::line(&s.rules, pair.view(), Utc::now());
-    let escalation = store::escalation(&s.pool, &mentorship_id)
-        .await?
-        .map(|e| EscalationView::of(&e));
-    let steps: Vec<Step> = store::read::timeline(&s.pool, &[mentorship_id.as_str()])
-        .await?
-        .into_iter()
-        .map(|e| {
-            let status = e.status.as_str();
-            // Reasons are shown for steps that sent nothing; a delivery's
-            // own detail (an SMTP reply) may name an address, so it is not.
-            let why = matches!(status, "skipped" | "cancelled")
-                .then_some(e.outcome)
-                .flatten();
-            Step {
-                step: e.step_id,
-                recipient: e.recipient,
-                due_at: e.due_at.format("%a %d %b %H:%M UTC").to_string(),
-                status,
-                why,
-            }
-        })
-        .collect();
-    Ok(s.pages.render(
-        "pair.html",
-        minijinja::context! { pair => line, escalation, steps, token => c.token },
-    ))
 }

@@ -15,6 +15,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../templates/coordinator.html"),
     ),
     ("pair.html", include_str!("../templates/pair.html")),
+    ("resolve.html", include_str!("../templates/resolve.html")),
     ("refused.html", include_str!("../templates/refused.html")),
     (
         "acknowledge.html",

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Pair, Rules};
+use crate::day::Day;
 use crate::escalation::{AckVia, Escalation, Notice, Resolution, Sighting, State};
 use crate::event;
 use crate::interaction::{KindCount, Summary};
@@ -113,7 +114,7 @@ struct Counts<'a> {
     mentee: u32,
     by_kind: &'a [KindCount],
     last_activity: Option<DateTime<Utc>>,
-    day: i64,
+    day: Day,
 }
 
 fn counts(s: &Sighting) -> Counts<'_> {

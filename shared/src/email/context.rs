@@ -6,12 +6,14 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::reach::{Extras, Reach};
+use crate::coordinator::{self, advice::AdviceLine};
+use crate::day::Day;
 use crate::event::{MentorshipStarted, Person};
 use crate::interaction::{KindCount, Summary};
 use crate::locale::{self, Locale};
 use crate::playbook::{Playbook, Program};
 use crate::rule::Recipient;
-use crate::timeline::{self, TimeScale};
+use crate::timeline::{TimeScale, timezone_of};
 
 /// A person as templates see them.
 #[derive(Debug, Clone, Serialize)]
@@ -61,8 +63,8 @@ pub struct Context {
     pub far_apart: bool,
     /// Hours between the mentor's and the mentee's clocks at the moment of sending.
     pub hours_apart: HoursApart,
-    /// Program day the step is judged on (0-based from the start).
-    pub day: i64,
+    /// The day of the pair's week the step is judged on ([`Day`]).
+    pub day: Day,
     /// The pair's interactions as of the due time.
     pub summary: Summary,
     /// A plan or goals were shared by the due time.
@@ -71,10 +73,14 @@ pub struct Context {
     pub two_way: bool,
     /// Interaction counts by side for each kind that occurred, in name order.
     pub kinds: Vec<KindCount>,
-    /// When the latest interaction occurred (`YYYY-MM-DD HH:MM UTC`), if any.
+    /// When the latest interaction occurred, if any: `YYYY-MM-DD HH:MM UTC`,
+    /// or for the coordinator in their own zone ([`coordinator::when`]).
     pub last_activity: Option<String>,
     /// Why the step fired, in words (escalations show these).
     pub reasons: Vec<String>,
+    /// What the coordinator is advised to do (escalations and reminders;
+    /// empty otherwise), from [`crate::coordinator::advice`].
+    pub advice: Vec<AdviceLine>,
     /// Links into `firstweek-web` (none without `FIRSTWEEK_PUBLIC_URL`).
     pub links: Links,
     /// How the recipient reaches the other person, and the intro call's
@@ -94,6 +100,8 @@ pub struct Links {
     pub acknowledge: Option<String>,
     /// The coordinator's page of their pairs.
     pub page: Option<String>,
+    /// The pair's own page (below the coordinator's page).
+    pub pair: Option<String>,
     /// "We've been in touch": records a message of the recipient's side.
     pub in_touch: Option<String>,
     /// "We have a plan": records a plan of the recipient's side.
@@ -222,14 +230,17 @@ impl Context {
             offset_minutes(&started.mentor.timezone, now),
             offset_minutes(&started.mentee.timezone, now),
         );
-        let day = timeline::program_day(started.started_at, due_at, scale);
+        let day = Day::of(started.started_at, due_at, scale);
         let kinds = KindCount::of(&summary)
             .into_iter()
             .map(KindCount::in_words)
             .collect();
-        let last_activity = summary
-            .last_activity
-            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+        let last_activity = summary.last_activity.map(|t| match recipient {
+            Recipient::Coordinator => {
+                coordinator::when(t, timezone_of(started, Recipient::Coordinator))
+            }
+            _ => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        });
         Context {
             locale: reader.to_string(),
             step: step.to_string(),
@@ -248,6 +259,7 @@ impl Context {
             kinds,
             last_activity,
             reasons,
+            advice: Vec::new(),
             links: Links::default(),
             reach: None,
             extras: Extras::default(),
@@ -258,6 +270,12 @@ impl Context {
     /// The same context naming the program and sender of `playbook`.
     pub fn with_program(mut self, playbook: &Playbook) -> Context {
         self.program = playbook.program.clone();
+        self
+    }
+
+    /// The same context with this advice for the coordinator.
+    pub fn with_advice(mut self, advice: Vec<AdviceLine>) -> Context {
+        self.advice = advice;
         self
     }
 

@@ -5,6 +5,8 @@
 //! something to act on, and "all quiet").
 
 use chrono::{DateTime, Duration, Utc};
+use firstweek::coordinator::advice;
+use firstweek::day::Day;
 use firstweek::digest::{DigestContext, EscalationLine, Others, PairLine};
 use firstweek::email::{Context, Links, Rendered, Templates};
 use firstweek::escalation::{Notice, Resolution};
@@ -258,19 +260,23 @@ fn digest(all_quiet: bool) -> DigestContext {
         mentor: Some("Ada Lovelace".into()),
         mentee: Some("Bo Chen".into()),
         rules: vec!["no interaction at all".into()],
-        day: 4,
+        day: Day::nth(5),
+        opened_day: Some(Day::nth(4)),
         total: 0,
         by_mentor: 0,
         by_mentee: 0,
         kinds: Vec::new(),
         last_activity: None,
         open_since: "Thu 04 Mar 08:05 GMT".into(),
+        advice: advice::lines(&[Condition::NoInteraction], &Summary::default()),
+        url: Some(format!("{SITE}/c/{TOKEN}/pairs/spring-2027-0042")),
     };
     let trending = PairLine {
         mentorship_id: "spring-2027-0051".into(),
         mentor: "Grace Hopper".into(),
         mentee: "Dev Patel".into(),
-        day: 4,
+        day: Day::nth(5),
+        week_days: 7,
         total: 2,
         by_mentor: 2,
         by_mentee: 0,
@@ -279,6 +285,11 @@ fn digest(all_quiet: bool) -> DigestContext {
             "one-sided: only the mentor has interacted".into(),
             "no plan or goals shared yet".into(),
         ],
+        advice: advice::lines(
+            &[Condition::OneSided, Condition::NoPlan],
+            &Summary::default(),
+        ),
+        url: Some(format!("{SITE}/c/{TOKEN}/pairs/spring-2027-0051")),
     };
     DigestContext {
         coordinator: "Cy Okafor".into(),

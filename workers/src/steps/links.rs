@@ -5,6 +5,7 @@
 use super::StepError;
 use chrono::{DateTime, Utc};
 
+use firstweek::coordinator;
 use firstweek::decision;
 use firstweek::email::Links;
 use firstweek::event::MentorshipStarted;
@@ -17,8 +18,8 @@ use firstweek_store as store;
 use super::Steps;
 
 impl Steps {
-    /// The acknowledge link for this pair's escalation and the coordinator's
-    /// page link.
+    /// The acknowledge link for this pair's escalation, the coordinator's
+    /// page link and the pair's own page below it.
     pub(super) async fn coordinator_links(
         &self,
         started: &MentorshipStarted,
@@ -41,9 +42,14 @@ impl Steps {
             self.link_expiry(Purpose::CoordinatorPage, started),
         )
         .await?;
+        let page = format!("{base}/c/{}", page.as_str());
         Ok(Links {
             acknowledge: Some(format!("{base}/a/{}", ack.as_str())),
-            page: Some(format!("{base}/c/{}", page.as_str())),
+            pair: Some(format!(
+                "{page}{}",
+                coordinator::pair_path(&started.mentorship_id)
+            )),
+            page: Some(page),
             ..Links::default()
         })
     }

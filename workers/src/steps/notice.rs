@@ -6,6 +6,7 @@
 use super::StepError;
 use chrono::Utc;
 
+use firstweek::coordinator::advice;
 use firstweek::decision;
 use firstweek::decision::relevance::Expiry;
 use firstweek::email::{self, Context, Links};
@@ -66,16 +67,23 @@ impl Steps {
             }
             Notice::Resolved => Links::default(),
         };
+        let summary = Summary::as_of(ledger, now);
+        // A reminder repeats what to do, as the pair stands now.
+        let advice = match notice {
+            Notice::Reminder => advice::lines(&escalation.rules, &summary),
+            Notice::Resolved => Vec::new(),
+        };
         let ctx = Context::new(
             started,
             &row.step_id,
             Recipient::Coordinator,
             now,
             self.cfg.rules.scale,
-            Summary::as_of(ledger, now),
+            summary,
             decision::escalation::notice_reasons(notice, &escalation),
             now,
         )
+        .with_advice(advice)
         .with_links(links)
         .with_program(&playbook);
         let from = email::sender(&self.cfg.from, &playbook);

@@ -6,6 +6,8 @@ use super::StepError;
 use chrono::Utc;
 
 use chrono_tz::Tz;
+use firstweek::coordinator::advice;
+use firstweek::day::Day;
 use firstweek::decision::plan::{Closing, Sending, StepPlan, plan_step};
 use firstweek::decision::relevance::{self, Expiry};
 use firstweek::decision::{Rules, Skip};
@@ -16,7 +18,7 @@ use firstweek::interaction::Evidence;
 use firstweek::interaction::Interaction;
 use firstweek::playbook::Step;
 use firstweek::rule::Recipient;
-use firstweek::timeline::{program_day, timezone_of};
+use firstweek::timeline::timezone_of;
 use firstweek_store::{self as store, PairRecord, RowStatus, TimelineRow};
 
 use super::Steps;
@@ -63,7 +65,7 @@ impl Steps {
         let budget = budgeted(&rules, step, row, started, tz, &expiry, Utc::now());
         let links;
         if escalate {
-            let day = program_day(started.started_at, evidence.as_of, self.cfg.rules.scale);
+            let day = Day::of(started.started_at, evidence.as_of, self.cfg.rules.scale);
             let sighting = Sighting::new(&row.step_id, day, &evidence);
             let coordinator = self
                 .cfg
@@ -91,9 +93,18 @@ impl Steps {
             links = self.participant_links(started, step, row.recipient).await?;
         }
         let Evidence {
-            summary, reasons, ..
+            summary,
+            reasons,
+            fired,
+            ..
         } = evidence;
         let now = Utc::now();
+        // The coordinator is told what to do about what fired.
+        let advice = if escalate {
+            advice::lines(&fired, &summary)
+        } else {
+            Vec::new()
+        };
         let ctx = Context::new(
             started,
             &row.step_id,
@@ -104,6 +115,7 @@ impl Steps {
             reasons,
             now,
         )
+        .with_advice(advice)
         .with_links(links)
         .with_reach(
             started,
