@@ -147,13 +147,13 @@ async fn a_cohort_gets_exactly_the_emails_its_behaviour_calls_for() -> anyhow::R
         early.text
     );
 
-    // The welcome tells each the other's local time.
+    // The welcome tells each the other's zone, in words, and local time.
     let welcome = mails
         .iter()
         .find(|m| m.mentorship == engaged.id && m.step == "welcome" && m.rcpt == engaged.mentee())
         .expect("welcome");
     assert!(
-        welcome.text.contains("Europe/Berlin, where it is now"),
+        welcome.text.contains("is on Berlin time (UTC+"),
         "{}",
         welcome.text
     );
