@@ -13,6 +13,7 @@ use super::ics::Event;
 use crate::contact::Contact;
 use crate::event::{MentorshipStarted, Person};
 use crate::intro_call::{self, Slot};
+use crate::locale::{self, Locale};
 use crate::playbook::Playbook;
 use crate::timeline::SendWindow;
 
@@ -61,10 +62,10 @@ pub(crate) struct Extras {
     pub invites: Vec<(String, Event)>,
 }
 
-fn slot_text(slot: Slot, tz: Tz, with_date: bool) -> String {
-    let (s, e) = (slot.start.with_timezone(&tz), slot.end().with_timezone(&tz));
-    let day = if with_date { "%A %-d %B, " } else { "%A " };
-    format!("{}–{}", s.format(&format!("{day}%H:%M")), e.format("%H:%M"))
+/// A slot on the clock of `tz`, in the reader's `locale` (weekday and
+/// month names, 12- or 24-hour clock).
+fn slot_text(locale: &Locale, slot: Slot, tz: Tz, with_date: bool) -> String {
+    locale::span(locale, tz, slot.start, slot.end(), with_date)
 }
 
 fn zone(p: &Person) -> Option<Tz> {
@@ -112,6 +113,7 @@ impl Context {
         if let (true, Some(mine), Some(theirs)) = (intro, zone(me), zone(other)) {
             let suggested = intro_call::for_pair(started, window, playbook.week_days);
             let token = pair_token(&started.mentorship_id);
+            let reader = Locale::parse(&self.locale).unwrap_or_default();
             let how = match (&email, &link) {
                 (_, Some(link)) => format!("Reach {} on your program's page: {link}", other.name),
                 _ => format!("Reach {} at {}", other.name, other.email),
@@ -119,9 +121,11 @@ impl Context {
             for slot in suggested.into_iter().filter(|s| s.start >= now + NOTICE) {
                 let n = slots.len() + 1;
                 let file = format!("intro-call-{n}.ics");
-                let (mine_text, theirs_text) =
-                    (slot_text(slot, mine, true), slot_text(slot, theirs, false));
-                let same_clock = slot_text(slot, mine, false) == theirs_text;
+                let (mine_text, theirs_text) = (
+                    slot_text(&reader, slot, mine, true),
+                    slot_text(&reader, slot, theirs, false),
+                );
+                let same_clock = slot_text(&reader, slot, mine, false) == theirs_text;
                 self.extras.invites.push((
                     file.clone(),
                     Event {
