@@ -120,10 +120,44 @@ pub fn span(
     }
 }
 
+/// A day and time on the clock of `tz_name` (UTC when it is not a zone),
+/// as a sentence says when something happened: `Tuesday 24 November at
+/// 14:05`, `Dienstag, 24. November um 14:05`, `martes 24 de noviembre a
+/// las 14:05`.
+pub fn day_at(locale: &Locale, tz_name: &str, at: DateTime<Utc>) -> String {
+    let tz = tz_name.parse::<Tz>().unwrap_or(Tz::UTC);
+    let local = at.with_timezone(&tz);
+    let words = Words::of(locale);
+    let day = words.weekdays[local.weekday().num_days_from_monday() as usize];
+    let month = words.months[local.month0() as usize];
+    let time = time_of_day(locale, local.hour(), local.minute());
+    match words.tag {
+        "de" => format!("{day}, {}. {month} um {time}", local.day()),
+        "es" => format!("{day} {} de {month} a las {time}", local.day()),
+        _ => format!("{day} {} {month} at {time}", local.day()),
+    }
+}
+
 /// Now on a person's clock, as the templates' `local_time` reads: the
 /// weekday and time (the zone is written apart, by [`zone_name`]).
 pub fn local_time(locale: &Locale, tz_name: &str, at: DateTime<Utc>) -> String {
     weekday_time(locale, tz_name, at)
+}
+
+/// A moment's date and time on the clock of `tz_name` (UTC when it is not
+/// a zone), without the zone: `Tue 24 Nov 13:05`, `Di. 24. Nov. 13:05`,
+/// `mar 24 nov 13:05`.
+pub fn date_time(locale: &Locale, tz_name: &str, at: DateTime<Utc>) -> String {
+    let tz = tz_name.parse::<Tz>().unwrap_or(Tz::UTC);
+    let local = at.with_timezone(&tz);
+    let words = Words::of(locale);
+    let day = words.weekdays_short[local.weekday().num_days_from_monday() as usize];
+    let month = words.months_short[local.month0() as usize];
+    let time = time_of_day(locale, local.hour(), local.minute());
+    match words.tag {
+        "de" => format!("{day} {}. {month} {time}", local.day()),
+        _ => format!("{day} {} {month} {time}", local.day()),
+    }
 }
 
 /// A moment with its date, for digests and pages: `Mon 23 Nov 07:00`,
@@ -132,16 +166,11 @@ pub fn local_time(locale: &Locale, tz_name: &str, at: DateTime<Utc>) -> String {
 pub fn when(locale: &Locale, tz_name: Option<&str>, at: DateTime<Utc>) -> String {
     let name = tz_name.unwrap_or("UTC");
     let tz = name.parse::<Tz>().unwrap_or(Tz::UTC);
-    let local = at.with_timezone(&tz);
-    let words = Words::of(locale);
-    let day = words.weekdays_short[local.weekday().num_days_from_monday() as usize];
-    let month = words.months_short[local.month0() as usize];
-    let time = time_of_day(locale, local.hour(), local.minute());
-    let date = match words.tag {
-        "de" => format!("{day} {}. {month}", local.day()),
-        _ => format!("{day} {} {month}", local.day()),
-    };
-    format!("{date} {time} {}", zone_name(locale, tz.name(), at))
+    format!(
+        "{} {}",
+        date_time(locale, tz.name(), at),
+        zone_name(locale, tz.name(), at)
+    )
 }
 
 #[cfg(test)]
@@ -221,6 +250,14 @@ mod tests {
         assert_eq!(
             span(&l("es"), vienna, t, end, true),
             "martes 24 de noviembre, 14:05\u{2013}14:35"
+        );
+        assert_eq!(
+            day_at(&l("de"), "Europe/Berlin", t),
+            "Dienstag, 24. November um 14:05"
+        );
+        assert_eq!(
+            day_at(&l("es-MX"), "Europe/Madrid", t),
+            "martes 24 de noviembre a las 14:05"
         );
         assert_eq!(
             span(&l("es"), vienna, t, end, false),
