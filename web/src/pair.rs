@@ -101,3 +101,6 @@ pub async fn pair(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests;
