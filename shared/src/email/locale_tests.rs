@@ -45,13 +45,17 @@ fn now() -> DateTime<Utc> {
 }
 
 fn ctx(p: &MentorshipStarted, step: &str, to: Recipient) -> Context {
+    ctx_with(p, step, to, Summary::default())
+}
+
+fn ctx_with(p: &MentorshipStarted, step: &str, to: Recipient, summary: Summary) -> Context {
     Context::new(
         p,
         step,
         to,
         now(),
         crate::timeline::TimeScale::REAL,
-        Summary::default(),
+        summary,
         vec!["no interaction at all".into()],
         now(),
     )
@@ -192,6 +196,8 @@ fn a_german_coordinator_reads_the_escalation_advice_in_german() {
     let quiet_mentee = Summary {
         total: 2,
         mentor: 2,
+        last_activity: Some(now() - chrono::Duration::hours(1)),
+        last_actor: Some(crate::event::Actor::Mentor),
         ..Summary::default()
     };
     let t = Templates::built_in().unwrap();
@@ -209,9 +215,19 @@ fn a_german_coordinator_reads_the_escalation_advice_in_german() {
     ] {
         let advice = crate::coordinator::advice::lines(&fired, &summary);
         for template in ["escalation", "escalation_reminder"] {
-            let c = ctx(&p, template, Recipient::Coordinator).with_advice(advice.clone());
+            let c = ctx_with(&p, template, Recipient::Coordinator, summary.clone())
+                .with_advice(advice.clone());
             let r = t.render_parts(template, &c).unwrap();
             assert!(r.text.contains("Was zu tun ist:"), "{}", r.text);
+            if summary.total > 0 {
+                // The last activity on Cy's clock (Madrid), in German.
+                assert!(
+                    r.text
+                        .contains("letzte Aktivität: Di. 24. Nov. 10:00 CET vom Mentor"),
+                    "{}",
+                    r.text
+                );
+            }
             for part in [&r.text, &r.html] {
                 assert!(part.contains(german), "{template}: {part}");
                 assert!(!part.contains(english), "{template}: {part}");
