@@ -169,6 +169,23 @@ fn a_german_welcome_writes_the_intro_call_slots_with_german_weekdays_and_months(
     for english in ["Tuesday", "Wednesday", "your time", "Pick one"] {
         assert!(!r.text.contains(english), "{english}: {}", r.text);
     }
+    // The attached calendar invitation speaks German too.
+    let c = ctx(&p, "welcome", Recipient::Mentor).with_reach(
+        &p,
+        &Playbook::built_in(),
+        crate::timeline::SendWindow::default(),
+        "welcome",
+        now(),
+    );
+    let (_, invite) = &c.extras.invites[0];
+    assert_eq!(invite.summary, "Kennenlern-Anruf: Ada und Bo");
+    assert!(
+        invite
+            .description
+            .ends_with("Erreiche Bo unter bo@example.org"),
+        "{}",
+        invite.description
+    );
     // Bo, who reads Spanish, reads the same slot in Spanish.
     let r = welcome_with_reach(&p, Recipient::Mentee);
     assert!(
