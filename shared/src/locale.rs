@@ -13,7 +13,7 @@ mod time;
 mod words;
 
 pub use crate::event::tag::{DEFAULT, InvalidTag, Locale};
-pub use time::{local_time, weekday_time, when, zone_name};
+pub use time::{date_time, day_at, local_time, span, weekday_time, when, zone_name};
 pub use words::{Clock, Words};
 
 /// The locales firstweek ships complete templates for: every step's email

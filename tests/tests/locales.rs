@@ -32,7 +32,14 @@ async fn each_person_reads_their_welcome_and_their_pages_in_their_language() -> 
         hers.subject,
         "Conoce a Ada Mentor: tu primera semana empieza ahora"
     );
-    assert!(hers.text.contains("Hola Bo Mentee:"), "{}", hers.text);
+    // Greeted by her first name, as the English greets.
+    assert!(hers.text.contains("Hola Bo:"), "{}", hers.text);
+    // How to reach him, in Spanish.
+    assert!(
+        hers.text.contains("Para contactar con Ada Mentor, "),
+        "{}",
+        hers.text
+    );
     assert!(
         hers.text
             .contains("Ada Mentor vive en hora de Viena (UTC+1), donde ahora es "),
@@ -80,6 +87,16 @@ async fn each_person_reads_their_welcome_and_their_pages_in_their_language() -> 
         his.text
     );
     assert!(his.text.contains("<html lang=\"de\">"), "{}", his.text);
+    assert!(his.text.contains("Hallo Ada,"), "{}", his.text);
+    assert!(
+        his.text.contains("Um Bo Mentee zu erreichen, "),
+        "{}",
+        his.text
+    );
+    // Nothing of the English welcome's reach and intro-call lines.
+    for english in ["To reach", "your time", "Pick one", "No time this week"] {
+        assert!(!his.text.contains(english), "{english}: {}", his.text);
+    }
 
     // Her unsubscribe link opens a Spanish page, whatever her browser says.
     let url = header(&hers.headers, "List-Unsubscribe")

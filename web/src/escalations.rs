@@ -54,13 +54,23 @@ pub struct EscalationView {
     pub resolved: Option<String>,
     /// A coordinator closed it themselves.
     pub closed_by_coordinator: bool,
+    /// When it was acknowledged, and how (`link`, `page`, `cli`): for
+    /// translations, which word `acknowledged` themselves.
+    pub acknowledged_at: Option<String>,
+    /// How it was acknowledged (`link`, `page`, `cli`).
+    pub acknowledged_via: Option<&'static str>,
+    /// When it was resolved.
+    pub resolved_at: Option<String>,
+    /// How it was resolved (`recovered`, `ended`, `coordinator`).
+    pub resolved_how: Option<&'static str>,
 }
 
 impl EscalationView {
     /// The view of a stored escalation, its times in the coordinator's zone
-    /// `tz` (UTC when they have none).
+    /// `tz` (UTC when they have none), written for the page's language.
     pub fn of(e: &Escalation, tz: Option<Tz>) -> EscalationView {
-        let when = |at| coordinator::when(at, tz);
+        let locale = crate::lang::current();
+        let when = |at| coordinator::when_in(&locale, at, tz);
         let latest = e.latest();
         let mut reasons: Vec<String> = Vec::new();
         for r in e.evidence.iter().flat_map(|s| s.reasons.iter()) {
@@ -86,6 +96,10 @@ impl EscalationView {
                 .resolved
                 .map(|(at, how)| format!("{}: {}", when(at), how.words())),
             closed_by_coordinator: matches!(e.resolved, Some((_, Resolution::Coordinator))),
+            acknowledged_at: e.acknowledged.map(|(at, _)| when(at)),
+            acknowledged_via: e.acknowledged.map(|(_, via)| via.as_str()),
+            resolved_at: e.resolved.map(|(at, _)| when(at)),
+            resolved_how: e.resolved.map(|(_, how)| how.as_str()),
         }
     }
 }

@@ -59,6 +59,8 @@ pub async fn pair(
         (Some(Done::Resolved), Some(e)) if e.resolved.is_some() => Some("resolved"),
         _ => None,
     };
+    // Dates and local times in the language the page is written in.
+    let locale = crate::lang::current();
     let rows = store::read::timeline(&s.pool, &[mentorship_id.as_str()]).await?;
     let stored_steps: Vec<plain::StoredStep<'_>> = rows
         .iter()
@@ -76,15 +78,17 @@ pub async fn pair(
         started.started_at,
         rules.scale,
         c.tz,
+        &locale,
     );
-    let interactions = plain::interactions(&pair.ledger, started.started_at, rules.scale, c.tz);
+    let interactions =
+        plain::interactions(&pair.ledger, started.started_at, rules.scale, c.tz, &locale);
 
     Ok(s.pages.render(
         "pair.html",
         minijinja::context! {
             pair => line,
             program_id => started.program_id.clone(),
-            contacts => coordinator::contacts(started, &pair.record.erased, now),
+            contacts => coordinator::contacts(started, &pair.record.erased, now, &locale),
             unsubscribed => pair.record.unsubscribed.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
             advice,
             escalation,
@@ -97,3 +101,6 @@ pub async fn pair(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -95,18 +95,24 @@ enum Kind {
 
 /// What a mentor's or mentee's link that opens nothing says. Never the
 /// coordinators' "your next daily digest brings a new one": participants
-/// get no digest.
+/// get no digest. `text` is the English; a translation words it from
+/// `why` and `link` (`answer`, `unsubscribe`).
 fn refused(s: &Shared, kind: Kind, why: Refused) -> Response {
-    let text = match (why, kind) {
+    let (text, link) = match (why, kind) {
         (Refused::Unknown, _) => return s.pages.refused(Refused::Unknown),
-        (_, Kind::Answer) => {
-            "This link has expired. There is nothing you need to do: your mentorship goes on as before."
-        }
-        (_, Kind::Unsubscribe) => {
-            "This link has expired. Each email from your program's first-week companion carries its own unsubscribe link: the one in your latest email works."
-        }
+        (_, Kind::Answer) => (
+            "This link has expired. There is nothing you need to do: your mentorship goes on as before.",
+            "answer",
+        ),
+        (_, Kind::Unsubscribe) => (
+            "This link has expired. Each email from your program's first-week companion carries its own unsubscribe link: the one in your latest email works.",
+            "unsubscribe",
+        ),
     };
-    let mut page = s.pages.render("refused.html", minijinja::context! { text });
+    let mut page = s.pages.render(
+        "refused.html",
+        minijinja::context! { text, link, why => "expired" },
+    );
     *page.status_mut() = StatusCode::GONE;
     page
 }
@@ -168,10 +174,21 @@ fn answered(s: &Shared, o: &Opened, answer: Answer, at: DateTime<Utc>) -> Respon
         minijinja::context! {
             me, other, done => true,
             answer => answer.words(),
-            answered_at => participant::answered_when(timezone, at),
+            answered_at => answered_when(timezone, at),
             plan => answer == Answer::HavePlan,
         },
     )
+}
+
+/// When an answer was given, on the person's clock, in the page's language.
+fn answered_when(timezone: &str, at: DateTime<Utc>) -> String {
+    let locale = crate::lang::current();
+    match locale.shipped() {
+        Some(tag) if tag != firstweek::locale::DEFAULT => {
+            firstweek::locale::day_at(&locale, timezone, at)
+        }
+        _ => participant::answered_when(timezone, at),
+    }
 }
 
 /// `GET /r/{token}`: "We've been in touch?" / "We have a plan?" and a

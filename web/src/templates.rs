@@ -37,6 +37,12 @@ pub const BUILT_IN_DE: &[(&str, &str)] = &[
     ),
     ("de/pair.html", include_str!("../templates/de/pair.html")),
     (
+        "de/resolve.html",
+        include_str!("../templates/de/resolve.html"),
+    ),
+    // The words the de pages share (advice, steps, outcomes): a part, not a page.
+    ("de/words.html", include_str!("../templates/de/words.html")),
+    (
         "de/refused.html",
         include_str!("../templates/de/refused.html"),
     ),
@@ -62,6 +68,12 @@ pub const BUILT_IN_ES: &[(&str, &str)] = &[
         include_str!("../templates/es/coordinator.html"),
     ),
     ("es/pair.html", include_str!("../templates/es/pair.html")),
+    (
+        "es/resolve.html",
+        include_str!("../templates/es/resolve.html"),
+    ),
+    // The words the es pages share (advice, steps, outcomes): a part, not a page.
+    ("es/words.html", include_str!("../templates/es/words.html")),
     (
         "es/refused.html",
         include_str!("../templates/es/refused.html"),

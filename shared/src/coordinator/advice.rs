@@ -116,7 +116,11 @@ pub struct AdviceLine {
     /// A stable name (`first_call`, `nudge_quiet_side`, `map_out_plan`,
     /// `check_in_with_both`), for templates that word it themselves.
     pub key: &'static str,
-    /// The advice in words.
+    /// For `nudge_quiet_side`: the side that has been quiet (`mentor` or
+    /// `mentee`), so a translation can word the advice from the key alone.
+    pub quiet: Option<&'static str>,
+    /// The advice in words (English; templates of other locales word it
+    /// from `key` and `quiet`).
     pub text: String,
 }
 
@@ -128,8 +132,18 @@ impl From<Advice> for AdviceLine {
             Advice::MapOutPlan => "map_out_plan",
             Advice::CheckInWithBoth => "check_in_with_both",
         };
+        let quiet = match a {
+            Advice::NudgeQuietSide {
+                quiet: Actor::Mentor,
+            } => Some("mentor"),
+            Advice::NudgeQuietSide {
+                quiet: Actor::Mentee,
+            } => Some("mentee"),
+            _ => None,
+        };
         AdviceLine {
             key,
+            quiet,
             text: a.words(),
         }
     }

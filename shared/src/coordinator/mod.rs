@@ -4,6 +4,7 @@
 //! ([`advice`]), and the pair's week in plain words ([`plain`]).
 
 pub mod advice;
+pub mod outcome;
 pub mod plain;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::event::{MentorshipStarted, Person};
+use crate::locale::{self, Locale};
 use crate::rule::Recipient;
 
 /// A moment as a coordinator reads it: in their zone (`tz`), UTC when they
@@ -19,6 +21,20 @@ pub fn when(at: DateTime<Utc>, tz: Option<Tz>) -> String {
     at.with_timezone(&tz.unwrap_or(Tz::UTC))
         .format("%a %d %b %H:%M %Z")
         .to_string()
+}
+
+/// A moment as a coordinator reads it in their `locale`: [`when`]'s
+/// shape with the locale's weekday and month names and clock (`Di.
+/// 3. Nov. 09:30 CET`, `mar 3 nov 09:30 CET`); English as [`when`].
+pub fn when_in(locale: &Locale, at: DateTime<Utc>, tz: Option<Tz>) -> String {
+    match locale.shipped() {
+        Some(tag) if tag != locale::DEFAULT => {
+            let tz = tz.unwrap_or(Tz::UTC);
+            let date = locale::date_time(locale, tz.name(), at);
+            format!("{date} {}", at.with_timezone(&tz).format("%Z"))
+        }
+        _ => when(at, tz),
+    }
 }
 
 /// The path of a pair's page below the coordinator's page
@@ -54,28 +70,30 @@ pub struct Contact {
     pub email: Option<String>,
     /// Their IANA time zone.
     pub timezone: String,
-    /// Their local time at the moment of reading, e.g. `Tuesday 14:05`.
+    /// Their local time at the moment of reading, in the reader's locale,
+    /// e.g. `Tuesday 14:05`, `Dienstag 14:05`.
     pub local_time: String,
 }
 
 /// The pair's mentor and mentee, as their coordinator may reach them: shown
 /// only to the pair's own coordinator (their emails, and pages opened with
 /// their link). An erased side keeps its placeholder name and no address.
+/// `locale`: the reader's (their local times).
 pub fn contacts(
     started: &MentorshipStarted,
     erased: &[Recipient],
     now: DateTime<Utc>,
+    locale: &Locale,
 ) -> Vec<Contact> {
     let one = |role: &'static str, side: Recipient, p: &Person| Contact {
         role,
         name: p.name.clone(),
         email: (!erased.contains(&side)).then(|| p.email.clone()),
         timezone: p.timezone.clone(),
-        local_time: p
-            .timezone
-            .parse::<Tz>()
-            .map(|tz| now.with_timezone(&tz).format("%A %H:%M").to_string())
-            .unwrap_or_default(),
+        local_time: match p.timezone.parse::<Tz>() {
+            Ok(tz) => locale::weekday_time(locale, tz.name(), now),
+            Err(_) => String::new(),
+        },
     };
     vec![
         one("mentor", Recipient::Mentor, &started.mentor),
@@ -99,6 +117,11 @@ mod tests {
             when(at, Some(chrono_tz::America::Los_Angeles)),
             "Tue 03 Nov 00:30 PST"
         );
+        let l = |t: &str| Locale::parse(t).unwrap_or_default();
+        let berlin = Some(chrono_tz::Europe::Berlin);
+        assert_eq!(when_in(&l("en-GB"), at, berlin), "Tue 03 Nov 09:30 CET");
+        assert_eq!(when_in(&l("de-AT"), at, berlin), "Di. 3. Nov. 09:30 CET");
+        assert_eq!(when_in(&l("es"), at, None), "mar 3 nov 08:30 UTC");
     }
 
     #[test]

@@ -8,12 +8,14 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::outcome::Outcome;
 use crate::day::Day;
 use crate::escalation::Notice;
 use crate::event::InteractionKind;
 use crate::interaction::Interaction;
+use crate::locale::Locale;
 use crate::playbook::Playbook;
-use crate::rule::{Condition, Recipient};
+use crate::rule::Recipient;
 use crate::timeline::TimeScale;
 
 /// One timeline row as the stored timeline has it.
@@ -36,14 +38,21 @@ pub struct StoredStep<'a> {
 pub struct PlainStep {
     /// e.g. `Check-in`.
     pub what: String,
+    /// The template it sends (`check_in`, ...), for pages that name it in
+    /// their own language.
+    pub template: String,
     /// e.g. `to the mentor`, `to you`.
     pub to: String,
+    /// `mentor`, `mentee`, `coordinator` (empty when unknown).
+    pub recipient: String,
     /// The day of the pair's week it fell due on.
     pub day: Day,
     /// When it fell due, in the coordinator's zone.
     pub when: String,
     /// What became of it, e.g. `sent`, `not needed: ...`.
     pub outcome: String,
+    /// The same as a key, for pages that word it in their own language.
+    pub became: Outcome,
     /// It went out.
     pub sent: bool,
 }
@@ -53,6 +62,10 @@ pub struct PlainStep {
 pub struct PlainInteraction {
     /// e.g. `message`, `plan shared`, `working session (90 min)`.
     pub kind: String,
+    /// The kind's name (`message`, `plan_shared`, ...).
+    pub kind_key: &'static str,
+    /// How long it took, when told (a call, a session).
+    pub minutes: Option<u32>,
     /// `mentor` or `mentee`.
     pub by: &'static str,
     /// The day of the pair's week it occurred on.
@@ -62,41 +75,52 @@ pub struct PlainInteraction {
 }
 
 /// The steps of a pair's timeline in words. `started_at` and `scale` date
-/// each on the pair's week; `tz` is the coordinator's zone.
+/// each on the pair's week; `tz` is the coordinator's zone, `locale`
+/// theirs (the dates).
 pub fn steps(
     rows: &[StoredStep<'_>],
     playbook: &Playbook,
     started_at: DateTime<Utc>,
     scale: TimeScale,
     tz: Option<Tz>,
+    locale: &Locale,
 ) -> Vec<PlainStep> {
     rows.iter()
         .map(|r| PlainStep {
             what: step_name(r.step_id, playbook),
+            template: step_template(r.step_id, playbook).to_string(),
+            recipient: Recipient::parse(r.recipient)
+                .map(|x| x.as_str().to_string())
+                .unwrap_or_default(),
             to: match Recipient::parse(r.recipient) {
                 Some(Recipient::Coordinator) => "to you".into(),
                 Some(side) => format!("to the {side}"),
                 None => String::new(),
             },
             day: Day::of(started_at, r.due_at, scale),
-            when: super::when(r.due_at, tz),
+            when: super::when_in(locale, r.due_at, tz),
             outcome: outcome(r.status, r.outcome, playbook),
+            became: Outcome::of(r.status, r.outcome, playbook),
             sent: r.status == "sent",
         })
         .collect()
 }
 
-/// A step as people know it: by its template (so a program's own step ids
-/// read as the email it sends), else its id in words.
-pub fn step_name(step_id: &str, playbook: &Playbook) -> String {
-    let notice = Notice::ALL.into_iter().find(|n| n.step_id() == step_id);
-    let template = match notice {
+/// The template a step sends (a notice's own; a step id the playbook
+/// does not know stands for itself).
+pub fn step_template<'a>(step_id: &'a str, playbook: &'a Playbook) -> &'a str {
+    match Notice::ALL.into_iter().find(|n| n.step_id() == step_id) {
         Some(n) => n.step_id(),
         None => playbook
             .step(step_id)
             .map_or(step_id, |s| s.template.as_str()),
-    };
-    match template {
+    }
+}
+
+/// A step as people know it: by its template (so a program's own step ids
+/// read as the email it sends), else its id in words.
+pub fn step_name(step_id: &str, playbook: &Playbook) -> String {
+    match step_template(step_id, playbook) {
         "welcome" => "Welcome".into(),
         "check_in" => "Check-in".into(),
         "plan_reminder" => "Plan reminder".into(),
@@ -119,84 +143,10 @@ fn humanize(id: &str) -> String {
     }
 }
 
-/// What became of a step, from its status and recorded reason.
+/// What became of a step, from its status and recorded reason, in English
+/// words ([`Outcome`] has it as a key for other locales).
 pub fn outcome(status: &str, reason: Option<&str>, playbook: &Playbook) -> String {
-    match status {
-        "sent" => "sent".into(),
-        "scheduled" => "planned".into(),
-        "published" => "being sent now".into(),
-        "failed" => "could not be delivered".into(),
-        "unknown" => "may not have arrived: the mail server did not confirm it".into(),
-        "cancelled" => match reason {
-            Some("person erased" | "people erased (retention)") => {
-                "cancelled: their data was erased".into()
-            }
-            _ => "cancelled: the mentorship ended".into(),
-        },
-        "skipped" => reason.map_or_else(|| "not sent".into(), |r| skipped(r, playbook)),
-        _ => "not sent".into(),
-    }
-}
-
-fn skipped(reason: &str, playbook: &Playbook) -> String {
-    if let Some(names) = reason.strip_prefix("condition not met: ") {
-        let met: Vec<&str> = names
-            .split(", ")
-            .filter_map(Condition::parse)
-            .filter_map(not_needed_because)
-            .collect();
-        return match met.as_slice() {
-            [] => "not needed".into(),
-            [one] => format!("not needed: {one}"),
-            [init @ .., last] => format!("not needed: {} and {last}", init.join(", ")),
-        };
-    }
-    if let Some(by) = reason.strip_prefix("added to the escalation opened by step ") {
-        return format!(
-            "added to the escalation already open (from the {})",
-            step_name(by, playbook).to_lowercase()
-        );
-    }
-    if let Some((_, by)) = reason.split_once(" by step ") {
-        return format!(
-            "not sent again: the {} already reached them",
-            step_name(by, playbook).to_lowercase()
-        );
-    }
-    if reason.starts_with("stale") {
-        return "not sent: it could only have gone out too late".into();
-    }
-    let words = match reason {
-        "the recipient unsubscribed" => "not sent: they unsubscribed from these emails",
-        "the recipient was erased" | "person erased" => "not sent: their data was erased",
-        "the step is no longer in the playbook" => "not sent: the program dropped this step",
-        "mentorship not found" => "not sent: the pair is not known",
-        "mentorship ended" => "not sent: the mentorship ended",
-        "the escalation was acknowledged" => "not needed: the escalation was acknowledged",
-        "the escalation was resolved" => "not needed: the escalation was resolved",
-        "the escalation was acknowledged or resolved" => {
-            "not needed: the escalation was acknowledged or resolved"
-        }
-        "a coordinator closed the escalation" => "not needed: you closed the escalation",
-        "the escalation is not resolved" => "not needed: the escalation is still open",
-        "the pair has no escalation" => "not needed: there is no escalation",
-        // A reason worded elsewhere: shown when it is words, not codes.
-        other if !other.contains('_') => return format!("not sent: {other}"),
-        _ => "not sent",
-    };
-    words.into()
-}
-
-/// Why a step on `condition` was not needed: the condition did not hold.
-fn not_needed_because(condition: Condition) -> Option<&'static str> {
-    Some(match condition {
-        Condition::Always => return None,
-        Condition::NoTwoWay => "they had already both been in touch",
-        Condition::NoPlan => "they had already shared a plan or goals",
-        Condition::NoInteraction => "they had already been in touch",
-        Condition::LowInteraction => "they had been in touch often enough",
-        Condition::OneSided => "it was not one-sided",
-    })
+    Outcome::of(status, reason, playbook).words(playbook)
 }
 
 /// The pair's interactions, oldest first: kind, side and time, never content.
@@ -205,15 +155,18 @@ pub fn interactions(
     started_at: DateTime<Utc>,
     scale: TimeScale,
     tz: Option<Tz>,
+    locale: &Locale,
 ) -> Vec<PlainInteraction> {
     let mut all: Vec<&Interaction> = ledger.iter().collect();
     all.sort_by_key(|i| i.occurred_at);
     all.into_iter()
         .map(|i| PlainInteraction {
             kind: kind_words(i.kind, i.duration_minutes),
+            kind_key: i.kind.as_str(),
+            minutes: i.duration_minutes,
             by: i.actor.as_str(),
             day: Day::of(started_at, i.occurred_at, scale),
-            when: super::when(i.occurred_at, tz),
+            when: super::when_in(locale, i.occurred_at, tz),
         })
         .collect()
 }
@@ -241,6 +194,7 @@ mod tests {
     use crate::decision::Skip;
     use crate::decision::escalation::Withdrawn;
     use crate::event::Actor;
+    use crate::rule::Condition;
 
     fn built_in() -> Playbook {
         Playbook::built_in()
@@ -325,6 +279,7 @@ mod tests {
             start,
             TimeScale::REAL,
             Some(chrono_tz::Europe::Berlin),
+            &Locale::default(),
         );
         assert_eq!(plain[0].what, "Check-in");
         assert_eq!(plain[0].to, "to the mentee");
@@ -353,7 +308,7 @@ mod tests {
                 duration_minutes: None,
             },
         ];
-        let plain = interactions(&ledger, start, TimeScale::REAL, None);
+        let plain = interactions(&ledger, start, TimeScale::REAL, None, &Locale::default());
         assert_eq!(plain[0].kind, "plan shared");
         assert_eq!((plain[0].by, plain[0].day.number()), ("mentor", 1));
         assert_eq!(plain[1].kind, "working session (90 min)");

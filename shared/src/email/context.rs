@@ -237,7 +237,7 @@ impl Context {
             .collect();
         let last_activity = summary.last_activity.map(|t| match recipient {
             Recipient::Coordinator => {
-                coordinator::when(t, timezone_of(started, Recipient::Coordinator))
+                coordinator::when_in(&reader, t, timezone_of(started, Recipient::Coordinator))
             }
             _ => t.format("%Y-%m-%d %H:%M UTC").to_string(),
         });

@@ -45,13 +45,17 @@ fn now() -> DateTime<Utc> {
 }
 
 fn ctx(p: &MentorshipStarted, step: &str, to: Recipient) -> Context {
+    ctx_with(p, step, to, Summary::default())
+}
+
+fn ctx_with(p: &MentorshipStarted, step: &str, to: Recipient, summary: Summary) -> Context {
     Context::new(
         p,
         step,
         to,
         now(),
         crate::timeline::TimeScale::REAL,
-        Summary::default(),
+        summary,
         vec!["no interaction at all".into()],
         now(),
     )
@@ -75,13 +79,6 @@ fn a_german_welcome_renders_in_german_with_german_dates_and_zone_names() {
         r.text.contains(
             "Bo lebt nach Ortszeit Mexiko-Stadt (UTC\u{2212}6); dort ist es gerade Dienstag 04:00."
         ),
-        "{}",
-        r.text
-    );
-    // The next mornings, in German weekdays on both clocks.
-    assert!(
-        r.text
-            .contains("dein Mittwoch 09:00 ist bei Bo Mittwoch 02:00"),
         "{}",
         r.text
     );
@@ -122,11 +119,138 @@ fn a_spanish_mentee_and_an_english_coordinator_each_read_their_own() {
         r.subject
     );
     assert!(
-        r.text
-            .contains("Mentee: bo@example.org, Mexico City time (UTC\u{2212}6)."),
+        r.text.contains("bo@example.org") && r.text.contains("Mexico City time (UTC\u{2212}6)"),
         "{}",
         r.text
     );
+}
+
+/// The welcome with how to reach the partner and the intro call's slots,
+/// as the worker builds it.
+fn welcome_with_reach(p: &MentorshipStarted, to: Recipient) -> Rendered {
+    let c = ctx(p, "welcome", to).with_reach(
+        p,
+        &Playbook::built_in(),
+        crate::timeline::SendWindow::default(),
+        "welcome",
+        now(),
+    );
+    Templates::built_in()
+        .unwrap()
+        .render_parts("welcome", &c)
+        .unwrap()
+}
+
+#[test]
+fn a_german_welcome_writes_the_intro_call_slots_with_german_weekdays_and_months() {
+    // Ada in Vienna reads German; Bo in Mexico City, seven hours behind.
+    let p = pair(Some("de-AT"), Some("es-MX"), None);
+    let r = welcome_with_reach(&p, Recipient::Mentor);
+    // The first slot, 17:00 in Vienna and 10:00 in Mexico City: German
+    // weekday and month on Ada's clock, the German weekday on Bo's.
+    assert!(
+        r.text.contains(
+            "  - Dienstag, 24. November, 17:00\u{2013}17:30 deiner Zeit (Dienstag 10:00\u{2013}10:30 bei Bo)"
+        ),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("Such dir eine aus und schick sie Bo"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.html
+            .contains("<strong>Dienstag, 24. November, 17:00\u{2013}17:30</strong>"),
+        "{}",
+        r.html
+    );
+    for english in ["Tuesday", "Wednesday", "your time", "Pick one"] {
+        assert!(!r.text.contains(english), "{english}: {}", r.text);
+    }
+    // The attached calendar invitation speaks German too.
+    let c = ctx(&p, "welcome", Recipient::Mentor).with_reach(
+        &p,
+        &Playbook::built_in(),
+        crate::timeline::SendWindow::default(),
+        "welcome",
+        now(),
+    );
+    let (_, invite) = &c.extras.invites[0];
+    assert_eq!(invite.summary, "Kennenlern-Anruf: Ada und Bo");
+    assert!(
+        invite
+            .description
+            .ends_with("Erreiche Bo unter bo@example.org"),
+        "{}",
+        invite.description
+    );
+    // Bo, who reads Spanish, reads the same slot in Spanish.
+    let r = welcome_with_reach(&p, Recipient::Mentee);
+    assert!(
+        r.text.contains(
+            "  - martes 24 de noviembre, 10:00\u{2013}10:30 tu hora (martes 17:00\u{2013}17:30 para Ada)"
+        ),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text
+            .contains("Para contactar con Ada, escribe a ada@example.org"),
+        "{}",
+        r.text
+    );
+}
+
+#[test]
+fn a_german_coordinator_reads_the_escalation_advice_in_german() {
+    let p = pair(None, None, Some("de"));
+    let fired = [
+        crate::rule::Condition::NoInteraction,
+        crate::rule::Condition::NoPlan,
+    ];
+    let quiet_mentee = Summary {
+        total: 2,
+        mentor: 2,
+        last_activity: Some(now() - chrono::Duration::hours(1)),
+        last_actor: Some(crate::event::Actor::Mentor),
+        ..Summary::default()
+    };
+    let t = Templates::built_in().unwrap();
+    for (summary, german, english) in [
+        (
+            Summary::default(),
+            "Hilf ihnen zu einem ersten Gespräch",
+            "Help them set up a first call",
+        ),
+        (
+            quiet_mentee,
+            "bisher hat sich nur der Mentor gemeldet. Schreib dem Mentee persönlich",
+            "Nudge the quiet side",
+        ),
+    ] {
+        let advice = crate::coordinator::advice::lines(&fired, &summary);
+        for template in ["escalation", "escalation_reminder"] {
+            let c = ctx_with(&p, template, Recipient::Coordinator, summary.clone())
+                .with_advice(advice.clone());
+            let r = t.render_parts(template, &c).unwrap();
+            assert!(r.text.contains("Was zu tun ist:"), "{}", r.text);
+            if summary.total > 0 {
+                // The last activity on Cy's clock (Madrid), in German.
+                assert!(
+                    r.text
+                        .contains("letzte Aktivität: Di. 24. Nov. 10:00 CET vom Mentor"),
+                    "{}",
+                    r.text
+                );
+            }
+            for part in [&r.text, &r.html] {
+                assert!(part.contains(german), "{template}: {part}");
+                assert!(!part.contains(english), "{template}: {part}");
+            }
+        }
+    }
 }
 
 #[test]

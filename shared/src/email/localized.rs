@@ -11,6 +11,7 @@ macro_rules! locale_parts {
 /// German.
 pub(super) const BUILT_IN_DE: &[(&str, &str)] = locale_parts!("de":
     "base.html",
+    "footer.txt",
     "words.html",
     "welcome.subject",
     "welcome.txt",
@@ -44,6 +45,7 @@ pub(super) const BUILT_IN_DE: &[(&str, &str)] = locale_parts!("de":
 /// Spanish.
 pub(super) const BUILT_IN_ES: &[(&str, &str)] = locale_parts!("es":
     "base.html",
+    "footer.txt",
     "words.html",
     "welcome.subject",
     "welcome.txt",

@@ -13,6 +13,7 @@ use super::ics::Event;
 use crate::contact::Contact;
 use crate::event::{MentorshipStarted, Person};
 use crate::intro_call::{self, Slot};
+use crate::locale::{self, Locale};
 use crate::playbook::Playbook;
 use crate::timeline::SendWindow;
 
@@ -61,10 +62,52 @@ pub(crate) struct Extras {
     pub invites: Vec<(String, Event)>,
 }
 
-fn slot_text(slot: Slot, tz: Tz, with_date: bool) -> String {
-    let (s, e) = (slot.start.with_timezone(&tz), slot.end().with_timezone(&tz));
-    let day = if with_date { "%A %-d %B, " } else { "%A " };
-    format!("{}–{}", s.format(&format!("{day}%H:%M")), e.format("%H:%M"))
+/// A slot on the clock of `tz`, in the reader's `locale` (weekday and
+/// month names, 12- or 24-hour clock).
+fn slot_text(locale: &Locale, slot: Slot, tz: Tz, with_date: bool) -> String {
+    locale::span(locale, tz, slot.start, slot.end(), with_date)
+}
+
+/// The calendar invitation's words in the reader's language (an `.ics`
+/// file has no template: its few words live here, per shipped locale).
+struct InviteWords {
+    title: &'static str,
+    and: &'static str,
+    description: &'static str,
+    reach: &'static str,
+    on_page: &'static str,
+    at: &'static str,
+}
+
+impl InviteWords {
+    fn of(locale: &Locale) -> InviteWords {
+        match locale.shipped() {
+            Some("de") => InviteWords {
+                title: "Kennenlern-Anruf: ",
+                and: " und ",
+                description: "30 Minuten, um einander kennenzulernen, ohne Tagesordnung. Ein Anruf ist freiwillig: wenn diese Zeit euch beiden nicht passt, schreibt einander stattdessen.",
+                reach: "Erreiche",
+                on_page: " über die Seite eures Programms: ",
+                at: " unter ",
+            },
+            Some("es") => InviteWords {
+                title: "Llamada de presentación: ",
+                and: " y ",
+                description: "30 minutos para conocerse, sin orden del día. La llamada es opcional: si esta hora no les viene bien a los dos, escríbanse.",
+                reach: "Contacta con",
+                on_page: " en la página de tu programa: ",
+                at: " en ",
+            },
+            _ => InviteWords {
+                title: "Intro call: ",
+                and: " and ",
+                description: "30 minutes to get to know each other, no agenda. A call is optional: if this time does not suit you both, write instead.",
+                reach: "Reach",
+                on_page: " on your program's page: ",
+                at: " at ",
+            },
+        }
+    }
 }
 
 fn zone(p: &Person) -> Option<Tz> {
@@ -112,16 +155,20 @@ impl Context {
         if let (true, Some(mine), Some(theirs)) = (intro, zone(me), zone(other)) {
             let suggested = intro_call::for_pair(started, window, playbook.week_days);
             let token = pair_token(&started.mentorship_id);
+            let reader = Locale::parse(&self.locale).unwrap_or_default();
+            let words = InviteWords::of(&reader);
             let how = match (&email, &link) {
-                (_, Some(link)) => format!("Reach {} on your program's page: {link}", other.name),
-                _ => format!("Reach {} at {}", other.name, other.email),
+                (_, Some(link)) => format!("{} {}{}{link}", words.reach, other.name, words.on_page),
+                _ => format!("{} {}{}{}", words.reach, other.name, words.at, other.email),
             };
             for slot in suggested.into_iter().filter(|s| s.start >= now + NOTICE) {
                 let n = slots.len() + 1;
                 let file = format!("intro-call-{n}.ics");
-                let (mine_text, theirs_text) =
-                    (slot_text(slot, mine, true), slot_text(slot, theirs, false));
-                let same_clock = slot_text(slot, mine, false) == theirs_text;
+                let (mine_text, theirs_text) = (
+                    slot_text(&reader, slot, mine, true),
+                    slot_text(&reader, slot, theirs, false),
+                );
+                let same_clock = slot_text(&reader, slot, mine, false) == theirs_text;
                 self.extras.invites.push((
                     file.clone(),
                     Event {
@@ -130,12 +177,10 @@ impl Context {
                         start: slot.start,
                         end: slot.end(),
                         summary: format!(
-                            "Intro call: {} and {}",
-                            started.mentor.name, started.mentee.name
+                            "{}{}{}{}",
+                            words.title, started.mentor.name, words.and, started.mentee.name
                         ),
-                        description: format!(
-                            "30 minutes to get to know each other, no agenda. A call is optional: if this time does not suit you both, write instead.\n{how}"
-                        ),
+                        description: format!("{}\n{how}", words.description),
                         url: link.clone(),
                     },
                 ));

@@ -90,10 +90,74 @@ pub fn weekday_time(locale: &Locale, tz_name: &str, at: DateTime<Utc>) -> String
     )
 }
 
+/// A stretch of time on the clock of `tz` (a call's slot), as an
+/// invitation writes it: with its date, `Tuesday 1 December, 16:00–16:30`,
+/// `Dienstag, 1. Dezember, 16:00–16:30`, `martes 1 de diciembre,
+/// 16:00–16:30`; without, `Tuesday 16:00–16:30`.
+pub fn span(
+    locale: &Locale,
+    tz: Tz,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    with_date: bool,
+) -> String {
+    let (s, e) = (start.with_timezone(&tz), end.with_timezone(&tz));
+    let words = Words::of(locale);
+    let day = words.weekdays[s.weekday().num_days_from_monday() as usize];
+    let times = format!(
+        "{}\u{2013}{}",
+        time_of_day(locale, s.hour(), s.minute()),
+        time_of_day(locale, e.hour(), e.minute())
+    );
+    if !with_date {
+        return format!("{day} {times}");
+    }
+    let month = words.months[s.month0() as usize];
+    match words.tag {
+        "de" => format!("{day}, {}. {month}, {times}", s.day()),
+        "es" => format!("{day} {} de {month}, {times}", s.day()),
+        _ => format!("{day} {} {month}, {times}", s.day()),
+    }
+}
+
+/// A day and time on the clock of `tz_name` (UTC when it is not a zone),
+/// as a sentence says when something happened: `Tuesday 24 November at
+/// 14:05`, `Dienstag, 24. November um 14:05`, `martes 24 de noviembre a
+/// las 14:05`.
+pub fn day_at(locale: &Locale, tz_name: &str, at: DateTime<Utc>) -> String {
+    let tz = tz_name.parse::<Tz>().unwrap_or(Tz::UTC);
+    let local = at.with_timezone(&tz);
+    let words = Words::of(locale);
+    let day = words.weekdays[local.weekday().num_days_from_monday() as usize];
+    let month = words.months[local.month0() as usize];
+    let time = time_of_day(locale, local.hour(), local.minute());
+    match words.tag {
+        "de" => format!("{day}, {}. {month} um {time}", local.day()),
+        "es" => format!("{day} {} de {month} a las {time}", local.day()),
+        _ => format!("{day} {} {month} at {time}", local.day()),
+    }
+}
+
 /// Now on a person's clock, as the templates' `local_time` reads: the
 /// weekday and time (the zone is written apart, by [`zone_name`]).
 pub fn local_time(locale: &Locale, tz_name: &str, at: DateTime<Utc>) -> String {
     weekday_time(locale, tz_name, at)
+}
+
+/// A moment's date and time on the clock of `tz_name` (UTC when it is not
+/// a zone), without the zone: `Tue 24 Nov 13:05`, `Di. 24. Nov. 13:05`,
+/// `mar 24 nov 13:05`.
+pub fn date_time(locale: &Locale, tz_name: &str, at: DateTime<Utc>) -> String {
+    let tz = tz_name.parse::<Tz>().unwrap_or(Tz::UTC);
+    let local = at.with_timezone(&tz);
+    let words = Words::of(locale);
+    let day = words.weekdays_short[local.weekday().num_days_from_monday() as usize];
+    let month = words.months_short[local.month0() as usize];
+    let time = time_of_day(locale, local.hour(), local.minute());
+    match words.tag {
+        "de" => format!("{day} {}. {month} {time}", local.day()),
+        _ => format!("{day} {} {month} {time}", local.day()),
+    }
 }
 
 /// A moment with its date, for digests and pages: `Mon 23 Nov 07:00`,
@@ -102,16 +166,11 @@ pub fn local_time(locale: &Locale, tz_name: &str, at: DateTime<Utc>) -> String {
 pub fn when(locale: &Locale, tz_name: Option<&str>, at: DateTime<Utc>) -> String {
     let name = tz_name.unwrap_or("UTC");
     let tz = name.parse::<Tz>().unwrap_or(Tz::UTC);
-    let local = at.with_timezone(&tz);
-    let words = Words::of(locale);
-    let day = words.weekdays_short[local.weekday().num_days_from_monday() as usize];
-    let month = words.months_short[local.month0() as usize];
-    let time = time_of_day(locale, local.hour(), local.minute());
-    let date = match words.tag {
-        "de" => format!("{day} {}. {month}", local.day()),
-        _ => format!("{day} {} {month}", local.day()),
-    };
-    format!("{date} {time} {}", zone_name(locale, tz.name(), at))
+    format!(
+        "{} {}",
+        date_time(locale, tz.name(), at),
+        zone_name(locale, tz.name(), at)
+    )
 }
 
 #[cfg(test)]
@@ -178,5 +237,31 @@ mod tests {
         );
         assert_eq!(when(&l("es"), None, t), "mar 24 nov 13:05 UTC");
         assert_eq!(when(&l("en"), None, t), "Tue 24 Nov 13:05 UTC");
+        let end = at("2026-11-24T13:35:00Z");
+        let vienna: Tz = "Europe/Vienna".parse().unwrap();
+        assert_eq!(
+            span(&l("en"), vienna, t, end, true),
+            "Tuesday 24 November, 14:05\u{2013}14:35"
+        );
+        assert_eq!(
+            span(&l("de-AT"), vienna, t, end, true),
+            "Dienstag, 24. November, 14:05\u{2013}14:35"
+        );
+        assert_eq!(
+            span(&l("es"), vienna, t, end, true),
+            "martes 24 de noviembre, 14:05\u{2013}14:35"
+        );
+        assert_eq!(
+            day_at(&l("de"), "Europe/Berlin", t),
+            "Dienstag, 24. November um 14:05"
+        );
+        assert_eq!(
+            day_at(&l("es-MX"), "Europe/Madrid", t),
+            "martes 24 de noviembre a las 14:05"
+        );
+        assert_eq!(
+            span(&l("es"), vienna, t, end, false),
+            "martes 14:05\u{2013}14:35"
+        );
     }
 }
