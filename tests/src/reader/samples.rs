@@ -348,9 +348,10 @@ fn digest(all_quiet: bool, locale: &str) -> DigestContext {
             "one-sided: only the mentor has interacted".into(),
             "no plan or goals shared yet".into(),
         ],
+        // Its advice follows what it did: two messages, the mentor's only.
         advice: advice::lines(
             &[Condition::OneSided, Condition::NoPlan],
-            &Summary::default(),
+            &Summary::as_of(&ledger("one_sided"), at(4.0)),
         ),
         url: Some(format!("{SITE}/c/{TOKEN}/pairs/spring-2027-0051")),
     };
