@@ -266,7 +266,9 @@ impl Browser {
                 break;
             }
             // Capped: a runaway page would otherwise make an enormous image.
-            let tall = u32::try_from(page + bars).unwrap_or(size.1).clamp(size.1, 6000);
+            let tall = u32::try_from(page + bars)
+                .unwrap_or(size.1)
+                .clamp(size.1, 6000);
             client.set_window_size(size.0, tall).await?;
             tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         }

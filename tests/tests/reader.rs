@@ -153,7 +153,9 @@ async fn every_page_passes_a_readers_check() -> anyhow::Result<()> {
     let escalation = wait(&pages, "escalation_early", &pages.coordinator).await?;
     let token = link_in(&escalation.text, &format!("{base}/a/")).context("acknowledge link")?;
     let acknowledge = format!("{base}/a/{token}");
-    reader.check(Kind::Page, "acknowledge", &acknowledge).await?;
+    reader
+        .check(Kind::Page, "acknowledge", &acknowledge)
+        .await?;
 
     // The pairs' pages: the one at risk with its open escalation, the one
     // that talks with its interactions.
@@ -169,14 +171,20 @@ async fn every_page_passes_a_readers_check() -> anyhow::Result<()> {
     press(&reader).await?;
     reader.check_shown("acknowledge-done").await?;
     reader
-        .check(Kind::Page, "pair-acknowledged", &format!("{pair}?done=acknowledged"))
+        .check(
+            Kind::Page,
+            "pair-acknowledged",
+            &format!("{pair}?done=acknowledged"),
+        )
         .await?;
 
     // Mark resolved asks first, then says what happened.
     reader.phone().open(&pair).await?;
     reader.phone().click_link("Mark resolved…").await?;
     let confirm = reader.phone().url().await?;
-    reader.check(Kind::Page, "resolve-confirm", &confirm).await?;
+    reader
+        .check(Kind::Page, "resolve-confirm", &confirm)
+        .await?;
     reader.phone().open(&confirm).await?;
     reader.phone().click_button("Yes, mark resolved").await?;
     let done = reader.phone().url().await?;
@@ -213,7 +221,11 @@ async fn every_page_passes_a_readers_check() -> anyhow::Result<()> {
     let token = link_in(&welcome.text, &format!("{base}/u/")).context("unsubscribe link")?;
     expire(&pages, &token).await?;
     reader
-        .check(Kind::Page, "unsubscribe-expired", &format!("{base}/u/{token}"))
+        .check(
+            Kind::Page,
+            "unsubscribe-expired",
+            &format!("{base}/u/{token}"),
+        )
         .await?;
 
     // A link nobody issued.

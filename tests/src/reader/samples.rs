@@ -166,7 +166,12 @@ struct Step<'a> {
 /// `variant`: mentor and mentee learn how to reach each other (and the
 /// welcome suggests call times in the default send window), the
 /// coordinator gets the advice that follows the reasons.
-fn context(playbook: &Playbook, started: &MentorshipStarted, step: &Step, variant: &str) -> Context {
+fn context(
+    playbook: &Playbook,
+    started: &MentorshipStarted,
+    step: &Step,
+    variant: &str,
+) -> Context {
     let summary = Summary::as_of(&ledger(variant), step.due);
     let fired = summary.judge(step.when, &playbook.thresholds);
     let reasons = fired
@@ -216,7 +221,10 @@ pub fn playbook() -> anyhow::Result<Playbook> {
 fn playbook_with(contact: &str) -> anyhow::Result<Playbook> {
     let source = Playbook::built_in().source;
     let built_in = "contact = \"email\"";
-    anyhow::ensure!(source.contains(built_in), "the built-in playbook names no contact");
+    anyhow::ensure!(
+        source.contains(built_in),
+        "the built-in playbook names no contact"
+    );
     let text = format!(
         "program_name = \"Spring Mentoring 2027\"\nsender_name = \"Ada's Mentoring Circle\"\n{}",
         source.replace(built_in, &format!("contact = \"{contact}\""))
