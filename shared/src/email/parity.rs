@@ -100,7 +100,7 @@ fn html_as_text(html: &str, drop_links: bool) -> String {
             "div" if hidden => skip_until = Some("div"),
             // A mailto link's words are the address, which the text part writes too.
             "a" if drop_links && !tag.starts_with('/') && !tag.contains("href=\"mailto:") => {
-                skip_until = Some("a")
+                skip_until = Some("a");
             }
             n if BLOCKS.contains(&n) => out.push('\n'),
             _ => {}

@@ -70,7 +70,7 @@ pub fn pair_in(locale: Option<&str>) -> MentorshipStarted {
             name: "Cy Okafor".into(),
             email: "cy.okafor@example.org".into(),
             timezone: Some("Europe/London".into()),
-            locale: locale.clone(),
+            locale,
         },
     }
 }
