@@ -279,7 +279,7 @@ async fn template_render_previews_built_in_and_overridden_templates() {
         ],
     )
     .await);
-    assert!(out.contains("Hi Cy Coordinator"), "{out}");
+    assert!(out.contains("Hi Cy,"), "{out}");
     assert!(
         out.contains("one-sided: only the mentor has interacted"),
         "{out}"
@@ -292,7 +292,7 @@ async fn template_render_previews_built_in_and_overridden_templates() {
         "{out}"
     );
     assert!(
-        out.contains("Hi Cy Coordinator") && out.contains("m-sample-2"),
+        out.contains("Hi Cy,") && out.contains("m-sample-2"),
         "{out}"
     );
 

@@ -248,14 +248,30 @@ impl Browser {
         size: (u32, u32),
     ) -> anyhow::Result<()> {
         let client = self.client()?;
-        let height = client
-            .execute("return document.documentElement.scrollHeight;", vec![])
-            .await?
-            .as_u64()
-            .unwrap_or(u64::from(size.1));
-        // Capped: a runaway page would otherwise make an enormous image.
-        let tall = u32::try_from(height).unwrap_or(size.1).clamp(size.1, 6000);
-        client.set_window_size(size.0, tall).await?;
+        // The window's height includes the browser's own bars: the page
+        // gets what is left, so the window grows by their height too, and
+        // again if the page then lays out taller (a re-measure, a few times).
+        for _ in 0..3 {
+            let fit = client
+                .execute(
+                    "const d = document.documentElement, b = document.body;
+                     const page = Math.max(d.scrollHeight, b ? b.scrollHeight : 0);
+                     return [page, window.outerHeight - window.innerHeight, window.innerHeight];",
+                    vec![],
+                )
+                .await?;
+            let at = |i: usize| fit.get(i).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let (page, bars, inner) = (at(0), at(1), at(2));
+            if page <= inner {
+                break;
+            }
+            // Capped: a runaway page would otherwise make an enormous image.
+            let tall = u32::try_from(page + bars)
+                .unwrap_or(size.1)
+                .clamp(size.1, 6000);
+            client.set_window_size(size.0, tall).await?;
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        }
         let png = client.screenshot().await;
         client.set_window_size(size.0, size.1).await?;
         if let Some(dir) = path.parent() {

@@ -200,7 +200,7 @@ impl Reader {
         Ok(())
     }
 
-    /// Writes this part (`emails`, `pages`) of the report and rebuilds
+    /// Writes this part (`emails`, `translations`, `pages`) of the report and rebuilds
     /// `reader-report.md` from every part written so far; returns the
     /// failing findings, one line each.
     pub fn report(&self, part: &str) -> anyhow::Result<Vec<String>> {
@@ -212,9 +212,9 @@ impl Reader {
              `serious` and `critical` fail the check. Screenshots: \
              `screenshots/reader/{phone,desktop}/NAME.png`.\n",
         );
-        for p in ["emails", "pages"] {
+        for (p, heading) in PARTS {
             if let Ok(text) = std::fs::read_to_string(parts.join(format!("{p}.md"))) {
-                whole.push_str(&format!("\n## {}\n\n{text}", capitalised(p)));
+                whole.push_str(&format!("\n## {heading}\n\n{text}"));
             }
         }
         let path = bin_dir().join("reader-report.md");
@@ -237,12 +237,12 @@ impl Reader {
     }
 }
 
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
-}
+/// The report's parts, in its order, and their headings.
+const PARTS: [(&str, &str); 3] = [
+    ("emails", "Emails"),
+    ("translations", "Emails in German and Spanish"),
+    ("pages", "Pages"),
+];
 
 fn violations(found: &Value) -> anyhow::Result<Vec<Violation>> {
     if let Some(e) = found.get("error") {

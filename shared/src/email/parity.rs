@@ -6,7 +6,8 @@
 //!
 //! Left out of the comparison, because the two parts cannot write them the
 //! same way: URLs (the text part spells them out, the HTML hides them behind
-//! link words), the words of links and buttons, the HTML's hidden preview
+//! link words), the words of links and buttons (but not of a `mailto:`
+//! link, whose words are the address both parts spell out), the HTML's hidden preview
 //! text, and each part's footer (below `-- ` in the text, `<footer>` in the HTML).
 
 use super::Rendered;
@@ -97,7 +98,10 @@ fn html_as_text(html: &str, drop_links: bool) -> String {
                 skip_until = Some(static_name(&name));
             }
             "div" if hidden => skip_until = Some("div"),
-            "a" if drop_links && !tag.starts_with('/') => skip_until = Some("a"),
+            // A mailto link's words are the address, which the text part writes too.
+            "a" if drop_links && !tag.starts_with('/') && !tag.contains("href=\"mailto:") => {
+                skip_until = Some("a");
+            }
             n if BLOCKS.contains(&n) => out.push('\n'),
             _ => {}
         }
@@ -185,6 +189,15 @@ mod tests {
         let r = rendered(
             "Hi Ada,\n\nSome moves:\n  - say hello,\n  - ask one question.\nAll your pairs: https://x.example/c/t\n--\nNo more emails like this: https://x.example/u/t\n",
             "<html><head><title>T</title></head><body><div id=\"preheader\" style=\"display:none\">Preview</div><p>Hi <strong>Ada</strong>,</p><p>Some moves:</p><ul><li>say hello,</li><li>ask one question.</li></ul><p><a href=\"https://x.example/c/t\">All your pairs</a></p><footer><p>Sent by it. <a href=\"u\">Unsubscribe</a></p></footer></body></html>",
+        );
+        assert_eq!(r.differences(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_address_both_parts_write_agrees_though_the_html_links_it() {
+        let r = rendered(
+            "Hi Ada,\n\nTo reach Bo, write to bo@example.org or reply to this email.\nTell us: https://x.example/r/t\n",
+            "<p>Hi Ada,</p><p>To reach Bo, write to <a href=\"mailto:bo@example.org\">bo@example.org</a> or reply to this email.</p><p>Tell us:</p><p><a href=\"https://x.example/r/t\">We've been in touch</a></p>",
         );
         assert_eq!(r.differences(), Vec::<String>::new());
     }

@@ -131,6 +131,11 @@ impl Templates {
     ) -> Result<Templates, EmailError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        // Greetings use first names; a template that holds only a full name
+        // (the digest's coordinator) gets the one rule emails and pages share.
+        env.add_filter("first_name", |name: String| {
+            super::first_name(&name).to_string()
+        });
         let built_in = BUILT_IN.iter().chain(BUILT_IN_DE).chain(BUILT_IN_ES);
         for (name, source) in built_in {
             env.add_template(name, source)

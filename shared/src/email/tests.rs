@@ -176,7 +176,7 @@ fn names_never_break_headers_or_html() {
     let headers = raw.split("\r\n\r\n").next().unwrap();
     assert!(!headers.contains("\r\nBcc:"), "{headers}");
     assert!(
-        raw.contains("Bo &lt;b&gt; is on"),
+        raw.contains("<title>Meet Bo &lt;b&gt;:"),
         "HTML escapes names: {raw}"
     );
     assert!(!raw.contains("<strong>Bo <b>"));

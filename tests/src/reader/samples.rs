@@ -14,12 +14,16 @@ use firstweek::event::{Actor, Coordinator, InteractionKind, MentorshipStarted, P
 use firstweek::interaction::{Interaction, Summary};
 use firstweek::playbook::{Playbook, Trigger};
 use firstweek::rule::{Condition, Recipient};
-use firstweek::timeline::TimeScale;
+use firstweek::timeline::{SendWindow, TimeScale};
 
 /// Where the sample links point.
 const SITE: &str = "https://mentoring.example.org";
 /// A token as long as the real ones (base64url of 32 bytes).
 const TOKEN: &str = "q9XkT2mWb7LrV4sNc8YpJ3dHf6GzA1eUo5iKx0tRw_E";
+
+/// The program's own page for a pair, for playbooks whose partners reach
+/// each other there rather than by address.
+const PROGRAM_LINK: &str = "https://mentoring.example.org/pairs/{pair_id}/messages";
 
 /// One rendered email: its name (`step-recipient[-variant]`) and parts.
 pub struct Sample {
@@ -37,6 +41,12 @@ fn started_at() -> DateTime<Utc> {
 
 /// The sample pair: a mentor in Berlin, a mentee in São Paulo, a coordinator in London.
 pub fn pair() -> MentorshipStarted {
+    pair_in(None)
+}
+
+/// The sample pair, everyone reading `locale` (a BCP 47 tag; `None`: English).
+pub fn pair_in(locale: Option<&str>) -> MentorshipStarted {
+    let locale = locale.map(str::to_string);
     MentorshipStarted {
         event_id: "sample-start".into(),
         mentorship_id: "spring-2027-0042".into(),
@@ -47,20 +57,20 @@ pub fn pair() -> MentorshipStarted {
             name: "Ada Lovelace".into(),
             email: "ada.lovelace@example.org".into(),
             timezone: "Europe/Berlin".into(),
-            locale: None,
+            locale: locale.clone(),
         },
         mentee: Person {
             id: "p-bo".into(),
             name: "Bo Chen".into(),
             email: "bo.chen@example.org".into(),
             timezone: "America/Sao_Paulo".into(),
-            locale: None,
+            locale: locale.clone(),
         },
         coordinator: Coordinator {
             name: "Cy Okafor".into(),
             email: "cy.okafor@example.org".into(),
             timezone: Some("Europe/London".into()),
-            locale: None,
+            locale,
         },
     }
 }
@@ -131,6 +141,7 @@ fn links(recipient: Recipient, step: &str) -> Links {
         Recipient::Coordinator => Links {
             acknowledge: url("a"),
             page: url("c"),
+            pair: Some(format!("{SITE}/c/{TOKEN}/pairs/spring-2027-0042")),
             ..Links::default()
         },
         _ => Links {
@@ -142,32 +153,54 @@ fn links(recipient: Recipient, step: &str) -> Links {
     }
 }
 
-fn context(
-    playbook: &Playbook,
-    step: &str,
+/// What one email is about: its step, template, recipient and when it is due.
+struct Step<'a> {
+    id: &'a str,
+    template: &'a str,
     recipient: Recipient,
     due: DateTime<Utc>,
+    when: &'a [Condition],
+}
+
+/// The context the services would render `step` with, in the state
+/// `variant`: mentor and mentee learn how to reach each other (and the
+/// welcome suggests call times in the default send window), the
+/// coordinator gets the advice that follows the reasons.
+fn context(
+    playbook: &Playbook,
+    started: &MentorshipStarted,
+    step: &Step,
     variant: &str,
-    when: &[Condition],
 ) -> Context {
-    let summary = Summary::as_of(&ledger(variant), due);
-    let reasons = summary
-        .judge(when, &playbook.thresholds)
-        .into_iter()
+    let summary = Summary::as_of(&ledger(variant), step.due);
+    let fired = summary.judge(step.when, &playbook.thresholds);
+    let reasons = fired
+        .iter()
         .map(|c| c.wording(&summary, &playbook.thresholds))
         .collect();
-    Context::new(
-        &pair(),
-        step,
-        recipient,
-        due,
+    let advice = advice::lines(&fired, &summary);
+    let ctx = Context::new(
+        started,
+        step.id,
+        step.recipient,
+        step.due,
         TimeScale::REAL,
         summary,
         reasons,
-        due,
+        step.due,
     )
-    .with_links(links(recipient, step))
-    .with_program(playbook)
+    .with_links(links(step.recipient, step.id))
+    .with_program(playbook);
+    match step.recipient {
+        Recipient::Coordinator => ctx.with_advice(advice),
+        _ => ctx.with_reach(
+            started,
+            playbook,
+            SendWindow::default(),
+            step.template,
+            step.due,
+        ),
+    }
 }
 
 fn role(r: Recipient) -> &'static str {
@@ -180,58 +213,95 @@ fn role(r: Recipient) -> &'static str {
 
 /// The built-in playbook, naming its program and sender.
 pub fn playbook() -> anyhow::Result<Playbook> {
+    playbook_with("email")
+}
+
+/// The built-in playbook, naming its program and sender, its partners
+/// reaching each other as `contact` says (`email` or a link template).
+fn playbook_with(contact: &str) -> anyhow::Result<Playbook> {
+    let source = Playbook::built_in().source;
+    let built_in = "contact = \"email\"";
+    anyhow::ensure!(
+        source.contains(built_in),
+        "the built-in playbook names no contact"
+    );
     let text = format!(
         "program_name = \"Spring Mentoring 2027\"\nsender_name = \"Ada's Mentoring Circle\"\n{}",
-        Playbook::built_in().source
+        source.replace(built_in, &format!("contact = \"{contact}\""))
     );
     Ok(Playbook::parse("sample", &text)?)
 }
 
 /// Every email of the built-in playbook, its notices and the digest, rendered.
 pub fn all() -> anyhow::Result<Vec<Sample>> {
+    all_in(None)
+}
+
+/// Every email, everyone reading `locale` (`None`: English): each step of
+/// the built-in playbook for each recipient, the silent pair's wrap-up, the
+/// mentee's welcome and check-in in a program whose partners reach each
+/// other on its own page (`-program_link`), the escalation's notices and
+/// the digest.
+pub fn all_in(locale: Option<&str>) -> anyhow::Result<Vec<Sample>> {
     let templates = Templates::built_in()?;
-    let playbook = playbook()?;
+    let started = pair_in(locale);
     let mut out = Vec::new();
-    for step in &playbook.steps {
-        let due = match step.trigger {
-            Trigger::At(offset) => started_at() + offset,
-            Trigger::IntenseInteraction => at(1.0),
-        };
-        let mut variants = vec![("", variant_of(&step.id))];
-        if step.id == "wrap_up" {
-            // The pair that never spoke gets a wrap-up too.
-            variants.push(("-silent", "silent"));
-        }
-        for (suffix, variant) in variants {
-            for r in &step.recipients {
-                let ctx = context(&playbook, &step.id, *r, due, variant, &step.when);
-                out.push(Sample {
-                    name: format!("{}-{}{suffix}", step.id, role(*r)),
-                    template: step.template.clone(),
-                    rendered: templates.render_parts(&step.template, &ctx)?,
-                });
+    let by_address = playbook()?;
+    let by_link = playbook_with(PROGRAM_LINK)?;
+    for (playbook, contact) in [(&by_address, ""), (&by_link, "-program_link")] {
+        for step in &playbook.steps {
+            let due = match step.trigger {
+                Trigger::At(offset) => started_at() + offset,
+                Trigger::IntenseInteraction => at(1.0),
+            };
+            let mut variants = vec![("", variant_of(&step.id))];
+            if step.id == "wrap_up" && contact.is_empty() {
+                // The pair that never spoke gets a wrap-up too.
+                variants.push(("-silent", "silent"));
+            }
+            for (suffix, variant) in variants {
+                for r in &step.recipients {
+                    // The program's link changes what mentor and mentee
+                    // read; one of them, in the emails that say how to reach
+                    // the other, shows it.
+                    let shown = ["welcome", "check_in"].contains(&step.id.as_str())
+                        && *r == Recipient::Mentee;
+                    if !contact.is_empty() && !shown {
+                        continue;
+                    }
+                    let about = Step {
+                        id: &step.id,
+                        template: &step.template,
+                        recipient: *r,
+                        due,
+                        when: &step.when,
+                    };
+                    let ctx = context(playbook, &started, &about, variant);
+                    out.push(Sample {
+                        name: format!("{}-{}{suffix}{contact}", step.id, role(*r)),
+                        template: step.template.clone(),
+                        rendered: templates.render_parts(&step.template, &ctx)?,
+                    });
+                }
             }
         }
     }
     // The escalation's notices, two days after the day-4 escalation opened.
-    let reasons = [Condition::NoInteraction];
     for notice in Notice::ALL {
         let (variant, words) = match notice {
             Notice::Reminder => ("silent", None),
             Notice::Resolved => ("engaged", Some(Resolution::Recovered.words())),
         };
-        let mut ctx = context(
-            &playbook,
-            notice.step_id(),
-            Recipient::Coordinator,
-            at(6.0),
-            variant,
-            &reasons,
-        );
+        let about = Step {
+            id: notice.step_id(),
+            template: notice.step_id(),
+            recipient: Recipient::Coordinator,
+            due: at(6.0),
+            when: &[Condition::NoInteraction],
+        };
+        let mut ctx = context(&by_address, &started, &about, variant);
         if let Some(words) = words {
             ctx.reasons = vec![words.to_string()];
-        } else {
-            ctx.reasons = vec!["no interaction at all".into()];
         }
         out.push(Sample {
             name: notice.step_id().to_string(),
@@ -239,9 +309,10 @@ pub fn all() -> anyhow::Result<Vec<Sample>> {
             rendered: templates.render_parts(notice.step_id(), &ctx)?,
         });
     }
+    let tag = locale.unwrap_or("en");
     for (name, ctx) in [
-        ("digest", digest(false)),
-        ("digest-all_quiet", digest(true)),
+        ("digest", digest(false, tag)),
+        ("digest-all_quiet", digest(true, tag)),
     ] {
         out.push(Sample {
             name: name.into(),
@@ -254,7 +325,7 @@ pub fn all() -> anyhow::Result<Vec<Sample>> {
 
 /// The coordinator's digest on the morning of day 5: one escalation
 /// waiting, one pair trending low, three on track (or all quiet).
-fn digest(all_quiet: bool) -> DigestContext {
+fn digest(all_quiet: bool, locale: &str) -> DigestContext {
     let escalation = EscalationLine {
         mentorship_id: "spring-2027-0042".into(),
         mentor: Some("Ada Lovelace".into()),
@@ -285,9 +356,10 @@ fn digest(all_quiet: bool) -> DigestContext {
             "one-sided: only the mentor has interacted".into(),
             "no plan or goals shared yet".into(),
         ],
+        // Its advice follows what it did: two messages, the mentor's only.
         advice: advice::lines(
             &[Condition::OneSided, Condition::NoPlan],
-            &Summary::default(),
+            &Summary::as_of(&ledger("one_sided"), at(4.0)),
         ),
         url: Some(format!("{SITE}/c/{TOKEN}/pairs/spring-2027-0051")),
     };
@@ -303,6 +375,6 @@ fn digest(all_quiet: bool) -> DigestContext {
         },
         all_quiet,
         page_url: Some(format!("{SITE}/c/{TOKEN}")),
-        locale: "en".into(),
+        locale: locale.into(),
     }
 }

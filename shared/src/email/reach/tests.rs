@@ -242,7 +242,7 @@ fn a_same_zone_pair_is_told_one_time_not_your_0900_is_their_0900() {
     );
     let (text, _) = text_and_html(&to_ada);
     assert!(
-        text.contains("Tuesday 24 November, 10:00–10:30 (the same time for Bo <b>)"),
+        text.contains("Tuesday 24 November, 10:00–10:30 (the same time for Bo)"),
         "{text}"
     );
     assert!(!text.contains("your time"), "{text}");
