@@ -17,8 +17,11 @@ use crate::playbook::{Aim, Playbook};
 use crate::pseudonym::PseudonymKey;
 use crate::timeline;
 
+mod chart;
 #[cfg(test)]
 mod simulation;
+
+pub use chart::svg;
 
 /// The normal quantile of a two-sided 95 % interval.
 const Z95: f64 = 1.959_963_984_540_054;
@@ -81,15 +84,26 @@ pub fn assign(
 /// Whether `pair` reached `aim` for a step due at `due_at` (wall clock):
 /// two-way interaction within 2 program days of the step; a plan by the
 /// week's end; no second long session (or deliverable asked) in week one.
-pub fn reached(rules: &Rules, aim: Aim, pair: Pair<'_>, due_at: DateTime<Utc>) -> bool {
+/// `None` while the aim's horizon is still ahead of `now`: too early to say.
+pub fn reached(
+    rules: &Rules,
+    aim: Aim,
+    pair: Pair<'_>,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<bool> {
     let rules = &*rules.pinned(pair.playbook);
     let started_at = pair.started.started_at;
     let week_end = started_at + rules.scale.wall(rules.playbook.week());
-    match aim {
-        Aim::TwoWay => {
-            let by = due_at + rules.scale.wall(Duration::days(2));
-            Summary::as_of(pair.ledger, by).two_way()
-        }
+    let horizon = match aim {
+        Aim::TwoWay => due_at + rules.scale.wall(Duration::days(2)),
+        Aim::Plan | Aim::CalmPacing => week_end,
+    };
+    if horizon > now {
+        return None;
+    }
+    Some(match aim {
+        Aim::TwoWay => Summary::as_of(pair.ledger, horizon).two_way(),
         Aim::Plan => decision::week_summary(rules, pair, week_end).has_plan(),
         Aim::CalmPacing => {
             let intense = pair
@@ -102,7 +116,45 @@ pub fn reached(rules: &Rules, aim: Aim, pair: Pair<'_>, due_at: DateTime<Utc>) -
                 .count();
             intense <= 1
         }
+    })
+}
+
+/// One pair at one held-out step's moment, with its condition true.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    /// The step.
+    pub step: String,
+    /// Its aim.
+    pub aim: Aim,
+    /// The pair was held out of it (else: it was nudged).
+    pub held_out: bool,
+    /// The pair reached the aim by its horizon.
+    pub reached: bool,
+}
+
+/// Every step's result, in the order the steps first appear.
+pub fn report(exposures: &[Exposure]) -> Vec<StepResult> {
+    let mut steps: Vec<(&str, Aim, Arm, Arm)> = Vec::new();
+    for e in exposures {
+        let i = match steps.iter().position(|s| s.0 == e.step) {
+            Some(i) => i,
+            None => {
+                steps.push((&e.step, e.aim, Arm::default(), Arm::default()));
+                steps.len() - 1
+            }
+        };
+        let arm = if e.held_out {
+            &mut steps[i].3
+        } else {
+            &mut steps[i].2
+        };
+        arm.pairs += 1;
+        arm.reached += u32::from(e.reached);
     }
+    steps
+        .into_iter()
+        .map(|(step, aim, nudged, held)| result(step, aim, nudged, held))
+        .collect()
 }
 
 /// One group of an experiment: its pairs and how many reached the aim.
