@@ -6,6 +6,7 @@
 //!   in `holdouts`; a repeated start draws nothing new.
 //! - A held-out pair's check-in closes `skipped: holdout` and no check-in
 //!   reaches it; everything else goes on, its early escalation included.
+//! - `firstweek playbook dry-run` names the same pairs as held out.
 //! - `firstweek report experiments --format json` counts the nudged and the
 //!   held-out pairs and who of them reached the check-in's aim.
 
@@ -171,6 +172,32 @@ async fn held_out_pairs_miss_the_check_in_and_the_report_counts_them() -> anyhow
             .starts_with("Not enough pairs yet: about "),
         "{doc}"
     );
+
+    // The dry run of the same playbook names the same pairs as held out.
+    let out = tokio::process::Command::new(bin_dir().join("firstweek"))
+        .args(["playbook", "dry-run"])
+        .arg(&playbook)
+        .env("DATABASE_URL", &env.database_url)
+        .env("FIRSTWEEK_PSEUDONYM_KEY", firstweek_tests::PSEUDONYM_KEY)
+        .env("FIRSTWEEK_TIME_SCALE", env.options.scale.to_string())
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("held out of check_in: 4 pairs"))
+        .unwrap_or_else(|| panic!("no held-out line: {text}"));
+    for id in &held {
+        assert!(line.contains(id.as_str()), "{id}: {line}");
+    }
+    for id in &nudged {
+        assert!(!line.contains(id.as_str()), "{id}: {line}");
+    }
     env.stop().await;
     Ok(())
 }
