@@ -268,7 +268,7 @@ pub fn decide(
             // Held out only where the step would have gone out: the
             // report compares like with like.
             Recipient::Mentor | Recipient::Mentee
-                if step.holdout.is_some() && pair.held_out.iter().any(|s| *s == step.id) =>
+                if step.holdout.is_some() && pair.held_out.contains(&step.id) =>
             {
                 Verdict::Skip(Skip::Holdout)
             }
