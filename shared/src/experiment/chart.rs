@@ -136,7 +136,7 @@ mod tests {
                 reached: 48,
             },
         );
-        let s = svg(&[r.clone()], "Nudges <tested>");
+        let s = svg(std::slice::from_ref(&r), "Nudges <tested>");
         assert!(s.contains("Nudges &lt;tested&gt;"));
         assert!(s.contains("nudged 56 of 70 reached its aim; held out 48 of 80"));
         assert!(s.contains("The check_in helps"));
