@@ -14,8 +14,10 @@ use crate::rule::{Condition, Recipient, Recovery, Thresholds};
 
 mod holdout;
 mod program;
+mod role;
 pub use holdout::Aim;
 pub use program::Program;
+pub use role::{Role, role};
 
 /// The built-in first-week playbook, used when `FIRSTWEEK_PLAYBOOK` is unset.
 pub const BUILT_IN: &str = include_str!("../playbooks/first-week.toml");

@@ -5,6 +5,7 @@ use chrono::Duration;
 
 use super::tests::started;
 use super::*;
+use crate::event::Actor;
 use crate::playbook::{BUILT_IN, Playbook};
 
 fn with_holdout() -> Rules {
@@ -66,6 +67,25 @@ fn a_held_out_pair_misses_only_the_step_it_is_held_out_of() {
     assert_eq!(
         verdict(&rules, out, "escalation_early", Recipient::Coordinator, 4),
         "escalate"
+    );
+    // Where the step would not have gone out, it is not a holdout either:
+    // the report compares only pairs whose condition was true.
+    let talked: Vec<Interaction> = [Actor::Mentor, Actor::Mentee]
+        .into_iter()
+        .map(|actor| Interaction {
+            kind: crate::event::InteractionKind::Message,
+            actor,
+            occurred_at: started.started_at + Duration::hours(1),
+            duration_minutes: None,
+        })
+        .collect();
+    let out_but_talking = Pair {
+        held_out: &held,
+        ..Pair::with_ledger(&started, &talked)
+    };
+    assert_eq!(
+        verdict(&rules, out_but_talking, "check_in", Recipient::Mentee, 2),
+        "skipped: condition not met: no_two_way"
     );
     // A step whose playbook has no holdout ignores a stale assignment.
     let plain = super::tests::built_in();

@@ -4,14 +4,13 @@
 //! Only a nudge can be held out: the welcome introduces the pair, the
 //! wrap-up closes the week, and a coordinator's step protects the pair, so
 //! withholding any of them would cost the pair more than it teaches
-//! (see [`crate::decision::relevance::role`]).
+//! (see [`crate::playbook::role`]).
 
 use std::ops::Range;
 
 use toml::Spanned;
 
-use crate::decision::relevance::{Role, role};
-use crate::playbook::{Playbook, PlaybookError, Step, Trigger};
+use crate::playbook::{Playbook, PlaybookError, Role, Step, Trigger, role};
 use crate::rule::{Condition, Recipient};
 
 /// What a step is for: what the experiment report counts as reached, by its horizon.
