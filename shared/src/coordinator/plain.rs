@@ -172,6 +172,8 @@ fn skipped(reason: &str, playbook: &Playbook) -> String {
         "the step is no longer in the playbook" => "not sent: the program dropped this step",
         "mentorship not found" => "not sent: the pair is not known",
         "mentorship ended" => "not sent: the mentorship ended",
+        // crate::decision::HOLDOUT_REASON
+        "holdout" => "not sent: held out of this step, to measure what it does",
         "the escalation was acknowledged" => "not needed: the escalation was acknowledged",
         "the escalation was resolved" => "not needed: the escalation was resolved",
         "the escalation was acknowledged or resolved" => {
@@ -271,6 +273,10 @@ mod tests {
         assert_eq!(
             outcome("skipped", Some(&added), &p),
             "added to the escalation already open (from the escalation)"
+        );
+        assert_eq!(
+            outcome("skipped", Some(&Skip::Holdout.reason()), &p),
+            "not sent: held out of this step, to measure what it does"
         );
         let once = Skip::OnceKeyTaken {
             once_key: "escalation".into(),
