@@ -13,6 +13,7 @@ mod dead;
 mod env;
 mod erase;
 mod escalation;
+mod experiments;
 mod link;
 mod playbook;
 mod publish;
@@ -92,7 +93,7 @@ enum Command {
     /// with firstweek's own parser before it is sent, and the JSON sent is
     /// printed on standard output.
     Publish(publish::Args),
-    /// Reports over the stored pairs: `outcomes` (needs DATABASE_URL)
+    /// Reports over the stored pairs: `outcomes`, `experiments` (needs DATABASE_URL)
     #[command(subcommand)]
     Report(report::Command),
     /// Send one email again whose delivery failed or whose outcome is unknown (needs DATABASE_URL)

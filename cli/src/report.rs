@@ -24,6 +24,16 @@ pub enum Command {
     /// Reads FIRSTWEEK_PLAYBOOK and FIRSTWEEK_TIME_SCALE as the services do.
     /// Read-only.
     Outcomes(Args),
+    /// What each nudge with a holdout causes: nudged against held-out pairs (needs DATABASE_URL)
+    ///
+    /// For each step with `holdout` in the playbook: the pairs that reached
+    /// its moment with its condition true, split into nudged and held out;
+    /// the share of each that reached the step's aim by its horizon
+    /// (check-in: both sides interacted within 2 days; plan reminder: a plan
+    /// by the week's end; pacing tip: no second long session in week one);
+    /// the difference with a 95 % Newcombe interval, and a verdict.
+    /// Read-only.
+    Experiments(crate::experiments::Args),
 }
 
 #[derive(clap::Args)]
@@ -53,7 +63,7 @@ pub enum Format {
     Json,
 }
 
-fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
+pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return d
             .and_hms_opt(0, 0, 0)
@@ -66,7 +76,10 @@ fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 pub async fn run(cmd: Command, out: &mut dyn Write) -> anyhow::Result<()> {
-    let Command::Outcomes(args) = cmd;
+    let args = match cmd {
+        Command::Outcomes(args) => args,
+        Command::Experiments(args) => return crate::experiments::run(args, out).await,
+    };
     let rules = crate::env::rules(None)?;
     let pool = crate::env::pool().await?;
     let now = Utc::now();

@@ -87,6 +87,9 @@ pub struct Pair<'a> {
     pub playbook: Option<&'a Playbook>,
     /// The sides whose person was erased (`person.erased`): they get no email.
     pub erased: &'a [Recipient],
+    /// The steps the pair is held out of (drawn and stored when it started,
+    /// see [`crate::experiment::draw`]).
+    pub held_out: &'a [String],
 }
 
 impl<'a> Pair<'a> {
@@ -100,6 +103,7 @@ impl<'a> Pair<'a> {
             unsubscribed: &[],
             playbook: None,
             erased: &[],
+            held_out: &[],
         }
     }
 }
@@ -138,6 +142,9 @@ pub enum Skip {
         /// The step that opened it.
         opened_by: String,
     },
+    /// The pair was drawn into the step's holdout: the step would have gone
+    /// out, and is withheld to measure what it causes.
+    Holdout,
     /// Another step with the same once-key already reached this recipient.
     OnceKeyTaken {
         /// The once-key the two steps share.
@@ -161,6 +168,7 @@ impl Skip {
             }
             Skip::Unsubscribed => "the recipient unsubscribed".into(),
             Skip::Erased => "the recipient was erased".into(),
+            Skip::Holdout => HOLDOUT_REASON.into(),
             Skip::AddedToEscalation { opened_by } => {
                 format!("added to the escalation opened by step {opened_by}")
             }
@@ -172,6 +180,10 @@ impl Skip {
         }
     }
 }
+
+/// The reason a held-out row closes with (`skipped`); the experiment
+/// report counts rows by it.
+pub const HOLDOUT_REASON: &str = "holdout";
 
 /// What becomes of one step for one recipient.
 #[derive(Debug, Clone, PartialEq)]
@@ -253,6 +265,13 @@ pub fn decide(
         };
         match recipient {
             Recipient::Coordinator => Verdict::Escalate(evidence),
+            // Held out only where the step would have gone out: the
+            // report compares like with like.
+            Recipient::Mentor | Recipient::Mentee
+                if step.holdout.is_some() && pair.held_out.contains(&step.id) =>
+            {
+                Verdict::Skip(Skip::Holdout)
+            }
             Recipient::Mentor | Recipient::Mentee => Verdict::Send(evidence),
         }
     };
@@ -471,5 +490,7 @@ pub fn horizon(rules: &Rules, grace: Duration) -> Duration {
     rules.scale.wall(rules.playbook.week() + grace)
 }
 
+#[cfg(test)]
+mod holdout_tests;
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,7 @@ pub mod email;
 pub mod erasure;
 pub mod escalation;
 pub mod event;
+pub mod experiment;
 pub mod interaction;
 pub mod intro_call;
 pub mod link;

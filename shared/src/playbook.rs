@@ -12,8 +12,12 @@ use toml::Spanned;
 use crate::contact::Contact;
 use crate::rule::{Condition, Recipient, Recovery, Thresholds};
 
+mod holdout;
 mod program;
+mod role;
+pub use holdout::Aim;
 pub use program::Program;
+pub use role::{Role, role};
 
 /// The built-in first-week playbook, used when `FIRSTWEEK_PLAYBOOK` is unset.
 pub const BUILT_IN: &str = include_str!("../playbooks/first-week.toml");
@@ -54,6 +58,12 @@ pub struct Step {
     /// Steps sharing a once-key reach a recipient at most once between them
     /// (the early and the day-7 escalation share `escalation`).
     pub once_key: String,
+    /// The share of the pairs it would reach that are held out of it
+    /// (`holdout`, 0 < h < 1; nudges only), to measure what it causes.
+    pub holdout: Option<f64>,
+    /// What the step is for (`aim`, or implied by its condition): set on
+    /// every step with a holdout.
+    pub aim: Option<Aim>,
 }
 
 /// A validated playbook.
@@ -181,6 +191,8 @@ struct RawStep {
     when: Option<Spanned<OneOrMany>>,
     template: Option<Spanned<String>>,
     once: Option<Spanned<String>>,
+    holdout: Option<Spanned<f64>>,
+    aim: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -258,6 +270,7 @@ impl Playbook {
 
         let mut seen = HashSet::new();
         let mut steps = Vec::with_capacity(raw.step.len());
+        let mut holdout_spans = Vec::with_capacity(raw.step.len());
         for spanned in raw.step {
             let step_span = spanned.span();
             let raw_step = spanned.into_inner();
@@ -363,6 +376,12 @@ impl Playbook {
                 .once
                 .map(|o| o.into_inner())
                 .unwrap_or_else(|| id.clone());
+            let experiment = holdout::RawExperiment {
+                holdout: raw_step.holdout,
+                aim: raw_step.aim,
+            };
+            let (holdout, aim) = holdout::parse_step(&id, &experiment, &err)?;
+            holdout_spans.push(experiment.holdout.map(|h| h.span()));
             steps.push(Step {
                 id,
                 trigger,
@@ -370,6 +389,8 @@ impl Playbook {
                 when,
                 template,
                 once_key,
+                holdout,
+                aim,
             });
         }
 
@@ -387,7 +408,7 @@ impl Playbook {
             }
         };
         let program = Program::parse(raw.program_name, raw.sender_name, &err)?;
-        Ok(Playbook {
+        let mut playbook = Playbook {
             program,
             version: version_of(text),
             source: text.to_string(),
@@ -401,7 +422,14 @@ impl Playbook {
                 long_session_minutes: long,
             },
             steps,
-        })
+        };
+        holdout::check(&mut playbook, &holdout_spans, &err)?;
+        Ok(playbook)
+    }
+
+    /// The steps with a holdout.
+    pub fn held_out_steps(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.holdout.is_some())
     }
 
     /// A step by id.

@@ -55,8 +55,16 @@ impl PseudonymKey {
         })
     }
 
+    /// A key of its own for `purpose` (e.g. one program's holdout draws),
+    /// derived from this one: knowing it reveals nothing of the others.
+    pub fn derived(&self, purpose: &str) -> PseudonymKey {
+        PseudonymKey {
+            secret: self.hmac(purpose.as_bytes()).to_vec(),
+        }
+    }
+
     /// HMAC-SHA256 (RFC 2104) of `message`.
-    fn hmac(&self, message: &[u8]) -> [u8; 32] {
+    pub(crate) fn hmac(&self, message: &[u8]) -> [u8; 32] {
         let mut key = [0u8; BLOCK];
         if self.secret.len() > BLOCK {
             key[..32].copy_from_slice(&Sha256::digest(&self.secret));

@@ -499,6 +499,9 @@ macro_rules! scrub_sql {
 /// The free texts that may quote a person: a delivery's SMTP detail, a
 /// timeline row's outcome, and the reason a pair ended (given by the
 /// program, as the pair and as an ending that came before its start).
+/// `holdouts` is not among them: it holds a pair's id, a step id and a
+/// flag, nothing a person wrote or is named by, and is kept with the
+/// pair's timeline rows, as they are.
 const SCRUBS: [&str; 4] = [
     scrub_sql!("deliveries", "mentorship_id", "detail"),
     scrub_sql!("timeline", "mentorship_id", "outcome"),

@@ -18,6 +18,7 @@ mod dedicated;
 mod digest;
 mod erasure;
 mod escalations;
+pub mod experiments;
 mod intake;
 mod ledger;
 mod links;

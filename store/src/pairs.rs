@@ -27,6 +27,8 @@ pub struct PairRecord {
     pub playbook: Option<Arc<Playbook>>,
     /// Its sides whose person was erased (they carry an erasure's placeholder).
     pub erased: Vec<Recipient>,
+    /// The steps it is held out of (table `holdouts`, drawn when it started).
+    pub held_out: Vec<String>,
 }
 
 impl PairRecord {
@@ -39,6 +41,7 @@ impl PairRecord {
             unsubscribed: &self.unsubscribed,
             playbook: self.playbook.as_deref(),
             erased: &self.erased,
+            held_out: &self.held_out,
         }
     }
 }
@@ -86,7 +89,8 @@ macro_rules! unsubscribed_column {
          (SELECT pb.source FROM playbooks pb WHERE pb.version = playbook_version) AS playbook_source,
          ARRAY(SELECT v.side FROM (VALUES ('mentor', people -> 'mentor' ->> 'id'), ('mentee', people -> 'mentee' ->> 'id'),
                                           ('coordinator', people -> 'coordinator' ->> 'email')) AS v(side, person)
-               WHERE EXISTS (SELECT 1 FROM erasures e WHERE e.placeholder_id = v.person OR e.placeholder_email = v.person)) AS erased"
+               WHERE EXISTS (SELECT 1 FROM erasures e WHERE e.placeholder_id = v.person OR e.placeholder_email = v.person)) AS erased,
+         ARRAY(SELECT h.step_id FROM holdouts h WHERE h.mentorship_id = id AND h.held_out ORDER BY h.step_id) AS held_out"
     };
 }
 pub(crate) use unsubscribed_column;
@@ -108,6 +112,7 @@ pub(crate) fn record_of(id: &str, row: &sqlx::postgres::PgRow) -> Result<PairRec
         ended_at: row.try_get("ended_at")?,
         unsubscribed: sides("unsubscribed")?,
         erased: sides("erased")?,
+        held_out: row.try_get("held_out")?,
         playbook,
     })
 }

@@ -11,7 +11,7 @@ use firstweek_store::{self as store, read};
 
 use crate::table::{Table, clean, count, relative, time};
 
-use super::{DryRunArgs, load, tried_out};
+use super::{DryRunArgs, held_out_under, load, tried_out};
 
 pub async fn dry_run(args: DryRunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let rules = crate::env::rules(Some(load(&args.file)?))?;
@@ -53,24 +53,57 @@ pub async fn dry_run(args: DryRunArgs, out: &mut dyn Write) -> anyhow::Result<()
     if let Some(e) = &template_problem {
         writeln!(out, "warning: templates ({source}): {e}")?;
     }
+    let key = crate::env::pseudonym_key().ok();
+    let holdouts: Vec<String> = playbook
+        .held_out_steps()
+        .map(|s| {
+            format!(
+                "{} ({:.0}% of the pairs it would reach)",
+                s.id,
+                s.holdout.unwrap_or(0.0) * 100.0
+            )
+        })
+        .collect();
+    if !holdouts.is_empty() {
+        writeln!(out, "holdouts: {}", holdouts.join(", "))?;
+        if key.is_none() {
+            writeln!(
+                out,
+                "warning: FIRSTWEEK_PSEUDONYM_KEY is not set: only the holdouts stored for each pair are shown, not the draw for this playbook"
+            )?;
+        }
+    }
     let mut tally = Tally::default();
     for pair in &pairs {
         let started = &pair.record.started;
         let ledger = ledgers.get(pair.id()).map(Vec::as_slice).unwrap_or(&[]);
-        let rows = decision::preview(&rules, tried_out(pair, ledger), now);
+        let held = held_out_under(pair, playbook, key.as_ref());
+        let rows = decision::preview(&rules, tried_out(pair, ledger, &held), now);
 
         writeln!(out)?;
         writeln!(
             out,
-            "{}  {}  started {} UTC{}",
+            "{}  {}  started {} UTC{}{}",
             clean(pair.id()),
             clean(&pair.names()),
             time(started.started_at),
             pair.record
                 .ended_at
                 .map(|t| format!(", ended {} UTC", time(t)))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if held.is_empty() {
+                String::new()
+            } else {
+                format!(", held out of {}", held.join(", "))
+            }
         )?;
+        for step in &held {
+            tally
+                .held_out
+                .entry(step.clone())
+                .or_default()
+                .push(pair.id().to_string());
+        }
         let mut table = Table::new(&["STEP", "TO", "DUE", "SEND", "WOULD", "WHY", "STORED"]);
         for Previewed { planned, decision } in &rows {
             let (would, why) = tally.count(pair.id(), planned, decision, now);
@@ -119,6 +152,14 @@ pub async fn dry_run(args: DryRunArgs, out: &mut dyn Write) -> anyhow::Result<()
     if !tally.escalated.is_empty() {
         writeln!(out, "escalated: {}", tally.escalated.join(", "))?;
     }
+    for (step, pairs) in &tally.held_out {
+        writeln!(
+            out,
+            "held out of {step}: {} ({}); their escalation still applies",
+            count(pairs.len(), "pair", "pairs"),
+            pairs.join(", ")
+        )?;
+    }
     Ok(())
 }
 
@@ -131,6 +172,7 @@ pub(super) struct Tally {
     pending: usize,
     cancelled: usize,
     escalated: Vec<String>,
+    held_out: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Tally {
@@ -148,6 +190,7 @@ impl Tally {
                     let names: Vec<&str> = e.fired.iter().map(|c| c.as_str()).collect();
                     format!("as of now: would send ({})", names.join(", "))
                 }
+                Verdict::Skip(Skip::Holdout) => "as of now: held out (holdout)".to_string(),
                 Verdict::Skip(Skip::OnceKeyTaken { .. }) => {
                     format!("as of now: {}", skip_text(&decision.verdict))
                 }

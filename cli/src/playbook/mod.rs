@@ -58,10 +58,37 @@ pub enum Command {
 fn tried_out<'a>(
     pair: &'a read::PairEntry,
     ledger: &'a [firstweek::interaction::Interaction],
+    held_out: &'a [String],
 ) -> decision::Pair<'a> {
     let mut view = pair.record.with_ledger(ledger);
     view.playbook = None;
+    view.held_out = held_out;
     view
+}
+
+/// The steps of `playbook` a stored pair would be held out of: the draw
+/// the services make when a pair starts (keyed, so the same here), made
+/// again for the playbook under test, with what was stored for it; without
+/// `FIRSTWEEK_PSEUDONYM_KEY`, what was stored only.
+fn held_out_under(
+    pair: &read::PairEntry,
+    playbook: &Playbook,
+    key: Option<&firstweek::pseudonym::PseudonymKey>,
+) -> Vec<String> {
+    let mut held = pair.record.held_out.clone();
+    if let Some(key) = key {
+        let started = &pair.record.started;
+        let drawn = firstweek::experiment::assign(
+            key,
+            started.program_id.as_deref(),
+            &started.mentorship_id,
+            playbook,
+        );
+        held.extend(drawn.into_iter().filter(|(_, out)| *out).map(|(s, _)| s));
+    }
+    held.sort_unstable();
+    held.dedup();
+    held
 }
 
 /// `firstweek playbook list`.
@@ -130,6 +157,7 @@ pub async fn diff(
     .await?;
     let ids: Vec<&str> = pairs.iter().map(|p| p.id()).collect();
     let ledgers = store::ledgers(&pool, &ids).await?;
+    let key = crate::env::pseudonym_key().ok();
     writeln!(
         out,
         "playbook {:?} ({}) -> {:?} ({}) on {}, as if each started under it; nothing is written",
@@ -146,7 +174,8 @@ pub async fn diff(
         let words =
             |rules: &firstweek::Rules| -> std::collections::BTreeMap<(String, String), String> {
                 let mut tally = Tally::default();
-                decision::preview(rules, tried_out(pair, ledger), now)
+                let held = held_out_under(pair, &rules.playbook, key.as_ref());
+                decision::preview(rules, tried_out(pair, ledger, &held), now)
                     .iter()
                     .map(|r| {
                         let (would, why) = tally.count(pair.id(), &r.planned, &r.decision, now);

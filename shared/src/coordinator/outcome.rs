@@ -95,6 +95,7 @@ impl Outcome {
             "erased" => "not sent: their data was erased",
             "dropped" => "not sent: the program dropped this step",
             "pair_unknown" => "not sent: the pair is not known",
+            "held_out" => "not sent: held out of this step, to measure what it does",
             "ended" => "not sent: the mentorship ended",
             "acknowledged" => "not needed: the escalation was acknowledged",
             "resolved" => "not needed: the escalation was resolved",
@@ -143,6 +144,8 @@ fn skipped(reason: &str, playbook: &Playbook) -> Outcome {
         "the recipient was erased" | "person erased" => "erased",
         "the step is no longer in the playbook" => "dropped",
         "mentorship not found" => "pair_unknown",
+        // crate::decision::HOLDOUT_REASON
+        "holdout" => "held_out",
         "mentorship ended" => "ended",
         "the escalation was acknowledged" => "acknowledged",
         "the escalation was resolved" => "resolved",

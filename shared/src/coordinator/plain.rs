@@ -226,6 +226,10 @@ mod tests {
             outcome("skipped", Some(&added), &p),
             "added to the escalation already open (from the escalation)"
         );
+        assert_eq!(
+            outcome("skipped", Some(&Skip::Holdout.reason()), &p),
+            "not sent: held out of this step, to measure what it does"
+        );
         let once = Skip::OnceKeyTaken {
             once_key: "escalation".into(),
             by_step: "escalation_early".into(),

@@ -183,6 +183,7 @@ mod tests {
             unsubscribed: &[],
             playbook: None,
             erased,
+            held_out: &[],
         };
         let cases = [
             (None, Some(Skip::UnknownPair)),

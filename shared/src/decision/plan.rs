@@ -102,6 +102,7 @@ mod tests {
             unsubscribed: &[],
             playbook: None,
             erased,
+            held_out: &[],
         };
         let coordinator = [Recipient::Coordinator];
         let week = due + rules.playbook.week();

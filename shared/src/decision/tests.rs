@@ -1640,6 +1640,7 @@ fn erased_and_unsubscribed_sides_get_no_email_and_the_others_do() {
             let pair = Pair {
                 unsubscribed,
                 erased,
+                held_out: &[],
                 ..pair(&started, None, &ledger)
             };
             let due = if step == "welcome" { day(0) } else { day(7) };

@@ -71,6 +71,7 @@ pub(super) async fn start(
         return correct(tx, e, rules, key).await;
     }
     let rules = &starting;
+    draw_holdouts(tx, e, playbook, key).await?;
     let ending: Option<(DateTime<Utc>, Option<String>)> =
         sqlx::query_as("SELECT ended_at, reason FROM mentorship_endings WHERE mentorship_id = $1")
             .bind(&e.mentorship_id)
@@ -90,6 +91,34 @@ pub(super) async fn start(
     let rows = decision::plan(rules, e, &earlier);
     insert_rows(tx, &e.mentorship_id, &rows).await?;
     Ok(Ingested::Started { rows: rows.len() })
+}
+
+/// Draws the pair's holdouts (one row per step with a holdout, held out or
+/// not) once, as it starts: a correction, a replica or a restart finds
+/// them stored and never draws again.
+async fn draw_holdouts(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &MentorshipStarted,
+    playbook: &firstweek::playbook::Playbook,
+    key: &PseudonymKey,
+) -> Result<(), StoreError> {
+    let drawn =
+        firstweek::experiment::assign(key, e.program_id.as_deref(), &e.mentorship_id, playbook);
+    if drawn.is_empty() {
+        return Ok(());
+    }
+    let (steps, held): (Vec<String>, Vec<bool>) = drawn.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO holdouts (mentorship_id, step_id, held_out)
+         SELECT $1, s, h FROM UNNEST($2::text[], $3::bool[]) AS t(s, h)
+         ON CONFLICT (mentorship_id, step_id) DO NOTHING",
+    )
+    .bind(&e.mentorship_id)
+    .bind(steps)
+    .bind(held)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A start for a known pair: takes its people (a fixed address, name or time

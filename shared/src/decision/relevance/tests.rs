@@ -2,6 +2,7 @@
 //! pair's start (a Monday 09:00 UTC), on the real clock unless said.
 
 use super::*;
+use crate::playbook::Playbook;
 
 fn start() -> DateTime<Utc> {
     "2026-11-02T09:00:00Z".parse().unwrap()
