@@ -1,8 +1,9 @@
 //! `firstweek-demo`: plays a cohort of 20 pairs through their first week on a
 //! compressed clock (the week in about a minute) against the real services,
 //! then prints what each pair received and why; and, some time later, how
-//! each pair is doing (`mentorship.outcome`) and the outcome report of the
-//! cohort.
+//! each pair is doing (`mentorship.outcome`), the outcome report of the
+//! cohort and the experiments report of its check-in, which holds 30 % of
+//! the pairs out.
 //!
 //! Options: `--scale N` (default 10080: a week in 60 s), `--keep` (keep the
 //! database, vhost and captured mail for a look afterwards).
@@ -91,6 +92,7 @@ async fn run() -> anyhow::Result<()> {
     // the demo's coordinator, without a zone, has had their 00:00 UTC today,
     // and the digest job ticks once, on program day 3.
     let playbook = digest_playbook("fw-demo", "00:00", false)?;
+    hold_out_of_the_check_in(&playbook)?;
     let mut options = Options::with_links(scale, web);
     options
         .env
@@ -250,7 +252,8 @@ async fn run() -> anyhow::Result<()> {
 
     print_table(&env, &pairs, &scripts).await?;
     publish_outcomes(&env).await?;
-    print_outcome_report(&env)?;
+    print_report(&env, "outcomes")?;
+    print_report(&env, "experiments")?;
     if keep {
         println!("\nCaptured emails: {}", env.mail_dir.display());
         print_kept_settings(&env, web)?;
@@ -590,20 +593,33 @@ async fn publish_outcomes(env: &Env) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The last section: `firstweek report outcomes` over the cohort, as an
-/// operator would run it.
-fn print_outcome_report(env: &Env) -> anyhow::Result<()> {
+/// The check-in is a nudge a program may doubt: the demo holds 30 % of its
+/// pairs out of it, so the experiments report has two groups to compare.
+fn hold_out_of_the_check_in(playbook: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(playbook)
+        .with_context(|| format!("reading {}", playbook.display()))?;
+    let check_in = "id = \"check_in\"\n";
+    anyhow::ensure!(
+        text.contains(check_in),
+        "the built-in playbook no longer has a check_in step"
+    );
+    let text = text.replacen(check_in, &format!("{check_in}holdout = 0.3\n"), 1);
+    std::fs::write(playbook, text).with_context(|| format!("writing {}", playbook.display()))
+}
+
+/// A `firstweek report` over the cohort, as an operator would run it.
+fn print_report(env: &Env, report: &str) -> anyhow::Result<()> {
     let out = std::process::Command::new(bin_dir().join("firstweek"))
-        .args(["report", "outcomes"])
+        .args(["report", report])
         .envs(env.service_env())
         .output()
-        .context("running firstweek report outcomes")?;
+        .with_context(|| format!("running firstweek report {report}"))?;
     anyhow::ensure!(
         out.status.success(),
-        "firstweek report outcomes: {}",
+        "firstweek report {report}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    println!("\n$ firstweek report outcomes");
+    println!("\n$ firstweek report {report}");
     print!("{}", String::from_utf8_lossy(&out.stdout));
     Ok(())
 }
