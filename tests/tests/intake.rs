@@ -128,7 +128,7 @@ async fn a_corrected_mentee_address_gets_the_later_emails_and_the_old_one_none()
     .await?;
     // The program fixes the address: a new event for the same pair.
     let mut corrected = pair.started(&format!("{}-start-corrected", pair.id));
-    corrected["mentee"]["name"] = json!("Bo Corrected");
+    corrected["mentee"]["name"] = json!("Bea Corrected");
     env.publish_json("mentorship.started", &corrected).await?;
     env.wait_settled(&[&pair.id], Duration::from_secs(60))
         .await?;
@@ -157,12 +157,12 @@ async fn a_corrected_mentee_address_gets_the_later_emails_and_the_old_one_none()
         to(&pair.mentor()),
         vec!["check_in", "plan_reminder", "welcome", "wrap_up"]
     );
-    // The later emails greet the mentee by the corrected name.
+    // The later emails call the mentee by the corrected (first) name.
     let to_mentor = mails
         .iter()
         .find(|m| m.rcpt == pair.mentor() && m.step == "check_in");
     assert!(
-        to_mentor.is_some_and(|m| m.text.contains("Bo Corrected")),
+        to_mentor.is_some_and(|m| m.text.contains("you and Bea have not")),
         "{to_mentor:?}"
     );
     env.stop().await;
