@@ -138,7 +138,7 @@ async fn the_welcome_reaches_the_partner_with_call_times_inside_both_days() -> a
         let body = text_part(&to_mentee, part);
         assert!(body.contains(&near.mentor()), "{part}: {body}");
         assert!(
-            body.contains("your reply goes to Ada Mentor"),
+            body.contains("your reply goes to Ada."),
             "{part}: {body}"
         );
         assert!(body.contains("times suit you both"), "{part}: {body}");
