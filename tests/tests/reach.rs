@@ -137,10 +137,7 @@ async fn the_welcome_reaches_the_partner_with_call_times_inside_both_days() -> a
     for part in ["text/plain", "text/html"] {
         let body = text_part(&to_mentee, part);
         assert!(body.contains(&near.mentor()), "{part}: {body}");
-        assert!(
-            body.contains("your reply goes to Ada."),
-            "{part}: {body}"
-        );
+        assert!(body.contains("your reply goes to Ada."), "{part}: {body}");
         assert!(body.contains("times suit you both"), "{part}: {body}");
     }
     // Both get the same 2-3 times, inside both people's day.
