@@ -48,7 +48,9 @@ fi
 # --- Shell and Dockerfile lint --------------------------------------------------------------
 if out=$(bash -n deploy/check.sh 2>&1); then
   if command -v shellcheck >/dev/null; then
-    if out=$(shellcheck deploy/check.sh 2>&1); then ok "shellcheck: deploy/check.sh"; else bad "shellcheck: deploy/check.sh"; indent <<<"$out"; fi
+    if out=$(shellcheck -x -P SCRIPTDIR/.. deploy/check.sh deploy/verify.sh deploy/standin/*.sh 2>&1); then
+      ok "shellcheck: deploy/check.sh, deploy/verify.sh (and what it sources), deploy/standin/"
+    else bad "shellcheck: deploy/check.sh, deploy/verify.sh, deploy/standin/"; indent <<<"$out"; fi
   else ok "bash -n: deploy/check.sh (shellcheck not available)"; fi
 else bad "bash -n: deploy/check.sh"; indent <<<"$out"; fi
 
@@ -117,7 +119,9 @@ for name in stages:
 
 # 2. Dockerfile and .dockerignore.
 problems = []
-if not re.search(r"^FROM rust:1\.95-bookworm", dockerfile, re.M): problems.append("builder is not rust:1.95-bookworm")
+if not re.search(r"^ARG RUST_IMAGE=rust:1\.95-bookworm$", dockerfile, re.M) or "FROM ${RUST_IMAGE} AS chef" not in dockerfile:
+    problems.append("builder is not rust:1.95-bookworm (by default)")
+if not re.search(r"^ARG RUNTIME_IMAGE=debian:bookworm-slim$", dockerfile, re.M): problems.append("runtime is not debian:bookworm-slim (by default)")
 for needed in ("cargo chef prepare", "cargo chef cook", "FROM svc-${SERVICE}"):
     if needed not in dockerfile: problems.append(f"missing `{needed}`")
 users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)

@@ -46,7 +46,9 @@ figure() { printf '  %-44s %s\n' "$1" "$2" | tee -a "$out/summary.txt"; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'; }
 
+# shellcheck source=deploy/verify/install.sh
 source "$root/deploy/verify/install.sh"
+# shellcheck source=deploy/verify/stack.sh
 source "$root/deploy/verify/stack.sh"
 
 install_podman
@@ -57,6 +59,7 @@ trap 'stop_stack' EXIT
 start_stack
 play_cohort
 check_operators
+# shellcheck source=deploy/verify/kube.sh
 if $kube; then source "$root/deploy/verify/kube.sh"; kube_play; fi
 report_images
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by deploy/verify.sh: podman and podman-compose, the base images, the three images.
 
 install_podman() {

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by deploy/verify.sh: the composed stack, the cohort and the operators' checks.
 
 compose() { podman-compose -p "$project" -f "$root/deploy/compose.yaml" "$@"; }
