@@ -308,7 +308,13 @@ mod tests {
         assert_eq!(v["held_out"]["pairs"], 2, "{v}");
 
         let mut out = Vec::new();
-        table(std::slice::from_ref(&r), "all programs", Utc::now(), &mut out).unwrap();
+        table(
+            std::slice::from_ref(&r),
+            "all programs",
+            Utc::now(),
+            &mut out,
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         let line = |group: &str| {
             text.lines()
@@ -336,7 +342,10 @@ mod tests {
             "{header}"
         );
         assert!(
-            lines.next().unwrap_or_default().ends_with("\",2,0,1,0,0,0,0,1"),
+            lines
+                .next()
+                .unwrap_or_default()
+                .ends_with("\",2,0,1,0,0,0,0,1"),
             "{text}"
         );
     }

@@ -315,7 +315,8 @@ async fn a_coordinator_reads_the_outcome_chart_on_a_phone() -> anyhow::Result<()
         );
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    let held_out = Draw::new(&pseudonym_key(), Some("test-program")).at(&pages.silent.id, "check_in") < 0.5;
+    let held_out =
+        Draw::new(&pseudonym_key(), Some("test-program")).at(&pages.silent.id, "check_in") < 0.5;
     let group = if held_out { "Held out" } else { "Nudged" };
     // Away first: a new fragment alone would only scroll the page shown.
     browser.open("about:blank").await?;

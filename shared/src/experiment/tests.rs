@@ -138,7 +138,11 @@ fn the_report_counts_each_groups_later_outcomes_where_recorded() {
         )
     );
     assert_eq!(r.nudged_outcomes.count(Outcome::Thriving), 2);
-    assert_eq!(r.nudged_outcomes.recorded(), 2, "the pair without one is not counted");
+    assert_eq!(
+        r.nudged_outcomes.recorded(),
+        2,
+        "the pair without one is not counted"
+    );
     assert_eq!(r.held_out_outcomes.count(Outcome::Ended), 1);
     assert_eq!(r.held_out_outcomes.count(Outcome::Continuing), 1);
     assert_eq!(r.held_out_outcomes.count(Outcome::Thriving), 0);

@@ -150,7 +150,10 @@ mod tests {
         assert_eq!(v.nudged.percent, Some(80));
         assert_eq!(v.held_out.percent, Some(60));
         assert_eq!(v.difference.as_deref(), Some("+20"));
-        assert_eq!((v.low.as_deref(), v.high.as_deref()), (Some("+5"), Some("+33")));
+        assert_eq!(
+            (v.low.as_deref(), v.high.as_deref()),
+            (Some("+5"), Some("+33"))
+        );
         assert_eq!(v.have, 70);
         assert_eq!(points(-0.003), "+0");
         assert_eq!(points(-0.25), "-25");
@@ -209,9 +212,15 @@ mod tests {
             }
             assert!(page.contains("<svg"), "{locale}: the scale");
             let page = rendered(locale, std::slice::from_ref(&few));
-            assert!(page.contains(&few_words), "{locale}: {few_words:?} in {page}");
+            assert!(
+                page.contains(&few_words),
+                "{locale}: {few_words:?} in {page}"
+            );
             let page = rendered(locale, &[]);
-            assert!(!page.contains("experiments-1"), "{locale}: no section without a holdout");
+            assert!(
+                !page.contains("experiments-1"),
+                "{locale}: no section without a holdout"
+            );
         }
     }
 }
