@@ -1,14 +1,16 @@
 //! `firstweek report experiments`: does a nudge cause what it is for? For
 //! each step with a holdout, the nudged and the held-out pairs, the share of
 //! each that reached the step's aim, the difference with its 95 % Newcombe
-//! interval and a verdict ([`firstweek::experiment`]).
+//! interval and a verdict ([`firstweek::experiment`]); and, where programs
+//! recorded them, each group's later outcomes (`mentorship.outcome`).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use firstweek::experiment::{self, StepResult};
+use firstweek::event::Outcome;
+use firstweek::experiment::{self, Arm, OutcomeMix, StepResult};
 use firstweek::outcome::percent;
 use firstweek_store::experiments::{exposures, step_reach};
 use firstweek_store::read::{self, Program};
@@ -71,16 +73,27 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A group in `--format json`: `pairs`, `reached`, and `outcomes`, its
+/// pairs by their latest outcome (every kind, zeros included).
+fn group(arm: Arm, outcomes: OutcomeMix) -> serde_json::Value {
+    serde_json::json!({
+        "pairs": arm.pairs,
+        "reached": arm.reached,
+        "outcomes": outcomes,
+    })
+}
+
 /// The object `--format json` prints for one step.
 pub fn json(r: &StepResult) -> serde_json::Value {
     serde_json::json!({
         "step": r.step,
         "aim": r.aim,
-        "nudged": r.nudged,
-        "held_out": r.held_out,
+        "nudged": group(r.nudged, r.nudged_outcomes),
+        "held_out": group(r.held_out, r.held_out_outcomes),
         "difference": r.difference,
         "interval": r.interval,
         "more_needed_per_group": r.more_needed,
+        "finding": r.finding,
         "verdict": r.verdict,
     })
 }
@@ -143,20 +156,71 @@ pub fn table(
     for r in results {
         writeln!(out, "{}: {}", r.step, r.verdict)?;
     }
-    Ok(())
+    outcomes_table(results, out)
 }
 
-/// `step,aim,nudged_pairs,nudged_reached,held_out_pairs,held_out_reached,difference,low,high,verdict`.
-pub fn csv(results: &[StepResult], out: &mut dyn Write) -> std::io::Result<()> {
+/// Each group's later outcomes, where any pair of a step has one: pairs
+/// with an outcome, then each kind's count and share of them.
+fn outcomes_table(results: &[StepResult], out: &mut dyn Write) -> std::io::Result<()> {
+    let with: Vec<&StepResult> = results
+        .iter()
+        .filter(|r| r.nudged_outcomes.recorded() + r.held_out_outcomes.recorded() > 0)
+        .collect();
+    if with.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
     writeln!(
         out,
-        "step,aim,nudged_pairs,nudged_reached,held_out_pairs,held_out_reached,difference,ci95_low,ci95_high,verdict"
+        "later outcomes (each pair's latest mentorship.outcome), of the pairs with one:"
     )?;
+    let names: Vec<String> = Outcome::ALL
+        .iter()
+        .map(|o| o.as_str().to_uppercase())
+        .collect();
+    let mut header = vec!["STEP", "GROUP", "WITH OUTCOME"];
+    header.extend(names.iter().map(String::as_str));
+    let mut t = Table::new(&header);
+    for r in with {
+        for (name, arm, mix) in [
+            ("nudged", r.nudged, r.nudged_outcomes),
+            ("held out", r.held_out, r.held_out_outcomes),
+        ] {
+            let mut row = vec![
+                r.step.clone(),
+                name.to_string(),
+                format!("{} of {}", mix.recorded(), arm.pairs),
+            ];
+            row.extend(mix.iter().map(|(_, n)| share(n, mix.recorded())));
+            t.row(row);
+        }
+    }
+    t.write(out, 0)
+}
+
+/// `step,aim,nudged_pairs,nudged_reached,held_out_pairs,held_out_reached,difference,low,high,verdict`,
+/// then each group's later outcomes (`nudged_thriving`, ..., `held_out_ended`).
+pub fn csv(results: &[StepResult], out: &mut dyn Write) -> std::io::Result<()> {
+    let mut header = String::from(
+        "step,aim,nudged_pairs,nudged_reached,held_out_pairs,held_out_reached,difference,ci95_low,ci95_high,verdict",
+    );
+    for group in ["nudged", "held_out"] {
+        for o in Outcome::ALL {
+            header.push_str(&format!(",{group}_{}", o.as_str()));
+        }
+    }
+    writeln!(out, "{header}")?;
     let num = |x: Option<f64>| x.map(|v| format!("{v:.4}")).unwrap_or_default();
     for r in results {
+        let counts: String = r
+            .nudged_outcomes
+            .iter()
+            .chain(r.held_out_outcomes.iter())
+            .map(|(_, n)| format!(",{n}"))
+            .collect();
         writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},\"{}\"",
+            "{},{},{},{},{},{},{},{},{},\"{}\"{counts}",
             r.step,
             r.aim,
             r.nudged.pairs,
@@ -210,6 +274,78 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("56/70 (80%)") && text.contains("+5.2 to +33.4 points"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("later outcomes"),
+            "no outcome table without outcomes: {text}"
+        );
+    }
+
+    #[test]
+    fn each_groups_later_outcomes_are_in_every_format() {
+        let mut r = result(
+            "check_in",
+            Aim::TwoWay,
+            Arm {
+                pairs: 4,
+                reached: 3,
+            },
+            Arm {
+                pairs: 2,
+                reached: 0,
+            },
+        );
+        for o in [Outcome::Thriving, Outcome::Thriving, Outcome::Struggling] {
+            r.nudged_outcomes.add(o);
+        }
+        r.held_out_outcomes.add(Outcome::Ended);
+
+        let v = json(&r);
+        assert_eq!(v["nudged"]["outcomes"]["thriving"], 2, "{v}");
+        assert_eq!(v["nudged"]["outcomes"]["ended"], 0, "{v}");
+        assert_eq!(v["held_out"]["outcomes"]["ended"], 1, "{v}");
+        assert_eq!(v["held_out"]["pairs"], 2, "{v}");
+
+        let mut out = Vec::new();
+        table(
+            std::slice::from_ref(&r),
+            "all programs",
+            Utc::now(),
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let line = |group: &str| {
+            text.lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .find(|l| l.starts_with("check_in") && l.contains(group))
+                .unwrap_or_else(|| panic!("no {group} line: {text}"))
+        };
+        assert!(text.contains("later outcomes"), "{text}");
+        assert_eq!(
+            line("nudged 3 of 4"),
+            "check_in nudged 3 of 4 2/3 (67%) 0/3 (0%) 1/3 (33%) 0/3 (0%)"
+        );
+        assert_eq!(
+            line("held out 1 of 2"),
+            "check_in held out 1 of 2 0/1 (0%) 0/1 (0%) 0/1 (0%) 1/1 (100%)"
+        );
+
+        let mut out = Vec::new();
+        csv(&[r], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default();
+        assert!(
+            header.ends_with(",verdict,nudged_thriving,nudged_continuing,nudged_struggling,nudged_ended,held_out_thriving,held_out_continuing,held_out_struggling,held_out_ended"),
+            "{header}"
+        );
+        assert!(
+            lines
+                .next()
+                .unwrap_or_default()
+                .ends_with("\",2,0,1,0,0,0,0,1"),
             "{text}"
         );
     }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::Rules;
 use crate::decision::{self, Pair};
+use crate::event::Outcome;
 use crate::interaction::Summary;
 use crate::outcome::{percent, wilson};
 use crate::playbook::{Aim, Playbook};
@@ -18,10 +19,14 @@ use crate::pseudonym::PseudonymKey;
 use crate::timeline;
 
 mod chart;
+mod mix;
 #[cfg(test)]
 mod simulation;
+#[cfg(test)]
+mod tests;
 
-pub use chart::svg;
+pub use chart::{scale, svg};
+pub use mix::OutcomeMix;
 
 /// The normal quantile of a two-sided 95 % interval.
 const Z95: f64 = 1.959_963_984_540_054;
@@ -130,30 +135,57 @@ pub struct Exposure {
     pub held_out: bool,
     /// The pair reached the aim by its horizon.
     pub reached: bool,
+    /// The pair's latest outcome, if its program recorded one.
+    pub outcome: Option<Outcome>,
+}
+
+/// One step's tally while the report is made.
+struct Tally<'a> {
+    step: &'a str,
+    aim: Aim,
+    nudged: Arm,
+    held_out: Arm,
+    nudged_outcomes: OutcomeMix,
+    held_out_outcomes: OutcomeMix,
 }
 
 /// Every step's result, in the order the steps first appear.
 pub fn report(exposures: &[Exposure]) -> Vec<StepResult> {
-    let mut steps: Vec<(&str, Aim, Arm, Arm)> = Vec::new();
+    let mut steps: Vec<Tally<'_>> = Vec::new();
     for e in exposures {
-        let i = match steps.iter().position(|s| s.0 == e.step) {
+        let i = match steps.iter().position(|s| s.step == e.step) {
             Some(i) => i,
             None => {
-                steps.push((&e.step, e.aim, Arm::default(), Arm::default()));
+                steps.push(Tally {
+                    step: &e.step,
+                    aim: e.aim,
+                    nudged: Arm::default(),
+                    held_out: Arm::default(),
+                    nudged_outcomes: OutcomeMix::default(),
+                    held_out_outcomes: OutcomeMix::default(),
+                });
                 steps.len() - 1
             }
         };
-        let arm = if e.held_out {
-            &mut steps[i].3
+        let t = &mut steps[i];
+        let (arm, mix) = if e.held_out {
+            (&mut t.held_out, &mut t.held_out_outcomes)
         } else {
-            &mut steps[i].2
+            (&mut t.nudged, &mut t.nudged_outcomes)
         };
         arm.pairs += 1;
         arm.reached += u32::from(e.reached);
+        if let Some(o) = e.outcome {
+            mix.add(o);
+        }
     }
     steps
         .into_iter()
-        .map(|(step, aim, nudged, held)| result(step, aim, nudged, held))
+        .map(|t| StepResult {
+            nudged_outcomes: t.nudged_outcomes,
+            held_out_outcomes: t.held_out_outcomes,
+            ..result(t.step, t.aim, t.nudged, t.held_out)
+        })
         .collect()
 }
 
@@ -222,8 +254,29 @@ pub struct StepResult {
     /// About this many more pairs per group would show a 10-point difference
     /// (`None`: enough pairs already, or the interval already excludes 0).
     pub more_needed: Option<u32>,
+    /// What it found, as a key (the sentence is [`StepResult::verdict`]).
+    pub finding: Finding,
     /// What it means, in a sentence.
     pub verdict: String,
+    /// The nudged pairs' later outcomes, where recorded.
+    pub nudged_outcomes: OutcomeMix,
+    /// The held-out pairs' later outcomes, where recorded.
+    pub held_out_outcomes: OutcomeMix,
+}
+
+/// What an experiment found, so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    /// The interval lies above 0: nudged pairs reach the aim more often.
+    Helps,
+    /// The interval lies below 0: nudged pairs reach it less often.
+    Hurts,
+    /// The interval holds 0 though each group has the pairs needed to see
+    /// a 10-point difference.
+    NoDifference,
+    /// Too few pairs yet to see a 10-point difference.
+    NotEnough,
 }
 
 /// The result of one step's experiment.
@@ -245,9 +298,13 @@ pub fn result(step: &str, aim: Aim, nudged: Arm, held_out: Arm) -> StepResult {
     let needed = pairs_needed(target, base);
     let have = nudged.pairs.min(held_out.pairs);
     let points = |x: f64| format!("{:+.0}", x * 100.0);
-    let (difference, interval, more_needed, verdict) = match computed {
+    let (difference, interval, more_needed, finding, verdict) = match computed {
         Some((d, low, high)) if low > 0.0 || high < 0.0 => {
-            let direction = if low > 0.0 { "helps" } else { "hurts" };
+            let (finding, direction) = if low > 0.0 {
+                (Finding::Helps, "helps")
+            } else {
+                (Finding::Hurts, "hurts")
+            };
             let verdict = format!(
                 "The {step} {direction}: {} of nudged pairs reached its aim against {} of held-out pairs ({} points, 95 % interval {} to {}).",
                 percent(nudged.share().unwrap_or(0.0)),
@@ -256,7 +313,7 @@ pub fn result(step: &str, aim: Aim, nudged: Arm, held_out: Arm) -> StepResult {
                 points(low),
                 points(high),
             );
-            (Some(d), Some([low, high]), None, verdict)
+            (Some(d), Some([low, high]), None, finding, verdict)
         }
         Some((d, low, high)) if have >= needed => {
             let verdict = format!(
@@ -264,7 +321,13 @@ pub fn result(step: &str, aim: Aim, nudged: Arm, held_out: Arm) -> StepResult {
                 points(low),
                 points(high),
             );
-            (Some(d), Some([low, high]), None, verdict)
+            (
+                Some(d),
+                Some([low, high]),
+                None,
+                Finding::NoDifference,
+                verdict,
+            )
         }
         found => {
             let more = needed.saturating_sub(have);
@@ -275,6 +338,7 @@ pub fn result(step: &str, aim: Aim, nudged: Arm, held_out: Arm) -> StepResult {
                 found.map(|f| f.0),
                 found.map(|f| [f.1, f.2]),
                 Some(more),
+                Finding::NotEnough,
                 verdict,
             )
         }
@@ -287,114 +351,9 @@ pub fn result(step: &str, aim: Aim, nudged: Arm, held_out: Arm) -> StepResult {
         difference,
         interval,
         more_needed,
+        finding,
         verdict,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn close(a: f64, b: f64) -> bool {
-        (a - b).abs() < 5e-5
-    }
-
-    #[test]
-    fn newcombe_matches_the_published_table() {
-        // Newcombe (1998), Statistics in Medicine 17:873-890, Table II, method 10.
-        for ((k1, n1, k2, n2), (d, lo, hi)) in [
-            ((56, 70, 48, 80), (0.2, 0.0524, 0.3339)),
-            ((9, 10, 3, 10), (0.6, 0.1705, 0.8090)),
-        ] {
-            let (gd, glo, ghi) = newcombe(k1, n1, k2, n2).unwrap();
-            assert!(
-                close(gd, d) && close(glo, lo) && close(ghi, hi),
-                "{k1}/{n1} vs {k2}/{n2}: {gd:.4} ({glo:.4}, {ghi:.4})"
-            );
-        }
-        assert_eq!(newcombe(1, 2, 0, 0), None);
-    }
-
-    #[test]
-    fn the_sample_size_is_the_textbook_one() {
-        // 60 % against 50 %, 80 % power, two-sided 5 %: 388 per group
-        // (Fleiss, Levin & Paik, without continuity correction).
-        assert_eq!(pairs_needed(0.6, 0.5), 388);
-        assert_eq!(pairs_needed(0.4, 0.3), 356);
-    }
-
-    #[test]
-    fn the_verdict_says_what_to_do() {
-        let r = result(
-            "check_in",
-            Aim::TwoWay,
-            Arm {
-                pairs: 20,
-                reached: 12,
-            },
-            Arm {
-                pairs: 4,
-                reached: 1,
-            },
-        );
-        assert!(
-            r.verdict.starts_with("Not enough pairs yet: about "),
-            "{}",
-            r.verdict
-        );
-        let more = r.more_needed.unwrap();
-        assert_eq!(more, pairs_needed(0.35, 0.25) - 4);
-        assert!(r.verdict.contains(&format!("about {more} more per group")));
-
-        let r = result(
-            "check_in",
-            Aim::TwoWay,
-            Arm {
-                pairs: 70,
-                reached: 56,
-            },
-            Arm {
-                pairs: 80,
-                reached: 48,
-            },
-        );
-        assert!(
-            r.verdict.starts_with("The check_in helps: 80% of nudged"),
-            "{}",
-            r.verdict
-        );
-        assert_eq!(r.more_needed, None);
-        let [lo, hi] = r.interval.unwrap();
-        assert!(close(lo, 0.0524) && close(hi, 0.3339));
-
-        let r = result(
-            "check_in",
-            Aim::TwoWay,
-            Arm {
-                pairs: 900,
-                reached: 450,
-            },
-            Arm {
-                pairs: 900,
-                reached: 445,
-            },
-        );
-        assert!(
-            r.verdict.starts_with("No difference shown"),
-            "{}",
-            r.verdict
-        );
-
-        let empty = result(
-            "check_in",
-            Aim::TwoWay,
-            Arm {
-                pairs: 5,
-                reached: 2,
-            },
-            Arm::default(),
-        );
-        assert_eq!((empty.difference, empty.interval), (None, None));
-        assert_eq!(empty.more_needed, Some(pairs_needed(0.6, 0.5)));
+        nudged_outcomes: OutcomeMix::default(),
+        held_out_outcomes: OutcomeMix::default(),
     }
 }

@@ -59,7 +59,8 @@ pub async fn step_reach(pool: &PgPool, ids: &[&str]) -> Result<Vec<StepReach>, S
 }
 
 /// The exposures these rows record (`step`: only that step), judged on the
-/// pairs' ledgers as of `now`; pairs whose horizon is still ahead are left out.
+/// pairs' ledgers as of `now`, each with the pair's latest outcome; pairs
+/// whose horizon is still ahead are left out.
 pub fn exposures(
     rules: &firstweek::Rules,
     entries: &[OutcomeEntry],
@@ -92,6 +93,7 @@ pub fn exposures(
             // happen (one draw per pair); sent wins if it ever did.
             held_out: r.held_out && !r.sent,
             reached,
+            outcome: entry.latest.map(|l| l.outcome),
         });
     }
     out

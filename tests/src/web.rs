@@ -41,6 +41,15 @@ impl CoordinatorPages {
     /// environment for `firstweek-web`, which runs without `AMQP_URL` or
     /// `SMTP_URL` (it needs neither).
     pub async fn start(web_env: &[(&str, &str)]) -> anyhow::Result<CoordinatorPages> {
+        CoordinatorPages::start_with(web_env, &[]).await
+    }
+
+    /// As [`CoordinatorPages::start`], with `holdouts` (a step and its
+    /// share, `("check_in", 0.5)`) in the services' playbook.
+    pub async fn start_with(
+        web_env: &[(&str, &str)],
+        holdouts: &[(&str, f64)],
+    ) -> anyhow::Result<CoordinatorPages> {
         let web_port = port();
         let mut options = Options {
             // A program day lasts 10 s: every pair stays in its first week for the test.
@@ -50,6 +59,7 @@ impl CoordinatorPages {
         };
         // Digests follow the wall clock: 00:00 UTC has passed today, whenever this runs.
         let playbook = crate::digest_playbook("fw-web-digest", "00:00", false)?;
+        hold_out(&playbook, holdouts)?;
         for (k, v) in [
             ("FIRSTWEEK_DIGEST_CRON", "*/2 * * * * *".to_string()),
             ("FIRSTWEEK_PLAYBOOK", playbook.display().to_string()),
@@ -135,6 +145,21 @@ impl CoordinatorPages {
             .await?;
         Ok(())
     }
+}
+
+/// Writes each step's `holdout` into the playbook file at `path`.
+fn hold_out(path: &std::path::Path, holdouts: &[(&str, f64)]) -> anyhow::Result<()> {
+    if holdouts.is_empty() {
+        return Ok(());
+    }
+    let mut text = std::fs::read_to_string(path)?;
+    for (step, share) in holdouts {
+        let id = format!("id = \"{step}\"\n");
+        anyhow::ensure!(text.contains(&id), "the playbook has no step {step}");
+        text = text.replacen(&id, &format!("{id}holdout = {share}\n"), 1);
+    }
+    std::fs::write(path, text)?;
+    Ok(())
 }
 
 /// `pair`'s start, with its own mentor's name and `coordinator` as coordinator.

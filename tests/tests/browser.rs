@@ -5,8 +5,10 @@
 //! "We've been in touch". Screenshots land in `target/debug/screenshots/`.
 
 use anyhow::Context as _;
+use firstweek::experiment::Draw;
 use firstweek_tests::browser::Browser;
 use firstweek_tests::web::{CoordinatorPages, ENGAGED_MENTOR, SILENT_MENTOR};
+use firstweek_tests::{http_get, pseudonym_key};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_coordinator_follows_the_digest_link_and_taps_through_to_the_pair_at_risk()
@@ -242,10 +244,12 @@ async fn a_coordinator_acknowledges_and_a_mentor_answers_from_their_emails() -> 
 
 /// The outcome chart on a phone: it fits the screen (no sideways
 /// scrolling), says its title once, writes its counts and intervals out,
-/// and marks a group of one pair as few pairs.
+/// and marks a group of one pair as few pairs. The program holds half its
+/// pairs out of the check-in: beside the chart, the experiment's groups,
+/// difference and verdict, written out, fitting the phone too.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_coordinator_reads_the_outcome_chart_on_a_phone() -> anyhow::Result<()> {
-    let pages = CoordinatorPages::start(&[]).await?;
+    let pages = CoordinatorPages::start_with(&[], &[("check_in", 0.5)]).await?;
     for (pair, outcome) in [(&pages.silent, "struggling"), (&pages.engaged, "thriving")] {
         let event = serde_json::json!({
             "event_id": format!("{}-outcome", pair.id),
@@ -297,6 +301,57 @@ async fn a_coordinator_reads_the_outcome_chart_on_a_phone() -> anyhow::Result<()
         "the chart fits the phone's width"
     );
     browser.screenshot("coordinator-chart").await?;
+
+    // The silent pair reached its check-in quiet; once the check-in's
+    // horizon (2 program days) has passed, its experiment is on the page.
+    let start = std::time::Instant::now();
+    while !http_get(pages.web_port, &pages.page())
+        .await
+        .contains("What the nudges cause")
+    {
+        anyhow::ensure!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "no experiment on the page"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let held_out =
+        Draw::new(&pseudonym_key(), Some("test-program")).at(&pages.silent.id, "check_in") < 0.5;
+    let group = if held_out { "Held out" } else { "Nudged" };
+    // Away first: a new fragment alone would only scroll the page shown.
+    browser.open("about:blank").await?;
+    browser
+        .open(&pages.url(&format!("{}#experiments-1", pages.page())))
+        .await?;
+    let text = browser.text().await?;
+    assert!(
+        text.contains("Its aim: both sides in touch within 2 days of it."),
+        "{text}"
+    );
+    // Its group counts it, not reaching the aim (another coordinator's
+    // quiet pair of the program may have joined, in its own group).
+    assert!(text.contains(&format!("{group}: 0 of ")), "{group}: {text}");
+    assert!(!text.contains(&format!("{group}: 0 of 0 pairs")), "{text}");
+    assert!(
+        text.contains("Not enough pairs yet: about ")
+            && text.contains("more per group would show a difference of 10 points."),
+        "the verdict: {text}"
+    );
+    let html = browser.html().await?;
+    let section = &html[html
+        .find("id=\"experiments-1\"")
+        .context("the experiments are on the page")?..];
+    let scale = &section[section.find("<svg").context("a scale")?..];
+    assert!(
+        scale[..scale.find('>').unwrap_or(0)].contains("width=\"100%\""),
+        "{scale}"
+    );
+    assert_eq!(
+        browser.overflow_x().await?,
+        0,
+        "the experiment fits the phone's width"
+    );
+    browser.screenshot("coordinator-experiments").await?;
 
     browser.close().await;
     pages.env.stop().await;

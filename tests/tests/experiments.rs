@@ -8,7 +8,8 @@
 //!   reaches it; everything else goes on, its early escalation included.
 //! - `firstweek playbook dry-run` names the same pairs as held out.
 //! - `firstweek report experiments --format json` counts the nudged and the
-//!   held-out pairs and who of them reached the check-in's aim.
+//!   held-out pairs and who of them reached the check-in's aim, and each
+//!   group's later outcomes (`mentorship.outcome`, the latest per pair).
 
 use std::time::Duration;
 
@@ -154,6 +155,31 @@ async fn held_out_pairs_miss_the_check_in_and_the_report_counts_them() -> anyhow
         );
     }
 
+    // Later, the program judges some pairs: a first and a corrected outcome
+    // for one held-out pair (the latest counts), none for most.
+    let judged = [
+        (&pairs[0], "struggling", 1),
+        (&pairs[0], "ended", 2),
+        (&pairs[4], "thriving", 1),
+        (&pairs[5], "thriving", 1),
+        (&pairs[6], "struggling", 1),
+    ];
+    for (p, outcome, n) in judged {
+        let event = serde_json::json!({
+            "event_id": format!("{}-outcome-{n}", p.id),
+            "mentorship_id": p.id,
+            "outcome": outcome,
+            "recorded_at": (Utc::now() + chrono::Duration::seconds(n)).to_rfc3339(),
+        });
+        env.publish_json("mentorship.outcome", &event).await?;
+    }
+    env.wait_count(
+        "SELECT count(*) FROM outcomes",
+        judged.len() as i64,
+        Duration::from_secs(20),
+    )
+    .await?;
+
     let doc = report(&env, &playbook.display().to_string()).await?;
     let step = &doc[0];
     assert_eq!(step["step"], "check_in", "{doc}");
@@ -170,6 +196,16 @@ async fn held_out_pairs_miss_the_check_in_and_the_report_counts_them() -> anyhow
             .as_str()
             .unwrap_or("")
             .starts_with("Not enough pairs yet: about "),
+        "{doc}"
+    );
+    assert_eq!(
+        step["nudged"]["outcomes"],
+        serde_json::json!({"thriving": 2, "continuing": 0, "struggling": 1, "ended": 0}),
+        "{doc}"
+    );
+    assert_eq!(
+        step["held_out"]["outcomes"],
+        serde_json::json!({"thriving": 0, "continuing": 0, "struggling": 0, "ended": 1}),
         "{doc}"
     );
 

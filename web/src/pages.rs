@@ -24,6 +24,8 @@ use firstweek_store::{self as store, Refused, StoredPair, read};
 use crate::Shared;
 use crate::escalations::EscalationView;
 
+mod experiments;
+
 /// The page templates (server-rendered, no JavaScript, readable on a phone).
 pub struct Pages {
     env: Environment<'static>,
@@ -215,12 +217,15 @@ struct Chart {
     /// The chart, inline SVG made by [`firstweek::outcome::svg`] (which
     /// escapes every text it holds), so the template marks it safe.
     svg: String,
+    /// What the program's nudges cause: each step with a holdout, nudged
+    /// against held out (none when no step of it has one).
+    experiments: Vec<experiments::StepView>,
 }
 
 /// The same chart `firstweek report outcomes --svg` draws, for each program
 /// the coordinator's pairs belong to (usually one; every pair they ever had,
 /// not only those on the page), over all that program's pairs: how pairs
-/// like theirs fared later.
+/// like theirs fared later; with the program's experiments beside it.
 async fn outcome_charts(
     s: &Shared,
     coordinator_key: &str,
@@ -235,6 +240,7 @@ async fn outcome_charts(
         };
         let entries = read::outcome_pairs(&s.pool, &filter, None).await?;
         let report = read::outcome_report(&s.rules, &entries, now);
+        let experiments = experiments::of_program(s, &entries, now).await?;
         charts.push(Chart {
             // The page's heading names the chart: drawn once.
             svg: outcome::svg(
@@ -243,6 +249,7 @@ async fn outcome_charts(
             ),
             program: words,
             pairs: report.pairs,
+            experiments,
         });
     }
     Ok(charts)

@@ -44,6 +44,50 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// Draws `r`'s scale with its axis at `axis`: the line from -100 to +100
+/// points, zero dashed, the interval and the difference on it, and the
+/// ends and zero (`zero`) labelled a line below.
+fn draw_scale(body: &mut String, r: &StepResult, axis: f64, zero_label: &str) {
+    let zero = x(0.0);
+    let _ = write!(
+        body,
+        r##"<line x1="{PAD}" y1="{axis}" x2="{}" y2="{axis}" stroke="#999"/><line x1="{zero}" y1="{}" x2="{zero}" y2="{}" stroke="#000" stroke-dasharray="2 2"/>"##,
+        WIDTH - PAD,
+        axis - 8.0,
+        axis + 8.0
+    );
+    if let (Some(d), Some([lo, hi])) = (r.difference, r.interval) {
+        let _ = write!(
+            body,
+            r##"<line x1="{}" y1="{axis}" x2="{}" y2="{axis}" stroke="#0072B2" stroke-width="4"/><circle cx="{}" cy="{axis}" r="5" fill="#D55E00"/>"##,
+            x(lo),
+            x(hi),
+            x(d)
+        );
+    }
+    let y = axis + LINE;
+    let _ = write!(
+        body,
+        r#"<text x="{PAD}" y="{y}">-100</text><text x="{zero}" y="{y}" text-anchor="middle">{}</text><text x="{}" y="{y}" text-anchor="end">+100</text>"#,
+        escape(zero_label),
+        WIDTH - PAD
+    );
+}
+
+/// `r`'s scale alone, for a page that writes its counts, interval and
+/// verdict out in words beside it (in the reader's language): numbers only,
+/// so hidden from assistive technology, which reads the words instead.
+/// Responsive as [`svg`].
+pub fn scale(r: &StepResult) -> String {
+    let mut body = String::new();
+    let axis = PAD + 8.0;
+    draw_scale(&mut body, r, axis, "0");
+    let height = axis + LINE + PAD;
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" style="display:block;max-width:{MAX_WIDTH};height:auto" font-family="sans-serif" font-size="{FONT}" aria-hidden="true">{body}</svg>"#
+    )
+}
+
 /// The chart of `results`, titled `title` (drawn at its top).
 pub fn svg(results: &[StepResult], title: &str) -> String {
     let mut body = String::new();
@@ -69,31 +113,8 @@ pub fn svg(results: &[StepResult], title: &str) -> String {
             escape(&r.step)
         );
         y += LINE;
-        let axis = y;
-        let zero = x(0.0);
-        let _ = write!(
-            body,
-            r##"<line x1="{PAD}" y1="{axis}" x2="{}" y2="{axis}" stroke="#999"/><line x1="{zero}" y1="{}" x2="{zero}" y2="{}" stroke="#000" stroke-dasharray="2 2"/>"##,
-            WIDTH - PAD,
-            axis - 8.0,
-            axis + 8.0
-        );
-        if let (Some(d), Some([lo, hi])) = (r.difference, r.interval) {
-            let _ = write!(
-                body,
-                r##"<line x1="{}" y1="{axis}" x2="{}" y2="{axis}" stroke="#0072B2" stroke-width="4"/><circle cx="{}" cy="{axis}" r="5" fill="#D55E00"/>"##,
-                x(lo),
-                x(hi),
-                x(d)
-            );
-        }
-        y += LINE;
-        let _ = write!(
-            body,
-            r#"<text x="{PAD}" y="{y}">-100</text><text x="{zero}" y="{y}" text-anchor="middle">0 points</text><text x="{}" y="{y}" text-anchor="end">+100</text>"#,
-            WIDTH - PAD
-        );
-        y += LINE;
+        draw_scale(&mut body, r, y, "0 points");
+        y += 2.0 * LINE;
         let counts = format!(
             "nudged {} of {} reached its aim; held out {} of {}",
             r.nudged.reached, r.nudged.pairs, r.held_out.reached, r.held_out.pairs
@@ -145,5 +166,30 @@ mod tests {
         assert!(x(lo) > x(0.0) && x(hi) > x(lo));
         assert!(s.contains(&format!("x1=\"{}\" y1", x(lo))), "{s}");
         assert!(svg(&[], "t").contains("No step has a holdout yet."));
+    }
+
+    #[test]
+    fn the_scale_alone_draws_the_interval_without_words() {
+        let r = result(
+            "check_in",
+            Aim::TwoWay,
+            Arm {
+                pairs: 70,
+                reached: 56,
+            },
+            Arm {
+                pairs: 80,
+                reached: 48,
+            },
+        );
+        let s = scale(&r);
+        let [lo, hi] = r.interval.unwrap();
+        assert!(s.contains(&format!("x1=\"{}\" y1", x(lo))), "{s}");
+        assert!(s.contains(&format!("x2=\"{}\" y2", x(hi))), "{s}");
+        assert!(s.contains("width=\"100%\"") && s.contains("aria-hidden=\"true\""));
+        assert!(!s.contains("points") && !s.contains("check_in"), "{s}");
+        // Without a held-out pair there is no interval to draw.
+        let empty = result("check_in", Aim::TwoWay, r.nudged, Arm::default());
+        assert!(!scale(&empty).contains("<circle"));
     }
 }
