@@ -7,6 +7,7 @@
 //! [`App::run_until_stopped`].
 
 mod announcer;
+mod inbound;
 mod app;
 mod backlog;
 mod cron;
