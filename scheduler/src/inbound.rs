@@ -20,7 +20,7 @@ pub async fn relay(pool: &PgPool, out: &Publisher) -> anyhow::Result<usize> {
     if pending.is_empty() {
         return Ok(0);
     }
-    let messages = pending.iter().map(|p| (p, message(p))).collect();
+    let messages: Vec<_> = pending.iter().map(|p| (p, message(p))).collect();
     let settled = out.send_all(messages).await.settle(CONFIRM_TIMEOUT).await;
     let done: Vec<i64> = settled.confirmed.iter().map(|p| p.id).collect();
     let mut refused = Vec::with_capacity(settled.failed.len());

@@ -110,11 +110,11 @@ pub async fn accept_event(
     per_minute: u32,
 ) -> Result<Acceptance, StoreError> {
     let (outcome, key_id, retry_after): (String, Option<i64>, i32) = sqlx::query_as(
-        "SELECT outcome, key_id, retry_after FROM firstweek_web_accept_event($1, $2, $3, $4)",
+        "SELECT outcome, key_id, retry_after FROM firstweek_web_accept_event($1, $2, $3::jsonb, $4)",
     )
     .bind(&key.hash()[..])
     .bind(routing_key)
-    .bind(sqlx::types::Json(payload))
+    .bind(payload.to_string())
     .bind(i32::try_from(per_minute).unwrap_or(i32::MAX))
     .fetch_one(conn)
     .await?;

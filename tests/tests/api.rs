@@ -107,9 +107,13 @@ const RATE: u32 = 30;
 
 impl Site {
     async fn start() -> anyhow::Result<Site> {
+        Site::with_rate(RATE).await
+    }
+
+    async fn with_rate(rate: u32) -> anyhow::Result<Site> {
         let db = TestDb::create("fwapi").await?;
         let role = WebRole::create(&db).await?;
-        let rate = RATE.to_string();
+        let rate = rate.to_string();
         let web = RestrictedWeb::start_with(&role, &[("FIRSTWEEK_API_RATE_PER_MINUTE", &rate)]).await?;
         Ok(Site { web, _role: role, db })
     }
@@ -268,5 +272,31 @@ async fn a_key_over_its_rate_is_told_when_to_come_back() -> anyhow::Result<()> {
     assert!(statuses[..statuses.len() - 1].iter().all(|s| *s == 202), "{statuses:?}");
     // Another key of the same program is not held up.
     assert_eq!(site.post(&quiet, "mentorship.started", &started).await.status, 202);
+    Ok(())
+}
+
+/// `scripts/schemathesis.sh`: schemathesis generates requests from
+/// `docs/openapi.yaml` (valid events and invalid ones) and checks every
+/// answer against it: no server error, only documented statuses, content
+/// types, headers and bodies, and every request the document says is
+/// invalid refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finds_nothing_wrong_with_the_live_api() -> anyhow::Result<()> {
+    let site = Site::with_rate(100_000).await?;
+    let key = site.key("test-program").await?;
+    let script = firstweek_tests::repo_root().join("scripts/schemathesis.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{}", site.web.port))
+        .arg(&key)
+        .output()
+        .await?;
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis failed:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!report.contains(&key), "the key is printed");
     Ok(())
 }

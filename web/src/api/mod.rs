@@ -107,7 +107,7 @@ async fn accept(
     let mut verdicts = Vec::with_capacity(offered.len());
     for (i, o) in offered.iter().enumerate() {
         let acceptance = store::accept_event(
-            &mut tx,
+            &mut *tx,
             key,
             o.routing_key,
             &o.payload,
