@@ -102,7 +102,7 @@ fn clip(s: &str) -> String {
 mod tests {
     use super::*;
 
-    const OUTCOME: &str = r#"{"event_id":"o1","mentorship_id":"m1","outcome":"active","recorded_at":"2026-01-01T00:00:00Z"}"#;
+    const OUTCOME: &str = r#"{"event_id":"o1","mentorship_id":"m1","outcome":"thriving","recorded_at":"2026-01-01T00:00:00Z"}"#;
 
     fn now() -> DateTime<Utc> {
         "2026-01-02T00:00:00Z".parse().unwrap()
@@ -125,7 +125,7 @@ mod tests {
             (r#"{"type":"mentorship.outcome"}"#, Kind::InvalidEvent, Some("event")),
             (r#"{"type":"mentorship.outcome","event":{},"extra":1}"#, Kind::InvalidEvent, Some("extra")),
             (
-                r#"{"type":"mentorship.outcome","event":{"event_id":"o1","mentorship_id":"m1","outcome":"active","rating":9,"recorded_at":"2026-01-01T00:00:00Z"}}"#,
+                r#"{"type":"mentorship.outcome","event":{"event_id":"o1","mentorship_id":"m1","outcome":"thriving","rating":9,"recorded_at":"2026-01-01T00:00:00Z"}}"#,
                 Kind::InvalidEvent,
                 Some("event.rating"),
             ),
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn a_batch_names_the_event_at_fault_by_its_index() {
         let good = format!(r#"{{"type":"mentorship.outcome","event":{OUTCOME}}}"#);
-        let bad = r#"{"type":"mentorship.outcome","event":{"event_id":"o2","mentorship_id":"m1","outcome":"active"}}"#;
+        let bad = r#"{"type":"mentorship.outcome","event":{"event_id":"o2","mentorship_id":"m1","outcome":"thriving"}}"#;
         let body = format!(r#"{{"events":[{good},{bad}]}}"#);
         let p = batch(body.as_bytes(), 10, now()).unwrap_err();
         assert_eq!(p.field.as_deref(), Some("events[1].event.recorded_at"), "{p:?}");
