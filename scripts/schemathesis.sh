@@ -17,7 +17,12 @@ if ! python3 -c 'import schemathesis' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore schemathesis
 fi
 
-exec python3 -m schemathesis.cli run docs/openapi.yaml \
+# Its cache (.schemathesis/) goes to a directory of its own, not the checkout.
+doc="$PWD/docs/openapi.yaml"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+python3 -m schemathesis.cli run "$doc" \
   --url "$url" \
   --header "Authorization: Bearer $key" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection \
