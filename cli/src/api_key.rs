@@ -46,7 +46,9 @@ pub async fn run(cmd: Command, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::List => {
             let keys = store::api_keys(&pool).await?;
             let mut t = Table::new(&["id", "program", "created", "last used", "revoked"]);
-            let at = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(table::time).unwrap_or_else(|| "-".into());
+            let at = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map(table::time).unwrap_or_else(|| "-".into())
+            };
             for k in &keys {
                 t.row(vec![
                     k.id.to_string(),

@@ -7,12 +7,12 @@
 //! [`App::run_until_stopped`].
 
 mod announcer;
-mod inbound;
 mod app;
 mod backlog;
 mod cron;
 mod digest;
 mod heartbeat;
+mod inbound;
 mod publisher;
 mod retention;
 

@@ -39,7 +39,11 @@ impl ApiKey {
             && digits
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if ok { Ok(ApiKey(s.to_string())) } else { Err(NotAKey) }
+        if ok {
+            Ok(ApiKey(s.to_string()))
+        } else {
+            Err(NotAKey)
+        }
     }
 
     /// Reads the key from an `Authorization` header's value (`Bearer <key>`).

@@ -24,19 +24,17 @@ pub struct ApiKeyRecord {
 }
 
 /// Creates a key for `program_id`; the key is returned once and never again.
-pub async fn create_api_key(
-    pool: &PgPool,
-    program_id: &str,
-) -> Result<(i64, ApiKey), StoreError> {
+pub async fn create_api_key(pool: &PgPool, program_id: &str) -> Result<(i64, ApiKey), StoreError> {
     let mut bytes = [0u8; KEY_BYTES];
     getrandom::fill(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
     let key = ApiKey::from_random(bytes);
-    let id: i64 =
-        sqlx::query_scalar("INSERT INTO api_keys (key_hash, program_id) VALUES ($1, $2) RETURNING id")
-            .bind(&key.hash()[..])
-            .bind(program_id)
-            .fetch_one(pool)
-            .await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO api_keys (key_hash, program_id) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(&key.hash()[..])
+    .bind(program_id)
+    .fetch_one(pool)
+    .await?;
     Ok((id, key))
 }
 
@@ -51,12 +49,11 @@ pub async fn api_keys(pool: &PgPool) -> Result<Vec<ApiKeyRecord>, StoreError> {
 
 /// Revokes a key at once; `false` if there is no such live key.
 pub async fn revoke_api_key(pool: &PgPool, id: i64) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
-    )
-    .bind(id)
-    .execute(pool)
-    .await?;
+    let done =
+        sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .execute(pool)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -26,7 +26,9 @@ impl Answer {
     pub fn header(&self, name: &str) -> Option<String> {
         self.head.lines().find_map(|l| {
             let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
         })
     }
 }
@@ -38,7 +40,9 @@ pub fn envelope(routing_key: &str, event: &Value) -> Value {
 
 /// POSTs `body` to `path` on `firstweek-web` at `port`, with `key` as the bearer.
 pub async fn post(port: u16, path: &str, key: Option<&str>, body: &[u8]) -> Answer {
-    let auth = key.map(|k| format!("authorization: Bearer {k}\r\n")).unwrap_or_default();
+    let auth = key
+        .map(|k| format!("authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
     let raw = http_post_json(port, path, &auth, body).await;
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let status = head

@@ -15,7 +15,8 @@ use firstweek_tests::{Env, Options, Pair, TestDb, port, received};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_cohort_published_only_over_http_gets_the_emails_it_would_over_amqp() -> anyhow::Result<()> {
+async fn a_cohort_published_only_over_http_gets_the_emails_it_would_over_amqp() -> anyhow::Result<()>
+{
     let mut env = Env::start(Options {
         start_services: false,
         ..Options::default()
@@ -25,8 +26,12 @@ async fn a_cohort_published_only_over_http_gets_the_emails_it_would_over_amqp() 
     let addr = format!("127.0.0.1:{web_port}");
     env.spawn("firstweek-worker", &[]).await?;
     env.spawn("firstweek-scheduler", &[]).await?;
-    env.spawn_without("firstweek-web", &["AMQP_URL", "SMTP_URL"], &[("FIRSTWEEK_WEB_ADDR", &addr)])
-        .await?;
+    env.spawn_without(
+        "firstweek-web",
+        &["AMQP_URL", "SMTP_URL"],
+        &[("FIRSTWEEK_WEB_ADDR", &addr)],
+    )
+    .await?;
     // Pair::started names the program `test-program`.
     let (_, key) = create_key(&env.database_url, "test-program").await?;
     wait_for_web(web_port, &key).await?;
@@ -36,7 +41,12 @@ async fn a_cohort_published_only_over_http_gets_the_emails_it_would_over_amqp() 
     let kinds = archetypes();
     let cohort: Vec<Expected> = kinds
         .iter()
-        .map(|k| Expected::new(Pair::new(&format!("{}-{}", env.name, k.name), start), &k.expected))
+        .map(|k| {
+            Expected::new(
+                Pair::new(&format!("{}-{}", env.name, k.name), start),
+                &k.expected,
+            )
+        })
         .collect();
     // One start per request; each pair's interactions in one batch.
     for e in &cohort {
@@ -54,7 +64,10 @@ async fn a_cohort_published_only_over_http_gets_the_emails_it_would_over_amqp() 
         }
         let answer = post_batch(web_port, &key, &events).await;
         assert_eq!(answer.status, 202, "{answer:?}");
-        assert_eq!(answer.json()["events"].as_array().map(Vec::len), Some(events.len()));
+        assert_eq!(
+            answer.json()["events"].as_array().map(Vec::len),
+            Some(events.len())
+        );
     }
 
     let ids: Vec<&str> = cohort.iter().map(|e| e.pair.id.as_str()).collect();
@@ -71,9 +84,10 @@ async fn a_cohort_published_only_over_http_gets_the_emails_it_would_over_amqp() 
         .collect();
     assert_eq!(got, want, "logs in {}", env.log_dir.display());
     // Every accepted event went out on the exchange, and intake stored it.
-    let unrelayed: i64 = sqlx::query_scalar("SELECT count(*) FROM inbound_events WHERE published_at IS NULL")
-        .fetch_one(&env.pool)
-        .await?;
+    let unrelayed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM inbound_events WHERE published_at IS NULL")
+            .fetch_one(&env.pool)
+            .await?;
     assert_eq!(unrelayed, 0);
     // The key and the people's addresses never reach the web's logs.
     for log in env.logs("firstweek-web") {
@@ -87,8 +101,15 @@ async fn a_cohort_published_only_over_http_gets_the_emails_it_would_over_amqp() 
 /// Waits until the web answers the API (a refusal of an empty batch).
 async fn wait_for_web(port: u16, key: &str) -> anyhow::Result<()> {
     let start = std::time::Instant::now();
-    while api::post(port, "/api/v1/events/batch", Some(key), br#"{"events":[]}"#).await.status != 422 {
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(30), "firstweek-web did not answer");
+    while api::post(port, "/api/v1/events/batch", Some(key), br#"{"events":[]}"#)
+        .await
+        .status
+        != 422
+    {
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(30),
+            "firstweek-web did not answer"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok(())
@@ -98,7 +119,7 @@ async fn wait_for_web(port: u16, key: &str) -> anyhow::Result<()> {
 /// of its own (no broker: the API needs none).
 struct Site {
     web: RestrictedWeb,
-    _role: WebRole,
+    role: WebRole,
     db: TestDb,
 }
 
@@ -114,8 +135,9 @@ impl Site {
         let db = TestDb::create("fwapi").await?;
         let role = WebRole::create(&db).await?;
         let rate = rate.to_string();
-        let web = RestrictedWeb::start_with(&role, &[("FIRSTWEEK_API_RATE_PER_MINUTE", &rate)]).await?;
-        Ok(Site { web, _role: role, db })
+        let web =
+            RestrictedWeb::start_with(&role, &[("FIRSTWEEK_API_RATE_PER_MINUTE", &rate)]).await?;
+        Ok(Site { web, role, db })
     }
 
     async fn key(&self, program: &str) -> anyhow::Result<String> {
@@ -129,7 +151,11 @@ impl Site {
 
 fn problem(answer: &Answer, status: u16) -> Value {
     assert_eq!(answer.status, status, "{answer:?}");
-    assert_eq!(answer.header("content-type").as_deref(), Some("application/problem+json"), "{answer:?}");
+    assert_eq!(
+        answer.header("content-type").as_deref(),
+        Some("application/problem+json"),
+        "{answer:?}"
+    );
     let body = answer.json();
     assert_eq!(body["status"], status, "{answer:?}");
     for member in ["type", "title", "detail"] {
@@ -152,34 +178,82 @@ async fn keys_are_checked_scoped_to_their_program_and_revocable() -> anyhow::Res
     let none = api::post(site.web.port, "/api/v1/events", None, body.as_bytes()).await;
     problem(&none, 401);
     assert_eq!(none.header("www-authenticate").as_deref(), Some("Bearer"));
-    problem(&site.post("not-a-key", "mentorship.started", &started).await, 401);
+    problem(
+        &site.post("not-a-key", "mentorship.started", &started).await,
+        401,
+    );
     let stranger = format!("fwk_{}", "0".repeat(64));
-    problem(&site.post(&stranger, "mentorship.started", &started).await, 401);
+    problem(
+        &site.post(&stranger, "mentorship.started", &started).await,
+        401,
+    );
 
     // A revoked key is refused from its next request.
-    assert_eq!(site.post(&revoked, "person.erased", &json!({"event_id": "x1", "person_id": "nobody"})).await.status, 404);
+    assert_eq!(
+        site.post(
+            &revoked,
+            "person.erased",
+            &json!({"event_id": "x1", "person_id": "nobody"})
+        )
+        .await
+        .status,
+        404
+    );
     api_key_cli(&site.db.url, &["revoke", &revoked_id.to_string()]).await?;
-    problem(&site.post(&revoked, "mentorship.started", &started).await, 401);
+    problem(
+        &site.post(&revoked, "mentorship.started", &started).await,
+        401,
+    );
     let listed = api_key_cli(&site.db.url, &["list"]).await?;
-    assert!(listed.contains("other-program") && !listed.contains("fwk_"), "{listed}");
+    assert!(
+        listed.contains("other-program") && !listed.contains("fwk_"),
+        "{listed}"
+    );
 
     // Another program's key cannot start the pair (403), nor touch it once started (404).
-    let p = problem(&site.post(&other, "mentorship.started", &started).await, 403);
+    let p = problem(
+        &site.post(&other, "mentorship.started", &started).await,
+        403,
+    );
     assert_eq!(p["field"], "event.program_id");
-    assert_eq!(site.post(&key, "mentorship.started", &started).await.status, 202);
+    assert_eq!(
+        site.post(&key, "mentorship.started", &started).await.status,
+        202
+    );
     let talk = pair.interaction(1, "message", "mentor", chrono::Duration::minutes(1), None);
     let p = problem(&site.post(&other, "interaction.recorded", &talk).await, 404);
     assert_eq!(p["field"], "event.mentorship_id");
     let unsubscribe = json!({"event_id": "u1", "person_id": format!("{}-mentor", pair.id), "unsubscribed_at": Utc::now().to_rfc3339()});
-    let by_other = site.post(&other, "participant.unsubscribed", &unsubscribe).await;
+    let by_other = site
+        .post(&other, "participant.unsubscribed", &unsubscribe)
+        .await;
     problem(&by_other, 404);
     // A pair stored by intake (published over AMQP) belongs to its program too.
     let stored = Pair::new(&format!("{}-stored", site.db.name), Utc::now());
-    site.db.ingest("mentorship.started", &stored.started(&format!("{}-start", stored.id))).await?;
-    let stored_talk = stored.interaction(1, "message", "mentee", chrono::Duration::minutes(1), None);
-    problem(&site.post(&other, "interaction.recorded", &stored_talk).await, 404);
-    assert_eq!(site.post(&key, "interaction.recorded", &stored_talk).await.status, 202);
-    assert_eq!(site.post(&key, "interaction.recorded", &talk).await.status, 202);
+    site.db
+        .ingest(
+            "mentorship.started",
+            &stored.started(&format!("{}-start", stored.id)),
+        )
+        .await?;
+    let stored_talk =
+        stored.interaction(1, "message", "mentee", chrono::Duration::minutes(1), None);
+    problem(
+        &site
+            .post(&other, "interaction.recorded", &stored_talk)
+            .await,
+        404,
+    );
+    assert_eq!(
+        site.post(&key, "interaction.recorded", &stored_talk)
+            .await
+            .status,
+        202
+    );
+    assert_eq!(
+        site.post(&key, "interaction.recorded", &talk).await.status,
+        202
+    );
 
     // What was accepted waits for the relay, with the key's program.
     let waiting: Vec<(String, String)> = sqlx::query_as(
@@ -189,6 +263,21 @@ async fn keys_are_checked_scoped_to_their_program_and_revocable() -> anyhow::Res
     .await?;
     assert_eq!(waiting.len(), 3, "{waiting:?}");
     assert!(waiting.iter().all(|(_, p)| p == "test-program"));
+
+    // The web's role reaches keys and accepted events only through its function.
+    let as_web = site.role.pool().await?;
+    for sql in [
+        "SELECT key_hash FROM api_keys",
+        "SELECT payload FROM inbound_events",
+        "INSERT INTO inbound_events (event_id, routing_key, payload, program_id, key_id) VALUES ('x', 'person.erased', '{}', 'p', 1)",
+        "UPDATE api_keys SET revoked_at = NULL",
+    ] {
+        assert!(
+            sqlx::query(sql).execute(&as_web).await.is_err(),
+            "the web role may: {sql}"
+        );
+    }
+    as_web.close().await;
     Ok(())
 }
 
@@ -201,9 +290,17 @@ async fn refusals_have_their_status_and_name_the_field() -> anyhow::Result<()> {
 
     // Accepted, accepted again (a repeat), conflicting with other content.
     let first = site.post(&key, "mentorship.started", &started).await;
-    assert_eq!((first.status, first.json()["status"].clone()), (202, json!("accepted")), "{first:?}");
+    assert_eq!(
+        (first.status, first.json()["status"].clone()),
+        (202, json!("accepted")),
+        "{first:?}"
+    );
     let again = site.post(&key, "mentorship.started", &started).await;
-    assert_eq!((again.status, again.json()["status"].clone()), (202, json!("repeat")), "{again:?}");
+    assert_eq!(
+        (again.status, again.json()["status"].clone()),
+        (202, json!("repeat")),
+        "{again:?}"
+    );
     let mut changed = started.clone();
     changed["mentor"]["name"] = json!("Someone Else");
     let p = problem(&site.post(&key, "mentorship.started", &changed).await, 409);
@@ -224,23 +321,33 @@ async fn refusals_have_their_status_and_name_the_field() -> anyhow::Result<()> {
     let mut late = fresh.interaction(2, "message", "mentor", chrono::Duration::minutes(1), None);
     late["duration_minutes"] = json!(5000);
     let batch = [
-        ("mentorship.started", fresh.started(&format!("{}-start", fresh.id))),
+        (
+            "mentorship.started",
+            fresh.started(&format!("{}-start", fresh.id)),
+        ),
         ("interaction.recorded", late),
     ];
     let p = problem(&post_batch(site.web.port, &key, &batch).await, 422);
     assert_eq!(p["field"], "events[1].event.duration_minutes");
-    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM inbound_events WHERE mentorship_id = $1")
-        .bind(&fresh.id)
-        .fetch_one(&site.db.pool)
-        .await?;
+    let kept: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM inbound_events WHERE mentorship_id = $1")
+            .bind(&fresh.id)
+            .fetch_one(&site.db.pool)
+            .await?;
     assert_eq!(kept, 0);
 
     // Not JSON: 400. Too large: 413.
-    problem(&api::post(site.web.port, "/api/v1/events", Some(&key), b"{\"type\": ").await, 400);
+    problem(
+        &api::post(site.web.port, "/api/v1/events", Some(&key), b"{\"type\": ").await,
+        400,
+    );
     let mut huge = started.clone();
     huge["mentor"]["name"] = json!("x".repeat(70 * 1024));
     let body = api::envelope("mentorship.started", &huge).to_string();
-    problem(&api::post(site.web.port, "/api/v1/events", Some(&key), body.as_bytes()).await, 413);
+    problem(
+        &api::post(site.web.port, "/api/v1/events", Some(&key), body.as_bytes()).await,
+        413,
+    );
     Ok(())
 }
 
@@ -264,14 +371,25 @@ async fn a_key_over_its_rate_is_told_when_to_come_back() -> anyhow::Result<()> {
     }
     let limited = limited.expect("no 429 within twice the rate");
     problem(&limited, 429);
-    let wait: u32 = limited.header("retry-after").and_then(|s| s.parse().ok()).expect("Retry-After");
+    let wait: u32 = limited
+        .header("retry-after")
+        .and_then(|s| s.parse().ok())
+        .expect("Retry-After");
     assert!((1..=60).contains(&wait), "{wait}");
     // The limit is counted per minute window; one that straddles a minute's
     // turn may take up to twice the rate before it says 429.
     assert!(statuses.len() > RATE as usize / 2, "{statuses:?}");
-    assert!(statuses[..statuses.len() - 1].iter().all(|s| *s == 202), "{statuses:?}");
+    assert!(
+        statuses[..statuses.len() - 1].iter().all(|s| *s == 202),
+        "{statuses:?}"
+    );
     // Another key of the same program is not held up.
-    assert_eq!(site.post(&quiet, "mentorship.started", &started).await.status, 202);
+    assert_eq!(
+        site.post(&quiet, "mentorship.started", &started)
+            .await
+            .status,
+        202
+    );
     Ok(())
 }
 

@@ -31,17 +31,31 @@ pub fn single(body: &[u8], now: DateTime<Utc>) -> Result<Offered, Problem> {
 pub fn batch(body: &[u8], max: usize, now: DateTime<Utc>) -> Result<Vec<Offered>, Problem> {
     let doc = json(body)?;
     let Some(events) = doc.get("events").and_then(Value::as_array) else {
-        return Err(Problem::new(Kind::InvalidEvent, "a batch is an object with an array `events`").at("events"));
+        return Err(Problem::new(
+            Kind::InvalidEvent,
+            "a batch is an object with an array `events`",
+        )
+        .at("events"));
     };
     if events.is_empty() || events.len() > max {
         return Err(Problem::new(
             Kind::InvalidEvent,
-            format!("a batch carries 1 to {max} events, this one {}", events.len()),
+            format!(
+                "a batch carries 1 to {max} events, this one {}",
+                events.len()
+            ),
         )
         .at("events"));
     }
-    if let Some(extra) = doc.as_object().and_then(|o| o.keys().find(|k| *k != "events")) {
-        return Err(Problem::new(Kind::InvalidEvent, format!("unknown field `{}`", clip(extra))).at(clip(extra)));
+    if let Some(extra) = doc
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "events"))
+    {
+        return Err(Problem::new(
+            Kind::InvalidEvent,
+            format!("unknown field `{}`", clip(extra)),
+        )
+        .at(clip(extra)));
     }
     events
         .iter()
@@ -62,16 +76,32 @@ fn json(body: &[u8]) -> Result<Value, Problem> {
 /// One `{"type", "event"}`; `at` prefixes the paths of its fields.
 fn envelope(doc: &Value, now: DateTime<Utc>, at: &str) -> Result<Offered, Problem> {
     let Some(object) = doc.as_object() else {
-        return Err(Problem::new(Kind::InvalidEvent, "an event is an object with `type` and `event`").at(trim(at)));
+        return Err(Problem::new(
+            Kind::InvalidEvent,
+            "an event is an object with `type` and `event`",
+        )
+        .at(trim(at)));
     };
     if let Some(extra) = object.keys().find(|k| *k != "type" && *k != "event") {
-        return Err(Problem::new(Kind::InvalidEvent, format!("unknown field `{}`", clip(extra))).at(format!("{at}{}", clip(extra))));
+        return Err(Problem::new(
+            Kind::InvalidEvent,
+            format!("unknown field `{}`", clip(extra)),
+        )
+        .at(format!("{at}{}", clip(extra))));
     }
     let Some(routing_key) = object.get("type").and_then(Value::as_str) else {
-        return Err(Problem::new(Kind::InvalidEvent, "`type` must be the event's routing key, e.g. mentorship.started").at(format!("{at}type")));
+        return Err(Problem::new(
+            Kind::InvalidEvent,
+            "`type` must be the event's routing key, e.g. mentorship.started",
+        )
+        .at(format!("{at}type")));
     };
     let Some(event) = object.get("event").filter(|e| e.is_object()) else {
-        return Err(Problem::new(Kind::InvalidEvent, "`event` must be the event's JSON object").at(format!("{at}event")));
+        return Err(Problem::new(
+            Kind::InvalidEvent,
+            "`event` must be the event's JSON object",
+        )
+        .at(format!("{at}event")));
     };
     let text = serde_json::to_vec(event).unwrap_or_default();
     let parsed = Event::parse(routing_key, None, &text, now).map_err(|e| {
@@ -114,16 +144,31 @@ mod tests {
         let offered = single(body.as_bytes(), now()).unwrap();
         assert_eq!(offered.routing_key, "mentorship.outcome");
         assert_eq!(offered.event_id, "o1");
-        assert_eq!(offered.payload, serde_json::from_str::<Value>(OUTCOME).unwrap());
+        assert_eq!(
+            offered.payload,
+            serde_json::from_str::<Value>(OUTCOME).unwrap()
+        );
     }
 
     #[test]
     fn each_refusal_has_its_status_and_field() {
         let cases: [(&str, Kind, Option<&str>); 5] = [
             ("{not json", Kind::Unparseable, None),
-            (r#"{"type":"mentorship.begun","event":{}}"#, Kind::InvalidEvent, Some("type")),
-            (r#"{"type":"mentorship.outcome"}"#, Kind::InvalidEvent, Some("event")),
-            (r#"{"type":"mentorship.outcome","event":{},"extra":1}"#, Kind::InvalidEvent, Some("extra")),
+            (
+                r#"{"type":"mentorship.begun","event":{}}"#,
+                Kind::InvalidEvent,
+                Some("type"),
+            ),
+            (
+                r#"{"type":"mentorship.outcome"}"#,
+                Kind::InvalidEvent,
+                Some("event"),
+            ),
+            (
+                r#"{"type":"mentorship.outcome","event":{},"extra":1}"#,
+                Kind::InvalidEvent,
+                Some("extra"),
+            ),
             (
                 r#"{"type":"mentorship.outcome","event":{"event_id":"o1","mentorship_id":"m1","outcome":"thriving","rating":9,"recorded_at":"2026-01-01T00:00:00Z"}}"#,
                 Kind::InvalidEvent,
@@ -142,7 +187,11 @@ mod tests {
         let bad = r#"{"type":"mentorship.outcome","event":{"event_id":"o2","mentorship_id":"m1","outcome":"thriving"}}"#;
         let body = format!(r#"{{"events":[{good},{bad}]}}"#);
         let p = batch(body.as_bytes(), 10, now()).unwrap_err();
-        assert_eq!(p.field.as_deref(), Some("events[1].event.recorded_at"), "{p:?}");
+        assert_eq!(
+            p.field.as_deref(),
+            Some("events[1].event.recorded_at"),
+            "{p:?}"
+        );
         let body = format!(r#"{{"events":[{good},{good}]}}"#);
         assert_eq!(batch(body.as_bytes(), 10, now()).unwrap().len(), 2);
         let p = batch(body.as_bytes(), 1, now()).unwrap_err();

@@ -55,7 +55,8 @@ fn settle(answer: Result<Response, Problem>) -> Response {
     match answer {
         Ok(response) => response,
         Err(p) => {
-            metrics::counter!("firstweek_api_requests_total", "result" => p.kind.label()).increment(1);
+            metrics::counter!("firstweek_api_requests_total", "result" => p.kind.label())
+                .increment(1);
             p.into_response()
         }
     }
@@ -72,12 +73,26 @@ fn key(headers: &HeaderMap) -> Result<ApiKey, Problem> {
 /// The body, at most [`MAX_BODY_BYTES`], sent as JSON.
 async fn read(headers: &HeaderMap, body: Body) -> Result<Bytes, Problem> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let base = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
+        let base = ct
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
         if !base.eq_ignore_ascii_case("application/json") {
-            return Err(Problem::new(Kind::UnsupportedMediaType, "send the body as application/json"));
+            return Err(Problem::new(
+                Kind::UnsupportedMediaType,
+                "send the body as application/json",
+            ));
         }
     }
-    let too_large = || Problem::new(Kind::TooLarge, format!("a body is at most {MAX_BODY_BYTES} bytes"));
+    let too_large = || {
+        Problem::new(
+            Kind::TooLarge,
+            format!("a body is at most {MAX_BODY_BYTES} bytes"),
+        )
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -85,7 +100,9 @@ async fn read(headers: &HeaderMap, body: Body) -> Result<Bytes, Problem> {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| too_large())
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| too_large())
 }
 
 /// What became of each event that was accepted (`accepted` or `repeat`).
@@ -107,7 +124,7 @@ async fn accept(
     let mut verdicts = Vec::with_capacity(offered.len());
     for (i, o) in offered.iter().enumerate() {
         let acceptance = store::accept_event(
-            &mut *tx,
+            &mut tx,
             key,
             o.routing_key,
             &o.payload,
@@ -140,7 +157,9 @@ async fn accept(
                     retry_after: Some(retry_after),
                     ..Problem::new(
                         Kind::RateLimited,
-                        format!("this key's events for this minute are used up; retry in {retry_after} s"),
+                        format!(
+                            "this key's events for this minute are used up; retry in {retry_after} s"
+                        ),
                     )
                 });
             }
@@ -159,12 +178,20 @@ async fn accept(
             Acceptance::NotFound { key_id } => (
                 Kind::NotFound,
                 key_id,
-                if o.payload.get("mentorship_id").is_some() { "mentorship_id" } else { "person_id" },
+                if o.payload.get("mentorship_id").is_some() {
+                    "mentorship_id"
+                } else {
+                    "person_id"
+                },
                 "no pair or person of this key's program has this id",
             ),
         };
         tracing::info!(key_id, event_id = %o.event_id, result = kind.label(), "event refused");
-        let prefix = if batch { format!("events[{i}].event") } else { "event".to_string() };
+        let prefix = if batch {
+            format!("events[{i}].event")
+        } else {
+            "event".to_string()
+        };
         return Err(Problem::new(kind, detail).at(format!("{prefix}.{field}")));
     }
     tx.commit().await.map_err(outage)?;
@@ -175,7 +202,10 @@ fn outage(e: impl std::fmt::Display) -> Problem {
     tracing::warn!(error = %e, "events API: the database did not take the events");
     Problem {
         retry_after: Some(5),
-        ..Problem::new(Kind::Unavailable, "the events were not accepted; retry the same request")
+        ..Problem::new(
+            Kind::Unavailable,
+            "the events were not accepted; retry the same request",
+        )
     }
 }
 

@@ -60,7 +60,10 @@ impl Kind {
             Kind::NotFound => ("not-found", "Not a pair or person of this key's program"),
             Kind::Conflict => ("conflict", "This event_id was accepted with other content"),
             Kind::TooLarge => ("too-large", "The body is larger than 65536 bytes"),
-            Kind::UnsupportedMediaType => ("unsupported-media-type", "The body must be application/json"),
+            Kind::UnsupportedMediaType => (
+                "unsupported-media-type",
+                "The body must be application/json",
+            ),
             Kind::InvalidEvent => ("invalid-event", "Not an event of the contract"),
             Kind::RateLimited => ("rate-limited", "Too many events for this key"),
             Kind::Unavailable => ("unavailable", "Events cannot be accepted now"),
@@ -186,7 +189,11 @@ fn field_in(reason: &str) -> Option<String> {
     };
     let path = reason
         .split_once("field `")
-        .filter(|(before, _)| !before.ends_with("missing ") && !before.ends_with("unknown ") && !before.ends_with("duplicate "))
+        .filter(|(before, _)| {
+            !before.ends_with("missing ")
+                && !before.ends_with("unknown ")
+                && !before.ends_with("duplicate ")
+        })
         .and_then(|(_, rest)| rest.split_once("`: "));
     match path {
         Some((path, rest)) => match named(rest) {
