@@ -104,7 +104,10 @@ BEGIN
         retry_after := GREATEST(1, ceil(extract(epoch FROM w.window_start + interval '1 minute' - now()))::INTEGER);
         RETURN;
     END IF;
-    UPDATE api_keys SET last_used_at = now() WHERE id = k.id;
+    -- At most once a minute: every write to the key's row would serialise its requests once more.
+    IF k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' THEN
+        UPDATE api_keys SET last_used_at = now() WHERE id = k.id;
+    END IF;
     IF v_pair IS NOT NULL THEN
         PERFORM pg_advisory_xact_lock(firstweek_pair_lock(v_pair));
     END IF;

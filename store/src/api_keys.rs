@@ -17,7 +17,7 @@ pub struct ApiKeyRecord {
     pub program_id: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When it was last used to publish, if ever.
+    /// When it was last used to publish, to the minute, if ever.
     pub last_used_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
