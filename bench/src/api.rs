@@ -5,7 +5,9 @@
 //! events per second until every publisher had its answer (confirm, or
 //! `202`: durable), that answer's p50 and p99 latency, and events per
 //! second until intake had stored them all (the HTTP path includes the
-//! scheduler's relay from `inbound_events`).
+//! scheduler's relay from `inbound_events`). HTTP twice: all clients with
+//! one key (a key's requests serialise on its rate window's row), then
+//! each client with a key of its own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -56,16 +58,21 @@ pub async fn run(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Resul
         env.spawn_without("firstweek-web", &["AMQP_URL", "SMTP_URL"], &[("FIRSTWEEK_WEB_ADDR", &addr)])
             .await?;
         crate::wait_consumers(&env, broker::EVENTS_QUEUE, Duration::from_secs(60)).await?;
-        let (_, key) = firstweek_store::create_api_key(&env.pool, "bench").await?;
-        wait_for_web(port, key.as_str()).await?;
+        let mut keys = Vec::with_capacity(CONCURRENCY);
+        for _ in 0..CONCURRENCY {
+            keys.push(firstweek_store::create_api_key(&env.pool, "bench").await?.1.as_str().to_string());
+        }
+        wait_for_web(port, &keys[0]).await?;
         let n = if plan.smoke { 200 } else { 5_000 };
         let bodies: Arc<Vec<Vec<u8>>> =
-            Arc::new((0..2 * n).map(|i| crate::interaction(i, PAIRS, started)).collect());
+            Arc::new((0..3 * n).map(|i| crate::interaction(i, PAIRS, started)).collect());
 
         let amqp = amqp_path(&env, &bodies, n, &env.pool).await.context("AMQP path")?;
-        let http = http_path(port, key.as_str(), &bodies, n, &env.pool).await.context("HTTP path")?;
-        results["api"] = json!({"events": n, "concurrency": CONCURRENCY, "amqp": amqp.json(), "http": http.json()});
-        for (name, p) in [("AMQP", &amqp), ("HTTP", &http)] {
+        let http = http_path(port, &keys[..1], &bodies, n, &env.pool).await.context("HTTP path")?;
+        let http_keys = http_path(port, &keys, &bodies, n, &env.pool).await.context("HTTP path, a key per client")?;
+        results["api"] = json!({"events": n, "concurrency": CONCURRENCY, "amqp": amqp.json(), "http": http.json(),
+            "http_key_per_client": http_keys.json()});
+        for (name, p) in [("AMQP", &amqp), ("HTTP, one key", &http), ("HTTP, a key per client", &http_keys)] {
             println!(
                 "  {name}: {n} events, {CONCURRENCY} clients: {:.0}/s durable (p50 {:.1} ms, p99 {:.1} ms), {:.0}/s stored by intake",
                 p.acked_per_s, p.p50_ms, p.p99_ms, p.stored_per_s
@@ -168,23 +175,34 @@ async fn amqp_path(
     Ok(figures(&latencies, n, acked, stored))
 }
 
+/// The next `n` events (after those stored already), over HTTP, event `i`
+/// with key `i % keys.len()`.
 async fn http_path(
     port: u16,
-    key: &str,
+    keys: &[String],
     bodies: &Arc<Vec<Vec<u8>>>,
     n: usize,
     pool: &PgPool,
 ) -> anyhow::Result<Path> {
-    let auth = Arc::new(format!("authorization: Bearer {key}\r\n"));
+    let auths: Arc<Vec<String>> = Arc::new(
+        keys.iter()
+            .map(|k| format!("authorization: Bearer {k}\r\n"))
+            .collect(),
+    );
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM interactions")
+        .fetch_one(pool)
+        .await?;
+    let from = usize::try_from(before)?;
     let start = Instant::now();
     let bodies = bodies.clone();
-    let (latencies, acked) = drive(n, n, move |i| {
-        let (auth, bodies) = (auth.clone(), bodies.clone());
+    let (latencies, acked) = drive(from, n, move |i| {
+        let (auths, bodies) = (auths.clone(), bodies.clone());
         async move {
+            let auth = &auths[i % auths.len()];
             let event: Value = serde_json::from_slice(&bodies[i])?;
             let body = json!({"type": "interaction.recorded", "event": event}).to_string();
             let answer =
-                firstweek_tests::http_post_json(port, "/api/v1/events", &auth, body.as_bytes())
+                firstweek_tests::http_post_json(port, "/api/v1/events", auth, body.as_bytes())
                     .await;
             if !answer.starts_with("HTTP/1.1 202") {
                 bail!(
@@ -196,7 +214,7 @@ async fn http_path(
         }
     })
     .await?;
-    let stored = wait_stored(pool, 2 * n as i64, start).await?;
+    let stored = wait_stored(pool, before + n as i64, start).await?;
     Ok(figures(&latencies, n, acked, stored))
 }
 
