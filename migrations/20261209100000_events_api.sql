@@ -29,6 +29,9 @@ CREATE TABLE inbound_events (
         'mentorship.started', 'interaction.recorded', 'mentorship.ended',
         'participant.unsubscribed', 'person.erased', 'mentorship.outcome')),
     payload       JSONB NOT NULL,
+    -- As processed_events.fingerprint: the SHA-256 of the event as parsed
+    -- (key order, whitespace and a time's offset do not matter).
+    fingerprint   BYTEA NOT NULL,
     -- The pair a mentorship.started names (scopes later events before intake stores it).
     mentorship_id TEXT,
     program_id    TEXT NOT NULL,
@@ -67,15 +70,17 @@ CREATE FUNCTION firstweek_program_names(p_program_id TEXT, p_person TEXT) RETURN
                   OR lower(p.people -> 'mentee' ->> 'email') = lower(p_person)
                   OR lower(p.people -> 'coordinator' ->> 'email') = lower(p_person)) $$;
 
--- Accepts one event (validated by the web with the domain's parser) for the
--- key whose hash is given. Answers, with the key's id when it is live:
+-- Accepts one event (validated by the web with the domain's parser; its
+-- body as parsed, `p_parsed`, is what intake fingerprints) for the key
+-- whose hash is given. An event_id intake already stored (published over
+-- AMQP) is compared with its fingerprint too. Answers, with the key's id when it is live:
 -- 'unknown_key' (no such key, or revoked), 'rate_limited' (with the seconds
 -- until the next window), 'accepted', 'repeat' (this event_id was accepted
 -- with this content), 'conflict' (with other content), 'forbidden' (a
 -- start naming another program), 'not_found' (a pair or person that is not
 -- the key's program's).
 CREATE FUNCTION firstweek_web_accept_event(p_key_hash BYTEA, p_routing_key TEXT, p_payload JSONB,
-                                           p_per_minute INTEGER,
+                                           p_parsed BYTEA, p_per_minute INTEGER,
                                            OUT outcome TEXT, OUT key_id BIGINT, OUT retry_after INTEGER)
     LANGUAGE plpgsql SECURITY DEFINER
     AS $$
@@ -83,6 +88,8 @@ DECLARE
     k api_keys;
     w api_key_windows;
     prior inbound_events;
+    stored processed_events;
+    v_fingerprint BYTEA := sha256(p_parsed);
     v_event_id TEXT := p_payload ->> 'event_id';
     v_pair TEXT := p_payload ->> 'mentorship_id';
     v_owner TEXT;
@@ -114,7 +121,14 @@ BEGIN
     SELECT * INTO prior FROM inbound_events WHERE event_id = v_event_id;
     IF FOUND THEN
         outcome := CASE WHEN prior.program_id = k.program_id AND prior.routing_key = p_routing_key
-                             AND prior.payload = p_payload
+                             AND prior.fingerprint = v_fingerprint
+                        THEN 'repeat' ELSE 'conflict' END;
+        RETURN;
+    END IF;
+    SELECT * INTO stored FROM processed_events WHERE event_id = v_event_id;
+    IF FOUND THEN
+        outcome := CASE WHEN stored.kind = p_routing_key
+                             AND coalesce(stored.fingerprint = v_fingerprint, true)
                         THEN 'repeat' ELSE 'conflict' END;
         RETURN;
     END IF;
@@ -134,8 +148,8 @@ BEGIN
     ELSIF NOT firstweek_program_names(k.program_id, p_payload ->> 'person_id') THEN
         outcome := 'not_found'; RETURN;
     END IF;
-    INSERT INTO inbound_events (event_id, routing_key, payload, mentorship_id, program_id, key_id)
-    VALUES (v_event_id, p_routing_key, p_payload,
+    INSERT INTO inbound_events (event_id, routing_key, payload, fingerprint, mentorship_id, program_id, key_id)
+    VALUES (v_event_id, p_routing_key, p_payload, v_fingerprint,
             CASE WHEN p_routing_key = 'mentorship.started' THEN v_pair END, k.program_id, k.id);
     outcome := 'accepted';
 END $$;
@@ -168,15 +182,15 @@ BEGIN
                    '%I.firstweek_web_resolve(BYTEA, TEXT, TIMESTAMPTZ, JSONB), '
                    '%I.firstweek_web_answer(BYTEA, JSONB), '
                    '%I.firstweek_web_unsubscribe(BYTEA, TIMESTAMPTZ, JSONB), '
-                   '%I.firstweek_web_accept_event(BYTEA, TEXT, JSONB, INTEGER), '
+                   '%I.firstweek_web_accept_event(BYTEA, TEXT, JSONB, BYTEA, INTEGER), '
                    '%I.firstweek_pair_lock(TEXT) TO %I',
                    s, s, s, s, s, s, s, grantee);
 END $$;
 
 DO $$
 BEGIN
-    EXECUTE format('ALTER FUNCTION firstweek_web_accept_event(BYTEA, TEXT, JSONB, INTEGER) SET search_path = %I, pg_temp', current_schema());
-    EXECUTE format('REVOKE ALL ON FUNCTION firstweek_web_accept_event(BYTEA, TEXT, JSONB, INTEGER) FROM PUBLIC');
+    EXECUTE format('ALTER FUNCTION firstweek_web_accept_event(BYTEA, TEXT, JSONB, BYTEA, INTEGER) SET search_path = %I, pg_temp', current_schema());
+    EXECUTE format('REVOKE ALL ON FUNCTION firstweek_web_accept_event(BYTEA, TEXT, JSONB, BYTEA, INTEGER) FROM PUBLIC');
     EXECUTE format('REVOKE ALL ON FUNCTION firstweek_pair_program(TEXT) FROM PUBLIC');
     EXECUTE format('REVOKE ALL ON FUNCTION firstweek_program_names(TEXT, TEXT) FROM PUBLIC');
     EXECUTE format('REVOKE ALL ON FUNCTION firstweek_grant_web(NAME) FROM PUBLIC');

@@ -96,7 +96,9 @@ pub enum Acceptance {
     },
 }
 
-/// Offers one validated event (its routing key and JSON) with `key`,
+/// Offers one validated event (its routing key, its JSON as sent, and its
+/// body as parsed, [`firstweek::event::Event::to_json`], which intake
+/// fingerprints too) with `key`,
 /// `per_minute` events a key may publish a minute; on `conn`, so a batch's
 /// events share a transaction.
 pub async fn accept_event(
@@ -104,14 +106,16 @@ pub async fn accept_event(
     key: &ApiKey,
     routing_key: &str,
     payload: &serde_json::Value,
+    parsed: &[u8],
     per_minute: u32,
 ) -> Result<Acceptance, StoreError> {
     let (outcome, key_id, retry_after): (String, Option<i64>, i32) = sqlx::query_as(
-        "SELECT outcome, key_id, retry_after FROM firstweek_web_accept_event($1, $2, $3::jsonb, $4)",
+        "SELECT outcome, key_id, retry_after FROM firstweek_web_accept_event($1, $2, $3::jsonb, $4, $5)",
     )
     .bind(&key.hash()[..])
     .bind(routing_key)
     .bind(payload.to_string())
+    .bind(parsed)
     .bind(i32::try_from(per_minute).unwrap_or(i32::MAX))
     .fetch_one(conn)
     .await?;

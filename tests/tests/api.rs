@@ -301,10 +301,46 @@ async fn refusals_have_their_status_and_name_the_field() -> anyhow::Result<()> {
         (202, json!("repeat")),
         "{again:?}"
     );
+    // The same instant written with another offset, keys in another order: the same event.
+    let at: chrono::DateTime<chrono::FixedOffset> =
+        started["started_at"].as_str().unwrap_or("").parse()?;
+    let mut rewritten = serde_json::Map::new();
+    for (k, v) in started.as_object().into_iter().flatten().rev() {
+        rewritten.insert(k.clone(), v.clone());
+    }
+    rewritten.insert(
+        "started_at".into(),
+        json!(
+            at.with_timezone(&chrono::FixedOffset::east_opt(3600).unwrap_or(at.timezone()))
+                .to_rfc3339()
+        ),
+    );
+    let again = site
+        .post(&key, "mentorship.started", &Value::Object(rewritten))
+        .await;
+    assert_eq!(
+        (again.status, again.json()["status"].clone()),
+        (202, json!("repeat")),
+        "{again:?}"
+    );
     let mut changed = started.clone();
     changed["mentor"]["name"] = json!("Someone Else");
     let p = problem(&site.post(&key, "mentorship.started", &changed).await, 409);
     assert_eq!(p["field"], "event.event_id");
+
+    // An event intake stored from AMQP: the same again is a repeat, other content a conflict.
+    let amqp = Pair::new(&format!("{}-amqp", site.db.name), Utc::now());
+    let amqp_start = amqp.started(&format!("{}-start", amqp.id));
+    site.db.ingest("mentorship.started", &amqp_start).await?;
+    let again = site.post(&key, "mentorship.started", &amqp_start).await;
+    assert_eq!(
+        (again.status, again.json()["status"].clone()),
+        (202, json!("repeat")),
+        "{again:?}"
+    );
+    let mut other = amqp_start.clone();
+    other["coordinator"]["name"] = json!("Someone Else");
+    problem(&site.post(&key, "mentorship.started", &other).await, 409);
 
     // Invalid: the reason the dead-letter queue would give, naming the field, not the value.
     let mut same_address = started.clone();

@@ -20,6 +20,8 @@ pub struct Offered {
     pub event_id: String,
     /// The event as sent.
     pub payload: Value,
+    /// The event as parsed ([`Event::to_json`]): what its idempotency compares.
+    pub parsed: Vec<u8>,
 }
 
 /// The body of `POST /api/v1/events`.
@@ -115,6 +117,7 @@ fn envelope(doc: &Value, now: DateTime<Utc>, at: &str) -> Result<Offered, Proble
         routing_key: parsed.routing_key(),
         event_id: parsed.event_id().to_string(),
         payload: event.clone(),
+        parsed: parsed.to_json(),
     })
 }
 

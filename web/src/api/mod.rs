@@ -128,6 +128,7 @@ async fn accept(
             key,
             o.routing_key,
             &o.payload,
+            &o.parsed,
             shared.api.rate_per_minute,
         )
         .await
