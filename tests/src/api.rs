@@ -1,9 +1,12 @@
 //! The events API as a program uses it: keys from the operator's CLI, and
 //! events `POST`ed to `firstweek-web` (`/api/v1/events`, `/api/v1/events/batch`).
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
-use crate::{bin_dir, http::http_post_json};
+use crate::restricted::{RestrictedWeb, WebRole};
+use crate::{TestDb, bin_dir, http::http_post_json};
 
 /// An answer of the events API.
 #[derive(Debug, Clone)]
@@ -99,4 +102,70 @@ pub async fn create_key(database_url: &str, program: &str) -> anyhow::Result<(i6
         .find(|l| l.starts_with("fwk_"))
         .ok_or_else(|| anyhow::anyhow!("no key in {out:?}"))?;
     Ok((id, key.to_string()))
+}
+
+/// Waits until the web answers the API (a refusal of an empty batch).
+pub async fn wait_for_api(port: u16, key: &str) -> anyhow::Result<()> {
+    let start = std::time::Instant::now();
+    while post(port, "/api/v1/events/batch", Some(key), br#"{"events":[]}"#)
+        .await
+        .status
+        != 422
+    {
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(30),
+            "firstweek-web did not answer"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// `firstweek-web` as the web's restricted database role, with a database
+/// of its own (no broker: the API needs none).
+pub struct ApiSite {
+    /// `firstweek-web`.
+    pub web: RestrictedWeb,
+    /// Its database role.
+    pub role: WebRole,
+    /// Its database.
+    pub db: TestDb,
+}
+
+impl ApiSite {
+    /// Starts it; a key may publish `rate` events a minute.
+    pub async fn start(rate: u32) -> anyhow::Result<ApiSite> {
+        let db = TestDb::create("fwapi").await?;
+        let role = WebRole::create(&db).await?;
+        let rate = rate.to_string();
+        let web =
+            RestrictedWeb::start_with(&role, &[("FIRSTWEEK_API_RATE_PER_MINUTE", &rate)]).await?;
+        Ok(ApiSite { web, role, db })
+    }
+
+    /// A new key for `program`, made by the CLI.
+    pub async fn key(&self, program: &str) -> anyhow::Result<String> {
+        Ok(create_key(&self.db.url, program).await?.1)
+    }
+
+    /// POSTs one event with `key`.
+    pub async fn post(&self, key: &str, routing_key: &str, event: &Value) -> Answer {
+        post_event(self.web.port, key, routing_key, event).await
+    }
+}
+
+/// Asserts `answer` is problem details (RFC 9457) with `status`; its body.
+pub fn problem(answer: &Answer, status: u16) -> Value {
+    assert_eq!(answer.status, status, "{answer:?}");
+    assert_eq!(
+        answer.header("content-type").as_deref(),
+        Some("application/problem+json"),
+        "{answer:?}"
+    );
+    let body = answer.json();
+    assert_eq!(body["status"], status, "{answer:?}");
+    for member in ["type", "title", "detail"] {
+        assert!(body[member].is_string(), "{member} in {answer:?}");
+    }
+    body
 }

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use firstweek_tests::api::{self, Answer, api_key_cli, create_key, post_batch, post_event};
+use firstweek_tests::api::{
+    self, ApiSite, api_key_cli, create_key, post_batch, post_event, problem, wait_for_api,
+};
 use firstweek_tests::cohort::{archetypes, interactions};
 use firstweek_tests::expect::Expected;
-use firstweek_tests::restricted::{RestrictedWeb, WebRole};
-use firstweek_tests::{Env, Options, Pair, TestDb, port, received};
+use firstweek_tests::{Env, Options, Pair, port, received};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -34,7 +35,7 @@ async fn a_cohort_published_only_over_http_gets_the_emails_it_would_over_amqp() 
     .await?;
     // Pair::started names the program `test-program`.
     let (_, key) = create_key(&env.database_url, "test-program").await?;
-    wait_for_web(web_port, &key).await?;
+    wait_for_api(web_port, &key).await?;
 
     let start = Utc::now() + chrono::Duration::milliseconds(500);
     let d = |days: f64| env.days(days);
@@ -98,75 +99,12 @@ async fn a_cohort_published_only_over_http_gets_the_emails_it_would_over_amqp() 
     Ok(())
 }
 
-/// Waits until the web answers the API (a refusal of an empty batch).
-async fn wait_for_web(port: u16, key: &str) -> anyhow::Result<()> {
-    let start = std::time::Instant::now();
-    while api::post(port, "/api/v1/events/batch", Some(key), br#"{"events":[]}"#)
-        .await
-        .status
-        != 422
-    {
-        anyhow::ensure!(
-            start.elapsed() < Duration::from_secs(30),
-            "firstweek-web did not answer"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
-}
-
-/// `firstweek-web` as the web's restricted database role, with a database
-/// of its own (no broker: the API needs none).
-struct Site {
-    web: RestrictedWeb,
-    role: WebRole,
-    db: TestDb,
-}
-
 /// Events a key may publish a minute in these tests.
 const RATE: u32 = 30;
 
-impl Site {
-    async fn start() -> anyhow::Result<Site> {
-        Site::with_rate(RATE).await
-    }
-
-    async fn with_rate(rate: u32) -> anyhow::Result<Site> {
-        let db = TestDb::create("fwapi").await?;
-        let role = WebRole::create(&db).await?;
-        let rate = rate.to_string();
-        let web =
-            RestrictedWeb::start_with(&role, &[("FIRSTWEEK_API_RATE_PER_MINUTE", &rate)]).await?;
-        Ok(Site { web, role, db })
-    }
-
-    async fn key(&self, program: &str) -> anyhow::Result<String> {
-        Ok(create_key(&self.db.url, program).await?.1)
-    }
-
-    async fn post(&self, key: &str, routing_key: &str, event: &Value) -> Answer {
-        post_event(self.web.port, key, routing_key, event).await
-    }
-}
-
-fn problem(answer: &Answer, status: u16) -> Value {
-    assert_eq!(answer.status, status, "{answer:?}");
-    assert_eq!(
-        answer.header("content-type").as_deref(),
-        Some("application/problem+json"),
-        "{answer:?}"
-    );
-    let body = answer.json();
-    assert_eq!(body["status"], status, "{answer:?}");
-    for member in ["type", "title", "detail"] {
-        assert!(body[member].is_string(), "{member} in {answer:?}");
-    }
-    body
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_are_checked_scoped_to_their_program_and_revocable() -> anyhow::Result<()> {
-    let site = Site::start().await?;
+    let site = ApiSite::start(RATE).await?;
     let pair = Pair::new(&format!("{}-a", site.db.name), Utc::now());
     let started = pair.started(&format!("{}-start", pair.id));
     let (revoked_id, revoked) = create_key(&site.db.url, "test-program").await?;
@@ -283,7 +221,7 @@ async fn keys_are_checked_scoped_to_their_program_and_revocable() -> anyhow::Res
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refusals_have_their_status_and_name_the_field() -> anyhow::Result<()> {
-    let site = Site::start().await?;
+    let site = ApiSite::start(RATE).await?;
     let key = site.key("test-program").await?;
     let pair = Pair::new(&format!("{}-b", site.db.name), Utc::now());
     let started = pair.started(&format!("{}-start", pair.id));
@@ -389,7 +327,7 @@ async fn refusals_have_their_status_and_name_the_field() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_over_its_rate_is_told_when_to_come_back() -> anyhow::Result<()> {
-    let site = Site::start().await?;
+    let site = ApiSite::start(RATE).await?;
     let key = site.key("test-program").await?;
     let quiet = site.key("test-program").await?;
     let pair = Pair::new(&format!("{}-r", site.db.name), Utc::now());
@@ -436,7 +374,7 @@ async fn a_key_over_its_rate_is_told_when_to_come_back() -> anyhow::Result<()> {
 /// invalid refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn schemathesis_finds_nothing_wrong_with_the_live_api() -> anyhow::Result<()> {
-    let site = Site::with_rate(100_000).await?;
+    let site = ApiSite::start(100_000).await?;
     let key = site.key("test-program").await?;
     let script = firstweek_tests::repo_root().join("scripts/schemathesis.sh");
     let out = tokio::process::Command::new("bash")
