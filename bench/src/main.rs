@@ -6,7 +6,7 @@
 //!
 //! Options: `--smoke`, `--json PATH` (default `target/firstweek-bench.json`),
 //! `--only a,b,..` (phases: baseline, ingest, backlog, scheduler, mail,
-//! mail_fair, backlog_steps, idle, lateness, cohort, scale),
+//! mail_fair, backlog_steps, idle, lateness, cohort, scale, api),
 //! `--no-build` (do not build the service binaries first), `--cluster` (on
 //! three RabbitMQ nodes of this machine: see `cluster.rs`).
 //!
@@ -14,6 +14,7 @@
 //! `firstweek-tests` harness); emails go to an in-process SMTP sink
 //! (`sink.rs`), whose own limit is the mail baseline.
 
+mod api;
 mod backlog;
 mod broker_raw;
 mod cluster;
@@ -129,7 +130,7 @@ fn args() -> anyhow::Result<Args> {
             "--cluster" => cluster = true,
             "-h" | "--help" => {
                 println!(
-                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,backlog,scheduler,mail,mail_fair,backlog_steps,idle,lateness,cohort,scale] [--no-build] [--cluster]"
+                    "firstweek-bench [--smoke] [--json PATH] [--only baseline,ingest,backlog,scheduler,mail,mail_fair,backlog_steps,idle,lateness,cohort,scale,api] [--no-build] [--cluster]"
                 );
                 std::process::exit(0);
             }
@@ -156,6 +157,8 @@ fn build_services() -> anyhow::Result<()> {
         "firstweek-scheduler",
         "-p",
         "firstweek-workers",
+        "-p",
+        "firstweek-web",
         "--bins",
     ]);
     if !cfg!(debug_assertions) {
@@ -922,6 +925,7 @@ fn table(results: &Value) -> (String, Value) {
             "baseline": worst, "baseline_name": "worst phase", "ratio": null, "target": "< 40 MiB", "ok": v.map(|v| v < 40.0)}));
     }
     rows.extend(scale::rows(results));
+    rows.extend(api::rows(results));
     let num = |v: &Value| match v.as_f64() {
         None => "-".to_string(),
         Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
@@ -1004,6 +1008,7 @@ async fn main() -> anyhow::Result<()> {
         ("lateness", |p, s, r| Box::pin(lateness(p, s, r))),
         ("cohort", |p, s, r| Box::pin(cohort::run(p, s, r))),
         ("scale", |p, s, r| Box::pin(scale::scale(p, s, r))),
+        ("api", |p, s, r| Box::pin(api::run(p, s, r))),
     ];
     let mut failed = Vec::new();
     for (name, phase) in phases {

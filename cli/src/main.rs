@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod api_key;
 mod at_risk;
 mod dead;
 mod env;
@@ -37,6 +38,13 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
+    /// API keys for the events API: create, list, revoke (needs DATABASE_URL)
+    ///
+    /// Programs publish events over HTTP (`POST /api/v1/events` on
+    /// firstweek-web) with a key scoped to their program. A key is printed
+    /// once, when created; only its SHA-256 is stored.
+    #[command(subcommand)]
+    ApiKey(api_key::Command),
     /// One pair: people, timeline rows, deliveries and interactions (needs DATABASE_URL)
     ///
     /// Every timeline row (step, recipient, due and send times, status, tries,
@@ -141,6 +149,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
 
 async fn run_async(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
     match command {
+        Command::ApiKey(cmd) => api_key::run(cmd, out).await,
         Command::Timeline(args) => timeline::run(args, out).await,
         Command::AtRisk(args) => at_risk::run(args, out).await,
         Command::Dead(cmd) => dead::run(cmd, out).await,

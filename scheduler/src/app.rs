@@ -212,6 +212,12 @@ async fn beat(
             .await
             .context("relaying announcements")?;
     }
+    if waiting.inbound {
+        publisher
+            .relay_inbound()
+            .await
+            .context("relaying the events API's events")?;
+    }
     let next = if waiting.due {
         // The claim moved the head of the index.
         store::next_due(pool).await.ok().flatten()

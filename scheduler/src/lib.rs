@@ -12,6 +12,7 @@ mod backlog;
 mod cron;
 mod digest;
 mod heartbeat;
+mod inbound;
 mod publisher;
 mod retention;
 

@@ -111,6 +111,12 @@ impl Publisher {
         crate::announcer::relay(&self.pool, &out).await
     }
 
+    /// Relays the events the events API accepted, on the same link.
+    pub async fn relay_inbound(&mut self) -> anyhow::Result<usize> {
+        let out = self.channel().await?;
+        crate::inbound::relay(&self.pool, &out).await
+    }
+
     /// Publishes everything due now; returns how many rows were confirmed
     /// and marked published since the last tick.
     ///

@@ -13,6 +13,7 @@
 //! their text.
 
 pub mod admin;
+pub mod api;
 pub mod broker;
 pub mod database;
 mod environment;
@@ -26,6 +27,7 @@ pub mod web;
 pub mod worker;
 
 pub use admin::AdminAddr;
+pub use api::ApiSettings;
 pub use environment::{Environment, SettingsError, parse_span};
 pub use logging::LogFormat;
 pub use mail::MailSettings;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use firstweek::Rules;
 
 use crate::environment::invalid;
-use crate::{AdminAddr, Environment, LogFormat, SettingsError};
+use crate::{AdminAddr, ApiSettings, Environment, LogFormat, SettingsError};
 
 /// Where the web service's `/healthz`, `/readyz` and `/metrics` listen
 /// unless told otherwise: beside the scheduler's 9100 and the worker's 9101,
@@ -42,6 +42,8 @@ pub struct WebSettings {
     pub templates_dir: Option<PathBuf>,
     /// `FIRSTWEEK_LOG_FORMAT`: JSON unless stdout is a terminal.
     pub log_format: LogFormat,
+    /// The events API's limits (`FIRSTWEEK_API_*`).
+    pub api: ApiSettings,
 }
 
 impl std::fmt::Debug for WebSettings {
@@ -55,6 +57,7 @@ impl std::fmt::Debug for WebSettings {
             .field("read_timeout", &self.read_timeout)
             .field("max_connections", &self.max_connections)
             .field("templates_dir", &self.templates_dir)
+            .field("api", &self.api)
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +85,7 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
             max_connections: self.count("FIRSTWEEK_WEB_MAX_CONNECTIONS", 512)?,
             templates_dir: self.var("FIRSTWEEK_WEB_TEMPLATES_DIR").map(PathBuf::from),
             log_format: self.log_format()?,
+            api: self.api_settings()?,
         })
     }
 

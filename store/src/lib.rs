@@ -12,6 +12,7 @@ use std::str::FromStr;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+mod api_keys;
 mod backlog;
 mod budget;
 mod dedicated;
@@ -19,6 +20,7 @@ mod digest;
 mod erasure;
 mod escalations;
 pub mod experiments;
+mod inbound;
 mod intake;
 mod ledger;
 mod links;
@@ -35,6 +37,9 @@ pub mod status;
 mod steps;
 mod web;
 
+pub use api_keys::{
+    Acceptance, ApiKeyRecord, accept_event, api_keys, create_api_key, revoke_api_key,
+};
 pub use backlog::{Backlog, backlog};
 pub use budget::{Budget, claim_within_budget};
 pub use dedicated::Dedicated;
@@ -46,6 +51,7 @@ pub use escalations::{
     Change, EscalationFilter, Opening, acknowledge, close_escalation, escalation, escalations,
     mark_reminded, open_escalation,
 };
+pub use inbound::{claim_inbound, mark_inbound_published, release_inbound};
 pub use intake::{Ingested, ingest, ingest_batch};
 pub use ledger::{
     Claim, DeliveryClaim, DeliveryEnd, DeliveryKey, Handover, HeldClaim, UnknownDelivery,

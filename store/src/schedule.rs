@@ -144,14 +144,18 @@ pub struct Waiting {
     pub due: bool,
     /// Whether announcements wait in the outbox, unclaimed.
     pub announcements: bool,
+    /// Whether events accepted by the events API wait to be relayed, unclaimed.
+    pub inbound: bool,
 }
 
 /// Both lookups are index probes (the partial indexes `timeline_next` and
-/// `outbox_unpublished`), so the cost does not grow with the rows stored.
+/// `outbox_unpublished`, `inbound_events_unpublished`), so the cost does not grow with the rows stored.
 pub async fn waiting(conn: &mut PgConnection) -> Result<Waiting, StoreError> {
-    let (next_at, due, announcements): (Option<DateTime<Utc>>, bool, bool) = sqlx::query_as(
+    let (next_at, due, announcements, inbound): (Option<DateTime<Utc>>, bool, bool, bool) = sqlx::query_as(
         "SELECT n.next_at, coalesce(n.next_at <= now(), false),
                 EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL
+                        AND (claimed_until IS NULL OR claimed_until < now())),
+                EXISTS (SELECT 1 FROM inbound_events WHERE published_at IS NULL
                         AND (claimed_until IS NULL OR claimed_until < now()))
          FROM (SELECT (SELECT next_at FROM timeline WHERE next_at IS NOT NULL ORDER BY next_at LIMIT 1) AS next_at) AS n",
     )
@@ -161,6 +165,7 @@ pub async fn waiting(conn: &mut PgConnection) -> Result<Waiting, StoreError> {
         next_at,
         due,
         announcements,
+        inbound,
     })
 }
 

@@ -32,14 +32,30 @@ pub async fn http_post(port: u16, path: &str, form: &str) -> String {
     http(port, &request).await
 }
 
+/// POST a JSON body to `path` on 127.0.0.1:`port` with extra request
+/// headers (`name: value` lines, each ending in CRLF); the whole response.
+pub async fn http_post_json(port: u16, path: &str, headers: &str, body: &[u8]) -> String {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    http_bytes(port, &request).await
+}
+
 /// Sends one raw HTTP/1.1 request and reads the whole response (3 s at most).
 async fn http(port: u16, request: &str) -> String {
+    http_bytes(port, request.as_bytes()).await
+}
+
+async fn http_bytes(port: u16, request: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let attempt = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .ok()?;
-        s.write_all(request.as_bytes()).await.ok()?;
+        s.write_all(request).await.ok()?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.ok()?;
         Some(String::from_utf8_lossy(&buf).into_owned())

@@ -18,6 +18,7 @@ use anyhow::Context as _;
 use chrono::Utc;
 
 mod amqp;
+pub mod api;
 pub mod browser;
 pub mod cluster;
 pub mod cohort;
@@ -36,7 +37,7 @@ mod smtp;
 pub mod web;
 pub use env::{Broker, Env, Launch, Options};
 pub use expect::{once_key, received};
-pub use http::{http_get, http_get_with, http_post, http_status, link_in};
+pub use http::{http_get, http_get_with, http_post, http_post_json, http_status, link_in};
 pub use mail::{Mail, MimePart, header};
 pub use pair::Pair;
 pub use resources::{Drained, TestDb, TestVhost};

@@ -87,9 +87,15 @@ pub struct RestrictedWeb {
 impl RestrictedWeb {
     /// Starts `firstweek-web` with `role`'s `DATABASE_URL` and waits until it is ready.
     pub async fn start(role: &WebRole) -> anyhow::Result<RestrictedWeb> {
+        RestrictedWeb::start_with(role, &[]).await
+    }
+
+    /// The same, with extra environment (`FIRSTWEEK_API_RATE_PER_MINUTE`, ...).
+    pub async fn start_with(role: &WebRole, env: &[(&str, &str)]) -> anyhow::Result<RestrictedWeb> {
         let web_port = port();
         let child = Command::new(bin_dir().join("firstweek-web"))
             .env_clear()
+            .envs(env.iter().copied())
             .env("DATABASE_URL", &role.url)
             .env("FIRSTWEEK_WEB_ADDR", format!("127.0.0.1:{web_port}"))
             .env(

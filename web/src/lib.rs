@@ -11,6 +11,7 @@
 //! served on the admin address (`FIRSTWEEK_ADMIN_ADDR`, like the other
 //! services'), never on the public one.
 
+mod api;
 mod escalations;
 mod lang;
 mod pages;
@@ -41,6 +42,8 @@ struct Shared {
     pool: PgPool,
     rules: Rules,
     pages: Arc<pages::Pages>,
+    /// The events API's limits.
+    api: firstweek_settings::ApiSettings,
 }
 
 /// The web service, bound and ready to run.
@@ -108,6 +111,7 @@ impl App {
             pool: pool.clone(),
             rules: settings.rules.clone(),
             pages: Arc::new(pages),
+            api: settings.api,
         };
         let limits = server::Limits {
             read_timeout: settings.read_timeout,
@@ -148,6 +152,8 @@ fn router(shared: Shared, limits: server::Limits) -> Router {
             "/r/{token}",
             get(participants::show_answer).post(participants::answer),
         )
+        .route("/api/v1/events", post(api::post_event))
+        .route("/api/v1/events/batch", post(api::post_batch))
         .route(
             "/u/{token}",
             get(participants::show_unsubscribe).post(participants::unsubscribe),
