@@ -34,6 +34,7 @@ mod resources;
 pub mod restricted;
 mod smtp;
 pub mod web;
+pub mod webhooks;
 pub use env::{Broker, Env, Launch, Options};
 pub use expect::{once_key, received};
 pub use http::{http_get, http_get_with, http_post, http_status, link_in};
