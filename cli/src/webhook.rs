@@ -101,7 +101,10 @@ async fn add(
 ) -> anyhow::Result<()> {
     events.iter_mut().for_each(|e| *e = e.trim().to_string());
     events.retain(|e| !e.is_empty());
-    if let Some(unknown) = events.iter().find(|e| !WEBHOOK_EVENTS.contains(&e.as_str())) {
+    if let Some(unknown) = events
+        .iter()
+        .find(|e| !WEBHOOK_EVENTS.contains(&e.as_str()))
+    {
         bail!(
             "{unknown:?} is not an event a webhook can receive; choose from {}",
             WEBHOOK_EVENTS.join(", ")
@@ -132,7 +135,9 @@ async fn list(out: &mut dyn Write) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = chrono::Utc::now();
-    let mut t = Table::new(&["ID", "PROGRAM", "STATE", "PENDING", "FAILED", "EVENTS", "URL"]);
+    let mut t = Table::new(&[
+        "ID", "PROGRAM", "STATE", "PENDING", "FAILED", "EVENTS", "URL",
+    ]);
     for e in endpoints {
         let state = match e.failing_since {
             Some(since) => format!("{} since {}", e.state, relative(since, now)),
@@ -173,7 +178,15 @@ async fn deliveries(
     }
     let now = chrono::Utc::now();
     let mut t = Table::new(&[
-        "ID", "WEBHOOK-ID", "ENDPOINT", "EVENT", "EVENT-ID", "STATUS", "TRIES", "NEXT", "LAST",
+        "ID",
+        "WEBHOOK-ID",
+        "ENDPOINT",
+        "EVENT",
+        "EVENT-ID",
+        "STATUS",
+        "TRIES",
+        "NEXT",
+        "LAST",
         "ADDED",
     ]);
     for d in rows {

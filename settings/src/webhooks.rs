@@ -53,7 +53,10 @@ mod tests {
     fn defaults_and_refusals() {
         let s = env_of(&[]).webhooks().unwrap();
         assert_eq!(s.timeout, std::time::Duration::from_secs(10));
-        assert_eq!((s.concurrency, s.per_endpoint, s.allow_http), (64, 4, false));
+        assert_eq!(
+            (s.concurrency, s.per_endpoint, s.allow_http),
+            (64, 4, false)
+        );
         for (k, v) in [
             ("FIRSTWEEK_WEBHOOK_TIMEOUT_SECS", "0"),
             ("FIRSTWEEK_WEBHOOK_CONCURRENCY", "many"),

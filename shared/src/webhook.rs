@@ -75,10 +75,17 @@ mod tests {
             .collect();
         assert_eq!(middle, vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000]);
         assert_eq!(TRIES, 8);
-        assert_eq!(retry_after(TRIES, TimeScale::REAL, 0.5), None, "the eighth try was the last");
+        assert_eq!(
+            retry_after(TRIES, TimeScale::REAL, 0.5),
+            None,
+            "the eighth try was the last"
+        );
         assert_eq!(retry_after(0, TimeScale::REAL, 0.5), None);
         let total: i64 = SCHEDULE_SECONDS.iter().sum();
-        assert!((24 * 3600..30 * 3600).contains(&total), "about a day: {total} s");
+        assert!(
+            (24 * 3600..30 * 3600).contains(&total),
+            "about a day: {total} s"
+        );
     }
 
     #[test]

@@ -645,7 +645,14 @@ fn firstweeks_delivery_events_are_documented() {
         let props = keys(&root["properties"]);
         assert_eq!(
             props.iter().map(String::as_str).collect::<Vec<_>>(),
-            ["event_id", "mentorship_id", "occurred_at", "program_id", "recipient", "step_id"]
+            [
+                "event_id",
+                "mentorship_id",
+                "occurred_at",
+                "program_id",
+                "recipient",
+                "step_id"
+            ]
         );
         assert!(text.contains(&format!("address: {key}\n")), "channel {key}");
         assert!(text.contains(&format!("$ref: './schemas/{key}.json'")));

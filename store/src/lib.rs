@@ -68,18 +68,16 @@ pub use resend::{Resend, resend};
 pub use schedule::{
     ClaimedStep, StepsQueue, Waiting, claim_due, mark_published, next_due, release, waiting,
 };
-pub use status::{
-    DeliveryStatus, EndpointState, ErasedVia, RowStatus, SubjectKind, WebhookStatus,
-};
+pub use status::{DeliveryStatus, EndpointState, ErasedVia, RowStatus, SubjectKind, WebhookStatus};
 pub use steps::{
     StepState, Subject, TimelineRow, defer_row, finish_row, load_steps, pick_steps, recheck_at,
     retry_row, timeline_row,
 };
 pub use web::{Acted, web_acknowledge, web_answer, web_resolve, web_unsubscribe};
 pub use webhooks::{
-    Attempted, ClaimedWebhook, Endpoint, WebhookDelivery, add_endpoint, claim_webhooks,
-    endpoints, failing_endpoints, fan_out, message_id, record_webhook, remove_endpoint,
-    replay_webhook, webhook_deliveries,
+    Attempted, ClaimedWebhook, Endpoint, WebhookDelivery, add_endpoint, claim_webhooks, endpoints,
+    failing_endpoints, fan_out, message_id, record_webhook, remove_endpoint, replay_webhook,
+    webhook_deliveries,
 };
 
 /// Storage failures.

@@ -54,7 +54,16 @@ pub async fn add_endpoint(
 
 /// Every endpoint not removed, with its delivery counts.
 pub async fn endpoints(pool: &PgPool) -> Result<Vec<Endpoint>, StoreError> {
-    type Row = (i64, String, String, Vec<String>, EndpointState, Option<DateTime<Utc>>, i64, i64);
+    type Row = (
+        i64,
+        String,
+        String,
+        Vec<String>,
+        EndpointState,
+        Option<DateTime<Utc>>,
+        i64,
+        i64,
+    );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT e.id, e.program_id, e.url, e.events, e.state, e.failing_since,
                 (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.status = $2),
@@ -68,16 +77,18 @@ pub async fn endpoints(pool: &PgPool) -> Result<Vec<Endpoint>, StoreError> {
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, program_id, url, events, state, failing_since, pending, failed)| Endpoint {
-            id,
-            program_id,
-            url,
-            events,
-            state,
-            failing_since,
-            pending,
-            failed,
-        })
+        .map(
+            |(id, program_id, url, events, state, failing_since, pending, failed)| Endpoint {
+                id,
+                program_id,
+                url,
+                events,
+                state,
+                failing_since,
+                pending,
+                failed,
+            },
+        )
         .collect())
 }
 
@@ -225,14 +236,16 @@ pub async fn claim_webhooks(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, endpoint_id, url, secret, body, attempt)| ClaimedWebhook {
-            id,
-            endpoint_id,
-            url,
-            secret,
-            body,
-            attempt,
-        })
+        .map(
+            |(id, endpoint_id, url, secret, body, attempt)| ClaimedWebhook {
+                id,
+                endpoint_id,
+                url,
+                secret,
+                body,
+                attempt,
+            },
+        )
         .collect())
 }
 

@@ -150,7 +150,16 @@ impl Env {
         events: &str,
     ) -> anyhow::Result<(i64, String)> {
         let out = self
-            .cli(&["webhook", "add", "--program", program, "--url", url, "--events", events])
+            .cli(&[
+                "webhook",
+                "add",
+                "--program",
+                program,
+                "--url",
+                url,
+                "--events",
+                events,
+            ])
             .await?;
         let id = out
             .split_whitespace()

@@ -185,7 +185,8 @@ async fn post(client: &reqwest::Client, claim: &ClaimedWebhook, scale: TimeScale
         .body(claim.body.clone())
         .send()
         .await;
-    metrics::histogram!("firstweek_webhook_request_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("firstweek_webhook_request_seconds")
+        .record(started.elapsed().as_secs_f64());
     match answer {
         Ok(r) if r.status().is_success() => Attempted::Delivered {
             status: r.status().as_u16(),
@@ -210,7 +211,12 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// A failed try: retried on the schedule, or given up after the last.
-fn failed(claim: &ClaimedWebhook, scale: TimeScale, status: Option<u16>, error: String) -> Attempted {
+fn failed(
+    claim: &ClaimedWebhook,
+    scale: TimeScale,
+    status: Option<u16>,
+    error: String,
+) -> Attempted {
     match retry_after(claim.attempt, scale, spread()) {
         Some(after) => Attempted::Retry {
             after,
@@ -249,7 +255,10 @@ async fn record(pool: &PgPool, claim: &ClaimedWebhook, attempted: &Attempted) {
     match store::record_webhook(pool, claim, attempted).await {
         Ok(true) => {}
         Ok(false) => {
-            tracing::info!(delivery = claim.id, "webhook claim taken over meanwhile; not recorded");
+            tracing::info!(
+                delivery = claim.id,
+                "webhook claim taken over meanwhile; not recorded"
+            );
         }
         // The lease runs out and the delivery is tried again: at least once.
         Err(e) => {

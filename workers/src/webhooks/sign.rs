@@ -49,9 +49,8 @@ impl Secret {
     /// The `webhook-signature` of one request.
     pub fn sign(&self, message_id: &str, timestamp: i64, body: &str) -> String {
         // HMAC takes a key of any length.
-        let mut mac = match HmacSha256::new_from_slice(&self.0) {
-            Ok(mac) => mac,
-            Err(_) => return String::new(),
+        let Ok(mut mac) = HmacSha256::new_from_slice(&self.0) else {
+            return String::new();
         };
         mac.update(message_id.as_bytes());
         mac.update(b".");
@@ -83,10 +82,7 @@ mod tests {
             1_614_265_330,
             r#"{"test": 2432232314}"#,
         );
-        assert_eq!(
-            signature,
-            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-        );
+        assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
     #[test]
