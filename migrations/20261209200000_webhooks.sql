@@ -58,7 +58,10 @@ CREATE TABLE webhook_deliveries (
     finished_at   TIMESTAMPTZ,
     UNIQUE (endpoint_id, event_id)
 );
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE status = 'pending';
+-- A dispatcher's claim: each endpoint's due deliveries, and its claims held.
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_at, id) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_held ON webhook_deliveries (endpoint_id, claimed_until)
+    WHERE status = 'pending' AND claimed_until IS NOT NULL;
 CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (endpoint_id, id);
 
 -- The read-only role (deploy/postgres/roles.sql: SELECT on every table by

@@ -195,7 +195,9 @@ impl std::fmt::Debug for ClaimedWebhook {
 
 /// Claims up to `limit` due deliveries for `lease`, oldest first, at most
 /// `per_endpoint` in flight per endpoint (counting claims held by other
-/// dispatchers), so one slow endpoint holds at most that many.
+/// dispatchers), so one slow endpoint holds at most that many. Each
+/// endpoint's due deliveries are looked up by their own index, so the
+/// backlog of one (a receiver that is down) costs the others no scan.
 pub async fn claim_webhooks(
     pool: &PgPool,
     limit: i64,
@@ -204,19 +206,19 @@ pub async fn claim_webhooks(
 ) -> Result<Vec<ClaimedWebhook>, StoreError> {
     type Row = (i64, i64, String, String, String, i32);
     let rows: Vec<Row> = sqlx::query_as(
-        "WITH inflight AS (
-             SELECT endpoint_id, count(*) AS n FROM webhook_deliveries
-             WHERE status = $4 AND claimed_until > now() GROUP BY endpoint_id
-         ), due AS (
-             SELECT d.id, d.endpoint_id, d.next_at,
-                    row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_at, d.id) AS rn
-             FROM webhook_deliveries d
-             WHERE d.status = $4 AND d.next_at <= now()
-               AND (d.claimed_until IS NULL OR d.claimed_until <= now())
-         ), pick AS (
-             SELECT due.id FROM due LEFT JOIN inflight i USING (endpoint_id)
-             WHERE due.rn + coalesce(i.n, 0) <= $2
-             ORDER BY due.next_at, due.id LIMIT $1
+        "WITH pick AS (
+             SELECT d.id, d.next_at FROM webhook_endpoints e
+             CROSS JOIN LATERAL (
+                 SELECT x.id, x.next_at FROM webhook_deliveries x
+                 WHERE x.endpoint_id = e.id AND x.status = $4 AND x.next_at <= now()
+                   AND (x.claimed_until IS NULL OR x.claimed_until <= now())
+                 ORDER BY x.next_at, x.id
+                 LIMIT greatest(0, $2 - (SELECT count(*) FROM webhook_deliveries y
+                                         WHERE y.endpoint_id = e.id AND y.status = $4
+                                           AND y.claimed_until > now()))
+             ) d
+             WHERE e.state <> $5
+             ORDER BY d.next_at, d.id LIMIT $1
          ), locked AS (
              SELECT id FROM webhook_deliveries WHERE id IN (SELECT id FROM pick)
              FOR UPDATE SKIP LOCKED
