@@ -148,7 +148,12 @@ async fn seed(pool: &sqlx::PgPool, label: &str, n: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_delivered(pool: &sqlx::PgPool, endpoint: i64, want: i64, limit: Duration) -> anyhow::Result<()> {
+async fn wait_delivered(
+    pool: &sqlx::PgPool,
+    endpoint: i64,
+    want: i64,
+    limit: Duration,
+) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'delivered'")
@@ -169,11 +174,16 @@ async fn wait_delivered(pool: &sqlx::PgPool, endpoint: i64, want: i64, limit: Du
 pub async fn webhooks(plan: &Plan, sink: &Sink, results: &mut Value) -> anyhow::Result<()> {
     let events = if plan.smoke { 200 } else { 5_000 };
     let alone = round(sink, events, false).await?;
-    println!("  webhooks: {events} deliveries to one local receiver: {}/s (p99 {} s from fan-out to answer)", alone["deliveries_per_s"], alone["latency_p99_s"]);
+    println!(
+        "  webhooks: {events} deliveries to one local receiver: {}/s (p99 {} s from fan-out to answer)",
+        alone["deliveries_per_s"], alone["latency_p99_s"]
+    );
     let beside = round(sink, events, true).await?;
     println!(
         "  webhooks: the same beside an endpoint that never answers ({} requests held there): {}/s (p99 {} s)",
-        beside["requests_held_by_stuck_endpoint"], beside["deliveries_per_s"], beside["latency_p99_s"]
+        beside["requests_held_by_stuck_endpoint"],
+        beside["deliveries_per_s"],
+        beside["latency_p99_s"]
     );
     results["webhooks"] = json!({"alone": alone, "beside_stuck_endpoint": beside});
     Ok(())
