@@ -97,6 +97,19 @@ mod tests {
         assert_eq!(fast.flatten(), Some(Duration::milliseconds(833)));
     }
 
+    /// An endpoint chooses among what the outbox announces; the intake
+    /// takes the delivery events off its queue as announcements, never as
+    /// input (they would be dead-lettered as unknown routing keys).
+    #[test]
+    fn webhook_events_are_announced_and_delivery_events_are_no_input() {
+        use crate::event::{self, ANNOUNCED, WEBHOOK_EVENTS};
+        assert!(WEBHOOK_EVENTS.iter().all(|k| ANNOUNCED.contains(k)));
+        for k in [event::EMAIL_SENT, event::EMAIL_FAILED, event::EMAIL_UNKNOWN] {
+            assert!(event::is_announcement(k), "{k}");
+        }
+        assert!(!WEBHOOK_EVENTS.contains(&event::INTERACTION_RECORDED));
+    }
+
     #[test]
     fn https_anywhere_plain_http_only_to_this_machine_unless_allowed() {
         for ok in [

@@ -328,6 +328,29 @@ async fn an_endpoint_that_never_answers_holds_up_no_other() -> anyhow::Result<()
         events_sent.iter().all(|b| !b.contains('@')),
         "no address in any event"
     );
+    // An email.sent carries what its schema says, and nothing more.
+    let documented = [
+        "event_id",
+        "mentorship_id",
+        "occurred_at",
+        "program_id",
+        "recipient",
+        "step_id",
+    ];
+    for body in events_sent
+        .iter()
+        .filter(|b| b.contains("firstweek-email-"))
+    {
+        let v: serde_json::Value = serde_json::from_str(body)?;
+        let keys: Vec<&str> = v
+            .as_object()
+            .context("an object")?
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, documented, "{body}");
+        assert_eq!(v["program_id"], PROGRAM);
+    }
     assert!(
         events_sent
             .iter()
