@@ -29,6 +29,11 @@ if ! python3 -c 'import schemathesis' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore schemathesis
 fi
 
+if ! python3 -c 'import standardwebhooks' 2>/dev/null; then
+  say "installing standardwebhooks (the webhook receiver verifies signatures with it)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore standardwebhooks
+fi
+
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   say "installing chromium and chromium-driver (the real-browser test)"
   # Debian's builds: a test tool's own browser download cannot reach its servers here.

@@ -6,7 +6,7 @@
 //!
 //! Options: `--smoke`, `--json PATH` (default `target/firstweek-bench.json`),
 //! `--only a,b,..` (phases: baseline, ingest, backlog, scheduler, mail,
-//! mail_fair, backlog_steps, idle, lateness, cohort, scale, api),
+//! mail_fair, backlog_steps, idle, lateness, cohort, scale, api, webhooks),
 //! `--no-build` (do not build the service binaries first), `--cluster` (on
 //! three RabbitMQ nodes of this machine: see `cluster.rs`).
 //!
@@ -22,6 +22,7 @@ mod cohort;
 mod mail_fair;
 mod scale;
 mod sink;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -1009,6 +1010,7 @@ async fn main() -> anyhow::Result<()> {
         ("cohort", |p, s, r| Box::pin(cohort::run(p, s, r))),
         ("scale", |p, s, r| Box::pin(scale::scale(p, s, r))),
         ("api", |p, s, r| Box::pin(api::run(p, s, r))),
+        ("webhooks", |p, s, r| Box::pin(webhooks::webhooks(p, s, r))),
     ];
     let mut failed = Vec::new();
     for (name, phase) in phases {

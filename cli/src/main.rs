@@ -24,6 +24,7 @@ mod sample;
 mod table;
 mod template;
 mod timeline;
+mod webhook;
 
 /// Operate firstweek: look at pairs and dead letters, check playbooks and
 /// templates, publish test events.
@@ -115,6 +116,14 @@ enum Command {
     /// Preview email templates (built-in, or overridden from FIRSTWEEK_TEMPLATES_DIR)
     #[command(subcommand)]
     Template(template::Command),
+    /// Signed webhooks out: add, list, deliveries, replay, remove (needs DATABASE_URL)
+    ///
+    /// A program's endpoints receive the events they chose (escalation.*,
+    /// participant.unsubscribed, email.*) as the exchange carries them,
+    /// signed per Standard Webhooks, retried for about a day; an endpoint
+    /// whose delivery used up its retries is listed as failing.
+    #[command(subcommand)]
+    Webhook(webhook::Command),
 }
 
 fn main() -> ExitCode {
@@ -168,6 +177,7 @@ async fn run_async(command: Command, out: &mut dyn Write) -> anyhow::Result<()> 
         Command::Report(cmd) => report::run(cmd, out).await,
         Command::Resend(args) => resend::run(args, out).await,
         Command::Template(cmd) => template::run(cmd, out),
+        Command::Webhook(cmd) => webhook::run(cmd, out).await,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Relays the outbox (`escalation.*`) to the `firstweek` exchange with
+//! Relays the outbox (`escalation.*`, `email.*`, ...) to the `firstweek` exchange with
 //! confirms, and counts what the events say for the escalation metrics: one
 //! place sees every opening, acknowledgement and resolution, whichever
 //! process (worker, web, CLI) made it.
@@ -10,7 +10,9 @@ use firstweek_broker::{self as broker, Message, Publisher};
 use firstweek_store::{self as store, Pending};
 
 /// Announcements claimed per round trip.
-const BATCH: i64 = 100;
+pub(crate) const BATCH: i64 = 100;
+/// Full batches relayed at most per heartbeat before the scheduler's other work.
+pub(crate) const ROUNDS: usize = 20;
 /// How long the broker has to confirm them.
 const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 

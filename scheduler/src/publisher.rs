@@ -105,10 +105,20 @@ impl Publisher {
         self.link.lose();
     }
 
-    /// Relays the outbox's announcements (`escalation.*`) on the same link.
+    /// Relays the outbox's announcements (`escalation.*`, `email.*`, ...)
+    /// on the same link: batch after batch while they come full (every
+    /// email announces its end), up to [`crate::announcer::ROUNDS`] a tick.
     pub async fn announce(&mut self) -> anyhow::Result<usize> {
         let out = self.channel().await?;
-        crate::announcer::relay(&self.pool, &out).await
+        let mut total = 0;
+        for _ in 0..crate::announcer::ROUNDS {
+            let n = crate::announcer::relay(&self.pool, &out).await?;
+            total += n;
+            if n < crate::announcer::BATCH as usize {
+                break;
+            }
+        }
+        Ok(total)
     }
 
     /// Relays the events the events API accepted, on the same link.

@@ -24,6 +24,7 @@ pub mod pseudonym;
 pub mod rules;
 pub mod scheduler;
 pub mod web;
+pub mod webhooks;
 pub mod worker;
 
 pub use admin::AdminAddr;
@@ -33,6 +34,7 @@ pub use logging::LogFormat;
 pub use mail::MailSettings;
 pub use scheduler::SchedulerSettings;
 pub use web::WebSettings;
+pub use webhooks::WebhookSettings;
 pub use worker::{WorkerRole, WorkerSettings};
 
 #[cfg(test)]

@@ -21,19 +21,37 @@ pub enum WorkerRole {
     Intake,
     /// Due steps only.
     Steps,
+    /// Webhooks out only (the dispatcher; no queue).
+    Webhooks,
 }
 
 impl WorkerRole {
-    /// Parses `all`, `intake` or `steps` (`FIRSTWEEK_WORKER_ROLE`, or the
+    /// Whether this role consumes the events queue.
+    pub fn intake(self) -> bool {
+        matches!(self, WorkerRole::All | WorkerRole::Intake)
+    }
+    /// Whether this role consumes the steps queue.
+    pub fn steps(self) -> bool {
+        matches!(self, WorkerRole::All | WorkerRole::Steps)
+    }
+    /// Whether this role posts webhooks.
+    pub fn webhooks(self) -> bool {
+        matches!(self, WorkerRole::All | WorkerRole::Webhooks)
+    }
+}
+
+impl WorkerRole {
+    /// Parses `all`, `intake`, `steps` or `webhooks` (`FIRSTWEEK_WORKER_ROLE`, or the
     /// worker's first argument).
     pub fn parse(value: &str) -> Result<WorkerRole, SettingsError> {
         match value {
             "all" => Ok(WorkerRole::All),
             "intake" => Ok(WorkerRole::Intake),
             "steps" => Ok(WorkerRole::Steps),
+            "webhooks" => Ok(WorkerRole::Webhooks),
             other => Err(invalid(
                 "FIRSTWEEK_WORKER_ROLE",
-                format!("{other:?} is not all, intake or steps"),
+                format!("{other:?} is not all, intake, steps or webhooks"),
             )),
         }
     }
@@ -60,8 +78,11 @@ pub struct WorkerSettings {
     pub admin_addr: AdminAddr,
     /// `FIRSTWEEK_LOG_FORMAT`: JSON unless stdout is a terminal.
     pub log_format: LogFormat,
-    /// `FIRSTWEEK_WORKER_ROLE`: which queues it consumes (default `all`).
+    /// `FIRSTWEEK_WORKER_ROLE`: which queues it consumes, and whether it
+    /// posts webhooks (default `all`: everything).
     pub role: WorkerRole,
+    /// How webhooks are posted (`FIRSTWEEK_WEBHOOK_*`).
+    pub webhooks: crate::WebhookSettings,
     /// `FIRSTWEEK_INTAKE_CONCURRENCY`: events handled at once (their
     /// database work is group-committed).
     pub intake_concurrency: usize,
@@ -126,6 +147,7 @@ impl<G: Fn(&str) -> Option<String>> Environment<G> {
             steps_in_flight: self.count("FIRSTWEEK_STEPS_IN_FLIGHT", 256)?,
             batch_linger: self.millis("FIRSTWEEK_BATCH_LINGER_MS", 20)?,
             role: self.worker_role()?,
+            webhooks: self.webhooks()?,
             public_url: self.public_url()?,
             stale_after: self.stale_after()?,
             retention_days: self.retention_days()?,
@@ -191,6 +213,7 @@ mod tests {
                 ("FIRSTWEEK_PUBLIC_URL", "firstweek.example.org"),
                 ("FIRSTWEEK_PUBLIC_URL", "https://x.org/?a=b"),
                 ("FIRSTWEEK_WORKER_ROLE", "both"),
+                ("FIRSTWEEK_WEBHOOK_TIMEOUT_SECS", "never"),
                 ("FIRSTWEEK_PSEUDONYM_KEY", "too short"),
                 ("FIRSTWEEK_ADMIN_ADDR", "9101"),
                 ("FIRSTWEEK_LOG_FORMAT", "xml"),

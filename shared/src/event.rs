@@ -50,16 +50,42 @@ pub const ESCALATION_ACKNOWLEDGED: &str = "escalation.acknowledged";
 /// Published by firstweek when an escalation is resolved.
 pub const ESCALATION_RESOLVED: &str = "escalation.resolved";
 
+/// Published by firstweek when the SMTP server accepted one of its emails.
+pub const EMAIL_SENT: &str = "email.sent";
+/// Published by firstweek when one of its emails was given up on.
+pub const EMAIL_FAILED: &str = "email.failed";
+/// Published by firstweek when nobody can know whether an email arrived (the
+/// worker stopped while handing it over).
+pub const EMAIL_UNKNOWN: &str = "email.unknown";
+
 /// Every routing key firstweek itself publishes (through the outbox): its
-/// escalations, and what mentors and mentees do through their links. The
-/// outbox refuses any other (migration `outbox_keys`) and the relay skips
-/// one, so a row written there cannot make firstweek announce a start.
-pub const ANNOUNCED: [&str; 5] = [
+/// escalations, what mentors and mentees do through their links, and what
+/// became of each email to a pair. The outbox refuses any other (its
+/// `outbox_announced_keys` CHECK, last listed in migration `webhooks`) and
+/// the relay skips one, so a row written there cannot make firstweek
+/// announce a start.
+pub const ANNOUNCED: [&str; 8] = [
     ESCALATION_OPENED,
     ESCALATION_ACKNOWLEDGED,
     ESCALATION_RESOLVED,
     INTERACTION_RECORDED,
     PARTICIPANT_UNSUBSCRIBED,
+    EMAIL_SENT,
+    EMAIL_FAILED,
+    EMAIL_UNKNOWN,
+];
+
+/// The events a webhook endpoint may subscribe to (`firstweek webhook add
+/// --events`): firstweek's announcements about a program's pairs, as the
+/// exchange carries them.
+pub const WEBHOOK_EVENTS: [&str; 7] = [
+    ESCALATION_OPENED,
+    ESCALATION_ACKNOWLEDGED,
+    ESCALATION_RESOLVED,
+    PARTICIPANT_UNSUBSCRIBED,
+    EMAIL_SENT,
+    EMAIL_FAILED,
+    EMAIL_UNKNOWN,
 ];
 
 /// Whether a routing key is one of firstweek's own announcements: they
@@ -70,6 +96,9 @@ pub fn is_announcement(routing_key: &str) -> bool {
         ESCALATION_OPENED,
         ESCALATION_ACKNOWLEDGED,
         ESCALATION_RESOLVED,
+        EMAIL_SENT,
+        EMAIL_FAILED,
+        EMAIL_UNKNOWN,
     ]
     .contains(&routing_key)
 }

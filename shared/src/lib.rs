@@ -31,5 +31,6 @@ pub mod pseudonym;
 pub mod row;
 pub mod rule;
 pub mod timeline;
+pub mod webhook;
 
 pub use decision::Rules;

@@ -626,3 +626,36 @@ fn firstweeks_own_escalation_events_match_their_schemas() {
     let root = schema("escalation.opened");
     assert_eq!(keys(&root["properties"]), keys(&all[0].payload));
 }
+
+/// The delivery events (`email.*`) are written by the store in SQL: their
+/// schemas say what it writes (checked end to end by tests/tests/webhooks.rs),
+/// their examples are valid, the AsyncAPI document names them, and no
+/// property could hold an address or a name.
+#[test]
+fn firstweeks_delivery_events_are_documented() {
+    use firstweek::event::{ANNOUNCED, EMAIL_FAILED, EMAIL_SENT, EMAIL_UNKNOWN, WEBHOOK_EVENTS};
+    let text = std::fs::read_to_string(docs().join("asyncapi.yaml")).unwrap();
+    for key in [EMAIL_SENT, EMAIL_FAILED, EMAIL_UNKNOWN] {
+        assert!(ANNOUNCED.contains(&key) && WEBHOOK_EVENTS.contains(&key));
+        let root = schema(key);
+        for example in root["examples"].as_array().unwrap() {
+            valid(&root, example).unwrap_or_else(|why| panic!("{key} example: {why}"));
+            assert!(!example.to_string().contains('@'));
+        }
+        let props = keys(&root["properties"]);
+        assert_eq!(
+            props.iter().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "event_id",
+                "mentorship_id",
+                "occurred_at",
+                "program_id",
+                "recipient",
+                "step_id"
+            ]
+        );
+        assert!(text.contains(&format!("address: {key}\n")), "channel {key}");
+        assert!(text.contains(&format!("$ref: './schemas/{key}.json'")));
+        assert!(text.contains(&format!("messageType: {key}\n")));
+    }
+}

@@ -317,6 +317,17 @@ async fn erase_one(
         .bind(&placeholder.id)
         .execute(&mut **tx)
         .await?;
+        // Its copies waiting for (or kept after) their webhook deliveries.
+        sqlx::query(
+            "UPDATE webhook_deliveries
+             SET body = jsonb_set(body::jsonb, '{person_id}', to_jsonb($2::text))::text
+             WHERE event_type = $3 AND body::jsonb ->> 'person_id' = $1",
+        )
+        .bind(target.as_str())
+        .bind(&placeholder.id)
+        .bind(firstweek::event::PARTICIPANT_UNSUBSCRIBED)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(ErasedOne {
         new,

@@ -17,6 +17,33 @@ use sqlx::{PgExecutor, PgPool};
 
 use crate::StoreError;
 use crate::status::{DeliveryStatus, RowStatus};
+
+/// The `email.sent|failed|unknown` announcement of each delivery a CTE
+/// named `$from` returns (`mentorship_id, once_key, recipient, step_id,
+/// status`), written in the statement that records its end: ids and the
+/// step, never an address. A coordinator's digest is about no pair and is
+/// not announced. The event id derives from the delivery's key (one end each).
+macro_rules! announce_email {
+    ($from:literal) => {
+        concat!(
+            "INSERT INTO outbox (event_id, routing_key, payload)
+             SELECT e.event_id, 'email.' || e.status, jsonb_strip_nulls(jsonb_build_object(
+                 'event_id', e.event_id, 'mentorship_id', e.mentorship_id, 'program_id', m.program_id,
+                 'step_id', e.step_id, 'recipient', e.recipient,
+                 'occurred_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')))
+             FROM (SELECT x.*, 'firstweek-email-' || left(encode(sha256(convert_to(
+                       x.mentorship_id || ' ' || x.once_key || ' ' || x.recipient, 'UTF8')), 'hex'), 32) AS event_id
+                   FROM ",
+            $from,
+            " x) e
+             JOIN mentorships m ON m.id = e.mentorship_id
+             -- Only an end is announced (the CHECK would refuse any other key).
+             WHERE e.status IN ('sent', 'failed', 'unknown')
+             ON CONFLICT (event_id) DO NOTHING"
+        )
+    };
+}
+
 use crate::steps::TimelineRow;
 
 /// The ledger's key of one delivery.
@@ -188,21 +215,25 @@ pub async fn claim_delivery(
     // A worker that stopped after it began handing the message over may have
     // delivered it: record "unknown" and never resend (prefer no duplicate).
     // The new claim number fences the old holder out, should it wake.
-    let unknown = sqlx::query(
-        "UPDATE deliveries SET status = $5, finished_at = now(), attempt = attempt + 1,
-                detail = 'the worker stopped while handing the message to the SMTP server'
-         WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3
-           AND status = $6 AND claimed_at < now() - $4",
-    )
+    let unknown: i64 = sqlx::query_scalar(concat!(
+        "WITH d AS (
+             UPDATE deliveries SET status = $5, finished_at = now(), attempt = attempt + 1,
+                    detail = 'the worker stopped while handing the message to the SMTP server'
+             WHERE mentorship_id = $1 AND once_key = $2 AND recipient = $3
+               AND status = $6 AND claimed_at < now() - $4
+             RETURNING mentorship_id, once_key, recipient, step_id, status
+         ), o AS (",
+        announce_email!("d"),
+        ") SELECT count(*) FROM d"
+    ))
     .bind(subject_id)
     .bind(once_key)
     .bind(row.recipient.as_str())
     .bind(lease)
     .bind(DeliveryStatus::Unknown)
     .bind(DeliveryStatus::HandingOver)
-    .execute(pool)
-    .await?
-    .rows_affected();
+    .fetch_one(pool)
+    .await?;
     if unknown == 1 {
         return Ok(Claim::Taken {
             step_id: row.step_id.clone(),
@@ -364,23 +395,25 @@ pub async fn finish_deliveries(
     db: impl PgExecutor<'_>,
     ends: &[DeliveryEnd],
 ) -> Result<Vec<bool>, StoreError> {
-    let recorded: Vec<(String, String, String)> = sqlx::query_as(
-        "WITH u AS (
+    let recorded: Vec<(String, String, String)> = sqlx::query_as(concat!(
+        r#"WITH u AS (
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $9::int4[])
                  AS u(m, o, r, status, detail, tid, row_status, a)
          ), d AS (
              UPDATE deliveries d SET status = u.status, detail = u.detail, finished_at = now()
              FROM u WHERE d.mentorship_id = u.m AND d.once_key = u.o AND d.recipient = u.r
                AND d.attempt = u.a AND d.status = ANY($10)
-             RETURNING d.mentorship_id, d.once_key, d.recipient
-         ), t AS (
+             RETURNING d.mentorship_id, d.once_key, d.recipient, d.step_id, d.status
+         ), o AS ("#,
+        announce_email!("d"),
+        r#"), t AS (
              UPDATE timeline t SET status = u.row_status, next_at = NULL, finished_at = now(),
                     outcome = CASE WHEN t.outcome LIKE 'deferred:%' THEN u.detail || ' (' || t.outcome || ')' ELSE u.detail END
              FROM u JOIN d ON d.mentorship_id = u.m AND d.once_key = u.o AND d.recipient = u.r
              WHERE t.id = u.tid AND t.status = ANY($8)
          )
-         SELECT mentorship_id, once_key, recipient FROM d",
-    )
+         SELECT mentorship_id, once_key, recipient FROM d"#
+    ))
     .bind(ends.iter().map(|e| e.claim.key.subject_id.as_str()).collect::<Vec<&str>>())
     .bind(ends.iter().map(|e| e.claim.key.once_key.as_str()).collect::<Vec<&str>>())
     .bind(ends.iter().map(|e| e.claim.key.recipient.as_str()).collect::<Vec<&str>>())

@@ -36,6 +36,7 @@ mod schedule;
 pub mod status;
 mod steps;
 mod web;
+mod webhooks;
 
 pub use api_keys::{
     Acceptance, ApiKeyRecord, accept_event, api_keys, create_api_key, revoke_api_key,
@@ -73,12 +74,17 @@ pub use resend::{Resend, resend};
 pub use schedule::{
     ClaimedStep, StepsQueue, Waiting, claim_due, mark_published, next_due, release, waiting,
 };
-pub use status::{DeliveryStatus, ErasedVia, RowStatus, SubjectKind};
+pub use status::{DeliveryStatus, EndpointState, ErasedVia, RowStatus, SubjectKind, WebhookStatus};
 pub use steps::{
     StepState, Subject, TimelineRow, defer_row, finish_row, load_steps, pick_steps, recheck_at,
     retry_row, timeline_row,
 };
 pub use web::{Acted, web_acknowledge, web_answer, web_resolve, web_unsubscribe};
+pub use webhooks::{
+    Attempted, ClaimedWebhook, Endpoint, WebhookDelivery, add_endpoint, claim_webhooks, endpoints,
+    failing_endpoints, fan_out, message_id, record_webhook, remove_endpoint, replay_webhook,
+    webhook_deliveries,
+};
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]

@@ -162,6 +162,31 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// A webhook endpoint's state.
+    EndpointState {
+        /// Its deliveries arrive (or are being retried).
+        Active => "active",
+        /// A delivery used up its retries; the next one that arrives makes
+        /// it active again.
+        Failing => "failing",
+        /// Removed by an operator: nothing more is sent to it.
+        Removed => "removed",
+    }
+}
+
+text_enum! {
+    /// One webhook delivery's state.
+    WebhookStatus {
+        /// To be posted at its `next_at` (first try or a retry).
+        Pending => "pending",
+        /// The endpoint answered 2xx.
+        Delivered => "delivered",
+        /// Every retry failed.
+        Failed => "failed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +221,11 @@ mod tests {
         let erasure = include_str!("../../migrations/20261202000650_erasure.sql");
         let via: Vec<&str> = ErasedVia::ALL.iter().map(|s| s.as_str()).collect();
         assert!(erasure.contains(&format!("IN ({})", list(&via))));
+        let webhooks = include_str!("../../migrations/20261209200000_webhooks.sql");
+        let states: Vec<&str> = EndpointState::ALL.iter().map(|s| s.as_str()).collect();
+        let statuses: Vec<&str> = WebhookStatus::ALL.iter().map(|s| s.as_str()).collect();
+        for l in [list(&states), list(&statuses)] {
+            assert!(webhooks.contains(&format!("IN ({l})")), "{l}");
+        }
     }
 }

@@ -76,13 +76,21 @@ impl Env {
     /// Takes what waits in a queue from [`Env::listen`]: (routing key, JSON body).
     pub async fn take(&self, queue: &str) -> anyhow::Result<Vec<(String, Value)>> {
         let mut out = Vec::new();
+        for (key, body) in self.take_raw(queue).await? {
+            out.push((key, serde_json::from_slice(&body)?));
+        }
+        Ok(out)
+    }
+
+    /// [`Env::take`], the bodies as the broker carried them, byte for byte.
+    pub async fn take_raw(&self, queue: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let mut out = Vec::new();
         while let Some(m) = self
             .channel
             .basic_get(queue.into(), BasicGetOptions { no_ack: true })
             .await?
         {
-            let body = serde_json::from_slice(&m.delivery.data)?;
-            out.push((m.delivery.routing_key.as_str().to_string(), body));
+            out.push((m.delivery.routing_key.as_str().to_string(), m.delivery.data));
         }
         Ok(out)
     }

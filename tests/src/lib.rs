@@ -35,6 +35,7 @@ mod resources;
 pub mod restricted;
 mod smtp;
 pub mod web;
+pub mod webhooks;
 pub use env::{Broker, Env, Launch, Options};
 pub use expect::{once_key, received};
 pub use http::{http_get, http_get_with, http_post, http_post_json, http_status, link_in};

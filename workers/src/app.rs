@@ -14,7 +14,7 @@ use firstweek_broker::consume::{self, ConsumerConfig};
 use firstweek_broker::{EVENTS_QUEUE, STEPS_QUEUE};
 use firstweek_ops::admin::{self, Admin};
 use firstweek_ops::database;
-use firstweek_settings::{WorkerRole, WorkerSettings};
+use firstweek_settings::WorkerSettings;
 
 use crate::intake::Intake;
 use crate::mailer::Mailer;
@@ -28,6 +28,7 @@ pub struct App {
     settings: WorkerSettings,
     templates: Templates,
     mailer: Arc<Mailer>,
+    http: reqwest::Client,
     admin: Admin,
 }
 
@@ -43,10 +44,12 @@ impl App {
             settings.mail.smtp_ca_file.as_deref(),
             settings.mail.concurrency,
         )?);
+        let http = crate::webhooks::client(&settings.webhooks).context("webhook client")?;
         let admin = Admin::bind(settings.admin_addr).await?;
         Ok(App {
             templates,
             mailer,
+            http,
             admin,
             settings,
         })
@@ -64,6 +67,7 @@ impl App {
             settings,
             templates,
             mailer,
+            http,
             admin,
         } = self;
         let role = settings.role;
@@ -117,7 +121,7 @@ impl App {
                     shutdown.clone(),
                 ));
             }
-            if role != WorkerRole::Steps {
+            if role.intake() {
                 let intake = Arc::new(
                     Intake::new(
                         pool.clone(),
@@ -132,7 +136,7 @@ impl App {
                 let cfg = base(EVENTS_QUEUE, settings.intake_concurrency);
                 tasks.spawn(consume(cfg, intake, health.clone(), shutdown.clone()));
             }
-            if role != WorkerRole::Intake {
+            if role.steps() {
                 let cfg = StepsConfig {
                     rules: settings.rules.clone(),
                     templates,
@@ -151,6 +155,15 @@ impl App {
                 let steps = Arc::new(Steps::new(pool.clone(), cfg, &mut writers));
                 let cfg = base(STEPS_QUEUE, settings.steps_in_flight);
                 tasks.spawn(consume(cfg, steps, health.clone(), shutdown.clone()));
+            }
+            if role.webhooks() {
+                let dispatcher = crate::webhooks::Dispatcher::new(
+                    pool.clone(),
+                    http,
+                    settings.webhooks.clone(),
+                    settings.rules.scale,
+                );
+                tasks.spawn(dispatcher.run(shutdown.clone()));
             }
             tasks.spawn(admin::watch_database(
                 pool.clone(),

@@ -8,6 +8,7 @@
 //!   consumer loop ([`firstweek_broker::consume`]).
 //! - [`batcher`]: the group commit both roles use.
 //! - [`mailer`]: the SMTP adapter (or `.eml` files).
+//! - [`webhooks`]: signed webhooks out, to the endpoints programs register.
 
 pub mod batcher;
 pub mod broker_limit;
@@ -15,6 +16,7 @@ pub mod consumer;
 pub mod intake;
 pub mod mailer;
 pub mod steps;
+pub mod webhooks;
 
 mod app;
 
