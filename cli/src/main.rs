@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod at_risk;
+mod chat;
 mod dead;
 mod env;
 mod erase;
@@ -52,6 +53,14 @@ enum Command {
     /// ahead is judged as of now. Reads FIRSTWEEK_PLAYBOOK and
     /// FIRSTWEEK_TIME_SCALE as the services do. Read-only.
     AtRisk(at_risk::Args),
+    /// Escalations in Slack or Teams: add, list, remove a program's chat routes (needs DATABASE_URL)
+    ///
+    /// A route posts a program's coordinator escalations (and, with
+    /// --digest, their daily digests) to a Slack incoming webhook or a Teams
+    /// workflow webhook, beside the email or instead of it. Webhook URLs are
+    /// secrets: kept in the database, shown by host only.
+    #[command(subcommand)]
+    Chat(chat::Command),
     /// Dead letters in `firstweek.dead`: list, show, replay (needs AMQP_URL)
     ///
     /// A replayed letter is republished, with publisher confirms, where it was
@@ -143,6 +152,7 @@ async fn run_async(command: Command, out: &mut dyn Write) -> anyhow::Result<()> 
     match command {
         Command::Timeline(args) => timeline::run(args, out).await,
         Command::AtRisk(args) => at_risk::run(args, out).await,
+        Command::Chat(cmd) => chat::run(cmd, out).await,
         Command::Dead(cmd) => dead::run(cmd, out).await,
         Command::Erase(args) => erase::run(args, out).await,
         Command::Escalation(cmd) => escalation::run(cmd, out).await,

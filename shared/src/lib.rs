@@ -8,6 +8,7 @@
 //! Nor does it read the environment or files: `firstweek-settings` does, and
 //! hands it text (a playbook's, a template's) to parse.
 
+pub mod chat;
 pub mod contact;
 pub mod coordinator;
 pub mod day;

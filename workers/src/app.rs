@@ -17,6 +17,7 @@ use firstweek_ops::database;
 use firstweek_settings::{WorkerRole, WorkerSettings};
 
 use crate::intake::Intake;
+use crate::chat::ChatPoster;
 use crate::mailer::Mailer;
 use crate::steps::{Steps, StepsConfig};
 
@@ -28,6 +29,7 @@ pub struct App {
     settings: WorkerSettings,
     templates: Templates,
     mailer: Arc<Mailer>,
+    chat: Arc<ChatPoster>,
     admin: Admin,
 }
 
@@ -43,10 +45,12 @@ impl App {
             settings.mail.smtp_ca_file.as_deref(),
             settings.mail.concurrency,
         )?);
+        let chat = Arc::new(ChatPoster::new(Duration::from_secs(1)).context("chat")?);
         let admin = Admin::bind(settings.admin_addr).await?;
         Ok(App {
             templates,
             mailer,
+            chat,
             admin,
             settings,
         })
@@ -64,6 +68,7 @@ impl App {
             settings,
             templates,
             mailer,
+            chat,
             admin,
         } = self;
         let role = settings.role;
@@ -137,6 +142,7 @@ impl App {
                     rules: settings.rules.clone(),
                     templates,
                     mailer,
+                    chat,
                     from: settings.mail.from.clone(),
                     mail_deadline: settings.mail.deadline,
                     claim_lease: settings.mail.claim_lease,

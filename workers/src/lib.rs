@@ -8,9 +8,11 @@
 //!   consumer loop ([`firstweek_broker::consume`]).
 //! - [`batcher`]: the group commit both roles use.
 //! - [`mailer`]: the SMTP adapter (or `.eml` files).
+//! - [`chat`]: the Slack and Teams webhook adapter.
 
 pub mod batcher;
 pub mod broker_limit;
+pub mod chat;
 pub mod consumer;
 pub mod intake;
 pub mod mailer;

@@ -1,0 +1,277 @@
+//! Escalations in Slack and Teams: a program routes its coordinators'
+//! escalations to chat with `firstweek chat add`; a local receiver stands
+//! in for Slack and Teams, checks every payload against the platform's
+//! documented shape (refusing, as the platform would, one that breaks it)
+//! and records it. A silent pair's escalation arrives in both with the
+//! pair's first names, the rule that fired and a working acknowledge link;
+//! the email still goes beside the posts, and not at all for a program
+//! that chose chat instead; a step delivered again posts nothing twice.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use chrono::Utc;
+use firstweek::chat::Platform;
+use serde_json::Value;
+
+use firstweek_tests::{Env, Launch, Options, Pair, bin_dir, http_get, http_post, port};
+
+/// What the receiver was posted: the route's path and the body.
+type Posts = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// A local Slack and Teams on `127.0.0.1:<port>`: `POST /slack/<name>` and
+/// `POST /teams/<name>` check the body's shape and record it.
+async fn receiver() -> anyhow::Result<(u16, Posts)> {
+    let posts: Posts = Arc::default();
+    let app = axum::Router::new()
+        .route("/{platform}/{name}", post(receive))
+        .with_state(posts.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((port, posts))
+}
+
+async fn receive(
+    State(posts): State<Posts>,
+    Path((platform, name)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> (StatusCode, String) {
+    let Some(p) = Platform::parse(&platform) else {
+        return (StatusCode::NOT_FOUND, "no_service".into());
+    };
+    let problems = p.problems(&body);
+    if !problems.is_empty() {
+        // What Slack answers a payload it cannot show; Teams refuses too.
+        return (StatusCode::BAD_REQUEST, format!("invalid_blocks: {problems:?}"));
+    }
+    if let Ok(mut all) = posts.lock() {
+        all.push((format!("{platform}/{name}"), body));
+    }
+    match p {
+        Platform::Slack => (StatusCode::OK, "ok".into()),
+        Platform::Teams => (StatusCode::ACCEPTED, String::new()),
+    }
+}
+
+fn posted_to(posts: &Posts, route: &str) -> Vec<Value> {
+    posts
+        .lock()
+        .map(|all| {
+            all.iter()
+                .filter(|(r, _)| r == route)
+                .map(|(_, b)| b.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn wait_post(posts: &Posts, route: &str, limit: Duration) -> anyhow::Result<Value> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = posted_to(posts, route).into_iter().next() {
+            return Ok(v);
+        }
+        anyhow::ensure!(start.elapsed() < limit, "nothing posted to {route}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `firstweek chat …` against the test's database; its standard output.
+fn cli(env: &Env, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new(bin_dir().join("firstweek"))
+        .arg("chat")
+        .args(args)
+        .env("DATABASE_URL", &env.database_url)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    anyhow::ensure!(
+        out.status.success(),
+        "firstweek chat {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(stdout)
+}
+
+/// A pair of `program`, silent since its start 4.3 program days ago.
+fn silent(env: &Env, name: &str, program: &str) -> (Pair, Value) {
+    let pair = Pair::new(&format!("{}-{name}", env.name), Utc::now() - env.days(4.3));
+    let mut start = pair.started(&format!("{}-start", pair.id));
+    start["program_id"] = program.into();
+    (pair, start)
+}
+
+/// Waits until `want` of the `pairs`' early escalation rows are sent and finished.
+async fn wait_sent(env: &Env, pairs: &[&Pair], want: i64, limit: Duration) -> anyhow::Result<()> {
+    let ids: Vec<String> = pairs.iter().map(|p| p.id.clone()).collect();
+    let start = Instant::now();
+    loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM timeline WHERE mentorship_id = ANY($1)
+               AND step_id = 'escalation_early' AND status = 'sent' AND finished_at IS NOT NULL",
+        )
+        .bind(&ids)
+        .fetch_one(&env.pool)
+        .await?;
+        if n >= want {
+            return Ok(());
+        }
+        anyhow::ensure!(start.elapsed() < limit, "{n} of {want} rows sent");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The acknowledge link's path (`/a/<token>`) in a URL of `firstweek-web`.
+fn ack_path(url: &str, web: u16) -> anyhow::Result<String> {
+    let prefix = format!("http://127.0.0.1:{web}");
+    let path = url.strip_prefix(&prefix).context("not a link to the web")?;
+    anyhow::ensure!(path.starts_with("/a/") && path.len() > 40, "{url}");
+    Ok(path.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_pairs_escalation_reaches_slack_and_teams_with_a_working_acknowledge_link()
+-> anyhow::Result<()> {
+    let web = port();
+    let mut options = Options {
+        launch: Launch::InProcess,
+        ..Options::with_links(14_400.0, web)
+    };
+    // The step is delivered again well after it was due: not stale.
+    options
+        .env
+        .push(("FIRSTWEEK_STALE_AFTER".into(), "off".into()));
+    let mut env = Env::start(options).await?;
+    let (chat, posts) = receiver().await?;
+    let hook = |path: &str| format!("http://127.0.0.1:{chat}/{path}");
+
+    let added = cli(
+        &env,
+        &["add", "--program", "beside", "--slack", &hook("slack/beside")],
+    )?;
+    assert!(added.contains("beside email"), "{added}");
+    assert!(!added.contains("/slack/beside"), "no URL path printed: {added}");
+    cli(&env, &["add", "--program", "beside", "--teams", &hook("teams/beside")])?;
+    cli(
+        &env,
+        &["add", "--program", "instead", "--slack", &hook("slack/instead"), "--instead-of-email"],
+    )?;
+    let listed = cli(&env, &["list"])?;
+    assert_eq!(listed.matches("127.0.0.1").count(), 3, "{listed}");
+    assert!(listed.contains("instead of email") && !listed.contains("/slack/"), "{listed}");
+
+    let (beside, start_beside) = silent(&env, "beside", "beside");
+    let (instead, start_instead) = silent(&env, "instead", "instead");
+    env.publish_json("mentorship.started", &start_beside).await?;
+    env.publish_json("mentorship.started", &start_instead).await?;
+    env.launch("firstweek-worker", &[]).await?;
+    env.launch("firstweek-scheduler", &[]).await?;
+    env.launch("firstweek-web", &[("FIRSTWEEK_WEB_ADDR", &format!("127.0.0.1:{web}"))])
+        .await?;
+
+    let limit = Duration::from_secs(30);
+    let slack = wait_post(&posts, "slack/beside", limit).await?;
+    let teams = wait_post(&posts, "teams/beside", limit).await?;
+
+    // Slack: the pair's first names, the rule, the day, the advice and the
+    // acknowledge link as the button; no address, no last name.
+    let text = slack.to_string();
+    assert_eq!(
+        slack["blocks"][0]["text"]["text"], "Pair at risk: Ada and Bo",
+        "{slack:#}"
+    );
+    for words in ["no interaction at all", "on day 4 of their first week", "first call"] {
+        assert!(text.contains(words), "{words}: {slack:#}");
+    }
+    assert!(!text.contains("@example.org") && !text.contains("Ada Mentor"), "{text}");
+    let blocks = slack["blocks"].as_array().context("blocks")?;
+    let button = blocks
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .map(|b| &b["elements"][0])
+        .context("a button")?;
+    let slack_ack = ack_path(button["url"].as_str().unwrap_or_default(), web)?;
+
+    // Teams: the same in an Adaptive Card, the link as Action.OpenUrl.
+    let card = &teams["attachments"][0]["content"];
+    assert_eq!(card["body"][0]["text"], "Pair at risk: Ada and Bo", "{teams:#}");
+    let card_text = card.to_string();
+    assert!(card_text.contains("no interaction at all"), "{card_text}");
+    assert!(!card_text.contains("@example.org"), "{card_text}");
+    assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
+    let teams_ack = ack_path(card["actions"][0]["url"].as_str().unwrap_or_default(), web)?;
+    assert_eq!(slack_ack, teams_ack, "one escalation, one acknowledge link");
+
+    // Beside: the email goes too, with the same link.
+    let email = env
+        .wait_mail(&beside.coordinator(), "escalation_early", limit)
+        .await?;
+    assert!(email.text.contains(&slack_ack), "{}", email.text);
+
+    // The button opens the acknowledge page (a GET changes nothing); its
+    // form acknowledges.
+    let page = http_get(web, &slack_ack).await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("<form method=\"post\""), "{page}");
+    let state = || async {
+        sqlx::query_scalar::<_, String>("SELECT state FROM escalations WHERE mentorship_id = $1")
+            .bind(&beside.id)
+            .fetch_one(&env.pool)
+            .await
+    };
+    assert_eq!(state().await?, "open", "a GET changes nothing");
+    let acted = http_post(web, &slack_ack, "").await;
+    assert!(acted.starts_with("HTTP/1.1 303"), "{acted}");
+    assert_eq!(state().await?, "acknowledged");
+
+    // Instead of email: posted, the row closed as sent, no email.
+    let posted = wait_post(&posts, "slack/instead", limit).await?;
+    assert!(posted.to_string().contains("Ada and Bo"), "{posted:#}");
+    wait_sent(&env, &[&instead], 1, limit).await?;
+
+    // The ledger has each post as a delivery of its own.
+    let ledger: Vec<(String, String)> = sqlx::query_as(
+        "SELECT once_key, status FROM deliveries WHERE mentorship_id = ANY($1) AND recipient = 'coordinator' ORDER BY once_key",
+    )
+    .bind(vec![beside.id.clone(), instead.id.clone()])
+    .fetch_all(&env.pool)
+    .await?;
+    let keys: Vec<String> = ledger.iter().map(|(k, s)| format!("{k} {s}")).collect();
+    for key in ["escalation_early sent", "@slack:1 sent", "@teams:2 sent", "@slack:3 sent"] {
+        assert!(keys.iter().any(|k| k.ends_with(key)), "{key}: {keys:?}");
+    }
+
+    // The step delivered again (its row reopened): nothing posted twice,
+    // no second email.
+    sqlx::query(
+        "UPDATE timeline SET status = 'scheduled', next_at = now(), finished_at = NULL
+         WHERE mentorship_id = ANY($1) AND step_id = 'escalation_early'",
+    )
+    .bind(vec![beside.id.clone(), instead.id.clone()])
+    .execute(&env.pool)
+    .await?;
+    wait_sent(&env, &[&beside, &instead], 2, limit).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for route in ["slack/beside", "teams/beside", "slack/instead"] {
+        assert_eq!(posted_to(&posts, route).len(), 1, "{route} posted once");
+    }
+    let mails = env.mails();
+    let escalation_mails = |p: &Pair| {
+        mails
+            .iter()
+            .filter(|m| m.rcpt == p.coordinator() && m.step == "escalation_early")
+            .count()
+    };
+    assert_eq!(escalation_mails(&beside), 1);
+    assert_eq!(escalation_mails(&instead), 0, "chat instead of email");
+
+    let removed = cli(&env, &["remove", "3"])?;
+    assert!(removed.contains("removed"), "{removed}");
+    env.stop().await;
+    Ok(())
+}
