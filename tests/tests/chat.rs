@@ -50,7 +50,10 @@ async fn receive(
     let problems = p.problems(&body);
     if !problems.is_empty() {
         // What Slack answers a payload it cannot show; Teams refuses too.
-        return (StatusCode::BAD_REQUEST, format!("invalid_blocks: {problems:?}"));
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("invalid_blocks: {problems:?}"),
+        );
     }
     if let Ok(mut all) = posts.lock() {
         all.push((format!("{platform}/{name}"), body));
@@ -154,27 +157,60 @@ async fn a_silent_pairs_escalation_reaches_slack_and_teams_with_a_working_acknow
 
     let added = cli(
         &env,
-        &["add", "--program", "beside", "--slack", &hook("slack/beside")],
+        &[
+            "add",
+            "--program",
+            "beside",
+            "--slack",
+            &hook("slack/beside"),
+        ],
     )?;
     assert!(added.contains("beside email"), "{added}");
-    assert!(!added.contains("/slack/beside"), "no URL path printed: {added}");
-    cli(&env, &["add", "--program", "beside", "--teams", &hook("teams/beside")])?;
+    assert!(
+        !added.contains("/slack/beside"),
+        "no URL path printed: {added}"
+    );
     cli(
         &env,
-        &["add", "--program", "instead", "--slack", &hook("slack/instead"), "--instead-of-email"],
+        &[
+            "add",
+            "--program",
+            "beside",
+            "--teams",
+            &hook("teams/beside"),
+        ],
+    )?;
+    cli(
+        &env,
+        &[
+            "add",
+            "--program",
+            "instead",
+            "--slack",
+            &hook("slack/instead"),
+            "--instead-of-email",
+        ],
     )?;
     let listed = cli(&env, &["list"])?;
     assert_eq!(listed.matches("127.0.0.1").count(), 3, "{listed}");
-    assert!(listed.contains("instead of email") && !listed.contains("/slack/"), "{listed}");
+    assert!(
+        listed.contains("instead of email") && !listed.contains("/slack/"),
+        "{listed}"
+    );
 
     let (beside, start_beside) = silent(&env, "beside", "beside");
     let (instead, start_instead) = silent(&env, "instead", "instead");
-    env.publish_json("mentorship.started", &start_beside).await?;
-    env.publish_json("mentorship.started", &start_instead).await?;
+    env.publish_json("mentorship.started", &start_beside)
+        .await?;
+    env.publish_json("mentorship.started", &start_instead)
+        .await?;
     env.launch("firstweek-worker", &[]).await?;
     env.launch("firstweek-scheduler", &[]).await?;
-    env.launch("firstweek-web", &[("FIRSTWEEK_WEB_ADDR", &format!("127.0.0.1:{web}"))])
-        .await?;
+    env.launch(
+        "firstweek-web",
+        &[("FIRSTWEEK_WEB_ADDR", &format!("127.0.0.1:{web}"))],
+    )
+    .await?;
 
     let limit = Duration::from_secs(30);
     let slack = wait_post(&posts, "slack/beside", limit).await?;
@@ -187,10 +223,17 @@ async fn a_silent_pairs_escalation_reaches_slack_and_teams_with_a_working_acknow
         slack["blocks"][0]["text"]["text"], "Pair at risk: Ada and Bo",
         "{slack:#}"
     );
-    for words in ["no interaction at all", "on day 4 of their first week", "first call"] {
+    for words in [
+        "no interaction at all",
+        "on day 4 of their first week",
+        "first call",
+    ] {
         assert!(text.contains(words), "{words}: {slack:#}");
     }
-    assert!(!text.contains("@example.org") && !text.contains("Ada Mentor"), "{text}");
+    assert!(
+        !text.contains("@example.org") && !text.contains("Ada Mentor"),
+        "{text}"
+    );
     let blocks = slack["blocks"].as_array().context("blocks")?;
     let button = blocks
         .iter()
@@ -201,7 +244,10 @@ async fn a_silent_pairs_escalation_reaches_slack_and_teams_with_a_working_acknow
 
     // Teams: the same in an Adaptive Card, the link as Action.OpenUrl.
     let card = &teams["attachments"][0]["content"];
-    assert_eq!(card["body"][0]["text"], "Pair at risk: Ada and Bo", "{teams:#}");
+    assert_eq!(
+        card["body"][0]["text"], "Pair at risk: Ada and Bo",
+        "{teams:#}"
+    );
     let card_text = card.to_string();
     assert!(card_text.contains("no interaction at all"), "{card_text}");
     assert!(!card_text.contains("@example.org"), "{card_text}");

@@ -16,8 +16,8 @@ use firstweek_ops::admin::{self, Admin};
 use firstweek_ops::database;
 use firstweek_settings::{WorkerRole, WorkerSettings};
 
-use crate::intake::Intake;
 use crate::chat::ChatPoster;
+use crate::intake::Intake;
 use crate::mailer::Mailer;
 use crate::steps::{Steps, StepsConfig};
 
@@ -45,7 +45,9 @@ impl App {
             settings.mail.smtp_ca_file.as_deref(),
             settings.mail.concurrency,
         )?);
-        let chat = Arc::new(ChatPoster::new(Duration::from_secs(1)).context("chat")?);
+        let chat = Arc::new(
+            ChatPoster::new(crate::chat::TIMEOUT, Duration::from_secs(1)).context("chat")?,
+        );
         let admin = Admin::bind(settings.admin_addr).await?;
         Ok(App {
             templates,

@@ -37,21 +37,28 @@ pub enum PostError {
 /// The webhook client.
 pub struct ChatPoster {
     client: reqwest::Client,
+    /// One request's limit, connect to answer.
+    timeout: Duration,
     /// The first wait between tries (doubling).
     first_wait: Duration,
 }
 
 impl ChatPoster {
-    /// A client with [`TIMEOUT`]; `first_wait` before the second try.
-    pub fn new(first_wait: Duration) -> Result<ChatPoster, PostError> {
+    /// A client whose requests take at most `timeout` ([`TIMEOUT`] in the
+    /// worker); `first_wait` before the second try.
+    pub fn new(timeout: Duration, first_wait: Duration) -> Result<ChatPoster, PostError> {
         let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .connect_timeout(TIMEOUT)
+            .timeout(timeout)
+            .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("firstweek")
             .build()
             .map_err(|e| PostError::Permanent(format!("no HTTP client: {}", e.without_url())))?;
-        Ok(ChatPoster { client, first_wait })
+        Ok(ChatPoster {
+            client,
+            timeout,
+            first_wait,
+        })
     }
 
     /// Posts `payload` to `url`, up to [`TRIES`] times while it fails transiently.
@@ -85,9 +92,8 @@ impl ChatPoster {
                 return Err(PostError::Permanent(e.without_url().to_string()));
             }
             Err(e) if e.is_timeout() => {
-                return Err(PostError::Unknown(format!(
-                    "no answer within {TIMEOUT:?}"
-                )));
+                let limit = self.timeout;
+                return Err(PostError::Unknown(format!("no answer within {limit:?}")));
             }
             Err(e) => return Err(PostError::Unknown(e.without_url().to_string())),
         };
@@ -109,5 +115,89 @@ impl ChatPoster {
         } else {
             Err(PostError::Permanent(why))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A webhook on loopback answering the `n`-th request with `statuses[n]`
+    /// (the last one from then on; `0`: no answer at all); how many came.
+    async fn webhook(statuses: Vec<u16>) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let status = statuses[n.min(statuses.len() - 1)];
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 65536];
+                    let _ = s.read(&mut buf).await;
+                    if status == 0 {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        return;
+                    }
+                    let answer = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno"
+                    );
+                    let _ = s.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    fn poster() -> ChatPoster {
+        ChatPoster::new(Duration::from_millis(500), Duration::from_millis(10)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_busy_webhook_is_tried_again_and_a_refusal_is_not() {
+        let body = serde_json::json!({"text": "hi"});
+        let (url, seen) = webhook(vec![503, 429, 200]).await;
+        assert_eq!(poster().post(&url, &body).await, Ok(()));
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+
+        let (url, seen) = webhook(vec![503]).await;
+        let err = poster().post(&url, &body).await;
+        assert!(
+            matches!(err, Err(PostError::Transient(ref w)) if w.contains("503") && w.contains("3 tries")),
+            "{err:?}"
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), TRIES as usize);
+
+        let (url, seen) = webhook(vec![404, 200]).await;
+        let err = poster().post(&url, &body).await;
+        assert!(
+            matches!(err, Err(PostError::Permanent(ref w)) if w.contains("404")),
+            "{err:?}"
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "a refusal is final");
+    }
+
+    #[tokio::test]
+    async fn no_answer_is_unknown_and_never_repeated_and_no_connection_is_transient() {
+        let body = serde_json::json!({"text": "hi"});
+        let (url, seen) = webhook(vec![0, 200]).await;
+        let err = poster().post(&url, &body).await;
+        assert!(matches!(err, Err(PostError::Unknown(_))), "{err:?}");
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "it may have been posted");
+
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}/secret-path", l.local_addr().unwrap())
+        };
+        let err = poster().post(&closed, &body).await;
+        assert!(matches!(err, Err(PostError::Transient(_))), "{err:?}");
+        assert!(
+            !format!("{err:?}").contains("secret-path"),
+            "no URL in errors: {err:?}"
+        );
     }
 }

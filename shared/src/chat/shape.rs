@@ -37,12 +37,24 @@ pub fn slack_problems(payload: &Value) -> Vec<String> {
     for (i, b) in blocks.iter().enumerate() {
         let at = |what: &str| format!("block {i}: {what}");
         match b["type"].as_str() {
-            Some("header") => text_object(&b["text"], &["plain_text"], limits::HEADER, &at("text"), &mut p),
+            Some("header") => text_object(
+                &b["text"],
+                &["plain_text"],
+                limits::HEADER,
+                &at("text"),
+                &mut p,
+            ),
             Some("section") => section(b, &at(""), &mut p),
             Some("context") => match b["elements"].as_array() {
                 Some(e) if !e.is_empty() && e.len() <= limits::CONTEXT => {
                     for (j, el) in e.iter().enumerate() {
-                        text_object(el, &["plain_text", "mrkdwn"], limits::TEXT, &at(&format!("element {j}")), &mut p);
+                        text_object(
+                            el,
+                            &["plain_text", "mrkdwn"],
+                            limits::TEXT,
+                            &at(&format!("element {j}")),
+                            &mut p,
+                        );
                     }
                 }
                 _ => p.push(at("a context needs 1 to 10 elements")),
@@ -65,12 +77,24 @@ pub fn slack_problems(payload: &Value) -> Vec<String> {
 fn section(b: &Value, at: &str, p: &mut Vec<String>) {
     let has_text = !b["text"].is_null();
     if has_text {
-        text_object(&b["text"], &["plain_text", "mrkdwn"], limits::TEXT, &format!("{at}text"), p);
+        text_object(
+            &b["text"],
+            &["plain_text", "mrkdwn"],
+            limits::TEXT,
+            &format!("{at}text"),
+            p,
+        );
     }
     match b["fields"].as_array() {
         Some(f) if !f.is_empty() && f.len() <= limits::FIELDS => {
             for (j, field) in f.iter().enumerate() {
-                text_object(field, &["plain_text", "mrkdwn"], limits::FIELD, &format!("{at}field {j}"), p);
+                text_object(
+                    field,
+                    &["plain_text", "mrkdwn"],
+                    limits::FIELD,
+                    &format!("{at}field {j}"),
+                    p,
+                );
             }
         }
         Some(_) => p.push(format!("{at}a section takes 1 to 10 fields")),
@@ -84,10 +108,18 @@ fn button(el: &Value, at: &str, p: &mut Vec<String>) {
         p.push(format!("{at}: not a button"));
         return;
     }
-    text_object(&el["text"], &["plain_text"], limits::BUTTON, &format!("{at} text"), p);
+    text_object(
+        &el["text"],
+        &["plain_text"],
+        limits::BUTTON,
+        &format!("{at} text"),
+        p,
+    );
     match el["url"].as_str() {
         Some(u) if u.len() <= limits::URL && absolute(u) => {}
-        _ => p.push(format!("{at}: `url` must be an absolute URL of at most 3000 characters")),
+        _ => p.push(format!(
+            "{at}: `url` must be an absolute URL of at most 3000 characters"
+        )),
     }
 }
 
@@ -97,7 +129,10 @@ fn text_object(t: &Value, types: &[&str], max: usize, at: &str, p: &mut Vec<Stri
     }
     match t["text"].as_str() {
         Some(s) if !s.is_empty() && s.chars().count() <= max => {}
-        Some(s) => p.push(format!("{at}: {} characters (1 to {max})", s.chars().count())),
+        Some(s) => p.push(format!(
+            "{at}: {} characters (1 to {max})",
+            s.chars().count()
+        )),
         None => p.push(format!("{at}: no `text`")),
     }
 }
@@ -115,7 +150,9 @@ pub fn teams_problems(payload: &Value) -> Vec<String> {
     };
     for (i, a) in attachments.iter().enumerate() {
         if a["contentType"].as_str() != Some(super::teams::CONTENT_TYPE) {
-            p.push(format!("attachment {i}: `contentType` is not an Adaptive Card"));
+            p.push(format!(
+                "attachment {i}: `contentType` is not an Adaptive Card"
+            ));
         }
         card(&a["content"], &format!("attachment {i}"), &mut p);
     }
@@ -126,7 +163,10 @@ fn card(c: &Value, at: &str, p: &mut Vec<String>) {
     if c["type"].as_str() != Some("AdaptiveCard") {
         p.push(format!("{at}: `type` is not `AdaptiveCard`"));
     }
-    if !c["$schema"].as_str().is_some_and(|s| s.contains("adaptive-card.json")) {
+    if !c["$schema"]
+        .as_str()
+        .is_some_and(|s| s.contains("adaptive-card.json"))
+    {
         p.push(format!("{at}: no Adaptive Card `$schema`"));
     }
     let version_ok = c["version"]
@@ -134,7 +174,10 @@ fn card(c: &Value, at: &str, p: &mut Vec<String>) {
         .and_then(|v| v.split_once('.'))
         .is_some_and(|(major, minor)| major == "1" && minor.parse::<u8>().is_ok_and(|m| m <= 5));
     if !version_ok {
-        p.push(format!("{at}: `version` must be 1.0 to 1.5, got {}", c["version"]));
+        p.push(format!(
+            "{at}: `version` must be 1.0 to 1.5, got {}",
+            c["version"]
+        ));
     }
     let Some(body) = c["body"].as_array().filter(|b| !b.is_empty()) else {
         p.push(format!("{at}: no `body`"));
@@ -147,10 +190,14 @@ fn card(c: &Value, at: &str, p: &mut Vec<String>) {
             Some("TextBlock") => p.push(format!("{at}: a TextBlock without `text`")),
             Some("FactSet") => {
                 let ok = el["facts"].as_array().is_some_and(|f| {
-                    !f.is_empty() && f.iter().all(|x| x["title"].is_string() && x["value"].is_string())
+                    !f.is_empty()
+                        && f.iter()
+                            .all(|x| x["title"].is_string() && x["value"].is_string())
                 });
                 if !ok {
-                    p.push(format!("{at}: a FactSet needs `facts` of `title` and `value`"));
+                    p.push(format!(
+                        "{at}: a FactSet needs `facts` of `title` and `value`"
+                    ));
                 }
             }
             other => p.push(format!("{at}: unexpected element {other:?}")),
@@ -161,7 +208,9 @@ fn card(c: &Value, at: &str, p: &mut Vec<String>) {
             && action["title"].as_str().is_some_and(|t| !t.is_empty())
             && action["url"].as_str().is_some_and(absolute);
         if !ok {
-            p.push(format!("{at} action {j}: an Action.OpenUrl with a `title` and an absolute `url` expected"));
+            p.push(format!(
+                "{at} action {j}: an Action.OpenUrl with a `title` and an absolute `url` expected"
+            ));
         }
     }
 }

@@ -59,7 +59,11 @@ pub fn payload(message: &Message) -> Value {
     }));
     // A button's url longer than Slack takes would make the whole message
     // refused; such a link stays in the text instead.
-    if let Some(b) = message.button.as_ref().filter(|b| b.url.len() <= limits::URL) {
+    if let Some(b) = message
+        .button
+        .as_ref()
+        .filter(|b| b.url.len() <= limits::URL)
+    {
         blocks.push(json!({
             "type": "actions",
             "elements": [{

@@ -71,11 +71,30 @@ fn all_text(v: &Value) -> String {
 fn the_escalation_names_the_pair_by_first_names_with_reasons_evidence_and_advice() {
     let m = escalation(&silent("Ada Lovelace", "Bo Mentee", Some(ACK)));
     assert_eq!(m.title, "Pair at risk: Ada and Bo");
-    assert!(m.lead.contains("on day 4 of their first week"), "{}", m.lead);
-    assert_eq!(m.sections[0].lines, vec!["no interaction at all".to_string()]);
-    assert!(m.sections[1].lines[0].contains("first call"), "{:?}", m.sections[1]);
-    assert!(m.facts.iter().any(|f| f.label == "Interactions" && f.value.starts_with("0 ")));
-    assert!(m.facts.iter().any(|f| f.label == "Last activity" && f.value == "none"));
+    assert!(
+        m.lead.contains("on day 4 of their first week"),
+        "{}",
+        m.lead
+    );
+    assert_eq!(
+        m.sections[0].lines,
+        vec!["no interaction at all".to_string()]
+    );
+    assert!(
+        m.sections[1].lines[0].contains("first call"),
+        "{:?}",
+        m.sections[1]
+    );
+    assert!(
+        m.facts
+            .iter()
+            .any(|f| f.label == "Interactions" && f.value.starts_with("0 "))
+    );
+    assert!(
+        m.facts
+            .iter()
+            .any(|f| f.label == "Last activity" && f.value == "none")
+    );
     assert_eq!(m.button.as_ref().map(|b| b.url.as_str()), Some(ACK));
 }
 
@@ -120,7 +139,9 @@ fn slack_payloads_keep_block_kits_shape() {
 fn long_texts_are_cut_to_slacks_limits_and_markup_is_escaped() {
     let long = "x".repeat(400);
     let mut ctx = silent(&long, "<!channel>&Bo Mentee", Some(ACK));
-    ctx.reasons = (0..200).map(|i| format!("reason {i} {}", "y".repeat(50))).collect();
+    ctx.reasons = (0..200)
+        .map(|i| format!("reason {i} {}", "y".repeat(50)))
+        .collect();
     let v = slack::payload(&escalation(&ctx));
     assert_eq!(shape::slack_problems(&v), Vec::<String>::new());
     let header = v["blocks"][0]["text"]["text"].as_str().unwrap();
@@ -131,9 +152,16 @@ fn long_texts_are_cut_to_slacks_limits_and_markup_is_escaped() {
     collect_mrkdwn(&v["blocks"], &mut marked);
     assert!(marked.len() > 3);
     for t in &marked {
-        assert!(!t.contains("<!channel>"), "no mention can be smuggled in: {t}");
+        assert!(
+            !t.contains("<!channel>"),
+            "no mention can be smuggled in: {t}"
+        );
     }
-    assert!(marked[0].contains("&lt;!channel&gt;&amp;Bo"), "{}", marked[0]);
+    assert!(
+        marked[0].contains("&lt;!channel&gt;&amp;Bo"),
+        "{}",
+        marked[0]
+    );
     // A link Slack would refuse stays out of the button.
     let mut ctx = silent("Ada", "Bo", None);
     ctx.links.acknowledge = Some(format!("https://x.example/{}", "a".repeat(3000)));
@@ -166,16 +194,20 @@ fn the_shape_checks_catch_what_slack_refuses() {
     assert!(!broken(&|v| v["blocks"][1]["text"]["text"] = "s".repeat(3001).into()).is_empty());
     assert!(!broken(&|v| v["blocks"][1]["type"] = "banner".into()).is_empty());
     assert!(!broken(&|v| v["text"] = Value::Null).is_empty());
-    assert!(!broken(&|v| {
-        let n = v["blocks"].as_array().unwrap().len();
-        v["blocks"][n - 1]["elements"][0]["url"] = "/a/relative".into();
-    })
-    .is_empty());
-    assert!(!broken(&|v| {
-        let b = v["blocks"][1].clone();
-        v["blocks"] = Value::Array(vec![b; 51]);
-    })
-    .is_empty());
+    assert!(
+        !broken(&|v| {
+            let n = v["blocks"].as_array().unwrap().len();
+            v["blocks"][n - 1]["elements"][0]["url"] = "/a/relative".into();
+        })
+        .is_empty()
+    );
+    assert!(
+        !broken(&|v| {
+            let b = v["blocks"][1].clone();
+            v["blocks"] = Value::Array(vec![b; 51]);
+        })
+        .is_empty()
+    );
 }
 
 #[test]
@@ -229,14 +261,18 @@ fn the_shape_checks_catch_what_teams_refuses() {
 
 #[test]
 fn teams_text_cannot_become_a_link() {
-    let v = teams::payload(&escalation(&silent("[Ada](https://evil.example)", "Bo", Some(ACK))));
+    let v = teams::payload(&escalation(&silent(
+        "[Ada](https://evil.example)",
+        "Bo",
+        Some(ACK),
+    )));
     assert!(!v.to_string().contains("](https://evil"), "{v}");
 }
 
 #[test]
 fn the_digest_lists_what_waits_by_first_names() {
-    use crate::digest::{DigestContext, EscalationLine, Others, PairLine};
     use crate::day::Day;
+    use crate::digest::{DigestContext, EscalationLine, Others, PairLine};
     let ctx = DigestContext {
         locale: "en".into(),
         coordinator: "Cy Coordinator".into(),
@@ -280,12 +316,21 @@ fn the_digest_lists_what_waits_by_first_names() {
         page_url: Some("https://fw.example.org/c/page".into()),
     };
     let m = digest(&ctx);
-    assert_eq!(m.sections[0].lines, vec!["Ada & Bo, day 5: no interaction at all".to_string()]);
-    assert_eq!(m.sections[1].lines, vec!["Cleo & Dee, day 3: one-sided".to_string()]);
+    assert_eq!(
+        m.sections[0].lines,
+        vec!["Ada & Bo, day 5: no interaction at all".to_string()]
+    );
+    assert_eq!(
+        m.sections[1].lines,
+        vec!["Cleo & Dee, day 3: one-sided".to_string()]
+    );
     for p in Platform::ALL {
         let v = p.payload(&m);
         assert_eq!(p.problems(&v), Vec::<String>::new(), "{p}: {v:#}");
         let text = v.to_string();
-        assert!(!text.contains("/c/page") && !text.contains("Lovelace"), "{text}");
+        assert!(
+            !text.contains("/c/page") && !text.contains("Lovelace"),
+            "{text}"
+        );
     }
 }

@@ -68,7 +68,10 @@ impl Steps {
         let message = message();
         let (mut posted, mut not_yet) = (false, None);
         for route in &routes {
-            match self.post_route(row, once_key, route, &message, instead).await? {
+            match self
+                .post_route(row, once_key, route, &message, instead)
+                .await?
+            {
                 Posted::Yes => posted = true,
                 Posted::No => {}
                 Posted::NotYet(why) => not_yet = Some(why),
@@ -115,19 +118,25 @@ impl Steps {
             budget: None,
         };
         let lease = self.cfg.claim_lease;
-        let attempt =
-            match store::claim_delivery(&self.pool, &claim, lease, UnknownDelivery::Record).await? {
-                Claim::Granted { attempt } => attempt,
-                Claim::Taken {
-                    status: DeliveryStatus::Sent,
-                    ..
-                } => return Ok(Posted::Yes),
-                // Another worker posts it right now: as good as posted.
-                Claim::Busy => return Ok(Posted::Yes),
-                Claim::Taken { .. } | Claim::Ended | Claim::OverBudget { .. } => {
-                    return Ok(Posted::No);
-                }
-            };
+        let attempt = match store::claim_delivery(
+            &self.pool,
+            &claim,
+            lease,
+            UnknownDelivery::Record,
+        )
+        .await?
+        {
+            Claim::Granted { attempt } => attempt,
+            Claim::Taken {
+                status: DeliveryStatus::Sent,
+                ..
+            } => return Ok(Posted::Yes),
+            // Another worker posts it right now: as good as posted.
+            Claim::Busy => return Ok(Posted::Yes),
+            Claim::Taken { .. } | Claim::Ended | Claim::OverBudget { .. } => {
+                return Ok(Posted::No);
+            }
+        };
         let held = HeldClaim {
             key: DeliveryKey::of(row, &key),
             attempt,
@@ -135,7 +144,11 @@ impl Steps {
         let payload = route.platform.payload(message);
         let problems = route.platform.problems(&payload);
         if !problems.is_empty() {
-            let why = format!("the payload breaks {}'s shape: {}", route.platform, problems.join("; "));
+            let why = format!(
+                "the payload breaks {}'s shape: {}",
+                route.platform,
+                problems.join("; ")
+            );
             tracing::error!(error = %why, "chat message not posted");
             store::finish_chat(&self.pool, &held, DeliveryStatus::Failed, &why).await?;
             return Ok(Posted::No);
@@ -167,7 +180,8 @@ impl Steps {
         match status {
             DeliveryStatus::Sent => {
                 tracing::info!(platform, route = route.id, "posted to chat");
-                metrics::counter!("firstweek_chat_posted_total", "platform" => platform).increment(1);
+                metrics::counter!("firstweek_chat_posted_total", "platform" => platform)
+                    .increment(1);
             }
             _ => {
                 tracing::error!(platform, route = route.id, error = %detail, "chat post failed");
