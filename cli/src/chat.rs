@@ -128,10 +128,11 @@ fn beside(instead: bool) -> &'static str {
 /// A webhook is reached over HTTPS; plain HTTP only on this machine (a
 /// local relay, a test receiver).
 fn check_url(url: &str) -> anyhow::Result<()> {
-    if let Some(rest) = url.strip_prefix("https://") {
-        if !rest.is_empty() {
-            return Ok(());
-        }
+    if url
+        .strip_prefix("https://")
+        .is_some_and(|rest| !rest.is_empty())
+    {
+        return Ok(());
     }
     if let Some(rest) = url.strip_prefix("http://") {
         let host = rest.split(['/', ':']).next().unwrap_or_default();

@@ -24,7 +24,7 @@ use super::slack::limits;
 /// What breaks Slack Block Kit's shape in `payload`; empty when none.
 pub fn slack_problems(payload: &Value) -> Vec<String> {
     let mut p = Vec::new();
-    if !payload["text"].as_str().is_some_and(|t| !t.is_empty()) {
+    if payload["text"].as_str().is_none_or(str::is_empty) {
         p.push("no `text` fallback".to_string());
     }
     let Some(blocks) = payload["blocks"].as_array() else {
