@@ -5,7 +5,8 @@
 //! and records it. A silent pair's escalation arrives in both with the
 //! pair's first names, the rule that fired and a working acknowledge link;
 //! the email still goes beside the posts, and not at all for a program
-//! that chose chat instead; a step delivered again posts nothing twice.
+//! that chose chat instead; a step delivered again posts nothing twice; a
+//! program's daily digest reaches only the route added with `--digest`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +19,9 @@ use chrono::Utc;
 use firstweek::chat::Platform;
 use serde_json::Value;
 
-use firstweek_tests::{Env, Launch, Options, Pair, bin_dir, http_get, http_post, port};
+use firstweek_tests::{
+    Env, Launch, Options, Pair, bin_dir, digest_playbook, http_get, http_post, port,
+};
 
 /// What the receiver was posted: the route's path and the body.
 type Posts = Arc<Mutex<Vec<(String, Value)>>>;
@@ -327,6 +330,95 @@ async fn a_silent_pairs_escalation_reaches_slack_and_teams_with_a_working_acknow
 
     let removed = cli(&env, &["remove", "3"])?;
     assert!(removed.contains("removed"), "{removed}");
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_programs_digest_reaches_the_route_that_asked_for_it_beside_the_email()
+-> anyhow::Result<()> {
+    // Coordinators without a zone: 00:00 UTC has passed today, whenever this runs.
+    let playbook = digest_playbook("fw-chat-digest", "00:00", false)?;
+    // A program day lasts 10 s.
+    let mut options = Options {
+        scale: 8_640.0,
+        start_services: false,
+        launch: Launch::InProcess,
+        ..Options::default()
+    };
+    options.env.extend([
+        ("FIRSTWEEK_DIGEST_CRON".into(), "*/2 * * * * *".into()),
+        ("FIRSTWEEK_PLAYBOOK".into(), playbook.display().to_string()),
+    ]);
+    let mut env = Env::start(options).await?;
+    let (chat, posts) = receiver().await?;
+    let hook = |path: &str| format!("http://127.0.0.1:{chat}/{path}");
+    cli(
+        &env,
+        &[
+            "add",
+            "--program",
+            "digested",
+            "--slack",
+            &hook("slack/digest"),
+            "--digest",
+        ],
+    )?;
+    // Escalations only: no digest here.
+    cli(
+        &env,
+        &[
+            "add",
+            "--program",
+            "digested",
+            "--teams",
+            &hook("teams/escalations"),
+        ],
+    )?;
+
+    // Day 1.5 and silent: trending low.
+    let pair = Pair::new(&format!("{}-low", env.name), Utc::now() - env.days(1.5));
+    let mut start = pair.started(&format!("{}-start", pair.id));
+    start["program_id"] = "digested".into();
+    env.launch("firstweek-worker", &[]).await?;
+    env.publish_json("mentorship.started", &start).await?;
+    env.wait_count(
+        "SELECT count(*) FROM mentorships",
+        1,
+        Duration::from_secs(20),
+    )
+    .await?;
+    env.launch("firstweek-scheduler", &[]).await?;
+
+    let limit = Duration::from_secs(40);
+    let digest = wait_post(&posts, "slack/digest", limit).await?;
+    let header = digest["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(header.starts_with("Daily digest, "), "{digest:#}");
+    let text = digest.to_string();
+    assert!(
+        text.contains("Trending low") && text.contains("Ada &amp; Bo, day "),
+        "the pair by first names, escaped for mrkdwn: {digest:#}"
+    );
+    assert!(
+        !text.contains("@example.org") && !text.contains("/c/"),
+        "{text}"
+    );
+    // Beside: the email digest too, with the coordinator's page link.
+    let mail = env
+        .wait_mail_where("the digest email", limit, |m| {
+            m.step.starts_with(firstweek::digest::STEP_PREFIX) && m.rcpt == pair.coordinator()
+        })
+        .await?;
+    assert!(mail.text.contains("Ada Mentor"), "{}", mail.text);
+    let teams = posted_to(&posts, "teams/escalations");
+    assert!(
+        teams
+            .iter()
+            .all(|p| !p.to_string().contains("Daily digest")),
+        "a route without --digest gets no digest: {teams:?}"
+    );
     env.stop().await;
     Ok(())
 }
