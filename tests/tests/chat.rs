@@ -92,15 +92,21 @@ async fn wait_post(posts: &Posts, route: &str, limit: Duration) -> anyhow::Resul
 
 /// `firstweek chat …` against the test's database; its standard output.
 fn cli(env: &Env, args: &[&str]) -> anyhow::Result<String> {
+    let mut all = vec!["chat"];
+    all.extend_from_slice(args);
+    firstweek(env, &all)
+}
+
+/// `firstweek …` against the test's database; its standard output.
+fn firstweek(env: &Env, args: &[&str]) -> anyhow::Result<String> {
     let out = std::process::Command::new(bin_dir().join("firstweek"))
-        .arg("chat")
         .args(args)
         .env("DATABASE_URL", &env.database_url)
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     anyhow::ensure!(
         out.status.success(),
-        "firstweek chat {args:?}: {stdout}{}",
+        "firstweek {args:?}: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(stdout)
@@ -302,6 +308,14 @@ async fn a_silent_pairs_escalation_reaches_slack_and_teams_with_a_working_acknow
             "escalation@slack:3 sent",
             "escalation@teams:2 sent"
         ]
+    );
+
+    // The operator sees the post in the pair's ledger.
+    let timeline = firstweek(&env, &["timeline", &instead.id])?;
+    assert!(
+        timeline.contains("escalation@slack:3")
+            && timeline.contains("posted to the program's chat"),
+        "{timeline}"
     );
 
     // The step delivered again (its row reopened): nothing posted twice,

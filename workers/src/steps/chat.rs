@@ -92,6 +92,9 @@ impl Steps {
             tracing::error!(error = %why, "chat post still failing after the deadline");
         }
         if posted {
+            if purpose == ChatPurpose::Escalation {
+                metrics::counter!("firstweek_escalations_total").increment(1);
+            }
             let why = "posted to the program's chat instead of email";
             self.finish(row, RowStatus::Sent, why).await?;
             return Ok(Chatted::Instead);
