@@ -8,87 +8,16 @@
 //! that chose chat instead; a step delivered again posts nothing twice; a
 //! program's daily digest reaches only the route added with `--digest`.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::routing::post;
 use chrono::Utc;
-use firstweek::chat::Platform;
 use serde_json::Value;
 
+use firstweek_tests::chat::ChatReceiver;
 use firstweek_tests::{
     Env, Launch, Options, Pair, bin_dir, digest_playbook, http_get, http_post, port,
 };
-
-/// What the receiver was posted: the route's path and the body.
-type Posts = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// A local Slack and Teams on `127.0.0.1:<port>`: `POST /slack/<name>` and
-/// `POST /teams/<name>` check the body's shape and record it.
-async fn receiver() -> anyhow::Result<(u16, Posts)> {
-    let posts: Posts = Arc::default();
-    let app = axum::Router::new()
-        .route("/{platform}/{name}", post(receive))
-        .with_state(posts.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((port, posts))
-}
-
-async fn receive(
-    State(posts): State<Posts>,
-    Path((platform, name)): Path<(String, String)>,
-    body: String,
-) -> (StatusCode, String) {
-    let Some(p) = Platform::parse(&platform) else {
-        return (StatusCode::NOT_FOUND, "no_service".into());
-    };
-    let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, "invalid_payload".into());
-    };
-    let problems = p.problems(&body);
-    if !problems.is_empty() {
-        // What Slack answers a payload it cannot show; Teams refuses too.
-        return (
-            StatusCode::BAD_REQUEST,
-            format!("invalid_blocks: {problems:?}"),
-        );
-    }
-    if let Ok(mut all) = posts.lock() {
-        all.push((format!("{platform}/{name}"), body));
-    }
-    match p {
-        Platform::Slack => (StatusCode::OK, "ok".into()),
-        Platform::Teams => (StatusCode::ACCEPTED, String::new()),
-    }
-}
-
-fn posted_to(posts: &Posts, route: &str) -> Vec<Value> {
-    posts
-        .lock()
-        .map(|all| {
-            all.iter()
-                .filter(|(r, _)| r == route)
-                .map(|(_, b)| b.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-async fn wait_post(posts: &Posts, route: &str, limit: Duration) -> anyhow::Result<Value> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = posted_to(posts, route).into_iter().next() {
-            return Ok(v);
-        }
-        anyhow::ensure!(start.elapsed() < limit, "nothing posted to {route}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// `firstweek chat …` against the test's database; its standard output.
 fn cli(env: &Env, args: &[&str]) -> anyhow::Result<String> {
@@ -161,8 +90,8 @@ async fn a_silent_pairs_escalation_reaches_slack_and_teams_with_a_working_acknow
         .env
         .push(("FIRSTWEEK_STALE_AFTER".into(), "off".into()));
     let mut env = Env::start(options).await?;
-    let (chat, posts) = receiver().await?;
-    let hook = |path: &str| format!("http://127.0.0.1:{chat}/{path}");
+    let chat = ChatReceiver::start().await?;
+    let hook = |route: &str| chat.hook(route);
 
     let added = cli(
         &env,
@@ -222,8 +151,8 @@ async fn a_silent_pairs_escalation_reaches_slack_and_teams_with_a_working_acknow
     .await?;
 
     let limit = Duration::from_secs(30);
-    let slack = wait_post(&posts, "slack/beside", limit).await?;
-    let teams = wait_post(&posts, "teams/beside", limit).await?;
+    let slack = chat.wait_post("slack/beside", limit).await?;
+    let teams = chat.wait_post("teams/beside", limit).await?;
 
     // Slack: the pair's first names, the rule, the day, the advice and the
     // acknowledge link as the button; no address, no last name.
@@ -287,7 +216,7 @@ async fn a_silent_pairs_escalation_reaches_slack_and_teams_with_a_working_acknow
     assert_eq!(state().await?, "acknowledged");
 
     // Instead of email: posted, the row closed as sent, no email.
-    let posted = wait_post(&posts, "slack/instead", limit).await?;
+    let posted = chat.wait_post("slack/instead", limit).await?;
     assert!(posted.to_string().contains("Ada and Bo"), "{posted:#}");
     wait_sent(&env, &[&instead], 1, limit).await?;
 
@@ -330,7 +259,7 @@ async fn a_silent_pairs_escalation_reaches_slack_and_teams_with_a_working_acknow
     wait_sent(&env, &[&beside, &instead], 2, limit).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     for route in ["slack/beside", "teams/beside", "slack/instead"] {
-        assert_eq!(posted_to(&posts, route).len(), 1, "{route} posted once");
+        assert_eq!(chat.posted_to(route).len(), 1, "{route} posted once");
     }
     let mails = env.mails();
     let escalation_mails = |p: &Pair| {
@@ -365,8 +294,8 @@ async fn a_programs_digest_reaches_the_route_that_asked_for_it_beside_the_email(
         ("FIRSTWEEK_PLAYBOOK".into(), playbook.display().to_string()),
     ]);
     let mut env = Env::start(options).await?;
-    let (chat, posts) = receiver().await?;
-    let hook = |path: &str| format!("http://127.0.0.1:{chat}/{path}");
+    let chat = ChatReceiver::start().await?;
+    let hook = |route: &str| chat.hook(route);
     cli(
         &env,
         &[
@@ -405,7 +334,7 @@ async fn a_programs_digest_reaches_the_route_that_asked_for_it_beside_the_email(
     env.launch("firstweek-scheduler", &[]).await?;
 
     let limit = Duration::from_secs(40);
-    let digest = wait_post(&posts, "slack/digest", limit).await?;
+    let digest = chat.wait_post("slack/digest", limit).await?;
     let header = digest["blocks"][0]["text"]["text"]
         .as_str()
         .unwrap_or_default();
@@ -426,7 +355,7 @@ async fn a_programs_digest_reaches_the_route_that_asked_for_it_beside_the_email(
         })
         .await?;
     assert!(mail.text.contains("Ada Mentor"), "{}", mail.text);
-    let teams = posted_to(&posts, "teams/escalations");
+    let teams = chat.posted_to("teams/escalations");
     assert!(
         teams
             .iter()

@@ -1,0 +1,92 @@
+//! A local Slack and Teams for the chat tests: `POST /slack/<name>` and
+//! `POST /teams/<name>` on 127.0.0.1 check each body against the platform's
+//! documented shape ([`firstweek::chat::Platform::problems`]), refuse one
+//! that breaks it as the platform would (`400 invalid_blocks`), and record
+//! the others; Slack answers `200 ok`, Teams `202`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use firstweek::chat::Platform;
+use serde_json::Value;
+
+/// What was posted: the route (`slack/<name>`) and the body.
+type Posts = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// The receiver, serving until the test ends.
+pub struct ChatReceiver {
+    port: u16,
+    posts: Posts,
+}
+
+impl ChatReceiver {
+    /// Starts it on a free port.
+    pub async fn start() -> anyhow::Result<ChatReceiver> {
+        let posts: Posts = Arc::default();
+        let app = axum::Router::new()
+            .route("/{platform}/{name}", post(receive))
+            .with_state(posts.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(ChatReceiver { port, posts })
+    }
+
+    /// The webhook URL of `route` (`slack/<name>`, `teams/<name>`).
+    pub fn hook(&self, route: &str) -> String {
+        format!("http://127.0.0.1:{}/{route}", self.port)
+    }
+
+    /// The bodies posted to `route` so far, in order.
+    pub fn posted_to(&self, route: &str) -> Vec<Value> {
+        self.posts
+            .lock()
+            .map(|all| {
+                all.iter()
+                    .filter(|(r, _)| r == route)
+                    .map(|(_, b)| b.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The first body posted to `route`, waiting up to `limit` for it.
+    pub async fn wait_post(&self, route: &str, limit: Duration) -> anyhow::Result<Value> {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = self.posted_to(route).into_iter().next() {
+                return Ok(v);
+            }
+            anyhow::ensure!(start.elapsed() < limit, "nothing posted to {route}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn receive(
+    State(posts): State<Posts>,
+    Path((platform, name)): Path<(String, String)>,
+    body: String,
+) -> (StatusCode, String) {
+    let Some(p) = Platform::parse(&platform) else {
+        return (StatusCode::NOT_FOUND, "no_service".into());
+    };
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "invalid_payload".into());
+    };
+    let problems = p.problems(&body);
+    if !problems.is_empty() {
+        let why = format!("invalid_blocks: {problems:?}");
+        return (StatusCode::BAD_REQUEST, why);
+    }
+    if let Ok(mut all) = posts.lock() {
+        all.push((format!("{platform}/{name}"), body));
+    }
+    match p {
+        Platform::Slack => (StatusCode::OK, "ok".into()),
+        Platform::Teams => (StatusCode::ACCEPTED, String::new()),
+    }
+}
