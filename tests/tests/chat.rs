@@ -6,7 +6,9 @@
 //! pair's first names, the rule that fired and a working acknowledge link;
 //! the email still goes beside the posts, and not at all for a program
 //! that chose chat instead; a step delivered again posts nothing twice; a
-//! program's daily digest reaches only the route added with `--digest`.
+//! program's daily digest reaches only the route added with `--digest`;
+//! and a webhook that refuses the post leaves the email to tell the
+//! coordinator, even instead of email.
 
 use std::time::{Duration, Instant};
 
@@ -361,6 +363,57 @@ async fn a_programs_digest_reaches_the_route_that_asked_for_it_beside_the_email(
             .iter()
             .all(|p| !p.to_string().contains("Daily digest")),
         "a route without --digest gets no digest: {teams:?}"
+    );
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_webhook_instead_of_email_leaves_the_email_to_tell_the_coordinator()
+-> anyhow::Result<()> {
+    let web = port();
+    let mut env = Env::start(Options {
+        launch: Launch::InProcess,
+        ..Options::with_links(14_400.0, web)
+    })
+    .await?;
+    let chat = ChatReceiver::start().await?;
+    // A webhook that no longer exists: Slack answers `404 no_service`.
+    let gone = chat.hook("revoked/x");
+    cli(
+        &env,
+        &[
+            "add",
+            "--program",
+            "gone",
+            "--slack",
+            &gone,
+            "--instead-of-email",
+        ],
+    )?;
+    let (pair, start) = silent(&env, "gone", "gone");
+    env.publish_json("mentorship.started", &start).await?;
+    env.launch("firstweek-worker", &[]).await?;
+    env.launch("firstweek-scheduler", &[]).await?;
+
+    let email = env
+        .wait_mail(
+            &pair.coordinator(),
+            "escalation_early",
+            Duration::from_secs(30),
+        )
+        .await?;
+    assert!(email.text.contains("Ada Mentor"), "{}", email.text);
+    let (status, detail): (String, String) = sqlx::query_as(
+        "SELECT status, detail FROM deliveries WHERE mentorship_id = $1 AND once_key = 'escalation@slack:1'",
+    )
+    .bind(&pair.id)
+    .fetch_one(&env.pool)
+    .await?;
+    assert_eq!(status, "failed", "refused for good: {detail}");
+    assert!(
+        detail.contains("HTTP 404") && !detail.contains("revoked/x"),
+        "{detail}"
     );
     env.stop().await;
     Ok(())
