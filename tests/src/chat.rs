@@ -2,8 +2,10 @@
 //! `POST /teams/<name>` on 127.0.0.1 check each body against the platform's
 //! documented shape ([`firstweek::chat::Platform::problems`]), refuse one
 //! that breaks it as the platform would (`400 invalid_blocks`), and record
-//! the others; Slack answers `200 ok`, Teams `202`.
+//! the others; Slack answers `200 ok`, Teams `202`. A route can be made to
+//! answer `503` a number of times first ([`ChatReceiver::busy_for`]).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,28 +18,40 @@ use serde_json::Value;
 /// What was posted: the route (`slack/<name>`) and the body.
 type Posts = Arc<Mutex<Vec<(String, Value)>>>;
 
+/// How many more requests each route answers with `503`.
+type Busy = Arc<Mutex<HashMap<String, u32>>>;
+
 /// The receiver, serving until the test ends.
 pub struct ChatReceiver {
     port: u16,
     posts: Posts,
+    busy: Busy,
 }
 
 impl ChatReceiver {
     /// Starts it on a free port.
     pub async fn start() -> anyhow::Result<ChatReceiver> {
         let posts: Posts = Arc::default();
+        let busy: Busy = Arc::default();
         let app = axum::Router::new()
             .route("/{platform}/{name}", post(receive))
-            .with_state(posts.clone());
+            .with_state((posts.clone(), busy.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Ok(ChatReceiver { port, posts })
+        Ok(ChatReceiver { port, posts, busy })
     }
 
     /// The webhook URL of `route` (`slack/<name>`, `teams/<name>`).
     pub fn hook(&self, route: &str) -> String {
         format!("http://127.0.0.1:{}/{route}", self.port)
+    }
+
+    /// `route` answers its next `times` requests with `503` (recording nothing).
+    pub fn busy_for(&self, route: &str, times: u32) {
+        if let Ok(mut busy) = self.busy.lock() {
+            busy.insert(route.to_string(), times);
+        }
     }
 
     /// The bodies posted to `route` so far, in order.
@@ -67,10 +81,17 @@ impl ChatReceiver {
 }
 
 async fn receive(
-    State(posts): State<Posts>,
+    State((posts, busy)): State<(Posts, Busy)>,
     Path((platform, name)): Path<(String, String)>,
     body: String,
 ) -> (StatusCode, String) {
+    let route = format!("{platform}/{name}");
+    if let Ok(mut busy) = busy.lock()
+        && let Some(left) = busy.get_mut(&route).filter(|n| **n > 0)
+    {
+        *left -= 1;
+        return (StatusCode::SERVICE_UNAVAILABLE, "busy".into());
+    }
     let Some(p) = Platform::parse(&platform) else {
         return (StatusCode::NOT_FOUND, "no_service".into());
     };
@@ -83,7 +104,7 @@ async fn receive(
         return (StatusCode::BAD_REQUEST, why);
     }
     if let Ok(mut all) = posts.lock() {
-        all.push((format!("{platform}/{name}"), body));
+        all.push((route, body));
     }
     match p {
         Platform::Slack => (StatusCode::OK, "ok".into()),

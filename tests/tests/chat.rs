@@ -7,8 +7,9 @@
 //! the email still goes beside the posts, and not at all for a program
 //! that chose chat instead; a step delivered again posts nothing twice; a
 //! program's daily digest reaches only the route added with `--digest`;
-//! and a webhook that refuses the post leaves the email to tell the
-//! coordinator, even instead of email.
+//! a webhook that refuses the post leaves the email to tell the
+//! coordinator, even instead of email; and a busy one has the step retried
+//! with the row's backoff until it takes the post, once.
 
 use std::time::{Duration, Instant};
 
@@ -415,6 +416,57 @@ async fn a_revoked_webhook_instead_of_email_leaves_the_email_to_tell_the_coordin
         detail.contains("HTTP 404") && !detail.contains("revoked/x"),
         "{detail}"
     );
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_webhook_instead_of_email_is_retried_with_the_rows_backoff_and_posts_once()
+-> anyhow::Result<()> {
+    let mut env = Env::start(Options {
+        launch: Launch::InProcess,
+        ..Options::with_links(14_400.0, port())
+    })
+    .await?;
+    let chat = ChatReceiver::start().await?;
+    // More 503s than one handling's tries (3): the row itself is retried.
+    chat.busy_for("slack/busy", 4);
+    let hook = chat.hook("slack/busy");
+    cli(
+        &env,
+        &[
+            "add",
+            "--program",
+            "busy",
+            "--slack",
+            &hook,
+            "--instead-of-email",
+        ],
+    )?;
+    let (pair, start) = silent(&env, "busy", "busy");
+    env.publish_json("mentorship.started", &start).await?;
+    env.launch("firstweek-worker", &[]).await?;
+    env.launch("firstweek-scheduler", &[]).await?;
+
+    let posted = chat
+        .wait_post("slack/busy", Duration::from_secs(40))
+        .await?;
+    assert!(posted.to_string().contains("Ada and Bo"), "{posted:#}");
+    wait_sent(&env, &[&pair], 1, Duration::from_secs(20)).await?;
+    let attempts: i32 = sqlx::query_scalar(
+        "SELECT attempts FROM timeline WHERE mentorship_id = $1 AND step_id = 'escalation_early'",
+    )
+    .bind(&pair.id)
+    .fetch_one(&env.pool)
+    .await?;
+    assert!(attempts >= 1, "the row was retried: {attempts}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(chat.posted_to("slack/busy").len(), 1);
+    let emailed = env
+        .mails()
+        .iter()
+        .any(|m| m.rcpt == pair.coordinator() && m.step == "escalation_early");
+    assert!(!emailed, "posted in the end: no email");
     env.stop().await;
     Ok(())
 }
