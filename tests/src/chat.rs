@@ -4,6 +4,8 @@
 //! that breaks it as the platform would (`400 invalid_blocks`), and record
 //! the others; Slack answers `200 ok`, Teams `202`. A route can be made to
 //! answer `503` a number of times first ([`ChatReceiver::busy_for`]).
+//! Beside it, what the chat tests share: the CLI, a silent pair of a
+//! program, waiting for its escalation row.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,8 +14,11 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
+use chrono::Utc;
 use firstweek::chat::Platform;
 use serde_json::Value;
+
+use crate::{Env, Pair, bin_dir};
 
 /// What was posted: the route (`slack/<name>`) and the body.
 type Posts = Arc<Mutex<Vec<(String, Value)>>>;
@@ -77,6 +82,61 @@ impl ChatReceiver {
             anyhow::ensure!(start.elapsed() < limit, "nothing posted to {route}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+/// `firstweek chat …` against `env`'s database; its standard output.
+pub fn cli(env: &Env, args: &[&str]) -> anyhow::Result<String> {
+    let mut all = vec!["chat"];
+    all.extend_from_slice(args);
+    firstweek(env, &all)
+}
+
+/// `firstweek …` against `env`'s database; its standard output.
+pub fn firstweek(env: &Env, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new(bin_dir().join("firstweek"))
+        .args(args)
+        .env("DATABASE_URL", &env.database_url)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    anyhow::ensure!(
+        out.status.success(),
+        "firstweek {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(stdout)
+}
+
+/// A pair of `program`, silent since its start 4.3 program days ago.
+pub fn silent(env: &Env, name: &str, program: &str) -> (Pair, Value) {
+    let pair = Pair::new(&format!("{}-{name}", env.name), Utc::now() - env.days(4.3));
+    let mut start = pair.started(&format!("{}-start", pair.id));
+    start["program_id"] = program.into();
+    (pair, start)
+}
+
+/// Waits until `want` of the `pairs`' early escalation rows are sent and finished.
+pub async fn wait_sent(
+    env: &Env,
+    pairs: &[&Pair],
+    want: i64,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let ids: Vec<String> = pairs.iter().map(|p| p.id.clone()).collect();
+    let start = Instant::now();
+    loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM timeline WHERE mentorship_id = ANY($1)
+               AND step_id = 'escalation_early' AND status = 'sent' AND finished_at IS NOT NULL",
+        )
+        .bind(&ids)
+        .fetch_one(&env.pool)
+        .await?;
+        if n >= want {
+            return Ok(());
+        }
+        anyhow::ensure!(start.elapsed() < limit, "{n} of {want} rows sent");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

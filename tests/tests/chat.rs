@@ -11,66 +11,13 @@
 //! coordinator, even instead of email; and a busy one has the step retried
 //! with the row's backoff until it takes the post, once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use serde_json::Value;
 
-use firstweek_tests::chat::ChatReceiver;
-use firstweek_tests::{
-    Env, Launch, Options, Pair, bin_dir, digest_playbook, http_get, http_post, port,
-};
-
-/// `firstweek chat …` against the test's database; its standard output.
-fn cli(env: &Env, args: &[&str]) -> anyhow::Result<String> {
-    let mut all = vec!["chat"];
-    all.extend_from_slice(args);
-    firstweek(env, &all)
-}
-
-/// `firstweek …` against the test's database; its standard output.
-fn firstweek(env: &Env, args: &[&str]) -> anyhow::Result<String> {
-    let out = std::process::Command::new(bin_dir().join("firstweek"))
-        .args(args)
-        .env("DATABASE_URL", &env.database_url)
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    anyhow::ensure!(
-        out.status.success(),
-        "firstweek {args:?}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(stdout)
-}
-
-/// A pair of `program`, silent since its start 4.3 program days ago.
-fn silent(env: &Env, name: &str, program: &str) -> (Pair, Value) {
-    let pair = Pair::new(&format!("{}-{name}", env.name), Utc::now() - env.days(4.3));
-    let mut start = pair.started(&format!("{}-start", pair.id));
-    start["program_id"] = program.into();
-    (pair, start)
-}
-
-/// Waits until `want` of the `pairs`' early escalation rows are sent and finished.
-async fn wait_sent(env: &Env, pairs: &[&Pair], want: i64, limit: Duration) -> anyhow::Result<()> {
-    let ids: Vec<String> = pairs.iter().map(|p| p.id.clone()).collect();
-    let start = Instant::now();
-    loop {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM timeline WHERE mentorship_id = ANY($1)
-               AND step_id = 'escalation_early' AND status = 'sent' AND finished_at IS NOT NULL",
-        )
-        .bind(&ids)
-        .fetch_one(&env.pool)
-        .await?;
-        if n >= want {
-            return Ok(());
-        }
-        anyhow::ensure!(start.elapsed() < limit, "{n} of {want} rows sent");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+use firstweek_tests::chat::{ChatReceiver, cli, firstweek, silent, wait_sent};
+use firstweek_tests::{Env, Launch, Options, Pair, digest_playbook, http_get, http_post, port};
 
 /// The acknowledge link's path (`/a/<token>`) in a URL of `firstweek-web`.
 fn ack_path(url: &str, web: u16) -> anyhow::Result<String> {
