@@ -10,7 +10,8 @@
 //! 1 to 10 elements; a button's `plain_text` label at most 75 and its `url`
 //! at most 3000; and a top-level `text` fallback.
 //!
-//! Teams (workflow webhook, Adaptive Card schema): a `message` with
+//! Teams (workflow webhook, Adaptive Card schema): a `message` of at most
+//! 28 KB with
 //! attachments of content type `application/vnd.microsoft.card.adaptive`
 //! whose `content` is an `AdaptiveCard` of version 1.0 to 1.5 with
 //! `$schema`, a `body` of known element types (`TextBlock` with `text`,
@@ -141,6 +142,10 @@ fn text_object(t: &Value, types: &[&str], max: usize, at: &str, p: &mut Vec<Stri
 /// `payload`; empty when none.
 pub fn teams_problems(payload: &Value) -> Vec<String> {
     let mut p = Vec::new();
+    let bytes = payload.to_string().len();
+    if bytes > super::teams::MESSAGE_BYTES {
+        p.push(format!("{bytes} bytes (a Teams message takes 28 KB)"));
+    }
     if payload["type"].as_str() != Some("message") {
         p.push("`type` is not `message`".to_string());
     }

@@ -5,12 +5,17 @@
 
 use serde_json::{Value, json};
 
-use super::Message;
+use super::{Message, cut};
 
 /// The Adaptive Card version written.
 pub const VERSION: &str = "1.4";
 /// The card's schema.
 pub const SCHEMA: &str = "http://adaptivecards.io/schemas/adaptive-card.json";
+/// A `TextBlock`'s text at most (the card stays well inside a Teams
+/// message's 28 KB whatever the pair's evidence says).
+pub const TEXT: usize = 3000;
+/// A whole workflow message at most, in bytes.
+pub const MESSAGE_BYTES: usize = 28 * 1024;
 /// The attachment's content type.
 pub const CONTENT_TYPE: &str = "application/vnd.microsoft.card.adaptive";
 
@@ -69,7 +74,7 @@ fn text_block(text: &str) -> Value {
 }
 
 fn text_block_raw(text: &str) -> Value {
-    json!({"type": "TextBlock", "text": text, "wrap": true})
+    json!({"type": "TextBlock", "text": cut(text, TEXT), "wrap": true})
 }
 
 /// `text` as a `TextBlock` shows it: its Markdown subset would read

@@ -260,6 +260,22 @@ fn the_shape_checks_catch_what_teams_refuses() {
 }
 
 #[test]
+fn long_evidence_keeps_a_teams_card_inside_its_message_size() {
+    let mut ctx = silent("Ada", "Bo", Some(ACK));
+    ctx.reasons = (0..2000)
+        .map(|i| format!("reason {i} {}", "y".repeat(50)))
+        .collect();
+    let v = teams::payload(&escalation(&ctx));
+    assert_eq!(shape::teams_problems(&v), Vec::<String>::new());
+    let mut big = v.clone();
+    big["attachments"][0]["content"]["body"][1]["text"] = "z".repeat(30_000).into();
+    assert!(
+        !shape::teams_problems(&big).is_empty(),
+        "the check catches it"
+    );
+}
+
+#[test]
 fn teams_text_cannot_become_a_link() {
     let v = teams::payload(&escalation(&silent(
         "[Ada](https://evil.example)",
