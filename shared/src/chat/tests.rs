@@ -267,7 +267,7 @@ fn long_evidence_keeps_a_teams_card_inside_its_message_size() {
         .collect();
     let v = teams::payload(&escalation(&ctx));
     assert_eq!(shape::teams_problems(&v), Vec::<String>::new());
-    let mut big = v.clone();
+    let mut big = v;
     big["attachments"][0]["content"]["body"][1]["text"] = "z".repeat(30_000).into();
     assert!(
         !shape::teams_problems(&big).is_empty(),
