@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod api_key;
 mod at_risk;
+mod chat;
 mod dead;
 mod env;
 mod erase;
@@ -61,6 +62,14 @@ enum Command {
     /// ahead is judged as of now. Reads FIRSTWEEK_PLAYBOOK and
     /// FIRSTWEEK_TIME_SCALE as the services do. Read-only.
     AtRisk(at_risk::Args),
+    /// Escalations in Slack or Teams: add, list, remove a program's chat routes (needs DATABASE_URL)
+    ///
+    /// A route posts a program's coordinator escalations (and, with
+    /// --digest, their daily digests) to a Slack incoming webhook or a Teams
+    /// workflow webhook, beside the email or instead of it. Webhook URLs are
+    /// secrets: kept in the database, shown by host only.
+    #[command(subcommand)]
+    Chat(chat::Command),
     /// Dead letters in `firstweek.dead`: list, show, replay (needs AMQP_URL)
     ///
     /// A replayed letter is republished, with publisher confirms, where it was
@@ -161,6 +170,7 @@ async fn run_async(command: Command, out: &mut dyn Write) -> anyhow::Result<()> 
         Command::ApiKey(cmd) => api_key::run(cmd, out).await,
         Command::Timeline(args) => timeline::run(args, out).await,
         Command::AtRisk(args) => at_risk::run(args, out).await,
+        Command::Chat(cmd) => chat::run(cmd, out).await,
         Command::Dead(cmd) => dead::run(cmd, out).await,
         Command::Erase(args) => erase::run(args, out).await,
         Command::Escalation(cmd) => escalation::run(cmd, out).await,

@@ -127,9 +127,11 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
         "STEP", "TO", "DUE", "SEND", "STATUS", "TRIES", "DELIVERY", "OUTCOME",
     ]);
     for r in &rows {
+        // The row's email when it has one; else its chat post (`<key>@<platform>:<route>`).
         let delivery = deliveries
             .iter()
-            .find(|d| d.timeline_id == r.id)
+            .filter(|d| d.timeline_id == r.id)
+            .min_by_key(|d| d.once_key.contains('@'))
             .map(|d| d.status.to_string())
             .unwrap_or_else(|| "-".into());
         table.row(vec![
@@ -152,7 +154,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "delivery ledger ({}; one email per pair, once-key and recipient)",
+        "delivery ledger ({}; one email, or chat post, per pair, once-key and recipient)",
         count(deliveries.len(), "entry", "entries")
     )?;
     let mut table = Table::new(&[

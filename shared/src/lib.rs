@@ -9,6 +9,7 @@
 //! hands it text (a playbook's, a template's) to parse.
 
 pub mod api_key;
+pub mod chat;
 pub mod contact;
 pub mod coordinator;
 pub mod day;

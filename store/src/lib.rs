@@ -15,6 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 mod api_keys;
 mod backlog;
 mod budget;
+mod chat;
 mod dedicated;
 mod digest;
 mod erasure;
@@ -43,6 +44,10 @@ pub use api_keys::{
 };
 pub use backlog::{Backlog, backlog};
 pub use budget::{Budget, claim_within_budget};
+pub use chat::{
+    ChatPurpose, ChatRoute, NewChatRoute, add_chat_route, chat_once_key, chat_routes,
+    chat_routes_of, finish_chat, remove_chat_route,
+};
 pub use dedicated::Dedicated;
 pub use digest::{
     CoordinatorDigest, coordinator_digest, coordinator_email, coordinator_pairs, schedule_digests,

@@ -10,6 +10,7 @@
 //!
 //! [`web::CoordinatorPages`] adds a coordinator with their pairs and
 //! `firstweek-web`; [`browser::Browser`] opens its pages in headless Chromium.
+//! [`chat::ChatReceiver`] stands in for Slack and Teams webhooks.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -20,6 +21,7 @@ use chrono::Utc;
 mod amqp;
 pub mod api;
 pub mod browser;
+pub mod chat;
 pub mod cluster;
 pub mod cohort;
 mod env;

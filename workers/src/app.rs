@@ -16,6 +16,7 @@ use firstweek_ops::admin::{self, Admin};
 use firstweek_ops::database;
 use firstweek_settings::WorkerSettings;
 
+use crate::chat::ChatPoster;
 use crate::intake::Intake;
 use crate::mailer::Mailer;
 use crate::steps::{Steps, StepsConfig};
@@ -29,6 +30,7 @@ pub struct App {
     templates: Templates,
     mailer: Arc<Mailer>,
     http: reqwest::Client,
+    chat: Arc<ChatPoster>,
     admin: Admin,
 }
 
@@ -45,11 +47,15 @@ impl App {
             settings.mail.concurrency,
         )?);
         let http = crate::webhooks::client(&settings.webhooks).context("webhook client")?;
+        let chat = Arc::new(
+            ChatPoster::new(crate::chat::TIMEOUT, Duration::from_secs(1)).context("chat")?,
+        );
         let admin = Admin::bind(settings.admin_addr).await?;
         Ok(App {
             templates,
             mailer,
             http,
+            chat,
             admin,
             settings,
         })
@@ -68,6 +74,7 @@ impl App {
             templates,
             mailer,
             http,
+            chat,
             admin,
         } = self;
         let role = settings.role;
@@ -141,6 +148,7 @@ impl App {
                     rules: settings.rules.clone(),
                     templates,
                     mailer,
+                    chat,
                     from: settings.mail.from.clone(),
                     mail_deadline: settings.mail.deadline,
                     claim_lease: settings.mail.claim_lease,

@@ -9,9 +9,11 @@
 //! - [`batcher`]: the group commit both roles use.
 //! - [`mailer`]: the SMTP adapter (or `.eml` files).
 //! - [`webhooks`]: signed webhooks out, to the endpoints programs register.
+//! - [`chat`]: the Slack and Teams webhook adapter.
 
 pub mod batcher;
 pub mod broker_limit;
+pub mod chat;
 pub mod consumer;
 pub mod intake;
 pub mod mailer;

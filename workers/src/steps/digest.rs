@@ -3,17 +3,21 @@
 //! counted ([`digest::digest`]). Nothing to act on: no email, unless the
 //! playbook asks for an "all quiet".
 
+use std::collections::BTreeSet;
+
 use super::StepError;
 use chrono::{NaiveDate, Utc};
 
+use firstweek::chat;
 use firstweek::decision::relevance::Expiry;
 use firstweek::digest::{self, DigestContext};
 use firstweek::email;
 use firstweek::rule::Recipient;
 use firstweek::timeline::timezone_of;
-use firstweek_store::{self as store, RowStatus, Subject, TimelineRow};
+use firstweek_store::{self as store, ChatPurpose, RowStatus, Subject, TimelineRow};
 
 use super::Steps;
+use super::chat::Chatted;
 
 impl Steps {
     /// Gathers the coordinator's pairs and escalations and sends the digest
@@ -65,6 +69,25 @@ impl Steps {
             .on_time(row, tz, &Expiry::Fixed(self.cfg.stale_after))
             .await?
         {
+            return Ok(());
+        }
+        // A channel is a program's: a digest goes to one only when every
+        // pair it covers is of that program.
+        let programs: BTreeSet<Option<&str>> = found
+            .pairs
+            .iter()
+            .chain(&found.escalated)
+            .map(|p| p.record.started.program_id.as_deref())
+            .collect();
+        let program = match programs.len() {
+            1 => programs.into_iter().next().flatten(),
+            _ => None,
+        };
+        let message = || chat::digest(&ctx);
+        let chatted = self
+            .post_to_chat(row, tz, &row.step_id, program, ChatPurpose::Digest, message)
+            .await?;
+        if chatted != Chatted::EmailToo {
             return Ok(());
         }
         if let Some(page) = self.digest_page_link(coordinator_key, now).await? {

@@ -5,6 +5,8 @@
 //!   opening an escalation when it calls for one;
 //! - [`notice`]: an escalation's reminder or resolution notice;
 //! - [`digest`]: a coordinator's daily digest;
+//! - [`chat`]: the coordinator's escalation and digest in the program's
+//!   Slack or Teams channels, beside or instead of the email;
 //! - [`links`]: the links an email carries, valid as
 //!   [`decision::delivery::link_expiry`] says;
 //! - [`delivery`]: claim, hand-over, send and record, and what follows a
@@ -12,6 +14,7 @@
 //! - [`batchers`]: the group commit of the steps' database work.
 
 mod batchers;
+mod chat;
 mod delivery;
 mod digest;
 mod error;
@@ -40,6 +43,7 @@ use firstweek_ops::backoff::Backoff;
 use firstweek_store::{self as store, RowStatus, StepState, TimelineRow, UnknownDelivery};
 
 use crate::batcher::Limits;
+use crate::chat::ChatPoster;
 use crate::mailer::Mailer;
 use batchers::Groups;
 pub use error::StepError;
@@ -63,6 +67,8 @@ pub struct StepsConfig {
     pub templates: Templates,
     /// Where emails go.
     pub mailer: Arc<Mailer>,
+    /// Where chat messages go (the programs' routes say whether any do).
+    pub chat: Arc<ChatPoster>,
     /// The sender.
     pub from: Mailbox,
     /// Transient mail failures are retried until this long after the due time.

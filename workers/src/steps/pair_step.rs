@@ -6,6 +6,7 @@ use super::StepError;
 use chrono::Utc;
 
 use chrono_tz::Tz;
+use firstweek::chat;
 use firstweek::coordinator::advice;
 use firstweek::day::Day;
 use firstweek::decision::plan::{Closing, Sending, StepPlan, plan_step};
@@ -19,9 +20,10 @@ use firstweek::interaction::Interaction;
 use firstweek::playbook::Step;
 use firstweek::rule::Recipient;
 use firstweek::timeline::timezone_of;
-use firstweek_store::{self as store, PairRecord, RowStatus, TimelineRow};
+use firstweek_store::{self as store, ChatPurpose, PairRecord, RowStatus, TimelineRow};
 
 use super::Steps;
+use super::chat::Chatted;
 use super::delivery::Budgeted;
 
 impl Steps {
@@ -125,6 +127,18 @@ impl Steps {
             now,
         )
         .with_program(&rules.playbook);
+        if escalate {
+            let program = started.program_id.as_deref();
+            let once_key = &step.once_key;
+            let purpose = ChatPurpose::Escalation;
+            let message = || chat::escalation(&ctx);
+            let chatted = self
+                .post_to_chat(row, tz, once_key, program, purpose, message)
+                .await?;
+            if chatted != Chatted::EmailToo {
+                return Ok(());
+            }
+        }
         let from = email::sender(&self.cfg.from, &rules.playbook);
         let (name, address) = match row.recipient {
             Recipient::Mentor => (&started.mentor.name, &started.mentor.email),

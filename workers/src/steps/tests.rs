@@ -49,6 +49,10 @@ async fn harness(mail_deadline: Duration) -> anyhow::Result<Harness> {
         },
         templates: Templates::built_in()?,
         mailer: Arc::new(mailer),
+        chat: Arc::new(crate::chat::ChatPoster::new(
+            crate::chat::TIMEOUT,
+            std::time::Duration::from_millis(10),
+        )?),
         from: "firstweek <firstweek@example.org>".parse()?,
         mail_deadline,
         claim_lease: Duration::minutes(5),
