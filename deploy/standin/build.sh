@@ -26,7 +26,8 @@ if ! have "$prefix/debian:bookworm-slim"; then
   # What the official slim image leaves out too.
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
          "$root"/usr/share/man/* "$root"/usr/share/doc/* "$root"/usr/share/locale/*
-  tar -C "$root" -c . | podman import --change 'CMD ["bash"]' - "$prefix/debian:bookworm-slim" >/dev/null
+  tar -C "$root" -c . | podman import --change 'CMD ["bash"]' \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$prefix/debian:bookworm-slim" >/dev/null
   rm -rf "$root"; trap - EXIT
 fi
 

@@ -12,11 +12,21 @@ kube_play() {
   fi
   echo "RabbitmqCluster/firstweek (rabbitmq-cluster.yaml): the RabbitMQ cluster operator runs in a cluster" >> "$dir/not-run.txt"
   sed 's/^/  not run here: /' "$dir/not-run.txt"
+  local secrets; secrets=$(cut -f1 "$dir/play.yaml.secrets")
+  forget_kube() {
+    podman kube down "$dir/play.yaml" >> "$dir/play.log" 2>&1 || true
+    for s in $secrets; do podman secret rm "$s" >/dev/null 2>&1 || true; done
+  }
+  forget_kube
   # The compose services step aside: the pods do the work now.
   compose stop scheduler worker web >> "$out/compose.log" 2>&1
+  local name data
+  while IFS=$'\t' read -r name data; do
+    printf '%s' "$data" | podman secret create "$name" - >/dev/null
+  done < "$dir/play.yaml.secrets"
   local start; start=$(now)
   if ! podman kube play --network "${project}_default" "$dir/play.yaml" > "$dir/play.log" 2>&1; then
-    bad "podman kube play: $(tail -n 5 "$dir/play.log")"; return
+    bad "podman kube play: $(tail -n 5 "$dir/play.log")"; forget_kube; return
   fi
   local pods; pods=$(podman pod ps --format '{{.Name}}' | grep '^firstweek-' | sort | tr '\n' ' ')
   ok "pods started: $pods"
@@ -25,13 +35,13 @@ kube_play() {
     ctr=$(podman ps --format '{{.Names}}' | grep "^firstweek-${spec%%:*}-pod" | grep -v infra | head -n1)
     port=${spec##*:}
     deadline=$(( $(date +%s) + 90 ))
-    until [ -n "$ctr" ] && podman exec "$ctr" curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; do
+    until [ -n "$ctr" ] && podman exec "$ctr" /usr/bin/curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; do
       if [ "$(date +%s)" -ge "$deadline" ]; then break; fi
       sleep 2
       ctr=$(podman ps --format '{{.Names}}' | grep "^firstweek-${spec%%:*}-pod" | grep -v infra | head -n1)
     done
-    if [ -n "$ctr" ] && podman exec "$ctr" curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then
-      ok "$ctr ready (/readyz on :$port), running as uid $(podman exec "$ctr" id -u)"; ready=$((ready + 1))
+    if [ -n "$ctr" ] && podman exec "$ctr" /usr/bin/curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then
+      ok "$ctr ready (/readyz on :$port), running as uid $(podman exec "$ctr" /usr/bin/id -u)"; ready=$((ready + 1))
     else
       bad "firstweek-${spec%%:*} from deploy/k8s not ready: $( [ -n "$ctr" ] && podman logs --tail 5 "$ctr" 2>&1)"
     fi
@@ -42,5 +52,5 @@ kube_play() {
   if python3 "$root/deploy/verify/mail.py" wait "$mailpit" $((before + 2)) 60 >/dev/null; then
     ok "a pair published now is welcomed by the pods of deploy/k8s"
   else bad "no welcome from the pods of deploy/k8s"; fi
-  podman kube down "$dir/play.yaml" >> "$dir/play.log" 2>&1 || true
+  forget_kube
 }

@@ -2,10 +2,12 @@
 """Renders deploy/k8s/ for `podman kube play` against the composed stack, as kustomize would for
 a cluster: the kustomization's images become the locally built ones, the Secrets' CHANGE-ME
 placeholders the compose stack's development passwords and host names. Writes the kinds podman
-runs (ConfigMap, Secret, Deployment) to OUT and prints, one per line, what cannot run here.
+runs (ConfigMap, Deployment) to OUT, the Secrets to OUT.secrets, and prints, one per line, what cannot run here.
 
   kube_render.py K8S_DIR OUT
 """
+import base64
+import json
 import sys
 from pathlib import Path
 
@@ -60,6 +62,8 @@ def main(k8s, out):
                     if "CHANGE-ME" in value:
                         sys.exit(f"{name}: {meta}.{key} has a placeholder this script does not know")
                     doc["stringData"][key] = value
+                # As a cluster stores it: the values base64-encoded under `data`.
+                doc["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in doc.pop("stringData").items()}
             if kind == "ConfigMap":
                 doc["data"]["FIRSTWEEK_TIME_SCALE"] = "10080"
                 doc["data"]["FIRSTWEEK_SEND_WINDOW"] = "off"
@@ -67,7 +71,13 @@ def main(k8s, out):
                 for c in doc["spec"]["template"]["spec"]["containers"]:
                     c["image"] = images.get(c["image"], c["image"])
             kept.append(doc)
-    Path(out).write_text(yaml.safe_dump_all(kept, sort_keys=False))
+    # podman 4.3 stores a Secret of the played YAML as YAML, then reads it back as a JSON object
+    # of base64 values and fails (containers/podman#17071): the Secrets go to OUT.secrets instead,
+    # a line per Secret, its name and that object, for `podman secret create`.
+    plays = [d for d in kept if d["kind"] != "Secret"]
+    Path(out).write_text(yaml.safe_dump_all(plays, sort_keys=False))
+    Path(out + ".secrets").write_text("".join(
+        f"{d['metadata']['name']}\t{json.dumps(d['data'])}\n" for d in kept if d["kind"] == "Secret"))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 against the delivery ledger, and the links in them opened on firstweek-web. Standard library only.
 
   mail.py wait MAILPIT_URL COUNT SECONDS      wait until at least COUNT emails were captured
-  mail.py ledger MAILPIT_URL LEDGER_CSV       every email the ledger says was sent captured once,
-                                              nothing captured that the ledger does not hold
+  mail.py ledger MAILPIT_URL LEDGER_CSV PREFIX  of the pairs whose id starts with PREFIX: every
+                                              email the ledger says was sent captured once, nothing
+                                              captured that the ledger does not hold
   mail.py links MAILPIT_URL WEB_URL           open an unsubscribe link (GET shows, one-click POST
                                               acts), an acknowledge link (GET shows, POST acts) and
                                               a coordinator page from the captured emails
@@ -66,11 +67,13 @@ def wait(mailpit, count, seconds):
     return 1
 
 
-def ledger(mailpit, path):
+def ledger(mailpit, path, prefix):
     with open(path, newline="") as f:
         sent = {row["message_id"].strip("<>"): row for row in csv.DictReader(f)}
     seen = {}
     for msg in all_parsed(mailpit):
+        if not (msg.get("X-Firstweek-Mentorship") or "").startswith(prefix):
+            continue
         mid = (msg.get("Message-ID") or "").strip().strip("<>")
         seen[mid] = seen.get(mid, 0) + 1
     twice = {m: n for m, n in seen.items() if n > 1}

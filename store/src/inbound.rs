@@ -41,10 +41,14 @@ pub async fn claim_inbound(
     Ok(pending)
 }
 
-/// Records accepted events as published (their confirms arrived).
+/// Records accepted events as published (their confirms arrived) and
+/// forgets their content: from here the broker and intake own it (an
+/// erasure reaches it there), and a repeat is judged by the fingerprint.
+/// The pair and program columns stay, for scoping later events.
 pub async fn mark_inbound_published(pool: &PgPool, ids: &[i64]) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE inbound_events SET published_at = now(), claimed_until = NULL WHERE id = ANY($1)",
+        "UPDATE inbound_events SET published_at = now(), claimed_until = NULL, payload = '{}'::jsonb
+         WHERE id = ANY($1)",
     )
     .bind(ids)
     .execute(pool)

@@ -90,6 +90,13 @@ async fn a_cohort_published_only_over_http_gets_the_emails_it_would_over_amqp() 
             .fetch_one(&env.pool)
             .await?;
     assert_eq!(unrelayed, 0);
+    // Once relayed, the API keeps no content (the broker and intake own it,
+    // and an erasure reaches it there): no address is left behind in its table.
+    let kept: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM inbound_events WHERE payload::text ILIKE '%@%'")
+            .fetch_one(&env.pool)
+            .await?;
+    assert_eq!(kept, 0, "relayed events still hold addresses");
     // The key and the people's addresses never reach the web's logs.
     for log in env.logs("firstweek-web") {
         assert!(!log.contains(&key), "the key is logged");
