@@ -15,6 +15,9 @@ kube_play() {
   local secrets; secrets=$(cut -f1 "$dir/play.yaml.secrets")
   forget_kube() {
     podman kube down "$dir/play.yaml" >> "$dir/play.log" 2>&1 || true
+    for p in firstweek-scheduler-pod-0 firstweek-worker-pod-0 firstweek-web-pod-0; do
+      podman pod rm -f "$p" >/dev/null 2>&1 || true
+    done
     for s in $secrets; do podman secret rm "$s" >/dev/null 2>&1 || true; done
   }
   forget_kube

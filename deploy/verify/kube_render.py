@@ -68,6 +68,12 @@ def main(k8s, out):
                 doc["data"]["FIRSTWEEK_TIME_SCALE"] = "10080"
                 doc["data"]["FIRSTWEEK_SEND_WINDOW"] = "off"
             if kind == "Deployment":
+                # podman makes a pod per replica and publishes every containerPort on the host:
+                # a second replica's ports would collide with the first's.
+                if doc["spec"].get("replicas", 1) > 1:
+                    print(f"{kind}/{meta} ({name}): replicas {doc['spec']['replicas']} played as 1 "
+                          "(podman publishes each pod's ports on the host)")
+                    doc["spec"]["replicas"] = 1
                 for c in doc["spec"]["template"]["spec"]["containers"]:
                     c["image"] = images.get(c["image"], c["image"])
             kept.append(doc)
