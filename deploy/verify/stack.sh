@@ -56,9 +56,17 @@ up_in_order() {
 of_grants() { podman ps -a --filter "label=io.podman.compose.project=$project" \
                 --filter "label=io.podman.compose.service=db-grants" --format '{{.Names}}' | head -n1; }
 
+# Every container of the project, scaled ones too: `down` removes only those compose.yaml names
+# (a worker added by `--scale` would be started again by the next `up`).
+remove_stack() {
+  local c; c=$(containers)
+  if [ -n "$c" ]; then podman rm -f $c >/dev/null 2>&1 || true; fi
+  compose down -v >> "$out/compose.log" 2>&1 || true
+}
+
 start_stack() {
   say "starting the stack ($project): PostgreSQL :$FIRSTWEEK_POSTGRES_PORT, RabbitMQ :$FIRSTWEEK_AMQP_PORT, SMTP :$FIRSTWEEK_SMTP_PORT, web :$FIRSTWEEK_WEB_PORT"
-  compose down -v >/dev/null 2>&1 || true
+  remove_stack
   health_ticker & ticker=$!
   local start; start=$(now)
   if up_in_order; then
@@ -74,7 +82,7 @@ start_stack() {
 stop_stack() {
   [ -n "${ticker:-}" ] && kill "$ticker" 2>/dev/null
   containers | while read -r c; do podman logs "$c" > "$out/log-$c.txt" 2>&1 || true; done
-  compose down -v >> "$out/compose.log" 2>&1 || true
+  remove_stack
 }
 
 memory() { # label
@@ -128,7 +136,7 @@ play_cohort() {
   python3 "$root/deploy/verify/mail.py" wait "$mailpit" 12 60 && ok "welcomes captured by the compose SMTP service" \
     || bad "welcomes captured"
   memory "cohort"
-  local w; w=$(of_service worker)
+  local w; w=$(of_service worker | head -n1)
   # SIGKILL from outside, as the kernel's OOM killer would (`podman kill` counts as stopped by the
   # operator, which `restart: unless-stopped` rightly leaves stopped).
   kill -KILL "$(podman inspect --format '{{.State.Pid}}' "$w")"
